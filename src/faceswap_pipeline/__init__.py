@@ -1,0 +1,4 @@
+"""faceswap-pipeline
+"""
+
+__version__ = "0.1"

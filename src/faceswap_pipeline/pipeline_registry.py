@@ -1,0 +1,23 @@
+"""Project pipelines: every package under `pipelines/` that defines `create_pipeline()`."""
+
+from __future__ import annotations
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+# The order in which `kedro run` with no arguments runs the stages; Kedro orders nodes by their
+# data dependencies, this list only decides which pipelines make up the default run.
+DEFAULT_STAGES = ("ingestion", "face_extraction", "training", "conversion", "evaluation")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects; ``__default__`` is their sum.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum(
+        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
+    )
+    return pipelines

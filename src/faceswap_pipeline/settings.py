@@ -1,0 +1,30 @@
+"""Project settings: configuration loading, the project-root resolver and telemetry.
+
+kedro-mlflow's hooks register themselves through their entry point; nothing to add here.
+"""
+
+import os
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+
+# These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
+# project root turns kedro-telemetry off; the variables cover tools started from this process.
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _project_root() -> str:
+    """The project's root folder, so that `sqlite:///${project_root:}/mlflow.db` does not follow the cwd."""
+    return PROJECT_ROOT.as_posix()
+
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"project_root": _project_root},
+}
