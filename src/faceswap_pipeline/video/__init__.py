@@ -1,1 +1,1 @@
-"""video"""
+"""Video I/O with PyAV: probe, decode with time stamps, encode H.264, mux audio."""

@@ -1,0 +1,216 @@
+"""Kedro datasets for folders of media files: videos passed around as paths, images as lazy arrays.
+
+Every save writes to a temporary name in the destination folder and renames it when complete, so an
+interrupted run never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from kedro.io import AbstractDataset, DatasetError
+
+from faceswap_pipeline.safe_names import path_inside
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
+_TEMP_PREFIX = ".partial-"
+
+
+def atomic_place(source: Path, destination: Path, *, move: bool) -> None:
+    """Put ``source`` at ``destination`` in one rename: a reader never sees a partial file.
+
+    The file is first moved or copied to a hidden temporary name beside ``destination`` (same file
+    system, so the final ``os.replace`` is atomic).
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=destination.suffix, dir=destination.parent)
+    os.close(handle)
+    try:
+        if move:
+            shutil.move(str(source), temporary)
+        else:
+            shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_partials(folder: Path) -> None:
+    """Delete temporary files left by a run that was killed mid-write."""
+    if folder.is_dir():
+        for stale in folder.rglob(f"{_TEMP_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+
+
+class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
+    """A folder of video files, loaded as ``{file name: absolute path}``.
+
+    Videos are not read into memory: nodes get paths and stream them (PyAV). Saving moves each given
+    file into the folder under its key, atomically; files already there and not in the dict are kept.
+
+    Example (catalog)::
+
+        "{person}.raw_videos":
+          type: faceswap_pipeline.datasets.VideoFolderDataset
+          path: data/01_raw/videos/{person}
+    """
+
+    def __init__(self, path: str, suffixes: tuple[str, ...] = VIDEO_SUFFIXES, metadata: dict | None = None):
+        self._path = Path(path)
+        self._suffixes = tuple(s.lower() for s in suffixes)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Path]:
+        if not self._path.is_dir():
+            return {}
+        return {
+            item.name: item.resolve()
+            for item in sorted(self._path.iterdir())
+            if item.is_file() and item.suffix.lower() in self._suffixes and not item.name.startswith(".")
+        }
+
+    def save(self, data: dict[str, Path]) -> None:
+        if not isinstance(data, dict):
+            raise DatasetError(f"VideoFolderDataset({self._path}) saves a dict of name -> path, got {type(data).__name__}")
+        self._path.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self._path)
+        for name, source in data.items():
+            destination = path_inside(self._path, name)
+            source = Path(source)
+            if source.resolve() == destination:
+                continue  # already in place (a file reused from an earlier run)
+            atomic_place(source, destination, move=True)
+
+    def _exists(self) -> bool:
+        return bool(self.load())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "suffixes": self._suffixes}
+
+
+class VideoFileDataset(AbstractDataset[Path, Path]):
+    """One video file, loaded as its path; saving moves a finished file into place atomically."""
+
+    def __init__(self, filepath: str, metadata: dict | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> Path:
+        if not self._filepath.is_file():
+            raise DatasetError(f"video {self._filepath} does not exist yet; run the pipeline that makes it")
+        return self._filepath.resolve()
+
+    def save(self, data: Path) -> None:
+        source = Path(data)
+        if not source.is_file():
+            raise DatasetError(f"cannot save video to {self._filepath}: {source} is not a file")
+        if source.resolve() != self._filepath.resolve():
+            atomic_place(source, self._filepath, move=True)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+ImageOrLoader = np.ndarray | Callable[[], np.ndarray]
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    import cv2  # noqa: PLC0415 - heavy import kept out of Kedro's start-up
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DatasetError(f"{path} is not an image OpenCV can read")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Callable[[], np.ndarray]]]):
+    """A folder tree of images, loaded lazily as ``{partition id: loader of an RGB uint8 (H, W, 3) array}``.
+
+    Partition ids are paths relative to the folder without the suffix (``d6-1a2b/000123_t001``).
+    Saving takes arrays or callables returning arrays (called one at a time: lazy saving keeps memory
+    flat), writes each image to a temporary name and renames it. Existing images are kept unless
+    ``overwrite`` is set, in which case the folder is emptied first.
+
+    Args:
+        path: the folder.
+        suffix: file suffix of saved images (``.png`` lossless, ``.jpg``).
+        load_suffixes: suffixes read on load (reference photos come as JPEG or PNG).
+        png_compression: 0 (fast, big) … 9 (slow, small); 1 is a good trade for face crops.
+        overwrite: empty the folder before saving.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        suffix: str = ".png",
+        load_suffixes: tuple[str, ...] = (".png", ".jpg", ".jpeg"),
+        png_compression: int = 1,
+        overwrite: bool = False,
+        metadata: dict | None = None,
+    ):
+        self._path = Path(path)
+        self._suffix = suffix
+        self._load_suffixes = tuple(s.lower() for s in load_suffixes)
+        self._png_compression = png_compression
+        self._overwrite = overwrite
+        self.metadata = metadata
+
+    def load(self) -> dict[str, Callable[[], np.ndarray]]:
+        if not self._path.is_dir():
+            return {}
+        loaders: dict[str, Callable[[], np.ndarray]] = {}
+        for item in sorted(self._path.rglob("*")):
+            if item.is_file() and item.suffix.lower() in self._load_suffixes and not item.name.startswith("."):
+                partition = item.relative_to(self._path).with_suffix("").as_posix()
+                loaders[partition] = lambda item=item: _read_rgb(item)
+        return loaders
+
+    def save(self, data: dict[str, ImageOrLoader]) -> None:
+        import cv2  # noqa: PLC0415
+
+        if not isinstance(data, dict):
+            raise DatasetError(f"ImageFolderDataset({self._path}) saves a dict of id -> image, got {type(data).__name__}")
+        if self._overwrite and self._path.exists():
+            shutil.rmtree(self._path)
+        self._path.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(self._path)
+        params = [cv2.IMWRITE_PNG_COMPRESSION, self._png_compression] if self._suffix == ".png" else []
+        for partition, image in data.items():
+            array = image() if callable(image) else image
+            if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                raise DatasetError(
+                    f"image {partition!r} must be an RGB uint8 (H, W, 3) array, got "
+                    f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}"
+                )
+            destination = path_inside(self._path, partition + self._suffix)
+            ok, encoded = cv2.imencode(self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params)
+            if not ok:
+                raise DatasetError(f"could not encode image {partition!r} as {self._suffix}")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=self._suffix, dir=destination.parent)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(encoded.tobytes())
+                os.replace(temporary, destination)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+
+    def _exists(self) -> bool:
+        return bool(self.load())
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path), "suffix": self._suffix}

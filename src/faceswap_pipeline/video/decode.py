@@ -1,0 +1,150 @@
+"""Decode a video as a stream of RGB frames with their real time stamps (PyAV; no frames on disk).
+
+Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits in
+memory: one frame at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from faceswap_pipeline.video.probe import NotAVideoError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    """One decoded frame.
+
+    Attributes:
+        index: the frame's position in the stream (0-based, counting every decoded frame, sampled or
+            not), stable across runs with different sampling.
+        time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
+        rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous.
+    """
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+
+
+@dataclass
+class DecodeReport:
+    """Filled in while decoding: what was read and whether the stream ended early."""
+
+    frames_decoded: int = 0
+    frames_yielded: int = 0
+    error: str | None = None
+    damaged: bool = field(default=False)
+
+
+def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
+    if start_s is not None and (not math.isfinite(start_s) or start_s < 0):
+        raise ValueError(f"start_s must be a time >= 0 in seconds, got {start_s}")
+    if end_s is not None and (not math.isfinite(end_s) or end_s <= 0):
+        raise ValueError(f"end_s must be a time > 0 in seconds, got {end_s}")
+    if start_s is not None and end_s is not None and end_s <= start_s:
+        raise ValueError(f"end_s ({end_s}) must be after start_s ({start_s})")
+    if sample_fps is not None and (not math.isfinite(sample_fps) or sample_fps <= 0):
+        raise ValueError(f"sample_fps must be > 0 frames per second, got {sample_fps}")
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    sample_fps: float | None = None,
+    report: DecodeReport | None = None,
+    thread_type: str = "AUTO",
+) -> Iterator[VideoFrame]:
+    """Yield a video's frames in order, optionally within ``[start_s, end_s)`` and sampled.
+
+    Args:
+        path: a local video file.
+        start_s: first time to keep, seconds (``None``: from the start). Seeks to the keyframe before.
+        end_s: stop before this time, seconds (``None``: to the end).
+        sample_fps: keep about this many frames per second of video time, chosen by time stamp, so
+            variable-rate video is sampled evenly (``None``: every frame).
+        report: filled in with counts, and with the error when the stream is damaged: decoding then stops
+            at the last good frame instead of raising, and a warning names the file.
+        thread_type: PyAV's codec threading (``"AUTO"`` decodes with frame and slice threads).
+
+    Yields:
+        ``VideoFrame`` objects; ``rgb`` is ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        FileNotFoundError, NotAVideoError, ValueError (a bad window or rate).
+    """
+    _validate_window(start_s, end_s, sample_fps)
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {path}")
+    report = report if report is not None else DecodeReport()
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as error:
+        raise NotAVideoError(
+            f"{path} is not a video file PyAV can read ({error}): a truncated or failed download, or not a video"
+        ) from error
+    with container:
+        if not container.streams.video:
+            raise NotAVideoError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = thread_type
+        time_base = float(stream.time_base)
+        first_pts = stream.start_time or 0
+        if start_s:
+            # Seek to the keyframe at or before start_s; frames before start_s are decoded and dropped.
+            container.seek(int(start_s / time_base), stream=stream, backward=True, any_frame=False)
+        next_sample_time = start_s or 0.0
+        sample_interval = 1.0 / sample_fps if sample_fps else 0.0
+        frames = container.decode(stream)
+        index = -1
+        last_index_by_time = None
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as error:
+                report.error = f"{type(error).__name__}: {error}"
+                report.damaged = True
+                logger.warning(
+                    "%s is damaged after %d frames (%s); using the frames decoded so far",
+                    path.name, report.frames_decoded, error,
+                )
+                break
+            report.frames_decoded += 1
+            pts = frame.pts if frame.pts is not None else frame.dts
+            time_s = float(pts * time_base) if pts is not None else report.frames_decoded / float(stream.guessed_rate or 25)
+            # The stream index follows from the time stamp when seeking (frames before the seek point
+            # were never decoded); without a seek it is the decode count.
+            if start_s:
+                rate = float(stream.guessed_rate or stream.average_rate or 25)
+                index = round((time_s - first_pts * time_base) * rate)
+                if last_index_by_time is not None and index <= last_index_by_time:
+                    index = last_index_by_time + 1
+                last_index_by_time = index
+            else:
+                index += 1
+            if start_s is not None and time_s < start_s - 1e-6:
+                continue
+            if end_s is not None and time_s >= end_s - 1e-6:
+                break
+            if sample_interval:
+                if time_s + 1e-6 < next_sample_time:
+                    continue
+                # Advance the sampling clock by whole intervals so a gap does not cause a burst.
+                next_sample_time += sample_interval * max(1, math.floor((time_s - next_sample_time) / sample_interval) + 1)
+            rgb = frame.to_ndarray(format="rgb24")
+            report.frames_yielded += 1
+            yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))

@@ -1,0 +1,118 @@
+"""Facts about a video file, read with PyAV by demuxing (no decoding): size, codecs, rates, duration."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+# A stream is flagged variable-frame-rate when its frame intervals spread by more than this fraction,
+# or when its frames fill the container's duration at a rate this far from the nominal one
+# (a late start, dropped or duplicated frames: multi_hamilton.mp4 has 275 frames at 29.97 fps in 10 s).
+_VFR_TOLERANCE = 0.02
+
+
+class NotAVideoError(ValueError):
+    """The file is not a readable video (not a media file, or no video stream)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds.
+
+    Attributes:
+        duration_s: the container's duration in seconds (the longest stream).
+        frame_count: video packets with a time stamp (one per frame for the codecs we read).
+        avg_fps: frame_count / duration_s.
+        nominal_fps: the rate the stream declares (PyAV's ``guessed_rate``).
+        variable_frame_rate: frame intervals irregular, or avg_fps away from nominal_fps.
+        width, height: frame size in pixels.
+        video_codec: e.g. ``"h264"``.
+        audio_codec: e.g. ``"aac"``; ``None`` when the file has no audio stream.
+        first_frame_time_s: time stamp of the first frame (not always 0).
+    """
+
+    duration_s: float
+    frame_count: int
+    avg_fps: float
+    nominal_fps: float
+    variable_frame_rate: bool
+    width: int
+    height: int
+    video_codec: str
+    audio_codec: str | None
+    first_frame_time_s: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a video's facts by demuxing its packets.
+
+    Args:
+        path: a local video file.
+
+    Returns:
+        Its ``VideoInfo``.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        NotAVideoError: the file is not a media file PyAV can open, or has no video stream or frames.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {path}")
+    if path.stat().st_size == 0:
+        raise NotAVideoError(f"{path} is empty (0 bytes); fetch it again or point at a video file")
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as error:
+        raise NotAVideoError(
+            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a video; check the source"
+        ) from error
+    with container:
+        if not container.streams.video:
+            raise NotAVideoError(f"{path} has no video stream (audio only or an image?)")
+        stream = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        pts: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    pts.append(packet.pts)
+        except av.error.FFmpegError as error:
+            logger.warning("%s: demuxing stopped early (%s); the file may be truncated", path, error)
+        if not pts:
+            raise NotAVideoError(f"{path} has a video stream but no frames; the file may be damaged")
+        time_base = float(stream.time_base)
+        times = np.sort(np.asarray(pts, dtype=np.float64)) * time_base
+        if container.duration is not None:
+            duration_s = float(container.duration) / av.time_base
+        else:  # raw streams without a container duration: the frames' span plus one interval
+            duration_s = float(times[-1] - times[0]) + (float(np.median(np.diff(times))) if len(times) > 1 else 0.0)
+        nominal_fps = float(stream.guessed_rate or stream.average_rate or 0.0)
+        frame_count = len(times)
+        avg_fps = frame_count / duration_s if duration_s > 0 else nominal_fps
+        intervals = np.diff(times)
+        irregular = bool(
+            len(intervals) > 1 and (intervals.max() - intervals.min()) > _VFR_TOLERANCE * 5 * np.median(intervals)
+        )
+        off_nominal = bool(nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps)
+        return VideoInfo(
+            duration_s=round(duration_s, 6),
+            frame_count=frame_count,
+            avg_fps=round(avg_fps, 4),
+            nominal_fps=round(nominal_fps, 4),
+            variable_frame_rate=irregular or off_nominal,
+            width=int(stream.codec_context.width),
+            height=int(stream.codec_context.height),
+            video_codec=stream.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+            first_frame_time_s=round(float(times[0]), 6),
+        )
