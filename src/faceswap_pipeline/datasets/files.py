@@ -86,10 +86,9 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
         remove_stale_partials(self._path)
         for name, source in data.items():
             destination = path_inside(self._path, name)
-            source = Path(source)
-            if source.resolve() == destination:
+            if Path(source).resolve() == destination:
                 continue  # already in place (a file reused from an earlier run)
-            atomic_place(source, destination, move=True)
+            atomic_place(Path(source), destination, move=True)
 
     def _exists(self) -> bool:
         return bool(self.load())
@@ -128,7 +127,7 @@ ImageOrLoader = np.ndarray | Callable[[], np.ndarray]
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2  # noqa: PLC0415 - heavy import kept out of Kedro's start-up
+    import cv2  # heavy import kept out of Kedro's start-up
 
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -179,7 +178,7 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         return loaders
 
     def save(self, data: dict[str, ImageOrLoader]) -> None:
-        import cv2  # noqa: PLC0415
+        import cv2
 
         if not isinstance(data, dict):
             raise DatasetError(f"ImageFolderDataset({self._path}) saves a dict of id -> image, got {type(data).__name__}")
