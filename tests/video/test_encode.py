@@ -1,0 +1,148 @@
+"""VideoWriter on the real clips: frame count and rate, time stamps, trimmed audio, metadata, atomicity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceswap_pipeline.video.decode import iter_frames
+from faceswap_pipeline.video.encode import (
+    GifWriter,
+    OutputNotWritableError,
+    VideoWriter,
+    output_size,
+    resize_frame,
+    side_by_side,
+)
+
+
+def _encode(source: Path, output: Path, start_s=None, end_s=None, **kwargs) -> int:
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        width, height, rate = stream.codec_context.width, stream.codec_context.height, stream.average_rate
+    with VideoWriter(
+        output, width=width, height=height, frame_rate=rate, audio_source=source,
+        start_s=start_s, end_s=end_s, **kwargs,
+    ) as writer:
+        for frame in iter_frames(source, start_s=start_s, end_s=end_s):
+            writer.write(frame.rgb, frame.time_s)
+    return writer.frames_written
+
+
+def _streams(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frame_times = [frame.time for frame in container.decode(video)]
+    with av.open(str(path)) as container:
+        rate = float(container.streams.video[0].average_rate)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        audio_span = None
+        if audio is not None:
+            packets = [p for p in container.demux(audio) if p.pts is not None]
+            first = min(p.pts for p in packets) * audio.time_base
+            last = max((p.pts + p.duration) for p in packets) * audio.time_base
+            audio_span = (float(first), float(last))
+        return {
+            "frame_times": frame_times,
+            "rate": rate,
+            "audio_span": audio_span,
+            "metadata": dict(container.metadata),
+        }
+
+
+def test_full_clip_keeps_frames_rate_audio_and_metadata(shared_videos: Path, tmp_path: Path):
+    source = shared_videos / "single_d18.mp4"
+    output = tmp_path / "out.mp4"
+    written = _encode(source, output, metadata={"comment": "synthetic face swap", "description": "model x"})
+    result = _streams(output)
+    assert written == 216 and len(result["frame_times"]) == 216
+    assert result["rate"] == pytest.approx(30, abs=0.01)
+    video_end = result["frame_times"][-1] + 1 / 30
+    audio_start, audio_end = result["audio_span"]
+    assert abs(audio_end - video_end) <= 1 / 30
+    assert result["metadata"]["comment"] == "synthetic face swap"
+    assert result["metadata"]["description"] == "model x"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]  # no temporary file left beside it
+
+
+def test_trimmed_span_covers_the_same_time_on_both_streams(shared_videos: Path, tmp_path: Path):
+    output = tmp_path / "trim.mp4"
+    written = _encode(shared_videos / "single_d18.mp4", output, start_s=2.0, end_s=4.5)
+    result = _streams(output)
+    assert written == len(result["frame_times"]) == 75  # 2.5 s at 30 fps
+    assert result["frame_times"][0] == pytest.approx(0.0, abs=1e-3)
+    audio_start, audio_end = result["audio_span"]
+    assert abs(audio_start - 0.0) <= 1 / 30
+    assert abs(audio_end - 2.5) <= 1 / 30
+
+
+def test_no_audio_source_gives_no_audio_stream(shared_videos: Path, tmp_path: Path):
+    output = tmp_path / "silent.mp4"
+    _encode(shared_videos / "no_audio_d0.mp4", output)
+    result = _streams(output)
+    assert result["audio_span"] is None
+    assert len(result["frame_times"]) == 78
+
+
+def test_variable_frame_rate_time_stamps_survive(shared_videos: Path, tmp_path: Path):
+    source = shared_videos / "multi_hamilton.mp4"
+    output = tmp_path / "vfr.mp4"
+    _encode(source, output)
+    source_times = [frame.time_s for frame in iter_frames(source)]
+    output_times = _streams(output)["frame_times"]
+    assert len(output_times) == len(source_times) == 275
+    np.testing.assert_allclose(output_times, source_times, atol=1e-4)
+
+
+def test_error_while_writing_leaves_nothing_at_the_final_path(shared_videos: Path, tmp_path: Path):
+    output = tmp_path / "broken.mp4"
+    frames = iter_frames(shared_videos / "single_d18.mp4", end_s=0.5)
+    with pytest.raises(RuntimeError, match="interrupted"), VideoWriter(output, width=480, height=480) as writer:
+        for frame in frames:
+            writer.write(frame.rgb, frame.time_s)
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_frames_are_refused(tmp_path: Path):
+    with VideoWriter(tmp_path / "x.mp4", width=64, height=48) as writer:
+        with pytest.raises(ValueError, match="64x48"):
+            writer.write(np.zeros((48, 60, 3), np.uint8), 0.0)
+        writer.write(np.zeros((48, 64, 3), np.uint8), 0.0)
+        with pytest.raises(ValueError, match="increase"):
+            writer.write(np.zeros((48, 64, 3), np.uint8), 0.0)
+    with pytest.raises(ValueError, match="even"):
+        VideoWriter(tmp_path / "y.mp4", width=63, height=48)
+
+
+def test_unwritable_output_folder_is_a_clear_error(tmp_path: Path):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    with pytest.raises(OutputNotWritableError, match="not writable"):
+        VideoWriter(not_a_folder / "out.mp4", width=64, height=64)
+
+
+def test_frame_helpers():
+    left = np.zeros((40, 30, 3), np.uint8)
+    right = np.full((40, 30, 3), 255, np.uint8)
+    both = side_by_side(left, right)
+    assert both.shape == (40, 60, 3) and both[0, 0, 0] == 0 and both[0, -1, 0] == 255
+    assert resize_frame(left, 20, 10).shape == (10, 20, 3)
+    assert output_size(480, 480, width=320) == (320, 320)
+    assert output_size(640, 360, height=181) == (322, 180)
+    with pytest.raises(ValueError, match="RGB"):
+        side_by_side(left[..., 0], right)
+
+
+def test_gif_writer_samples_and_shrinks(shared_videos: Path, tmp_path: Path):
+    output = tmp_path / "clip.gif"
+    with GifWriter(output, fps=5, max_width=120) as gif:
+        for frame in iter_frames(shared_videos / "single_d18.mp4", end_s=2.0):
+            gif.write(frame.rgb, frame.time_s)
+    with Image.open(output) as image:
+        assert image.n_frames == 10
+        assert image.size == (120, 120)
