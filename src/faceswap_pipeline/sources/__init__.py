@@ -1,1 +1,12 @@
-"""sources"""
+"""Sources of video: yt-dlp downloads, direct links and local files, made into local, checked files."""
+
+from faceswap_pipeline.sources.fetch import (
+    DownloadOptions,
+    FetchedVideo,
+    SourceError,
+    VideoSource,
+    fetch_source,
+    sha256_of,
+)
+
+__all__ = ["DownloadOptions", "FetchedVideo", "SourceError", "VideoSource", "fetch_source", "sha256_of"]

@@ -1,0 +1,162 @@
+"""Ingestion nodes: fetch a person's video sources and reference photos into the catalog."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from faceswap_pipeline.sources import (
+    DownloadOptions,
+    SourceError,
+    VideoSource,
+    fetch_source,
+    sha256_of,
+)
+
+logger = logging.getLogger(__name__)
+
+METADATA_COLUMNS = [
+    "person", "source", "title", "file", "start_s", "end_s", "sample_fps", "duration_s", "frame_count",
+    "avg_fps", "nominal_fps", "variable_frame_rate", "first_frame_time_s", "width", "height",
+    "video_codec", "audio_codec", "bytes", "sha256",
+]
+
+
+class PersonSources(BaseModel):
+    """One person's configuration: a display name, video sources and optional reference photos."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    sources: list[VideoSource]
+    reference_photos: list[str] = []
+
+
+def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"invalid parameters in conf/base/parameters_ingestion.yml: {problems}") from error
+
+
+def fetch_videos(
+    existing_raw_videos: dict[str, Path], person: dict[str, Any], download: dict[str, Any]
+) -> tuple[dict[str, Path], pd.DataFrame]:
+    """Make every configured source of one person a local video, fetching only what is not there yet.
+
+    Args:
+        existing_raw_videos: ``{file name: path}`` already in the person's raw video folder.
+        person: the person's parameters (``name``, ``sources``, ``reference_photos``).
+        download: download settings (``max_height``, ``retries``, ``socket_timeout_s``, ...).
+
+    Returns:
+        ``{file name: staged or existing path}`` for the raw video folder (new files are moved in
+        atomically by the dataset), and the metadata table, one row a source (columns
+        ``METADATA_COLUMNS``).
+
+    Raises:
+        ValueError: bad parameters (an empty source list, an inverted start/end...).
+        SourceError: a source that cannot be fetched or is not a video; nothing is added to the folder.
+    """
+    config: PersonSources = _parse(PersonSources, person, "person")
+    options: DownloadOptions = _parse(DownloadOptions, download, "download")
+    if not config.sources:
+        raise ValueError(
+            f"{config.name} has no video sources: add at least one `url` or `path` under its `sources` "
+            "in conf/base/parameters_ingestion.yml"
+        )
+    checksums = _ChecksumCache(existing_raw_videos)
+    videos: dict[str, Path] = {}
+    rows = []
+    staged: list[Path] = []
+    try:
+        for source in config.sources:
+            fetched = fetch_source(source, existing_raw_videos, checksums, options, person=config.name)
+            if not fetched.reused:
+                staged.append(fetched.path)
+            videos[fetched.file_name] = fetched.path
+            info = fetched.info
+            rows.append({
+                "person": config.name,
+                "source": source.location,
+                "title": fetched.title,
+                "file": fetched.file_name,
+                "start_s": _nan_if_none(source.start),
+                "end_s": _nan_if_none(source.end),
+                "sample_fps": _nan_if_none(source.fps),
+                **{key: getattr(info, key) for key in (
+                    "duration_s", "frame_count", "avg_fps", "nominal_fps", "variable_frame_rate",
+                    "first_frame_time_s", "width", "height", "video_codec", "audio_codec")},
+                "bytes": fetched.path.stat().st_size,
+                "sha256": fetched.sha256,
+            })
+            if source.start is not None and source.start >= info.duration_s:
+                raise SourceError(
+                    f"{config.name}: start {source.start}s of {source.location} is past its end "
+                    f"({info.duration_s:.1f}s); fix `start`"
+                )
+    except BaseException:
+        for path in staged:  # fetched in this run but not placed: remove the staging copies
+            path.unlink(missing_ok=True)
+        raise
+    metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
+    logger.info(
+        "%s: %d videos ready (%d fetched, %d already there), %.1f s of video",
+        config.name, len(videos), len(staged), len(videos) - len(staged), metadata["duration_s"].sum(),
+    )
+    return videos, metadata
+
+
+def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Read a person's reference photos (optional) so face extraction can find them in the catalog.
+
+    Args:
+        person: the person's parameters; ``reference_photos`` is a list of image paths.
+
+    Returns:
+        ``{photo name: RGB uint8 (H, W, 3) array}``; empty when none are configured.
+
+    Raises:
+        SourceError: a photo that does not exist or is not an image.
+    """
+    import cv2
+
+    config: PersonSources = _parse(PersonSources, person, "person")
+    photos: dict[str, np.ndarray] = {}
+    for entry in config.reference_photos:
+        path = Path(entry).expanduser()
+        if not path.is_file():
+            raise SourceError(f"{config.name}: reference photo {entry} does not exist; fix `reference_photos`")
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise SourceError(f"{config.name}: reference photo {entry} is not an image OpenCV can read")
+        from faceswap_pipeline.safe_names import safe_stem, short_hash
+
+        photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = np.ascontiguousarray(bgr[:, :, ::-1])
+    logger.info("%s: %d reference photos", config.name, len(photos))
+    return photos
+
+
+class _ChecksumCache(dict):
+    """``{file name: sha256}`` computed on first use, so unneeded checksums are never read."""
+
+    def __init__(self, files: dict[str, Path]):
+        super().__init__()
+        self._files = files
+
+    def __missing__(self, name: str) -> str:
+        self[name] = sha256_of(self._files[name])
+        return self[name]
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)

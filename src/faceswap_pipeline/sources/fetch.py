@@ -1,0 +1,337 @@
+"""Turn a configured source (a yt-dlp URL, a direct http(s) link, or a local path) into a local video file.
+
+Downloads go through yt-dlp's Python API with options built from an allow-list: nothing from
+configuration can make yt-dlp run a command (no exec post-processors, external downloaders,
+post-processor arguments, netrc commands or plugins). Every result is checked with PyAV before it is
+accepted, because yt-dlp "downloads" a text file named ``.mp4`` without complaint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from faceswap_pipeline.safe_names import safe_stem, short_hash
+from faceswap_pipeline.video.probe import NotAVideoError, VideoInfo, probe_video
+
+logger = logging.getLogger(__name__)
+
+_URL_SCHEMES = ("http", "https")
+
+
+class SourceError(RuntimeError):
+    """A source could not be turned into a video; the message names the person, the source and what to do."""
+
+
+class VideoSource(BaseModel):
+    """One configured source of video for a person.
+
+    Attributes:
+        url: a URL yt-dlp understands (YouTube, 1,000+ sites, or a direct link to a video file).
+        path: a local video file (instead of ``url``).
+        start: first second to use (face extraction honours it); ``None`` = from the start.
+        end: last second to use; ``None`` = to the end.
+        fps: frames per second that face extraction samples; ``None`` = every frame.
+        sha256: the expected checksum: a file with it already in the folder is used without fetching,
+            and a download that does not match is refused.
+        title: a human title; yt-dlp's title (or the file name) when not set.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None
+    path: str | None = None
+    start: float | None = Field(default=None, ge=0)
+    end: float | None = Field(default=None, gt=0)
+    fps: float | None = Field(default=None, gt=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    title: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> VideoSource:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give exactly one of `url` or `path`")
+        if self.url is not None and urlparse(self.url).scheme not in _URL_SCHEMES:
+            raise ValueError(f"url {self.url!r} must start with http:// or https:// (use `path` for local files)")
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
+        for name in ("start", "end", "fps"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
+        return self
+
+    @property
+    def location(self) -> str:
+        """The URL or the path, as configured."""
+        return self.url if self.url is not None else str(self.path)
+
+    def file_name(self, suffix: str = ".mp4") -> str:
+        """The name this source gets in the raw video folder: a readable stem plus a hash of the location.
+
+        Made from the configured location only (never from a downloaded title), so the same source
+        always maps to the same file and nothing it says can steer where the file goes.
+        """
+        stem = Path(urlparse(self.url).path).stem if self.url is not None else Path(str(self.path)).stem
+        return f"{safe_stem(stem, fallback='video')}-{short_hash(self.location)}{suffix}"
+
+
+class DownloadOptions(BaseModel):
+    """The download settings a user may change; everything else yt-dlp gets is fixed here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_height: int = Field(default=720, ge=144, le=4320)
+    retries: int = Field(default=3, ge=0, le=10)
+    socket_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    retry_backoff_s: float = Field(default=1.0, ge=0, le=60)
+
+
+@dataclass(frozen=True)
+class FetchedVideo:
+    """A source made local: ``path`` is a staged file (to be moved into the folder) or one already there."""
+
+    source: VideoSource
+    file_name: str
+    path: Path
+    title: str
+    sha256: str
+    info: VideoInfo
+    reused: bool
+
+
+def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def ytdlp_options(options: DownloadOptions, output_template: str, progress_hook) -> dict:
+    """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
+
+    The format caps the height (``<=?`` also accepts direct links whose height is unknown) and merges
+    the best video with the best audio; the ffmpeg binary for merging is imageio-ffmpeg's.
+    """
+    import imageio_ffmpeg
+
+    height = options.max_height
+    return {
+        "format": f"bv*[height<=?{height}]+ba/b[height<=?{height}]/bv*+ba/b",
+        "merge_output_format": "mp4",
+        "outtmpl": {"default": output_template},
+        "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
+        "noplaylist": True,
+        "retries": options.retries,
+        "fragment_retries": options.retries,
+        "extractor_retries": options.retries,
+        "socket_timeout": options.socket_timeout_s,
+        "quiet": True,
+        "no_warnings": False,
+        "noprogress": True,
+        "progress_hooks": [progress_hook],
+        "restrictfilenames": True,
+        "overwrites": True,
+        "continuedl": False,
+        "cachedir": False,
+        "logger": _YtDlpLogger(),
+    }
+
+
+class _YtDlpLogger:
+    """Routes yt-dlp's messages to logging instead of stdout."""
+
+    def debug(self, message: str) -> None:
+        logger.debug("yt-dlp: %s", message)
+
+    def info(self, message: str) -> None:
+        logger.debug("yt-dlp: %s", message)
+
+    def warning(self, message: str) -> None:
+        logger.warning("yt-dlp: %s", message)
+
+    def error(self, message: str) -> None:
+        logger.debug("yt-dlp: %s", message)
+
+
+class _ProgressLogger:
+    """Logs download progress every 10% (a progress bar that works in logs and terminals alike)."""
+
+    def __init__(self, label: str):
+        self._label = label
+        self._next_percent = 0
+
+    def __call__(self, status: dict) -> None:
+        if status.get("status") == "downloading":
+            total = status.get("total_bytes") or status.get("total_bytes_estimate")
+            done = status.get("downloaded_bytes") or 0
+            if total:
+                percent = 100 * done / total
+                if percent >= self._next_percent:
+                    speed = status.get("speed") or 0
+                    logger.info("%s: %3.0f%% of %.1f MB (%.1f MB/s)", self._label, percent, total / 1e6, speed / 1e6)
+                    self._next_percent = 10 * (int(percent) // 10 + 1)
+        elif status.get("status") == "finished":
+            logger.info("%s: downloaded %.1f MB", self._label, (status.get("total_bytes") or 0) / 1e6)
+
+
+def _describe_download_error(error: Exception) -> tuple[str, bool]:
+    """A user-facing reason for a yt-dlp failure, and whether retrying could help."""
+    from yt_dlp.networking.exceptions import HTTPError, TransportError
+    from yt_dlp.utils import UnsupportedError
+
+    inner = getattr(error, "exc_info", None)
+    cause = inner[1] if inner and len(inner) > 1 and inner[1] is not None else error.__cause__ or error
+    if isinstance(cause, HTTPError):
+        status = cause.status
+        transient = status >= 500 or status == 429
+        return f"the server answered HTTP {status}; check the URL", transient
+    if isinstance(cause, TransportError):
+        return f"the server could not be reached ({cause}); check the URL and the network", True
+    if isinstance(cause, UnsupportedError):
+        return "the page holds no video yt-dlp can download; give a video page or a direct video link", False
+    text = str(error)
+    transient = any(word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily"))
+    return text.removeprefix("ERROR: "), transient
+
+
+def download_url(
+    source: VideoSource, staging_dir: Path, options: DownloadOptions, *, person: str
+) -> tuple[Path, str]:
+    """Download one URL with yt-dlp into ``staging_dir``.
+
+    Retries a bounded number of times (``options.retries``, with backoff) when the failure may be
+    transient (refused or timed-out connection, HTTP 5xx); a 404 or a page without video fails at once.
+
+    Returns:
+        The downloaded file and its title.
+
+    Raises:
+        SourceError: naming the person and the URL.
+    """
+    import yt_dlp
+    import yt_dlp.globals
+
+    # Plugins are code loaded from the user's config folders: never.
+    yt_dlp.globals.plugin_dirs.value = []
+    label = f"{person}: {source.url}"
+    template = str(staging_dir / "download.%(ext)s")
+    attempts = options.retries + 1
+    for attempt in range(1, attempts + 1):
+        ydl_options = ytdlp_options(options, template, _ProgressLogger(label))
+        try:
+            with yt_dlp.YoutubeDL(ydl_options) as ydl:
+                info = ydl.extract_info(source.url, download=True)
+        except yt_dlp.utils.DownloadError as error:
+            reason, transient = _describe_download_error(error)
+            if transient and attempt < attempts:
+                logger.warning("%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason)
+                time.sleep(options.retry_backoff_s * attempt)
+                continue
+            suffix = f" after {attempt} attempts" if attempt > 1 else ""
+            raise SourceError(f"{person}: could not download {source.url}{suffix}: {reason}") from error
+        requested = (info or {}).get("requested_downloads") or []
+        path = Path(requested[0]["filepath"]) if requested and requested[0].get("filepath") else None
+        if path is None or not path.is_file():
+            raise SourceError(f"{person}: yt-dlp reported {source.url} as downloaded but wrote no file")
+        return path, str(info.get("title") or Path(urlparse(source.url).path).stem)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:
+    """Hard-link (or copy) a local source into ``staging_dir`` so that moving it never moves the original."""
+    original = Path(str(source.path)).expanduser()
+    if not original.is_file():
+        raise SourceError(f"{person}: local source {source.path} does not exist; fix the path in parameters_ingestion.yml")
+    staged = staging_dir / f"local{original.suffix.lower() or '.mp4'}"
+    try:
+        staged.hardlink_to(original)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(original, staged)
+    return staged
+
+
+def fetch_source(
+    source: VideoSource,
+    existing: dict[str, Path],
+    existing_checksums: dict[str, str],
+    options: DownloadOptions,
+    *,
+    person: str,
+) -> FetchedVideo:
+    """Make one source local, reusing a file already in the person's folder when it is the same.
+
+    Reuse rules: a file with the configured ``sha256`` (whatever its name); a local source whose checksum
+    matches a file there; a URL whose file name (made from the URL) is there. Otherwise the source is
+    fetched into a fresh staging folder, checked to be a video, and its checksum compared.
+
+    Args:
+        source: the configured source.
+        existing: ``{file name: path}`` already in ``data/01_raw/videos/<person>/``.
+        existing_checksums: ``{file name: sha256}`` of those files (filled lazily by the caller's cache).
+        options: download settings.
+        person: the person's namespace, for messages.
+
+    Raises:
+        SourceError: one sentence naming the person, the source and what to do.
+    """
+    wanted_name = source.file_name()
+
+    def reuse(name: str) -> FetchedVideo:
+        path = existing[name]
+        info = _probe_or_fail(path, source, person=person)
+        logger.info("%s: %s already fetched as %s (checksum matches); not fetching again", person, source.location, name)
+        title = source.title or Path(name).stem
+        return FetchedVideo(source, name, path, title, existing_checksums[name], info, reused=True)
+
+    if source.sha256 is not None:
+        for name in existing:
+            if existing_checksums[name] == source.sha256.lower():
+                return reuse(name)
+    if source.url is not None and source.sha256 is None and wanted_name in existing:
+        return reuse(wanted_name)
+
+    staging_dir = Path(tempfile.mkdtemp(prefix="faceswap-fetch-"))
+    if source.url is not None:
+        staged, title = download_url(source, staging_dir, options, person=person)
+    else:
+        staged = stage_local_file(source, staging_dir, person=person)
+        title = Path(str(source.path)).stem
+    try:
+        info = _probe_or_fail(staged, source, person=person)
+        checksum = sha256_of(staged)
+        if source.sha256 is not None and checksum != source.sha256.lower():
+            raise SourceError(
+                f"{person}: {source.location} has sha256 {checksum}, not the configured {source.sha256}; "
+                "the file changed upstream: check it and update `sha256`"
+            )
+    except BaseException:
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        raise
+    for name in existing:  # a local file already copied in under its own name
+        if existing_checksums[name] == checksum:
+            shutil.rmtree(staging_dir, ignore_errors=True)
+            return reuse(name)
+    name = source.file_name(staged.suffix.lower() or ".mp4")
+    logger.info("%s: fetched %s (%.1f MB) as %s", person, source.location, staged.stat().st_size / 1e6, name)
+    return FetchedVideo(source, name, staged, source.title or title, checksum, info, reused=False)
+
+
+def _probe_or_fail(path: Path, source: VideoSource, *, person: str) -> VideoInfo:
+    try:
+        return probe_video(path)
+    except (NotAVideoError, FileNotFoundError) as error:
+        raise SourceError(
+            f"{person}: {source.location} is not a playable video ({error}); point the source at a video"
+        ) from error
