@@ -1,0 +1,220 @@
+"""One video's faces, streamed: detect in batches, track, check quality, align, landmark, sample descriptors.
+
+Frames go through in batches of the detector's size and are dropped after use, so memory does not grow
+with the video's length. Identity is *not* decided here: each track gets a few descriptors
+(``ExtractedFace.descriptor``), and the caller decides per track once every video has been read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points, warp_face
+from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
+from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+from faceswap_pipeline.faces.quality import face_size, laplacian_variance
+from faceswap_pipeline.faces.tracking import IouTracker
+
+logger = logging.getLogger(__name__)
+
+REJECT_LOW_SCORE = "low_score"
+REJECT_TOO_SMALL = "too_small"
+REJECT_BLURRED = "blurred"
+
+
+class FrameLike(Protocol):
+    """What extraction needs of a frame (``faceswap_pipeline.video.decode.VideoFrame`` is one)."""
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """Thresholds and sizes of the per-video extraction.
+
+    Attributes:
+        crop_size: side of the aligned square crop, pixels.
+        margin: border around the template's face square, as a fraction of it (see ``alignment``).
+        min_face_size: faces whose box's shorter side is below this many frame pixels are rejected.
+        min_score: faces the detector is less sure of are rejected.
+        min_sharpness: aligned crops whose Laplacian variance is below this are rejected as blurred.
+        descriptor_every: a track's faces between two identity descriptors (the first face is always
+            described); after four descriptors the spacing doubles each time.
+        max_descriptors_per_track: at most this many descriptors per track.
+        iou_threshold, max_missed: tracking (see ``IouTracker``).
+    """
+
+    crop_size: int = 256
+    margin: float = 0.2
+    min_face_size: float = 64.0
+    min_score: float = 0.8
+    min_sharpness: float = 15.0
+    descriptor_every: int = 30
+    max_descriptors_per_track: int = 8
+    iou_threshold: float = 0.3
+    max_missed: int = 5
+
+
+@dataclass
+class ExtractedFace:
+    """One detected face and what extraction learnt about it.
+
+    Attributes:
+        frame_index, time_s: where it is in the video (stream index, seconds from the time stamps).
+        box: ``(4,)`` float32 ``x0, y0, x1, y1`` frame pixels.
+        score: detector confidence.
+        landmarks5: ``(5, 2)`` float32 frame pixels (RetinaFace).
+        track: track id, unique within the video.
+        sharpness: Laplacian variance of the aligned crop (NaN when rejected before alignment).
+        reject_reason: ``None`` when it passed the quality checks, else why not.
+        transform: ``(2, 3)`` float64 frame -> crop matrix (NaN when rejected before alignment).
+        landmarks68: ``(68, 2)`` float32 frame pixels (NaN when rejected before alignment).
+        landmarks68_crop: the same in crop pixels.
+        descriptor: ``(128,)`` float32 when this face was sampled for identity, else ``None``.
+        crop: ``(S, S, 3)`` uint8 RGB aligned crop when it passed the quality checks, else ``None``.
+    """
+
+    frame_index: int
+    time_s: float
+    box: np.ndarray
+    score: float
+    landmarks5: np.ndarray
+    track: int
+    sharpness: float = float("nan")
+    reject_reason: str | None = None
+    transform: np.ndarray = field(default_factory=lambda: np.full((2, 3), np.nan))
+    landmarks68: np.ndarray = field(default_factory=lambda: np.full((68, 2), np.nan, np.float32))
+    landmarks68_crop: np.ndarray = field(default_factory=lambda: np.full((68, 2), np.nan, np.float32))
+    descriptor: np.ndarray | None = None
+    crop: np.ndarray | None = None
+
+
+@dataclass
+class ExtractionCounts:
+    """Running totals of one extraction."""
+
+    frames_read: int = 0
+    frames_with_face: int = 0
+    faces_found: int = 0
+    faces_passed: int = 0
+    descriptors: int = 0
+    rejected: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class _TrackSampling:
+    faces: int = 0
+    described: int = 0
+    next_at: int = 1
+
+
+class FaceExtractor:
+    """Streams one video's frames into ``ExtractedFace`` batches.
+
+    Args:
+        detector: the RetinaFace detector (its ``batch_size`` sets how many frames are held at once).
+        settings: thresholds and sizes.
+    """
+
+    def __init__(self, detector: RetinaFaceDetector, settings: ExtractionSettings | None = None):
+        self.detector = detector
+        self.settings = settings or ExtractionSettings()
+        self.counts = ExtractionCounts()
+        self._tracker = IouTracker(self.settings.iou_threshold, self.settings.max_missed)
+        self._sampling: dict[int, _TrackSampling] = {}
+
+    def run(
+        self, frames: Iterable[FrameLike], on_frames: Callable[[int], None] | None = None
+    ) -> Iterator[list[ExtractedFace]]:
+        """Extract faces from frames of one video, in order.
+
+        Args:
+            frames: frames with ``index``, ``time_s`` and ``rgb`` (``(H, W, 3)`` uint8 RGB, one size).
+            on_frames: called with the number of frames just processed (for a progress bar).
+
+        Yields:
+            Per batch of frames, the faces found in them, in frame order.
+        """
+        batch: list[FrameLike] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == self.detector.batch_size:
+                yield self._process(batch)
+                if on_frames:
+                    on_frames(len(batch))
+                batch = []
+        if batch:
+            yield self._process(batch)
+            if on_frames:
+                on_frames(len(batch))
+
+    def _process(self, frames: list[FrameLike]) -> list[ExtractedFace]:
+        detections = self.detector.detect([frame.rgb for frame in frames])
+        faces: list[ExtractedFace] = []
+        for frame, found in zip(frames, detections, strict=True):
+            faces.extend(self._process_frame(frame, found))
+        return faces
+
+    def _process_frame(self, frame: FrameLike, found: FaceDetections) -> list[ExtractedFace]:
+        settings = self.settings
+        self.counts.frames_read += 1
+        self.counts.faces_found += len(found)
+        if len(found):
+            self.counts.frames_with_face += 1
+        track_ids = self._tracker.update(found.boxes)
+        faces = []
+        for i in range(len(found)):
+            face = ExtractedFace(
+                frame_index=int(frame.index),
+                time_s=float(frame.time_s),
+                box=found.boxes[i],
+                score=float(found.scores[i]),
+                landmarks5=found.landmarks5[i],
+                track=int(track_ids[i]),
+            )
+            faces.append(face)
+            if face.score < settings.min_score:
+                face.reject_reason = REJECT_LOW_SCORE
+            elif face_size(face.box) < settings.min_face_size:
+                face.reject_reason = REJECT_TOO_SMALL
+            else:
+                self._align(frame.rgb, face)
+            if face.reject_reason:
+                self.counts.rejected[face.reject_reason] += 1
+            else:
+                self.counts.faces_passed += 1
+                self._maybe_describe(frame.rgb, face)
+        return faces
+
+    def _align(self, rgb: np.ndarray, face: ExtractedFace) -> None:
+        settings = self.settings
+        face.transform = alignment_matrix(face.landmarks5, settings.crop_size, settings.margin)
+        crop = warp_face(rgb, face.transform, settings.crop_size)
+        face.sharpness = laplacian_variance(crop)
+        if face.sharpness < settings.min_sharpness:
+            face.reject_reason = REJECT_BLURRED
+            return
+        face.crop = crop
+        face.landmarks68 = landmarks68(rgb, face.box)
+        face.landmarks68_crop = transform_points(face.landmarks68, face.transform).astype(np.float32)
+
+    def _maybe_describe(self, rgb: np.ndarray, face: ExtractedFace) -> None:
+        settings = self.settings
+        sampling = self._sampling.setdefault(face.track, _TrackSampling())
+        sampling.faces += 1
+        if sampling.faces < sampling.next_at or sampling.described >= settings.max_descriptors_per_track:
+            return
+        face.descriptor = face_descriptor(rgb, face.landmarks68)
+        sampling.described += 1
+        self.counts.descriptors += 1
+        # Evenly spaced at first, then sparser: long tracks are still checked late, at bounded cost.
+        spacing = settings.descriptor_every * 2 ** max(0, sampling.described - 4)
+        sampling.next_at = sampling.faces + max(1, spacing)
