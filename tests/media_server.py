@@ -1,0 +1,75 @@
+"""A local HTTP server on 127.0.0.1 for download tests: serves a folder, counts requests, can misbehave."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    server: _MediaServer
+
+    def log_message(self, format: str, *args) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        self.server.requests[self.path] += 1
+        if self.path.startswith("/truncated/"):
+            # Promise the whole file, send half of it and hang up: a download cut off midway.
+            target = Path(self.directory) / self.path.removeprefix("/truncated/")
+            data = target.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+class _MediaServer(ThreadingHTTPServer):
+    daemon_threads = True
+    requests: Counter
+
+
+class MediaServer:
+    """Serve ``directory`` at ``http://127.0.0.1:<port>/`` in a background thread.
+
+    ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length.
+    """
+
+    def __init__(self, directory: Path):
+        handler = partial(_Handler, directory=str(directory))
+        self._server = _MediaServer(("127.0.0.1", 0), handler)
+        self._server.requests = Counter()
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def requests(self) -> Counter:
+        return self._server.requests
+
+    def __enter__(self) -> MediaServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def unused_port() -> int:
+    """A localhost port with nothing listening (connections to it are refused)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

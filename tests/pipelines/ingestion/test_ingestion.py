@@ -1,0 +1,117 @@
+"""The ingestion nodes as pure functions, and the pipeline through a SequentialRunner on a catalog."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+from kedro_datasets.pandas import ParquetDataset
+
+from faceswap_pipeline.datasets import ImageFolderDataset, VideoFolderDataset
+from faceswap_pipeline.pipelines.ingestion import create_pipeline
+from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
+from faceswap_pipeline.sources import SourceError
+
+DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
+
+
+def _person(*sources, photos=()):
+    return {"name": "person_a", "sources": list(sources), "reference_photos": list(photos)}
+
+
+def test_metadata_matches_the_facts_of_the_clips(shared_videos):
+    names = ["person_a_d6.mp4", "person_b_d9.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"]
+    sources = [{"path": str(shared_videos / name)} for name in names]
+    sources[0].update(start=2.0, end=12.5, fps=10)
+    videos, metadata = fetch_videos({}, _person(*sources), DOWNLOAD)
+    try:
+        rows = {Path(row.source).name: row for row in metadata.itertuples()}
+        assert set(videos) == set(metadata["file"])
+        d6, d9, d0, ham = (rows[name] for name in names)
+        assert (d6.width, d6.height, d6.frame_count, d6.nominal_fps, d6.audio_codec) == (480, 480, 1008, 30.0, "aac")
+        assert (d6.start_s, d6.end_s, d6.sample_fps) == (2.0, 12.5, 10.0)
+        assert math.isclose(d6.duration_s, 33.6, abs_tol=0.05)
+        assert (d9.width, d9.height, d9.frame_count) == (512, 480, 587)
+        assert pd.isna(d0.audio_codec) and d0.nominal_fps == 25.0 and d0.frame_count == 78
+        assert ham.variable_frame_rate and not d6.variable_frame_rate
+        assert ham.frame_count == 275 and math.isclose(ham.nominal_fps, 29.97, abs_tol=0.01)
+        assert all(len(sha) == 64 for sha in metadata["sha256"])
+        assert math.isnan(d9.start_s) and math.isnan(d9.sample_fps)
+        assert d6.bytes == (shared_videos / "person_a_d6.mp4").stat().st_size
+    finally:
+        for path in videos.values():
+            path.unlink(missing_ok=True)
+
+
+def test_empty_source_list_is_one_clear_error():
+    with pytest.raises(ValueError, match="person_a has no video sources"):
+        fetch_videos({}, _person(), DOWNLOAD)
+
+
+def test_bad_start_is_refused_naming_the_parameter(shared_videos):
+    source = {"path": str(shared_videos / "no_audio_d0.mp4"), "start": 5, "end": 1}
+    with pytest.raises(ValueError, match=r"person\.sources\.0.*end .* must be after start"):
+        fetch_videos({}, _person(source), DOWNLOAD)
+
+
+def test_start_past_the_end_of_the_video(shared_videos):
+    source = {"path": str(shared_videos / "no_audio_d0.mp4"), "start": 60}
+    with pytest.raises(SourceError, match=r"start 60.0s .* is past its end"):
+        fetch_videos({}, _person(source), DOWNLOAD)
+
+
+def test_reference_photos(shared_photos):
+    photos = collect_reference_photos(_person(photos=[str(shared_photos / "obama.jpg")]))
+    (image,) = photos.values()
+    assert image.ndim == 3 and image.shape[2] == 3 and image.dtype.name == "uint8"
+    with pytest.raises(SourceError, match="reference photo /nope.png does not exist"):
+        collect_reference_photos(_person(photos=["/nope.png"]))
+
+
+def _catalog(root: Path, people: dict) -> DataCatalog:
+    catalog = DataCatalog()
+    for person in ("person_a", "person_b"):
+        folder = str(root / "videos" / person)
+        catalog[f"{person}.raw_videos"] = VideoFolderDataset(path=folder)
+        catalog[f"{person}.existing_raw_videos"] = VideoFolderDataset(path=folder)
+        catalog[f"{person}.reference_photos"] = ImageFolderDataset(path=str(root / "photos" / person), overwrite=True)
+        catalog[f"{person}.video_metadata"] = ParquetDataset(filepath=str(root / f"metadata_{person}.parquet"))
+        catalog[f"params:{person}"] = people[person]
+    catalog["params:download"] = DOWNLOAD
+    return catalog
+
+
+def test_pipeline_runs_both_people_and_a_rerun_fetches_nothing(tmp_path, shared_videos, shared_photos):
+    people = {
+        "person_a": {"name": "person_a", "sources": [{"path": str(shared_videos / "person_a_d6.mp4")}],
+                     "reference_photos": [str(shared_photos / "obama.jpg")]},
+        "person_b": {"name": "person_b", "sources": [{"path": str(shared_videos / "person_b_d9.mp4")}]},
+    }
+    SequentialRunner().run(create_pipeline(), _catalog(tmp_path, people))
+    (video_a,) = (tmp_path / "videos" / "person_a").iterdir()
+    (video_b,) = (tmp_path / "videos" / "person_b").iterdir()
+    assert video_a.read_bytes() == (shared_videos / "person_a_d6.mp4").read_bytes()
+    assert len(list((tmp_path / "photos" / "person_a").iterdir())) == 1
+    metadata_b = pd.read_parquet(tmp_path / "metadata_person_b.parquet")
+    assert metadata_b.loc[0, "file"] == video_b.name and metadata_b.loc[0, "frame_count"] == 587
+    stamp = video_a.stat().st_mtime_ns, video_a.stat().st_ino
+
+    SequentialRunner().run(create_pipeline(), _catalog(tmp_path, people))
+    assert (video_a.stat().st_mtime_ns, video_a.stat().st_ino) == stamp
+    assert len(list((tmp_path / "videos" / "person_a").iterdir())) == 1
+
+
+def test_failed_source_adds_nothing_to_the_folder(tmp_path, shared_videos):
+    people = {
+        "person_a": {"name": "person_a", "sources": [
+            {"path": str(shared_videos / "no_audio_d0.mp4")}, {"path": str(tmp_path / "gone.mp4")}]},
+        "person_b": {"name": "person_b", "sources": [{"path": str(shared_videos / "no_audio_d0.mp4")}]},
+    }
+    with pytest.raises(Exception, match="gone.mp4 does not exist"):
+        SequentialRunner().run(create_pipeline(), _catalog(tmp_path, people))
+    folder = tmp_path / "videos" / "person_a"
+    assert not folder.exists() or not any(folder.iterdir())

@@ -1,0 +1,147 @@
+"""Fetching sources for real: yt-dlp's generic extractor against a local HTTP server, and local files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from faceswap_pipeline.sources import DownloadOptions, SourceError, VideoSource, fetch_source
+from faceswap_pipeline.sources.fetch import ytdlp_options
+from tests.media_server import MediaServer, unused_port
+
+FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_videos: Path):
+    """A server over the shared clips, a text file posing as .mp4 and an HTML page."""
+    folder = tmp_path_factory.mktemp("www")
+    for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"):
+        (folder / name).symlink_to(shared_videos / name)
+    (folder / "notes.mp4").write_text("this is not a video\n" * 50)
+    (folder / "page.html").write_text("<html><body><p>no video here</p></body></html>")
+    with MediaServer(folder) as server:
+        yield server
+
+
+def _fetch(source: VideoSource, existing=None, options=FAST):
+    existing = existing or {}
+    checksums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in existing.items()}
+    return fetch_source(source, existing, checksums, options, person="person_a")
+
+
+def test_direct_link_downloads_through_ytdlp(served, shared_videos):
+    fetched = _fetch(VideoSource(url=f"{served.url}/single_d18.mp4"))
+    assert not fetched.reused
+    assert fetched.path.read_bytes() == (shared_videos / "single_d18.mp4").read_bytes()
+    assert fetched.info.frame_count == 216 and fetched.info.audio_codec == "aac"
+    assert fetched.file_name.startswith("single_d18-") and fetched.file_name.endswith(".mp4")
+
+
+def test_url_already_fetched_is_not_fetched_again(served, tmp_path):
+    source = VideoSource(url=f"{served.url}/no_audio_d0.mp4")
+    first = _fetch(source)
+    placed = tmp_path / first.file_name
+    first.path.rename(placed)
+    before = served.requests[f"/{'no_audio_d0.mp4'}"]
+    second = _fetch(source, existing={first.file_name: placed})
+    assert second.reused and second.path == placed
+    assert served.requests["/no_audio_d0.mp4"] == before
+
+
+def test_checksum_finds_a_file_whatever_its_name(served, tmp_path, shared_videos):
+    digest = hashlib.sha256((shared_videos / "single_d18.mp4").read_bytes()).hexdigest()
+    placed = tmp_path / "renamed by hand.mp4"
+    placed.symlink_to(shared_videos / "single_d18.mp4")
+    # The port is closed: only the checksum can make this work (an offline run).
+    source = VideoSource(url=f"http://127.0.0.1:{unused_port()}/d18.mp4", sha256=digest)
+    fetched = _fetch(source, existing={placed.name: placed})
+    assert fetched.reused and fetched.file_name == "renamed by hand.mp4"
+
+
+def test_wrong_checksum_is_refused(served):
+    source = VideoSource(url=f"{served.url}/single_d18.mp4", sha256="0" * 64)
+    with pytest.raises(SourceError, match="sha256"):
+        _fetch(source)
+
+
+def test_http_404_names_person_and_url(served):
+    url = f"{served.url}/missing.mp4"
+    with pytest.raises(SourceError, match=r"person_a: could not download .*missing\.mp4.*HTTP 404"):
+        _fetch(VideoSource(url=url))
+
+
+def test_refused_connection_fails_after_bounded_retries():
+    url = f"http://127.0.0.1:{unused_port()}/clip.mp4"
+    with pytest.raises(SourceError, match=r"person_a: could not download .* after 2 attempts: the server could not be reached"):
+        _fetch(VideoSource(url=url))
+
+
+def test_text_file_named_mp4_is_not_a_video(served):
+    with pytest.raises(SourceError, match=r"person_a: .*notes\.mp4 is not a playable video"):
+        _fetch(VideoSource(url=f"{served.url}/notes.mp4"))
+
+
+def test_html_page_without_video(served):
+    with pytest.raises(SourceError, match=r"person_a: .*page\.html"):
+        _fetch(VideoSource(url=f"{served.url}/page.html"))
+
+
+def test_download_cut_off_midway_leaves_nothing_usable(served):
+    with pytest.raises(SourceError, match="person_a"):
+        _fetch(VideoSource(url=f"{served.url}/truncated/multi_hamilton.mp4"))
+
+
+def test_local_path_is_staged_without_touching_the_original(shared_videos):
+    original = shared_videos / "no_audio_d0.mp4"
+    fetched = _fetch(VideoSource(path=str(original)))
+    assert fetched.info.audio_codec is None and fetched.info.frame_count == 78
+    assert fetched.path != original and original.is_file()
+
+
+def test_missing_local_path():
+    with pytest.raises(SourceError, match=r"person_a: local source /no/such/clip\.mp4 does not exist"):
+        _fetch(VideoSource(path="/no/such/clip.mp4"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"path": "a.mp4", "start": -1}, "greater than or equal to 0"),
+        ({"path": "a.mp4", "start": 5, "end": 2}, "end .* must be after start"),
+        ({"path": "a.mp4", "fps": 0}, "greater than 0"),
+        ({"url": "file:///etc/passwd"}, "must start with http"),
+        ({}, "exactly one of `url` or `path`"),
+        ({"path": "a.mp4", "exec": "rm -rf /"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_source_fields_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        VideoSource(**fields)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/../../etc/passwd.mp4",
+        "https://example.com/%2e%2e%2f%2e%2e%2fescape.mp4",
+        "https://example.com/\u202eevil\u0000name.mp4",
+        "https://example.com/" + "x" * 400 + ".mp4",
+    ],
+)
+def test_file_names_cannot_escape_the_folder(url):
+    name = VideoSource(url=url).file_name()
+    assert "/" not in name and not name.startswith(".") and len(name) < 100
+    assert all(ch.isascii() and (ch.isalnum() or ch in "._-") for ch in name)
+
+
+def test_ytdlp_options_cannot_run_commands():
+    options = ytdlp_options(DownloadOptions(), "/tmp/x.%(ext)s", lambda status: None)
+    forbidden = {"postprocessors", "external_downloader", "external_downloader_args", "postprocessor_args",
+                 "exec_cmd", "netrc_cmd", "js_runtimes", "remote_components", "plugin_dirs"}
+    assert not forbidden & set(options)
+    assert options["format"].startswith("bv*[height<=?720]")
+    with pytest.raises(ValueError, match="Extra inputs"):
+        DownloadOptions(postprocessors=[{"key": "Exec", "exec_cmd": "touch /tmp/pwned"}])
