@@ -1,0 +1,195 @@
+"""What the model sees of an aligned face, and faceit's training augmentation, on whole batches in torch.
+
+An aligned crop (face_extraction's 256 px output, with margin) is first resized to `source_size` so
+that its centred model region (`coverage` of its side) is about `input_size` pixels: every later
+resampling is then close to 1:1 and needs no anti-aliasing. Training samples that region through a
+random similarity transform (rotation, zoom, shift, flip) and, for the model's input only, through a
+jittered grid (faceit's random warp) that the model must learn to undo. Everything runs on the batch's
+device with `affine_grid`/`grid_sample`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+# faceit's random_warp moved a 5×5 grid over the 160 px region by N(0, 5 px): 5 / 80 in [-1, 1] units.
+_FACEIT_WARP_STD = 5.0 / 80.0
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    """faceit's augmentation ranges; `strength` scales all of them (0 = identity).
+
+    Attributes:
+        strength: global multiplier of every range below, 0 disables augmentation.
+        rotation_deg: maximum rotation either way, degrees (faceit: 10).
+        zoom: maximum relative zoom either way (faceit: 0.05).
+        shift: maximum shift either way, as a fraction of the model region's side (faceit: 0.05).
+        flip: mirror half of the faces horizontally.
+        warp: multiplier of faceit's random-warp jitter (1 = N(0, 5 px) on a 160 px region).
+        warp_grid: control points per side of the jittered grid (faceit: 5).
+    """
+
+    strength: float = 1.0
+    rotation_deg: float = 10.0
+    zoom: float = 0.05
+    shift: float = 0.05
+    flip: bool = True
+    warp: float = 1.0
+    warp_grid: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("strength", "rotation_deg", "zoom", "shift", "warp"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"augmentation.{name} must be >= 0, got {getattr(self, name)}")
+        if self.zoom >= 1:
+            raise ValueError(f"augmentation.zoom must be below 1, got {self.zoom}")
+        if self.warp_grid < 2:
+            raise ValueError(f"augmentation.warp_grid must be at least 2, got {self.warp_grid}")
+
+
+def source_size(input_size: int, coverage: float) -> int:
+    """Side, in pixels, to resize aligned crops to so that their model region is `input_size` px."""
+    return int(round(input_size / coverage))
+
+
+def _check_faces(faces: Tensor, name: str = "faces") -> None:
+    if faces.ndim != 4 or faces.shape[-1] != faces.shape[-2] or not faces.is_floating_point():
+        raise ValueError(
+            f"{name} must be a float tensor (N, C, S, S) of square images, got "
+            f"{tuple(faces.shape)} {faces.dtype}"
+        )
+
+
+def resize_faces(faces: Tensor, size: int) -> Tensor:
+    """Resize faces to `size` × `size` (bilinear, anti-aliased when shrinking).
+
+    Args:
+        faces: float `(N, C, H, W)`, any channels and range; non-square faces are stretched.
+        size: the new side in pixels.
+
+    Returns:
+        float `(N, C, size, size)`; `faces` itself when already that size.
+    """
+    if faces.ndim != 4 or not faces.is_floating_point():
+        raise ValueError(
+            f"faces must be a float tensor (N, C, H, W), got {tuple(faces.shape)} {faces.dtype}"
+        )
+    if faces.shape[-2:] == (size, size):
+        return faces
+    return F.interpolate(
+        faces, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
+
+
+def _sample(
+    faces: Tensor, theta: Tensor, output_size: int, offsets: Tensor | None = None
+) -> Tensor:
+    grid = F.affine_grid(
+        theta, [faces.shape[0], faces.shape[1], output_size, output_size], align_corners=False
+    )
+    if offsets is not None:
+        grid = grid + offsets
+    return F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def crop_model_region(faces: Tensor, input_size: int, coverage: float) -> Tensor:
+    """The centred region of aligned faces that a swap model sees, at its input size.
+
+    Args:
+        faces: RGB (or RGB + extra channels) float `(N, C, S, S)` aligned crops, values in [0, 1].
+        input_size: the model's input side (`ModelConfig.input_size`).
+        coverage: fraction of the crop's side, centred, that the model sees (`ModelConfig.coverage`).
+
+    Returns:
+        float `(N, C, input_size, input_size)`: the region from `model_region_box`, resized.
+    """
+    _check_faces(faces)
+    faces = resize_faces(faces, source_size(input_size, coverage))
+    theta = torch.zeros(faces.shape[0], 2, 3, device=faces.device, dtype=faces.dtype)
+    theta[:, 0, 0] = coverage
+    theta[:, 1, 1] = coverage
+    return _sample(faces, theta, input_size)
+
+
+def model_region_box(crop_size: int, coverage: float) -> tuple[float, float, float, float]:
+    """The model region in aligned-crop pixels, `(x0, y0, x1, y1)`, for pasting a swap back."""
+    margin = crop_size * (1.0 - coverage) / 2.0
+    return (margin, margin, crop_size - margin, crop_size - margin)
+
+
+def augment_faces(
+    faces: Tensor,
+    input_size: int,
+    coverage: float,
+    config: AugmentationConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """faceit's training augmentation on a batch: a random similarity transform, then a random warp.
+
+    The transform (rotation, zoom, shift, flip) applies to input and target alike; the warp only to the
+    input, so the model learns to produce an undistorted face from a distorted one.
+
+    Args:
+        faces: float `(N, C, S, S)` aligned crops, RGB in channels 0-2 in [0, 1]; extra channels (e.g. a
+            loss-weight map) follow the same transform and are returned in the target only. Best at
+            S = `source_size(input_size, coverage)` (any S works; it is resized).
+        input_size: the model's input side in pixels.
+        coverage: fraction of the crop's side, centred, that the model sees.
+        config: the augmentation ranges; `strength=0` returns `crop_model_region` twice.
+        generator: a torch generator on `faces.device` for reproducible batches; the global one if None.
+
+    Returns:
+        `(warped, target)`: warped RGB `(N, 3, input_size, input_size)` for the model's input and the
+        target `(N, C, input_size, input_size)`, both float in the input's range.
+    """
+    _check_faces(faces)
+    if faces.shape[1] < 3:
+        raise ValueError(f"faces need RGB in channels 0-2, got {faces.shape[1]} channels")
+    faces = resize_faces(faces, source_size(input_size, coverage))
+    count, device, dtype = faces.shape[0], faces.device, faces.dtype
+    strength = config.strength
+
+    def uniform(limit: float) -> Tensor:
+        values = torch.rand(count, device=device, generator=generator, dtype=torch.float32)
+        return ((values * 2.0 - 1.0) * limit * strength).to(dtype)
+
+    angle = uniform(math.radians(config.rotation_deg))
+    scale = 1.0 + uniform(config.zoom)
+    shift_x, shift_y = uniform(config.shift) * 2.0, uniform(config.shift) * 2.0
+    flip_draw = torch.rand(count, device=device, generator=generator) < 0.5
+    mirror = torch.where(flip_draw & (config.flip and strength > 0), -1.0, 1.0).to(
+        device=device, dtype=dtype
+    )
+
+    # theta maps output coordinates to source coordinates: coverage · (R(angle) · diag(mirror, 1) / scale · p + shift)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = (
+        torch.stack(
+            [
+                torch.stack([cos * mirror, -sin, shift_x], dim=1),
+                torch.stack([sin * mirror, cos, shift_y], dim=1),
+            ],
+            dim=1,
+        )
+        * coverage
+    )
+    target = _sample(faces, theta, input_size)
+
+    warp_std = _FACEIT_WARP_STD * config.warp * strength
+    if warp_std > 0:
+        control = torch.randn(
+            count, 2, config.warp_grid, config.warp_grid, device=device, generator=generator
+        ).to(dtype) * (warp_std * coverage)
+        offsets = F.interpolate(
+            control, size=(input_size, input_size), mode="bicubic", align_corners=True
+        ).permute(0, 2, 3, 1)
+        warped = _sample(faces[:, :3], theta, input_size, offsets)
+    else:
+        warped = target[:, :3]
+    return warped, target

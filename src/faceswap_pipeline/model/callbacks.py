@@ -1,0 +1,145 @@
+"""Training side effects as Lightning callbacks: the preview grid and the images/s metric."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from torch import Tensor
+
+from faceswap_pipeline.model.augmentation import crop_model_region
+from faceswap_pipeline.model.networks import SwapModel
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_ROWS = ("A", "A→A", "A→B", "B", "B→B", "B→A")
+_LABEL_WIDTH = 48
+
+
+def _to_rgb_uint8(faces: Tensor) -> np.ndarray:
+    return (
+        (faces.detach().float().clamp(0, 1) * 255)
+        .round()
+        .to(torch.uint8)
+        .permute(0, 2, 3, 1)
+        .cpu()
+        .numpy()
+    )
+
+
+def render_preview_grid(model: SwapModel, faces: dict[str, Tensor]) -> np.ndarray:
+    """faceit's preview: rows A, A→A, A→B, B, B→B, B→A; one column per face, a label on the left.
+
+    Args:
+        model: the swap model (left in the train/eval mode it was in).
+        faces: `{"a": uint8 (K, C, T, T), "b": ...}` aligned faces at the model's source size (as from
+            `FaceSwapDataModule.preview_faces`); the same K for both.
+
+    Returns:
+        RGB uint8 `(6·S, 48 + K·S, 3)`, S = the model's input size.
+    """
+    config = model.config
+    device = next(model.parameters()).device
+    rows = []
+    for person, other in (("a", "b"), ("b", "a")):
+        region = crop_model_region(
+            faces[person][:, :3].to(device).float() / 255.0, config.input_size, config.coverage
+        )
+        rows += [region, model.swap(region, person), model.swap(region, other)]
+    columns = min(row.shape[0] for row in rows)
+    size = config.input_size
+    grid = np.full((len(rows) * size, _LABEL_WIDTH + columns * size, 3), 255, dtype=np.uint8)
+    for index, (label, row) in enumerate(zip(PREVIEW_ROWS, rows, strict=True)):
+        images = _to_rgb_uint8(row[:columns])
+        top = index * size
+        grid[top : top + size, _LABEL_WIDTH:] = np.concatenate(list(images), axis=1)
+        # cv2's Hershey font has no arrow glyph: "A>B" in the image, "A→B" in the docs.
+        cv2.putText(
+            grid,
+            label.replace("→", ">"),
+            (3, top + size // 2 + 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    return grid
+
+
+class PreviewGridCallback(L.Callback):
+    """Renders the preview grid every `every_n_steps` and at the end, logs it to MLflow, keeps the last.
+
+    Args:
+        faces: the preview faces, as for `render_preview_grid`.
+        every_n_steps: how often (optimizer steps); 0 = only at the end of training.
+        artifact_dir: the MLflow artifact folder for `step_<step:06d>.png` files.
+    """
+
+    def __init__(
+        self, faces: dict[str, Tensor], every_n_steps: int, artifact_dir: str = "previews"
+    ) -> None:
+        self.faces = faces
+        self.every_n_steps = every_n_steps
+        self.artifact_dir = artifact_dir
+        self.latest_grid: np.ndarray | None = None
+        self.latest_step = -1
+
+    def _render_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step = trainer.global_step
+        if step == self.latest_step:
+            return
+        self.latest_grid = render_preview_grid(pl_module.model, self.faces)
+        self.latest_step = step
+        if trainer.global_rank != 0:
+            return
+        for trainer_logger in trainer.loggers:
+            if isinstance(trainer_logger, MLFlowLogger):
+                trainer_logger.experiment.log_image(
+                    trainer_logger.run_id,
+                    self.latest_grid,
+                    artifact_file=f"{self.artifact_dir}/step_{step:06d}.png",
+                )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self._render_and_log(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._render_and_log(trainer, pl_module)
+
+
+class ImagesPerSecondCallback(L.Callback):
+    """Logs `train/images_per_s`: faces of both people per second of wall time, data loading included.
+
+    Args:
+        every_n_steps: the averaging window (optimizer steps).
+    """
+
+    def __init__(self, every_n_steps: int = 10) -> None:
+        self.every_n_steps = max(1, every_n_steps)
+        self._window_start: float | None = None
+        self._images = 0
+        self.latest: float | None = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._window_start is None:
+            self._window_start = time.perf_counter()
+            self._images = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += sum(faces.shape[0] for faces in batch.values() if faces is not None)
+        if trainer.global_step % self.every_n_steps == 0 and self._window_start is not None:
+            elapsed = time.perf_counter() - self._window_start
+            self.latest = self._images / elapsed if elapsed > 0 else 0.0
+            # Straight to the loggers: `self.log` from a callback follows Lightning's own logging cadence.
+            for trainer_logger in trainer.loggers:
+                trainer_logger.log_metrics(
+                    {"train/images_per_s": self.latest}, step=trainer.global_step
+                )
+            self._window_start = None

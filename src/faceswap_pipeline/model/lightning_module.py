@@ -1,0 +1,191 @@
+"""The LightningModule that trains a `SwapModel`: augmentation on the device, one step for train and val."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from faceswap_pipeline.model.augmentation import (
+    AugmentationConfig,
+    augment_faces,
+    crop_model_region,
+)
+from faceswap_pipeline.model.losses import reconstruction_loss, ssim
+from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the step's weights were not updated."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was made for another model configuration, or cannot be read safely."""
+
+
+class SwapLightningModule(L.LightningModule):
+    """Trains one shared encoder and a decoder per person to reconstruct each person's faces.
+
+    Batches are `{"a": uint8 (N, C, T, T), "b": ...}` from `FaceSwapDataModule`; channel 3, when present,
+    marks eyes and mouth (255) for the loss weighting.
+
+    Args:
+        model: `ModelConfig.to_dict()`.
+        optimizer: `{"name": "adam" | "adamw", "lr": float, "betas": [b1, b2], "weight_decay": float}`.
+        loss: `{"ssim_weight": float in [0, 1], "eye_mouth_weight": float >= 1}`.
+        augmentation: `AugmentationConfig` fields.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        optimizer: dict[str, Any] | None = None,
+        loss: dict[str, Any] | None = None,
+        augmentation: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_config = ModelConfig.from_dict(model)
+        self.model = SwapModel(self.model_config)
+        self.optimizer_settings = {
+            "name": "adam",
+            "lr": 5e-5,
+            "betas": (0.5, 0.999),
+            "weight_decay": 0.0,
+        }
+        self.optimizer_settings.update(optimizer or {})
+        if self.optimizer_settings["name"] not in OPTIMIZERS:
+            raise ValueError(
+                f"unknown optimizer {self.optimizer_settings['name']!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        loss = {"ssim_weight": 0.5, "eye_mouth_weight": 1.0, **(loss or {})}
+        self.ssim_weight = float(loss["ssim_weight"])
+        self.eye_mouth_weight = float(loss["eye_mouth_weight"])
+        if self.eye_mouth_weight < 1.0:
+            raise ValueError(f"loss.eye_mouth_weight must be >= 1, got {self.eye_mouth_weight}")
+        self.augmentation = AugmentationConfig(**(augmentation or {}))
+
+    def _weight_map(self, target: Tensor) -> Tensor | None:
+        if target.shape[1] < 4 or self.eye_mouth_weight == 1.0:
+            return None
+        return 1.0 + (self.eye_mouth_weight - 1.0) * target[:, 3:4]
+
+    def _shared_step(self, batch: dict[str, Tensor | None], stage: str) -> Tensor:
+        config = self.model_config
+        total = torch.zeros((), device=self.device)
+        for person in PERSONS:
+            faces = batch.get(person)
+            if faces is None:
+                continue
+            faces = faces.float() / 255.0
+            if stage == "train":
+                inputs, target = augment_faces(
+                    faces, config.input_size, config.coverage, self.augmentation
+                )
+            else:
+                target = crop_model_region(faces, config.input_size, config.coverage)
+                inputs = target[:, :3]
+            prediction = self.model(inputs, person)
+            loss = reconstruction_loss(
+                prediction, target[:, :3], self._weight_map(target), self.ssim_weight
+            )
+            total = total + loss
+            batch_size = faces.shape[0]
+            self.log(
+                f"{stage}/loss_{person}", loss, batch_size=batch_size, prog_bar=stage == "train"
+            )
+            if stage == "val":
+                prediction, target_rgb = prediction.float(), target[:, :3].float()
+                self.log(
+                    f"val/l1_{person}",
+                    (prediction - target_rgb).abs().mean(),
+                    batch_size=batch_size,
+                )
+                self.log(
+                    f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), batch_size=batch_size
+                )
+        self.log(f"{stage}/loss", total, prog_bar=True)
+        return total
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self._shared_step(batch, "train")
+        # Checked before backward so the weights of the last good step are the ones a checkpoint keeps.
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at step {self.global_step}; training stopped "
+                "without updating the weights. Lower training.optimizer.lr (or use precision 32-true) "
+                "and re-run: it resumes from the last checkpoint."
+            )
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor | None], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        settings = self.optimizer_settings
+        return OPTIMIZERS[settings["name"]](
+            self.model.parameters(),
+            lr=float(settings["lr"]),
+            betas=tuple(float(b) for b in settings["betas"]),
+            weight_decay=float(settings["weight_decay"]),
+        )
+
+
+def read_checkpoint_model_config(checkpoint_path: str | Path) -> ModelConfig:
+    """The model configuration a Lightning checkpoint of `SwapLightningModule` was trained with.
+
+    The file is read with `torch.load(weights_only=True)`: a checkpoint that needs arbitrary pickled
+    objects (and so could run code) is refused.
+
+    Raises:
+        CheckpointMismatchError: unreadable, unsafe, or not a `SwapLightningModule` checkpoint.
+    """
+    path = Path(checkpoint_path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure means the file cannot be trusted or read
+        raise CheckpointMismatchError(
+            f"checkpoint {path} cannot be read safely ({type(error).__name__}: {str(error).splitlines()[0]}); "
+            "it may be corrupt or contain pickled code. Delete it or set training.resume: false."
+        ) from error
+    model = (
+        checkpoint.get("hyper_parameters", {}).get("model")
+        if isinstance(checkpoint, dict)
+        else None
+    )
+    if not isinstance(model, dict):
+        raise CheckpointMismatchError(
+            f"checkpoint {path} is not a swap-model training checkpoint (no model configuration); "
+            "delete it or set training.resume: false."
+        )
+    try:
+        return ModelConfig.from_dict(model)
+    except (TypeError, ValueError) as error:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} has an unusable model configuration: {error}"
+        ) from error
+
+
+def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig) -> None:
+    """Fail with a clear message when a checkpoint was trained for another model configuration.
+
+    Raises:
+        CheckpointMismatchError: the configurations differ (naming both) or the file is unsafe.
+    """
+    found = read_checkpoint_model_config(checkpoint_path)
+    if found != expected:
+        differences = ", ".join(
+            f"{key} {getattr(found, key)!r} (parameters say {getattr(expected, key)!r})"
+            for key in found.to_dict()
+            if getattr(found, key) != getattr(expected, key)
+        )
+        raise CheckpointMismatchError(
+            f"checkpoint {checkpoint_path} was trained for another model: {differences}. "
+            "Set training.resume: false to start over (the old checkpoints are then replaced), "
+            "or restore the parameters it was trained with."
+        )

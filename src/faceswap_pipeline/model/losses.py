@@ -1,0 +1,131 @@
+"""Reconstruction losses: L1 plus SSIM (Wang et al. 2004), optionally weighted towards eyes and mouth."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+# 68-point (iBUG 300-W) landmark indices of the regions a viewer judges a face by.
+_LEFT_EYE = slice(36, 42)
+_RIGHT_EYE = slice(42, 48)
+_MOUTH = slice(48, 68)
+
+
+def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> Tensor:
+    coords = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2.0
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    return (kernel[:, None] * kernel[None, :]).expand(channels, 1, size, size).contiguous()
+
+
+def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) -> Tensor:
+    """Per-pixel SSIM of two image batches (Gaussian window, Wang et al. 2004 constants).
+
+    Args:
+        x, y: float `(N, C, H, W)` in [0, 1], same shape; H, W >= `window_size`.
+        window_size, sigma: the Gaussian window.
+
+    Returns:
+        float `(N, C, H', W')` with H' = H - window_size + 1 (valid convolution), values in [-1, 1].
+    """
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(
+            f"ssim needs two (N, C, H, W) batches of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+    if min(x.shape[-2:]) < window_size:
+        raise ValueError(
+            f"images must be at least {window_size} px for SSIM, got {tuple(x.shape[-2:])}"
+        )
+    # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low precision.
+    x, y = x.float(), y.float()
+    channels = x.shape[1]
+    window = _gaussian_window(window_size, sigma, channels, x.device, x.dtype)
+
+    def blur(image: Tensor) -> Tensor:
+        return F.conv2d(image, window, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    sigma_x = blur(x * x) - mu_x**2
+    sigma_y = blur(y * y) - mu_y**2
+    sigma_xy = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2)
+    )
+
+
+def ssim(x: Tensor, y: Tensor) -> Tensor:
+    """Mean SSIM per image: float `(N,)`, 1 = identical (inputs as in `ssim_map`)."""
+    return ssim_map(x, y).mean(dim=(1, 2, 3))
+
+
+def reconstruction_loss(
+    prediction: Tensor,
+    target: Tensor,
+    weight_map: Tensor | None = None,
+    ssim_weight: float = 0.5,
+) -> Tensor:
+    """L1 plus a structural term: `(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2`.
+
+    Args:
+        prediction, target: RGB float `(N, 3, H, W)` in [0, 1].
+        weight_map: optional float `(N, 1, H, W)` per-pixel weights (e.g. `landmark_weight_map`), applied
+            to both terms and normalised by its mean, so the loss keeps its scale.
+        ssim_weight: share of the SSIM term, in [0, 1].
+
+    Returns:
+        A scalar tensor (float32).
+    """
+    if not 0.0 <= ssim_weight <= 1.0:
+        raise ValueError(f"ssim_weight must be in [0, 1], got {ssim_weight}")
+    prediction, target = prediction.float(), target.float()
+    l1 = (prediction - target).abs()
+    if weight_map is None:
+        weights = torch.ones_like(l1[:, :1])
+    else:
+        weights = weight_map.float() / weight_map.float().mean(
+            dim=(1, 2, 3), keepdim=True
+        ).clamp_min(1e-6)
+    l1_term = (l1 * weights).mean()
+    if ssim_weight == 0:
+        return l1_term
+    structural = (1.0 - ssim_map(prediction, target)) / 2.0
+    offset = (weights.shape[-1] - structural.shape[-1]) // 2
+    cropped = weights[
+        ..., offset : offset + structural.shape[-2], offset : offset + structural.shape[-1]
+    ]
+    structural_term = (structural * cropped).mean()
+    return (1.0 - ssim_weight) * l1_term + ssim_weight * structural_term
+
+
+def landmark_region_mask(landmarks68: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
+    """A mask of the eyes and mouth from 68 landmarks: ellipses around each region, slightly enlarged.
+
+    Args:
+        landmarks68: float `(68, 2)` (or 136 flat) x, y points in aligned-crop pixels.
+        size: side of the mask in pixels.
+        scale: factor from landmark pixels to mask pixels (mask side / crop side).
+
+    Returns:
+        float32 `(size, size)` with 1 inside the eyes and mouth, 0 elsewhere.
+    """
+    points = np.asarray(landmarks68, dtype=np.float32).reshape(-1, 2)
+    if points.shape != (68, 2):
+        raise ValueError(
+            f"landmarks68 must hold 68 (x, y) points, got shape {np.shape(landmarks68)}"
+        )
+    points = points * scale
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    mask = np.zeros((size, size), dtype=np.float32)
+    for region in (_LEFT_EYE, _RIGHT_EYE, _MOUTH):
+        region_points = points[region]
+        centre = region_points.mean(axis=0)
+        # Half the region's extent, enlarged to take in brows' edge and lips' corners.
+        radii = np.maximum(
+            (region_points.max(axis=0) - region_points.min(axis=0)) * 0.75, 2.0 * scale + 1.0
+        )
+        inside = ((xs - centre[0]) / radii[0]) ** 2 + ((ys - centre[1]) / radii[1]) ** 2 <= 1.0
+        mask[inside] = 1.0
+    return mask

@@ -1,0 +1,138 @@
+"""Swap model files: weights in safetensors (no pickle, so loading runs no code) plus a JSON configuration.
+
+A model folder holds `model.safetensors` (its metadata carries the configuration too, the authoritative
+copy) and `config.json` (the same configuration, for people and other tools).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from faceswap_pipeline.model.networks import ModelConfig, SwapModel
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class ModelFileError(ValueError):
+    """A model folder is missing, unreadable, or its weights do not fit its architecture."""
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Write through `write(temp_path)` next to `path`, then rename: a reader never sees half a file."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temp_name))
+        os.replace(temp_name, path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+
+
+def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
+    """Write a swap model to `directory` (created if needed): `model.safetensors` and `config.json`.
+
+    Args:
+        model: the trained model; its weights are copied to the CPU in the dtype they have.
+        directory: the model folder.
+
+    Returns:
+        The folder's path.
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
+    }
+    _write_atomically(
+        folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata={"config": config_json})
+    )
+    _write_atomically(
+        folder / CONFIG_FILE, lambda temp: temp.write_text(config_json + "\n", encoding="utf-8")
+    )
+    return folder
+
+
+def read_model_config(directory: str | Path) -> ModelConfig:
+    """The configuration of a saved model, from its weights file's metadata (without loading weights)."""
+    weights_path = Path(directory) / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelFileError(
+            f"no model weights at {weights_path}; run `kedro run --pipeline training` to make the swap model"
+        )
+    try:
+        with safe_open(weights_path, framework="pt") as weights:
+            metadata = weights.metadata() or {}
+        return ModelConfig.from_dict(json.loads(metadata["config"]))
+    except (
+        SafetensorError,
+        OSError,
+        KeyError,
+        json.JSONDecodeError,
+        TypeError,
+        ValueError,
+    ) as error:
+        raise ModelFileError(
+            f"{weights_path} is not a swap model file this version can read ({type(error).__name__}: {error}); "
+            "re-run the training pipeline to write it again"
+        ) from error
+
+
+def load_swap_model(
+    directory: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[SwapModel, ModelConfig]:
+    """Load a swap model saved by `save_swap_model`, in eval mode.
+
+    Args:
+        directory: the model folder.
+        map_location: the device for the weights ("cpu", "cuda", ...).
+
+    Returns:
+        `(model, config)`; `model.swap(faces, to="b")` then swaps faces.
+
+    Raises:
+        ModelFileError: the folder is missing or unreadable, or the weights do not fit the architecture
+            the configuration names.
+    """
+    config = read_model_config(directory)
+    model = SwapModel(config)
+    weights_path = Path(directory) / WEIGHTS_FILE
+    state = load_file(weights_path, device=str(map_location))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shapes = [
+        f"{name} {tuple(state[name].shape)} vs {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in state and state[name].shape != tensor.shape
+    ]
+    if missing or unexpected or wrong_shapes:
+        details = "; ".join(
+            part
+            for part in (
+                f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
+                f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
+                f"{len(wrong_shapes)} of another shape (e.g. {wrong_shapes[0]})"
+                if wrong_shapes
+                else "",
+            )
+            if part
+        )
+        raise ModelFileError(
+            f"the weights in {weights_path} do not fit architecture {config.architecture!r} "
+            f"(input {config.input_size} px, width {config.width}) that its configuration names: {details}. "
+            "The file was made by another model or version; re-run the training pipeline."
+        )
+    model.load_state_dict(state)
+    model.to(map_location)
+    model.eval()
+    return model, config
