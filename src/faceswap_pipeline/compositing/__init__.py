@@ -8,10 +8,11 @@ from faceswap_pipeline.compositing.colour import (
 )
 from faceswap_pipeline.compositing.label import draw_label
 from faceswap_pipeline.compositing.masks import landmark_hull_mask
-from faceswap_pipeline.compositing.warp import face_region, warp_crop_to_region
+from faceswap_pipeline.compositing.warp import border_window, face_region, warp_crop_to_region
 
 __all__ = [
     "BLENDERS",
+    "border_window",
     "COLOUR_TRANSFERS",
     "DEFAULT_BLENDER",
     "DEFAULT_COLOUR_TRANSFER",

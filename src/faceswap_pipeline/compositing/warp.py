@@ -32,7 +32,10 @@ def face_region(
 
 
 def warp_crop_to_region(
-    crop: np.ndarray, frame_to_crop: np.ndarray, region: tuple[int, int, int, int]
+    crop: np.ndarray,
+    frame_to_crop: np.ndarray,
+    region: tuple[int, int, int, int],
+    crop_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a face crop back into a frame region (the inverse of the alignment warp).
 
@@ -40,10 +43,12 @@ def warp_crop_to_region(
         crop: (S, S, 3) uint8 RGB, the model's output in the aligned crop's coordinates.
         frame_to_crop: (2, 3) float, the frame → crop similarity transform used to align the face.
         region: (x0, y0, x1, y1) frame rectangle to fill (from `face_region`).
+        crop_weights: optional (S, S) float32 in [0, 1] in crop coordinates (e.g. a window that fades
+            out towards the crop's border); None: 1 over the whole crop.
 
     Returns:
         (face, coverage): face is (y1 - y0, x1 - x0, 3) uint8 RGB; coverage is (y1 - y0, x1 - x0)
-        float32 in [0, 1], 1 where the crop covers the pixel (0 outside its square).
+        float32 in [0, 1]: `crop_weights` warped into the region, 0 outside the crop's square.
     """
     if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
         raise ValueError(f"crop must be an (S, S, 3) uint8 RGB array, got {getattr(crop, 'shape', crop)}")
@@ -56,9 +61,30 @@ def warp_crop_to_region(
     size = (x1 - x0, y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     face = cv2.warpAffine(crop, to_crop, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    ones = np.ones(crop.shape[:2], np.float32)
-    coverage = cv2.warpAffine(ones, to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if crop_weights is None:
+        crop_weights = np.ones(crop.shape[:2], np.float32)
+    elif crop_weights.shape != crop.shape[:2]:
+        raise ValueError(f"crop_weights must be {crop.shape[:2]}, got {crop_weights.shape}")
+    coverage = cv2.warpAffine(crop_weights.astype(np.float32, copy=False), to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return face, coverage
+
+
+def border_window(size: int, fade: float = 0.1) -> np.ndarray:
+    """A square weight window: 1 in the middle, fading linearly to 0 over `fade` of the side at each edge.
+
+    Args:
+        size: the side in pixels.
+        fade: the fading band as a fraction of the side, in [0, 0.5].
+
+    Returns:
+        (size, size) float32 in [0, 1].
+    """
+    if not 0.0 <= fade <= 0.5:
+        raise ValueError(f"fade must be in [0, 0.5], got {fade}")
+    band = max(fade * size, 1e-6)
+    centres = np.arange(size, dtype=np.float32) + 0.5
+    ramp = np.clip(np.minimum(centres, size - centres) / band, 0.0, 1.0)
+    return np.outer(ramp, ramp).astype(np.float32)
 
 
 def _check_transform(matrix: np.ndarray) -> np.ndarray:
