@@ -1,0 +1,330 @@
+"""Frame-by-frame face swapping: detect, track, recognise, align (smoothed), swap in batches, composite.
+
+`FaceSwapConverter.run` streams frames in and swapped frames out, holding one batch of frames at a time
+(memory does not grow with the video). It uses the face library (detection, tracking, identity,
+alignment), a swap function (the model), and the compositing library; it knows nothing of files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from faceswap_pipeline.compositing import (
+    border_window,
+    face_region,
+    get_blender,
+    get_colour_transfer,
+    landmark_hull_mask,
+    warp_crop_to_region,
+)
+from faceswap_pipeline.faces.alignment import alignment_matrix
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.extraction import FrameLike
+from faceswap_pipeline.faces.identity import (
+    SAME_PERSON_DISTANCE,
+    descriptor_distances,
+    face_descriptor,
+    landmarks68,
+)
+from faceswap_pipeline.faces.tracking import IouTracker
+from faceswap_pipeline.pipelines.conversion.smoothing import OneEuroFilter
+
+logger = logging.getLogger(__name__)
+
+# A swap function turns model inputs into the other person: (N, S, S, 3) uint8 RGB -> the same shape.
+SwapFunction = Callable[[np.ndarray], np.ndarray]
+
+SKIP_LOW_SCORE = "low_score"
+SKIP_TOO_SMALL = "too_small"
+SKIP_NOT_SOURCE_PERSON = "not_source_person"
+SKIP_AT_FRAME_EDGE = "at_frame_edge"
+
+
+@dataclass(frozen=True)
+class ModelGeometry:
+    """How the model's input is cut from a frame: the aligned crop, then its centred model region.
+
+    Attributes:
+        input_size: the model's input side in pixels.
+        coverage: the fraction of the aligned crop's side that the model sees.
+        crop_size: the aligned crop's side that training used.
+        margin: the alignment margin that face extraction used (see `faces.alignment`).
+    """
+
+    input_size: int
+    coverage: float
+    crop_size: int = 256
+    margin: float = 0.25
+
+    def frame_to_model_input(self, landmarks5: np.ndarray) -> np.ndarray:
+        """The (2, 3) transform from frame pixels to model-input pixels for a face's 5 landmarks."""
+        frame_to_crop = alignment_matrix(landmarks5, self.crop_size, self.margin)
+        offset = self.crop_size * (1.0 - self.coverage) / 2.0
+        scale = self.input_size / (self.crop_size * self.coverage)
+        crop_to_input = np.array([[scale, 0.0, -offset * scale], [0.0, scale, -offset * scale]])
+        frame_to_input = crop_to_input[:, :2] @ frame_to_crop
+        frame_to_input[:, 2] += crop_to_input[:, 2]
+        return frame_to_input
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """How faces are found, chosen, smoothed and composited.
+
+    Attributes:
+        swap_all_faces: swap every face, not only the source person's.
+        identity_threshold: a track is the source person when its median descriptor distance to the
+            person's references is at most this (dlib: 0.6).
+        identity_samples: descriptors taken per track (the first face, then every `identity_every`).
+        identity_every: faces of a track between two descriptors.
+        min_score: detector confidence below which a face is skipped.
+        min_face_size: faces whose box's shorter side is below this many pixels are skipped.
+        batch_size: frames detected and swapped together.
+        smoothing_min_cutoff_hz, smoothing_beta: the One Euro filter on the landmarks (0 cut-off
+            disables smoothing).
+        mask_erosion, mask_feather: the landmark hull mask, as fractions of the face's size.
+        border_fade: the fraction of the model region's side over which its square edge fades out.
+        colour_transfer: a name in `compositing.COLOUR_TRANSFERS`.
+        blend: a name in `compositing.BLENDERS`.
+    """
+
+    swap_all_faces: bool = False
+    identity_threshold: float = SAME_PERSON_DISTANCE
+    identity_samples: int = 3
+    identity_every: int = 15
+    min_score: float = 0.7
+    min_face_size: float = 40.0
+    batch_size: int = 16
+    smoothing_min_cutoff_hz: float = 1.0
+    smoothing_beta: float = 10.0
+    mask_erosion: float = 0.03
+    mask_feather: float = 0.08
+    border_fade: float = 0.08
+    colour_transfer: str = "reinhard_lab"
+    blend: str = "alpha"
+
+
+@dataclass
+class FrameResult:
+    """One frame after conversion.
+
+    Attributes:
+        index, time_s: the source frame's index and time stamp.
+        original: (H, W, 3) uint8 RGB, the frame as decoded.
+        swapped: (H, W, 3) uint8 RGB; the same array as `original` when nothing was swapped.
+        faces_found: faces the detector reported.
+        faces_swapped: faces replaced.
+        skipped: why the other faces were left alone, reason -> count.
+    """
+
+    index: int
+    time_s: float
+    original: np.ndarray
+    swapped: np.ndarray
+    faces_found: int = 0
+    faces_swapped: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class _Track:
+    distances: list[float] = field(default_factory=list)
+    faces_since_descriptor: int = 0
+    smoother: OneEuroFilter | None = None
+
+    def is_source(self, threshold: float) -> bool:
+        return bool(self.distances) and float(np.median(self.distances)) <= threshold
+
+
+@dataclass
+class _PendingFace:
+    slot: int
+    to_input: np.ndarray
+    landmarks68: np.ndarray
+    model_input: np.ndarray
+
+
+class FaceSwapConverter:
+    """Swaps the source person's faces in a stream of frames.
+
+    Args:
+        swap_faces: the model, as a `SwapFunction`.
+        geometry: how model inputs are cut from frames.
+        detector: the RetinaFace detector (its `det_size` sets the detection resolution).
+        references: (R, 128) descriptors of the source person; None only with `swap_all_faces`.
+        settings: thresholds, smoothing and compositing choices.
+    """
+
+    def __init__(
+        self,
+        swap_faces: SwapFunction,
+        geometry: ModelGeometry,
+        detector: RetinaFaceDetector,
+        references: np.ndarray | None,
+        settings: ConversionSettings | None = None,
+    ) -> None:
+        self.settings = settings or ConversionSettings()
+        if not self.settings.swap_all_faces:
+            if references is None or len(references) == 0:
+                raise ValueError(
+                    "no identity descriptors of the source person: run face_extraction for that person "
+                    "first, or set conversion.swap_all_faces to true"
+                )
+            references = np.asarray(references, dtype=np.float32).reshape(-1, 128)
+        self._references = references
+        self._swap_faces = swap_faces
+        self.geometry = geometry
+        self.detector = detector
+        self._colour_transfer = get_colour_transfer(self.settings.colour_transfer)
+        self._blend = get_blender(self.settings.blend)
+        self._window = border_window(geometry.input_size, self.settings.border_fade)
+        self._tracker = IouTracker()
+        self._tracks: dict[int, _Track] = {}
+        self.descriptors_computed = 0
+
+    def reset(self) -> None:
+        """Forget every track (before an unrelated image or video: no identity or smoothing carried over)."""
+        self._tracker = IouTracker()
+        self._tracks.clear()
+
+    def run(self, frames: Iterable[FrameLike]) -> Iterator[FrameResult]:
+        """Convert frames in order (one size).
+
+        Args:
+            frames: objects with `index`, `time_s` and `rgb` ((H, W, 3) uint8 RGB), e.g. `VideoFrame`.
+
+        Yields:
+            One `FrameResult` per frame, in order.
+        """
+        batch: list[FrameLike] = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == self.settings.batch_size:
+                yield from self._convert_batch(batch)
+                batch = []
+        if batch:
+            yield from self._convert_batch(batch)
+
+    def _convert_batch(self, frames: list[FrameLike]) -> list[FrameResult]:
+        detections = self.detector.detect([frame.rgb for frame in frames])
+        results: list[FrameResult] = []
+        pending: list[_PendingFace] = []
+        for slot, (frame, found) in enumerate(zip(frames, detections, strict=True)):
+            result = FrameResult(frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(found))
+            results.append(result)
+            track_ids = self._tracker.update(found.boxes)
+            for i in range(len(found)):
+                reason = self._prepare_face(
+                    slot, frame, found.boxes[i], float(found.scores[i]), found.landmarks5[i],
+                    int(track_ids[i]), pending,
+                )
+                if reason:
+                    result.skipped[reason] += 1
+        if pending:
+            swapped = self._swap([face.model_input for face in pending])
+            for face, swapped_face in zip(pending, swapped, strict=True):
+                result = results[face.slot]
+                if result.swapped is result.original:
+                    result.swapped = result.original.copy()
+                self._composite(result.swapped, result.original, face, swapped_face)
+                result.faces_swapped += 1
+        return results
+
+    def _prepare_face(
+        self,
+        slot: int,
+        frame: FrameLike,
+        box: np.ndarray,
+        score: float,
+        landmarks5: np.ndarray,
+        track_id: int,
+        pending: list[_PendingFace],
+    ) -> str | None:
+        """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or None."""
+        settings = self.settings
+        if score < settings.min_score:
+            return SKIP_LOW_SCORE
+        if min(box[2] - box[0], box[3] - box[1]) < settings.min_face_size:
+            return SKIP_TOO_SMALL
+        track = self._tracks.setdefault(track_id, _Track())
+        points68 = landmarks68(frame.rgb, box)
+        if not settings.swap_all_faces:
+            self._update_identity(track, frame.rgb, points68)
+            if not track.is_source(settings.identity_threshold):
+                return SKIP_NOT_SOURCE_PERSON
+        points = np.vstack([np.asarray(landmarks5, np.float64), points68])
+        if settings.smoothing_min_cutoff_hz > 0:
+            if track.smoother is None:
+                track.smoother = OneEuroFilter(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)
+            size = float(np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0)))
+            points = track.smoother(points, frame.time_s, scale=size)
+        to_input = self.geometry.frame_to_model_input(points[:5])
+        model_input = self._cut_model_input(frame.rgb, to_input)
+        if model_input is None:
+            return SKIP_AT_FRAME_EDGE
+        pending.append(_PendingFace(slot, to_input, points[5:], model_input))
+        return None
+
+    def _update_identity(self, track: _Track, rgb: np.ndarray, points68: np.ndarray) -> None:
+        """Describe a sample of the track's faces (descriptors cost ~100 ms, so not every face)."""
+        settings = self.settings
+        track.faces_since_descriptor += 1
+        due = not track.distances or track.faces_since_descriptor >= settings.identity_every
+        if due and len(track.distances) < settings.identity_samples:
+            descriptor = face_descriptor(rgb, points68)
+            self.descriptors_computed += 1
+            distance = float(descriptor_distances(descriptor[None], self._references)[0])
+            track.distances.append(distance)
+            track.faces_since_descriptor = 0
+
+    def _cut_model_input(self, rgb: np.ndarray, to_input: np.ndarray) -> np.ndarray | None:
+        """The model's (S, S, 3) input, anti-aliased when the face is much larger than S."""
+        size = self.geometry.input_size
+        scale = float(np.sqrt(abs(np.linalg.det(to_input[:, :2]))))
+        if not np.isfinite(scale) or scale <= 0:
+            return None
+        # Warp at up to 4x the input size, then shrink with an area filter (as training's resize).
+        oversample = int(np.clip(round(1.0 / scale), 1, 4))
+        warp = to_input * oversample
+        cut = cv2.warpAffine(
+            rgb, warp, (size * oversample, size * oversample), flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT101,
+        )
+        if oversample > 1:
+            cut = cv2.resize(cut, (size, size), interpolation=cv2.INTER_AREA)
+        return cut
+
+    def _swap(self, model_inputs: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack(model_inputs)
+        swapped = self._swap_faces(batch)
+        if swapped.shape != batch.shape or swapped.dtype != np.uint8:
+            raise ValueError(
+                f"the swap function returned {swapped.dtype} {swapped.shape} for inputs {batch.shape}; "
+                "expected uint8 of the same shape"
+            )
+        return swapped
+
+    def _composite(
+        self, output: np.ndarray, original: np.ndarray, face: _PendingFace, swapped_face: np.ndarray
+    ) -> None:
+        """Warp the swapped face back, mask, colour-match and blend it into `output` in place."""
+        settings = self.settings
+        region = face_region(face.to_input, self.geometry.input_size, original.shape[:2])
+        x0, y0, x1, y1 = region
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return
+        warped, coverage = warp_crop_to_region(swapped_face, face.to_input, region, self._window)
+        hull = landmark_hull_mask(
+            face.landmarks68 - np.array([x0, y0]), (y1 - y0, x1 - x0),
+            erosion=settings.mask_erosion, feather=settings.mask_feather,
+        )
+        mask = hull * coverage
+        target = output[y0:y1, x0:x1]
+        recoloured = self._colour_transfer(warped, original[y0:y1, x0:x1], mask)
+        output[y0:y1, x0:x1] = self._blend(recoloured, target, mask)

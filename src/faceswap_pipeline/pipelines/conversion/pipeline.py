@@ -1,0 +1,39 @@
+"""Conversion wiring: a video (or photos) and the swap model in; the swapped video, its GIF and report out."""
+
+from kedro.pipeline import Node, Pipeline
+
+from faceswap_pipeline.pipelines.conversion.nodes import (
+    convert_photos,
+    convert_video,
+    make_preview_gif,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        Node(
+            convert_video,
+            inputs=[
+                "swap_model",
+                "person_a.identity",
+                "person_b.identity",
+                "person_a.raw_videos",
+                "person_b.raw_videos",
+                "params:conversion",
+            ],
+            outputs=["swapped_video", "conversion_report"],
+            name="convert_video",
+        ),
+        Node(
+            make_preview_gif,
+            inputs=["swapped_video", "params:conversion"],
+            outputs="swapped_gif",
+            name="make_preview_gif",
+        ),
+        Node(
+            convert_photos,
+            inputs=["swap_model", "person_a.identity", "person_b.identity", "params:conversion"],
+            outputs="swapped_photos",
+            name="convert_photos",
+        ),
+    ])
