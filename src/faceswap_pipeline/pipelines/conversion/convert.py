@@ -104,16 +104,19 @@ def provenance_tags(model: SwapModel, params: ConversionParams, source: str, run
 
 
 def build_converter(
-    model: SwapModel, references: np.ndarray | None, params: ConversionParams
+    model: SwapModel, references: np.ndarray | None, params: ConversionParams, alignment_margin: float
 ) -> FaceSwapConverter:
-    """The frame converter for these parameters: detector, geometry, swap function, settings."""
+    """The frame converter for these parameters: detector, geometry, swap function, settings.
+
+    `alignment_margin` is face extraction's `margin`: the model must see faces cut as in training.
+    """
     device = choose_device(params.device)
     config = model.config
     geometry = ModelGeometry(
         input_size=config.input_size,
         coverage=config.coverage,
         crop_size=config.crop_size,
-        margin=params.alignment_margin,
+        margin=alignment_margin,
     )
     detector = RetinaFaceDetector(
         det_size=params.detection.det_size,

@@ -93,6 +93,7 @@ def convert_video(
     person_a_raw_videos: dict[str, Path],
     person_b_raw_videos: dict[str, Path],
     conversion: dict[str, Any],
+    alignment_margin: float,
 ) -> tuple[Path, pd.DataFrame]:
     """Swap the source person's face in a video into the other person's, keeping its time stamps and sound.
 
@@ -103,6 +104,7 @@ def convert_video(
         person_a_raw_videos, person_b_raw_videos: each person's raw videos; the source person's first
             one is converted when `conversion.video` is not set.
         conversion: the `conversion` parameters (see `params.ConversionParams`).
+        alignment_margin: face extraction's `margin`, so that faces are cut as the model saw them.
 
     Returns:
         The converted video (a finished file, moved into place by the `swapped_video` dataset) and the
@@ -115,7 +117,7 @@ def convert_video(
     identity = person_a_identity if person == "person_a" else person_b_identity
     raw_videos = person_a_raw_videos if person == "person_a" else person_b_raw_videos
     references = _references(identity, person, params)
-    converter = convert.build_converter(swap_model, references, params)
+    converter = convert.build_converter(swap_model, references, params, alignment_margin)
     staging = Path(tempfile.mkdtemp(prefix="faceswap-conversion-"))
     try:
         video, source_name = _resolve_video(params, raw_videos, staging)
@@ -166,6 +168,7 @@ def convert_photos(
     person_a_identity: pd.DataFrame,
     person_b_identity: pd.DataFrame,
     conversion: dict[str, Any],
+    alignment_margin: float,
 ) -> dict[str, Callable[[], np.ndarray]]:
     """Swap the source person's face in every photo of `conversion.photos` (none when it is not set).
 
@@ -173,6 +176,7 @@ def convert_photos(
         swap_model: the trained `SwapModel`.
         person_a_identity, person_b_identity: each person's identity descriptors.
         conversion: the `conversion` parameters.
+        alignment_margin: face extraction's `margin`.
 
     Returns:
         `{photo name: loader of the swapped RGB uint8 image}` for `swapped_photos`; `{}` without photos.
@@ -187,7 +191,9 @@ def convert_photos(
 
     person = params.source_person
     identity = person_a_identity if person == "person_a" else person_b_identity
-    converter = convert.build_converter(swap_model, _references(identity, person, params), params)
+    converter = convert.build_converter(
+        swap_model, _references(identity, person, params), params, alignment_margin
+    )
     suffixes = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     if not paths:

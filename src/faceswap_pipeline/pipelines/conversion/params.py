@@ -71,9 +71,6 @@ class ConversionParams(_Strict):
     direction: Literal["a_to_b", "b_to_a"] = "a_to_b"
     start_s: float | None = Field(None, ge=0)
     duration_s: float | None = Field(None, gt=0)
-    alignment_margin: float = Field(
-        0.2, ge=0.0, le=2.0, description="must equal face_extraction.margin (the crops the model saw)"
-    )
     batch_size: int = Field(16, ge=1, le=1024, description="frames detected and swapped together")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'")
     detection: DetectionParams = DetectionParams()

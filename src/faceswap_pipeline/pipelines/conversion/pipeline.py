@@ -20,6 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "person_a.raw_videos",
                 "person_b.raw_videos",
                 "params:conversion",
+                "params:face_extraction.margin",
             ],
             outputs=["swapped_video", "conversion_report"],
             name="convert_video",
@@ -32,7 +33,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             convert_photos,
-            inputs=["swap_model", "person_a.identity", "person_b.identity", "params:conversion"],
+            inputs=[
+                "swap_model",
+                "person_a.identity",
+                "person_b.identity",
+                "params:conversion",
+                "params:face_extraction.margin",
+            ],
             outputs="swapped_photos",
             name="convert_photos",
         ),

@@ -1,0 +1,157 @@
+"""The conversion on the real clips, with a tiny swap model: frames, rate, audio span, size, identity, masks."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+from faceswap_pipeline.model import ModelConfig, SwapModel
+from faceswap_pipeline.pipelines.conversion import convert
+from faceswap_pipeline.pipelines.conversion.converter import SKIP_NOT_SOURCE_PERSON
+from faceswap_pipeline.pipelines.conversion.nodes import convert_video
+from faceswap_pipeline.pipelines.conversion.params import parse_params
+from faceswap_pipeline.video.decode import VideoFrame, iter_frames
+from faceswap_pipeline.video.probe import NotAVideoError
+
+MARGIN = 0.2
+
+
+@pytest.fixture(scope="module")
+def swap_model() -> SwapModel:
+    """A tiny faceit-style model (untrained weights, fixed seed): its output differs from the input."""
+    torch.manual_seed(0)
+    return SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
+
+
+def _identity_of(video: Path) -> pd.DataFrame:
+    """Descriptors of the face in a video's first frame, as face extraction writes `{person}.identity`."""
+    frame = next(iter_frames(video))
+    found = RetinaFaceDetector(det_size=320).detect([frame.rgb])[0]
+    points = landmarks68(frame.rgb, found.boxes[0])
+    descriptor = face_descriptor(frame.rgb, points)
+    return pd.DataFrame({"video": [video.name], "track": [0], "frame_index": [0], "descriptor": [descriptor.tolist()]})
+
+
+@pytest.fixture(scope="module")
+def d18_identity(shared_videos: Path) -> pd.DataFrame:
+    return _identity_of(shared_videos / "single_d18.mp4")
+
+
+def _run(model, identity, video: Path, **conversion) -> tuple[Path, pd.DataFrame]:
+    """Run the node; its output (a finished file in a temporary folder) is removed after the test."""
+    conversion = {"video": str(video), **conversion}
+    output, report = convert_video(model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN)
+    _CREATED.append(output.parent)
+    return output, report
+
+
+_CREATED: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_outputs():
+    yield
+    while _CREATED:
+        shutil.rmtree(_CREATED.pop(), ignore_errors=True)
+
+
+def _read(path: Path) -> dict:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        width, height, rate = video.codec_context.width, video.codec_context.height, float(video.average_rate)
+        times = [frame.time for frame in container.decode(video)]
+    with av.open(str(path)) as container:
+        audio_span = None
+        if container.streams.audio:
+            audio = container.streams.audio[0]
+            packets = [p for p in container.demux(audio) if p.pts is not None]
+            audio_span = (
+                float(min(p.pts for p in packets) * audio.time_base),
+                float(max(p.pts + p.duration for p in packets) * audio.time_base),
+            )
+        return {"times": times, "rate": rate, "size": (width, height), "audio": audio_span, "tags": dict(container.metadata)}
+
+
+def test_whole_clip_keeps_frames_rate_audio_and_says_it_is_synthetic(swap_model, d18_identity, shared_videos):
+    output, report = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", output={"width": 240})
+    result = _read(output)
+    assert len(result["times"]) == len(report) == 216
+    assert result["rate"] == pytest.approx(30, abs=0.01)
+    assert result["size"] == (240, 240)
+    video_end = result["times"][-1] + 1 / 30
+    assert abs(result["audio"][1] - video_end) <= 1 / 30
+    assert "SYNTHETIC" in result["tags"]["comment"]
+    assert '"synthetic": true' in result["tags"]["description"]
+    # The source person is in every frame: every frame's face is swapped.
+    assert (report["faces_swapped"] == 1).mean() > 0.95
+
+
+def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, shared_videos):
+    output, report = _run(
+        swap_model, d18_identity, shared_videos / "single_d18.mp4",
+        start_s=2.0, duration_s=1.5, output={"side_by_side": True},
+    )
+    result = _read(output)
+    assert len(result["times"]) == 45
+    assert result["times"][0] == pytest.approx(0.0, abs=1e-3)
+    assert result["size"] == (960, 480)  # the source is 480x480: side by side doubles the width
+    audio_start, audio_end = result["audio"]
+    assert abs(audio_start) <= 1 / 30 and abs(audio_end - 1.5) <= 1 / 30
+    assert report["time_s"].iloc[0] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_video_without_audio_and_without_the_source_person_passes_through(
+    swap_model, d18_identity, shared_videos, caplog
+):
+    # no_audio_d0.mp4 shows another man: nobody is swapped, a warning says so, the video is written.
+    with caplog.at_level(logging.WARNING):
+        output, report = _run(swap_model, d18_identity, shared_videos / "no_audio_d0.mp4", duration_s=1.0)
+    result = _read(output)
+    assert result["audio"] is None
+    assert len(result["times"]) == 25
+    assert report["faces_swapped"].sum() == 0
+    assert report["skip_reasons"].str.contains(SKIP_NOT_SOURCE_PERSON).all()
+    assert "never found" in caplog.text
+
+
+def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(swap_model, shared_videos):
+    params = parse_params({"identity": {"swap_all_faces": True}, "output": {"label": False}})
+    converter = convert.build_converter(swap_model, None, params, MARGIN)
+    face_frame = next(iter_frames(shared_videos / "single_d18.mp4"))
+    blank = VideoFrame(index=1, time_s=face_frame.time_s + 1 / 30, rgb=np.full_like(face_frame.rgb, 128))
+    with_face, without_face = converter.run([face_frame, blank])
+    assert without_face.faces_found == 0 and np.array_equal(without_face.swapped, blank.rgb)
+    assert with_face.faces_swapped == 1
+    changed = np.any(with_face.swapped != face_frame.rgb, axis=2)
+    # Outside the landmark hull nothing changes; inside, most of the face does.
+    found = RetinaFaceDetector(det_size=320).detect([face_frame.rgb])[0]
+    points = landmarks68(face_frame.rgb, found.boxes[0])
+    x0, y0 = points.min(axis=0) - 2
+    x1, y1 = points.max(axis=0) + 2
+    outside = np.ones_like(changed)
+    outside[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = False
+    assert not changed[outside].any()
+    centre = changed[int(points[:, 1].mean()) - 10:int(points[:, 1].mean()) + 10, int(points[:, 0].mean()) - 10:int(points[:, 0].mean()) + 10]
+    assert centre.mean() > 0.5
+
+
+def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
+    not_a_video = tmp_path / "page.mp4"
+    not_a_video.write_text("<html>not a video</html>")
+    with pytest.raises(NotAVideoError, match="page.mp4"):
+        _run(swap_model, d18_identity, not_a_video)
+    with pytest.raises(FileNotFoundError, match="conversion.video"):
+        _run(swap_model, d18_identity, tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="conversion.compositing.colour_transfer"):
+        _run(swap_model, d18_identity, not_a_video, compositing={"colour_transfer": "magic"})
+    with pytest.raises(ValueError, match="person_a.identity"):
+        convert_video(swap_model, pd.DataFrame(), pd.DataFrame(), {}, {}, {"video": str(not_a_video)}, MARGIN)
