@@ -14,12 +14,18 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Where the package sits in an editable install: the fallback when no project is found from the cwd.
+_PACKAGE_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _project_root() -> str:
-    """The project's root folder, so that `sqlite:///${project_root:}/mlflow.db` does not follow the cwd."""
-    return PROJECT_ROOT.as_posix()
+    """The Kedro project's root folder, so that `sqlite:///${project_root:}/mlflow.db` does not follow
+    the cwd (a notebook runs in `notebooks/`): the nearest folder at or above the cwd with a Kedro
+    `pyproject.toml`, else the project this package was installed from."""
+    from kedro.utils import find_kedro_project
+
+    found = find_kedro_project(Path.cwd())
+    return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
