@@ -90,7 +90,8 @@ class PreviewGridCallback(L.Callback):
         self.latest_grid: np.ndarray | None = None
         self.latest_step = -1
 
-    def _render_and_log(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Render the grid for the current step (once per step) and log it to every MLflow logger."""
         step = trainer.global_step
         if step == self.latest_step:
             return
@@ -108,10 +109,10 @@ class PreviewGridCallback(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
-            self._render_and_log(trainer, pl_module)
+            self.render(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self._render_and_log(trainer, pl_module)
+        self.render(trainer, pl_module)
 
 
 class ImagesPerSecondCallback(L.Callback):
@@ -143,3 +144,28 @@ class ImagesPerSecondCallback(L.Callback):
                     {"train/images_per_s": self.latest}, step=trainer.global_step
                 )
             self._window_start = None
+
+
+class TimeBudgetCallback(L.Callback):
+    """Stops training once this run has trained for `seconds` (a budget per run, unlike `max_time`).
+
+    Lightning's own `max_time` is restored from a checkpoint, so a resumed run would stop at once;
+    this budget starts afresh each run, so every re-run trains that much longer.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._started: float | None = None
+        self.stopped_early = False
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._started = time.monotonic()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._started is None:
+            return
+        over_budget = time.monotonic() - self._started >= self.seconds
+        # Every process must agree, or DDP ranks would wait on each other forever.
+        if trainer.strategy.reduce_boolean_decision(over_budget, all=False):
+            self.stopped_early = True
+            trainer.should_stop = True

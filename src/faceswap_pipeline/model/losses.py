@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
@@ -13,11 +14,10 @@ _RIGHT_EYE = slice(42, 48)
 _MOUTH = slice(48, 68)
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> Tensor:
+def _gaussian_kernel(size: int, sigma: float, device, dtype) -> Tensor:
     coords = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2.0
     kernel = torch.exp(-(coords**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    return (kernel[:, None] * kernel[None, :]).expand(channels, 1, size, size).contiguous()
+    return kernel / kernel.sum()
 
 
 def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) -> Tensor:
@@ -41,15 +41,16 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) ->
     # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low precision.
     x, y = x.float(), y.float()
     channels = x.shape[1]
-    window = _gaussian_window(window_size, sigma, channels, x.device, x.dtype)
-
-    def blur(image: Tensor) -> Tensor:
-        return F.conv2d(image, window, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    sigma_x = blur(x * x) - mu_x**2
-    sigma_y = blur(y * y) - mu_y**2
-    sigma_xy = blur(x * y) - mu_x * mu_y
+    # The five local statistics in one separable blur (two 1-D passes): ~5x faster than 2-D windows.
+    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    kernel = _gaussian_kernel(window_size, sigma, x.device, x.dtype)
+    groups = stacked.shape[1]
+    blurred = F.conv2d(stacked, kernel.view(1, 1, -1, 1).expand(groups, 1, -1, 1), groups=groups)
+    blurred = F.conv2d(blurred, kernel.view(1, 1, 1, -1).expand(groups, 1, 1, -1), groups=groups)
+    mu_x, mu_y, xx, yy, xy = blurred.split(channels, dim=1)
+    sigma_x = xx - mu_x**2
+    sigma_y = yy - mu_y**2
+    sigma_xy = xy - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / (
         (mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2)
@@ -101,7 +102,8 @@ def reconstruction_loss(
 
 
 def landmark_region_mask(landmarks68: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
-    """A mask of the eyes and mouth from 68 landmarks: ellipses around each region, slightly enlarged.
+    """A mask of the eyes and mouth from 68 landmarks: each region's convex hull, enlarged 1.5× about
+    its centre so that lids, lashes and lip edges count too.
 
     Args:
         landmarks68: float `(68, 2)` (or 136 flat) x, y points in aligned-crop pixels.
@@ -116,16 +118,15 @@ def landmark_region_mask(landmarks68: np.ndarray, size: int, scale: float = 1.0)
         raise ValueError(
             f"landmarks68 must hold 68 (x, y) points, got shape {np.shape(landmarks68)}"
         )
+    mask = np.zeros((size, size), dtype=np.uint8)
+    if not np.isfinite(points).all():
+        return mask.astype(np.float32)
     points = points * scale
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
-    mask = np.zeros((size, size), dtype=np.float32)
     for region in (_LEFT_EYE, _RIGHT_EYE, _MOUTH):
         region_points = points[region]
         centre = region_points.mean(axis=0)
-        # Half the region's extent, enlarged to take in brows' edge and lips' corners.
-        radii = np.maximum(
-            (region_points.max(axis=0) - region_points.min(axis=0)) * 0.75, 2.0 * scale + 1.0
-        )
-        inside = ((xs - centre[0]) / radii[0]) ** 2 + ((ys - centre[1]) / radii[1]) ** 2 <= 1.0
-        mask[inside] = 1.0
-    return mask
+        enlarged = centre + (region_points - centre) * 1.5
+        # cv2 draws with fixed-point coordinates: 4 fractional bits keep sub-pixel placement.
+        hull = cv2.convexHull(np.round(enlarged * 16).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(np.float32)

@@ -1,0 +1,457 @@
+"""Training nodes: choose the training and held-out faces, then train the swap model with Lightning."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+logger = logging.getLogger(__name__)
+
+PERSONS = ("a", "b")
+TRAINING_FACE_COLUMNS = [
+    "person",
+    "face_id",
+    "video",
+    "frame_index",
+    "time_s",
+    "split",
+    "landmarks68_crop",
+]
+_FACE_ID = re.compile(r"^(?P<video>.+)/(?P<frame>\d+)_t(?P<track>\d+)$")
+_DEFAULT_INPUT_SIZE = {"original": 64, "hires": 128}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimizerParams(_Strict):
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(5e-5, gt=0)
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class LossParams(_Strict):
+    ssim_weight: float = Field(0.5, ge=0, le=1)
+    eye_mouth_weight: float = Field(3.0, ge=1)
+
+
+class AugmentationParams(_Strict):
+    strength: float = Field(1.0, ge=0)
+    rotation_deg: float = Field(10.0, ge=0, le=90)
+    zoom: float = Field(0.05, ge=0, lt=1)
+    shift: float = Field(0.05, ge=0, le=0.5)
+    flip: bool = True
+    warp: float = Field(1.0, ge=0)
+    warp_grid: int = Field(5, ge=2)
+
+
+class TrainerParams(_Strict):
+    """Lightning `Trainer` settings; `precision: auto` is bf16-mixed on a CUDA GPU that has it, else 32-true."""
+
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    strategy: str = "auto"
+    num_nodes: int = Field(1, ge=1)
+    precision: str = "auto"
+
+
+class TrainingParams(_Strict):
+    """`params:training`, validated before any work starts (see conf/base/parameters_training.yml)."""
+
+    architecture: Literal["original", "hires"] = "original"
+    input_size: int | None = None
+    width: float = Field(1.0, ge=0.05, le=4.0)
+    coverage: float = Field(0.625, ge=0.1, le=1.0)
+    crop_size: int = Field(256, ge=16)
+    batch_size: int = Field(64, ge=1)
+    max_steps: int = Field(100_000, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    min_faces_per_person: int = Field(64, ge=2)
+    val_fraction: float = Field(0.1, ge=0, le=0.5)
+    val_every_n_steps: int = Field(250, ge=1)
+    val_max_faces: int | None = Field(None, ge=1)
+    checkpoint_every_n_steps: int = Field(250, ge=1)
+    checkpoint_dir: str = "data/06_models/checkpoints"
+    resume: bool = True
+    preview_every_n_steps: int = Field(250, ge=0)
+    preview_faces: int = Field(6, ge=1, le=32)
+    log_every_n_steps: int = Field(10, ge=1)
+    num_workers: int = Field(0, ge=0)
+    seed: int = 42
+    progress_bar: bool = False
+    optimizer: OptimizerParams = OptimizerParams()
+    loss: LossParams = LossParams()
+    augmentation: AugmentationParams = AugmentationParams()
+    trainer: TrainerParams = TrainerParams()
+
+    @model_validator(mode="after")
+    def _input_size_fits(self) -> TrainingParams:
+        from faceswap_pipeline.model.networks import SUPPORTED_INPUT_SIZES
+
+        if self.input_size is None:
+            self.input_size = _DEFAULT_INPUT_SIZE[self.architecture]
+        sizes = SUPPORTED_INPUT_SIZES[self.architecture]
+        if self.input_size not in sizes:
+            raise ValueError(
+                f"input_size {self.input_size} does not fit architecture {self.architecture!r}, "
+                f"which takes {' or '.join(map(str, sizes))}"
+            )
+        return self
+
+    def model_config_dict(self) -> dict[str, Any]:
+        return {
+            "architecture": self.architecture,
+            "input_size": self.input_size,
+            "width": self.width,
+            "coverage": self.coverage,
+            "crop_size": self.crop_size,
+        }
+
+
+def parse_training_params(training: dict[str, Any]) -> TrainingParams:
+    """Validate `params:training`; a bad value fails naming `training.<key>`."""
+    try:
+        return TrainingParams.model_validate(training)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"training.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(
+            f"invalid training parameters (conf/base/parameters_training.yml): {problems}"
+        ) from error
+
+
+def _person_faces(
+    person: str, aligned_faces: dict[str, Callable], face_alignments: pd.DataFrame | None
+) -> pd.DataFrame:
+    """One row per aligned face: its id, video, frame index, time and 68 landmarks (None when unknown)."""
+    rows = []
+    for face_id in sorted(aligned_faces):
+        match = _FACE_ID.match(face_id)
+        video, frame = (
+            (match["video"], int(match["frame"]))
+            if match
+            else (face_id.rsplit("/", 1)[0] if "/" in face_id else "", -1)
+        )
+        rows.append({"person": person, "face_id": face_id, "video": video, "frame_index": frame})
+    faces = pd.DataFrame(rows, columns=["person", "face_id", "video", "frame_index"])
+    alignments = face_alignments if face_alignments is not None else pd.DataFrame()
+    if {"face_id", "time_s", "landmarks68_crop"} <= set(alignments.columns):
+        kept = alignments.dropna(subset=["face_id"]).drop_duplicates("face_id").set_index("face_id")
+        faces["time_s"] = faces["face_id"].map(kept["time_s"]).astype(float)
+        faces["landmarks68_crop"] = faces["face_id"].map(kept["landmarks68_crop"])
+        faces["landmarks68_crop"] = faces["landmarks68_crop"].map(
+            lambda points: (
+                [float(v) for v in points] if points is not None and len(points) == 136 else None
+            )
+        )
+    else:
+        faces["time_s"] = np.nan
+        faces["landmarks68_crop"] = None
+    # Without a time stamp the frame index keeps the order in time.
+    faces["time_s"] = faces["time_s"].fillna(faces["frame_index"].astype(float))
+    return faces
+
+
+def select_training_faces(
+    aligned_faces_a: dict[str, Callable[[], np.ndarray]],
+    face_alignments_a: pd.DataFrame,
+    aligned_faces_b: dict[str, Callable[[], np.ndarray]],
+    face_alignments_b: pd.DataFrame,
+    training: dict[str, Any],
+) -> pd.DataFrame:
+    """List both people's faces and hold some out for validation, by whole video or by a time span.
+
+    Args:
+        aligned_faces_a: person A's aligned faces, `{partition id: loader}` (only the ids are used).
+        face_alignments_a: person A's alignment table (for `time_s` and `landmarks68_crop`; may be empty).
+        aligned_faces_b: person B's aligned faces.
+        face_alignments_b: person B's alignment table.
+        training: `params:training` (uses `val_fraction` and `min_faces_per_person`).
+
+    Returns:
+        One row a face, columns `TRAINING_FACE_COLUMNS`; `split` is "train" or "val".
+
+    Raises:
+        TooFewFacesError: a person has fewer training faces than `training.min_faces_per_person`.
+    """
+    from faceswap_pipeline.model.data import assign_validation_split, check_face_counts
+
+    params = parse_training_params(training)
+    tables = []
+    for person, faces, alignments in (
+        ("a", aligned_faces_a, face_alignments_a),
+        ("b", aligned_faces_b, face_alignments_b),
+    ):
+        table = _person_faces(person, faces, alignments)
+        held_out = assign_validation_split(table, params.val_fraction)
+        table["split"] = np.where(held_out, "val", "train")
+        tables.append(table)
+    faces = pd.concat(tables, ignore_index=True)[TRAINING_FACE_COLUMNS]
+    counts = faces.groupby(["person", "split"]).size()
+    train_counts = {p: int(counts.get((p, "train"), 0)) for p in PERSONS}
+    val_counts = {p: int(counts.get((p, "val"), 0)) for p in PERSONS}
+    check_face_counts(train_counts, val_counts, params.min_faces_per_person)
+    for person in PERSONS:
+        videos = faces[faces["person"] == person].groupby("split")["video"].agg(set)
+        by_video = not (videos.get("val", set()) & videos.get("train", set()))
+        logger.info(
+            "person_%s: %d faces for training, %d held out for validation (by %s)",
+            person,
+            train_counts[person],
+            val_counts[person],
+            "video" if by_video else "time span",
+        )
+    return faces
+
+
+def _items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str):
+    from faceswap_pipeline.model.data import FaceItem
+
+    missing = [face_id for face_id in table["face_id"] if face_id not in aligned_faces]
+    if missing:
+        raise ValueError(
+            f"training_faces lists {len(missing)} faces of person_{person} that are not in "
+            f"person_{person}.aligned_faces (e.g. {missing[0]!r}); re-run the whole training pipeline"
+        )
+    return [
+        FaceItem(
+            face_id=row.face_id,
+            load=aligned_faces[row.face_id],
+            landmarks68=None
+            if row.landmarks68_crop is None
+            else np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2),
+        )
+        for row in table.itertuples()
+    ]
+
+
+def _precision(requested: str) -> str:
+    import torch
+
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def _active_mlflow_logger():
+    """Lightning's MLFlowLogger writing into kedro-mlflow's active run, or None when there is none."""
+    import mlflow
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    run = mlflow.active_run()
+    if run is None:
+        return None
+    # tracking_uri explicitly: MLFlowLogger's default is read when lightning is imported, not now.
+    return MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri())
+
+
+def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> Path | None:
+    from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
+
+    last = checkpoint_dir / "last.ckpt"
+    if not last.exists():
+        return None
+    if not resume:
+        # Starting over, but a checkpoint is never silently destroyed: keep it beside, once.
+        kept = checkpoint_dir / "previous.ckpt"
+        shutil.move(last, kept)
+        logger.info(
+            "training.resume is false: starting over; the old checkpoint is kept as %s", kept
+        )
+        return None
+    check_checkpoint_matches(last, model_config)
+    return last
+
+
+def train_swap_model(
+    aligned_faces_a: dict[str, Callable[[], np.ndarray]],
+    aligned_faces_b: dict[str, Callable[[], np.ndarray]],
+    training_faces: pd.DataFrame,
+    training: dict[str, Any],
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
+
+    Stops at `training.max_steps` (counted over all runs) or after `training.max_minutes` of this run,
+    whichever comes first; checkpoints every `checkpoint_every_n_steps` into `training.checkpoint_dir`.
+    Step metrics and preview grids go to kedro-mlflow's active run when there is one.
+
+    Args:
+        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`.
+        aligned_faces_b: person B's aligned faces.
+        training_faces: the table from `select_training_faces`.
+        training: `params:training`.
+
+    Returns:
+        `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
+        the last preview grid as a PIL image (rows A, A→A, A→B, B, B→B, B→A), and a summary dict
+        (steps, stop reason, faces, final validation L1/SSIM per person, images/s).
+
+    Raises:
+        CheckpointMismatchError: the last checkpoint was trained for another model configuration.
+        NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
+    """
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from PIL import Image
+
+    from faceswap_pipeline.model.callbacks import (
+        ImagesPerSecondCallback,
+        PreviewGridCallback,
+        TimeBudgetCallback,
+    )
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
+    from faceswap_pipeline.model.networks import ModelConfig
+
+    params = parse_training_params(training)
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    model_config = ModelConfig.from_dict(params.model_config_dict())
+
+    aligned = {"a": aligned_faces_a, "b": aligned_faces_b}
+    train_items, val_items = {}, {}
+    for person in PERSONS:
+        rows = training_faces[training_faces["person"] == person]
+        train_items[person] = _items(rows[rows["split"] == "train"], aligned[person], person)
+        val_rows = rows[rows["split"] == "val"]
+        if params.val_max_faces and len(val_rows) > params.val_max_faces:
+            # An even spread over the held-out span, so the estimate does not favour its start.
+            picks = np.linspace(0, len(val_rows) - 1, params.val_max_faces).round().astype(int)
+            val_rows = val_rows.iloc[np.unique(picks)]
+        val_items[person] = _items(val_rows, aligned[person], person)
+    datamodule = FaceSwapDataModule(
+        train_items,
+        val_items,
+        input_size=model_config.input_size,
+        coverage=model_config.coverage,
+        crop_size=model_config.crop_size,
+        batch_size=params.batch_size,
+        num_workers=params.num_workers,
+        with_landmark_mask=params.loss.eye_mouth_weight > 1.0,
+    )
+    module = SwapLightningModule(
+        model=model_config.to_dict(),
+        optimizer=params.optimizer.model_dump(),
+        loss=params.loss.model_dump(),
+        augmentation=params.augmentation.model_dump(),
+    )
+
+    checkpoint_dir = Path(params.checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = _resume_checkpoint(checkpoint_dir, params.resume, model_config)
+
+    mlflow_logger = _active_mlflow_logger()
+    if mlflow_logger is not None:
+        mlflow_logger.log_hyperparams(
+            {
+                f"faces.{split}_{person}": len(items[person])
+                for split, items in (("train", train_items), ("val", val_items))
+                for person in PERSONS
+            }
+        )
+    preview = PreviewGridCallback(
+        datamodule.preview_faces(params.preview_faces), params.preview_every_n_steps
+    )
+    speed = ImagesPerSecondCallback(params.log_every_n_steps)
+    callbacks: list[L.Callback] = [
+        preview,
+        speed,
+        ModelCheckpoint(
+            dirpath=checkpoint_dir,
+            every_n_train_steps=params.checkpoint_every_n_steps,
+            save_top_k=0,
+            save_last=True,
+            enable_version_counter=False,
+        ),
+    ]
+    budget = None
+    if params.max_minutes is not None:
+        budget = TimeBudgetCallback(params.max_minutes * 60.0)
+        callbacks.append(budget)
+    has_validation = any(val_items[p] for p in PERSONS)
+    trainer = L.Trainer(
+        accelerator=params.trainer.accelerator,
+        devices=params.trainer.devices,
+        strategy=params.trainer.strategy,
+        num_nodes=params.trainer.num_nodes,
+        precision=_precision(params.trainer.precision),
+        max_steps=params.max_steps,
+        max_epochs=-1,
+        val_check_interval=params.val_every_n_steps if has_validation else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=None if has_validation else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=params.log_every_n_steps,
+        logger=mlflow_logger if mlflow_logger is not None else False,
+        callbacks=callbacks,
+        enable_progress_bar=params.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=checkpoint_dir,
+    )
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except NonFiniteLossError as error:
+        last = checkpoint_dir / "last.ckpt"
+        kept = (
+            f"the last good checkpoint is kept at {last}"
+            if last.exists()
+            else "no checkpoint had been saved yet"
+        )
+        raise NonFiniteLossError(f"{error} {kept}.") from error
+    if resume_from is not None:
+        logger.info("resumed from %s", resume_from)
+    # The last steps since the periodic checkpoint are saved too: a re-run continues from here.
+    trainer.save_checkpoint(checkpoint_dir / "last.ckpt", weights_only=False)
+
+    final_metrics: dict[str, float] = {}
+    if has_validation:
+        results = trainer.validate(module, datamodule=datamodule, verbose=False)
+        final_metrics = {
+            key: float(value) for key, value in (results[0] if results else {}).items()
+        }
+    stop_reason = (
+        "max_minutes"
+        if budget is not None and budget.stopped_early
+        else "max_steps"
+        if trainer.global_step >= params.max_steps
+        else "stopped"
+    )
+    summary = {
+        "global_step": int(trainer.global_step),
+        "stop_reason": stop_reason,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "faces": {
+            f"{split}_{person}": len(items[person])
+            for split, items in (("train", train_items), ("val", val_items))
+            for person in PERSONS
+        },
+        "final_validation": final_metrics,
+        "images_per_s": speed.latest,
+        "model": module.model_config.to_dict(),
+        "precision": str(trainer.precision),
+        "checkpoint": str(checkpoint_dir / "last.ckpt"),
+    }
+    logger.info(
+        "training stopped at step %d (%s); validation %s",
+        trainer.global_step,
+        stop_reason,
+        ", ".join(f"{k}={v:.4f}" for k, v in final_metrics.items() if not math.isnan(v)),
+    )
+    if preview.latest_grid is None:
+        preview.render(trainer, module)
+    swap_model = module.model.to(device="cpu", dtype=torch.float32).eval()
+    return swap_model, Image.fromarray(preview.latest_grid), summary

@@ -1,0 +1,35 @@
+"""Training wiring: pick the training and held-out faces, then train the swap model."""
+
+from kedro.pipeline import Node, Pipeline
+
+from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                select_training_faces,
+                inputs=[
+                    "person_a.aligned_faces",
+                    "person_a.face_alignments",
+                    "person_b.aligned_faces",
+                    "person_b.face_alignments",
+                    "params:training",
+                ],
+                outputs="training_faces",
+                name="select_training_faces",
+            ),
+            Node(
+                train_swap_model,
+                inputs=[
+                    "person_a.aligned_faces",
+                    "person_b.aligned_faces",
+                    "training_faces",
+                    "params:training",
+                ],
+                outputs=["swap_model", "training_preview", "training_summary"],
+                name="train_swap_model",
+            ),
+        ]
+    )
