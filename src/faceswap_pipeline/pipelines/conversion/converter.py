@@ -23,7 +23,7 @@ from faceswap_pipeline.compositing import (
     landmark_hull_mask,
     warp_crop_to_region,
 )
-from faceswap_pipeline.faces.alignment import alignment_matrix
+from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.extraction import FrameLike
 from faceswap_pipeline.faces.identity import (
@@ -44,6 +44,8 @@ SKIP_LOW_SCORE = "low_score"
 SKIP_TOO_SMALL = "too_small"
 SKIP_NOT_SOURCE_PERSON = "not_source_person"
 SKIP_AT_FRAME_EDGE = "at_frame_edge"
+# Masks and colour statistics are computed at this multiple of the model's input size.
+_WORK_SCALE = 2
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class FaceSwapConverter:
         self.detector = detector
         self._colour_transfer = get_colour_transfer(self.settings.colour_transfer)
         self._blend = get_blender(self.settings.blend)
-        self._window = border_window(geometry.input_size, self.settings.border_fade)
+        self._window = border_window(geometry.input_size * _WORK_SCALE, self.settings.border_fade)
         self._tracker = IouTracker()
         self._tracks: dict[int, _Track] = {}
         self.descriptors_computed = 0
@@ -313,18 +315,27 @@ class FaceSwapConverter:
     def _composite(
         self, output: np.ndarray, original: np.ndarray, face: _PendingFace, swapped_face: np.ndarray
     ) -> None:
-        """Warp the swapped face back, mask, colour-match and blend it into `output` in place."""
+        """Mask and colour-match the swapped face in model space, warp it back and blend it into `output`.
+
+        Mask and colour statistics are computed at `_WORK_SCALE` times the model's input size, not at
+        the face's size in the frame: the same result for a fraction of the cost on large faces.
+        """
         settings = self.settings
-        region = face_region(face.to_input, self.geometry.input_size, original.shape[:2])
+        work_size = self.geometry.input_size * _WORK_SCALE
+        to_work = face.to_input * _WORK_SCALE
+        hull = landmark_hull_mask(
+            transform_points(face.landmarks68, to_work), (work_size, work_size),
+            erosion=settings.mask_erosion, feather=settings.mask_feather,
+        )
+        mask = hull * self._window
+        if not mask.any():
+            return
+        swapped_work = cv2.resize(swapped_face, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
+        original_work = cv2.resize(face.model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
+        recoloured = self._colour_transfer(swapped_work, original_work, mask)
+        region = face_region(to_work, work_size, original.shape[:2])
         x0, y0, x1, y1 = region
         if x1 - x0 < 4 or y1 - y0 < 4:
             return
-        warped, coverage = warp_crop_to_region(swapped_face, face.to_input, region, self._window)
-        hull = landmark_hull_mask(
-            face.landmarks68 - np.array([x0, y0]), (y1 - y0, x1 - x0),
-            erosion=settings.mask_erosion, feather=settings.mask_feather,
-        )
-        mask = hull * coverage
-        target = output[y0:y1, x0:x1]
-        recoloured = self._colour_transfer(warped, original[y0:y1, x0:x1], mask)
-        output[y0:y1, x0:x1] = self._blend(recoloured, target, mask)
+        warped, frame_mask = warp_crop_to_region(recoloured, to_work, region, mask)
+        output[y0:y1, x0:x1] = self._blend(warped, output[y0:y1, x0:x1], frame_mask)
