@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,25 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if self.path.startswith(("/slow/", "/stall/")):
+            # /slow/: the file in 64 KiB pieces, 0.2 s apart; /stall/: headers, then silence.
+            kind, name = self.path.strip("/").split("/", 1)
+            data = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                if kind == "stall":
+                    time.sleep(30)
+                    return
+                for start in range(0, len(data), 1 << 16):
+                    self.wfile.write(data[start : start + (1 << 16)])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return
         super().do_GET()
 
 
@@ -40,7 +60,8 @@ class _MediaServer(ThreadingHTTPServer):
 class MediaServer:
     """Serve ``directory`` at ``http://127.0.0.1:<port>/`` in a background thread.
 
-    ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length.
+    ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length; ``/slow/<name>``
+    trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then nothing.
     """
 
     def __init__(self, directory: Path):

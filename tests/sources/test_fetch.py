@@ -145,3 +145,9 @@ def test_ytdlp_options_cannot_run_commands():
     assert options["format"].startswith("bv*[height<=?720]")
     with pytest.raises(ValueError, match="Extra inputs"):
         DownloadOptions(postprocessors=[{"key": "Exec", "exec_cmd": "touch /tmp/pwned"}])
+
+
+def test_stalled_server_times_out_after_bounded_retries(served):
+    options = DownloadOptions(retries=1, socket_timeout_s=1, retry_backoff_s=0)
+    with pytest.raises(SourceError, match=r"person_a: could not download .*stall.* after 2 attempts"):
+        _fetch(VideoSource(url=f"{served.url}/stall/single_d18.mp4"), options=options)

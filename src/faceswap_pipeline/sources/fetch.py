@@ -133,9 +133,11 @@ def ytdlp_options(options: DownloadOptions, output_template: str, progress_hook)
         "outtmpl": {"default": output_template},
         "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
         "noplaylist": True,
-        "retries": options.retries,
-        "fragment_retries": options.retries,
-        "extractor_retries": options.retries,
+        # Retrying is done by `download_url`, whole attempts at a time, so the count is exactly
+        # `retries + 1` attempts, each bounded by the socket timeout.
+        "retries": 0,
+        "fragment_retries": 0,
+        "extractor_retries": 0,
         "socket_timeout": options.socket_timeout_s,
         "quiet": True,
         "no_warnings": False,
