@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
 _TEMP_PREFIX = ".partial-"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def atomic_place(source: Path, destination: Path, *, move: bool) -> None:
@@ -123,7 +124,7 @@ class VideoFileDataset(AbstractDataset[Path, Path]):
         return {"filepath": str(self._filepath)}
 
 
-ImageOrLoader = np.ndarray | Callable[[], np.ndarray]
+ImageOrLoader = np.ndarray | bytes | Callable[[], np.ndarray | bytes]
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -140,7 +141,7 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
 
     Partition ids are paths relative to the folder without the suffix (``d6-1a2b/000123_t001``).
     Saving takes arrays or callables returning arrays (called one at a time: lazy saving keeps memory
-    flat), writes each image to a temporary name and renames it. Existing images are kept unless
+    flat), or, with the ``.png`` suffix, PNG file bytes (written as they are, not re-encoded); writes each image to a temporary name and renames it. Existing images are kept unless
     ``overwrite`` is set, in which case the folder is emptied first.
 
     Args:
@@ -189,15 +190,21 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         params = [cv2.IMWRITE_PNG_COMPRESSION, self._png_compression] if self._suffix == ".png" else []
         for partition, image in data.items():
             array = image() if callable(image) else image
-            if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-                raise DatasetError(
-                    f"image {partition!r} must be an RGB uint8 (H, W, 3) array, got "
-                    f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}"
-                )
             destination = path_inside(self._path, partition + self._suffix)
-            ok, encoded = cv2.imencode(self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params)
-            if not ok:
-                raise DatasetError(f"could not encode image {partition!r} as {self._suffix}")
+            if isinstance(array, bytes) and self._suffix == ".png":
+                # Already a PNG (face extraction keeps its crops encoded): written as is, not re-encoded.
+                if not array.startswith(_PNG_SIGNATURE):
+                    raise DatasetError(f"image {partition!r} was given as bytes that are not a PNG file")
+                encoded = np.frombuffer(array, np.uint8)
+            else:
+                if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                    raise DatasetError(
+                        f"image {partition!r} must be an RGB uint8 (H, W, 3) array, got "
+                        f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}"
+                    )
+                ok, encoded = cv2.imencode(self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params)
+                if not ok:
+                    raise DatasetError(f"could not encode image {partition!r} as {self._suffix}")
             destination.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=self._suffix, dir=destination.parent)
             try:

@@ -141,6 +141,8 @@ class RetinaFaceDetector:
         self.nms_threshold = float(nms_threshold)
         self.batch_size = int(batch_size)
         options = ort.SessionOptions()
+        # Spinning worker threads steal the cores that decoding and dlib need between network calls.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if intra_op_threads:
             options.intra_op_num_threads = int(intra_op_threads)
         self.providers = choose_providers(providers)

@@ -218,3 +218,23 @@ class FaceExtractor:
         # Evenly spaced at first, then sparser: long tracks are still checked late, at bounded cost.
         spacing = settings.descriptor_every * 2 ** max(0, sampling.described - 4)
         sampling.next_at = sampling.faces + max(1, spacing)
+
+
+def describe_largest_face(image: np.ndarray, detector: RetinaFaceDetector) -> tuple[np.ndarray | None, int]:
+    """The identity descriptor of the largest face in a photo (a reference photo).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB.
+        detector: a RetinaFace detector (a large ``det_size`` suits photos).
+
+    Returns:
+        ``(descriptor, faces_found)``: the ``(128,)`` float32 descriptor of the largest face, or
+        ``None`` when there is no face.
+    """
+    found = detector.detect([image])[0]
+    if len(found) == 0:
+        return None, 0
+    areas = np.prod(found.boxes[:, 2:] - found.boxes[:, :2], axis=1)
+    largest = int(np.argmax(areas))
+    points = landmarks68(image, found.boxes[largest])
+    return face_descriptor(image, points), len(found)

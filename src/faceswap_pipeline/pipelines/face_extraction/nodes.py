@@ -1,0 +1,438 @@
+"""Face-extraction nodes: per-video face tables (resumable), then the person's faces across videos.
+
+Node 1 (``extract_video_faces``) returns one lazy callable per video that is not already extracted
+with the same checksum and parameters; the catalog's folder dataset runs and writes them one video at a
+time, chunk by chunk. Node 2 (``select_person_faces``) decides identity per track across all the
+person's videos and writes the aligned crops, the table, the identity descriptors and a contact sheet.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from faceswap_pipeline.pipelines.face_extraction.params import (
+    FaceExtractionParams,
+    fingerprint_hash,
+    parse_params,
+)
+from faceswap_pipeline.safe_names import safe_stem
+
+logger = logging.getLogger(__name__)
+
+REJECT_OTHER_IDENTITY = "other_identity"
+PLAN_COLUMNS = ["person", "video", "file", "key", "sha256", "start_s", "end_s", "sample_fps", "reused"]
+ALIGNMENT_COLUMNS = [
+    "video", "face_id", "frame_index", "time_s", "box", "score", "landmarks5", "landmarks68",
+    "landmarks68_crop", "transform", "track", "identity_distance", "sharpness", "kept", "reject_reason",
+]
+IDENTITY_COLUMNS = ["video", "track", "frame_index", "descriptor"]
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _video_key(row: pd.Series, settings_hash: str) -> str:
+    """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result."""
+    window = fingerprint_hash({
+        "start_s": _optional(row["start_s"]), "end_s": _optional(row["end_s"]),
+        "sample_fps": _optional(row["sample_fps"]), "settings": settings_hash,
+    })
+    return f"{safe_stem(Path(str(row['file'])).stem, fallback='video')}_{str(row['sha256'])[:12]}_{window}"
+
+
+def _face_table_schema():
+    import pyarrow as pa
+
+    floats = pa.list_(pa.float32())
+    return pa.schema([
+        ("video", pa.string()), ("frame_index", pa.int64()), ("time_s", pa.float64()),
+        ("box", floats), ("score", pa.float32()), ("landmarks5", floats), ("landmarks68", floats),
+        ("landmarks68_crop", floats), ("transform", pa.list_(pa.float64())), ("track", pa.int64()),
+        ("sharpness", pa.float32()), ("reject_reason", pa.string()), ("descriptor", floats),
+        ("crop_png", pa.binary()),
+    ])
+
+
+class _VideoFaceChunks:
+    """Iterating runs the extraction of one video and yields its faces as pyarrow tables, batch by batch.
+
+    ``parquet_metadata`` (frames read, decode damage, speed) is complete once iteration ends; the
+    face-table dataset stores it in the file.
+    """
+
+    def __init__(self, video: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models):
+        self.video, self.path, self.row, self.params, self.models = video, path, row, params, models
+        self.parquet_metadata: dict[str, Any] = {}
+
+    def _expected_frames(self) -> int | None:
+        frame_count = self.row.get("frame_count")
+        duration = self.row.get("duration_s")
+        if frame_count is None or duration is None or not math.isfinite(float(frame_count)):
+            return None
+        start, end, fps = _optional(self.row["start_s"]), _optional(self.row["end_s"]), _optional(self.row["sample_fps"])
+        span = max(0.0, min(end if end is not None else float(duration), float(duration)) - (start or 0.0))
+        estimate = float(frame_count) * span / float(duration) if float(duration) > 0 else float(frame_count)
+        if fps is not None:
+            estimate = min(estimate, span * fps)
+        return max(1, round(estimate))
+
+    def __iter__(self) -> Iterator[Any]:
+        import cv2
+        import pyarrow as pa
+        from tqdm.auto import tqdm
+
+        from faceswap_pipeline.faces.extraction import FaceExtractor
+        from faceswap_pipeline.video.decode import DecodeReport, iter_frames
+
+        schema = _face_table_schema()
+        report = DecodeReport()
+        extractor = FaceExtractor(self.models.detector(), self.models.settings)
+        png_options = [cv2.IMWRITE_PNG_COMPRESSION, self.params.png_compression]
+        frames = iter_frames(
+            self.path, start_s=_optional(self.row["start_s"]), end_s=_optional(self.row["end_s"]),
+            sample_fps=_optional(self.row["sample_fps"]), report=report,
+        )
+        started = time.perf_counter()
+        yielded = False
+        with tqdm(total=self._expected_frames(), desc=self.video, unit="frame", mininterval=1.0, leave=False) as bar:
+            for faces in extractor.run(frames, on_frames=bar.update):
+                if not faces:
+                    continue
+                columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+                for face in faces:
+                    columns["video"].append(self.video)
+                    columns["frame_index"].append(face.frame_index)
+                    columns["time_s"].append(face.time_s)
+                    columns["box"].append(face.box.ravel().tolist())
+                    columns["score"].append(face.score)
+                    columns["landmarks5"].append(face.landmarks5.ravel().tolist())
+                    columns["landmarks68"].append(face.landmarks68.ravel().tolist())
+                    columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist())
+                    columns["transform"].append(face.transform.ravel().tolist())
+                    columns["track"].append(face.track)
+                    columns["sharpness"].append(face.sharpness)
+                    columns["reject_reason"].append(face.reject_reason)
+                    columns["descriptor"].append(None if face.descriptor is None else face.descriptor.tolist())
+                    if face.crop is None:
+                        columns["crop_png"].append(None)
+                    else:
+                        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(face.crop[:, :, ::-1]), png_options)
+                        if not ok:
+                            raise RuntimeError(f"{self.video}: could not encode a face crop as PNG")
+                        columns["crop_png"].append(encoded.tobytes())
+                yielded = True
+                yield pa.Table.from_pydict(columns, schema=schema)
+        elapsed = time.perf_counter() - started
+        if not yielded:
+            yield schema.empty_table()
+        counts = extractor.counts
+        self.parquet_metadata = {
+            "frames_read": counts.frames_read, "frames_decoded": report.frames_decoded,
+            "damaged": report.damaged, "decode_error": report.error or "", "seconds": round(elapsed, 3),
+        }
+        fps = counts.frames_read / elapsed if elapsed > 0 else float("nan")
+        if report.damaged:
+            logger.warning(
+                "%s is damaged: used the %d frames decoded before the error (%s)", self.video, report.frames_decoded, report.error
+            )
+        if counts.faces_found == 0:
+            logger.warning("%s: no face found in %d frames; it contributes no faces", self.video, counts.frames_read)
+        logger.info(
+            "%s: %d frames in %.1f s (%.1f frames/s), %d faces found, %d passed quality, %d described, rejected %s",
+            self.video, counts.frames_read, elapsed, fps, counts.faces_found, counts.faces_passed,
+            counts.descriptors, dict(counts.rejected) or "none",
+        )
+
+
+class _Models:
+    """The detector and settings, built on first use and shared by the videos of one run."""
+
+    def __init__(self, params: FaceExtractionParams):
+        self.params = params
+        self._detector = None
+        from faceswap_pipeline.faces.extraction import ExtractionSettings
+
+        self.settings = ExtractionSettings(
+            crop_size=params.crop_size, margin=params.margin, min_face_size=params.min_face_size,
+            min_score=params.min_score, min_sharpness=params.min_sharpness,
+            descriptor_every=params.identity.descriptor_every,
+            max_descriptors_per_track=params.identity.max_descriptors_per_track,
+            iou_threshold=params.tracking.iou_threshold, max_missed=params.tracking.max_missed,
+        )
+
+    def detector(self, det_size: int | None = None):
+        from faceswap_pipeline.faces.detection import RetinaFaceDetector
+
+        detector_params = self.params.detector
+        if det_size is not None:
+            return RetinaFaceDetector(
+                det_size=det_size, score_threshold=detector_params.score_threshold,
+                nms_threshold=detector_params.nms_threshold, batch_size=1,
+                providers=detector_params.providers, intra_op_threads=detector_params.intra_op_threads,
+            )
+        if self._detector is None:
+            self._detector = RetinaFaceDetector(
+                det_size=detector_params.det_size, score_threshold=detector_params.score_threshold,
+                nms_threshold=detector_params.nms_threshold, batch_size=detector_params.batch_size,
+                providers=detector_params.providers, intra_op_threads=detector_params.intra_op_threads,
+            )
+            logger.info(
+                "RetinaFace at %d px, batches of %d, on %s",
+                detector_params.det_size, detector_params.batch_size, ", ".join(self._detector.providers),
+            )
+        return self._detector
+
+
+def extract_video_faces(
+    raw_videos: dict[str, Path],
+    video_metadata: pd.DataFrame,
+    extracted_before: dict[str, Any],
+    face_extraction: dict[str, Any],
+) -> tuple[dict[str, Callable[[], _VideoFaceChunks]], pd.DataFrame]:
+    """Plan the per-video extraction: one lazy job per video not yet extracted with these settings.
+
+    Args:
+        raw_videos: ``{file name: path}`` of the person's videos.
+        video_metadata: ingestion's table (``file, sha256, start_s, end_s, sample_fps, person, ...``).
+        extracted_before: the per-video face tables already on disk, by key (read-only view).
+        face_extraction: the ``face_extraction`` parameters.
+
+    Returns:
+        ``{key: callable}`` for the videos to extract (saved lazily by the face-table folder), and the
+        plan: one row per video with its key and whether an earlier result is reused.
+
+    Raises:
+        ValueError: bad parameters, or a video in the metadata that is missing from ``raw_videos``.
+    """
+    params = parse_params(face_extraction)
+    settings_hash = fingerprint_hash(params.extraction_fingerprint())
+    models = _Models(params)
+    jobs: dict[str, Callable[[], _VideoFaceChunks]] = {}
+    plan_rows = []
+    for _, row in video_metadata.iterrows():
+        file = str(row["file"])
+        if file not in raw_videos:
+            raise ValueError(
+                f"video {file} is in the video metadata but not in the raw video folder; run the ingestion pipeline again"
+            )
+        key = _video_key(row, settings_hash)
+        video = Path(file).stem
+        reused = key in extracted_before
+        if not reused:
+            jobs[key] = lambda video=video, path=raw_videos[file], row=row: _VideoFaceChunks(video, path, row, params, models)
+        plan_rows.append({
+            "person": row.get("person", ""), "video": video, "file": file, "key": key, "sha256": row["sha256"],
+            "start_s": row["start_s"], "end_s": row["end_s"], "sample_fps": row["sample_fps"], "reused": reused,
+        })
+    plan = pd.DataFrame(plan_rows, columns=PLAN_COLUMNS)
+    if plan["video"].duplicated().any():
+        raise ValueError(
+            f"two sources give videos with the same file stem ({', '.join(plan.loc[plan['video'].duplicated(), 'video'])}); "
+            "their face ids would collide: rename one"
+        )
+    logger.info(
+        "face extraction: %d videos, %d already extracted with these settings, %d to extract",
+        len(plan), int(plan["reused"].sum()), len(jobs),
+    )
+    return jobs, plan
+
+
+def _reference_descriptors(reference_photos: dict[str, Callable[[], np.ndarray]], models: _Models) -> np.ndarray:
+    from faceswap_pipeline.faces.extraction import describe_largest_face
+
+    detector = models.detector(det_size=models.params.detector.reference_det_size) if reference_photos else None
+    descriptors = []
+    for name, load in sorted(reference_photos.items()):
+        descriptor, faces = describe_largest_face(load(), detector)
+        if descriptor is None:
+            raise ValueError(
+                f"reference photo {name} has no face the detector can find; use a photo where the person's face is clearly visible"
+            )
+        if faces > 1:
+            logger.warning("reference photo %s shows %d faces; using the largest", name, faces)
+        descriptors.append(descriptor)
+    return np.asarray(descriptors, dtype=np.float32).reshape(-1, 128)
+
+
+def _track_distances(faces: pd.DataFrame, references: np.ndarray | None, threshold: float) -> pd.Series:
+    """Per (video, track): the median distance of its sampled descriptors to the person."""
+    from faceswap_pipeline.faces.identity import descriptor_distances, dominant_identity
+
+    described = faces[faces["descriptor"].notna()]
+    if described.empty:
+        return pd.Series(dtype=float)
+    groups = {key: np.stack(group["descriptor"].map(np.asarray).to_list()) for key, group in described.groupby(["video", "track"])}
+    if references is None or len(references) == 0:
+        passed = faces[faces["reject_reason"].isna()].groupby(["video", "track"]).size()
+        keys = list(groups)
+        cluster = dominant_identity([groups[k] for k in keys], [float(passed.get(k, 1)) for k in keys], threshold)
+        # Distances to the cluster's centre: measured against all its members, a track would match itself.
+        references = cluster.mean(axis=0, keepdims=True)
+    return pd.Series({key: float(np.median(descriptor_distances(d, references))) for key, d in groups.items()}, dtype=float)
+
+
+def select_person_faces(
+    plan: pd.DataFrame,
+    extracted_faces: dict[str, Any],
+    reference_photos: dict[str, Callable[[], np.ndarray]],
+    face_extraction: dict[str, Any],
+) -> tuple[dict[str, Callable[[], bytes]], pd.DataFrame, pd.DataFrame, Any]:
+    """Keep the person's faces across their videos: identity per track, then the outputs.
+
+    With reference photos a track is kept when the median distance of its sampled descriptors to the
+    nearest photo is within ``identity.threshold``; without, the identity that fills most of the
+    footage (across all the person's videos) is the person.
+
+    Args:
+        plan: ``extract_video_faces``'s plan (which per-video table belongs to this run).
+        extracted_faces: the per-video face tables, by key.
+        reference_photos: ``{name: loader of RGB uint8 (H, W, 3)}`` (may be empty).
+        face_extraction: the ``face_extraction`` parameters.
+
+    Returns:
+        ``aligned_faces`` (``{face id: loader of the crop's PNG bytes}``, RGB crops), ``face_alignments`` (one row a face),
+        ``identity`` (sampled descriptors of kept tracks) and the contact sheet (a PIL image).
+
+    Raises:
+        ValueError: a reference photo without a face, or a planned video whose table is missing.
+    """
+    params = parse_params(face_extraction)
+    models = _Models(params)
+    missing = [key for key in plan["key"] if key not in extracted_faces]
+    if missing:
+        raise ValueError(f"face tables missing for {', '.join(missing)}; run the face_extraction pipeline again")
+    person = str(plan["person"].iloc[0]) if len(plan) else "person"
+    detail_columns = [name for name in _face_table_schema().names if name != "crop_png"]
+    tables, metadata = [], []
+    for video, key in zip(plan["video"], plan["key"], strict=True):
+        table = extracted_faces[key].read(columns=detail_columns)
+        table["table_key"], table["table_row"] = key, np.arange(len(table))
+        tables.append(table)
+        metadata.append(extracted_faces[key].metadata())
+        logger.debug("%s: %d faces from %s", video, len(table), key)
+    faces = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*detail_columns, "table_key", "table_row"])
+
+    references = _reference_descriptors(reference_photos, models)
+    distances = _track_distances(faces, references if len(references) else None, params.identity.threshold)
+    track_keys = list(zip(faces["video"], faces["track"], strict=True))
+    faces["identity_distance"] = [distances.get(key, np.nan) for key in track_keys]
+    passed = faces["reject_reason"].isna()
+    wrong_person = passed & ~(faces["identity_distance"] <= params.identity.threshold)
+    faces.loc[wrong_person, "reject_reason"] = REJECT_OTHER_IDENTITY
+    faces["kept"] = faces["reject_reason"].isna()
+    faces["face_id"] = [
+        f"{video}/{frame:06d}_t{track:03d}" if kept else None
+        for video, frame, track, kept in zip(faces["video"], faces["frame_index"], faces["track"], faces["kept"], strict=True)
+    ]
+
+    aligned_faces = {
+        face_id: _crop_png(extracted_faces[key], row)
+        for face_id, key, row in zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
+        if face_id is not None
+    }
+    kept_tracks = set(faces.loc[faces["kept"], ["video", "track"]].itertuples(index=False, name=None))
+    described = faces[faces["descriptor"].notna()]
+    identity = pd.DataFrame(
+        [
+            {"video": r.video, "track": r.track, "frame_index": r.frame_index, "descriptor": np.asarray(r.descriptor, np.float32).tolist()}
+            for r in described.itertuples(index=False)
+            if (r.video, r.track) in kept_tracks
+        ],
+        columns=IDENTITY_COLUMNS,
+    )
+    summary = _summary(faces, metadata)
+    _log_summary(person, summary, bool(len(references)))
+    sheet = _contact_sheet(person, faces, extracted_faces, summary, params)
+    face_alignments = faces[ALIGNMENT_COLUMNS].reset_index(drop=True)
+    return aligned_faces, face_alignments, identity, sheet
+
+
+def _crop_png(table: Any, row: int) -> Callable[[], bytes]:
+    """A loader of one stored crop's PNG bytes (the image folder writes them without re-encoding)."""
+    return lambda: table.cell("crop_png", int(row))
+
+
+def _decode_png(encoded: bytes) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _summary(faces: pd.DataFrame, metadata: list[dict[str, str]]) -> dict[str, Any]:
+    rejected = Counter(faces["reject_reason"].dropna())
+    return {
+        "videos": len(metadata),
+        "damaged_videos": sum(m.get("damaged") == "True" for m in metadata),
+        "frames_read": sum(int(m.get("frames_read", 0)) for m in metadata),
+        "faces_found": len(faces),
+        "faces_kept": int(faces["kept"].sum()),
+        "frames_with_kept_face": int(faces.loc[faces["kept"], ["video", "frame_index"]].drop_duplicates().shape[0]),
+        "tracks": int(faces[["video", "track"]].drop_duplicates().shape[0]),
+        "rejected": {reason: int(count) for reason, count in sorted(rejected.items())},
+    }
+
+
+def _log_summary(person: str, summary: dict[str, Any], with_references: bool) -> None:
+    logger.info(
+        "%s: %d videos, %d frames read, %d faces found in %d tracks, %d kept (%s), rejected: %s",
+        person, summary["videos"], summary["frames_read"], summary["faces_found"], summary["tracks"],
+        summary["faces_kept"], "matched to reference photos" if with_references else "dominant identity",
+        ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none",
+    )
+    if summary["faces_kept"] == 0:
+        logger.warning("%s: no face kept; training needs this person's faces: check the videos and thresholds", person)
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    metrics = {f"face_extraction.{person}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
+    metrics.update({f"face_extraction.{person}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()})
+    mlflow.log_metrics(metrics)
+
+
+def _contact_sheet(
+    person: str, faces: pd.DataFrame, extracted_faces: dict[str, Any], summary: dict[str, Any], params: FaceExtractionParams
+) -> Any:
+    from PIL import Image
+
+    from faceswap_pipeline.faces.contact_sheet import contact_sheet
+
+    sheet_params = params.contact_sheet
+
+    def sample(selection: pd.DataFrame, count: int) -> tuple[list[np.ndarray], list[str]]:
+        if selection.empty:
+            return [], []
+        chosen = selection.iloc[np.unique(np.linspace(0, len(selection) - 1, min(count, len(selection))).round().astype(int))]
+        crops = [_decode_png(extracted_faces[r.table_key].cell("crop_png", r.table_row)) for r in chosen.itertuples()]
+        captions = [f"{r.frame_index} d{r.identity_distance:.2f}" for r in chosen.itertuples()]
+        return crops, captions
+
+    kept = sample(faces[faces["kept"]], sheet_params.max_faces)
+    other = sample(faces[faces["reject_reason"] == REJECT_OTHER_IDENTITY], sheet_params.columns)
+    rejected = ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none"
+    header = [
+        f"{person}: {summary['videos']} videos, {summary['frames_read']} frames read, {summary['faces_found']} faces found in {summary['tracks']} tracks",
+        f"kept {summary['faces_kept']} faces ({summary['frames_with_kept_face']} frames); rejected: {rejected}",
+        f"crop {params.crop_size}px margin {params.margin}, det {params.detector.det_size}px, identity threshold {params.identity.threshold}",
+    ]
+    image = contact_sheet(
+        [
+            (f"kept (a sample of {len(kept[0])}; caption: frame, identity distance)", *kept),
+            (f"rejected as another person (a sample of {len(other[0])})", *other),
+        ],
+        header,
+        columns=sheet_params.columns,
+        thumbnail_size=sheet_params.thumbnail_size,
+    )
+    return Image.fromarray(image)

@@ -1,0 +1,95 @@
+"""Typed face-extraction parameters (``conf/base/parameters_face_extraction.yml``), checked before work starts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Bump when the per-video table's layout or meaning changes: old per-video results are then redone.
+EXTRACTION_FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectorParams(_Strict):
+    """RetinaFace settings."""
+
+    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    nms_threshold: float = Field(0.4, gt=0.0, le=1.0)
+    batch_size: int = Field(8, ge=1, le=256)
+    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    intra_op_threads: int = Field(0, ge=0, description="0: onnxruntime's default")
+    reference_det_size: int = Field(640, ge=64, le=4096, description="detector size for reference photos")
+
+
+class TrackingParams(_Strict):
+    iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
+    max_missed: int = Field(5, ge=0)
+
+
+class IdentityParams(_Strict):
+    threshold: float = Field(0.6, gt=0.0, le=2.0, description="dlib descriptor distance: same person below")
+    descriptor_every: int = Field(30, ge=1)
+    max_descriptors_per_track: int = Field(8, ge=1)
+
+
+class ContactSheetParams(_Strict):
+    max_faces: int = Field(60, ge=1)
+    columns: int = Field(10, ge=1)
+    thumbnail_size: int = Field(96, ge=16, le=512)
+
+
+class FaceExtractionParams(_Strict):
+    """Everything face extraction reads from its parameters."""
+
+    crop_size: int = Field(256, ge=32, le=2048)
+    margin: float = Field(0.2, ge=0.0, le=2.0)
+    min_face_size: float = Field(64.0, ge=0.0)
+    min_score: float = Field(0.8, ge=0.0, le=1.0)
+    min_sharpness: float = Field(15.0, ge=0.0)
+    png_compression: int = Field(1, ge=0, le=9)
+    detector: DetectorParams = DetectorParams()
+    tracking: TrackingParams = TrackingParams()
+    identity: IdentityParams = IdentityParams()
+    contact_sheet: ContactSheetParams = ContactSheetParams()
+
+    def extraction_fingerprint(self) -> dict[str, Any]:
+        """The settings that change a video's per-video result (not speed-only ones like batch size)."""
+        return {
+            "version": EXTRACTION_FORMAT_VERSION,
+            "crop_size": self.crop_size,
+            "margin": self.margin,
+            "min_face_size": self.min_face_size,
+            "min_score": self.min_score,
+            "min_sharpness": self.min_sharpness,
+            "detector": self.detector.model_dump(include={"det_size", "score_threshold", "nms_threshold"}),
+            "tracking": self.tracking.model_dump(),
+            "descriptors": self.identity.model_dump(include={"descriptor_every", "max_descriptors_per_track"}),
+        }
+
+
+def parse_params(value: Any) -> FaceExtractionParams:
+    """Validate the ``face_extraction`` parameters.
+
+    Raises:
+        ValueError: naming each wrong parameter (``face_extraction.<name>``) and why.
+    """
+    try:
+        return FaceExtractionParams.model_validate(value or {})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"face_extraction.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"invalid parameters in conf/base/parameters_face_extraction.yml: {problems}") from error
+
+
+def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
+    """A short stable hash of a JSON-able dict (sorted keys)."""
+    text = json.dumps(fingerprint, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:8]
