@@ -136,8 +136,9 @@ class SwapLightningModule(L.LightningModule):
         )
 
 
-def read_checkpoint_model_config(checkpoint_path: str | Path) -> ModelConfig:
-    """The model configuration a Lightning checkpoint of `SwapLightningModule` was trained with.
+def read_checkpoint_info(checkpoint_path: str | Path) -> tuple[ModelConfig, int]:
+    """The model configuration a Lightning checkpoint of `SwapLightningModule` was trained with, and
+    the optimizer step it was saved at.
 
     The file is read with `torch.load(weights_only=True)`: a checkpoint that needs arbitrary pickled
     objects (and so could run code) is refused.
@@ -147,7 +148,8 @@ def read_checkpoint_model_config(checkpoint_path: str | Path) -> ModelConfig:
     """
     path = Path(checkpoint_path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: only the few entries read here leave the disk, however big the weights are.
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # noqa: BLE001 - any failure means the file cannot be trusted or read
         raise CheckpointMismatchError(
             f"checkpoint {path} cannot be read safely ({type(error).__name__}: {str(error).splitlines()[0]}); "
@@ -164,20 +166,23 @@ def read_checkpoint_model_config(checkpoint_path: str | Path) -> ModelConfig:
             "delete it or set training.resume: false."
         )
     try:
-        return ModelConfig.from_dict(model)
+        return ModelConfig.from_dict(model), int(checkpoint.get("global_step", 0))
     except (TypeError, ValueError) as error:
         raise CheckpointMismatchError(
             f"checkpoint {path} has an unusable model configuration: {error}"
         ) from error
 
 
-def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig) -> None:
+def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig) -> int:
     """Fail with a clear message when a checkpoint was trained for another model configuration.
+
+    Returns:
+        The optimizer step the checkpoint was saved at.
 
     Raises:
         CheckpointMismatchError: the configurations differ (naming both) or the file is unsafe.
     """
-    found = read_checkpoint_model_config(checkpoint_path)
+    found, step = read_checkpoint_info(checkpoint_path)
     if found != expected:
         differences = ", ".join(
             f"{key} {getattr(found, key)!r} (parameters say {getattr(expected, key)!r})"
@@ -189,3 +194,4 @@ def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig)
             "Set training.resume: false to start over (the old checkpoints are then replaced), "
             "or restore the parameters it was trained with."
         )
+    return step

@@ -259,12 +259,12 @@ def _active_mlflow_logger():
     return MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri())
 
 
-def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> Path | None:
+def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> tuple[Path | None, int]:
     from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
 
     last = checkpoint_dir / "last.ckpt"
     if not last.exists():
-        return None
+        return None, 0
     if not resume:
         # Starting over, but a checkpoint is never silently destroyed: keep it beside, once.
         kept = checkpoint_dir / "previous.ckpt"
@@ -272,9 +272,10 @@ def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> Path
         logger.info(
             "training.resume is false: starting over; the old checkpoint is kept as %s", kept
         )
-        return None
-    check_checkpoint_matches(last, model_config)
-    return last
+        return None, 0
+    step = check_checkpoint_matches(last, model_config)
+    logger.info("resuming from %s (step %d)", last, step)
+    return last, step
 
 
 def train_swap_model(
@@ -352,7 +353,7 @@ def train_swap_model(
 
     checkpoint_dir = Path(params.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    resume_from = _resume_checkpoint(checkpoint_dir, params.resume, model_config)
+    resume_from, resumed_at_step = _resume_checkpoint(checkpoint_dir, params.resume, model_config)
 
     mlflow_logger = _active_mlflow_logger()
     if mlflow_logger is not None:
@@ -412,8 +413,6 @@ def train_swap_model(
             else "no checkpoint had been saved yet"
         )
         raise NonFiniteLossError(f"{error} {kept}.") from error
-    if resume_from is not None:
-        logger.info("resumed from %s", resume_from)
     # The last steps since the periodic checkpoint are saved too: a re-run continues from here.
     trainer.save_checkpoint(checkpoint_dir / "last.ckpt", weights_only=False)
 
@@ -434,6 +433,7 @@ def train_swap_model(
         "global_step": int(trainer.global_step),
         "stop_reason": stop_reason,
         "resumed_from": str(resume_from) if resume_from else None,
+        "resumed_at_step": resumed_at_step,
         "faces": {
             f"{split}_{person}": len(items[person])
             for split, items in (("train", train_items), ("val", val_items))
