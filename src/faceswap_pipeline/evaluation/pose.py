@@ -1,0 +1,82 @@
+"""Head pose (yaw, pitch, roll) from 68 landmarks: cv2.solvePnP on a generic 3D face.
+
+The 3D model is the six-point mean face of S. Mallick, "Head Pose Estimation using OpenCV and Dlib"
+(LearnOpenCV, 2016) - nose tip, chin, outer eye corners, mouth corners - written in the camera's axes
+(x right, y down, z away from the camera), so a face looking straight into the camera has yaw, pitch and
+roll 0. The camera is a pinhole with focal length the frame's longer side and no distortion: good for
+comparing two faces in the same frame, not for absolute angles of a calibrated rig.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# iBUG 300-W indices of the six points and where they sit on a mean head (model units ~ 0.1 mm).
+POSE_LANDMARKS = (30, 8, 36, 45, 48, 54)
+GENERIC_FACE_3D = np.array(
+    [
+        [0.0, 0.0, 0.0],  # nose tip
+        [0.0, 330.0, 65.0],  # chin
+        [-225.0, -170.0, 135.0],  # outer corner of the eye on the image's left
+        [225.0, -170.0, 135.0],  # outer corner of the eye on the image's right
+        [-150.0, 150.0, 125.0],  # mouth corner, image's left
+        [150.0, 150.0, 125.0],  # mouth corner, image's right
+    ],
+    dtype=np.float64,
+)
+
+
+def camera_matrix(image_size: tuple[int, int]) -> np.ndarray:
+    """The assumed pinhole camera for a frame of ``(width, height)`` pixels: ``(3, 3)`` float64."""
+    width, height = image_size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"image_size must be (width, height) > 0, got {image_size}")
+    focal = float(max(width, height))
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def rotation_to_angles(rotation: np.ndarray) -> np.ndarray:
+    """Euler angles of ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``: ``(3,)`` float64 degrees (yaw, pitch, roll)."""
+    pitch, yaw, roll = cv2.RQDecomp3x3(np.asarray(rotation, dtype=np.float64))[0]
+    return np.array([yaw, pitch, roll], dtype=np.float64)
+
+
+def angles_to_rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """``Rz(roll) @ Ry(yaw) @ Rx(pitch)`` for angles in degrees: ``(3, 3)`` float64."""
+    a, b, c = np.radians([pitch, yaw, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """Yaw, pitch and roll of a face from its 68 landmarks.
+
+    Args:
+        landmarks: ``(68, 2)`` ``(x, y)`` frame pixels (dlib's iBUG 300-W layout).
+        image_size: the frame's ``(width, height)`` in pixels.
+
+    Returns:
+        ``(3,)`` float64 degrees ``(yaw, pitch, roll)``: yaw turns about the vertical axis, pitch about
+        the horizontal one, roll in the image plane; NaN when the landmarks hold NaN or PnP fails.
+    """
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError(f"landmarks must be (68, 2) points, got shape {points.shape}")
+    image_points = points[list(POSE_LANDMARKS)]
+    if not np.isfinite(image_points).all():
+        return np.full(3, np.nan)
+    found, rotation_vector, _ = cv2.solvePnP(
+        GENERIC_FACE_3D, image_points, camera_matrix(image_size), np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE
+    )
+    if not found:
+        return np.full(3, np.nan)
+    return rotation_to_angles(cv2.Rodrigues(rotation_vector)[0])
+
+
+def angle_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Absolute differences of angles in degrees, wrapped into [0, 180] (inputs of any equal shape)."""
+    difference = np.abs(np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)) % 360.0
+    return np.minimum(difference, 360.0 - difference)
