@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -123,7 +125,12 @@ def build_converter(
         score_threshold=params.detection.score_threshold,
         batch_size=params.batch_size,
         providers=params.detection.providers,
+        intra_op_threads=params.cpu_threads or None,
     )
+    if device.type == "cpu" and params.cpu_threads:
+        # Decoding and encoding run in their own threads: more compute threads than this only
+        # contend for the cores (OpenMP's spinning makes that much slower, not faster).
+        torch.set_num_threads(params.cpu_threads)
     settings = ConversionSettings(
         swap_all_faces=params.identity.swap_all_faces,
         identity_threshold=params.identity.threshold,
@@ -175,6 +182,89 @@ class OutputFramer:
         if self.side_by_side:
             return side_by_side(resize_frame(original, self.width, self.height), swapped)
         return swapped
+
+
+_QUEUE_FRAMES = 32
+_END = object()
+
+
+def prefetch(items: Iterator, depth: int = _QUEUE_FRAMES) -> Iterator:
+    """Run an iterator (the decoder) in a background thread, `depth` items ahead.
+
+    PyAV releases the GIL while decoding, so decoding overlaps detection and the model. An error in
+    the thread is raised in the consumer.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+        except BaseException as error:  # handed to the consumer
+            buffer.put(_Failure(error))
+        finally:
+            buffer.put(_END)
+
+    thread = threading.Thread(target=produce, name="decode", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _END:
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+class BackgroundWriter:
+    """Feeds a `VideoWriter` from a background thread so that encoding overlaps the next frames' work.
+
+    Errors in the thread are raised by the next `write` or on leaving the `with` block.
+    """
+
+    def __init__(self, writer: VideoWriter, depth: int = _QUEUE_FRAMES) -> None:
+        self._writer = writer
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._consume, name="encode", daemon=True)
+
+    def __enter__(self) -> BackgroundWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None and exc_type is None:
+            raise self._error
+
+    def _consume(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self._error is None:
+                try:
+                    self._writer.write(*item)
+                except BaseException as error:  # raised in the caller's thread
+                    self._error = error
+
+    def write(self, rgb: np.ndarray, time_s: float) -> None:
+        """Queue one frame (see `VideoWriter.write`)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((rgb, time_s))
 
 
 def _framer(params: ConversionParams, source_width: int, source_height: int) -> OutputFramer:
@@ -231,11 +321,12 @@ def convert_video_file(
         ) as writer,
         tqdm(total=expected_frames, unit="frame", desc=f"converting {video.name}", disable=not show_progress) as bar,
     ):
-        frames = iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report)
-        for result in converter.run(frames):
-            writer.write(framer(result.original, result.swapped), result.time_s)
-            rows.append(_report_row(result))
-            bar.update(1)
+        frames = prefetch(iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report))
+        with BackgroundWriter(writer) as background:
+            for result in converter.run(frames):
+                background.write(framer(result.original, result.swapped), result.time_s)
+                rows.append(_report_row(result))
+                bar.update(1)
         if not rows:
             raise ValueError(
                 f"no frames of {video.name} between {start_s or 0} s and {end_s or 'the end'}; "
