@@ -19,7 +19,7 @@ from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points
 from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.faces.quality import face_size, laplacian_variance
-from faceswap_pipeline.faces.tracking import IouTracker
+from faceswap_pipeline.faces.tracking import IouTracker, ShotCutDetector
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ExtractionSettings:
             described); after four descriptors the spacing doubles each time.
         max_descriptors_per_track: at most this many descriptors per track.
         iou_threshold, max_missed: tracking (see ``IouTracker``).
+        cut_threshold: frame difference that ends every track (a shot cut; see ``ShotCutDetector``).
     """
 
     crop_size: int = 256
@@ -61,6 +62,7 @@ class ExtractionSettings:
     max_descriptors_per_track: int = 8
     iou_threshold: float = 0.3
     max_missed: int = 5
+    cut_threshold: float = 20.0
 
 
 @dataclass
@@ -106,6 +108,7 @@ class ExtractionCounts:
     faces_found: int = 0
     faces_passed: int = 0
     descriptors: int = 0
+    shot_cuts: int = 0
     rejected: Counter = field(default_factory=Counter)
 
 
@@ -129,6 +132,7 @@ class FaceExtractor:
         self.settings = settings or ExtractionSettings()
         self.counts = ExtractionCounts()
         self._tracker = IouTracker(self.settings.iou_threshold, self.settings.max_missed)
+        self._cuts = ShotCutDetector(self.settings.cut_threshold)
         self._sampling: dict[int, _TrackSampling] = {}
 
     def run(
@@ -169,6 +173,9 @@ class FaceExtractor:
         self.counts.faces_found += len(found)
         if len(found):
             self.counts.frames_with_face += 1
+        if self._cuts.is_cut(frame.rgb):
+            self.counts.shot_cuts += 1
+            self._tracker.end_all()
         track_ids = self._tracker.update(found.boxes)
         faces = []
         for i in range(len(found)):

@@ -138,7 +138,7 @@ class _VideoFaceChunks:
         counts = extractor.counts
         self.parquet_metadata = {
             "frames_read": counts.frames_read, "frames_decoded": report.frames_decoded,
-            "damaged": report.damaged, "decode_error": report.error or "", "seconds": round(elapsed, 3),
+            "damaged": report.damaged, "shot_cuts": counts.shot_cuts, "decode_error": report.error or "", "seconds": round(elapsed, 3),
         }
         fps = counts.frames_read / elapsed if elapsed > 0 else float("nan")
         if report.damaged:
@@ -168,6 +168,7 @@ class _Models:
             descriptor_every=params.identity.descriptor_every,
             max_descriptors_per_track=params.identity.max_descriptors_per_track,
             iou_threshold=params.tracking.iou_threshold, max_missed=params.tracking.max_missed,
+            cut_threshold=params.tracking.cut_threshold,
         )
 
     def detector(self, det_size: int | None = None):
@@ -338,7 +339,7 @@ def select_person_faces(
     aligned_faces = {
         face_id: _crop_png(extracted_faces[key], row)
         for face_id, key, row in zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
-        if face_id is not None
+        if isinstance(face_id, str)
     }
     kept_tracks = set(faces.loc[faces["kept"], ["video", "track"]].itertuples(index=False, name=None))
     described = faces[faces["descriptor"].notna()]

@@ -31,6 +31,7 @@ class DetectorParams(_Strict):
 class TrackingParams(_Strict):
     iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
     max_missed: int = Field(5, ge=0)
+    cut_threshold: float = Field(20.0, ge=0.0, description="frame difference (0-255) that ends all tracks; 0: off")
 
 
 class IdentityParams(_Strict):
