@@ -1,0 +1,141 @@
+"""The face-extraction pipeline through a SequentialRunner, on the project's own catalog entries
+pointed at a temporary folder, with real clips."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+
+from faceswap_pipeline.pipelines.face_extraction import nodes
+from faceswap_pipeline.pipelines.face_extraction.pipeline import create_pipeline
+from faceswap_pipeline.video.probe import probe_video
+from tests.conftest import PROJECT_ROOT
+
+PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
+
+
+def _metadata(person: str, video: Path, *, sample_fps: float = math.nan) -> pd.DataFrame:
+    info = probe_video(video)
+    return pd.DataFrame([{
+        "person": person, "source": str(video), "title": video.stem, "file": video.name,
+        "start_s": math.nan, "end_s": math.nan, "sample_fps": sample_fps,
+        "duration_s": info.duration_s, "frame_count": info.frame_count,
+        "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+    }])
+
+
+def _catalog(root: Path, person: str, video: Path, metadata: pd.DataFrame) -> DataCatalog:
+    """The project's face-extraction catalog with every path moved under ``root``; inputs in memory."""
+    config = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_face_extraction.yml").read_text())
+    for entry in config.values():
+        for key in ("path", "filepath"):
+            if key in entry:
+                entry[key] = str(root / entry[key])
+    config["{person}.reference_photos"] = {
+        "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": str(root / "data/01_raw/photos/{person}"),
+    }
+    catalog = DataCatalog.from_config(config)
+    catalog[f"{person}.raw_videos"] = {video.name: video}
+    catalog[f"{person}.video_metadata"] = metadata
+    catalog["params:face_extraction"] = PARAMS
+    return catalog
+
+
+def _run(catalog: DataCatalog, person: str) -> None:
+    SequentialRunner().run(create_pipeline().only_nodes_with_namespaces([person]), catalog)
+
+
+def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_video(tmp_path, shared_videos, shared_photos):
+    import cv2
+
+    video = shared_videos / "multi_hamilton.mp4"
+    metadata = _metadata("person_a", video, sample_fps=15)
+    catalog = _catalog(tmp_path, "person_a", video, metadata)
+    photo = cv2.imread(str(shared_photos / "lin-manuel-miranda.png"))[:, :, ::-1].copy()
+    catalog["person_a.reference_photos"].save({"lin-manuel-miranda": photo})
+    _run(catalog, "person_a")
+
+    alignments = catalog.load("person_a.face_alignments")
+    assert list(alignments.columns) == nodes.ALIGNMENT_COLUMNS
+    kept = alignments[alignments["kept"]]
+    # His solo shots are frames ~82-210; the audience after the cut at 211 is never kept.
+    assert len(kept) >= 40
+    assert kept["frame_index"].min() >= 75 and kept["frame_index"].max() <= 215
+    assert (kept["identity_distance"] <= PARAMS["identity"]["threshold"]).all()
+    audience = alignments[alignments["frame_index"] > 215]
+    assert len(audience) >= 20 and not audience["kept"].any()
+    assert set(alignments["reject_reason"].dropna()) <= {"too_small", "low_score", "blurred", "other_identity"}
+    assert (alignments["reject_reason"] == "other_identity").any()
+    assert alignments["landmarks68"].map(len).eq(136).all() and alignments["transform"].map(len).eq(6).all()
+
+    crops = catalog.load("person_a.aligned_faces")
+    assert sorted(crops) == sorted(kept["face_id"])
+    assert all(face_id.startswith("multi_hamilton/") for face_id in crops)
+    first = next(iter(crops.values()))()
+    assert first.shape == (256, 256, 3) and first.dtype == np.uint8
+
+    identity = catalog.load("person_a.identity")
+    assert len(identity) >= 1 and identity["descriptor"].map(len).eq(128).all()
+    assert set(zip(identity["video"], identity["track"], strict=True)) <= set(zip(kept["video"], kept["track"], strict=True))
+    assert (tmp_path / "data/08_reporting/face_contact_sheet_person_a.png").stat().st_size > 10_000
+
+    # Same checksum, same parameters: the per-video table is reused, not extracted again.
+    tables = sorted((tmp_path / "data/02_intermediate/face_extraction/person_a").glob("*.parquet"))
+    assert len(tables) == 1
+    written = tables[0].stat().st_mtime_ns
+    _run(catalog, "person_a")
+    assert tables[0].stat().st_mtime_ns == written
+    pd.testing.assert_frame_equal(catalog.load("person_a.face_alignments"), alignments)
+    # A parameter that changes the result makes a new key: the video is extracted again.
+    catalog["params:face_extraction"] = {**PARAMS, "min_face_size": 80}
+    jobs, plan = nodes.extract_video_faces({video.name: video}, metadata, catalog.load("person_a.extracted_faces_before"), catalog.load("params:face_extraction"))
+    assert list(jobs) == list(plan["key"]) and not plan["reused"].any()
+
+
+def _faceless_video(path: Path, frames: int = 12) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        for i in range(frames):
+            image = np.full((96, 128, 3), 40 + 10 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_a_video_without_faces_warns_and_gives_empty_outputs(tmp_path, caplog):
+    video = _faceless_video(tmp_path / "empty_wall.mp4")
+    catalog = _catalog(tmp_path, "person_b", video, _metadata("person_b", video))
+    with caplog.at_level(logging.WARNING):
+        _run(catalog, "person_b")
+    assert "empty_wall: no face found in 12 frames" in caplog.text
+    assert "person_b: no face kept" in caplog.text
+    assert catalog.load("person_b.face_alignments").empty
+    assert catalog.load("person_b.aligned_faces") == {}
+    assert catalog.load("person_b.identity").empty
+
+
+def test_a_reference_photo_without_a_face_is_an_error_naming_it():
+    plan = pd.DataFrame(columns=nodes.PLAN_COLUMNS)
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    with pytest.raises(ValueError, match="reference photo holiday-snow has no face"):
+        nodes.select_person_faces(plan, {}, {"holiday-snow": lambda: blank}, PARAMS)
+
+
+def test_bad_parameters_are_refused_before_any_work_naming_them():
+    with pytest.raises(ValueError, match=r"face_extraction\.crop_size"):
+        nodes.extract_video_faces({}, pd.DataFrame(), {}, {**PARAMS, "crop_size": -4})
+    with pytest.raises(ValueError, match=r"face_extraction\.detector\.det_sise"):
+        nodes.extract_video_faces({}, pd.DataFrame(), {}, {**PARAMS, "detector": {"det_sise": 320}})
