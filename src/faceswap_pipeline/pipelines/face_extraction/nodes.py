@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -393,9 +394,10 @@ def _log_summary(person: str, summary: dict[str, Any], with_references: bool) ->
     )
     if summary["faces_kept"] == 0:
         logger.warning("%s: no face kept; training needs this person's faces: check the videos and thresholds", person)
-    import mlflow
-
-    if mlflow.active_run() is None:
+    # Only kedro-mlflow (or a caller) starts a run, and it imports mlflow first: importing it here just
+    # to find no run would cost seconds.
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None or mlflow.active_run() is None:
         return
     metrics = {f"face_extraction.{person}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
     metrics.update({f"face_extraction.{person}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()})
