@@ -138,6 +138,7 @@ def build_converter(
         identity_every=params.identity.every,
         min_score=params.detection.min_score,
         min_face_size=params.detection.min_face_size,
+        detect_every=params.detection.every_n_frames,
         batch_size=params.batch_size,
         smoothing_min_cutoff_hz=params.smoothing.min_cutoff_hz,
         smoothing_beta=params.smoothing.beta,

@@ -23,7 +23,7 @@ from faceswap_pipeline.compositing import (
     landmark_hull_mask,
     warp_crop_to_region,
 )
-from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points
+from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points, umeyama
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.extraction import FrameLike
 from faceswap_pipeline.faces.identity import (
@@ -46,6 +46,11 @@ SKIP_NOT_SOURCE_PERSON = "not_source_person"
 SKIP_AT_FRAME_EDGE = "at_frame_edge"
 # Masks and colour statistics are computed at this multiple of the model's input size.
 _WORK_SCALE = 2
+# A followed face counts as lost when its landmarks fit a rigid move worse than this (RMS, in face
+# sizes) or its thumbnail changes by more than this mean grey level from one frame to the next.
+_LOST_LANDMARK_RESIDUAL = 0.04
+_LOST_PATCH_CHANGE = 0.1
+_PATCH_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,8 @@ class ConversionSettings:
         identity_every: faces of a track between two descriptors.
         min_score: detector confidence below which a face is skipped.
         min_face_size: faces whose box's shorter side is below this many pixels are skipped.
+        detect_every: run the detector on every n-th frame; in between, faces are followed by their
+            68 landmarks (a new face appears at most n - 1 frames late).
         batch_size: frames detected and swapped together.
         smoothing_min_cutoff_hz, smoothing_beta: the One Euro filter on the landmarks (0 cut-off
             disables smoothing).
@@ -102,6 +109,7 @@ class ConversionSettings:
     identity_every: int = 15
     min_score: float = 0.7
     min_face_size: float = 40.0
+    detect_every: int = 2
     batch_size: int = 16
     smoothing_min_cutoff_hz: float = 1.0
     smoothing_beta: float = 10.0
@@ -142,6 +150,29 @@ class _Track:
 
     def is_source(self, threshold: float) -> bool:
         return bool(self.distances) and float(np.median(self.distances)) <= threshold
+
+
+@dataclass
+class _Face:
+    """A face in one frame: from the detector, or followed from the previous frame."""
+
+    box: np.ndarray
+    score: float
+    landmarks5: np.ndarray
+    landmarks68: np.ndarray | None = None
+    patch: np.ndarray | None = None
+
+
+def _face_patch(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray | None:
+    """A tiny grey thumbnail of the landmarks' bounding box, float32 in [0, 1], to notice a lost face."""
+    x0, y0 = np.floor(points68.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(points68.max(axis=0)).astype(int)
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    grey = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (_PATCH_SIZE, _PATCH_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
 @dataclass
@@ -188,12 +219,16 @@ class FaceSwapConverter:
         self._window = border_window(geometry.input_size * _WORK_SCALE, self.settings.border_fade)
         self._tracker = IouTracker()
         self._tracks: dict[int, _Track] = {}
+        self._previous_faces: list[_Face] = []
+        self._frames_seen = 0
         self.descriptors_computed = 0
 
     def reset(self) -> None:
         """Forget every track (before an unrelated image or video: no identity or smoothing carried over)."""
         self._tracker = IouTracker()
         self._tracks.clear()
+        self._previous_faces = []
+        self._frames_seen = 0
 
     def run(self, frames: Iterable[FrameLike]) -> Iterator[FrameResult]:
         """Convert frames in order (one size).
@@ -214,20 +249,34 @@ class FaceSwapConverter:
             yield from self._convert_batch(batch)
 
     def _convert_batch(self, frames: list[FrameLike]) -> list[FrameResult]:
-        detections = self.detector.detect([frame.rgb for frame in frames])
+        every = self.settings.detect_every
+        detect_slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
+        detections = dict(zip(detect_slots, self.detector.detect([frames[s].rgb for s in detect_slots]), strict=True))
+        self._frames_seen += len(frames)
         results: list[FrameResult] = []
         pending: list[_PendingFace] = []
-        for slot, (frame, found) in enumerate(zip(frames, detections, strict=True)):
-            result = FrameResult(frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(found))
+        for slot, frame in enumerate(frames):
+            if slot in detections:
+                found = detections[slot]
+                faces = [
+                    _Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i]) for i in range(len(found))
+                ]
+            else:
+                faces = self._follow(frame.rgb)
+                if faces is None:  # a face was lost (a cut, an occlusion): detect on this frame after all
+                    found = self.detector.detect([frame.rgb])[0]
+                    faces = [
+                        _Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i])
+                        for i in range(len(found))
+                    ]
+            result = FrameResult(frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(faces))
             results.append(result)
-            track_ids = self._tracker.update(found.boxes)
-            for i in range(len(found)):
-                reason = self._prepare_face(
-                    slot, frame, found.boxes[i], float(found.scores[i]), found.landmarks5[i],
-                    int(track_ids[i]), pending,
-                )
+            track_ids = self._tracker.update(np.array([face.box for face in faces]).reshape(-1, 4))
+            for face, track_id in zip(faces, track_ids, strict=True):
+                reason = self._prepare_face(slot, frame, face, int(track_id), pending)
                 if reason:
                     result.skipped[reason] += 1
+            self._previous_faces = faces
         if pending:
             swapped = self._swap([face.model_input for face in pending])
             for face, swapped_face in zip(pending, swapped, strict=True):
@@ -238,29 +287,57 @@ class FaceSwapConverter:
                 result.faces_swapped += 1
         return results
 
+    def _follow(self, rgb: np.ndarray) -> list[_Face] | None:
+        """The previous frame's faces moved to this frame without running the detector.
+
+        dlib's 68 landmarks are found again inside each face's previous box; the similarity transform
+        (Umeyama) from the old to the new landmarks moves the 5 detector landmarks and the box.
+        Faces that were not landmarked (skipped) are carried over unchanged.
+
+        Returns:
+            The faces, or None when one was lost: its landmarks no longer move as one rigid face, or
+            its patch changed too much (a cut, a hand) — the caller then runs the detector.
+        """
+        followed = []
+        for face in self._previous_faces:
+            if face.landmarks68 is None:
+                followed.append(_Face(face.box, face.score, face.landmarks5))
+                continue
+            points68 = landmarks68(rgb, face.box)
+            motion = umeyama(face.landmarks68, points68)
+            size = float(np.sqrt(max((face.box[2] - face.box[0]) * (face.box[3] - face.box[1]), 1.0)))
+            residual = np.sqrt(np.mean((transform_points(face.landmarks68, motion) - points68) ** 2)) / size
+            patch = _face_patch(rgb, points68)
+            changed = face.patch is not None and patch is not None and np.abs(patch - face.patch).mean() > _LOST_PATCH_CHANGE
+            if residual > _LOST_LANDMARK_RESIDUAL or changed or patch is None:
+                return None
+            x0, y0, x1, y1 = face.box
+            corners = transform_points(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]), motion)
+            box = np.concatenate([corners.min(axis=0), corners.max(axis=0)]).astype(np.float32)
+            landmarks5 = transform_points(face.landmarks5, motion).astype(np.float32)
+            followed.append(_Face(box, face.score, landmarks5, points68, patch))
+        return followed
+
     def _prepare_face(
-        self,
-        slot: int,
-        frame: FrameLike,
-        box: np.ndarray,
-        score: float,
-        landmarks5: np.ndarray,
-        track_id: int,
-        pending: list[_PendingFace],
+        self, slot: int, frame: FrameLike, face: _Face, track_id: int, pending: list[_PendingFace]
     ) -> str | None:
         """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or None."""
         settings = self.settings
-        if score < settings.min_score:
+        box = face.box
+        if face.score < settings.min_score:
             return SKIP_LOW_SCORE
         if min(box[2] - box[0], box[3] - box[1]) < settings.min_face_size:
             return SKIP_TOO_SMALL
         track = self._tracks.setdefault(track_id, _Track())
-        points68 = landmarks68(frame.rgb, box)
+        if face.landmarks68 is None:
+            face.landmarks68 = landmarks68(frame.rgb, box)
+            face.patch = _face_patch(frame.rgb, face.landmarks68)
+        points68 = face.landmarks68
         if not settings.swap_all_faces:
             self._update_identity(track, frame.rgb, points68)
             if not track.is_source(settings.identity_threshold):
                 return SKIP_NOT_SOURCE_PERSON
-        points = np.vstack([np.asarray(landmarks5, np.float64), points68])
+        points = np.vstack([np.asarray(face.landmarks5, np.float64), points68])
         if settings.smoothing_min_cutoff_hz > 0:
             if track.smoother is None:
                 track.smoother = OneEuroFilter(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)

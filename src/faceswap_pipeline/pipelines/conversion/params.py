@@ -18,6 +18,7 @@ class DetectionParams(_Strict):
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not swapped")
     min_face_size: float = Field(40.0, ge=0.0, description="faces smaller than this (px) are not swapped")
+    every_n_frames: int = Field(2, ge=1, le=30, description="detect on every n-th frame, follow faces between")
     providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
