@@ -55,9 +55,9 @@ class OutputParams(_Strict):
 
 
 class GifParams(_Strict):
-    fps: float = Field(10.0, gt=0, le=50)
-    max_width: int = Field(320, ge=16, le=2048)
-    max_seconds: float = Field(10.0, gt=0, description="the GIF covers at most this much of the video")
+    fps: float = Field(8.0, gt=0, le=50)
+    max_width: int = Field(256, ge=16, le=2048)
+    max_seconds: float = Field(6.0, gt=0, description="the GIF covers at most this much of the video")
 
 
 class ConversionParams(_Strict):
