@@ -295,3 +295,29 @@ def evaluate_swapped_video(
         len(per_frame), output.name, len(swapped_positions), len(descriptors),
     )
     return VideoEvaluation(per_frame, report_frames, landmarks_source, landmarks_output)
+
+
+def read_provenance(path: str | Path) -> dict:
+    """What made a swapped video, from its container tags (`description`: the conversion's JSON).
+
+    Args:
+        path: a video written by the conversion.
+
+    Returns:
+        The decoded JSON (keys such as ``synthetic``, ``model``, ``mlflow_run_id``, ``direction``,
+        ``source``); ``{}`` when the video carries none.
+    """
+    import json
+
+    import av
+
+    with av.open(str(path)) as container:
+        text = container.metadata.get("description") or container.metadata.get("DESCRIPTION")
+    if not text:
+        return {}
+    try:
+        provenance = json.loads(text)
+    except json.JSONDecodeError:
+        logger.warning("%s has a description tag that is not the conversion's JSON; ignored", Path(path).name)
+        return {}
+    return provenance if isinstance(provenance, dict) else {}

@@ -1,0 +1,329 @@
+"""Evaluation nodes: measure the swapped video against its source and the model on held-out faces,
+then summarise, plot, log to MLflow and render the report.
+
+Heavy libraries (torch, PyAV, OpenCV, onnxruntime, dlib, matplotlib) are imported inside the nodes so
+that the Kedro CLI and Kedro-Viz start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from faceswap_pipeline.pipelines.evaluation.params import parse_params
+
+logger = logging.getLogger(__name__)
+
+PERSONS = ("a", "b")
+
+
+def _descriptors(identity: pd.DataFrame | None, person: str) -> np.ndarray:
+    """A person's (R, 128) identity descriptors; a clear error when face extraction left none."""
+    if identity is None or len(identity) == 0 or "descriptor" not in identity:
+        raise ValueError(
+            f"{person}.identity holds no face descriptors, so the swapped faces cannot be compared with "
+            f"{person}: run `kedro run --pipeline face_extraction` first"
+        )
+    return np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
+
+
+def _converted_span(conversion_report: pd.DataFrame) -> tuple[float | None, float | None]:
+    """The span of the source that the conversion covered, from its report's frame times (seconds)."""
+    times = conversion_report["time_s"].to_numpy(dtype=np.float64)
+    # A frame shown at `first` is kept by decoding from `first`; `end` just past the last frame's time.
+    start = float(times[0]) if times[0] > 1e-3 else None
+    return start, float(times[-1]) + 1e-3
+
+
+def _is_side_by_side(source: Path, swapped_video: Path) -> bool:
+    """Whether the swapped video's frames are original | swapped: twice the source's aspect ratio."""
+    from faceswap_pipeline.video.probe import probe_video
+
+    source_info, output_info = probe_video(source), probe_video(swapped_video)
+    source_aspect = source_info.width / source_info.height
+    output_aspect = output_info.width / output_info.height
+    return abs(output_aspect / source_aspect - 2.0) < abs(output_aspect / source_aspect - 1.0)
+
+
+def evaluate_swapped_video(
+    swapped_video: Path,
+    conversion_report: pd.DataFrame,
+    person_a_identity: pd.DataFrame,
+    person_b_identity: pd.DataFrame,
+    person_a_raw_videos: dict[str, Path],
+    person_b_raw_videos: dict[str, Path],
+    conversion: dict[str, Any],
+    evaluation: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Measure every frame of the swapped video against the same frame of its source, in one stream.
+
+    Args:
+        swapped_video: the conversion's output video.
+        conversion_report: its per-frame report (`faces_swapped` tells which frames were swapped).
+        person_a_identity, person_b_identity: each person's identity descriptors.
+        person_a_raw_videos, person_b_raw_videos: each person's raw videos (the conversion's source
+            is found as the conversion found it).
+        conversion: `params:conversion`: the video to evaluate against when the swapped video's tags do
+            not name one of the source person's raw videos, and the direction when they name none.
+            The span comes from the report and the layout (side by side or not) from the frame sizes.
+        evaluation: `params:evaluation`.
+
+    Returns:
+        `(evaluation_frames, evaluation_report_frames)`: the per-frame table
+        (`evaluation.video.PER_FRAME_COLUMNS`) and `{"<position:06d>": original | swapped RGB uint8}`.
+    """
+    from faceswap_pipeline.evaluation.video import VideoEvaluationSettings, read_provenance
+    from faceswap_pipeline.evaluation.video import evaluate_swapped_video as evaluate
+    from faceswap_pipeline.pipelines.conversion.nodes import _resolve_video
+    from faceswap_pipeline.pipelines.conversion.params import DIRECTIONS
+    from faceswap_pipeline.pipelines.conversion.params import (
+        parse_params as parse_conversion_params,
+    )
+
+    params = parse_params(evaluation)
+    conversion_params = parse_conversion_params(conversion)
+    missing = {"frame_index", "time_s", "faces_swapped"} - set(conversion_report.columns)
+    if missing or conversion_report.empty:
+        raise ValueError(
+            f"conversion_report is empty or lacks {sorted(missing)}: re-run the conversion pipeline"
+        )
+    # What the conversion really did is read from its outputs (the video's tags, the report), not from
+    # today's parameters: `--params` given to the conversion run alone must not mislead the evaluation.
+    provenance = read_provenance(swapped_video)
+    direction = provenance.get("direction") or conversion_params.direction
+    if direction not in DIRECTIONS:
+        raise ValueError(f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion")
+    source_person, target = DIRECTIONS[direction]
+    target_person = f"person_{target}"
+    identities = {"person_a": person_a_identity, "person_b": person_b_identity}
+    raw_videos = person_a_raw_videos if source_person == "person_a" else person_b_raw_videos
+    start_s, end_s = _converted_span(conversion_report)
+    detection = params.detection
+    settings = VideoEvaluationSettings(
+        det_size=detection.det_size, score_threshold=detection.score_threshold,
+        min_score=detection.min_score, min_face_size=detection.min_face_size,
+        batch_size=detection.batch_size, match_iou=detection.match_iou,
+        max_described_faces=params.max_described_faces, report_frames=params.report.frames,
+        report_frame_height=params.report.frame_height, providers=tuple(detection.providers),
+    )
+    staging = Path(tempfile.mkdtemp(prefix="faceswap-evaluation-"))
+    try:
+        recorded = provenance.get("source")
+        if recorded in raw_videos:
+            source, source_name = Path(raw_videos[recorded]), recorded
+        else:
+            # Resolved exactly as the conversion resolved it (a URL is fetched again, then removed).
+            source, source_name = _resolve_video(conversion_params, raw_videos, staging)
+        side_by_side = _is_side_by_side(source, Path(swapped_video))
+        logger.info(
+            "evaluating %s (%s%s) against its source %s", Path(swapped_video).name, direction,
+            ", side by side" if side_by_side else "", source_name,
+        )
+        result = evaluate(
+            source, Path(swapped_video),
+            _descriptors(identities[target_person], target_person),
+            _descriptors(identities[source_person], source_person),
+            swapped=(conversion_report["faces_swapped"] > 0).tolist(),
+            start_s=start_s, end_s=end_s, side_by_side=side_by_side, settings=settings,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    converted = conversion_report["frame_index"].to_numpy()
+    evaluated = result.per_frame["frame_index"].to_numpy()
+    if not np.array_equal(converted, evaluated):
+        logger.warning(
+            "the source's frame numbers differ from the conversion report's (first %s vs %s): frames are "
+            "paired in order", evaluated[:1], converted[:1],
+        )
+    return result.per_frame, result.report_frames
+
+
+def _choose_device(requested: str):
+    import torch
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def evaluate_reconstruction(
+    swap_model: Any,
+    person_a_aligned_faces: dict[str, Callable[[], np.ndarray]],
+    person_b_aligned_faces: dict[str, Callable[[], np.ndarray]],
+    training_faces: pd.DataFrame,
+    evaluation: dict[str, Any],
+) -> dict[str, float]:
+    """SSIM and L1 of the model redrawing each person's held-out faces (the training's validation split).
+
+    Args:
+        swap_model: the trained `SwapModel`.
+        person_a_aligned_faces, person_b_aligned_faces: `{partition id: loader}` of aligned crops.
+        training_faces: the training's face table (`split` "val" marks the held-out faces).
+        evaluation: `params:evaluation` (`reconstruction.*`).
+
+    Returns:
+        `{"reconstruction/ssim_a": ..., "reconstruction/l1_a": ..., "reconstruction/faces_a": ..., ...b}`
+        (NaN SSIM/L1 for a person without held-out faces).
+    """
+    from faceswap_pipeline.evaluation.reconstruction import reconstruction_scores
+
+    params = parse_params(evaluation).reconstruction
+    required = {"person", "face_id", "split"}
+    if not required <= set(training_faces.columns):
+        raise ValueError(
+            f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the training pipeline"
+        )
+    aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}
+    device = _choose_device(params.device)
+    metrics: dict[str, float] = {}
+    for person in PERSONS:
+        held_out = training_faces[(training_faces["person"] == person) & (training_faces["split"] == "val")]
+        face_ids = [face_id for face_id in held_out["face_id"] if face_id in aligned[person]]
+        if len(face_ids) < len(held_out):
+            logger.warning(
+                "%d of person_%s's held-out faces are no longer in person_%s.aligned_faces (re-extracted "
+                "since training?); scoring the %d left", len(held_out) - len(face_ids), person, person, len(face_ids),
+            )
+        if len(face_ids) > params.max_faces_per_person:
+            picks = np.linspace(0, len(face_ids) - 1, params.max_faces_per_person).round().astype(int)
+            face_ids = [face_ids[i] for i in np.unique(picks)]
+        if not face_ids:
+            logger.warning("person_%s has no held-out faces: reconstruction not measured", person)
+        scores = reconstruction_scores(
+            swap_model, [aligned[person][face_id] for face_id in face_ids], person, params.batch_size, device
+        )
+        metrics[f"reconstruction/ssim_{person}"] = float(scores.ssim.mean()) if face_ids else math.nan
+        metrics[f"reconstruction/l1_{person}"] = float(scores.l1.mean()) if face_ids else math.nan
+        metrics[f"reconstruction/faces_{person}"] = float(len(face_ids))
+    return metrics
+
+
+def _log_to_mlflow(metrics: dict[str, float], conversion_run_id: str | None) -> str | None:
+    """Log the figures to the active MLflow run (kedro-mlflow's), linked to the conversion's run."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        logger.info("no active MLflow run: the evaluation's figures are only in data/08_reporting/")
+        return None
+    mlflow.log_metrics({f"evaluation/{name}": value for name, value in metrics.items()})
+    if conversion_run_id:
+        mlflow.set_tag("evaluation.conversion_run_id", conversion_run_id)
+    return run.info.run_id
+
+
+def summarise_evaluation(
+    evaluation_frames: pd.DataFrame,
+    reconstruction_metrics: dict[str, float],
+    swapped_video: Path,
+    conversion: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Gather every figure, log them to MLflow, and describe what was evaluated.
+
+    Args:
+        evaluation_frames: the per-frame table from `evaluate_swapped_video`.
+        reconstruction_metrics: from `evaluate_reconstruction`.
+        swapped_video: the swapped video (its tags name the conversion's MLflow run).
+        conversion: `params:conversion` (direction).
+
+    Returns:
+        `(evaluation_summary, evaluation_metrics)`: `{"metrics": {...}, "facts": {...}}` for JSON, and
+        the table `metric, value, description`.
+    """
+    from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
+    from faceswap_pipeline.evaluation.video import read_provenance
+    from faceswap_pipeline.pipelines.conversion.params import (
+        parse_params as parse_conversion_params,
+    )
+
+    metrics = video_metrics(evaluation_frames) | dict(reconstruction_metrics)
+    provenance = read_provenance(swapped_video)
+    conversion_run_id = provenance.get("mlflow_run_id")
+    run_id = _log_to_mlflow(metrics, conversion_run_id)
+    model = provenance.get("model") or {}
+    facts = {
+        "swapped video": Path(swapped_video).name,
+        "source video": str(provenance.get("source", "?")),
+        "direction": provenance.get("direction") or parse_conversion_params(conversion).direction,
+        "model": f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, width {model.get('width', '?')}, "
+        f"weights {model.get('weights_sha256_16', '?')}",
+        "conversion MLflow run": conversion_run_id or "none recorded",
+        "evaluation MLflow run": run_id or "none",
+    }
+    logger.info(
+        "evaluation: %.0f%% of described faces closer to the target, landmark error %.3f, pose %.1f°, "
+        "flicker ratio %.2f, coverage %.0f%%",
+        100 * metrics["identity/share_closer_to_target"], metrics["landmarks/error"], metrics["pose/error_deg"],
+        metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
+    )
+    # JSON has no NaN: a figure that could not be measured is null.
+    json_metrics = {name: (None if math.isnan(value) else value) for name, value in metrics.items()}
+    return {"metrics": json_metrics, "facts": facts}, metrics_table(metrics)
+
+
+def plot_identity_over_time(evaluation_frames: pd.DataFrame):
+    """The identity distances of the described swapped faces over time (a matplotlib figure).
+
+    Args:
+        evaluation_frames: the per-frame table.
+
+    Returns:
+        A matplotlib `Figure` for `evaluation_identity_plot`.
+    """
+    from faceswap_pipeline.evaluation.report import plot_identity
+
+    return plot_identity(evaluation_frames)
+
+
+def plot_flicker_over_time(evaluation_frames: pd.DataFrame):
+    """The face region's frame-to-frame change and the landmark jitter over time (a matplotlib figure).
+
+    Args:
+        evaluation_frames: the per-frame table.
+
+    Returns:
+        A matplotlib `Figure` for `evaluation_flicker_plot`.
+    """
+    from faceswap_pipeline.evaluation.report import plot_flicker
+
+    return plot_flicker(evaluation_frames)
+
+
+def render_evaluation_report(
+    evaluation_summary: dict[str, Any],
+    evaluation_metrics: pd.DataFrame,
+    evaluation_report_frames: dict[str, Callable[[], np.ndarray]],
+    evaluation_frames: pd.DataFrame,
+) -> str:
+    """One self-contained HTML page: the facts, the table, original | swapped frames and the plots.
+
+    Args:
+        evaluation_summary: from `summarise_evaluation` (its `facts`).
+        evaluation_metrics: the figures' table.
+        evaluation_report_frames: `{"<position:06d>": loader of an original | swapped RGB image}`.
+        evaluation_frames: the per-frame table (for the captions and the plots).
+
+    Returns:
+        The HTML text for `evaluation_report`.
+    """
+    from faceswap_pipeline.evaluation.report import plot_flicker, plot_identity, render_report_html
+
+    times = evaluation_frames.set_index("position")["time_s"]
+    frames = {}
+    for name in sorted(evaluation_report_frames):
+        position = int(name) if name.isdigit() else None
+        caption = f"frame {position} at {times[position]:.2f} s" if position in times.index else name
+        frames[f"original | swapped, {caption}"] = evaluation_report_frames[name]()
+    figures = {
+        "Identity distance of the swapped face over time": plot_identity(evaluation_frames),
+        "Flicker and landmark jitter over time": plot_flicker(evaluation_frames),
+    }
+    return render_report_html(evaluation_metrics, frames, figures, evaluation_summary.get("facts", {}))

@@ -1,0 +1,47 @@
+"""Typed evaluation parameters (`conf/base/parameters_evaluation.yml`), checked before any work starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+class DetectionParams(_Strict):
+    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not evaluated")
+    min_face_size: float = Field(40.0, ge=0.0, description="faces smaller than this (px) are not evaluated")
+    match_iou: float = Field(0.3, gt=0.0, le=1.0, description="overlap of the swapped face with the source's")
+    batch_size: int = Field(8, ge=1, le=256, description="frame pairs detected together")
+    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+class ReconstructionParams(_Strict):
+    max_faces_per_person: int = Field(64, ge=1, description="held-out faces scored, spread over the set")
+    batch_size: int = Field(32, ge=1)
+    device: str = Field("auto", description="auto (CUDA when present), cpu, cuda")
+
+class ReportParams(_Strict):
+    frames: int = Field(4, ge=0, le=32, description="original | swapped frames shown")
+    frame_height: int = Field(240, ge=32, le=2160)
+
+class EvaluationParams(_Strict):
+    """`params:evaluation`."""
+
+    max_described_faces: int = Field(40, ge=0, description="dlib descriptors of swapped faces (~130 ms each)")
+    detection: DetectionParams = DetectionParams()
+    reconstruction: ReconstructionParams = ReconstructionParams()
+    report: ReportParams = ReportParams()
+
+def parse_params(evaluation: dict[str, Any] | None) -> EvaluationParams:
+    """Validate `params:evaluation`; a bad value fails naming `evaluation.<key>`."""
+    try:
+        return EvaluationParams.model_validate(evaluation or {})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"evaluation.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"invalid evaluation parameters (conf/base/parameters_evaluation.yml): {problems}") from error

@@ -1,0 +1,68 @@
+"""Evaluation wiring: the swapped video, its source, the model and both people's faces in; figures out."""
+
+from kedro.pipeline import Node, Pipeline
+
+from faceswap_pipeline.pipelines.evaluation.nodes import (
+    evaluate_reconstruction,
+    evaluate_swapped_video,
+    plot_flicker_over_time,
+    plot_identity_over_time,
+    render_evaluation_report,
+    summarise_evaluation,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline([
+        Node(
+            evaluate_swapped_video,
+            inputs=[
+                "swapped_video",
+                "conversion_report",
+                "person_a.identity",
+                "person_b.identity",
+                "person_a.raw_videos",
+                "person_b.raw_videos",
+                "params:conversion",
+                "params:evaluation",
+            ],
+            outputs=["evaluation_frames", "evaluation_report_frames"],
+            name="evaluate_swapped_video",
+        ),
+        Node(
+            evaluate_reconstruction,
+            inputs=[
+                "swap_model",
+                "person_a.aligned_faces",
+                "person_b.aligned_faces",
+                "training_faces",
+                "params:evaluation",
+            ],
+            outputs="reconstruction_metrics",
+            name="evaluate_reconstruction",
+        ),
+        Node(
+            summarise_evaluation,
+            inputs=["evaluation_frames", "reconstruction_metrics", "swapped_video", "params:conversion"],
+            outputs=["evaluation_summary", "evaluation_metrics"],
+            name="summarise_evaluation",
+        ),
+        Node(
+            plot_identity_over_time,
+            inputs="evaluation_frames",
+            outputs="evaluation_identity_plot",
+            name="plot_identity_over_time",
+        ),
+        Node(
+            plot_flicker_over_time,
+            inputs="evaluation_frames",
+            outputs="evaluation_flicker_plot",
+            name="plot_flicker_over_time",
+        ),
+        Node(
+            render_evaluation_report,
+            inputs=["evaluation_summary", "evaluation_metrics", "evaluation_report_frames", "evaluation_frames"],
+            outputs="evaluation_report",
+            name="render_evaluation_report",
+        ),
+    ])

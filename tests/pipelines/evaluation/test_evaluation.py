@@ -1,0 +1,123 @@
+"""`kedro run --pipeline evaluation` in a throw-away project after a real conversion of a short clip.
+
+Upstream results are made for real but small: ingestion of two shared clips, identity descriptors and a
+few aligned faces made with the project's face library, a tiny untrained swap model, then the conversion
+of 1.2 s of single_d18. The evaluation must then write its report holding every figure, and log them to
+MLflow linked to the conversion's run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from faceswap_pipeline.faces.alignment import alignment_matrix, warp_face
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.model import ModelConfig, SwapModel, save_swap_model
+from faceswap_pipeline.pipelines.evaluation.params import parse_params
+from faceswap_pipeline.video.decode import iter_frames
+from tests.evaluation.conftest import descriptors_of
+from tests.kedro_project import kedro_run, local_sources, make_project
+
+SOURCE_CLIP, TARGET_CLIP = "single_d18.mp4", "person_b_d9.mp4"
+
+
+def _write_identity(project: Path, person: str, video: Path) -> None:
+    descriptors = descriptors_of(video, start_s=0.5, count=2)
+    pd.DataFrame({
+        "video": video.name, "track": 0, "frame_index": [0, 1], "descriptor": [d.tolist() for d in descriptors],
+    }).to_parquet(project / f"data/03_primary/identity_{person}.parquet")
+
+
+def _write_faces(project: Path, person: str, video: Path) -> list[dict]:
+    """Four aligned crops per person, as face extraction writes them; the last two held out."""
+    detector = RetinaFaceDetector(det_size=320)
+    rows = []
+    for frame in iter_frames(video, end_s=4.0, sample_fps=1.0):
+        landmarks5 = detector.detect([frame.rgb])[0].landmarks5[0]
+        face_id = f"{video.stem}/{frame.index:06d}_t000"
+        path = project / "data/03_primary/faces" / person / f"{face_id}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(warp_face(frame.rgb, alignment_matrix(landmarks5, 256, 0.2), 256)).save(path)
+        rows.append({"person": person[-1], "face_id": face_id, "video": video.stem, "frame_index": frame.index,
+                     "time_s": frame.time_s, "split": "val" if len(rows) >= 2 else "train", "landmarks68_crop": None})
+    return rows
+
+
+@pytest.mark.slow
+def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(tmp_path, shared_videos):
+    project = make_project(tmp_path / "project")
+    kedro_run(project, "ingestion", local_sources(shared_videos, a=SOURCE_CLIP, b=TARGET_CLIP))
+    (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
+    _write_identity(project, "person_a", shared_videos / SOURCE_CLIP)
+    _write_identity(project, "person_b", shared_videos / TARGET_CLIP)
+    rows = _write_faces(project, "person_a", shared_videos / SOURCE_CLIP)
+    rows += _write_faces(project, "person_b", shared_videos / TARGET_CLIP)
+    (project / "data/05_model_input").mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(project / "data/05_model_input/training_faces.parquet")
+    torch.manual_seed(0)
+    save_swap_model(SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
+                    project / "data/06_models/swap_model")
+    kedro_run(project, "conversion", ["conversion.duration_s=1.2"])
+    kedro_run(project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"])
+
+    reporting = project / "data/08_reporting"
+    summary = json.loads((reporting / "evaluation_summary.json").read_text())
+    metrics = summary["metrics"]
+    table = pd.read_csv(reporting / "evaluation_metrics.csv")
+    assert set(table["metric"]) == set(metrics)
+    frames = pd.read_parquet(reporting / "evaluation_frames.parquet")
+    report = pd.read_parquet(reporting / "conversion_report.parquet")
+    assert len(frames) == len(report) == 36
+    assert metrics["coverage/frames"] == 36
+    assert metrics["coverage/swapped_share"] == pytest.approx((report["faces_swapped"] > 0).mean())
+    assert metrics["coverage/swapped_share"] > 0.9 and metrics["coverage/face_share"] == 1.0
+    assert metrics["identity/described_faces"] <= 3
+    assert metrics["reconstruction/faces_a"] == metrics["reconstruction/faces_b"] == 2
+    assert 0 < metrics["reconstruction/l1_a"] < 1 and -1 < metrics["reconstruction/ssim_b"] < 1
+    # An untrained model's swap is a blur: the flicker and landmark figures are measured, not perfect.
+    assert metrics["temporal/flicker_ratio"] > 0
+
+    html = (reporting / "evaluation_report.html").read_text()
+    for name in metrics:
+        assert name in html
+    images = re.findall(r'src="data:image/png;base64,', html)
+    assert len(images) == 2 + 2  # two original | swapped frames, two plots
+    assert len(list((reporting / "evaluation_frames").glob("*.png"))) == 2
+    for plot in ("evaluation_identity.png", "evaluation_flicker.png"):
+        assert Image.open(reporting / plot).size[0] > 400
+
+    with sqlite3.connect(project / "mlflow.db") as db:
+        runs = dict(db.execute(
+            "SELECT r.run_uuid, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+            "WHERE t.key = 'evaluation.conversion_run_id'"
+        ).fetchall())
+        assert len(runs) == 1
+        (evaluation_run, conversion_run), = runs.items()
+        assert conversion_run != evaluation_run
+        assert db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'conversion/frames'",
+                          (conversion_run,)).fetchone()[0] == 1
+        logged = {key: value for key, value in db.execute(
+            "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", (evaluation_run,))}
+        artifacts = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (evaluation_run,)).fetchone()[0]
+    assert {f"evaluation/{name}" for name in metrics} <= set(logged)
+    assert logged["evaluation/coverage/frames"] == 36
+    artifact_folder = Path(artifacts.removeprefix("file://")) / "evaluation"
+    assert {p.name for p in artifact_folder.iterdir()} >= {
+        "evaluation_report.html", "evaluation_identity.png", "evaluation_flicker.png"}
+
+
+def test_bad_evaluation_parameters_are_named():
+    with pytest.raises(ValueError, match=r"evaluation\.report\.frames"):
+        parse_params({"report": {"frames": -1}})
+    with pytest.raises(ValueError, match=r"evaluation\.max_described_face"):
+        parse_params({"max_described_face": 3})
+    assert np.isclose(parse_params(None).detection.match_iou, 0.3)
