@@ -155,3 +155,35 @@ def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
         _run(swap_model, d18_identity, not_a_video, compositing={"colour_transfer": "magic"})
     with pytest.raises(ValueError, match="person_a.identity"):
         convert_video(swap_model, pd.DataFrame(), pd.DataFrame(), {}, {}, {"video": str(not_a_video)}, MARGIN)
+
+
+def test_gif_preview_of_the_converted_video(swap_model, d18_identity, shared_videos, tmp_path):
+    from PIL import Image
+
+    from faceswap_pipeline.pipelines.conversion.nodes import make_preview_gif
+
+    output, _ = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", duration_s=1.0)
+    gif = make_preview_gif(output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}})
+    _CREATED.append(gif.parent)
+    with Image.open(gif) as image:
+        assert image.size == (100, 100) and image.n_frames == 5
+
+
+def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
+    from faceswap_pipeline.pipelines.conversion.nodes import convert_photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "two_people.jpg"):
+        (folder / name).symlink_to(shared_photos / name)
+    conversion = {"photos": str(folder), "identity": {"swap_all_faces": True}, "output": {"label": False}}
+    swapped = convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), conversion, MARGIN)
+    assert sorted(swapped) == ["obama", "two_people"]
+    from PIL import Image
+
+    for name, load in swapped.items():
+        original = np.asarray(Image.open(folder / f"{name}.jpg").convert("RGB"))
+        result = load()
+        assert result.shape == original.shape
+        assert (result != original).any()
+    assert convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), {}, MARGIN) == {}

@@ -185,7 +185,7 @@ class OutputFramer:
         return swapped
 
 
-_QUEUE_FRAMES = 32
+_QUEUE_FRAMES = 8
 _END = object()
 
 
@@ -397,4 +397,7 @@ def convert_photo(path: Path, converter: FaceSwapConverter, params: ConversionPa
     if result.faces_swapped == 0:
         logger.warning("%s: no face of %s found; the photo is left as it is", path.name, params.source_person)
     framer = _framer(params, rgb.shape[1], rgb.shape[0])
+    if params.output.width is None and params.output.height is None:
+        # Photos keep their size exactly (only H.264 needs even sizes).
+        framer.width, framer.height = rgb.shape[1], rgb.shape[0]
     return framer(result.original, result.swapped)

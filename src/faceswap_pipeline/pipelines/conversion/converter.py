@@ -111,8 +111,8 @@ class ConversionSettings:
     min_face_size: float = 40.0
     detect_every: int = 2
     batch_size: int = 16
-    smoothing_min_cutoff_hz: float = 1.0
-    smoothing_beta: float = 10.0
+    smoothing_min_cutoff_hz: float = 0.7
+    smoothing_beta: float = 3.0
     mask_erosion: float = 0.03
     mask_feather: float = 0.08
     border_fade: float = 0.08

@@ -30,8 +30,8 @@ class IdentityParams(_Strict):
 
 
 class SmoothingParams(_Strict):
-    min_cutoff_hz: float = Field(1.0, ge=0.0, description="One Euro filter; 0 turns smoothing off")
-    beta: float = Field(10.0, ge=0.0)
+    min_cutoff_hz: float = Field(0.7, ge=0.0, description="One Euro filter; 0 turns smoothing off")
+    beta: float = Field(3.0, ge=0.0)
 
 
 class CompositingParams(_Strict):
