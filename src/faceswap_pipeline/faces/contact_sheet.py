@@ -55,8 +55,8 @@ def contact_sheet(
             thumbnail = cv2.resize(crop, (thumbnail_size, thumbnail_size), interpolation=cv2.INTER_AREA)
             caption = captions[i] if i < len(captions) else ""
             if caption:
-                cv2.putText(thumbnail, caption, (3, thumbnail_size - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 0), 2, cv2.LINE_AA)
-                cv2.putText(thumbnail, caption, (3, thumbnail_size - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
+                thumbnail[-14:] = (thumbnail[-14:] * 0.35).astype(np.uint8)  # a dark strip keeps the text legible
+                cv2.putText(thumbnail, caption, (3, thumbnail_size - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
             row, column = divmod(i, columns)
             grid[row * thumbnail_size : (row + 1) * thumbnail_size, column * thumbnail_size : (column + 1) * thumbnail_size] = thumbnail
         parts.append(grid)

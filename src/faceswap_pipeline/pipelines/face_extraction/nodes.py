@@ -399,8 +399,9 @@ def _log_summary(person: str, summary: dict[str, Any], with_references: bool) ->
     mlflow = sys.modules.get("mlflow")
     if mlflow is None or mlflow.active_run() is None:
         return
-    metrics = {f"face_extraction.{person}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
-    metrics.update({f"face_extraction.{person}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()})
+    prefix = f"face_extraction.{safe_stem(person, fallback='person')}"
+    metrics = {f"{prefix}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
+    metrics.update({f"{prefix}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()})
     mlflow.log_metrics(metrics)
 
 
