@@ -1,0 +1,276 @@
+"""Training on real aligned faces of the two shared clips: Lightning runs, learns, resumes, fails clearly."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from faceswap_pipeline.model.data import (
+    AlignedFaceDataset,
+    FaceItem,
+    FaceSwapDataModule,
+    TooFewFacesError,
+    assign_validation_split,
+)
+from faceswap_pipeline.model.lightning_module import (
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    SwapLightningModule,
+    read_checkpoint_info,
+)
+from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
+from tests.conftest import PROJECT_ROOT
+from tests.model.conftest import as_loaders
+
+TINY = yaml.safe_load((PROJECT_ROOT / "conf" / "tiny" / "parameters_training.yml").read_text())[
+    "training"
+]
+
+
+def _params(tmp_path: Path, **overrides) -> dict:
+    return {**TINY, "checkpoint_dir": str(tmp_path / "checkpoints"), **overrides}
+
+
+def _datamodule(clip_faces, batch_size: int = 8, count: int | None = None) -> FaceSwapDataModule:
+    items = {}
+    for person in ("a", "b"):
+        crops, alignments = clip_faces[person]
+        landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
+        items[person] = [
+            FaceItem(
+                face_id,
+                lambda crop=crop: crop,
+                np.asarray(landmarks[face_id], np.float32).reshape(68, 2),
+            )
+            for face_id, crop in list(crops.items())[:count]
+        ]
+    return FaceSwapDataModule(items, items, input_size=64, coverage=0.625, batch_size=batch_size)
+
+
+def _module(width: float = 0.1, **settings) -> SwapLightningModule:
+    model = {
+        "architecture": "original",
+        "input_size": 64,
+        "width": width,
+        "coverage": 0.625,
+        "crop_size": 256,
+    }
+    return SwapLightningModule(model=model, **settings)
+
+
+def _trainer(**kwargs) -> L.Trainer:
+    defaults = {
+        "accelerator": "cpu",
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+    }
+    return L.Trainer(**{**defaults, **kwargs})
+
+
+class _LossRecorder(L.Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.losses.append(float(outputs["loss"]))
+
+
+class _CrashAtStep(L.Callback):
+    """Stands in for a crash (power cut, OOM kill) after `step` optimizer steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_fast_dev_run(clip_faces):
+    _trainer(fast_dev_run=True).fit(_module(), datamodule=_datamodule(clip_faces))
+
+
+def test_batches_hold_both_people_with_an_eye_and_mouth_channel(clip_faces):
+    batch = next(iter(_datamodule(clip_faces).train_dataloader()))
+    for faces in (batch[0] if isinstance(batch, tuple) else batch).values():
+        assert faces.shape == (8, 4, 102, 102) and faces.dtype == torch.uint8
+        share = (faces[:, 3] > 0).float().mean()
+        assert 0.02 < share < 0.3  # eyes and mouth: a small part of the model's view
+
+
+def test_short_overfit_makes_the_loss_fall_clearly(clip_faces):
+    torch.manual_seed(0)
+    recorder = _LossRecorder()
+    module = _module(
+        optimizer={"lr": 1e-3}, augmentation={"strength": 0.0}, loss={"eye_mouth_weight": 1.0}
+    )
+    _trainer(max_steps=30, overfit_batches=1, callbacks=[recorder], limit_val_batches=0).fit(
+        module, datamodule=_datamodule(clip_faces, batch_size=4, count=4)
+    )
+    first, last = np.mean(recorder.losses[:3]), np.mean(recorder.losses[-3:])
+    assert len(recorder.losses) == 30
+    assert last < 0.6 * first, (first, last)
+
+
+def test_validation_is_held_out_by_video_or_by_time_span():
+    # One video: the last 10% of its faces in time, not every tenth frame.
+    single = pd.DataFrame({"video": ["v1"] * 100, "time_s": np.arange(100)[::-1] / 10.0})
+    held = assign_validation_split(single, 0.1)
+    assert held.sum() == 10 and set(single.loc[held, "time_s"]) == {t / 10 for t in range(90, 100)}
+    # Several videos: a whole video, never the first.
+    several = pd.DataFrame(
+        {"video": ["v1"] * 50 + ["v2"] * 40 + ["v3"] * 10, "time_s": np.arange(100.0)}
+    )
+    held = assign_validation_split(several, 0.1)
+    assert set(several.loc[held, "video"]) == {"v3"}
+
+
+def test_too_few_faces_names_the_person_the_counts_and_the_minimum(clip_faces, tmp_path):
+    crops_a, table_a = clip_faces["a"]
+    crops_b, table_b = clip_faces["b"]
+    few_b = dict(list(crops_b.items())[:5])
+    with pytest.raises(
+        TooFewFacesError,
+        match=r"person_b has 4 training faces \(\+1 held out\).*at least 8 per person",
+    ):
+        select_training_faces(
+            as_loaders(crops_a), table_a, as_loaders(few_b), table_b, _params(tmp_path)
+        )
+
+
+def test_faces_of_mixed_sizes_are_resized_with_a_warning(clip_faces):
+    crops, _ = clip_faces["a"]
+    first, second = list(crops.values())[:2]
+    items = [
+        FaceItem("v/000001_t000", lambda: first),
+        FaceItem("v/000002_t000", second[::2, ::2].copy),
+    ]
+    faces = AlignedFaceDataset(
+        items, input_size=64, coverage=0.625, crop_size=256, with_landmark_mask=False, person="a"
+    )
+    assert faces[0].shape == (3, 102, 102)
+    with pytest.warns(
+        UserWarning,
+        match=r"person_a's aligned faces are not all 256x256 \(e.g. 'v/000002_t000' is 128x128\)",
+    ):
+        assert faces[1].shape == (3, 102, 102)
+
+
+def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path):
+    crops_a, table_a = clip_faces["a"]
+    crops_b, table_b = clip_faces["b"]
+    params = _params(tmp_path)
+    faces = select_training_faces(
+        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
+    )
+    assert set(faces["split"]) == {"train", "val"}
+    # Validation is the end of each clip in time.
+    for _, person in faces.groupby("person"):
+        assert (
+            person.loc[person.split == "val", "time_s"].min()
+            > person.loc[person.split == "train", "time_s"].max()
+        )
+    model, preview, summary = train_swap_model(
+        as_loaders(crops_a), as_loaders(crops_b), faces, params
+    )
+    assert summary["global_step"] == 6 and summary["stop_reason"] == "max_steps"
+    assert summary["resumed_from"] is None
+    assert 0 < summary["final_validation"]["val/ssim_a"] < 1
+    assert preview.size == (48 + 4 * 64, 6 * 64)
+    assert model.swap(torch.rand(2, 3, 64, 64), to="a").shape == (2, 3, 64, 64)
+    config, step = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
+    assert step == 6 and config == model.config
+
+
+def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):
+    crops_a, table_a = clip_faces["a"]
+    crops_b, table_b = clip_faces["b"]
+    params = _params(tmp_path, max_steps=7)
+    faces = select_training_faces(
+        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
+    )
+    # The first run dies after step 3; its checkpoint every 2 steps holds step 2.
+    first = _module(**{k: params[k] for k in ("optimizer", "loss", "augmentation")})
+    checkpoints = ModelCheckpoint(
+        tmp_path / "checkpoints", every_n_train_steps=2, save_top_k=0, save_last=True
+    )
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _trainer(
+            max_steps=7,
+            callbacks=[checkpoints, _CrashAtStep(3)],
+            enable_checkpointing=True,
+            limit_val_batches=0,
+        ).fit(first, datamodule=_datamodule(clip_faces))
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == 2
+
+    _, _, summary = train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+    assert summary["resumed_at_step"] == 2 and summary["global_step"] == 7
+    # The weights learnt before the crash were the starting point: step 2's weights differ from a fresh model's.
+    fresh = _module().model.state_dict()
+    assert any(
+        not torch.equal(saved["state_dict"][f"model.{name}"], value)
+        for name, value in fresh.items()
+    )
+
+    # resume: false starts over and keeps the old checkpoint aside.
+    _, _, summary = train_swap_model(
+        as_loaders(crops_a), as_loaders(crops_b), faces, {**params, "resume": False}
+    )
+    assert summary["resumed_from"] is None and summary["global_step"] == 7
+    assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
+
+
+def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(clip_faces, tmp_path):
+    crops_a, table_a = clip_faces["a"]
+    crops_b, table_b = clip_faces["b"]
+    # Adam's step is about lr whatever the gradient: 1e12 overflows the activations after one step.
+    params = _params(tmp_path, checkpoint_every_n_steps=1, optimizer={"name": "adam", "lr": 1e12})
+    faces = select_training_faces(
+        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
+    )
+    with pytest.raises(
+        NonFiniteLossError, match=r"loss became nan at step \d.*last good checkpoint is kept at"
+    ):
+        train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert all(torch.isfinite(tensor).all() for tensor in saved["state_dict"].values())
+
+
+def test_a_checkpoint_of_another_architecture_is_a_clear_error(clip_faces, tmp_path):
+    crops_a, table_a = clip_faces["a"]
+    crops_b, table_b = clip_faces["b"]
+    params = _params(tmp_path, max_steps=2)
+    faces = select_training_faces(
+        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
+    )
+    train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"another model: width 0.1 \(parameters say 0.2\).*training.resume: false",
+    ):
+        train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, {**params, "width": 0.2})
+
+
+def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):
+    marker = tmp_path / "code_ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    crafted = tmp_path / "last.ckpt"
+    crafted.write_bytes(pickle.dumps({"state_dict": {}, "hyper_parameters": {"model": Payload()}}))
+    with pytest.raises(CheckpointMismatchError, match="cannot be read safely"):
+        read_checkpoint_info(crafted)
+    assert not marker.exists()

@@ -1,0 +1,73 @@
+"""`kedro run --pipeline training --env tiny` in a throw-away project: the model, the resume, the MLflow run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+
+from faceswap_pipeline.datasets import ImageFolderDataset
+from faceswap_pipeline.model import crop_model_region, load_swap_model
+from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import kedro_run, make_project
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def project_with_faces(tmp_path, clip_faces):
+    """A project copy with the tiny preset and both people's aligned faces where face_extraction puts them."""
+    project = make_project(tmp_path / "project")
+    shutil.copytree(PROJECT_ROOT / "conf" / "tiny", project / "conf" / "tiny")
+    for person in ("a", "b"):
+        crops, alignments = clip_faces[person]
+        ImageFolderDataset(path=str(project / f"data/03_primary/faces/person_{person}")).save(crops)
+        alignments.to_parquet(project / f"data/03_primary/face_alignments_person_{person}.parquet")
+    return project
+
+
+def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
+    project_with_faces, clip_faces
+):
+    project = project_with_faces
+    kedro_run(project, "training", extra_args=["--env", "tiny"])
+
+    model, config = load_swap_model(project / "data/06_models/swap_model")
+    assert (config.architecture, config.width, config.input_size) == ("original", 0.1, 64)
+    crop = next(iter(clip_faces["a"][0].values()))
+    face = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
+    swapped = model.swap(crop_model_region(face, config.input_size, config.coverage), to="b")
+    assert swapped.shape == (1, 3, 64, 64)
+    split = pd.read_parquet(project / "data/05_model_input/training_faces.parquet")
+    assert set(split["split"]) == {"train", "val"}
+    assert (project / "data/08_reporting/training_preview.png").is_file()
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    experiment = client.get_experiment_by_name("faceswap_pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    params = run.data.params
+    assert params["training.architecture"] == "original" and params["training.width"] == "0.1"
+    assert params["faces.train_a"] == str(
+        (split["person"].eq("a") & split["split"].eq("train")).sum()
+    )
+    for metric in ("train/loss_a", "train/loss_b", "val/l1_a", "val/ssim_b", "train/images_per_s"):
+        assert client.get_metric_history(run.info.run_id, metric), metric
+    assert len(client.get_metric_history(run.info.run_id, "train/loss_a")) >= 5
+    previews = [item.path for item in client.list_artifacts(run.info.run_id, "previews")]
+    assert "previews/step_000003.png" in previews and "previews/step_000006.png" in previews
+    model_files = [item.path for item in client.list_artifacts(run.info.run_id, "swap_model")]
+    assert "swap_model/model.safetensors" in model_files and "swap_model/config.json" in model_files
+    assert "training_preview.png" in [item.path for item in client.list_artifacts(run.info.run_id)]
+
+    # A second run with a higher step budget continues from the first one's last checkpoint.
+    kedro_run(project, "training", ["training.max_steps=8"], extra_args=["--env", "tiny"])
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["resumed_at_step"] == 6 and summary["global_step"] == 8
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    assert len(runs) == 2
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss_a")]
+    assert min(steps) >= 6  # the step count continues
