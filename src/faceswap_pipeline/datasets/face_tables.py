@@ -55,11 +55,11 @@ class FaceTableFile:
         return list(pq.read_schema(self.path).names)
 
     def metadata(self) -> dict[str, str]:
-        """The key-value metadata the writer attached (bytes keys decoded; the pandas entry dropped)."""
+        """The key-value metadata the writer attached (decoded; the pandas and Arrow schema entries dropped)."""
         import pyarrow.parquet as pq
 
         raw = pq.read_metadata(self.path).metadata or {}
-        return {key.decode(): value.decode() for key, value in raw.items() if key != b"pandas"}
+        return {key.decode(): value.decode() for key, value in raw.items() if key not in (b"pandas", b"ARROW:schema")}
 
     def cell(self, column: str, row: int) -> Any:
         """One value, reading its whole row group once: call in row order to read each group once."""
