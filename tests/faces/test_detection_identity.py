@@ -83,3 +83,15 @@ def test_identity_separates_people_and_the_largest_face_is_described(detector, s
     assert faces == 3
     none, faces = describe_largest_face(np.full((200, 200, 3), 128, np.uint8), detector)
     assert none is None and faces == 0
+
+
+def test_a_face_cut_by_the_frame_edge_is_still_aligned(detector, shared_photos):
+    from faceswap_pipeline.faces.alignment import alignment_matrix, warp_face
+    from faceswap_pipeline.faces.identity import landmarks68
+
+    photo = _photo(shared_photos, "obama_partial_face.jpg")
+    found = detector.detect([photo])[0]
+    assert len(found) == 1 and found.boxes[0, 0] < 0  # the box reaches past the left edge
+    crop = warp_face(photo, alignment_matrix(found.landmarks5[0], 256, 0.2), 256)
+    assert crop.shape == (256, 256, 3) and crop.std() > 10  # filled by reflection, not a black band
+    assert np.isfinite(landmarks68(photo, found.boxes[0])).all()
