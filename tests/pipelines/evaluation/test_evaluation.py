@@ -121,3 +121,25 @@ def test_bad_evaluation_parameters_are_named():
     with pytest.raises(ValueError, match=r"evaluation\.max_described_face"):
         parse_params({"max_described_face": 3})
     assert np.isclose(parse_params(None).detection.match_iou, 0.3)
+
+
+def test_the_default_run_evaluates_last_with_its_inputs_made_upstream():
+    """`kedro run` sums the stages; Kedro orders nodes by data, so the evaluation must consume their outputs."""
+    from kedro.framework.project import configure_project
+
+    from faceswap_pipeline.pipeline_registry import DEFAULT_STAGES, register_pipelines
+
+    configure_project("faceswap_pipeline")
+    pipelines = register_pipelines()
+    assert DEFAULT_STAGES[-1] == "evaluation"
+    default = pipelines["__default__"]
+    order = [node.name for node in default.nodes]  # topologically sorted
+    evaluation = {node.name for node in pipelines["evaluation"].nodes}
+    assert evaluation <= set(order)
+    first_evaluation = min(order.index(name) for name in evaluation)
+    assert order.index("convert_video") < first_evaluation
+    training = [node.name for node in pipelines["training"].nodes]
+    assert max(order.index(name) for name in training) < order.index("evaluate_reconstruction")
+    # Nothing the evaluation reads is left for the user to provide, except parameters.
+    free_inputs = {name for name in default.inputs() if not name.startswith("param")}
+    assert not free_inputs & pipelines["evaluation"].inputs()
