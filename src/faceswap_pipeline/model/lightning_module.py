@@ -95,21 +95,14 @@ class SwapLightningModule(L.LightningModule):
                 prediction, target[:, :3], self._weight_map(target), self.ssim_weight
             )
             total = total + loss
-            batch_size = faces.shape[0]
-            self.log(
-                f"{stage}/loss_{person}", loss, batch_size=batch_size, prog_bar=stage == "train"
-            )
+            # Validation metrics are epoch means: averaged over all processes under DDP.
+            log = {"batch_size": faces.shape[0], "sync_dist": stage == "val"}
+            self.log(f"{stage}/loss_{person}", loss, prog_bar=stage == "train", **log)
             if stage == "val":
                 prediction, target_rgb = prediction.float(), target[:, :3].float()
-                self.log(
-                    f"val/l1_{person}",
-                    (prediction - target_rgb).abs().mean(),
-                    batch_size=batch_size,
-                )
-                self.log(
-                    f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), batch_size=batch_size
-                )
-        self.log(f"{stage}/loss", total, prog_bar=True)
+                self.log(f"val/l1_{person}", (prediction - target_rgb).abs().mean(), **log)
+                self.log(f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), **log)
+        self.log(f"{stage}/loss", total, prog_bar=True, sync_dist=stage == "val")
         return total
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

@@ -12,8 +12,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 from faceswap_pipeline.model.networks import ModelConfig, SwapModel
 
@@ -47,6 +45,8 @@ def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
     Returns:
         The folder's path.
     """
+    from safetensors.torch import save_file
+
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
@@ -64,6 +64,9 @@ def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
 
 def read_model_config(directory: str | Path) -> ModelConfig:
     """The configuration of a saved model, from its weights file's metadata (without loading weights)."""
+    # safetensors is imported here so that the networks and training import on a bare torch machine.
+    from safetensors import SafetensorError, safe_open
+
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelFileError(
@@ -103,6 +106,8 @@ def load_swap_model(
         ModelFileError: the folder is missing or unreadable, or the weights do not fit the architecture
             the configuration names.
     """
+    from safetensors.torch import load_file
+
     config = read_model_config(directory)
     model = SwapModel(config)
     weights_path = Path(directory) / WEIGHTS_FILE

@@ -1,0 +1,183 @@
+"""Validation SSIM per person after N minutes of training with a preset, on the two shared clips.
+
+Uses the training pipeline's own nodes (the same code path as `kedro run --pipeline training`): faces
+of person_a_d6.mp4 and person_b_d9.mp4, the held-out end of each clip as validation, then training
+in stages of the preset's own budget, resuming from the checkpoint between stages, and a table of the
+validation metrics after each stage.
+
+Faces come from `data/03_primary/faces/person_{a,b}` when face_extraction has run, else they are
+extracted here with the project's face extraction (every frame; cached under --cache).
+
+    .venv/bin/python benchmarks/training_quality.py                      # CPU preset, 5 and 10 minutes
+    .venv/bin/python benchmarks/training_quality.py --minutes 2 4 --set optimizer.lr=2e-4
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+CLIPS = {"a": "person_a_d6.mp4", "b": "person_b_d9.mp4"}
+
+
+def _extract(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Every frame's aligned face of a single-person clip, cached as an npz + parquet."""
+    crops_file, table_file = cache / f"{video.stem}.npz", cache / f"{video.stem}.parquet"
+    if crops_file.exists() and table_file.exists():
+        with np.load(crops_file) as stored:
+            return {key.replace("|", "/"): stored[key] for key in stored.files}, pd.read_parquet(
+                table_file
+            )
+    from faceswap_pipeline.faces.detection import RetinaFaceDetector
+    from faceswap_pipeline.faces.extraction import FaceExtractor
+    from faceswap_pipeline.video.decode import iter_frames
+
+    extractor = FaceExtractor(RetinaFaceDetector(batch_size=8))
+    crops, rows = {}, []
+    for batch in extractor.run(iter_frames(video)):
+        for face in batch:
+            if face.crop is None:
+                continue
+            face_id = f"{video.stem}/{face.frame_index:06d}_t{face.track:03d}"
+            crops[face_id] = face.crop
+            rows.append(
+                {
+                    "face_id": face_id,
+                    "video": video.name,
+                    "frame_index": face.frame_index,
+                    "time_s": face.time_s,
+                    "landmarks68_crop": face.landmarks68_crop.reshape(-1).astype(float).tolist(),
+                    "kept": True,
+                }
+            )
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(crops_file, **{key.replace("/", "|"): crop for key, crop in crops.items()})
+    table = pd.DataFrame(rows)
+    table.to_parquet(table_file)
+    return crops, table
+
+
+def _faces(person: str, shared_videos: Path, cache: Path):
+    from faceswap_pipeline.datasets import ImageFolderDataset
+
+    folder = PROJECT / "data" / "03_primary" / "faces" / f"person_{person}"
+    table_file = PROJECT / "data" / "03_primary" / f"face_alignments_person_{person}.parquet"
+    loaders = ImageFolderDataset(path=str(folder)).load()
+    if loaders and table_file.exists():
+        print(f"person_{person}: {len(loaders)} faces from {folder}")
+        return loaders, pd.read_parquet(table_file)
+    crops, table = _extract(shared_videos / CLIPS[person], cache)
+    print(f"person_{person}: {len(crops)} faces extracted from {CLIPS[person]}")
+    return {key: (lambda crop=crop: crop) for key, crop in crops.items()}, table
+
+
+def _set(params: dict, assignment: str) -> None:
+    key, value = assignment.split("=", 1)
+    *path, last = key.split(".")
+    target = params
+    for part in path:
+        target = target.setdefault(part, {})
+    target[last] = yaml.safe_load(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--preset", type=Path, default=PROJECT / "conf/base/parameters_training.yml"
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        nargs="+",
+        default=[5.0, 10.0],
+        help="cumulative training minutes after which to measure",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training parameter, e.g. optimizer.lr=2e-4",
+    )
+    parser.add_argument("--shared-videos", type=Path, default=PROJECT.parent / "shared/data/videos")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="copy the final swap model and preview here"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    from faceswap_pipeline.model import save_swap_model
+    from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
+
+    params = yaml.safe_load(args.preset.read_text())["training"]
+    for assignment in args.set:
+        _set(params, assignment)
+    workdir = Path(tempfile.mkdtemp(prefix="training_quality_"))
+    params.update(
+        checkpoint_dir=str(workdir / "checkpoints"),
+        resume=True,
+        max_steps=10**9,
+        progress_bar=False,
+    )
+    loaders_a, table_a = _faces("a", args.shared_videos, args.cache)
+    loaders_b, table_b = _faces("b", args.shared_videos, args.cache)
+    faces = select_training_faces(loaders_a, table_a, loaders_b, table_b, params)
+
+    rows, trained = [], 0.0
+    for total in args.minutes:
+        params["max_minutes"] = total - trained
+        started = time.perf_counter()
+        model, preview, summary = train_swap_model(loaders_a, loaders_b, faces, params)
+        trained = total
+        metrics = summary["final_validation"]
+        rows.append(
+            (
+                total,
+                summary["global_step"],
+                metrics.get("val/ssim_a"),
+                metrics.get("val/ssim_b"),
+                metrics.get("val/l1_a"),
+                metrics.get("val/l1_b"),
+                summary["images_per_s"],
+                time.perf_counter() - started,
+            )
+        )
+        preview.save(workdir / f"preview_{total:g}min.png")
+
+    print(
+        f"\npreset {args.preset.relative_to(PROJECT) if args.preset.is_relative_to(PROJECT) else args.preset}"
+        f" {' '.join(args.set)}: {params['architecture']} width {params['width']}, batch {params['batch_size']}, "
+        f"lr {params['optimizer']['lr']}; faces train/val A {summary['faces']['train_a']}/{summary['faces']['val_a']}, "
+        f"B {summary['faces']['train_b']}/{summary['faces']['val_b']}"
+    )
+    print(
+        "| minutes | steps | val SSIM A | val SSIM B | val L1 A | val L1 B | images/s | stage wall s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for total, steps, ssim_a, ssim_b, l1_a, l1_b, speed, wall in rows:
+        print(
+            f"| {total:g} | {steps} | {ssim_a:.3f} | {ssim_b:.3f} | {l1_a:.4f} | {l1_b:.4f} | {speed or 0:.1f} | {wall:.0f} |"
+        )
+    print(f"previews: {workdir}")
+    if args.keep:
+        save_swap_model(model, args.keep / "swap_model")
+        for image in workdir.glob("preview_*.png"):
+            shutil.copy(image, args.keep / image.name)
+
+
+if __name__ == "__main__":
+    main()
