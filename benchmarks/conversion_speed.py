@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--model", type=Path, default=None, help="a trained swap model folder")
-    parser.add_argument("--width", type=float, default=0.5, help="width of the untimed-weights model")
+    parser.add_argument("--width", type=float, default=0.5, help="width of the untrained model timed when no --model is given")
     parser.add_argument("--seconds", type=float, default=None, help="convert only the first N seconds")
     parser.add_argument("--margin", type=float, default=0.2, help="face_extraction.margin")
     parser.add_argument("--set", nargs="*", default=[], help="conversion parameters, e.g. detection.det_size=160")
