@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import av
@@ -50,7 +49,7 @@ def _run(model, identity, video: Path, **conversion) -> tuple[Path, pd.DataFrame
     """Run the node; its output (a finished file in a temporary folder) is removed after the test."""
     conversion = {"video": str(video), **conversion}
     output, report = convert_video(model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN)
-    _CREATED.append(output.parent)
+    _CREATED.append(output)
     return output, report
 
 
@@ -61,7 +60,7 @@ _CREATED: list[Path] = []
 def _remove_outputs():
     yield
     while _CREATED:
-        shutil.rmtree(_CREATED.pop(), ignore_errors=True)
+        _CREATED.pop().unlink(missing_ok=True)
 
 
 def _read(path: Path) -> dict:
@@ -164,7 +163,7 @@ def test_gif_preview_of_the_converted_video(swap_model, d18_identity, shared_vid
 
     output, _ = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", duration_s=1.0)
     gif = make_preview_gif(output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}})
-    _CREATED.append(gif.parent)
+    _CREATED.append(gif)
     with Image.open(gif) as image:
         assert image.size == (100, 100) and image.n_frames == 5
 
@@ -187,3 +186,16 @@ def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
         assert result.shape == original.shape
         assert (result != original).any()
     assert convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), {}, MARGIN) == {}
+
+
+def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity, shared_videos):
+    from tests.media_server import MediaServer
+
+    with MediaServer(shared_videos) as server:
+        url = f"{server.url}/single_d18.mp4"
+        output, report = convert_video(
+            swap_model, d18_identity, pd.DataFrame(), {}, {}, {"video": url, "duration_s": 0.5}, MARGIN
+        )
+    _CREATED.append(output)
+    assert len(_read(output)["times"]) == len(report) == 15
+    assert report["faces_swapped"].sum() == 15

@@ -7,6 +7,7 @@ Heavy libraries (torch, PyAV, OpenCV, onnxruntime, dlib) are imported inside the
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -67,6 +68,13 @@ def _resolve_video(params: ConversionParams, raw_videos: dict[str, Path], stagin
     return staged, params.video
 
 
+def _temporary_file(suffix: str) -> Path:
+    """A new empty file in the temporary folder, for an output its dataset then moves into place."""
+    handle, name = tempfile.mkstemp(prefix="faceswap-output-", suffix=suffix)
+    os.close(handle)
+    return Path(name)
+
+
 def _log_to_mlflow(summary: dict[str, float], tags: dict[str, str]) -> str | None:
     """Send the summary to the active MLflow run (kedro-mlflow's); returns its id, None without a run."""
     import mlflow
@@ -118,16 +126,20 @@ def convert_video(
     raw_videos = person_a_raw_videos if person == "person_a" else person_b_raw_videos
     references = _references(identity, person, params)
     converter = convert.build_converter(swap_model, references, params, alignment_margin)
+    # A downloaded video lives in `staging` until the conversion ends; the output is a single temporary
+    # file that the `swapped_video` dataset moves into place, so nothing is left behind.
     staging = Path(tempfile.mkdtemp(prefix="faceswap-conversion-"))
+    output = _temporary_file(".mp4")
     try:
         video, source_name = _resolve_video(params, raw_videos, staging)
         tags = convert.provenance_tags(swap_model, params, source_name, _active_run_id())
-        output = staging / "swapped.mp4"
-        logger.info("converting %s (%s, %s) into %s", video, params.direction, person, output.name)
+        logger.info("converting %s (%s, %s)", video, params.direction, person)
         report = convert.convert_video_file(video, output, converter, params, tags)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        output.unlink(missing_ok=True)
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     summary = convert.summarise(report)
     logger.info(
         "conversion of %s: %d frames, %d with %s's face swapped, %d faces skipped, %.1f frames/s",
@@ -157,10 +169,14 @@ def make_preview_gif(swapped_video: Path, conversion: dict[str, Any]) -> Path:
     from faceswap_pipeline.pipelines.conversion import convert
 
     params = parse_params(conversion)
-    output = Path(tempfile.mkdtemp(prefix="faceswap-gif-")) / "swapped.gif"
-    return convert.write_gif(
-        Path(swapped_video), output, params.gif.fps, params.gif.max_width, params.gif.max_seconds
-    )
+    output = _temporary_file(".gif")
+    try:
+        return convert.write_gif(
+            Path(swapped_video), output, params.gif.fps, params.gif.max_width, params.gif.max_seconds
+        )
+    except BaseException:
+        output.unlink(missing_ok=True)
+        raise
 
 
 def convert_photos(
