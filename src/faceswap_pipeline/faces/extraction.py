@@ -8,6 +8,8 @@ with the video's length. Identity is *not* decided here: each track gets a few d
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -119,6 +121,54 @@ class _TrackSampling:
     next_at: int = 1
 
 
+_END = object()
+
+
+def prefetched(items: Iterable, depth: int) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer.
+
+    Decoding (PyAV) releases the GIL, so it runs beside detection on another core. An exception in
+    the producer is raised in the consumer; stopping early stops the producer.
+    """
+    if depth < 1:
+        raise ValueError(f"prefetch depth must be >= 1, got {depth}")
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put(_END)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            handoff.put(error)
+
+    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                handoff.get_nowait()
+            except queue.Empty:
+                worker.join(timeout=0.1)
+
+
 class FaceExtractor:
     """Streams one video's frames into ``ExtractedFace`` batches.
 
@@ -136,19 +186,24 @@ class FaceExtractor:
         self._sampling: dict[int, _TrackSampling] = {}
 
     def run(
-        self, frames: Iterable[FrameLike], on_frames: Callable[[int], None] | None = None
+        self,
+        frames: Iterable[FrameLike],
+        on_frames: Callable[[int], None] | None = None,
+        prefetch_frames: int = 16,
     ) -> Iterator[list[ExtractedFace]]:
         """Extract faces from frames of one video, in order.
 
         Args:
             frames: frames with ``index``, ``time_s`` and ``rgb`` (``(H, W, 3)`` uint8 RGB, one size).
             on_frames: called with the number of frames just processed (for a progress bar).
+            prefetch_frames: frames read ahead in a background thread (decoding overlaps detection);
+                0 reads in the caller's thread. Memory holds at most this many frames more.
 
         Yields:
             Per batch of frames, the faces found in them, in frame order.
         """
         batch: list[FrameLike] = []
-        for frame in frames:
+        for frame in prefetched(frames, prefetch_frames) if prefetch_frames > 0 else frames:
             batch.append(frame)
             if len(batch) == self.detector.batch_size:
                 yield self._process(batch)

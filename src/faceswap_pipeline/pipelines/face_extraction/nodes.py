@@ -87,9 +87,39 @@ class _VideoFaceChunks:
             estimate = min(estimate, span * fps)
         return max(1, round(estimate))
 
-    def __iter__(self) -> Iterator[Any]:
+    def _table(self, faces: list[Any], schema: Any) -> Any:
+        """One batch of faces as a pyarrow table, crops encoded as PNG (OpenCV releases the GIL)."""
         import cv2
         import pyarrow as pa
+
+        png_options = [cv2.IMWRITE_PNG_COMPRESSION, self.params.png_compression]
+        columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        for face in faces:
+            columns["video"].append(self.video)
+            columns["frame_index"].append(face.frame_index)
+            columns["time_s"].append(face.time_s)
+            columns["box"].append(face.box.ravel().tolist())
+            columns["score"].append(face.score)
+            columns["landmarks5"].append(face.landmarks5.ravel().tolist())
+            columns["landmarks68"].append(face.landmarks68.ravel().tolist())
+            columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist())
+            columns["transform"].append(face.transform.ravel().tolist())
+            columns["track"].append(face.track)
+            columns["sharpness"].append(face.sharpness)
+            columns["reject_reason"].append(face.reject_reason)
+            columns["descriptor"].append(None if face.descriptor is None else face.descriptor.tolist())
+            if face.crop is None:
+                columns["crop_png"].append(None)
+            else:
+                ok, encoded = cv2.imencode(".png", np.ascontiguousarray(face.crop[:, :, ::-1]), png_options)
+                if not ok:
+                    raise RuntimeError(f"{self.video}: could not encode a face crop as PNG")
+                columns["crop_png"].append(encoded.tobytes())
+        return pa.Table.from_pydict(columns, schema=schema)
+
+    def __iter__(self) -> Iterator[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm.auto import tqdm
 
         from faceswap_pipeline.faces.extraction import FaceExtractor
@@ -98,41 +128,28 @@ class _VideoFaceChunks:
         schema = _face_table_schema()
         report = DecodeReport()
         extractor = FaceExtractor(self.models.detector(), self.models.settings)
-        png_options = [cv2.IMWRITE_PNG_COMPRESSION, self.params.png_compression]
         frames = iter_frames(
             self.path, start_s=_optional(self.row["start_s"]), end_s=_optional(self.row["end_s"]),
             sample_fps=_optional(self.row["sample_fps"]), report=report,
         )
         started = time.perf_counter()
         yielded = False
-        with tqdm(total=self._expected_frames(), desc=self.video, unit="frame", mininterval=1.0, leave=False) as bar:
+        # PNG encoding of one batch runs in a second thread while the next batch is detected; at most
+        # two batches wait, so memory stays bounded.
+        with (
+            tqdm(total=self._expected_frames(), desc=self.video, unit="frame", mininterval=1.0, leave=False) as bar,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-png") as encoder,
+        ):
+            pending = []
             for faces in extractor.run(frames, on_frames=bar.update):
-                if not faces:
-                    continue
-                columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-                for face in faces:
-                    columns["video"].append(self.video)
-                    columns["frame_index"].append(face.frame_index)
-                    columns["time_s"].append(face.time_s)
-                    columns["box"].append(face.box.ravel().tolist())
-                    columns["score"].append(face.score)
-                    columns["landmarks5"].append(face.landmarks5.ravel().tolist())
-                    columns["landmarks68"].append(face.landmarks68.ravel().tolist())
-                    columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist())
-                    columns["transform"].append(face.transform.ravel().tolist())
-                    columns["track"].append(face.track)
-                    columns["sharpness"].append(face.sharpness)
-                    columns["reject_reason"].append(face.reject_reason)
-                    columns["descriptor"].append(None if face.descriptor is None else face.descriptor.tolist())
-                    if face.crop is None:
-                        columns["crop_png"].append(None)
-                    else:
-                        ok, encoded = cv2.imencode(".png", np.ascontiguousarray(face.crop[:, :, ::-1]), png_options)
-                        if not ok:
-                            raise RuntimeError(f"{self.video}: could not encode a face crop as PNG")
-                        columns["crop_png"].append(encoded.tobytes())
+                if faces:
+                    pending.append(encoder.submit(self._table, faces, schema))
+                if len(pending) > 1:
+                    yielded = True
+                    yield pending.pop(0).result()
+            for table in pending:
                 yielded = True
-                yield pa.Table.from_pydict(columns, schema=schema)
+                yield table.result()
         elapsed = time.perf_counter() - started
         if not yielded:
             yield schema.empty_table()
