@@ -25,7 +25,11 @@ pytestmark = pytest.mark.slow
 PEOPLE = ("person_a", "person_b")
 # Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ... data/08_reporting).
 LAYER_ORDER = ("raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
+# The preview Kedro-Viz should offer for each kind of file in the catalog.
+PREVIEW_TYPES = {
+    ".png": "ImagePreview", ".jpg": "ImagePreview", ".gif": "ImagePreview",
+    ".parquet": "TablePreview", ".csv": "TablePreview", ".json": "JSONPreview", ".html": "HTMLPreview",
+}
 SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz.png"
 PREVIEW_SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz_preview.png"
 # A readable node name: lower-case words joined by underscores (Kedro's generated names hold brackets).
@@ -81,25 +85,28 @@ def test_build_has_every_pipeline_with_layers_and_person_groups(viz_build, tiny_
     assert [name for name in names if not READABLE_NAME.fullmatch(name)] == []
 
 
-def test_image_outputs_have_previews(viz_build):
+def test_file_outputs_have_previews(viz_build):
+    # Every image, table, JSON and HTML file in the catalog shows in Kedro-Viz's side panel.
     main = _main(viz_build)
-    images = {}
+    files = {}
     for node in main["nodes"]:
         if node["type"] != "data":
             continue
         details = _node_details(viz_build, node["id"])
-        if str(details.get("filepath", "")).lower().endswith(IMAGE_SUFFIXES):
-            images[node["name"]] = details
-    assert {f"{person}.face_contact_sheet" for person in PEOPLE} <= set(images)
-    for name, details in images.items():
-        assert details["preview_type"] == "ImagePreview", f"{name} ({details['type']}) has no image preview"
-        picture = base64.b64decode(details["preview"])
-        assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (b"GIF", b"\xff\xd8\xff"), name
+        suffix = Path(str(details.get("filepath") or "")).suffix.lower()
+        if suffix in PREVIEW_TYPES:
+            files[node["name"]] = (PREVIEW_TYPES[suffix], details)
+    assert {f"{person}.face_contact_sheet" for person in PEOPLE} <= set(files)
+    for name, (expected, details) in files.items():
+        assert (details["preview_type"], bool(details["preview"])) == (expected, True), f"{name} ({details['type']})"
+        if expected == "ImagePreview":
+            picture = base64.b64decode(details["preview"])
+            assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (b"GIF", b"\xff\xd8\xff"), name
 
 
 def test_the_graph_in_headless_chromium(viz_build, tiny_run):
     main = _main(viz_build)
-    with serve_folder(viz_build) as url, chromium_page() as page:
+    with serve_folder(viz_build) as url, chromium_page(width=1600, height=1400) as page:
         outside: list[str] = []
 
         def local_only(route):
@@ -112,10 +119,11 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
                 route.abort()
 
         page.route("**/*", local_only)
+        # Kedro-Viz keeps its settings in localStorage: turn off the new-feature hints that cover the graph.
+        page.add_init_script("localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false}))")
         page.goto(url)
         page.wait_for_selector("svg .pipeline-node", timeout=60_000)
-        if page.locator(".feature-hints__close").count():
-            page.locator(".feature-hints__close").click()
+        assert page.locator(".feature-hints__close").count() == 0
 
         # The default pipeline: the two person groups and every task outside them are on the page.
         labels = set(page.locator("svg .pipeline-node text").all_text_contents())

@@ -49,15 +49,15 @@ def mlflow_ui(tiny_run: TinyRun) -> Iterator[str]:
         stop_process(server)
 
 
-def _get(base_url: str, path: str, **query: str) -> dict:
-    url = f"{base_url}{path}?{urllib.parse.urlencode(query)}"
+def _get(base_url: str, endpoint: str, **query: str) -> dict:
+    url = f"{base_url}{endpoint}?{urllib.parse.urlencode(query)}"
     with urllib.request.urlopen(url, timeout=60) as response:
         return json.loads(response.read())
 
 
-def _post(base_url: str, path: str, body: dict) -> dict:
+def _post(base_url: str, endpoint: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"{base_url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST",
+        f"{base_url}{endpoint}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST",
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())

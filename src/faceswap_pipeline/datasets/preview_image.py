@@ -1,4 +1,4 @@
-"""An image file dataset (PIL in, PIL out) that Kedro-Viz can preview: contact sheets, preview grids, plots."""
+"""Image datasets Kedro-Viz can preview: image files (contact sheets, preview grids) and GIF files."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import base64
 from kedro.io.core import get_filepath_str
 from kedro_datasets._typing import ImagePreview
 from kedro_datasets.pillow import ImageDataset
+
+from faceswap_pipeline.datasets.files import VideoFileDataset
 
 
 class PreviewImageDataset(ImageDataset):
@@ -27,3 +29,17 @@ class PreviewImageDataset(ImageDataset):
         load_path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(load_path, mode="rb") as image_file:
             return ImagePreview(base64.b64encode(image_file.read()).decode("ascii"))
+
+
+class PreviewGifDataset(VideoFileDataset):
+    """A GIF file, loaded as its path and saved by moving a finished file into place (`VideoFileDataset`),
+    that Kedro-Viz previews as an (animated) image.
+    """
+
+    def preview(self) -> ImagePreview:
+        """The GIF's bytes, base64-encoded, for Kedro-Viz's image preview.
+
+        Returns:
+            The base64 text of the GIF file.
+        """
+        return ImagePreview(base64.b64encode(self._filepath.read_bytes()).decode("ascii"))
