@@ -95,3 +95,18 @@ def test_a_face_cut_by_the_frame_edge_is_still_aligned(detector, shared_photos):
     crop = warp_face(photo, alignment_matrix(found.landmarks5[0], 256, 0.2), 256)
     assert crop.shape == (256, 256, 3) and crop.std() > 10  # filled by reflection, not a black band
     assert np.isfinite(landmarks68(photo, found.boxes[0])).all()
+
+
+def test_dominant_identity_is_the_one_with_most_faces():
+    from faceswap_pipeline.faces.identity import dominant_identity
+
+    rng = np.random.default_rng(0)
+    person, stranger = rng.normal(0, 0.09, 128), rng.normal(0, 0.09, 128)  # ~1.0 apart, like two people
+    samples = lambda centre, n: centre + rng.normal(0, 0.01, (n, 128))  # noqa: E731
+    tracks = [samples(stranger, 3), samples(person, 4), samples(person, 2), samples(stranger, 1)]
+    weights = [300.0, 250.0, 200.0, 10.0]  # the stranger has the longest track, the person more faces
+    chosen = dominant_identity(tracks, weights, threshold=0.6)
+    assert len(chosen) == 6
+    assert np.linalg.norm(chosen.mean(axis=0) - person) < 0.1
+    with pytest.raises(ValueError, match="one weight per track"):
+        dominant_identity(tracks, weights[:2])

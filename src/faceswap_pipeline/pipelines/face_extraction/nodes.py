@@ -260,8 +260,8 @@ def extract_video_faces(
             "their face ids would collide: rename one"
         )
     logger.info(
-        "face extraction: %d videos, %d already extracted with these settings, %d to extract",
-        len(plan), int(plan["reused"].sum()), len(jobs),
+        "%s: %d videos, %d already extracted with these settings, %d to extract",
+        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan), int(plan["reused"].sum()), len(jobs),
     )
     return jobs, plan
 
