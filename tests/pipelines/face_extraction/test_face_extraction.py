@@ -76,7 +76,10 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     assert len(audience) >= 20 and not audience["kept"].any()
     assert set(alignments["reject_reason"].dropna()) <= {"too_small", "low_score", "blurred", "other_identity"}
     assert (alignments["reject_reason"] == "other_identity").any()
-    assert alignments["landmarks68"].map(len).eq(136).all() and alignments["transform"].map(len).eq(6).all()
+    assert kept["landmarks68"].map(len).eq(136).all() and kept["transform"].map(len).eq(6).all()
+    assert kept["landmarks68_crop"].map(len).eq(136).all()
+    too_small = alignments[alignments["reject_reason"] == "too_small"]
+    assert too_small["landmarks68"].isna().all() and too_small["box"].map(len).eq(4).all()
 
     crops = catalog.load("person_a.aligned_faces")
     assert sorted(crops) == sorted(kept["face_id"])

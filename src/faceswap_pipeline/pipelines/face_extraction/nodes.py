@@ -101,9 +101,12 @@ class _VideoFaceChunks:
             columns["box"].append(face.box.ravel().tolist())
             columns["score"].append(face.score)
             columns["landmarks5"].append(face.landmarks5.ravel().tolist())
-            columns["landmarks68"].append(face.landmarks68.ravel().tolist())
-            columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist())
-            columns["transform"].append(face.transform.ravel().tolist())
+            # Faces rejected before alignment (low score, too small: most of a crowd) store nulls, not
+            # 290 NaNs each, so a long crowded video's table stays small.
+            aligned = face.crop is not None or not np.isnan(face.transform).all()
+            columns["landmarks68"].append(face.landmarks68.ravel().tolist() if face.crop is not None else None)
+            columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist() if face.crop is not None else None)
+            columns["transform"].append(face.transform.ravel().tolist() if aligned else None)
             columns["track"].append(face.track)
             columns["sharpness"].append(face.sharpness)
             columns["reject_reason"].append(face.reject_reason)

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 # Bump when the per-video table's layout or meaning changes: old per-video results are then redone.
-EXTRACTION_FORMAT_VERSION = 1
+EXTRACTION_FORMAT_VERSION = 2
 
 
 class _Strict(BaseModel):
