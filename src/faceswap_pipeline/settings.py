@@ -1,12 +1,14 @@
 """Project settings: configuration loading, the project-root resolver and telemetry.
 
-kedro-mlflow's hooks register themselves through their entry point; nothing to add here.
+kedro-mlflow's hooks register themselves through their entry point; ours say what each node made.
 """
 
 import os
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
+
+from faceswap_pipeline.hooks import OutputSummaryHooks
 
 # These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
 # project root turns kedro-telemetry off; the variables cover tools started from this process.
@@ -27,6 +29,9 @@ def _project_root() -> str:
     found = find_kedro_project(Path.cwd())
     return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
+
+# After every node, a log line that names what it made and where (the catalog knows; nodes do not).
+HOOKS = (OutputSummaryHooks(),)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

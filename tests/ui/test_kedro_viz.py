@@ -14,13 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.ui.browser import chromium_page
 from tests.ui.conftest import TinyRun
 from tests.ui.local_servers import serve_folder
-
-pytestmark = pytest.mark.slow
 
 PEOPLE = ("person_a", "person_b")
 # Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ... data/08_reporting).
@@ -59,6 +58,16 @@ def _node_details(build: Path, node_id: str) -> dict:
     return json.loads((build / "api" / "nodes" / node_id).read_text())
 
 
+@pytest.mark.parametrize(
+    "catalog_file", sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")), ids=lambda path: path.name,
+)
+def test_every_catalog_entry_has_a_layer(catalog_file):
+    entries = yaml.safe_load(catalog_file.read_text()) or {}
+    layers = {name: ((entry.get("metadata") or {}).get("kedro-viz") or {}).get("layer") for name, entry in entries.items()}
+    assert {name: layer for name, layer in layers.items() if layer not in LAYER_ORDER} == {}
+
+
+@pytest.mark.slow
 def test_build_has_every_pipeline_with_layers_and_person_groups(viz_build, tiny_run):
     main = _main(viz_build)
     assert {p["id"] for p in main["pipelines"]} == {"__default__", *tiny_run.pipelines}
@@ -85,6 +94,7 @@ def test_build_has_every_pipeline_with_layers_and_person_groups(viz_build, tiny_
     assert [name for name in names if not READABLE_NAME.fullmatch(name)] == []
 
 
+@pytest.mark.slow
 def test_file_outputs_have_previews(viz_build):
     # Every image, table, JSON and HTML file in the catalog shows in Kedro-Viz's side panel.
     main = _main(viz_build)
@@ -104,6 +114,7 @@ def test_file_outputs_have_previews(viz_build):
             assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (b"GIF", b"\xff\xd8\xff"), name
 
 
+@pytest.mark.slow
 def test_the_graph_in_headless_chromium(viz_build, tiny_run):
     main = _main(viz_build)
     with serve_folder(viz_build) as url, chromium_page(width=1600, height=1400) as page:
