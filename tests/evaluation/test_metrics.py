@@ -132,3 +132,17 @@ def test_region_change_and_flicker_ratio():
     assert flicker_ratio(np.array([2.0, 4.0, np.nan]), np.array([2.0, 4.0, 1.0])) == 1.0
     assert flicker_ratio(np.array([4.0, 8.0]), np.array([2.0, 4.0])) == 2.0
     assert np.isnan(flicker_ratio(np.array([1.0]), np.array([0.0])))
+
+
+@pytest.mark.parametrize(("clip", "start_s", "end_s"), [("person_a_d6.mp4", 32.5, 32.8), ("person_b_d9.mp4", 17.6, 18.7)])
+def test_head_pose_of_a_talking_head_stays_upright(shared_videos, clip, start_s, end_s):
+    """Frames where a solver without a frontal start found an upside-down face (roll ~180°) or a yaw 60°
+    off: these people talk to the camera, so every pose must stay near upright."""
+    detector = RetinaFaceDetector(det_size=320)
+    poses = []
+    for frame in iter_frames(shared_videos / clip, start_s=start_s, end_s=end_s, sample_fps=10.0):
+        box = detector.detect([frame.rgb])[0].boxes[0]
+        poses.append(head_pose(landmarks68(frame.rgb, box), (frame.rgb.shape[1], frame.rgb.shape[0])))
+    yaw, pitch, roll = np.array(poses).T
+    assert len(poses) >= 3
+    assert np.abs(roll).max() < 20 and np.abs(pitch).max() < 30 and np.abs(yaw).max() < 35

@@ -68,8 +68,18 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     image_points = points[list(POSE_LANDMARKS)]
     if not np.isfinite(image_points).all():
         return np.full(3, np.nan)
+    camera = camera_matrix(image_size)
+    focal, centre = camera[0, 0], camera[:2, 2]
+    eye_distance = np.linalg.norm(image_points[2] - image_points[3])
+    if eye_distance <= 0:
+        return np.full(3, np.nan)
+    # Start from a frontal face at the distance its eye span implies: without a start, the iterative
+    # solver sometimes lands in a wrong minimum (a face upside down, or turned 40° the wrong way).
+    depth = focal * (GENERIC_FACE_3D[3, 0] - GENERIC_FACE_3D[2, 0]) / eye_distance
+    translation = np.append((image_points[0] - centre) * depth / focal, depth).reshape(3, 1)
     found, rotation_vector, _ = cv2.solvePnP(
-        GENERIC_FACE_3D, image_points, camera_matrix(image_size), np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE
+        GENERIC_FACE_3D, image_points, camera, np.zeros(4), np.zeros((3, 1)), translation,
+        useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE,
     )
     if not found:
         return np.full(3, np.nan)
