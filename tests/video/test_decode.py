@@ -59,16 +59,27 @@ def test_not_a_video(tmp_path, shared_photos):
         probe_video(tmp_path / "missing.mp4")
 
 
-def test_damaged_stream_yields_the_good_frames_and_reports(tmp_path, shared_videos):
-    # Corrupt the second half of the bytes (the index stays readable): decoding keeps what it can.
-    data = bytearray((shared_videos / "single_d18.mp4").read_bytes())
-    moov = data.find(b"moov")
-    start = len(data) // 2 if moov < len(data) // 2 else 64 * 1024
-    for i in range(start, min(len(data), start + 40000)):
-        data[i] = 0
-    damaged = tmp_path / "damaged.mp4"
-    damaged.write_bytes(bytes(data))
+def _faststart_copy(source, destination):
+    """Remux with the index (moov) first, as streaming-friendly files are: a cut then keeps the index."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(destination), "w", options={"movflags": "faststart"}) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+
+
+def test_truncated_video_yields_the_good_frames_and_reports_the_damage(tmp_path, shared_videos):
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(shared_videos / "single_d18.mp4", whole)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
     report = DecodeReport()
-    frames = list(iter_frames(damaged, report=report))
-    assert 0 < len(frames) <= 216
-    assert report.frames_yielded == len(frames)
+    frames = list(iter_frames(cut, report=report))
+    assert 30 < len(frames) < 216
+    assert report.damaged and "of the 216 frames" in report.error
+    intact = DecodeReport()
+    assert len(list(iter_frames(whole, report=intact))) == 216 and not intact.damaged

@@ -148,3 +148,12 @@ def iter_frames(
             rgb = frame.to_ndarray(format="rgb24")
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
+        # A file cut short with its index intact decodes without an error but stops early: compare the
+        # frames decoded with the frames the container's index lists (whole-file reads only).
+        listed = stream.frames or 0
+        if not report.damaged and not start_s and end_s is None and 0 < report.frames_decoded < listed:
+            report.damaged = True
+            report.error = f"decoded {report.frames_decoded} of the {listed} frames its index lists"
+            logger.warning(
+                "%s is truncated: %s; using the frames decoded so far", path.name, report.error
+            )
