@@ -6,6 +6,7 @@ import logging
 import math
 import re
 import shutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -403,6 +404,9 @@ def train_swap_model(
         enable_model_summary=False,
         default_root_dir=checkpoint_dir,
     )
+    # Batches are drawn at random with no notion of position in an epoch, so resuming mid-epoch
+    # loses nothing; Lightning's warning about non-resumable data loaders does not apply.
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     except NonFiniteLossError as error:
