@@ -1,0 +1,49 @@
+"""Training parameters: every preset is valid, and a wrong value is refused naming `training.<key>`."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from faceswap_pipeline.pipelines.training.nodes import parse_training_params
+from tests.conftest import PROJECT_ROOT
+
+PRESETS = ["base", "gpu", "tiny"]
+
+
+def _preset(env: str) -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "conf" / env / "parameters_training.yml").read_text())[
+        "training"
+    ]
+
+
+@pytest.mark.parametrize("env", PRESETS)
+def test_every_preset_is_valid(env):
+    params = parse_training_params(_preset(env))
+    assert params.input_size in (64, 128, 256)
+
+
+def test_the_cpu_preset_is_the_small_original_model_and_the_gpu_one_the_hires_model_in_bf16():
+    cpu, gpu = parse_training_params(_preset("base")), parse_training_params(_preset("gpu"))
+    assert (cpu.architecture, cpu.input_size, cpu.trainer.precision) == ("original", 64, "auto")
+    assert (gpu.architecture, gpu.input_size, gpu.trainer.precision) == ("hires", 128, "bf16-mixed")
+    assert cpu.max_minutes is not None and cpu.max_minutes <= 8
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"batch_size": 0}, r"training\.batch_size: Input should be greater than or equal to 1"),
+        ({"architecture": "dfl"}, r"training\.architecture: Input should be 'original' or 'hires'"),
+        (
+            {"architecture": "original", "input_size": 128},
+            r"input_size 128 does not fit architecture 'original'",
+        ),
+        ({"optimizer": {"lr": -1}}, r"training\.optimizer\.lr: Input should be greater than 0"),
+        ({"val_fraction": 0.9}, r"training\.val_fraction"),
+        ({"unknown_key": 1}, r"training\.unknown_key: Extra inputs are not permitted"),
+    ],
+)
+def test_a_wrong_parameter_is_refused_by_name(override, message):
+    with pytest.raises(ValueError, match=message):
+        parse_training_params({**_preset("base"), **override})
