@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from faceswap_pipeline.hooks import OutputSummaryHooks
+from faceswap_pipeline.hooks import OutputSummaryHooks, PreflightHooks
 
 # These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
 # project root turns kedro-telemetry off; the variables cover tools started from this process.
@@ -30,8 +30,9 @@ def _project_root() -> str:
     return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
 
-# After every node, a log line that names what it made and where (the catalog knows; nodes do not).
-HOOKS = (OutputSummaryHooks(),)
+# Before the first node: every stage's parameters and output folders checked; after every node, a log
+# line that names what it made and where (the catalog knows; nodes do not).
+HOOKS = (PreflightHooks(), OutputSummaryHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -1,0 +1,176 @@
+"""Refused before any work starts: parameters out of range (named) and output folders that cannot be written.
+
+The checks are `hooks.PreflightHooks`, run by Kedro before the first node. Each case is checked on the
+project's own parameter files in-process; two `kedro run`s in a throw-away project show that the run
+stops before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro_datasets.pandas import ParquetDataset
+
+from faceswap_pipeline.datasets import ImageFolderDataset
+from faceswap_pipeline.hooks import (
+    PreflightError,
+    PreflightHooks,
+    output_folder_problems,
+    parameter_problems,
+)
+from faceswap_pipeline.pipeline_registry import register_pipelines
+from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import local_sources, make_project
+
+
+def _base_parameters() -> dict:
+    parameters: dict = {}
+    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters_*.yml")):
+        parameters.update(yaml.safe_load(path.read_text()))
+    return parameters
+
+
+def _set(parameters: dict, dotted: str, value) -> dict:
+    """A copy of ``parameters`` with ``a.b.c`` set to ``value`` (what ``--params a.b.c=value`` does)."""
+    changed = copy.deepcopy(parameters)
+    *parents, last = dotted.split(".")
+    node = changed
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return changed
+
+
+def _params_catalog(parameters: dict) -> DataCatalog:
+    catalog = DataCatalog()
+    for key, value in parameters.items():
+        catalog[f"params:{key}"] = value
+    return catalog
+
+
+@pytest.fixture(scope="module")
+def pipelines() -> dict[str, Pipeline]:
+    from kedro.framework.project import configure_project
+
+    configure_project("faceswap_pipeline")
+    return register_pipelines()
+
+
+@pytest.fixture(scope="module")
+def default_pipeline(pipelines) -> Pipeline:
+    return pipelines["__default__"]
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "named"),
+    [
+        ("person_a.sources", [{"path": "clip.mp4", "fps": -2}], r"person_a\.sources\.0\.fps: Input should be greater than 0"),
+        ("person_b.sources", [{"path": "clip.mp4", "start": 20, "end": 5}], r"person_b\.sources\.0: .*end \(5\.0\) must be after start \(20\.0\)"),
+        ("face_extraction.crop_size", -4, r"face_extraction\.crop_size: Input should be greater than or equal to 32"),
+        ("training.input_size", 100, r"training: .*input_size 100 does not fit architecture 'original', which takes 64"),
+        ("training.architecture", "dfl", r"training\.architecture: Input should be 'original' or 'hires'"),
+        ("conversion.compositing.colour_transfer", "sepia", r"conversion\.compositing\.colour_transfer: Input should be 'reinhard_lab', 'histogram' or 'none'"),
+        ("conversion.compositing.blend", "poisson", r"conversion\.compositing\.blend: Input should be 'alpha' or 'seamless'"),
+        ("evaluation.report.frames", -1, r"evaluation\.report\.frames"),
+        ("download.socket_timeout_s", 0, r"download\.socket_timeout_s: Input should be greater than 0"),
+    ],
+)
+def test_a_parameter_out_of_range_is_named_before_any_node_runs(default_pipeline, dotted, value, named):
+    catalog = _params_catalog(_set(_base_parameters(), dotted, value))
+    (problem,) = parameter_problems(default_pipeline, catalog)
+    assert re.search(named, problem), problem
+    with pytest.raises(PreflightError, match=named):
+        PreflightHooks().before_pipeline_run(run_params={}, pipeline=default_pipeline, catalog=catalog)
+
+
+def test_the_project_parameters_pass(default_pipeline):
+    assert parameter_problems(default_pipeline, _params_catalog(_base_parameters())) == []
+
+
+def test_only_the_stages_that_run_are_checked(pipelines, default_pipeline):
+    catalog = _params_catalog(_set(_base_parameters(), "training.architecture", "dfl"))
+    ingestion = pipelines["ingestion"]
+    assert parameter_problems(ingestion, catalog) == []
+    assert len(parameter_problems(default_pipeline, catalog)) == 1
+
+
+def _writes(*names: str) -> Pipeline:
+    return Pipeline([Node(lambda: tuple(range(len(names))), None, list(names), name="make")])
+
+
+def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
+    # Root can write through any permission bits; a file standing where a folder should be stops
+    # everyone, as a read-only disk would.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "03_primary").write_text("not a folder")
+    catalog = DataCatalog({
+        "face_alignments": ParquetDataset(filepath=str(tmp_path / "data/03_primary/face_alignments.parquet")),
+        "aligned_faces": ImageFolderDataset(path=str(tmp_path / "data/03_primary/faces/person_a")),
+        "summary": ParquetDataset(filepath=str(tmp_path / "data/08_reporting/summary.parquet")),
+        "in_memory": MemoryDataset(),
+    })
+    problems = output_folder_problems(_writes("face_alignments", "aligned_faces", "summary", "in_memory"), catalog)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith(f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not writable")
+    assert problems[1].startswith(f"cannot write face_alignments: folder {tmp_path}/data/03_primary is not writable")
+    assert all("point the catalog entry" in problem for problem in problems)
+    # A missing folder that can be made is made, and nothing else is left in it.
+    assert (tmp_path / "data/08_reporting").is_dir() and not any((tmp_path / "data/08_reporting").iterdir())
+
+
+def test_a_read_only_mount_is_refused(tmp_path):
+    """/proc/sys is read-only for everyone in a container, root included: a real EROFS/EACCES."""
+    target = Path("/proc/sys/kernel")
+    catalog = DataCatalog({"report": ParquetDataset(filepath=str(target / "report.parquet"))})
+    (problem,) = output_folder_problems(_writes("report"), catalog)
+    assert problem.startswith("cannot write report: folder /proc/sys/kernel is not writable (")
+
+
+def _kedro_run_failing(project: Path, args: list[str]) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *args], cwd=project, capture_output=True, text=True,
+        timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    return result.stdout + result.stderr
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
+
+
+@pytest.mark.slow
+def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_path, shared_videos):
+    project = make_project(tmp_path / "project")
+    # Sources are lists of mappings, which `--params` cannot hold (it splits on commas): a user's
+    # conf/local file says them.
+    (project / "conf/local/parameters_ingestion.yml").write_text(yaml.safe_dump({
+        "person_a": {"name": "A", "sources": [{"path": str(shared_videos / "single_d18.mp4"), "fps": -5}]},
+        "person_b": {"name": "B", "sources": [{"path": str(shared_videos / "person_b_d9.mp4"), "start": 12, "end": 3}]},
+    }))
+    bad = ["training.architecture=dfl", "conversion.compositing.colour_transfer=sepia"]
+    output = _kedro_run_failing(project, ["--params", ",".join(bad)])
+    for named in ("person_a.sources.0.fps", "person_b.sources.0", "must be after start", "training.architecture",
+                  "conversion.compositing.colour_transfer", "refused before any work started"):
+        assert named in output, output[-4000:]
+    assert "Running node" not in output and _files_under(project / "data") == []
+
+
+@pytest.mark.slow
+def test_kedro_run_with_an_unwritable_output_folder_writes_nothing(tmp_path, shared_videos):
+    project = make_project(tmp_path / "project")
+    (project / "data").mkdir()
+    (project / "data" / "02_intermediate").write_text("a file where the folder should be")
+    output = _kedro_run_failing(project, ["--pipeline", "ingestion", "--params", ",".join(local_sources(shared_videos))])
+    assert "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate is not writable" in output, output[-4000:]
+    assert "Running node" not in output
+    assert _files_under(project / "data") == [project / "data" / "02_intermediate"]
