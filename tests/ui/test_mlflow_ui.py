@@ -1,6 +1,7 @@
 """The MLflow UI for real: `mlflow ui` (as `make mlflow-ui` starts it) on the tiny run's SQLite store, on
 127.0.0.1, answering its REST API with the run, its parameters, metrics and artifacts (the training preview
-byte for byte, and every other artifact dataset the run wrote).
+byte for byte, and every other artifact dataset the run wrote), and showing the preview in headless
+Chromium (screenshot: data/08_reporting/mlflow_ui.png).
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
+from PIL import Image
 
+from tests.conftest import PROJECT_ROOT
+from tests.ui.browser import chromium_page
 from tests.ui.conftest import TINY_ENV, TinyRun
 from tests.ui.local_servers import LOCALHOST, free_port, stop_process, wait_for_http
 
 pytestmark = pytest.mark.slow
 
 EXPERIMENT = "faceswap_pipeline"
+SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "mlflow_ui.png"
 ARTIFACT_DATASET = "kedro_mlflow.io.artifacts.MlflowArtifactDataset"
 
 
@@ -145,3 +150,30 @@ def test_the_run_artifacts_match_the_local_files(the_run, mlflow_ui, tiny_run):
             assert artifact in listed, f"{name}: {artifact} not among {sorted(listed)}"
             # The preview artifact served to the UI is the same image as the local report.
             assert _artifact_bytes(mlflow_ui, run_id, artifact) == local.read_bytes(), name
+
+
+def test_the_ui_shows_the_training_preview_in_chromium(the_run, mlflow_ui, tiny_run):
+    assert "training" in tiny_run.pipelines
+    with Image.open(tiny_run.data("08_reporting/training_preview.png")) as preview:
+        width, height = preview.size
+    experiment_id, run_id = the_run["info"]["experiment_id"], the_run["info"]["run_id"]
+    with chromium_page() as page:
+        outside: list[str] = []
+
+        def local_only(route):
+            if route.request.url.startswith((mlflow_ui, "blob:", "data:")):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", local_only)
+        page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/training_preview.png")
+        # The artifact viewer draws the preview image itself, at its own size.
+        page.wait_for_function(
+            "([w, h]) => [...document.images].some(i => i.naturalWidth === w && i.naturalHeight === h)",
+            arg=[width, height], timeout=60_000,
+        )
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
+    assert outside == []
