@@ -77,6 +77,12 @@ def probe_video(path: str | Path) -> VideoInfo:
             f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a video; check the source"
         ) from error
     with container:
+        # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a clip.
+        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+            raise NotAVideoError(
+                f"{path} is a still image ({container.format.name}), not a video; give a video file "
+                "(photos of a person go in reference_photos)"
+            )
         if not container.streams.video:
             raise NotAVideoError(f"{path} has no video stream (audio only or an image?)")
         stream = container.streams.video[0]

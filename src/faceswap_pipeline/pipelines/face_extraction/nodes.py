@@ -405,15 +405,34 @@ def _summary(faces: pd.DataFrame, metadata: list[dict[str, str]]) -> dict[str, A
     }
 
 
+# What to change when every face was rejected for one reason.
+_REJECT_HINTS = {
+    "too_small": "the faces are smaller than face_extraction.min_face_size; use closer or sharper videos, or lower it",
+    "low_score": "the detector is unsure of every face; use clearer videos, or lower face_extraction.min_score",
+    "blurred": "every face is blurred; use sharper videos, or lower face_extraction.min_sharpness",
+    REJECT_OTHER_IDENTITY: "no face matches the person; check the reference photos, or raise face_extraction.identity.threshold",
+}
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {count}" for reason, count in counts.items())
+
+
 def _log_summary(person: str, summary: dict[str, Any], with_references: bool) -> None:
     logger.info(
         "%s: %d videos, %d frames read, %d faces found in %d tracks, %d kept (%s), rejected: %s",
         person, summary["videos"], summary["frames_read"], summary["faces_found"], summary["tracks"],
         summary["faces_kept"], "matched to reference photos" if with_references else "dominant identity",
-        ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none",
+        _describe_counts(summary["rejected"]) or "none",
     )
     if summary["faces_kept"] == 0:
-        logger.warning("%s: no face kept; training needs this person's faces: check the videos and thresholds", person)
+        rejected = summary["rejected"]
+        hints = [_REJECT_HINTS[reason] for reason in sorted(rejected, key=rejected.get, reverse=True)]
+        logger.warning(
+            "%s: no face kept (%d found%s); training needs this person's faces: %s", person,
+            summary["faces_found"], f", rejected {_describe_counts(rejected)}" if rejected else "",
+            "; ".join(hints) or "check that the person is in the videos",
+        )
     # Only kedro-mlflow (or a caller) starts a run, and it imports mlflow first: importing it here just
     # to find no run would cost seconds.
     mlflow = sys.modules.get("mlflow")
