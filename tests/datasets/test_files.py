@@ -79,3 +79,15 @@ def test_safe_stem():
     assert safe_stem("Ünïcödé tïtle ✨") == "Unicode_title"
     assert safe_stem("...") == "file"
     assert len(safe_stem("x" * 500)) == 80
+
+
+def test_image_folder_preview_is_a_mosaic(tmp_path):
+    import base64
+
+    import cv2
+
+    dataset = ImageFolderDataset(path=str(tmp_path / "faces"))
+    assert dataset.preview() == ""
+    dataset.save({f"clip/{i:06d}_t000": np.full((32, 32, 3), i * 10, np.uint8) for i in range(20)})
+    mosaic = cv2.imdecode(np.frombuffer(base64.b64decode(dataset.preview()), np.uint8), cv2.IMREAD_COLOR)
+    assert mosaic.shape == (4 * 128, 4 * 128, 3)

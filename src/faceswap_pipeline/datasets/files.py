@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import ImagePreview
 
 from faceswap_pipeline.safe_names import path_inside
 
@@ -220,3 +221,27 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "suffix": self._suffix}
+
+    def preview(self, max_images: int = 16, tile_px: int = 128) -> ImagePreview:
+        """A mosaic of up to ``max_images`` images spread evenly over the folder, for Kedro-Viz.
+
+        Returns:
+            A PNG, base64-encoded (Kedro-Viz picks its image renderer from the ``ImagePreview`` name).
+        """
+        import base64
+
+        import cv2
+
+        loaders = list(self.load().values())
+        if not loaders:
+            return ImagePreview("")
+        picks = [loaders[i] for i in np.linspace(0, len(loaders) - 1, min(max_images, len(loaders))).astype(int)]
+        tiles = [cv2.resize(load(), (tile_px, tile_px), interpolation=cv2.INTER_AREA) for load in picks]
+        columns = min(4, len(tiles))
+        rows = -(-len(tiles) // columns)
+        mosaic = np.zeros((rows * tile_px, columns * tile_px, 3), np.uint8)
+        for i, tile in enumerate(tiles):
+            row, column = divmod(i, columns)
+            mosaic[row * tile_px : (row + 1) * tile_px, column * tile_px : (column + 1) * tile_px] = tile
+        _, encoded = cv2.imencode(".png", mosaic[:, :, ::-1])
+        return ImagePreview(base64.b64encode(encoded.tobytes()).decode("ascii"))
