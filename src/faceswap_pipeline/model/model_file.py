@@ -1,7 +1,8 @@
 """Swap model files: weights in safetensors (no pickle, so loading runs no code) plus a JSON configuration.
 
 A model folder holds `model.safetensors` (its metadata carries the configuration too, the authoritative
-copy) and `config.json` (the same configuration, for people and other tools).
+copy, and who the model was trained on) and `config.json` (the same configuration, for people and other
+tools).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from faceswap_pipeline.model.networks import ModelConfig, SwapModel
+from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -53,13 +55,45 @@ def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
     state = {
         name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
     }
-    _write_atomically(
-        folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata={"config": config_json})
-    )
+    metadata = {"config": config_json}
+    if model.people is not None:
+        metadata["people"] = json.dumps(model.people, sort_keys=True)
+    _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
     _write_atomically(
         folder / CONFIG_FILE, lambda temp: temp.write_text(config_json + "\n", encoding="utf-8")
     )
     return folder
+
+
+def people_record(descriptors: np.ndarray, videos: list[str]) -> dict:
+    """What a model remembers of one person it was trained on: the mean of their identity descriptors.
+
+    Args:
+        descriptors: `(R, 128)` dlib face descriptors of the person (face_extraction's `{person}.identity`).
+        videos: the names of the videos they come from.
+
+    Returns:
+        `{"descriptor_mean": 128 floats or None when R == 0, "descriptors": R, "videos": sorted names}`.
+    """
+    descriptors = np.asarray(descriptors, dtype=np.float64).reshape(-1, 128)
+    mean = descriptors.mean(axis=0).round(6).tolist() if len(descriptors) else None
+    return {"descriptor_mean": mean, "descriptors": len(descriptors), "videos": sorted(set(videos))}
+
+
+def read_model_people(directory: str | Path) -> dict[str, dict] | None:
+    """Who a saved model was trained on (`{"a": people_record, "b": ...}`), or None when not recorded."""
+    from safetensors import SafetensorError, safe_open
+
+    weights_path = Path(directory) / WEIGHTS_FILE
+    try:
+        with safe_open(weights_path, framework="pt") as weights:
+            text = (weights.metadata() or {}).get("people")
+        people = json.loads(text) if text else None
+    except (SafetensorError, OSError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{weights_path}: its record of the people it was trained on is unreadable ({error})") from error
+    if people is not None and (not isinstance(people, dict) or set(people) != set(PERSONS)):
+        raise ModelFileError(f"{weights_path}: its record of the people it was trained on is not for persons a and b")
+    return people
 
 
 def read_model_config(directory: str | Path) -> ModelConfig:
@@ -138,6 +172,7 @@ def load_swap_model(
             "The file was made by another model or version; re-run the training pipeline."
         )
     model.load_state_dict(state)
+    model.people = read_model_people(directory)
     model.to(map_location)
     model.eval()
     return model, config

@@ -167,11 +167,14 @@ class SwapModel(nn.Module):
 
     `forward(faces, person)` and `swap(faces, to)` take RGB float tensors `(N, 3, S, S)` in [0, 1] where
     S = `config.input_size`, cropped from aligned faces with `model.region.crop_model_region`.
+    `people` says who it was trained on (`{"a": {...}, "b": {...}}`, see `model_file.people_record`),
+    or None when unknown; it is saved in the model file.
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.people: dict[str, dict] | None = None
         width = config.width
         if config.architecture == "original":
             # faceit: 64 → 4×4×1024, Dense(1024), Dense(4·4·1024), upscale(512) → 8×8×512;

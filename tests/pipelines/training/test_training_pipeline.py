@@ -6,6 +6,7 @@ import json
 import shutil
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -27,7 +28,24 @@ def project_with_faces(tmp_path, clip_faces):
         crops, alignments = clip_faces[person]
         ImageFolderDataset(path=str(project / f"data/03_primary/faces/person_{person}")).save(crops)
         alignments.to_parquet(project / f"data/03_primary/face_alignments_person_{person}.parquet")
+        identity_of_faces(crops, alignments).to_parquet(project / f"data/03_primary/identity_person_{person}.parquet")
     return project
+
+
+def identity_of_faces(crops: dict, alignments: pd.DataFrame, count: int = 3) -> pd.DataFrame:
+    """`{person}.identity` as face extraction writes it: dlib descriptors of a few of the aligned faces."""
+    from faceswap_pipeline.faces.identity import face_descriptor
+
+    rows = alignments.iloc[np.linspace(0, len(alignments) - 1, count).round().astype(int)]
+    return pd.DataFrame({
+        "video": rows["video"].to_list(),
+        "track": 0,
+        "frame_index": rows["frame_index"].to_list(),
+        "descriptor": [
+            face_descriptor(crops[row.face_id], np.asarray(row.landmarks68_crop).reshape(68, 2)).tolist()
+            for row in rows.itertuples()
+        ],
+    })
 
 
 def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
@@ -38,6 +56,7 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
 
     model, config = load_swap_model(project / "data/06_models/swap_model")
     assert (config.architecture, config.width, config.input_size) == ("original", 0.1, 64)
+    assert model.people["a"]["descriptors"] == 3 and len(model.people["b"]["descriptor_mean"]) == 128
     crop = next(iter(clip_faces["a"][0].values()))
     face = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
     swapped = model.swap(crop_model_region(face, config.input_size, config.coverage), to="b")

@@ -35,6 +35,48 @@ def _references(identity: pd.DataFrame | None, person: str, params: ConversionPa
     return np.stack([np.asarray(d, dtype=np.float32).reshape(128) for d in identity["descriptor"]])
 
 
+# Means of one person's descriptors from other frames or videos lie ~0.3 apart; different people's
+# at least ~0.6 (measured on the shared clips): a mean farther than this is another person.
+SAME_PERSON_MAX_MEAN_DISTANCE = 0.5
+
+
+def check_model_people(
+    swap_model: Any, person_a_identity: pd.DataFrame | None, person_b_identity: pd.DataFrame | None,
+    max_distance: float = SAME_PERSON_MAX_MEAN_DISTANCE,
+) -> None:
+    """Refuse a model trained on other people than the configured ones (their `{person}.identity`).
+
+    The model records the mean identity descriptor of each person it was trained on; each person's
+    current mean must lie within `max_distance` of it.
+
+    Raises:
+        ValueError: naming each person whose face the model was not trained on.
+    """
+    people = getattr(swap_model, "people", None)
+    if not people:
+        logger.warning(
+            "swap_model does not record whom it was trained on (made by an older version or by hand): "
+            "cannot check that it fits person_a and person_b"
+        )
+        return
+    mismatched = []
+    for person, identity in (("person_a", person_a_identity), ("person_b", person_b_identity)):
+        recorded = (people.get(person[-1]) or {}).get("descriptor_mean")
+        if recorded is None or identity is None or len(identity) == 0 or "descriptor" not in identity:
+            continue
+        current = np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
+        distance = float(np.linalg.norm(current.mean(axis=0) - np.asarray(recorded, dtype=np.float64)))
+        if distance > max_distance:
+            mismatched.append(f"{person} (distance {distance:.2f})")
+    if mismatched:
+        raise ValueError(
+            f"swap_model was trained on other people than the configuration's: the faces in "
+            f"{', '.join(mismatched)}.identity differ from those the model learnt (mean descriptors "
+            f"more than {max_distance} apart). Run training again for these people "
+            "(`kedro run --pipeline training`), or restore the model trained on them"
+        )
+
+
 def _resolve_video(params: ConversionParams, raw_videos: dict[str, Path], staging: Path) -> tuple[Path, str]:
     """The local video to convert and how to name it: a configured path or URL, else the person's first."""
     from faceswap_pipeline.sources import SourceError, VideoSource, fetch_source
@@ -125,6 +167,7 @@ def convert_video(
     identity = person_a_identity if person == "person_a" else person_b_identity
     raw_videos = person_a_raw_videos if person == "person_a" else person_b_raw_videos
     references = _references(identity, person, params)
+    check_model_people(swap_model, person_a_identity, person_b_identity)
     converter = convert.build_converter(swap_model, references, params, alignment_margin)
     # A downloaded video lives in `staging` until the conversion ends; the output is a single temporary
     # file that the `swapped_video` dataset moves into place, so nothing is left behind.
@@ -207,6 +250,7 @@ def convert_photos(
 
     person = params.source_person
     identity = person_a_identity if person == "person_a" else person_b_identity
+    check_model_people(swap_model, person_a_identity, person_b_identity)
     converter = convert.build_converter(
         swap_model, _references(identity, person, params), params, alignment_margin
     )

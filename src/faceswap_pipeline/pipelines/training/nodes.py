@@ -126,7 +126,7 @@ def parse_training_params(training: dict[str, Any]) -> TrainingParams:
         return TrainingParams.model_validate(training)
     except ValidationError as error:
         problems = "; ".join(
-            f"training.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            f"training{''.join(f'.{p}' for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
         raise ValueError(
             f"invalid training parameters (conf/base/parameters_training.yml): {problems}"
@@ -279,11 +279,33 @@ def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> tupl
     return last, step
 
 
+def _people_trained_on(
+    identity_a: pd.DataFrame | None, identity_b: pd.DataFrame | None
+) -> dict[str, dict] | None:
+    """`{"a": people_record, "b": ...}` from both identity tables; None when they were not given."""
+    from faceswap_pipeline.model.model_file import people_record
+
+    if identity_a is None or identity_b is None:
+        return None
+    people = {}
+    for person, identity in (("a", identity_a), ("b", identity_b)):
+        descriptors = (
+            np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
+            if len(identity) and "descriptor" in identity
+            else np.zeros((0, 128))
+        )
+        videos = [str(v) for v in identity["video"]] if "video" in identity else []
+        people[person] = people_record(descriptors, videos)
+    return people
+
+
 def train_swap_model(
     aligned_faces_a: dict[str, Callable[[], np.ndarray]],
     aligned_faces_b: dict[str, Callable[[], np.ndarray]],
     training_faces: pd.DataFrame,
     training: dict[str, Any],
+    person_a_identity: pd.DataFrame | None = None,
+    person_b_identity: pd.DataFrame | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
@@ -296,6 +318,9 @@ def train_swap_model(
         aligned_faces_b: person B's aligned faces.
         training_faces: the table from `select_training_faces`.
         training: `params:training`.
+        person_a_identity, person_b_identity: each person's identity descriptors (`{person}.identity`);
+            the model records their means (`swap_model.people`), so a conversion can refuse a model
+            trained on other people than the configured ones.
 
     Returns:
         `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
@@ -458,4 +483,5 @@ def train_swap_model(
     if preview.latest_grid is None:
         preview.render(trainer, module)
     swap_model = module.model.to(device="cpu", dtype=torch.float32).eval()
+    swap_model.people = _people_trained_on(person_a_identity, person_b_identity)
     return swap_model, Image.fromarray(preview.latest_grid), summary

@@ -27,6 +27,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "person_b.aligned_faces",
                     "training_faces",
                     "params:training",
+                    "person_a.identity",
+                    "person_b.identity",
                 ],
                 outputs=["swap_model", "training_preview", "training_summary"],
                 name="train_swap_model",

@@ -1,0 +1,97 @@
+"""A model trained for other people than the configuration says is refused before converting anything.
+
+Training records the mean identity descriptor of each person in the model file; the conversion compares
+them with the current `{person}.identity` tables. Real descriptors: person A (d6), person B (d9) and a
+third man (d18).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+from faceswap_pipeline.model import ModelConfig, SwapModel, load_swap_model, save_swap_model
+from faceswap_pipeline.pipelines.conversion.nodes import check_model_people, convert_video
+from faceswap_pipeline.pipelines.training.nodes import _people_trained_on
+from faceswap_pipeline.video.decode import iter_frames
+
+
+def _identity(video: Path, start_s: float, count: int = 3) -> pd.DataFrame:
+    """`{person}.identity` rows: descriptors of the face in ``count`` frames, one a second from ``start_s``."""
+    detector = RetinaFaceDetector(det_size=320)
+    rows = []
+    for frame in iter_frames(video, start_s=start_s, end_s=start_s + count, sample_fps=1):
+        found = detector.detect([frame.rgb])[0]
+        descriptor = face_descriptor(frame.rgb, landmarks68(frame.rgb, found.boxes[0]))
+        rows.append({"video": video.name, "track": 0, "frame_index": frame.index, "descriptor": descriptor.tolist()})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def identities(shared_videos) -> dict[str, pd.DataFrame]:
+    """Training-time and later (other frames) identities of A and B, and a stranger's."""
+    return {
+        "a_trained": _identity(shared_videos / "person_a_d6.mp4", 0.0),
+        "b_trained": _identity(shared_videos / "person_b_d9.mp4", 0.0),
+        "a_now": _identity(shared_videos / "person_a_d6.mp4", 20.0),
+        "b_now": _identity(shared_videos / "person_b_d9.mp4", 10.0),
+        "stranger": _identity(shared_videos / "single_d18.mp4", 2.0),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained_model(identities, tmp_path_factory) -> SwapModel:
+    """A tiny model as training saves it: with the record of A's and B's faces, through the model file."""
+    torch.manual_seed(0)
+    model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
+    model.people = _people_trained_on(identities["a_trained"], identities["b_trained"])
+    folder = save_swap_model(model, tmp_path_factory.mktemp("model") / "swap_model")
+    loaded, _ = load_swap_model(folder)
+    return loaded
+
+
+def test_the_model_file_records_both_people(trained_model, identities):
+    people = trained_model.people
+    assert set(people) == {"a", "b"}
+    assert people["a"]["descriptors"] == 3 and people["a"]["videos"] == ["person_a_d6.mp4"]
+    expected = np.stack(identities["a_trained"]["descriptor"].map(np.asarray)).mean(axis=0)
+    np.testing.assert_allclose(people["a"]["descriptor_mean"], expected, atol=1e-6)
+
+
+def test_the_same_people_in_other_frames_pass(trained_model, identities):
+    check_model_people(trained_model, identities["a_now"], identities["b_now"])
+
+
+def test_another_person_is_named(trained_model, identities):
+    with pytest.raises(ValueError, match=r"trained on other people .* person_a \(distance 0\.\d\d\)\.identity differ"):
+        check_model_people(trained_model, identities["stranger"], identities["b_now"])
+
+
+def test_people_swapped_between_a_and_b_are_both_named(trained_model, identities):
+    with pytest.raises(ValueError, match=r"person_a \(distance .*\), person_b \(distance .*\)\.identity"):
+        check_model_people(trained_model, identities["b_now"], identities["a_now"])
+
+
+def test_the_conversion_refuses_before_writing_anything(trained_model, identities, shared_videos, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where the conversion would stage its output
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    conversion = {"video": str(shared_videos / "single_d18.mp4")}
+    with pytest.raises(ValueError, match="person_a .*identity differ from those the model learnt"):
+        convert_video(trained_model, identities["stranger"], identities["b_now"], {}, {}, conversion, 0.2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_without_a_record_converts_with_a_warning(identities, caplog):
+    model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1))
+    with caplog.at_level(logging.WARNING):
+        check_model_people(model, identities["stranger"], identities["b_now"])
+    assert "does not record whom it was trained on" in caplog.text
