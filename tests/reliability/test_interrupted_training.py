@@ -1,0 +1,54 @@
+"""Kill training midway (SIGKILL), run it again: it resumes from the last checkpoint with the weights and the
+step count it had there, so nothing learned before that checkpoint is lost."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from faceswap_pipeline.model import load_swap_model
+from faceswap_pipeline.model.lightning_module import read_checkpoint_info
+from tests.kedro_project import kedro_run
+from tests.model.conftest import clip_faces  # noqa: F401 - fixtures, registered by being imported
+from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401
+from tests.reliability.interrupt import kill_kedro_run_when
+
+TINY = ["--env", "tiny"]
+
+
+@pytest.mark.slow
+def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(project_with_faces):  # noqa: F811
+    project = project_with_faces
+    last = project / "data/06_models/checkpoints/last.ckpt"
+    first_seen: list[float] = []
+
+    def a_while_after_the_first_checkpoint() -> bool:
+        if last.exists() and not first_seen:
+            first_seen.append(time.monotonic())
+        return bool(first_seen) and time.monotonic() - first_seen[0] > 1.0
+
+    # The tiny preset checkpoints every 2 steps; a long step budget keeps it training until killed.
+    kill_kedro_run_when(project, ["--pipeline", "training", *TINY, "--params", "training.max_steps=100000"],
+                        a_while_after_the_first_checkpoint)
+    assert not (project / "data/06_models/swap_model/model.safetensors").exists()  # only a finished run writes it
+    _, step = read_checkpoint_info(last)
+    assert step >= 2
+    saved = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
+
+    # Run again with the budget the killed run had reached: it resumes there and trains no further,
+    # so the model it writes holds exactly the checkpoint's weights.
+    kedro_run(project, "training", [f"training.max_steps={step}"], extra_args=TINY)
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoints/last.ckpt")
+    assert summary["resumed_at_step"] == step and summary["global_step"] == step
+    model, _ = load_swap_model(project / "data/06_models/swap_model")
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, saved[f"model.{name}"], rtol=0, atol=0)
+
+    # And with a larger budget the step count continues from there.
+    kedro_run(project, "training", [f"training.max_steps={step + 2}"], extra_args=TINY)
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["resumed_at_step"] == step and summary["global_step"] == step + 2
