@@ -13,13 +13,17 @@ from pathlib import Path
 
 def kill_kedro_run_when(
     project: Path, args: list[str], moment: Callable[[], bool], *, timeout_s: float = 240, poll_s: float = 0.05,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Run ``kedro run <args>`` in ``project``; SIGKILL it as soon as ``moment()`` is true.
+
+    Args:
+        env: variables to set for the child on top of this process's.
 
     Raises:
         AssertionError: the run ended (or ``timeout_s`` passed) before the moment came, with its output.
     """
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
     log = project / f"killed-run-{time.monotonic_ns()}.log"
     with log.open("w") as output:
         child = subprocess.Popen(

@@ -1,0 +1,47 @@
+"""Kill a conversion midway (SIGKILL): no partial video is ever at the final path; running again makes it whole."""
+
+from __future__ import annotations
+
+import av
+import pandas as pd
+import pytest
+import torch
+
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+from faceswap_pipeline.model import ModelConfig, SwapModel, save_swap_model
+from faceswap_pipeline.video.decode import iter_frames
+from tests.kedro_project import kedro_run, make_project
+from tests.reliability.interrupt import kill_kedro_run_when
+
+
+@pytest.mark.slow
+def test_sigkill_during_conversion_leaves_nothing_at_the_final_path(tmp_path, shared_videos):
+    project = make_project(tmp_path / "project")
+    video = shared_videos / "single_d18.mp4"
+    torch.manual_seed(0)
+    save_swap_model(SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval(),
+                    project / "data/06_models/swap_model")
+    frame = next(iter_frames(video))
+    box = RetinaFaceDetector(det_size=320).detect([frame.rgb])[0].boxes[0]
+    identity = pd.DataFrame({"video": [video.name], "track": [0], "frame_index": [0],
+                             "descriptor": [face_descriptor(frame.rgb, landmarks68(frame.rgb, box)).tolist()]})
+    for person in ("person_a", "person_b"):
+        (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
+        identity.to_parquet(project / f"data/03_primary/identity_{person}.parquet")
+    final = project / "data/07_model_output/swapped.mp4"
+    staging = tmp_path / "staging"  # the conversion's temporary folder, to watch its output grow
+    staging.mkdir()
+    params = ["--pipeline", "conversion", "--params", f"conversion.video={video},conversion.duration_s=5"]
+
+    def output_being_written() -> bool:
+        return any(path.stat().st_size > 50_000 for path in staging.glob("faceswap-output-*.mp4"))
+
+    kill_kedro_run_when(project, params, output_being_written, env={"TMPDIR": str(staging)})
+    assert not final.exists() and not final.with_suffix(".gif").exists()
+    assert [path for path in final.parent.rglob("*") if path.is_file()] == []  # nor under another name
+
+    kedro_run(project, "conversion", [f"conversion.video={video}", "conversion.duration_s=5"])
+    with av.open(str(final)) as container:
+        frames = sum(1 for _ in container.decode(container.streams.video[0]))
+    assert frames == 150  # 5 s at 30 frames/s, whole
