@@ -3,7 +3,8 @@
 Both loops run the same `SwapLightningModule` code (augmentation, loss for both people, Adam) on the
 same pre-built batches held in memory, so the difference is the framework alone. The two alternate in
 rounds (bare, Lightning, bare, ...) so that a busy shared machine slows both alike; the table gives the
-median of the rounds. Target: Lightning within 5% of the bare loop.
+best round (least disturbed, as `timeit` reports) and the median. Target: Lightning within 5% of the
+bare loop.
 
     .venv/bin/python benchmarks/training_overhead.py                 # CPU preset model, batch 32
     .venv/bin/python benchmarks/training_overhead.py --width 1.0 --batch 64 --steps 6
@@ -117,9 +118,9 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=64)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch", type=int, default=32, help="faces per person per step")
-    parser.add_argument("--steps", type=int, default=12, help="timed steps per round")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     import lightning  # noqa: F401 - imported before timing: its import alone takes seconds
 
@@ -134,20 +135,23 @@ def main() -> None:
             f"round {round_index + 1}: bare {bare[-1]:.1f} images/s, Lightning {framework[-1]:.1f} images/s",
             flush=True,
         )
-    bare_median, framework_median = statistics.median(bare), statistics.median(framework)
-    overhead = (bare_median - framework_median) / bare_median * 100
     print(
         f"\n{args.architecture} {args.input_size}px width {args.width}, batch {args.batch} per person "
         f"({2 * args.batch} images/step), {args.steps} timed steps x {args.rounds} rounds, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     )
-    print("| loop | images/s (median) | rounds |")
-    print("|---|---:|---|")
-    print(f"| bare PyTorch | {bare_median:.1f} | {', '.join(f'{v:.1f}' for v in bare)} |")
-    print(
-        f"| Lightning Trainer | {framework_median:.1f} | {', '.join(f'{v:.1f}' for v in framework)} |"
+    print("| loop | images/s, best round | images/s, median | rounds |")
+    print("|---|---:|---:|---|")
+    for name, values in (("bare PyTorch", bare), ("Lightning Trainer", framework)):
+        print(
+            f"| {name} | {max(values):.1f} | {statistics.median(values):.1f} | "
+            f"{', '.join(f'{v:.1f}' for v in values)} |"
+        )
+    best = (max(bare) - max(framework)) / max(bare) * 100
+    median = (
+        (statistics.median(bare) - statistics.median(framework)) / statistics.median(bare) * 100
     )
-    print(f"| overhead | {overhead:+.1f}% | target <= 5% |")
+    print(f"| Lightning overhead | {best:+.1f}% | {median:+.1f}% | target <= 5% |")
 
 
 if __name__ == "__main__":
