@@ -341,6 +341,7 @@ def train_swap_model(
         PreviewGridCallback,
         TimeBudgetCallback,
     )
+    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO
     from faceswap_pipeline.model.data import FaceSwapDataModule
     from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
     from faceswap_pipeline.model.networks import ModelConfig
@@ -428,6 +429,8 @@ def train_swap_model(
         enable_progress_bar=params.progress_bar,
         enable_model_summary=False,
         default_root_dir=checkpoint_dir,
+        # Saved beside last.ckpt and renamed: a kill mid-save keeps the previous checkpoint whole.
+        plugins=[AtomicCheckpointIO()],
     )
     # Batches are drawn at random with no notion of position in an epoch, so resuming mid-epoch
     # loses nothing; Lightning's warning about non-resumable data loaders does not apply.
