@@ -153,7 +153,7 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
         if reason is not None:
             problems.append(
                 f"cannot write {', '.join(names)}: folder {_shown(folder)} is not writable ({reason}); "
-                "make it a writable folder, or point the catalog entry (conf/base/catalog_*.yml) elsewhere"
+                "make it a writable folder, or point the catalog entry (conf/base/catalog_*.yml) or parameter elsewhere"
             )
     return problems
 
