@@ -127,8 +127,8 @@ def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
     assert (tmp_path / "data/08_reporting").is_dir() and not any((tmp_path / "data/08_reporting").iterdir())
 
 
-def test_a_read_only_mount_is_refused(tmp_path):
-    """/proc/sys is read-only for everyone in a container, root included: a real EROFS/EACCES."""
+def test_a_folder_that_refuses_new_files_even_to_root_is_refused(tmp_path):
+    """No file can be created in /proc/sys (procfs, read-only in containers), root included: a real OS refusal."""
     target = Path("/proc/sys/kernel")
     catalog = DataCatalog({"report": ParquetDataset(filepath=str(target / "report.parquet"))})
     (problem,) = output_folder_problems(_writes("report"), catalog)
