@@ -166,7 +166,8 @@ def test_faces_of_mixed_sizes_are_resized_with_a_warning(clip_faces):
         assert faces[1].shape == (3, 102, 102)
 
 
-def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path):
+def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path, caplog):
+    caplog.set_level("INFO", logger="faceswap_pipeline")
     crops_a, table_a = clip_faces["a"]
     crops_b, table_b = clip_faces["b"]
     params = _params(tmp_path)
@@ -190,6 +191,9 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
     assert model.swap(torch.rand(2, 3, 64, 64), to="a").shape == (2, 3, 64, 64)
     config, step = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
     assert step == 6 and config == model.config
+    # The log says it is training and how validation goes (no progress bar in Kedro's console).
+    assert "training from step 0" in caplog.text
+    assert "validation at step" in caplog.text and "SSIM A 0." in caplog.text
 
 
 def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):

@@ -169,3 +169,60 @@ class TimeBudgetCallback(L.Callback):
         if trainer.strategy.reduce_boolean_decision(over_budget, all=False):
             self.stopped_early = True
             trainer.should_stop = True
+
+
+class ProgressLogCallback(L.Callback):
+    """Tells the user how training goes, in the log: a line every `every_seconds` and after validation.
+
+    Training runs for minutes to hours without a terminal progress bar (Kedro's log is the console),
+    so this is what shows it is alive and learning: step, losses per person, images/s, time used.
+
+    Args:
+        every_seconds: at most one progress line per this many seconds of wall time.
+        budget_minutes: the run's time budget, shown as "used / budget" (None: not shown).
+        speed: the images/s callback whose latest figure is reported.
+    """
+
+    def __init__(
+        self, every_seconds: float = 30.0, budget_minutes: float | None = None,
+        speed: ImagesPerSecondCallback | None = None,
+    ) -> None:
+        self.every_seconds = every_seconds
+        self.budget_minutes = budget_minutes
+        self.speed = speed
+        self._started = 0.0
+        self._last_line = 0.0
+
+    def _metric(self, trainer: L.Trainer, name: str) -> str:
+        value = trainer.callback_metrics.get(name)
+        return f"{float(value):.4f}" if value is not None else "-"
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._started = self._last_line = time.monotonic()
+        logger.info(
+            "training from step %d (max_steps %d%s)", trainer.global_step, trainer.max_steps,
+            f", {self.budget_minutes:g} min budget" if self.budget_minutes else "",
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.monotonic()
+        if now - self._last_line < self.every_seconds or trainer.global_rank != 0:
+            return
+        self._last_line = now
+        used = (now - self._started) / 60
+        budget = f"/{self.budget_minutes:g}" if self.budget_minutes else ""
+        speed = f"{self.speed.latest:.0f} images/s" if self.speed and self.speed.latest else "- images/s"
+        logger.info(
+            "training step %d: loss A %s, B %s; %s; %.1f%s min",
+            trainer.global_step, self._metric(trainer, "train/loss_a"), self._metric(trainer, "train/loss_b"),
+            speed, used, budget,
+        )
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or trainer.global_rank != 0:
+            return
+        logger.info(
+            "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
+            trainer.global_step, self._metric(trainer, "val/ssim_a"), self._metric(trainer, "val/ssim_b"),
+            self._metric(trainer, "val/l1_a"), self._metric(trainer, "val/l1_b"),
+        )

@@ -339,6 +339,7 @@ def train_swap_model(
     from faceswap_pipeline.model.callbacks import (
         ImagesPerSecondCallback,
         PreviewGridCallback,
+        ProgressLogCallback,
         TimeBudgetCallback,
     )
     from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO
@@ -398,6 +399,7 @@ def train_swap_model(
     callbacks: list[L.Callback] = [
         preview,
         speed,
+        ProgressLogCallback(budget_minutes=params.max_minutes, speed=speed),
         ModelCheckpoint(
             dirpath=checkpoint_dir,
             every_n_train_steps=params.checkpoint_every_n_steps,
