@@ -91,3 +91,21 @@ def test_image_folder_preview_is_a_mosaic(tmp_path):
     dataset.save({f"clip/{i:06d}_t000": np.full((32, 32, 3), i * 10, np.uint8) for i in range(20)})
     mosaic = cv2.imdecode(np.frombuffer(base64.b64decode(dataset.preview()), np.uint8), cv2.IMREAD_COLOR)
     assert mosaic.shape == (4 * 128, 4 * 128, 3)
+
+
+def test_saved_files_are_readable_like_any_other_file(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        images = ImageFolderDataset(path=str(tmp_path / "faces"))
+        images.save({"a": np.zeros((4, 4, 3), np.uint8)})
+        staged = tmp_path / "staged.mp4"
+        staged.write_bytes(b"v")
+        os.chmod(staged, 0o600)  # like a temporary file from mkstemp
+        VideoFileDataset(filepath=str(tmp_path / "out.mp4")).save(staged)
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "faces" / "a.png", tmp_path / "out.mp4"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644

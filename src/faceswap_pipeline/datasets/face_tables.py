@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -18,13 +16,14 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 from faceswap_pipeline.datasets.files import remove_stale_partials
 from faceswap_pipeline.safe_names import path_inside
 
 logger = logging.getLogger(__name__)
 
 _SUFFIX = ".parquet"
-_TEMP_PREFIX = ".partial-"  # the prefix remove_stale_partials() cleans up
+_TEMP_PREFIX = TEMP_PREFIX  # the prefix remove_stale_partials() cleans up
 
 TableChunks = Iterable[Any]  # pyarrow Tables or pandas DataFrames of one schema
 TableData = TableChunks | pd.DataFrame | Callable[[], TableChunks | pd.DataFrame]
@@ -125,29 +124,23 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
         chunks = table() if callable(table) else table
         if isinstance(chunks, pd.DataFrame | pa.Table):
             chunks = [chunks]
-        handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=_SUFFIX, dir=destination.parent)
-        os.close(handle)
         writer = None
-        try:
-            for chunk in chunks:
-                arrow = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+        with atomic_output(destination, prefix=_TEMP_PREFIX) as temporary:
+            try:
+                for chunk in chunks:
+                    arrow = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+                    if writer is None:
+                        writer = pq.ParquetWriter(temporary, arrow.schema)
+                    writer.write_table(arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow)
                 if writer is None:
-                    writer = pq.ParquetWriter(temporary, arrow.schema)
-                writer.write_table(arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow)
-            if writer is None:
-                raise DatasetError(f"no table to save at {destination}: the data yielded no chunk")
-            # An iterable may carry key-value metadata known only once it is exhausted (e.g. counts).
-            extra = getattr(chunks, "parquet_metadata", None)
-            if extra:
-                writer.add_key_value_metadata({str(k): str(v) for k, v in extra.items()})
-            writer.close()
-            writer = None
-            os.replace(temporary, destination)
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            Path(temporary).unlink(missing_ok=True)
-            raise
+                    raise DatasetError(f"no table to save at {destination}: the data yielded no chunk")
+                # An iterable may carry key-value metadata known only once it is exhausted (e.g. counts).
+                extra = getattr(chunks, "parquet_metadata", None)
+                if extra:
+                    writer.add_key_value_metadata({str(k): str(v) for k, v in extra.items()})
+            finally:
+                if writer is not None:
+                    writer.close()
 
     def _exists(self) -> bool:
         return bool(self.load())

@@ -7,9 +7,7 @@ interrupted run never leaves a half-written file under a final name.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,13 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 from faceswap_pipeline.safe_names import path_inside
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
-_TEMP_PREFIX = ".partial-"
+_TEMP_PREFIX = TEMP_PREFIX
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -33,18 +32,11 @@ def atomic_place(source: Path, destination: Path, *, move: bool) -> None:
     The file is first moved or copied to a hidden temporary name beside ``destination`` (same file
     system, so the final ``os.replace`` is atomic).
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=destination.suffix, dir=destination.parent)
-    os.close(handle)
-    try:
+    with atomic_output(destination) as temporary:
         if move:
             shutil.move(str(source), temporary)
         else:
             shutil.copyfile(source, temporary)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def remove_stale_partials(folder: Path) -> None:
@@ -206,15 +198,8 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
                 ok, encoded = cv2.imencode(self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params)
                 if not ok:
                     raise DatasetError(f"could not encode image {partition!r} as {self._suffix}")
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=self._suffix, dir=destination.parent)
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(encoded.tobytes())
-                os.replace(temporary, destination)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            with atomic_output(destination) as temporary:
+                temporary.write_bytes(encoded.tobytes())
 
     def _exists(self) -> bool:
         return bool(self.load())

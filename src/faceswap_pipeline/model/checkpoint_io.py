@@ -7,13 +7,13 @@ on another file system (a tmpfs `/tmp`), the move is a copy, and a kill during i
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from faceswap_pipeline.atomic_files import atomic_output
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -25,11 +25,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.close(handle)
-        try:
+        with atomic_output(target, prefix=f".{target.name}.") as temporary:
             torch.save(checkpoint, temporary)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)

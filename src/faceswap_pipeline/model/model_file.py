@@ -8,13 +8,12 @@ tools).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from faceswap_pipeline.atomic_files import atomic_output
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
 
 WEIGHTS_FILE = "model.safetensors"
@@ -27,14 +26,8 @@ class ModelFileError(ValueError):
 
 def _write_atomically(path: Path, write) -> None:
     """Write through `write(temp_path)` next to `path`, then rename: a reader never sees half a file."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+    with atomic_output(path, prefix=f".{path.name}.") as temporary:
+        write(temporary)
 
 
 def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
