@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 DIRECTIONS = {"a_to_b": ("person_a", "b"), "b_to_a": ("person_b", "a")}
 
@@ -113,10 +115,6 @@ def parse_params(value: Any) -> ConversionParams:
     Raises:
         ValueError: naming each wrong parameter (`conversion.<name>`) and the file to fix.
     """
-    try:
-        return ConversionParams.model_validate(value or {})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"conversion.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"invalid parameters in conf/base/parameters_conversion.yml: {problems}") from error
+    return validate_parameters(
+        ConversionParams, value, prefix="conversion", file="conf/base/parameters_conversion.yml"
+    )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 
 class _Strict(BaseModel):
@@ -38,10 +40,6 @@ class EvaluationParams(_Strict):
 
 def parse_params(evaluation: dict[str, Any] | None) -> EvaluationParams:
     """Validate `params:evaluation`; a bad value fails naming `evaluation.<key>`."""
-    try:
-        return EvaluationParams.model_validate(evaluation or {})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"evaluation.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"invalid evaluation parameters (conf/base/parameters_evaluation.yml): {problems}") from error
+    return validate_parameters(
+        EvaluationParams, evaluation, prefix="evaluation", file="conf/base/parameters_evaluation.yml"
+    )

@@ -6,7 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 # Bump when the per-video table's layout or meaning changes: old per-video results are then redone.
 EXTRACTION_FORMAT_VERSION = 2
@@ -81,13 +83,9 @@ def parse_params(value: Any) -> FaceExtractionParams:
     Raises:
         ValueError: naming each wrong parameter (``face_extraction.<name>``) and why.
     """
-    try:
-        return FaceExtractionParams.model_validate(value or {})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"face_extraction.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"invalid parameters in conf/base/parameters_face_extraction.yml: {problems}") from error
+    return validate_parameters(
+        FaceExtractionParams, value, prefix="face_extraction", file="conf/base/parameters_face_extraction.yml"
+    )
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from faceswap_pipeline.pipelines.parameters import validate_parameters
 from faceswap_pipeline.sources import (
     DownloadOptions,
     SourceError,
@@ -39,13 +40,7 @@ class PersonSources(BaseModel):
 
 
 def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
-    try:
-        return model.model_validate(value)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(f"invalid parameters in conf/base/parameters_ingestion.yml: {problems}") from error
+    return validate_parameters(model, value, prefix=where, file="conf/base/parameters_ingestion.yml")
 
 
 def fetch_videos(

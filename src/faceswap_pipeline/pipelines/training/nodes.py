@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -122,15 +124,9 @@ class TrainingParams(_Strict):
 
 def parse_training_params(training: dict[str, Any]) -> TrainingParams:
     """Validate `params:training`; a bad value fails naming `training.<key>`."""
-    try:
-        return TrainingParams.model_validate(training)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"training{''.join(f'.{p}' for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        raise ValueError(
-            f"invalid training parameters (conf/base/parameters_training.yml): {problems}"
-        ) from error
+    return validate_parameters(
+        TrainingParams, training, prefix="training", file="conf/base/parameters_training.yml"
+    )
 
 
 def _person_faces(
