@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import av
 import pandas as pd
 import pytest
@@ -35,7 +37,12 @@ def test_sigkill_during_conversion_leaves_nothing_at_the_final_path(tmp_path, sh
     params = ["--pipeline", "conversion", "--params", f"conversion.video={video},conversion.duration_s=5"]
 
     def output_being_written() -> bool:
-        return any(path.stat().st_size > 50_000 for path in staging.glob("faceswap-output-*.mp4"))
+        # Midway: the progress bar is past 40% and the encoder's hidden partial file exists (the
+        # muxer may still hold the packets in its interleaving queue, so its size says little).
+        logs = list(project.glob("killed-run-*.log"))
+        progress = logs[0].read_text(errors="replace") if logs else ""
+        midway = re.search(r"converting single_d18\.mp4:\s+([4-9]\d)%", progress) is not None
+        return midway and any(staging.glob(".faceswap-output-*.partial.mp4"))
 
     kill_kedro_run_when(project, params, output_being_written, env={"TMPDIR": str(staging)})
     assert not final.exists() and not final.with_suffix(".gif").exists()
