@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -239,16 +240,21 @@ class FaceSwapConverter:
         Yields:
             One `FrameResult` per frame, in order.
         """
-        batch: list[FrameLike] = []
-        for frame in frames:
-            batch.append(frame)
-            if len(batch) == self.settings.batch_size:
-                yield from self._convert_batch(batch)
-                batch = []
-        if batch:
-            yield from self._convert_batch(batch)
+        # Two stages overlap: the main thread analyses batch k+1 (detection, tracking, landmarks: the
+        # stateful part) while a worker runs the model and composites batch k (stateless; torch and
+        # OpenCV release the GIL), so both cores stay busy.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-composite") as worker:
+            in_flight = None
+            for batch in _batches(frames, self.settings.batch_size):
+                analysed = self._analyse_batch(batch)
+                if in_flight is not None:
+                    yield from in_flight.result()
+                in_flight = worker.submit(self._finish_batch, *analysed)
+            if in_flight is not None:
+                yield from in_flight.result()
 
-    def _convert_batch(self, frames: list[FrameLike]) -> list[FrameResult]:
+    def _analyse_batch(self, frames: list[FrameLike]) -> tuple[list[FrameResult], list[_PendingFace]]:
+        """Detect or follow, track, identify and align the faces of a batch (in order: it updates state)."""
         every = self.settings.detect_every
         detect_slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
         detections = dict(zip(detect_slots, self.detector.detect([frames[s].rgb for s in detect_slots]), strict=True))
@@ -277,6 +283,10 @@ class FaceSwapConverter:
                 if reason:
                     result.skipped[reason] += 1
             self._previous_faces = faces
+        return results, pending
+
+    def _finish_batch(self, results: list[FrameResult], pending: list[_PendingFace]) -> list[FrameResult]:
+        """Swap the batch's pending faces with the model and composite them into copies of their frames."""
         if pending:
             swapped = self._swap([face.model_input for face in pending])
             for face, swapped_face in zip(pending, swapped, strict=True):
@@ -416,3 +426,15 @@ class FaceSwapConverter:
             return
         warped, frame_mask = warp_crop_to_region(recoloured, to_work, region, mask)
         output[y0:y1, x0:x1] = self._blend(warped, output[y0:y1, x0:x1], frame_mask)
+
+
+def _batches(frames: Iterable[FrameLike], size: int) -> Iterator[list[FrameLike]]:
+    """Consecutive lists of ``size`` frames (the last may be shorter)."""
+    batch: list[FrameLike] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
