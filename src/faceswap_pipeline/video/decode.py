@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceswap_pipeline.video.probe import NotAVideoError
+from faceswap_pipeline.video.probe import open_video
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +86,8 @@ def iter_frames(
     """
     _validate_window(start_s, end_s, sample_fps)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video file not found: {path}")
     report = report if report is not None else DecodeReport()
-    try:
-        container = av.open(str(path), mode="r")
-    except av.error.FFmpegError as error:
-        raise NotAVideoError(
-            f"{path} is not a video file PyAV can read ({error}): a truncated or failed download, or not a video"
-        ) from error
-    with container:
-        if not container.streams.video:
-            raise NotAVideoError(f"{path} has no video stream")
+    with open_video(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = thread_type
         time_base = float(stream.time_base)

@@ -52,6 +52,41 @@ class VideoInfo:
         return asdict(self)
 
 
+def open_video(path: str | Path) -> av.container.InputContainer:
+    """Open a video file with PyAV, refusing what is not one, with a message that names the file.
+
+    Returns:
+        The open container (use it in a ``with`` block); it has at least one video stream.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        NotAVideoError: an empty file, not a media file PyAV can open, a still image, or no video stream.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {path}")
+    if path.stat().st_size == 0:
+        raise NotAVideoError(f"{path} is empty (0 bytes); fetch it again or point at a video file")
+    try:
+        container = av.open(str(path), mode="r")
+    except av.error.FFmpegError as error:
+        raise NotAVideoError(
+            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a video; check the source"
+        ) from error
+    # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a clip.
+    format_name = container.format.name
+    if format_name == "image2" or format_name.endswith("_pipe"):
+        container.close()
+        raise NotAVideoError(
+            f"{path} is a still image ({format_name}), not a video; give a video file "
+            "(photos of a person go in reference_photos)"
+        )
+    if not container.streams.video:
+        container.close()
+        raise NotAVideoError(f"{path} has no video stream (audio only or an image?)")
+    return container
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Read a video's facts by demuxing its packets.
 
@@ -66,25 +101,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         NotAVideoError: the file is not a media file PyAV can open, or has no video stream or frames.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video file not found: {path}")
-    if path.stat().st_size == 0:
-        raise NotAVideoError(f"{path} is empty (0 bytes); fetch it again or point at a video file")
-    try:
-        container = av.open(str(path), mode="r")
-    except av.error.FFmpegError as error:
-        raise NotAVideoError(
-            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a video; check the source"
-        ) from error
-    with container:
-        # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a clip.
-        if container.format.name == "image2" or container.format.name.endswith("_pipe"):
-            raise NotAVideoError(
-                f"{path} is a still image ({container.format.name}), not a video; give a video file "
-                "(photos of a person go in reference_photos)"
-            )
-        if not container.streams.video:
-            raise NotAVideoError(f"{path} has no video stream (audio only or an image?)")
+    with open_video(path) as container:
         stream = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
         pts: list[int] = []
