@@ -32,15 +32,19 @@ def reinhard_lab(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np
     selected = _check(source, target, mask)
     if selected is None:
         return source.copy()
-    source_lab = cv2.cvtColor(source, cv2.COLOR_RGB2LAB).astype(np.float32)
-    target_lab = cv2.cvtColor(target, cv2.COLOR_RGB2LAB).astype(np.float32)
-    source_pixels, target_pixels = source_lab[selected], target_lab[selected]
-    source_mean, source_std = source_pixels.mean(axis=0), source_pixels.std(axis=0)
-    target_mean, target_std = target_pixels.mean(axis=0), target_pixels.std(axis=0)
+    source_lab = cv2.cvtColor(source, cv2.COLOR_RGB2LAB)
+    target_lab = cv2.cvtColor(target, cv2.COLOR_RGB2LAB)
+    # OpenCV's masked statistics and per-channel affine map: one pass each over the 8-bit images.
+    selected_u8 = selected.view(np.uint8)
+    source_mean, source_std = (v.ravel() for v in cv2.meanStdDev(source_lab, mask=selected_u8))
+    target_mean, target_std = (v.ravel() for v in cv2.meanStdDev(target_lab, mask=selected_u8))
     # A flat source channel has no spread to scale: only shift it.
     scale = np.where(source_std > 1e-3, target_std / np.maximum(source_std, 1e-3), 1.0)
-    recoloured = (source_lab - source_mean) * scale + target_mean
-    return cv2.cvtColor(np.clip(recoloured, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
+    # new = (old - source_mean) * scale + target_mean, rounded and saturated to 0..255.
+    affine = np.zeros((3, 4))
+    affine[np.arange(3), np.arange(3)] = scale
+    affine[:, 3] = target_mean - source_mean * scale
+    return cv2.cvtColor(cv2.transform(source_lab, affine), cv2.COLOR_LAB2RGB)
 
 
 def histogram_match(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:

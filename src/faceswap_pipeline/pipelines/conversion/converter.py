@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -52,6 +53,8 @@ _WORK_SCALE = 2
 _LOST_LANDMARK_RESIDUAL = 0.04
 _LOST_PATCH_CHANGE = 0.1
 _PATCH_SIZE = 16
+# Threads that swap and composite batches beside the analysing thread.
+_FINISH_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -241,17 +244,19 @@ class FaceSwapConverter:
             One `FrameResult` per frame, in order.
         """
         # Two stages overlap: the main thread analyses batch k+1 (detection, tracking, landmarks: the
-        # stateful part) while a worker runs the model and composites batch k (stateless; torch and
-        # OpenCV release the GIL), so both cores stay busy.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-composite") as worker:
-            in_flight = None
+        # stateful part, in order) while workers run the model and composite earlier batches
+        # (stateless; torch, OpenCV and PyAV release the GIL), so no core waits for another stage.
+        workers = _FINISH_WORKERS
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceswap-composite") as pool:
+            in_flight: deque[Future] = deque()
             for batch in _batches(frames, self.settings.batch_size):
-                analysed = self._analyse_batch(batch)
-                if in_flight is not None:
-                    yield from in_flight.result()
-                in_flight = worker.submit(self._finish_batch, *analysed)
-            if in_flight is not None:
-                yield from in_flight.result()
+                in_flight.append(pool.submit(self._finish_batch, *self._analyse_batch(batch)))
+                # Hand out frames only once more batches than workers are queued, so that a worker
+                # always has the next batch while the consumer (the encoder) takes these.
+                if len(in_flight) > workers:
+                    yield from in_flight.popleft().result()
+            while in_flight:
+                yield from in_flight.popleft().result()
 
     def _analyse_batch(self, frames: list[FrameLike]) -> tuple[list[FrameResult], list[_PendingFace]]:
         """Detect or follow, track, identify and align the faces of a batch (in order: it updates state)."""
