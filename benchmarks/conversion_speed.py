@@ -1,20 +1,25 @@
 """Conversion speed: frames/s of the whole conversion of a clip against the same decode and encode alone.
 
     .venv/bin/python benchmarks/conversion_speed.py [--video PATH] [--model data/06_models/swap_model]
-        [--width 0.5] [--seconds N]
+        [--width 0.5] [--seconds N] [--repeat 3] [--set conversion.key=value ...]
 
 The limit is decoding every frame to RGB and encoding it (H.264 with the audio copied), with nothing in
 between. The conversion adds detection, tracking, identity, alignment, the model and compositing. Without
 `--model` a faceit `original` model of `--width` with untrained weights is timed (speed does not depend on
-the weights). Prints a table; asserts nothing.
+the weights). The two runs alternate `--repeat` times and the medians are compared, since a shared
+machine's speed drifts by ±10% from one run to the next. Prints a table with the process's CPU time per
+frame as well; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import resource
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -33,17 +38,29 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "videos" / "person_a_d6.mp4"
 
 
-def decode_encode_only(video: Path, output: Path, end_s: float | None) -> float:
-    """Frames/s of decoding to RGB and encoding with audio, nothing else."""
+def decode_encode_only(video: Path, output: Path, end_s: float | None) -> int:
+    """Decode every frame to RGB and encode it with the audio, nothing else; returns the frames written."""
     info = probe_video(video)
-    started = time.perf_counter()
     with VideoWriter(
         output, width=info.width, height=info.height, frame_rate=info.nominal_fps,
         audio_source=video, end_s=end_s,
     ) as writer:
         for frame in iter_frames(video, end_s=end_s):
             writer.write(frame.rgb, frame.time_s)
-    return writer.frames_written / (time.perf_counter() - started)
+    return writer.frames_written
+
+
+def timed(run: Callable[[], int]) -> tuple[float, float]:
+    """(frames/s, CPU ms per frame of the whole process) of `run`, which returns its frame count."""
+    cpu_before, started = _process_cpu_s(), time.perf_counter()
+    frames = run()
+    elapsed, cpu = time.perf_counter() - started, _process_cpu_s() - cpu_before
+    return frames / elapsed, cpu / frames * 1000.0
+
+
+def _process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def identity_of(video: Path) -> torch.Tensor:
@@ -60,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None, help="convert only the first N seconds")
     parser.add_argument("--margin", type=float, default=0.2, help="face_extraction.margin")
     parser.add_argument("--set", nargs="*", default=[], help="conversion parameters, e.g. detection.det_size=160")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each; medians are compared")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -80,26 +98,41 @@ def main() -> None:
     params = parse_params(overrides)
     references = identity_of(args.video)
 
+    converter = convert.build_converter(model, references, params, args.margin)
+    reports: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as folder:
-        limit_fps = decode_encode_only(args.video, Path(folder) / "plain.mp4", params.end_s)
-        converter = convert.build_converter(model, references, params, args.margin)
-        started = time.perf_counter()
-        report = convert.convert_video_file(
-            args.video, Path(folder) / "swapped.mp4", converter, params, {"comment": "benchmark"},
-            show_progress=False,
-        )
-        conversion_fps = len(report) / (time.perf_counter() - started)
+
+        def limit() -> int:
+            return decode_encode_only(args.video, Path(folder) / "plain.mp4", params.end_s)
+
+        def conversion() -> int:
+            converter.reset()  # each run starts as a fresh video would (no tracks carried over)
+            reports.append(convert.convert_video_file(
+                args.video, Path(folder) / "swapped.mp4", converter, params, {"comment": "benchmark"},
+                show_progress=False,
+            ))
+            return len(reports[-1])
+
+        runs = [(timed(limit), timed(conversion)) for _ in range(args.repeat)]
+    report = reports[-1]
+    limit_runs, conversion_runs = zip(*runs, strict=True)
+    limit_fps, limit_cpu = (statistics.median(values) for values in zip(*limit_runs, strict=True))
+    conversion_fps, conversion_cpu = (statistics.median(values) for values in zip(*conversion_runs, strict=True))
 
     table = pd.DataFrame(
         [
-            ("decode + encode only (the limit)", limit_fps, 1.0),
-            ("whole conversion", conversion_fps, conversion_fps / limit_fps),
+            ("decode + encode only (the limit)", limit_fps, 1.0, limit_cpu),
+            ("whole conversion", conversion_fps, conversion_fps / limit_fps, conversion_cpu),
         ],
-        columns=["run", "frames/s", "of the limit"],
+        columns=["run", "frames/s", "of the limit", "CPU ms/frame"],
     )
-    print(f"video: {args.video.name}, {len(report)} frames; model: {model_name}; torch threads {torch.get_num_threads()}")
+    precision = str(convert.choose_precision(params.precision, convert.choose_device(params.device)))
+    print(
+        f"video: {args.video.name}, {len(report)} frames; model: {model_name}; "
+        f"{precision.removeprefix('torch.')}, torch threads {torch.get_num_threads()}"
+    )
     print(f"faces swapped in {int((report['faces_swapped'] > 0).sum())} of {len(report)} frames; "
-          f"det_size {params.detection.det_size}, batch {params.batch_size}")
+          f"det_size {params.detection.det_size}, batch {params.batch_size}; median of {args.repeat} alternating runs")
     print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
 
 

@@ -199,3 +199,50 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
     _CREATED.append(output)
     assert len(_read(output)["times"]) == len(report) == 15
     assert report["faces_swapped"].sum() == 15
+
+
+def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_videos):
+    # Batches of 2 frames: many batches in flight at once (detection ahead, two compositing workers).
+    frames = [frame for _, frame in zip(range(24), iter_frames(shared_videos / "single_d18.mp4"))]
+    results = {}
+    for batch_size in (2, 24):
+        params = parse_params(
+            {"batch_size": batch_size, "precision": "fp32", "identity": {"swap_all_faces": True}}
+        )
+        results[batch_size] = list(convert.build_converter(swap_model, None, params, MARGIN).run(frames))
+    small, whole = results[2], results[24]
+    assert [result.index for result in small] == [frame.index for frame in frames]
+    assert all(result.original is frame.rgb for result, frame in zip(small, frames, strict=True))
+    assert [result.faces_swapped for result in small] == [result.faces_swapped for result in whole] == [1] * 24
+    # The same faces whatever the batching (the model's batch size may move a pixel by one level).
+    for a, b in zip(small, whole, strict=True):
+        assert np.abs(a.swapped.astype(int) - b.swapped.astype(int)).max() <= 2
+
+
+def test_an_error_in_a_worker_stage_reaches_the_caller(swap_model, shared_videos):
+    params = parse_params({"batch_size": 4, "identity": {"swap_all_faces": True}})
+    converter = convert.build_converter(swap_model, None, params, MARGIN)
+    converter._swap_faces = lambda faces: faces[:, :8]  # a broken model: wrong output shape
+    frames = [frame for _, frame in zip(range(12), iter_frames(shared_videos / "single_d18.mp4"))]
+    with pytest.raises(ValueError, match="swap function returned"):
+        list(converter.run(frames))
+
+
+def test_bf16_swaps_within_a_grey_level_or_two_of_fp32(swap_model, shared_videos):
+    params = parse_params({"precision": "fp32", "identity": {"swap_all_faces": True}})
+    converter = convert.build_converter(swap_model, None, params, MARGIN)
+    frame = next(iter_frames(shared_videos / "single_d18.mp4"))
+    found = converter.detector.detect([frame.rgb])[0]
+    to_input = converter.geometry.frame_to_model_input(found.landmarks5[0])
+    faces = np.stack([converter._cut_model_input(frame.rgb, to_input)] * 4)
+    cpu = torch.device("cpu")
+    fp32 = convert.make_swap_function(swap_model, "b", cpu, torch.float32)(faces).astype(int)
+    bf16 = convert.make_swap_function(swap_model, "b", cpu, torch.bfloat16)(faces).astype(int)
+    assert bf16.shape == fp32.shape
+    difference = np.abs(bf16 - fp32)
+    assert difference.max() <= 3 and difference.mean() < 0.5
+    assert convert.choose_precision("fp32", cpu) == torch.float32
+    assert convert.choose_precision("bf16", cpu) == torch.bfloat16
+    assert convert.choose_precision("auto", cpu) in (torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="conversion.precision"):
+        parse_params({"precision": "fp16"})

@@ -8,9 +8,8 @@ alignment), a swap function (the model), and the compositing library; it knows n
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -26,7 +25,7 @@ from faceswap_pipeline.compositing import (
     warp_crop_to_region,
 )
 from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points, umeyama
-from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.extraction import FrameLike
 from faceswap_pipeline.faces.identity import (
     SAME_PERSON_DISTANCE,
@@ -181,10 +180,21 @@ def _face_patch(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray | None:
 
 @dataclass
 class _PendingFace:
+    """A face to swap: its frame's slot in the batch, frame -> model-input transform, smoothed landmarks."""
+
     slot: int
     to_input: np.ndarray
     landmarks68: np.ndarray
-    model_input: np.ndarray
+
+
+def _detected_faces(found: FaceDetections) -> list[_Face]:
+    return [_Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i]) for i in range(len(found))]
+
+
+def _input_scale(to_input: np.ndarray) -> float:
+    """Model-input pixels per frame pixel of a (2, 3) similarity transform (NaN when degenerate)."""
+    scale = float(np.sqrt(abs(np.linalg.det(to_input[:, :2]))))
+    return scale if np.isfinite(scale) else float("nan")
 
 
 class FaceSwapConverter:
@@ -243,43 +253,65 @@ class FaceSwapConverter:
         Yields:
             One `FrameResult` per frame, in order.
         """
-        # Two stages overlap: the main thread analyses batch k+1 (detection, tracking, landmarks: the
-        # stateful part, in order) while workers run the model and composite earlier batches
-        # (stateless; torch, OpenCV and PyAV release the GIL), so no core waits for another stage.
+        # Three stages overlap on the cores: a thread detects faces one batch ahead (stateless: which
+        # frames are detected depends only on their position); the calling thread analyses batches in
+        # order (following, tracking, identity, smoothing: the stateful part); workers cut model inputs,
+        # run the model and composite earlier batches (stateless). Torch, onnxruntime, OpenCV and PyAV
+        # release the GIL, so the serial analysis never waits for the others' compute.
         workers = _FINISH_WORKERS
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceswap-composite") as pool:
-            in_flight: deque[Future] = deque()
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-detect") as detect_pool,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceswap-composite") as finish_pool,
+        ):
+            detecting: deque[tuple[list[FrameLike], list[int], Future]] = deque()
+            finishing: deque[Future] = deque()
+
+            def analyse_next() -> None:
+                batch, slots, detections = detecting.popleft()
+                analysed = self._analyse_batch(batch, dict(zip(slots, detections.result(), strict=True)))
+                finishing.append(finish_pool.submit(self._finish_batch, *analysed))
+
             for batch in _batches(frames, self.settings.batch_size):
-                in_flight.append(pool.submit(self._finish_batch, *self._analyse_batch(batch)))
+                detecting.append(self._detect_ahead(detect_pool, batch))
+                if len(detecting) > 1:
+                    analyse_next()
                 # Hand out frames only once more batches than workers are queued, so that a worker
                 # always has the next batch while the consumer (the encoder) takes these.
-                if len(in_flight) > workers:
-                    yield from in_flight.popleft().result()
-            while in_flight:
-                yield from in_flight.popleft().result()
+                if len(finishing) > workers:
+                    yield from finishing.popleft().result()
+            while detecting:
+                analyse_next()
+            while finishing:
+                yield from finishing.popleft().result()
 
-    def _analyse_batch(self, frames: list[FrameLike]) -> tuple[list[FrameResult], list[_PendingFace]]:
-        """Detect or follow, track, identify and align the faces of a batch (in order: it updates state)."""
+    def _detect_ahead(
+        self, pool: ThreadPoolExecutor, frames: list[FrameLike]
+    ) -> tuple[list[FrameLike], list[int], Future]:
+        """Start detecting on the batch's every `detect_every`-th frame (counted over the whole run)."""
         every = self.settings.detect_every
-        detect_slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
-        detections = dict(zip(detect_slots, self.detector.detect([frames[s].rgb for s in detect_slots]), strict=True))
+        slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
         self._frames_seen += len(frames)
+        return frames, slots, pool.submit(self.detector.detect, [frames[slot].rgb for slot in slots])
+
+    def _analyse_batch(
+        self, frames: list[FrameLike], detections: dict[int, FaceDetections]
+    ) -> tuple[list[FrameResult], list[_PendingFace]]:
+        """Follow, track, identify and align the faces of a batch (in order: it updates state).
+
+        Args:
+            frames: the batch.
+            detections: the detector's faces for some of the batch's slots; the other frames' faces
+                are followed from the frame before.
+        """
         results: list[FrameResult] = []
         pending: list[_PendingFace] = []
         for slot, frame in enumerate(frames):
             if slot in detections:
-                found = detections[slot]
-                faces = [
-                    _Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i]) for i in range(len(found))
-                ]
+                faces = _detected_faces(detections[slot])
             else:
                 faces = self._follow(frame.rgb)
                 if faces is None:  # a face was lost (a cut, an occlusion): detect on this frame after all
-                    found = self.detector.detect([frame.rgb])[0]
-                    faces = [
-                        _Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i])
-                        for i in range(len(found))
-                    ]
+                    faces = _detected_faces(self.detector.detect([frame.rgb])[0])
             result = FrameResult(frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(faces))
             results.append(result)
             track_ids = self._tracker.update(np.array([face.box for face in faces]).reshape(-1, 4))
@@ -293,12 +325,13 @@ class FaceSwapConverter:
     def _finish_batch(self, results: list[FrameResult], pending: list[_PendingFace]) -> list[FrameResult]:
         """Swap the batch's pending faces with the model and composite them into copies of their frames."""
         if pending:
-            swapped = self._swap([face.model_input for face in pending])
-            for face, swapped_face in zip(pending, swapped, strict=True):
+            model_inputs = [self._cut_model_input(results[face.slot].original, face.to_input) for face in pending]
+            swapped = self._swap(model_inputs)
+            for face, model_input, swapped_face in zip(pending, model_inputs, swapped, strict=True):
                 result = results[face.slot]
                 if result.swapped is result.original:
                     result.swapped = result.original.copy()
-                self._composite(result.swapped, result.original, face, swapped_face)
+                self._composite(result.swapped, result.original, face, model_input, swapped_face)
                 result.faces_swapped += 1
         return results
 
@@ -359,10 +392,9 @@ class FaceSwapConverter:
             size = float(np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0)))
             points = track.smoother(points, frame.time_s, scale=size)
         to_input = self.geometry.frame_to_model_input(points[:5])
-        model_input = self._cut_model_input(frame.rgb, to_input)
-        if model_input is None:
+        if not _input_scale(to_input) > 0:  # a degenerate fit (landmarks collapsed at the frame's edge)
             return SKIP_AT_FRAME_EDGE
-        pending.append(_PendingFace(slot, to_input, points[5:], model_input))
+        pending.append(_PendingFace(slot, to_input, points[5:]))
         return None
 
     def _update_identity(self, track: _Track, rgb: np.ndarray, points68: np.ndarray) -> None:
@@ -377,14 +409,11 @@ class FaceSwapConverter:
             track.distances.append(distance)
             track.faces_since_descriptor = 0
 
-    def _cut_model_input(self, rgb: np.ndarray, to_input: np.ndarray) -> np.ndarray | None:
+    def _cut_model_input(self, rgb: np.ndarray, to_input: np.ndarray) -> np.ndarray:
         """The model's (S, S, 3) input, anti-aliased when the face is much larger than S."""
         size = self.geometry.input_size
-        scale = float(np.sqrt(abs(np.linalg.det(to_input[:, :2]))))
-        if not np.isfinite(scale) or scale <= 0:
-            return None
         # Warp at up to 4x the input size, then shrink with an area filter (as training's resize).
-        oversample = int(np.clip(round(1.0 / scale), 1, 4))
+        oversample = int(np.clip(round(1.0 / _input_scale(to_input)), 1, 4))
         warp = to_input * oversample
         cut = cv2.warpAffine(
             rgb, warp, (size * oversample, size * oversample), flags=cv2.INTER_LINEAR,
@@ -405,7 +434,12 @@ class FaceSwapConverter:
         return swapped
 
     def _composite(
-        self, output: np.ndarray, original: np.ndarray, face: _PendingFace, swapped_face: np.ndarray
+        self,
+        output: np.ndarray,
+        original: np.ndarray,
+        face: _PendingFace,
+        model_input: np.ndarray,
+        swapped_face: np.ndarray,
     ) -> None:
         """Mask and colour-match the swapped face in model space, warp it back and blend it into `output`.
 
@@ -423,9 +457,14 @@ class FaceSwapConverter:
         if not mask.any():
             return
         swapped_work = cv2.resize(swapped_face, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
-        original_work = cv2.resize(face.model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
+        original_work = cv2.resize(model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
         recoloured = self._colour_transfer(swapped_work, original_work, mask)
-        region = face_region(to_work, work_size, original.shape[:2])
+        x0, y0, x1, y1 = face_region(to_work, work_size, original.shape[:2])
+        # The mask is 0 outside the landmarks' hull, so only the hull's bounding box (plus a pixel
+        # for interpolation) is warped and blended: about half of the model region.
+        hull_x0, hull_y0 = np.floor(face.landmarks68.min(axis=0)).astype(int) - 2
+        hull_x1, hull_y1 = np.ceil(face.landmarks68.max(axis=0)).astype(int) + 2
+        region = max(x0, hull_x0), max(y0, hull_y0), min(x1, hull_x1), min(y1, hull_y1)
         x0, y0, x1, y1 = region
         if x1 - x0 < 4 or y1 - y0 < 4:
             return

@@ -76,6 +76,9 @@ class ConversionParams(_Strict):
     duration_s: float | None = Field(None, gt=0)
     batch_size: int = Field(16, ge=1, le=1024, description="frames detected and swapped together")
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="the model's arithmetic; auto: bf16 where the hardware has it natively"
+    )
     cpu_threads: int = Field(
         1, ge=0, le=256, description="threads for the model and the detector on a CPU; 0: their default"
     )
