@@ -202,7 +202,7 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
 
 
 def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_videos):
-    # Batches of 2 frames: many batches in flight at once (detection ahead, two compositing workers).
+    # Batches of 2 frames: several batches in flight at once (detection ahead, analysis, compositing).
     frames = [frame for _, frame in zip(range(24), iter_frames(shared_videos / "single_d18.mp4"))]
     results = {}
     for batch_size in (2, 24):

@@ -52,8 +52,9 @@ _WORK_SCALE = 2
 _LOST_LANDMARK_RESIDUAL = 0.04
 _LOST_PATCH_CHANGE = 0.1
 _PATCH_SIZE = 16
-# Threads that swap and composite batches beside the analysing thread.
-_FINISH_WORKERS = 2
+# Threads that swap and composite batches beside the analysing thread: on 2 cores a second one is no
+# faster (benchmarks/conversion_speed.py) and holds another batch of frames in memory.
+_FINISH_WORKERS = 1
 
 
 @dataclass(frozen=True)
@@ -255,9 +256,10 @@ class FaceSwapConverter:
         """
         # Three stages overlap on the cores: a thread detects faces one batch ahead (stateless: which
         # frames are detected depends only on their position); the calling thread analyses batches in
-        # order (following, tracking, identity, smoothing: the stateful part); workers cut model inputs,
-        # run the model and composite earlier batches (stateless). Torch, onnxruntime, OpenCV and PyAV
-        # release the GIL, so the serial analysis never waits for the others' compute.
+        # order (following, tracking, identity, smoothing: the stateful part); a worker cuts model inputs,
+        # runs the model and composites earlier batches (stateless). Torch, onnxruntime, OpenCV and PyAV
+        # release the GIL, so the stages share the cores; dlib's landmarks do not, which is why the
+        # serial stage does nothing else that could run elsewhere.
         workers = _FINISH_WORKERS
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-detect") as detect_pool,
