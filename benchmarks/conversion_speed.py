@@ -28,6 +28,7 @@ import torch
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel, load_swap_model
+from faceswap_pipeline.model.inference import choose_device, choose_precision
 from faceswap_pipeline.pipelines.conversion import convert
 from faceswap_pipeline.pipelines.conversion.params import parse_params
 from faceswap_pipeline.video.decode import iter_frames
@@ -126,7 +127,7 @@ def main() -> None:
         ],
         columns=["run", "frames/s", "of the limit", "CPU ms/frame"],
     )
-    precision = str(convert.choose_precision(params.precision, convert.choose_device(params.device)))
+    precision = str(choose_precision(params.precision, choose_device(params.device)))
     print(
         f"video: {args.video.name}, {len(report)} frames; model: {model_name}; "
         f"{precision.removeprefix('torch.')}, torch threads {torch.get_num_threads()}"

@@ -14,6 +14,7 @@ import torch
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel
+from faceswap_pipeline.model.inference import choose_precision
 from faceswap_pipeline.pipelines.conversion import convert
 from faceswap_pipeline.pipelines.conversion.converter import SKIP_NOT_SOURCE_PERSON
 from faceswap_pipeline.pipelines.conversion.nodes import convert_video
@@ -241,8 +242,8 @@ def test_bf16_swaps_within_a_grey_level_or_two_of_fp32(swap_model, shared_videos
     assert bf16.shape == fp32.shape
     difference = np.abs(bf16 - fp32)
     assert difference.max() <= 3 and difference.mean() < 0.5
-    assert convert.choose_precision("fp32", cpu) == torch.float32
-    assert convert.choose_precision("bf16", cpu) == torch.bfloat16
-    assert convert.choose_precision("auto", cpu) in (torch.float32, torch.bfloat16)
+    assert choose_precision("fp32", cpu) == torch.float32
+    assert choose_precision("bf16", cpu) == torch.bfloat16
+    assert choose_precision("auto", cpu) in (torch.float32, torch.bfloat16)
     with pytest.raises(ValueError, match="conversion.precision"):
         parse_params({"precision": "fp16"})

@@ -26,6 +26,7 @@ from faceswap_pipeline import __version__
 from faceswap_pipeline.compositing import draw_label
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.model import SwapModel
+from faceswap_pipeline.model.inference import choose_device, choose_precision
 from faceswap_pipeline.pipelines.conversion.converter import (
     ConversionSettings,
     FaceSwapConverter,
@@ -47,33 +48,6 @@ from faceswap_pipeline.video.probe import probe_video
 logger = logging.getLogger(__name__)
 
 REPORT_COLUMNS = ["frame_index", "time_s", "faces_found", "faces_swapped", "faces_skipped", "skip_reasons"]
-
-
-def choose_device(requested: str) -> torch.device:
-    """`auto` → CUDA when available, else CPU; otherwise the named device."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
-def choose_precision(requested: str, device: torch.device) -> torch.dtype:
-    """The dtype the model computes in: `auto` is bfloat16 where the hardware has it natively, else float32.
-
-    Native bf16 means a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (about twice the
-    float32 speed there; swapped pixels differ by at most one grey level). Elsewhere bf16 would be
-    emulated and slower, so `auto` keeps float32.
-    """
-    if requested == "fp32":
-        return torch.float32
-    if requested == "bf16":
-        return torch.bfloat16
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-    else:
-        # torch's own CPU capability checks (private, hence the fallback).
-        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        native = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
-    return torch.bfloat16 if native else torch.float32
 
 
 def make_swap_function(

@@ -146,14 +146,6 @@ def evaluate_swapped_video(
     return result.per_frame, result.report_frames
 
 
-def _choose_device(requested: str):
-    import torch
-
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
-
-
 def evaluate_reconstruction(
     swap_model: Any,
     person_a_aligned_faces: dict[str, Callable[[], np.ndarray]],
@@ -182,7 +174,9 @@ def evaluate_reconstruction(
             f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the training pipeline"
         )
     aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}
-    device = _choose_device(params.device)
+    from faceswap_pipeline.model.inference import choose_device
+
+    device = choose_device(params.device)
     metrics: dict[str, float] = {}
     for person in PERSONS:
         held_out = training_faces[(training_faces["person"] == person) & (training_faces["split"] == "val")]
