@@ -39,6 +39,13 @@ def _params(tmp_path: Path, **overrides) -> dict:
     return {**TINY, "checkpoint_dir": str(tmp_path / "checkpoints"), **overrides}
 
 
+def _training_inputs(clip_faces, params: dict) -> tuple[dict, dict, pd.DataFrame]:
+    """Both people's aligned-face loaders and the chosen training faces, as the training node gets them."""
+    (crops_a, table_a), (crops_b, table_b) = clip_faces["a"], clip_faces["b"]
+    faces_a, faces_b = as_loaders(crops_a), as_loaders(crops_b)
+    return faces_a, faces_b, select_training_faces(faces_a, table_a, faces_b, table_b, params)
+
+
 def _datamodule(clip_faces, batch_size: int = 8, count: int | None = None) -> FaceSwapDataModule:
     items = {}
     for person in ("a", "b"):
@@ -168,12 +175,8 @@ def test_faces_of_mixed_sizes_are_resized_with_a_warning(clip_faces):
 
 def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path, caplog):
     caplog.set_level("INFO", logger="faceswap_pipeline")
-    crops_a, table_a = clip_faces["a"]
-    crops_b, table_b = clip_faces["b"]
     params = _params(tmp_path)
-    faces = select_training_faces(
-        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
-    )
+    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
     assert set(faces["split"]) == {"train", "val"}
     # Validation is the end of each clip in time.
     for _, person in faces.groupby("person"):
@@ -181,9 +184,7 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
             person.loc[person.split == "val", "time_s"].min()
             > person.loc[person.split == "train", "time_s"].max()
         )
-    model, preview, summary = train_swap_model(
-        as_loaders(crops_a), as_loaders(crops_b), faces, params
-    )
+    model, preview, summary = train_swap_model(faces_a, faces_b, faces, params)
     assert summary["global_step"] == 6 and summary["stop_reason"] == "max_steps"
     assert summary["resumed_from"] is None
     assert 0 < summary["final_validation"]["val/ssim_a"] < 1
@@ -197,12 +198,8 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
 
 
 def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):
-    crops_a, table_a = clip_faces["a"]
-    crops_b, table_b = clip_faces["b"]
     params = _params(tmp_path, max_steps=7)
-    faces = select_training_faces(
-        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
-    )
+    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
     # The first run dies after step 3; its checkpoint every 2 steps holds step 2.
     first = _module(**{k: params[k] for k in ("optimizer", "loss", "augmentation")})
     checkpoints = ModelCheckpoint(
@@ -218,7 +215,7 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 2
 
-    _, _, summary = train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+    _, _, summary = train_swap_model(faces_a, faces_b, faces, params)
     assert summary["resumed_at_step"] == 2 and summary["global_step"] == 7
     # The weights learnt before the crash were the starting point: step 2's weights differ from a fresh model's.
     fresh = _module().model.state_dict()
@@ -228,42 +225,32 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     )
 
     # resume: false starts over and keeps the old checkpoint aside.
-    _, _, summary = train_swap_model(
-        as_loaders(crops_a), as_loaders(crops_b), faces, {**params, "resume": False}
-    )
+    _, _, summary = train_swap_model(faces_a, faces_b, faces, {**params, "resume": False})
     assert summary["resumed_from"] is None and summary["global_step"] == 7
     assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
 
 
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(clip_faces, tmp_path):
-    crops_a, table_a = clip_faces["a"]
-    crops_b, table_b = clip_faces["b"]
     # Adam's step is about lr whatever the gradient: 1e12 overflows the activations after one step.
     params = _params(tmp_path, checkpoint_every_n_steps=1, optimizer={"name": "adam", "lr": 1e12})
-    faces = select_training_faces(
-        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
-    )
+    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
     with pytest.raises(
         NonFiniteLossError, match=r"loss became nan at step \d.*last good checkpoint is kept at"
     ):
-        train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+        train_swap_model(faces_a, faces_b, faces, params)
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(tensor).all() for tensor in saved["state_dict"].values())
 
 
 def test_a_checkpoint_of_another_architecture_is_a_clear_error(clip_faces, tmp_path):
-    crops_a, table_a = clip_faces["a"]
-    crops_b, table_b = clip_faces["b"]
     params = _params(tmp_path, max_steps=2)
-    faces = select_training_faces(
-        as_loaders(crops_a), table_a, as_loaders(crops_b), table_b, params
-    )
-    train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, params)
+    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
+    train_swap_model(faces_a, faces_b, faces, params)
     with pytest.raises(
         CheckpointMismatchError,
         match=r"another model: width 0.1 \(parameters say 0.2\).*training.resume: false",
     ):
-        train_swap_model(as_loaders(crops_a), as_loaders(crops_b), faces, {**params, "width": 0.2})
+        train_swap_model(faces_a, faces_b, faces, {**params, "width": 0.2})
 
 
 def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):

@@ -166,6 +166,7 @@ def evaluate_reconstruction(
         (NaN SSIM/L1 for a person without held-out faces).
     """
     from faceswap_pipeline.evaluation.reconstruction import reconstruction_scores
+    from faceswap_pipeline.model.inference import choose_device
 
     params = parse_params(evaluation).reconstruction
     required = {"person", "face_id", "split"}
@@ -174,8 +175,6 @@ def evaluate_reconstruction(
             f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the training pipeline"
         )
     aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}
-    from faceswap_pipeline.model.inference import choose_device
-
     device = choose_device(params.device)
     metrics: dict[str, float] = {}
     for person in PERSONS:
