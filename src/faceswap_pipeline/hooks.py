@@ -4,7 +4,7 @@ Before any node runs, `PreflightHooks` validates the parameters of every stage i
 every folder the run will write to can be written, so a bad value or a read-only disk fails in seconds,
 not after hours of work. Nodes never see paths (the catalog does all I/O), so they cannot say where their
 outputs went; the catalog can: `OutputSummaryHooks` names each output written to a file or folder,
-relative to the project when it is inside it.
+relative to the project when it is inside it. `VerdictHooks` repeats the evaluation's verdict last.
 """
 
 from __future__ import annotations
@@ -170,3 +170,30 @@ class PreflightHooks:
             problems = output_folder_problems(pipeline, catalog)
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))
+
+
+class VerdictHooks:
+    """Repeats the evaluation's verdict as the last line of a run, where a user looks first: the
+    evaluation nodes run last, but their log scrolls away under the reports written after them."""
+
+    def __init__(self) -> None:
+        self._verdict: dict[str, Any] | None = None
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+        self._verdict = None
+
+    @hook_impl
+    def after_node_run(self, node: Node, catalog: DataCatalog, outputs: dict[str, Any]) -> None:
+        summary = outputs.get("evaluation_summary")
+        if isinstance(summary, dict) and isinstance(summary.get("verdict"), dict):
+            self._verdict = summary["verdict"]
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+        if self._verdict is None:
+            return
+        logger.info(
+            "verdict: %s (data/08_reporting/evaluation_report.html; MLflow tag evaluation.verdict)",
+            "the swap is convincing" if self._verdict.get("convincing") else self._verdict.get("text", "?"),
+        )

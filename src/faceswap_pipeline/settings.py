@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from faceswap_pipeline.hooks import OutputSummaryHooks, PreflightHooks
+from faceswap_pipeline.hooks import OutputSummaryHooks, PreflightHooks, VerdictHooks
 
 # These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
 # project root turns kedro-telemetry off; the variables cover tools started from this process.
@@ -32,7 +32,7 @@ def _project_root() -> str:
 
 # Before the first node: every stage's parameters and output folders checked; after every node, a log
 # line that names what it made and where (the catalog knows; nodes do not).
-HOOKS = (PreflightHooks(), OutputSummaryHooks())
+HOOKS = (PreflightHooks(), OutputSummaryHooks(), VerdictHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

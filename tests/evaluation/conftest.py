@@ -51,6 +51,16 @@ def unswapped_clip(d18: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def blurred_clip(d18: Path, tmp_path_factory) -> Path:
+    """The same frames blurred (Gaussian, sigma 4 px): what a swap that outputs a featureless oval looks
+    like to the detail measure."""
+    return write_derived_clip(
+        d18, tmp_path_factory.mktemp("evaluation") / "blurred.mp4",
+        lambda rgb: cv2.GaussianBlur(rgb, (0, 0), 4.0),
+    )
+
+
+@pytest.fixture(scope="session")
 def shifted_clip(d18: Path, tmp_path_factory) -> Path:
     """The same frames moved right and down by `SHIFT_PX`."""
     return write_derived_clip(d18, tmp_path_factory.mktemp("evaluation") / "shifted.mp4", shift)

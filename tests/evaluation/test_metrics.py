@@ -105,21 +105,26 @@ def test_head_pose_of_a_real_face_rotated_in_the_image_plane(d18):
     assert angle_difference(turned[:2], upright[:2]).max() < 5.0
 
 
-def test_identity_scores_of_known_descriptors():
+def test_identity_scores_are_distances_to_each_person_s_centre():
     target = np.zeros((2, 128))
-    target[1, 0] = 1.0
+    target[1, 0] = 1.0  # centre (0.5, 0, ...); each reference lies 0.5 from it
     source = np.zeros((1, 128))
     source[0, 1] = 2.0
     faces = np.zeros((3, 128))
     faces[1, 1] = 1.8  # near the source
-    faces[2, 0] = 0.9  # near the second target reference
+    faces[2, 0] = 0.9  # near the target
     scores = identity_scores(faces, target, source)
-    np.testing.assert_allclose(scores.distance_to_target, [0.0, 1.8, 0.1])
-    np.testing.assert_allclose(scores.distance_to_source, [2.0, 0.2, np.hypot(0.9, 2.0)])
+    to_target = [0.5, np.hypot(0.5, 1.8), 0.4]
+    to_source = [2.0, 0.2, np.hypot(0.9, 2.0)]
+    np.testing.assert_allclose(scores.distance_to_target, to_target)
+    np.testing.assert_allclose(scores.distance_to_source, to_source)
     assert scores.share_closer_to_target == pytest.approx(2 / 3)
-    assert scores.mean_distance_to_target == pytest.approx(1.9 / 3)
+    assert scores.mean_distance_to_target == pytest.approx(np.mean(to_target))
+    assert scores.target_spread == pytest.approx(0.5)
+    assert scores.margin == pytest.approx(np.mean(np.subtract(to_source, to_target)))
     empty = identity_scores(np.zeros((0, 128)), target, source)
-    assert np.isnan(empty.share_closer_to_target)
+    assert np.isnan(empty.share_closer_to_target) and np.isnan(empty.margin)
+    assert empty.target_spread == pytest.approx(0.5)
     with pytest.raises(ValueError, match="target_references"):
         identity_scores(faces, np.zeros((0, 128)), source)
 

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faceswap_pipeline.evaluation.identity import identity_spread
 from faceswap_pipeline.evaluation.landmarks import inter_ocular_distance
 from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
+from faceswap_pipeline.evaluation.verdict import (
+    DETAIL_KEPT,
+    DISTANCE_TO_TARGET,
+    SHARE_NEARER_TARGET,
+    judge_metrics,
+)
 from faceswap_pipeline.evaluation.video import (
     PER_FRAME_COLUMNS,
     VideoEvaluationSettings,
@@ -37,6 +44,8 @@ def test_an_unswapped_video_scores_as_the_source(unswapped):
     # Landmarks and pose as the source's; only compression separates them.
     assert metrics["landmarks/error"] < 0.01
     assert metrics["pose/error_deg"] < 1.0
+    # The face is untouched: all its detail is kept (the re-encode at crf 14 loses a little).
+    assert 0.85 < metrics["detail/sharpness_ratio"] <= 1.05
     # No added flicker or jitter (a re-encode at crf 14 changes each frame by a fraction of a level).
     assert metrics["temporal/flicker_ratio"] == pytest.approx(1.0, abs=0.05)
     assert metrics["temporal/jitter_ratio"] == pytest.approx(1.0, abs=0.2)
@@ -104,3 +113,30 @@ def test_spread_positions():
     assert spread_positions(range(10), 2) == [2, 7]
     assert spread_positions([3, 4], 5) == [3, 4]
     assert spread_positions([], 3) == []
+
+
+def test_a_blurred_copy_of_the_source_is_not_convincing(d18, blurred_clip, identities):
+    """A blur follows pose and expression perfectly; the verdict still names detail and identity."""
+    result = evaluate_swapped_video(
+        d18, blurred_clip, identities["d9"], identities["d18"], end_s=CLIP_END_S, settings=SETTINGS
+    )
+    metrics = video_metrics(result.per_frame, target_spread=identity_spread(identities["d9"]))
+    assert metrics["detail/sharpness_ratio"] < 0.3
+    verdict = judge_metrics(metrics)
+    assert not verdict.convincing
+    failed = {criterion.metric for criterion in verdict.failed}
+    assert DETAIL_KEPT in failed
+    assert {SHARE_NEARER_TARGET, DISTANCE_TO_TARGET} & failed
+    assert verdict.text.startswith("not convincing yet: ") and "blurred" in verdict.text
+
+
+def test_the_target_s_own_frames_pass_identity(d18, unswapped_clip, identities):
+    """d18's own frames judged as if d18 were the target: nearer it, within its spread, sharp: convincing."""
+    result = evaluate_swapped_video(
+        d18, unswapped_clip, identities["d18"], identities["d9"], end_s=CLIP_END_S, settings=SETTINGS
+    )
+    metrics = video_metrics(result.per_frame, target_spread=identity_spread(identities["d18"]))
+    assert metrics["identity/share_closer_to_target"] == 1.0
+    assert metrics["identity/mean_distance_to_target"] <= 0.45
+    assert metrics["identity/margin"] > 0.3
+    assert judge_metrics(metrics).convincing, judge_metrics(metrics).text

@@ -7,6 +7,7 @@ import html
 import io
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib
 
@@ -16,18 +17,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
-from faceswap_pipeline.faces.identity import SAME_PERSON_DISTANCE
+from faceswap_pipeline.evaluation.verdict import VerdictThresholds
 
 
 def _time_axis(per_frame: pd.DataFrame) -> np.ndarray:
     return per_frame["time_s"].to_numpy(dtype=np.float64)
 
 
-def plot_identity(per_frame: pd.DataFrame) -> Figure:
-    """Distance of each described swapped face to the target and to the source person, over time.
+def plot_identity(per_frame: pd.DataFrame, max_distance_to_target: float | None = None) -> Figure:
+    """Distance of each described swapped face to the target's and the source's identity centres.
 
     Args:
         per_frame: `evaluate_swapped_video`'s table.
+        max_distance_to_target: the verdict's threshold, drawn as a line (None: the default's).
 
     Returns:
         A matplotlib figure (not shown).
@@ -38,7 +40,12 @@ def plot_identity(per_frame: pd.DataFrame) -> Figure:
     times = _time_axis(described)
     axes.plot(times, described["distance_to_target"], "o-", label="to target person", color="tab:green")
     axes.plot(times, described["distance_to_source"], "s-", label="to source person", color="tab:red")
-    axes.axhline(SAME_PERSON_DISTANCE, color="grey", linestyle="--", linewidth=1, label="same-person threshold")
+    if max_distance_to_target is None:
+        max_distance_to_target = VerdictThresholds().max_distance_to_target
+    axes.axhline(
+        max_distance_to_target, color="grey", linestyle="--", linewidth=1,
+        label="convincing below (verdict)",
+    )
     axes.set_xlabel("time (s)")
     axes.set_ylabel("dlib descriptor distance")
     axes.set_title("Identity of the swapped face")
@@ -104,19 +111,30 @@ def _format(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _verdict_html(verdict: Mapping[str, Any]) -> str:
+    """The verdict as a coloured box: "Convincing", or "Not convincing yet" and each failed criterion."""
+    if verdict.get("convincing"):
+        return '<div class="verdict yes"><b>Verdict: convincing.</b> Every criterion holds.</div>'
+    failures = "".join(f"<li>{html.escape(str(item.get('text', '')))}</li>" for item in verdict.get("failed", []))
+    return f'<div class="verdict no"><b>Verdict: not convincing yet.</b><ul>{failures}</ul></div>'
+
+
 def render_report_html(
     table: pd.DataFrame,
     frames: Mapping[str, np.ndarray],
     figures: Mapping[str, Figure],
     facts: Mapping[str, str],
+    verdict: Mapping[str, Any] | None = None,
 ) -> str:
-    """One self-contained HTML page: facts, the figures' table, original | swapped frames, plots.
+    """One self-contained HTML page: the verdict, facts, the figures' table, original | swapped frames,
+    plots.
 
     Args:
         table: `summary.metrics_table` output (``metric, value, description``).
         frames: ``{caption: (H, W, 3) uint8 RGB}`` original | swapped pairs.
         figures: ``{title: matplotlib Figure}``.
         facts: ``{label: text}`` shown above the table (video, model, MLflow run, ...).
+        verdict: `verdict.Verdict.to_dict()`, shown first (None: no verdict section).
 
     Returns:
         The HTML text (UTF-8); every image is an inline PNG, so the file stands alone.
@@ -131,6 +149,7 @@ def render_report_html(
         f"<figure>{_image_tag(png_bytes(image), caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
         for caption, image in frames.items()
     ) or "<p>No swapped frame to show.</p>"
+    verdict_section = _verdict_html(verdict) if verdict else ""
     plot_items = "\n".join(
         f"<figure>{_image_tag(png_bytes(figure), title)}<figcaption>{html.escape(title)}</figcaption></figure>"
         for title, figure in figures.items()
@@ -143,8 +162,12 @@ table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; 
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 figure {{ display: inline-block; margin: .5em; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: .85em; color: #555; }}
+.verdict {{ padding: .8em 1.2em; border-radius: .4em; font-size: 1.15em; }}
+.verdict.yes {{ background: #e3f4e3; border: 2px solid #2e7d32; }}
+.verdict.no {{ background: #fdecea; border: 2px solid #c62828; }}
 </style></head><body>
 <h1>Face swap evaluation</h1>
+{verdict_section}
 <p><b>SYNTHETIC media:</b> the right-hand frames are face-swapped.</p>
 <ul>{fact_items}</ul>
 <h2>Figures</h2>

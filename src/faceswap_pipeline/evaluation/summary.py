@@ -10,9 +10,12 @@ from faceswap_pipeline.evaluation.temporal import flicker_ratio
 # What each figure means, in the report's table (and the order it is shown in).
 METRIC_DESCRIPTIONS = {
     "identity/share_closer_to_target": "share of described swapped faces nearer the target than the source (higher is better)",
-    "identity/mean_distance_to_target": "mean dlib distance of swapped faces to the target person (< 0.6: same person)",
-    "identity/mean_distance_to_source": "mean dlib distance of swapped faces to the source person (higher is better)",
+    "identity/mean_distance_to_target": "mean dlib distance of swapped faces to the target's identity centre (lower is better; compare with identity/target_spread)",
+    "identity/target_spread": "mean dlib distance of the target's own faces to their centre: what a real face of the target scores",
+    "identity/mean_distance_to_source": "mean dlib distance of swapped faces to the source's identity centre (higher is better)",
+    "identity/margin": "mean of (distance to source - distance to target): how much nearer the target the swapped faces are",
     "identity/described_faces": "swapped faces described (a sample spread over the video)",
+    "detail/sharpness_ratio": "fine detail (Laplacian variance) inside the swapped face / the source face's, median (1: as sharp; a blur scores far below)",
     "landmarks/error": "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)",
     "pose/error_deg": "mean head-pose difference, swapped vs source, degrees (mean of yaw, pitch, roll)",
     "pose/yaw_error_deg": "mean yaw difference, degrees",
@@ -41,17 +44,19 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
-def video_metrics(per_frame: pd.DataFrame) -> dict[str, float]:
+def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) -> dict[str, float]:
     """Summarise `evaluate_swapped_video`'s per-frame table.
 
-    Identity, landmark and pose figures cover swapped frames; flicker covers frames that are swapped or
-    follow a swapped one (a swap appearing or vanishing is flicker too).
+    Identity, detail, landmark and pose figures cover swapped frames; flicker covers frames that are
+    swapped or follow a swapped one (a swap appearing or vanishing is flicker too).
 
     Args:
         per_frame: the table (columns `video.PER_FRAME_COLUMNS`).
+        target_spread: the target's own faces' mean distance to their centre
+            (`identity.identity_spread`), shown beside the swapped faces' distance.
 
     Returns:
-        ``identity/*``, ``landmarks/*``, ``pose/*``, ``temporal/*`` and ``coverage/*`` figures (NaN where
+        ``identity/*``, ``detail/*``, ``landmarks/*``, ``pose/*``, ``temporal/*`` and ``coverage/*`` figures (NaN where
         nothing was measured).
     """
     missing = {"swapped", "landmark_error", "change_output", "distance_to_target"} - set(per_frame.columns)
@@ -62,13 +67,19 @@ def video_metrics(per_frame: pd.DataFrame) -> dict[str, float]:
     described = on_swap.dropna(subset=["distance_to_target", "distance_to_source"])
     around_swap = per_frame[swapped | swapped.shift(1, fill_value=False)]
     jitter_output, jitter_source = _mean(on_swap["jitter_output"]), _mean(on_swap["jitter_source"])
+    detail = on_swap["detail_ratio"].to_numpy(dtype=np.float64) if "detail_ratio" in on_swap else np.zeros(0)
+    detail = detail[np.isfinite(detail)]
+    margins = described["distance_to_source"] - described["distance_to_target"]
     frames = len(per_frame)
     metrics = {
         "identity/share_closer_to_target": float((described["distance_to_target"] < described["distance_to_source"]).mean())
         if len(described) else float("nan"),
         "identity/mean_distance_to_target": _mean(described["distance_to_target"]),
+        "identity/target_spread": float(target_spread),
         "identity/mean_distance_to_source": _mean(described["distance_to_source"]),
+        "identity/margin": _mean(margins),
         "identity/described_faces": float(len(described)),
+        "detail/sharpness_ratio": float(np.median(detail)) if len(detail) else float("nan"),
         "landmarks/error": _mean(on_swap["landmark_error"]),
         "pose/error_deg": _mean(on_swap["pose_error_deg"]),
         "temporal/flicker_ratio": flicker_ratio(around_swap["change_output"].to_numpy(), around_swap["change_source"].to_numpy()),

@@ -4,7 +4,8 @@ Per frame pair: faces are detected in both (RetinaFace), the swapped face is the
 changed most (a face the conversion left alone is unchanged), its twin in the output is the detection
 that overlaps it most; their 68 landmarks give the landmark error and the head poses, the change since
 the previous frame inside the source face's box gives the flicker, and a sample of swapped faces spread
-over the video gets dlib descriptors for the identity scores. Memory stays bounded: one batch of frames,
+over the video gets dlib descriptors for the identity scores; the fine detail inside the face, output over
+source, says whether the swapped face is sharp or a blur. Memory stays bounded: one batch of frames,
 the previous pair, a few report frames.
 """
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.evaluation.identity import identity_scores
 from faceswap_pipeline.evaluation.landmarks import landmark_error, landmark_jitter
 from faceswap_pipeline.evaluation.pose import angle_difference, head_pose
@@ -36,7 +38,7 @@ PER_FRAME_COLUMNS = [
     "face_found", "output_face_found", "landmark_error",
     "yaw_source", "pitch_source", "roll_source", "yaw_output", "pitch_output", "roll_output",
     "pose_error_deg", "change_source", "change_output", "jitter_source", "jitter_output",
-    "distance_to_target", "distance_to_source",
+    "distance_to_target", "distance_to_source", "detail_ratio",
 ]
 
 
@@ -248,6 +250,7 @@ def evaluate_swapped_video(
                     row["output_face_found"] = True
                     points_output = landmarks68(picture, found_output.boxes[int(overlaps.argmax())]).astype(np.float64)
                     row["landmark_error"] = float(landmark_error(points_output, points_source))
+                    row["detail_ratio"] = detail_ratio(picture, frame.rgb, points_source)
                     pose_output = head_pose(points_output, size)
                     row["yaw_output"], row["pitch_output"], row["roll_output"] = pose_output
                     pose_source = np.array([row["yaw_source"], row["pitch_source"], row["roll_source"]])

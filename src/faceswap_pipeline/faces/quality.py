@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 
-def laplacian_variance(image: np.ndarray) -> float:
+def laplacian_variance(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Sharpness: the variance of the Laplacian of the grey image (Pech-Pacheco et al. 2000).
 
     Measure it on aligned crops of one size, so that values compare across faces (a blurred or
@@ -14,16 +14,24 @@ def laplacian_variance(image: np.ndarray) -> float:
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` grey).
+        mask: optional ``(H, W)`` bool: only these pixels' Laplacian counts (NaN when none is set).
 
     Returns:
         The variance, >= 0.
     """
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(
-            f"laplacian_variance() takes an (H, W, 3) or (H, W) uint8 image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
+            "laplacian_variance() takes an (H, W, 3) or (H, W) uint8 image, got "
+            f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
         )
     grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    laplacian = cv2.Laplacian(grey, cv2.CV_64F)
+    if mask is None:
+        return float(laplacian.var())
+    if mask.shape != grey.shape:
+        raise ValueError(f"mask must be {grey.shape} like the image, got {mask.shape}")
+    selected = laplacian[mask.astype(bool)]
+    return float(selected.var()) if selected.size else float("nan")
 
 
 def face_size(box: np.ndarray) -> float:

@@ -67,7 +67,7 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
     save_swap_model(SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
                     project / "data/06_models/swap_model")
     kedro_run(project, "conversion", ["conversion.duration_s=1.2"])
-    kedro_run(project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"])
+    evaluation = kedro_run(project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"])
 
     reporting = project / "data/08_reporting"
     summary = json.loads((reporting / "evaluation_summary.json").read_text())
@@ -85,8 +85,19 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
     assert 0 < metrics["reconstruction/l1_a"] < 1 and -1 < metrics["reconstruction/ssim_b"] < 1
     # An untrained model's swap is a blur: the flicker and landmark figures are measured, not perfect.
     assert metrics["temporal/flicker_ratio"] > 0
+    # ... and the verdict says so: at the top of the JSON, the report and the console. (An untrained
+    # model draws noise, which has as much "detail" as a face: identity is what it fails.)
+    verdict = summary["verdict"]
+    assert verdict["convincing"] is False
+    assert "identity/mean_distance_to_target" in {failed["metric"] for failed in verdict["failed"]}
+    assert metrics["detail/sharpness_ratio"] > 0
+    assert metrics["identity/target_spread"] > 0
+    assert list(summary)[0] == "verdict"
+    console = evaluation.stdout + evaluation.stderr
+    assert "verdict: not convincing yet: " in " ".join(console.split())
 
     html = (reporting / "evaluation_report.html").read_text()
+    assert html.index("Verdict: not convincing yet.") < html.index("<h2>Figures</h2>")
     for name in metrics:
         assert name in html
     images = re.findall(r'src="data:image/png;base64,', html)
@@ -110,6 +121,12 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
         artifacts = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (evaluation_run,)).fetchone()[0]
     assert {f"evaluation/{name}" for name in metrics} <= set(logged)
     assert logged["evaluation/coverage/frames"] == 36
+    assert logged["evaluation/convincing"] == 0.0
+    with sqlite3.connect(project / "mlflow.db") as db:
+        (tag,) = db.execute(
+            "SELECT value FROM tags WHERE run_uuid = ? AND key = 'evaluation.verdict'", (evaluation_run,)
+        ).fetchone()
+    assert tag == verdict["text"]
     artifact_folder = Path(artifacts.removeprefix("file://")) / "evaluation"
     assert {p.name for p in artifact_folder.iterdir()} >= {
         "evaluation_report.html", "evaluation_identity.png", "evaluation_flicker.png"}

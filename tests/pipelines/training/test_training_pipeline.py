@@ -76,6 +76,14 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     for metric in ("train/loss_a", "train/loss_b", "val/l1_a", "val/ssim_b", "train/images_per_s"):
         assert client.get_metric_history(run.info.run_id, metric), metric
     assert len(client.get_metric_history(run.info.run_id, "train/loss_a")) >= 5
+    # At every validation the held-out faces are swapped and judged: the chart of when it convinces.
+    for metric in ("val_swap/distance_to_target", "val_swap/share_nearer_target", "val_swap/detail_kept",
+                   "val_swap/convincing", "val_swap/distance_to_target_a_to_b"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [3, 6], metric
+    first = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    verdict = first["validation_swaps"]["verdict"]
+    assert verdict["convincing"] is False and verdict["text"].startswith("not convincing yet")
+    assert 0 < first["validation_swaps"]["metrics"]["val_swap/distance_to_target"] < 2
     previews = [item.path for item in client.list_artifacts(run.info.run_id, "previews")]
     assert "previews/step_000003.png" in previews and "previews/step_000006.png" in previews
     model_files = [item.path for item in client.list_artifacts(run.info.run_id, "swap_model")]
@@ -90,3 +98,12 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     assert len(runs) == 2
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss_a")]
     assert min(steps) >= 6  # the step count continues
+
+    # Asked to stop once convincing, with thresholds any swap meets: it stops at the next validation.
+    lenient = ["evaluation.verdict.min_share_nearer_target=0", "evaluation.verdict.max_distance_to_target=5",
+               "evaluation.verdict.min_detail_kept=0"]
+    kedro_run(project, "training", ["training.max_steps=30", "training.stop_when_convincing=true", *lenient],
+              extra_args=["--env", "tiny"])
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["stop_reason"] == "convincing" and summary["global_step"] < 30
+    assert summary["validation_swaps"]["verdict"]["convincing"] is True

@@ -199,8 +199,11 @@ def evaluate_reconstruction(
     return metrics
 
 
-def _log_to_mlflow(metrics: dict[str, float], conversion_run_id: str | None) -> str | None:
-    """Log the figures to the active MLflow run (kedro-mlflow's), linked to the conversion's run."""
+def _log_to_mlflow(
+    metrics: dict[str, float], verdict: dict[str, Any], conversion_run_id: str | None
+) -> str | None:
+    """Log the figures and the verdict to the active MLflow run (kedro-mlflow's), linked to the
+    conversion's run: the metric `evaluation/convincing` (1 or 0) and the tag `evaluation.verdict`."""
     import mlflow
 
     run = mlflow.active_run()
@@ -208,6 +211,9 @@ def _log_to_mlflow(metrics: dict[str, float], conversion_run_id: str | None) -> 
         logger.info("no active MLflow run: the evaluation's figures are only in data/08_reporting/")
         return None
     mlflow.log_metrics({f"evaluation/{name}": value for name, value in metrics.items()})
+    mlflow.log_metric("evaluation/convincing", float(verdict["convincing"]))
+    # A tag holds at most 5000 characters; the verdict's text is a few lines at most.
+    mlflow.set_tag("evaluation.verdict", verdict["text"][:5000])
     if conversion_run_id:
         mlflow.set_tag("evaluation.conversion_run_id", conversion_run_id)
     return run.info.run_id
@@ -217,63 +223,83 @@ def summarise_evaluation(
     evaluation_frames: pd.DataFrame,
     reconstruction_metrics: dict[str, float],
     swapped_video: Path,
+    person_a_identity: pd.DataFrame,
+    person_b_identity: pd.DataFrame,
     conversion: dict[str, Any],
+    evaluation: dict[str, Any],
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Gather every figure, log them to MLflow, and describe what was evaluated.
+    """Gather every figure, judge the swap, log both to MLflow, and describe what was evaluated.
 
     Args:
         evaluation_frames: the per-frame table from `evaluate_swapped_video`.
         reconstruction_metrics: from `evaluate_reconstruction`.
-        swapped_video: the swapped video (its tags name the conversion's MLflow run).
-        conversion: `params:conversion` (direction).
+        swapped_video: the swapped video (its tags name the conversion's MLflow run and direction).
+        person_a_identity, person_b_identity: each person's identity descriptors (the target's spread).
+        conversion: `params:conversion` (the direction when the video's tags name none).
+        evaluation: `params:evaluation` (`verdict.*`: what convincing takes).
 
     Returns:
-        `(evaluation_summary, evaluation_metrics)`: `{"metrics": {...}, "facts": {...}}` for JSON, and
-        the table `metric, value, description`.
+        `(evaluation_summary, evaluation_metrics)`: `{"verdict": {"convincing", "failed", "text"},
+        "metrics": {...}, "facts": {...}}` for JSON, and the table `metric, value, description`.
     """
+    from faceswap_pipeline.evaluation.identity import identity_spread
     from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
+    from faceswap_pipeline.evaluation.verdict import judge_metrics
     from faceswap_pipeline.evaluation.video import read_provenance
+    from faceswap_pipeline.pipelines.conversion.params import DIRECTIONS
     from faceswap_pipeline.pipelines.conversion.params import (
         parse_params as parse_conversion_params,
     )
 
-    metrics = video_metrics(evaluation_frames) | dict(reconstruction_metrics)
+    thresholds = parse_params(evaluation).verdict.thresholds()
     provenance = read_provenance(swapped_video)
+    direction = provenance.get("direction") or parse_conversion_params(conversion).direction
+    target_person = f"person_{DIRECTIONS[direction][1]}" if direction in DIRECTIONS else None
+    identities = {"person_a": person_a_identity, "person_b": person_b_identity}
+    spread = (
+        identity_spread(_descriptors(identities[target_person], target_person))
+        if target_person else math.nan
+    )
+    metrics = video_metrics(evaluation_frames, target_spread=spread) | dict(reconstruction_metrics)
+    verdict = judge_metrics(metrics, thresholds).to_dict()
     conversion_run_id = provenance.get("mlflow_run_id")
-    run_id = _log_to_mlflow(metrics, conversion_run_id)
+    run_id = _log_to_mlflow(metrics, verdict, conversion_run_id)
     model = provenance.get("model") or {}
     facts = {
+        "verdict": verdict["text"],
         "swapped video": Path(swapped_video).name,
         "source video": str(provenance.get("source", "?")),
-        "direction": provenance.get("direction") or parse_conversion_params(conversion).direction,
+        "direction": direction,
         "model": f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, width {model.get('width', '?')}, "
         f"weights {model.get('weights_sha256_16', '?')}",
         "conversion MLflow run": conversion_run_id or "none recorded",
         "evaluation MLflow run": run_id or "none",
     }
     logger.info(
-        "evaluation: %.0f%% of described faces closer to the target, landmark error %.3f, pose %.1f°, "
-        "flicker ratio %.2f, coverage %.0f%%",
-        100 * metrics["identity/share_closer_to_target"], metrics["landmarks/error"], metrics["pose/error_deg"],
-        metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
+        "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the target's own "
+        "faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker ratio %.2f, coverage %.0f%%",
+        100 * metrics["identity/share_closer_to_target"], metrics["identity/mean_distance_to_target"],
+        metrics["identity/target_spread"], metrics["detail/sharpness_ratio"], metrics["landmarks/error"],
+        metrics["pose/error_deg"], metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
     )
     # JSON has no NaN: a figure that could not be measured is null.
     json_metrics = {name: (None if math.isnan(value) else value) for name, value in metrics.items()}
-    return {"metrics": json_metrics, "facts": facts}, metrics_table(metrics)
+    return {"verdict": verdict, "metrics": json_metrics, "facts": facts}, metrics_table(metrics)
 
 
-def plot_identity_over_time(evaluation_frames: pd.DataFrame):
+def plot_identity_over_time(evaluation_frames: pd.DataFrame, evaluation: dict[str, Any]):
     """The identity distances of the described swapped faces over time (a matplotlib figure).
 
     Args:
         evaluation_frames: the per-frame table.
+        evaluation: `params:evaluation` (the verdict's distance threshold is drawn).
 
     Returns:
         A matplotlib `Figure` for `evaluation_identity_plot`.
     """
     from faceswap_pipeline.evaluation.report import plot_identity
 
-    return plot_identity(evaluation_frames)
+    return plot_identity(evaluation_frames, parse_params(evaluation).verdict.max_distance_to_target)
 
 
 def plot_flicker_over_time(evaluation_frames: pd.DataFrame):
@@ -315,8 +341,14 @@ def render_evaluation_report(
         position = int(name) if name.isdigit() else None
         caption = f"frame {position} at {times[position]:.2f} s" if position in times.index else name
         frames[f"original | swapped, {caption}"] = evaluation_report_frames[name]()
+    thresholds = (evaluation_summary.get("verdict") or {}).get("thresholds", {})
     figures = {
-        "Identity distance of the swapped face over time": plot_identity(evaluation_frames),
+        "Identity distance of the swapped face over time": plot_identity(
+            evaluation_frames, thresholds.get("max_distance_to_target")
+        ),
         "Flicker and landmark jitter over time": plot_flicker(evaluation_frames),
     }
-    return render_report_html(evaluation_metrics, frames, figures, evaluation_summary.get("facts", {}))
+    return render_report_html(
+        evaluation_metrics, frames, figures, evaluation_summary.get("facts", {}),
+        verdict=evaluation_summary.get("verdict"),
+    )

@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceswap_pipeline.evaluation.verdict import VerdictThresholds
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+
+_VERDICT = VerdictThresholds()
 
 
 class _Strict(BaseModel):
@@ -30,6 +33,16 @@ class ReportParams(_Strict):
     frames: int = Field(4, ge=0, le=32, description="original | swapped frames shown")
     frame_height: int = Field(240, ge=32, le=2160)
 
+class VerdictParams(_Strict):
+    """What a convincing swap takes; the same thresholds judge training's validation swaps."""
+
+    min_share_nearer_target: float = Field(_VERDICT.min_share_nearer_target, ge=0.0, le=1.0)
+    max_distance_to_target: float = Field(_VERDICT.max_distance_to_target, gt=0.0)
+    min_detail_kept: float = Field(_VERDICT.min_detail_kept, ge=0.0)
+
+    def thresholds(self) -> VerdictThresholds:
+        return VerdictThresholds(**self.model_dump())
+
 class EvaluationParams(_Strict):
     """`params:evaluation`."""
 
@@ -37,6 +50,7 @@ class EvaluationParams(_Strict):
     detection: DetectionParams = DetectionParams()
     reconstruction: ReconstructionParams = ReconstructionParams()
     report: ReportParams = ReportParams()
+    verdict: VerdictParams = VerdictParams()
 
 def parse_params(evaluation: dict[str, Any] | None) -> EvaluationParams:
     """Validate `params:evaluation`; a bad value fails naming `evaluation.<key>`."""

@@ -43,13 +43,21 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             summarise_evaluation,
-            inputs=["evaluation_frames", "reconstruction_metrics", "swapped_video", "params:conversion"],
+            inputs=[
+                "evaluation_frames",
+                "reconstruction_metrics",
+                "swapped_video",
+                "person_a.identity",
+                "person_b.identity",
+                "params:conversion",
+                "params:evaluation",
+            ],
             outputs=["evaluation_summary", "evaluation_metrics"],
             name="summarise_evaluation",
         ),
         Node(
             plot_identity_over_time,
-            inputs="evaluation_frames",
+            inputs=["evaluation_frames", "params:evaluation"],
             outputs="evaluation_identity_plot",
             name="plot_identity_over_time",
         ),

@@ -69,6 +69,12 @@ class TrainerParams(_Strict):
     precision: str = "auto"
 
 
+class ValidationSwapParams(_Strict):
+    """The swaps judged at every validation (see `evaluation.validation_swaps`)."""
+
+    faces: int = Field(8, ge=0, le=256)
+
+
 class TrainingParams(_Strict):
     """`params:training`, validated before any work starts (see conf/base/parameters_training.yml)."""
 
@@ -97,6 +103,8 @@ class TrainingParams(_Strict):
     loss: LossParams = LossParams()
     augmentation: AugmentationParams = AugmentationParams()
     trainer: TrainerParams = TrainerParams()
+    validation_swaps: ValidationSwapParams = ValidationSwapParams()
+    stop_when_convincing: bool = False
 
     @model_validator(mode="after")
     def _input_size_fits(self) -> TrainingParams:
@@ -275,6 +283,13 @@ def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> tupl
     return last, step
 
 
+def _identity_descriptors(identity: pd.DataFrame) -> np.ndarray:
+    """An identity table's descriptors, ``(R, 128)`` float64 (R = 0 when it holds none)."""
+    if not len(identity) or "descriptor" not in identity:
+        return np.zeros((0, 128))
+    return np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
+
+
 def _people_trained_on(
     identity_a: pd.DataFrame | None, identity_b: pd.DataFrame | None
 ) -> dict[str, dict] | None:
@@ -285,14 +300,42 @@ def _people_trained_on(
         return None
     people = {}
     for person, identity in (("a", identity_a), ("b", identity_b)):
-        descriptors = (
-            np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
-            if len(identity) and "descriptor" in identity
-            else np.zeros((0, 128))
-        )
+        descriptors = _identity_descriptors(identity)
         videos = [str(v) for v in identity["video"]] if "video" in identity else []
         people[person] = people_record(descriptors, videos)
     return people
+
+
+def _validation_swap_callback(
+    val_items: dict[str, list],
+    identities: dict[str, pd.DataFrame | None],
+    params: TrainingParams,
+    evaluation: dict[str, Any] | None,
+):
+    """The callback that swaps and judges held-out faces at every validation, or None when it cannot
+    (no identity tables, no held-out faces with landmarks) or is turned off (`validation_swaps.faces: 0`)."""
+    from faceswap_pipeline.evaluation.identity import identity_centre
+    from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, ValidationSwapCallback
+    from faceswap_pipeline.pipelines.evaluation.params import parse_params as parse_evaluation
+
+    count = params.validation_swaps.faces
+    if count == 0:
+        return None
+    if any(identities[p] is None or len(identities[p]) == 0 for p in PERSONS):
+        logger.info("no identity tables: the validation swaps are not judged (run face_extraction)")
+        return None
+    faces = {}
+    for person in PERSONS:
+        usable = [item for item in val_items[person] if item.landmarks68 is not None]
+        picks = np.unique(np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int))
+        faces[person] = [HeldOutFace(usable[i].load(), usable[i].landmarks68) for i in picks] if usable else []
+    if not any(faces.values()):
+        logger.info("no held-out faces with landmarks: the validation swaps are not judged")
+        return None
+    centres = {p: identity_centre(_identity_descriptors(identities[p])) for p in PERSONS}
+    return ValidationSwapCallback(
+        faces, centres, parse_evaluation(evaluation or {}).verdict.thresholds(), params.stop_when_convincing
+    )
 
 
 def train_swap_model(
@@ -302,6 +345,7 @@ def train_swap_model(
     training: dict[str, Any],
     person_a_identity: pd.DataFrame | None = None,
     person_b_identity: pd.DataFrame | None = None,
+    evaluation: dict[str, Any] | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
@@ -316,7 +360,9 @@ def train_swap_model(
         training: `params:training`.
         person_a_identity, person_b_identity: each person's identity descriptors (`{person}.identity`);
             the model records their means (`swap_model.people`), so a conversion can refuse a model
-            trained on other people than the configured ones.
+            trained on other people than the configured ones; the validation swaps are judged against
+            them.
+        evaluation: `params:evaluation` (its `verdict` thresholds judge the validation swaps).
 
     Returns:
         `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
@@ -404,6 +450,11 @@ def train_swap_model(
             enable_version_counter=False,
         ),
     ]
+    swap_check = _validation_swap_callback(
+        val_items, {"a": person_a_identity, "b": person_b_identity}, params, evaluation
+    )
+    if swap_check is not None:
+        callbacks.append(swap_check)
     budget = None
     if params.max_minutes is not None:
         budget = TimeBudgetCallback(params.max_minutes * 60.0)
@@ -453,7 +504,9 @@ def train_swap_model(
             key: float(value) for key, value in (results[0] if results else {}).items()
         }
     stop_reason = (
-        "max_minutes"
+        "convincing"
+        if swap_check is not None and swap_check.stopped
+        else "max_minutes"
         if budget is not None and budget.stopped_early
         else "max_steps"
         if trainer.global_step >= params.max_steps
@@ -470,6 +523,12 @@ def train_swap_model(
             for person in PERSONS
         },
         "final_validation": final_metrics,
+        "validation_swaps": {
+            "metrics": swap_check.latest,
+            "verdict": swap_check.latest_verdict.to_dict() if swap_check.latest_verdict else None,
+        }
+        if swap_check is not None
+        else None,
         "images_per_s": speed.latest,
         "model": module.model_config.to_dict(),
         "precision": str(trainer.precision),

@@ -29,6 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:training",
                     "person_a.identity",
                     "person_b.identity",
+                    "params:evaluation",
                 ],
                 outputs=["swap_model", "training_preview", "training_summary"],
                 name="train_swap_model",

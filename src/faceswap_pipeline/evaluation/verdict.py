@@ -1,0 +1,133 @@
+"""The verdict: is the swap convincing? Three criteria a viewer would agree with, each with a threshold.
+
+- identity: most swapped faces are nearer the target's identity centre than the source's;
+- identity: on average they are as near the target as the target's own faces are to one another, or
+  nearly (a blur that resembles nobody lies ~0.6 from both people; the target's own faces ~0.25);
+- detail: the swapped face keeps most of the fine detail of the face it replaced (a smooth oval without
+  eye whites or a lip line keeps ~0.35 of it).
+
+The same judgement serves the evaluation of a converted video and the validation swaps during training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The figures judged, by their metric names (evaluation's; training logs them under `val_swap/`).
+SHARE_NEARER_TARGET = "identity/share_closer_to_target"
+DISTANCE_TO_TARGET = "identity/mean_distance_to_target"
+DETAIL_KEPT = "detail/sharpness_ratio"
+
+
+@dataclass(frozen=True)
+class VerdictThresholds:
+    """What "convincing" takes.
+
+    Attributes:
+        min_share_nearer_target: share of swapped faces nearer the target than the source, in [0, 1].
+        max_distance_to_target: mean dlib distance of swapped faces to the target's identity centre.
+        min_detail_kept: fine detail of the swapped face over the source face's (median), >= 0.
+    """
+
+    min_share_nearer_target: float = 0.9
+    max_distance_to_target: float = 0.45
+    min_detail_kept: float = 0.6
+
+
+@dataclass(frozen=True)
+class FailedCriterion:
+    """One criterion that does not hold: the figure, its value, the threshold and what it means."""
+
+    metric: str
+    value: float | None
+    threshold: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "threshold": self.threshold, "text": self.text}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Convincing or not yet, and why not: every failed criterion, by how much."""
+
+    convincing: bool
+    failed: tuple[FailedCriterion, ...] = field(default_factory=tuple)
+    thresholds: VerdictThresholds = field(default_factory=VerdictThresholds)
+
+    @property
+    def text(self) -> str:
+        """One line for a person: "convincing", or "not convincing yet: <each failure>"."""
+        if self.convincing:
+            return "convincing"
+        return "not convincing yet: " + "; ".join(criterion.text for criterion in self.failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"convincing": bool, "failed": [{metric, value, threshold, text}], "text": str,
+        "thresholds": {...}}`` (JSON)."""
+        return {
+            "convincing": self.convincing,
+            "failed": [criterion.to_dict() for criterion in self.failed],
+            "text": self.text,
+            "thresholds": asdict(self.thresholds),
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def judge(
+    share_nearer_target: float | None,
+    mean_distance_to_target: float | None,
+    detail_kept: float | None,
+    thresholds: VerdictThresholds | None = None,
+) -> Verdict:
+    """Judge a swap by its three figures; a figure that could not be measured (None or NaN) fails.
+
+    Args:
+        share_nearer_target: share of swapped faces nearer the target than the source, in [0, 1].
+        mean_distance_to_target: their mean distance to the target's identity centre.
+        detail_kept: detail of the swapped faces over the source faces' (median ratio).
+        thresholds: what convincing takes (the defaults when None).
+
+    Returns:
+        The verdict, naming each failed criterion and by how much it missed.
+    """
+    thresholds = thresholds or VerdictThresholds()
+    share = _finite(share_nearer_target)
+    distance = _finite(mean_distance_to_target)
+    detail = _finite(detail_kept)
+    failed = []
+    if share is None or share < thresholds.min_share_nearer_target:
+        failed.append(FailedCriterion(
+            SHARE_NEARER_TARGET, share, thresholds.min_share_nearer_target,
+            "identity: no swapped face was described" if share is None else
+            f"identity: {share:.0%} of swapped faces are nearer the target than the source "
+            f"(needs {thresholds.min_share_nearer_target:.0%}, {thresholds.min_share_nearer_target - share:.0%} short)",
+        ))
+    if distance is None or distance > thresholds.max_distance_to_target:
+        failed.append(FailedCriterion(
+            DISTANCE_TO_TARGET, distance, thresholds.max_distance_to_target,
+            "identity: no distance to the target was measured" if distance is None else
+            f"identity: mean distance to the target {distance:.2f} (needs <= "
+            f"{thresholds.max_distance_to_target:.2f}, {distance - thresholds.max_distance_to_target:.2f} too far)",
+        ))
+    if detail is None or detail < thresholds.min_detail_kept:
+        failed.append(FailedCriterion(
+            DETAIL_KEPT, detail, thresholds.min_detail_kept,
+            "detail: not measured" if detail is None else
+            f"detail: the swapped face keeps {detail:.2f} of the source face's fine detail (needs >= "
+            f"{thresholds.min_detail_kept:.2f}, {thresholds.min_detail_kept - detail:.2f} short): it looks blurred",
+        ))
+    return Verdict(convincing=not failed, failed=tuple(failed), thresholds=thresholds)
+
+
+def judge_metrics(metrics: dict[str, float], thresholds: VerdictThresholds | None = None) -> Verdict:
+    """`judge` on a flat ``{metric name: value}`` dict with the evaluation's metric names."""
+    return judge(
+        metrics.get(SHARE_NEARER_TARGET), metrics.get(DISTANCE_TO_TARGET), metrics.get(DETAIL_KEPT),
+        thresholds,
+    )

@@ -1,0 +1,80 @@
+"""The verdict on known figures, and the detail measure on a real face: sharp, blurred, untouched."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from faceswap_pipeline.evaluation.detail import detail_ratio, inner_face_mask
+from faceswap_pipeline.evaluation.verdict import (
+    DETAIL_KEPT,
+    DISTANCE_TO_TARGET,
+    SHARE_NEARER_TARGET,
+    VerdictThresholds,
+    judge,
+)
+from faceswap_pipeline.faces.detection import RetinaFaceDetector
+from faceswap_pipeline.faces.identity import landmarks68
+from faceswap_pipeline.video.decode import iter_frames
+
+
+def test_all_three_criteria_must_hold():
+    assert judge(0.95, 0.40, 0.8).convincing
+    verdict = judge(0.95, 0.40, 0.8)
+    assert verdict.text == "convincing" and verdict.to_dict()["failed"] == []
+
+
+def test_each_failed_criterion_is_named_with_its_shortfall():
+    verdict = judge(0.38, 0.65, 0.35)
+    assert not verdict.convincing
+    assert [c.metric for c in verdict.failed] == [SHARE_NEARER_TARGET, DISTANCE_TO_TARGET, DETAIL_KEPT]
+    assert "38% of swapped faces" in verdict.text and "52% short" in verdict.text
+    assert "0.65" in verdict.text and "0.20 too far" in verdict.text
+    assert "keeps 0.35" in verdict.text and "0.25 short" in verdict.text
+    as_json = verdict.to_dict()
+    assert as_json["convincing"] is False and len(as_json["failed"]) == 3
+    assert as_json["failed"][1] == {
+        "metric": DISTANCE_TO_TARGET, "value": 0.65, "threshold": 0.45, "text": verdict.failed[1].text
+    }
+
+
+def test_a_figure_that_was_not_measured_fails():
+    verdict = judge(math.nan, None, 0.9)
+    assert not verdict.convincing
+    assert {c.metric for c in verdict.failed} == {SHARE_NEARER_TARGET, DISTANCE_TO_TARGET}
+    assert all(c.value is None for c in verdict.failed)
+
+
+def test_thresholds_are_parameters():
+    lenient = VerdictThresholds(min_share_nearer_target=0.3, max_distance_to_target=0.7, min_detail_kept=0.3)
+    assert judge(0.38, 0.65, 0.35, lenient).convincing
+    assert judge(0.38, 0.65, 0.35, lenient).to_dict()["thresholds"]["min_detail_kept"] == 0.3
+
+
+@pytest.fixture(scope="module")
+def face(shared_videos):
+    """A frame of single_d18 and its face's 68 landmarks."""
+    frame = next(iter_frames(shared_videos / "single_d18.mp4", start_s=1.0)).rgb
+    box = RetinaFaceDetector(det_size=320).detect([frame])[0].boxes[0]
+    return frame, landmarks68(frame, box)
+
+
+def test_detail_ratio_of_a_face_sharp_blurred_and_outside_the_face(face):
+    frame, points = face
+    assert detail_ratio(frame, frame, points) == pytest.approx(1.0)
+    blurred = cv2.GaussianBlur(frame, (0, 0), 3.0)
+    assert detail_ratio(blurred, frame, points) < 0.2
+    # Only the inner face counts: blurring everything else changes nothing.
+    mask = np.zeros(frame.shape[:2], bool)
+    left, top = np.floor(points.min(axis=0)).astype(int) - 1
+    inner = inner_face_mask(points - (left, top), (frame.shape[0] - top, frame.shape[1] - left))
+    mask[top:, left:] = inner
+    # The Laplacian reads one pixel around each: keep a 2-pixel ring of the original too.
+    keep = cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    outside_blurred = np.where(keep[..., None], frame, blurred)
+    assert detail_ratio(outside_blurred, frame, points) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same size"):
+        detail_ratio(frame[:-1], frame, points)
