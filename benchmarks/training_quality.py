@@ -22,49 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
+from shared_faces import PROJECT, extract_clip, loaders, set_parameter
 
-PROJECT = Path(__file__).resolve().parents[1]
 CLIPS = {"a": "person_a_d6.mp4", "b": "person_b_d9.mp4"}
-
-
-def _extract(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Every frame's aligned face of a single-person clip, cached as an npz + parquet."""
-    crops_file, table_file = cache / f"{video.stem}.npz", cache / f"{video.stem}.parquet"
-    if crops_file.exists() and table_file.exists():
-        with np.load(crops_file) as stored:
-            return {key.replace("|", "/"): stored[key] for key in stored.files}, pd.read_parquet(
-                table_file
-            )
-    from faceswap_pipeline.faces.detection import RetinaFaceDetector
-    from faceswap_pipeline.faces.extraction import FaceExtractor
-    from faceswap_pipeline.video.decode import iter_frames
-
-    extractor = FaceExtractor(RetinaFaceDetector(batch_size=8))
-    crops, rows = {}, []
-    for batch in extractor.run(iter_frames(video)):
-        for face in batch:
-            if face.crop is None:
-                continue
-            face_id = f"{video.stem}/{face.frame_index:06d}_t{face.track:03d}"
-            crops[face_id] = face.crop
-            rows.append(
-                {
-                    "face_id": face_id,
-                    "video": video.name,
-                    "frame_index": face.frame_index,
-                    "time_s": face.time_s,
-                    "landmarks68_crop": face.landmarks68_crop.reshape(-1).astype(float).tolist(),
-                    "kept": True,
-                }
-            )
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez(crops_file, **{key.replace("/", "|"): crop for key, crop in crops.items()})
-    table = pd.DataFrame(rows)
-    table.to_parquet(table_file)
-    return crops, table
 
 
 def _faces(person: str, shared_videos: Path, cache: Path):
@@ -72,22 +34,13 @@ def _faces(person: str, shared_videos: Path, cache: Path):
 
     folder = PROJECT / "data" / "03_primary" / "faces" / f"person_{person}"
     table_file = PROJECT / "data" / "03_primary" / f"face_alignments_person_{person}.parquet"
-    loaders = ImageFolderDataset(path=str(folder)).load()
-    if loaders and table_file.exists():
-        print(f"person_{person}: {len(loaders)} faces from {folder}")
-        return loaders, pd.read_parquet(table_file)
-    crops, table = _extract(shared_videos / CLIPS[person], cache)
+    stored = ImageFolderDataset(path=str(folder)).load()
+    if stored and table_file.exists():
+        print(f"person_{person}: {len(stored)} faces from {folder}")
+        return stored, pd.read_parquet(table_file)
+    crops, table = extract_clip(shared_videos / CLIPS[person], cache)
     print(f"person_{person}: {len(crops)} faces extracted from {CLIPS[person]}")
-    return {key: (lambda crop=crop: crop) for key, crop in crops.items()}, table
-
-
-def _set(params: dict, assignment: str) -> None:
-    key, value = assignment.split("=", 1)
-    *path, last = key.split(".")
-    target = params
-    for part in path:
-        target = target.setdefault(part, {})
-    target[last] = yaml.safe_load(value)
+    return loaders(crops), table
 
 
 def main() -> None:
@@ -126,7 +79,7 @@ def main() -> None:
 
     params = yaml.safe_load(args.preset.read_text())["training"]
     for assignment in args.set:
-        _set(params, assignment)
+        set_parameter(params, assignment)
     workdir = Path(tempfile.mkdtemp(prefix="training_quality_"))
     params.update(
         checkpoint_dir=str(workdir / "checkpoints"),

@@ -1,0 +1,188 @@
+"""Time to a convincing swap: the validation swaps' verdict figures every few minutes of pair training,
+from scratch and from a base model (the `pretraining` face prior).
+
+For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces are extracted (cached), its
+identity tables described with dlib, and the training pipeline's own nodes train it in stages of
+`--every` minutes up to `--minutes`, resuming between stages. After each stage the held-out swaps
+(A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share nearer
+the target, the detail kept and SSIM; the table ends with the minute the verdict first holds (or "not
+within N min"). With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model
+on the shared clips that are not in the pair) the same runs start from the base model too.
+
+On a shared or loaded machine minutes buy fewer steps: the step column says how much training each
+row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend on
+the load.
+
+    .venv/bin/python benchmarks/time_to_convincing.py                                  # CPU preset, 24 min
+    .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --minutes 12 --pretrain-minutes 10
+    .venv/bin/python benchmarks/time_to_convincing.py --preset conf/gpu/parameters_training.yml --minutes 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from shared_faces import (
+    PROJECT,
+    SHARED_VIDEOS,
+    extract_clip,
+    identity_table,
+    loaders,
+    set_parameter,
+)
+
+CLIPS = {
+    "d6": "person_a_d6.mp4",
+    "d9": "person_b_d9.mp4",
+    "d12": "single_d12.mp4",
+    "d18": "single_d18.mp4",
+    "d0": "no_audio_d0.mp4",
+    "hamilton": "multi_hamilton.mp4",
+}
+
+
+def _pretrain(names: list[str], params: dict, minutes: float, cache: Path, out: Path) -> Path:
+    """A base model trained `minutes` on the faces of the clips `names` (every identity); its folder."""
+    from faceswap_pipeline.model.data import FaceItem
+    from faceswap_pipeline.model.networks import ModelConfig
+    from faceswap_pipeline.model.pretrained import (
+        PretrainingSettings,
+        pretrain_base_model,
+        save_base_model,
+    )
+
+    train, val = [], []
+    for name in names:
+        crops, table = extract_clip(SHARED_VIDEOS / CLIPS[name], cache)
+        rows = table.sort_values("time_s")
+        held_out = max(1, len(rows) // 10)
+        for index, row in enumerate(rows.itertuples()):
+            landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
+            item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
+            (val if index >= len(rows) - held_out else train).append(item)
+    config = ModelConfig.from_dict({
+        key: params[key] for key in ("architecture", "input_size", "width", "coverage", "crop_size")
+    })
+    settings = PretrainingSettings(
+        config=config, batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=10**9,
+        checkpoint_dir=out / "pretraining_checkpoints", val_every_n_steps=params["val_every_n_steps"],
+        checkpoint_every_n_steps=params["checkpoint_every_n_steps"], preview_every_n_steps=0,
+        optimizer=params["optimizer"], loss=params["loss"], augmentation=params["augmentation"],
+    )
+    started = time.perf_counter()
+    result = pretrain_base_model(train, val, settings)
+    folder = out / "base_model"
+    save_base_model(result.base_model, folder)
+    print(
+        f"base model: {len(train)} faces of {', '.join(names)}, {result.summary['steps']} steps in "
+        f"{(time.perf_counter() - started) / 60:.1f} min, held-out SSIM "
+        f"{result.summary['final_validation'].get('val/ssim', float('nan')):.3f} -> {folder}"
+    )
+    return folder
+
+
+def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model):
+    from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
+
+    (name_a, name_b) = pair
+    crops_a, table_a = extract_clip(SHARED_VIDEOS / CLIPS[name_a], cache)
+    crops_b, table_b = extract_clip(SHARED_VIDEOS / CLIPS[name_b], cache)
+    identity_a, identity_b = identity_table(crops_a, table_a), identity_table(crops_b, table_b)
+    faces_a, faces_b = loaders(crops_a), loaders(crops_b)
+    run = dict(params, checkpoint_dir=str(workdir / "checkpoints"), resume=True, progress_bar=False,
+               init_from=str(base_model) if base_model else None)
+    faces = select_training_faces(faces_a, table_a, faces_b, table_b, run)
+    rows, done, minutes = [], 0.0, 0.0
+    for stage in stages:
+        if by_steps:
+            run.update(max_steps=int(stage), max_minutes=None)
+        else:
+            run.update(max_steps=10**9, max_minutes=stage - done)
+        started = time.perf_counter()
+        _, preview, summary = train_swap_model(faces_a, faces_b, faces, run, identity_a, identity_b, {})
+        minutes += (time.perf_counter() - started) / 60
+        done = stage
+        swaps = (summary.get("validation_swaps") or {}).get("metrics") or {}
+        verdict = (summary.get("validation_swaps") or {}).get("verdict") or {}
+        rows.append({
+            "stage": stage, "steps": summary["global_step"], "wall_min": minutes,
+            "distance": swaps.get("val_swap/distance_to_target"),
+            "nearer": swaps.get("val_swap/share_nearer_target"),
+            "detail": swaps.get("val_swap/detail_kept"),
+            "ssim": (summary["final_validation"].get("val/ssim_a", float("nan"))
+                     + summary["final_validation"].get("val/ssim_b", float("nan"))) / 2,
+            "convincing": bool(verdict.get("convincing")),
+        })
+        preview.save(workdir / f"preview_{stage:g}.png")
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", type=Path, default=PROJECT / "conf/base/parameters_training.yml")
+    parser.add_argument("--pairs", nargs="+", default=["d6/d9", "d12/d18"], help="source/target clip names")
+    parser.add_argument("--minutes", type=float, default=24.0, help="pair training per run, minutes")
+    parser.add_argument("--every", type=float, default=3.0, help="measure every this many minutes")
+    parser.add_argument("--steps", type=int, default=None, help="stage by steps: train this many in all")
+    parser.add_argument("--every-steps", type=int, default=None, help="... measuring every this many")
+    parser.add_argument("--base-model", type=Path, default=None, help="a base model folder to start from")
+    parser.add_argument("--base-minutes", type=float, default=None,
+                        help="train the runs from the base model only this long (default: --minutes)")
+    parser.add_argument("--pretrain-minutes", type=float, default=None,
+                        help="pretrain a base model on the clips not in the pair for this long first")
+    parser.add_argument("--no-scratch", action="store_true", help="only the runs from the base model")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a training parameter, e.g. optimizer.lr=2e-4")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    params = yaml.safe_load(args.preset.read_text())["training"]
+    for assignment in args.set:
+        set_parameter(params, assignment)
+    by_steps = args.steps is not None
+    unit = "step" if by_steps else "min"
+
+    def stages(total: float) -> list[float]:
+        every = args.every_steps or args.steps if by_steps else args.every
+        count = max(1, round(total / every))
+        return [round(every * (i + 1), 3) for i in range(count)]
+
+    for pair_text in args.pairs:
+        pair = tuple(pair_text.split("/"))
+        starts: dict[str, Path | None] = {} if args.no_scratch else {"scratch": None}
+        workdir = Path(tempfile.mkdtemp(prefix=f"time_to_convincing_{'_'.join(pair)}_"))
+        if args.base_model:
+            starts["base model"] = args.base_model
+        elif args.pretrain_minutes:
+            others = [name for name in CLIPS if name not in pair]
+            starts["base model"] = _pretrain(others, params, args.pretrain_minutes, args.cache, workdir)
+        print(f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
+              f"({params['architecture']} width {params['width']}, batch {params['batch_size']})")
+        for start, base in starts.items():
+            total = args.steps if by_steps else (
+                args.base_minutes if base is not None and args.base_minutes else args.minutes
+            )
+            table = _train_in_stages(pair, params, stages(total), by_steps, args.cache,
+                                     workdir / start.replace(" ", "_"), base)
+            first = table[table["convincing"]]
+            print(f"\nfrom {start}:")
+            print(f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept | SSIM |")
+            print("|---:|---:|---:|---:|---:|---:|---:|")
+            for row in table.itertuples():
+                print(f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
+                      f"{row.nearer:.2f} | {row.detail:.2f} | {row.ssim:.3f} |")
+            print("convincing first at", f"{first['stage'].iloc[0]:g} {unit}" if len(first)
+                  else f"not within {total:g} {unit}")
+        print(f"previews: {workdir}")
+
+
+if __name__ == "__main__":
+    main()
