@@ -82,6 +82,7 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as evaluation
     from faceswap_pipeline.pipelines.face_extraction.params import parse_params as face_extraction
     from faceswap_pipeline.pipelines.ingestion.nodes import PersonSources, _parse
+    from faceswap_pipeline.pipelines.pretraining.nodes import parse_pretraining_params
     from faceswap_pipeline.pipelines.training.nodes import parse_training_params
     from faceswap_pipeline.sources import DownloadOptions
 
@@ -91,6 +92,7 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
         "download": lambda value: _parse(DownloadOptions, value, "download"),
         "face_extraction": face_extraction,
         "training": parse_training_params,
+        "pretraining": parse_pretraining_params,
         "conversion": conversion,
         "evaluation": evaluation,
     }
@@ -134,7 +136,7 @@ def _writable_folder_problem(folder: Path) -> str | None:
 def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     """One message per dataset the pipeline writes whose folder cannot be written (empty: all fine).
 
-    The training's checkpoint folder (a parameter, not a catalog entry) is checked too.
+    The training's and pretraining's checkpoint folders (parameters, not catalog entries) are checked too.
     """
     folders: dict[Path, list[str]] = {}
     for name in sorted(pipeline.all_outputs()):
@@ -147,6 +149,10 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
         checkpoint_dir = (catalog.load("params:training") or {}).get("checkpoint_dir")
         if checkpoint_dir:
             folders.setdefault(Path(str(checkpoint_dir)), []).append("training.checkpoint_dir")
+    if any("params:pretraining" in node.inputs for node in pipeline.nodes):
+        checkpoint_dir = ((catalog.load("params:pretraining") or {}).get("training") or {}).get("checkpoint_dir")
+        if checkpoint_dir:
+            folders.setdefault(Path(str(checkpoint_dir)), []).append("pretraining.training.checkpoint_dir")
     problems = []
     for folder, names in folders.items():
         reason = _writable_folder_problem(folder)

@@ -6,7 +6,9 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
 # The order in which `kedro run` with no arguments runs the stages; Kedro orders nodes by their
-# data dependencies, this list only decides which pipelines make up the default run.
+# data dependencies, this list only decides which pipelines make up the default run. `pretraining`
+# is left out on purpose: a user runs it deliberately (`kedro run --pipelines pretraining`), once,
+# and pairs then start from its base model (`training.init_from: base_model`).
 DEFAULT_STAGES = ("ingestion", "face_extraction", "training", "conversion", "evaluation")
 
 

@@ -17,7 +17,6 @@ from faceswap_pipeline.model.networks import SwapModel
 
 logger = logging.getLogger(__name__)
 
-PREVIEW_ROWS = ("A", "A→A", "A→B", "B", "B→B", "B→A")
 _LABEL_WIDTH = 48
 
 
@@ -38,23 +37,30 @@ def render_preview_grid(model: SwapModel, faces: dict[str, Tensor]) -> np.ndarra
     Args:
         model: the swap model (left in the train/eval mode it was in).
         faces: `{"a": uint8 (K, C, T, T), "b": ...}` aligned faces at the model's source size (as from
-            `FaceSwapDataModule.preview_faces`); the same K for both.
+            `FaceSwapDataModule.preview_faces`); the same K for both. With one person only, the rows
+            are that person's faces and their reconstructions.
 
     Returns:
-        RGB uint8 `(6·S, 48 + K·S, 3)`, S = the model's input size.
+        RGB uint8 `(R·S, 48 + K·S, 3)`, R = 6 (2 with one person), S = the model's input size.
     """
     config = model.config
     device = next(model.parameters()).device
-    rows = []
+    rows, labels = [], []
     for person, other in (("a", "b"), ("b", "a")):
+        if person not in faces:
+            continue
         region = crop_model_region(
             faces[person][:, :3].to(device).float() / 255.0, config.input_size, config.coverage
         )
-        rows += [region, model.swap(region, person), model.swap(region, other)]
+        rows += [region, model.swap(region, person)]
+        labels += [person.upper(), f"{person.upper()}→{person.upper()}"]
+        if other in faces:  # one person alone (pretraining): faces and reconstructions only
+            rows.append(model.swap(region, other))
+            labels.append(f"{person.upper()}→{other.upper()}")
     columns = min(row.shape[0] for row in rows)
     size = config.input_size
     grid = np.full((len(rows) * size, _LABEL_WIDTH + columns * size, 3), 255, dtype=np.uint8)
-    for index, (label, row) in enumerate(zip(PREVIEW_ROWS, rows, strict=True)):
+    for index, (label, row) in enumerate(zip(labels, rows, strict=True)):
         images = _to_rgb_uint8(row[:columns])
         top = index * size
         grid[top : top + size, _LABEL_WIDTH:] = np.concatenate(list(images), axis=1)

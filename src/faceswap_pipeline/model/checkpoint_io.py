@@ -7,6 +7,8 @@ on another file system (a tmpfs `/tmp`), the move is a copy, and a kill during i
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from faceswap_pipeline.atomic_files import atomic_output
+
+logger = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -27,3 +31,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(target, prefix=f".{target.name}.") as temporary:
             torch.save(checkpoint, temporary)
+
+
+def resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config: Any) -> tuple[Path | None, int]:
+    """The checkpoint a training run continues from, and its step: `last.ckpt` in `checkpoint_dir`.
+
+    Args:
+        checkpoint_dir: the run's checkpoint folder.
+        resume: False starts over; the old `last.ckpt` is then kept as `previous.ckpt`, never destroyed.
+        model_config: the `ModelConfig` the run trains; a checkpoint of another one is refused.
+
+    Returns:
+        `(path, step)`, or `(None, 0)` when starting from scratch.
+
+    Raises:
+        CheckpointMismatchError: `last.ckpt` is of another model configuration or cannot be read safely.
+    """
+    from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
+
+    last = checkpoint_dir / "last.ckpt"
+    if not last.exists():
+        return None, 0
+    if not resume:
+        kept = checkpoint_dir / "previous.ckpt"
+        shutil.move(last, kept)
+        logger.info("resume is false: starting over; the old checkpoint is kept as %s", kept)
+        return None, 0
+    step = check_checkpoint_matches(last, model_config)
+    logger.info("resuming from %s (step %d)", last, step)
+    return last, step

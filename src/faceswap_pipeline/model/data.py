@@ -172,7 +172,8 @@ class AlignedFaceDataset(Dataset):
 
 
 class FaceSwapDataModule(L.LightningDataModule):
-    """Batches of both people's faces: `{"a": uint8 (N, C, T, T), "b": uint8 (N, C, T, T)}`.
+    """Batches of both people's faces: `{"a": uint8 (N, C, T, T), "b": uint8 (N, C, T, T)}`, or of
+    one person's alone when `train_items` holds only them (the pretraining's everyone-as-one).
 
     Training cycles the smaller person's faces so every step sees both people; validation returns
     each person's held-out faces once (a person's entry is None once they are exhausted).
@@ -190,7 +191,9 @@ class FaceSwapDataModule(L.LightningDataModule):
         with_landmark_mask: bool = True,
     ) -> None:
         super().__init__()
-        for person in PERSONS:
+        # Both people for a pair; one alone for the pretraining's single autoencoder.
+        self.persons = tuple(person for person in PERSONS if person in train_items) or PERSONS
+        for person in self.persons:
             if not train_items.get(person):
                 raise TooFewFacesError(f"person_{person} has no training faces")
         self.batch_size = batch_size
@@ -201,8 +204,8 @@ class FaceSwapDataModule(L.LightningDataModule):
                 items, input_size, coverage, crop_size, with_landmark_mask, person
             )
 
-        self.train_sets = {p: dataset(train_items[p], p) for p in PERSONS}
-        self.val_sets = {p: dataset(val_items.get(p, []), p) for p in PERSONS}
+        self.train_sets = {p: dataset(train_items[p], p) for p in self.persons}
+        self.val_sets = {p: dataset(val_items.get(p, []), p) for p in self.persons}
 
     def _loader(self, faces: AlignedFaceDataset, train: bool) -> DataLoader:
         return DataLoader(
@@ -217,12 +220,12 @@ class FaceSwapDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> CombinedLoader:
         return CombinedLoader(
-            {p: self._loader(self.train_sets[p], True) for p in PERSONS}, mode="max_size_cycle"
+            {p: self._loader(self.train_sets[p], True) for p in self.persons}, mode="max_size_cycle"
         )
 
     def val_dataloader(self) -> CombinedLoader:
         loaders = {
-            p: self._loader(self.val_sets[p], False) for p in PERSONS if len(self.val_sets[p])
+            p: self._loader(self.val_sets[p], False) for p in self.persons if len(self.val_sets[p])
         }
         return CombinedLoader(loaders, mode="max_size")
 
@@ -233,7 +236,7 @@ class FaceSwapDataModule(L.LightningDataModule):
             `{"a": uint8 (K, C, T, T), "b": ...}` with K <= count.
         """
         previews = {}
-        for person in PERSONS:
+        for person in self.persons:
             faces = self.val_sets[person] if len(self.val_sets[person]) else self.train_sets[person]
             picks = np.unique(
                 np.linspace(0, len(faces) - 1, num=min(count, len(faces))).round().astype(int)

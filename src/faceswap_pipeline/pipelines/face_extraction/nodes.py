@@ -313,7 +313,9 @@ def select_person_faces(
 
     With reference photos a track is kept when the median distance of its sampled descriptors to the
     nearest photo is within ``identity.threshold``; without, the identity that fills most of the
-    footage (across all the person's videos) is the person.
+    footage (across all the person's videos) is the person. With ``identity.keep: everyone`` (the
+    pretraining's many people) every track passing the quality checks is kept; its distance to the
+    dominant identity is still recorded.
 
     Args:
         plan: ``extract_video_faces``'s plan (which per-video table belongs to this run).
@@ -348,9 +350,10 @@ def select_person_faces(
     distances = _track_distances(faces, references if len(references) else None, params.identity.threshold)
     track_keys = list(zip(faces["video"], faces["track"], strict=True))
     faces["identity_distance"] = [distances.get(key, np.nan) for key in track_keys]
-    passed = faces["reject_reason"].isna()
-    wrong_person = passed & ~(faces["identity_distance"] <= params.identity.threshold)
-    faces.loc[wrong_person, "reject_reason"] = REJECT_OTHER_IDENTITY
+    if params.identity.keep == "person":
+        passed = faces["reject_reason"].isna()
+        wrong_person = passed & ~(faces["identity_distance"] <= params.identity.threshold)
+        faces.loc[wrong_person, "reject_reason"] = REJECT_OTHER_IDENTITY
     faces["kept"] = faces["reject_reason"].isna()
     faces["face_id"] = [
         f"{video}/{frame:06d}_t{track:03d}" if kept else None
@@ -373,7 +376,7 @@ def select_person_faces(
         columns=IDENTITY_COLUMNS,
     )
     summary = _summary(faces, metadata)
-    _log_summary(person, summary, bool(len(references)))
+    _log_summary(person, summary, _identity_rule(params, bool(len(references))))
     sheet = _contact_sheet(person, faces, extracted_faces, summary, params)
     face_alignments = faces[ALIGNMENT_COLUMNS].reset_index(drop=True)
     return aligned_faces, face_alignments, identity, sheet
@@ -418,11 +421,18 @@ def _describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} {count}" for reason, count in counts.items())
 
 
-def _log_summary(person: str, summary: dict[str, Any], with_references: bool) -> None:
+def _identity_rule(params: FaceExtractionParams, with_references: bool) -> str:
+    """How tracks were kept, in words, for the log."""
+    if params.identity.keep == "everyone":
+        return "every identity"
+    return "matched to reference photos" if with_references else "dominant identity"
+
+
+def _log_summary(person: str, summary: dict[str, Any], identity_rule: str) -> None:
     logger.info(
         "%s: %d videos, %d frames read, %d faces found in %d tracks, %d kept (%s), rejected: %s",
         person, summary["videos"], summary["frames_read"], summary["faces_found"], summary["tracks"],
-        summary["faces_kept"], "matched to reference photos" if with_references else "dominant identity",
+        summary["faces_kept"], identity_rule,
         _describe_counts(summary["rejected"]) or "none",
     )
     if summary["faces_kept"] == 0:

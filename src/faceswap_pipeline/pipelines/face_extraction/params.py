@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,9 @@ class TrackingParams(_Strict):
 
 
 class IdentityParams(_Strict):
+    keep: Literal["person", "everyone"] = Field(
+        "person", description="person: the tracks of the person; everyone: every track (pretraining)"
+    )
     threshold: float = Field(0.6, gt=0.0, le=2.0, description="dlib descriptor distance: same person below")
     descriptor_every: int = Field(30, ge=1)
     max_descriptors_per_track: int = Field(8, ge=1)

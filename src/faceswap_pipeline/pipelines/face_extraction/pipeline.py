@@ -10,18 +10,23 @@ from faceswap_pipeline.pipelines.face_extraction.nodes import (
 PEOPLE = ("person_a", "person_b")
 
 
-def create_template() -> Pipeline:
-    """The per-person pipeline before namespacing (dataset names without the ``<person>.`` prefix)."""
+def create_template(settings: str = "params:face_extraction") -> Pipeline:
+    """The per-person pipeline before namespacing (dataset names without the ``<person>.`` prefix).
+
+    Args:
+        settings: the input holding the face-extraction settings (the pretraining passes its own
+            copy with ``identity.keep: everyone``).
+    """
     return Pipeline([
         Node(
             extract_video_faces,
-            inputs=["raw_videos", "video_metadata", "extracted_faces_before", "params:face_extraction"],
+            inputs=["raw_videos", "video_metadata", "extracted_faces_before", settings],
             outputs=["extracted_faces", "face_extraction_plan"],
             name="extract_video_faces",
         ),
         Node(
             select_person_faces,
-            inputs=["face_extraction_plan", "extracted_faces", "reference_photos", "params:face_extraction"],
+            inputs=["face_extraction_plan", "extracted_faces", "reference_photos", settings],
             outputs=["aligned_faces", "face_alignments", "identity", "face_contact_sheet"],
             name="select_person_faces",
         ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +98,7 @@ class TrainingParams(_Strict):
     num_workers: int = Field(0, ge=0)
     seed: int = 42
     progress_bar: bool = False
+    init_from: str | None = None
     optimizer: OptimizerParams = OptimizerParams()
     loss: LossParams = LossParams()
     augmentation: AugmentationParams = AugmentationParams()
@@ -264,23 +264,15 @@ def _active_mlflow_logger():
     return MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri())
 
 
-def _resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config) -> tuple[Path | None, int]:
-    from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
-
-    last = checkpoint_dir / "last.ckpt"
-    if not last.exists():
-        return None, 0
-    if not resume:
-        # Starting over, but a checkpoint is never silently destroyed: keep it beside, once.
-        kept = checkpoint_dir / "previous.ckpt"
-        shutil.move(last, kept)
-        logger.info(
-            "training.resume is false: starting over; the old checkpoint is kept as %s", kept
-        )
-        return None, 0
-    step = check_checkpoint_matches(last, model_config)
-    logger.info("resuming from %s (step %d)", last, step)
-    return last, step
+def _base_model_folder(init_from: str | None, base_model: Path | None) -> Path | None:
+    """The base model folder `training.init_from` names: the catalog's `base_model`, a path, or None."""
+    if init_from is None:
+        return None
+    if init_from == "base_model":
+        if base_model is None:
+            raise ValueError("training.init_from is 'base_model' but no base_model dataset was given to training")
+        return Path(base_model)
+    return Path(init_from).expanduser()
 
 
 def _identity_descriptors(identity: pd.DataFrame) -> np.ndarray:
@@ -346,6 +338,7 @@ def train_swap_model(
     person_a_identity: pd.DataFrame | None = None,
     person_b_identity: pd.DataFrame | None = None,
     evaluation: dict[str, Any] | None = None,
+    base_model: Path | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
@@ -363,6 +356,7 @@ def train_swap_model(
             trained on other people than the configured ones; the validation swaps are judged against
             them.
         evaluation: `params:evaluation` (its `verdict` thresholds judge the validation swaps).
+        base_model: the `base_model` catalog folder, used when `training.init_from` is "base_model".
 
     Returns:
         `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
@@ -371,6 +365,7 @@ def train_swap_model(
 
     Raises:
         CheckpointMismatchError: the last checkpoint was trained for another model configuration.
+        BaseModelMismatchError: `training.init_from` names a base model of another configuration.
         NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
     """
     import lightning as L
@@ -384,10 +379,11 @@ def train_swap_model(
         ProgressLogCallback,
         TimeBudgetCallback,
     )
-    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO
+    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
     from faceswap_pipeline.model.data import FaceSwapDataModule
     from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
     from faceswap_pipeline.model.networks import ModelConfig
+    from faceswap_pipeline.model.pretrained import start_from_base_model
 
     params = parse_training_params(training)
     L.seed_everything(params.seed, workers=True, verbose=False)
@@ -423,7 +419,10 @@ def train_swap_model(
 
     checkpoint_dir = Path(params.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    resume_from, resumed_at_step = _resume_checkpoint(checkpoint_dir, params.resume, model_config)
+    resume_from, resumed_at_step = resume_checkpoint(checkpoint_dir, params.resume, model_config)
+    initialised_from = start_from_base_model(
+        module.model, _base_model_folder(params.init_from, base_model), resume_from
+    )
 
     mlflow_logger = _active_mlflow_logger()
     if mlflow_logger is not None:
@@ -517,6 +516,7 @@ def train_swap_model(
         "stop_reason": stop_reason,
         "resumed_from": str(resume_from) if resume_from else None,
         "resumed_at_step": resumed_at_step,
+        "initialised_from": initialised_from,
         "faces": {
             f"{split}_{person}": len(items[person])
             for split, items in (("train", train_items), ("val", val_items))

@@ -1,4 +1,7 @@
-"""Training wiring: pick the training and held-out faces, then train the swap model."""
+"""Training wiring: pick the training and held-out faces, then train the swap model.
+
+`base_model` (the pretraining's output) is an input: read only when `training.init_from` names it.
+"""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -30,6 +33,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "person_a.identity",
                     "person_b.identity",
                     "params:evaluation",
+                    "base_model",
                 ],
                 outputs=["swap_model", "training_preview", "training_summary"],
                 name="train_swap_model",

@@ -1,0 +1,430 @@
+"""A face prior: the swap model's shared encoder and one decoder, trained on many people's faces at once.
+
+DeepFaceLab's answer to the cost of every new pair: learn faces in general once, then start each pair
+from there. `pretrain_base_model` trains the same architecture as one autoencoder on everyone's faces;
+`save_base_model`/`load_base_model` keep it in a model folder like the swap model's (safetensors, no
+pickle), with a record of what it saw; `init_swap_model_from_base` starts a pair's encoder and *both*
+decoders from it, refusing a base model of another configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from faceswap_pipeline.model.model_file import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, _write_atomically
+from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+
+logger = logging.getLogger(__name__)
+
+# The safetensors metadata `kind` that tells a base model from a swap model (which has none).
+BASE_MODEL_KIND = "base_model"
+# The person whose decoder slot the pretraining trains (the `SwapLightningModule` trains by person).
+PRETRAINING_PERSON = "a"
+
+
+class BaseModelMismatchError(ModelFileError):
+    """A base model was pretrained for another model configuration than the pair's training."""
+
+
+class BaseModel(nn.Module):
+    """The shared encoder and one decoder of a `SwapModel` configuration, trained on many people.
+
+    Attributes:
+        config: the `ModelConfig` it was built for (a pair can start from it only with the same one).
+        record: what it saw: `{"faces", "validation_faces", "videos", "steps", "final_validation",
+            "pretraining_run_id"}` (see `pretrain_base_model`); `{}` when unknown.
+    """
+
+    def __init__(self, config: ModelConfig, record: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        template = SwapModel(config)
+        self.config = config
+        self.record: dict[str, Any] = dict(record or {})
+        self.encoder = template.encoder
+        self.decoder = template.decoders[PRETRAINING_PERSON]
+
+    @classmethod
+    def from_swap_model(cls, model: SwapModel, record: dict[str, Any] | None = None) -> BaseModel:
+        """The base model in `model`'s encoder and pretraining decoder (weights copied to the CPU)."""
+        base = cls(model.config, record)
+        base.encoder.load_state_dict(model.encoder.state_dict())
+        base.decoder.load_state_dict(model.decoders[PRETRAINING_PERSON].state_dict())
+        return base.to(device="cpu", dtype=torch.float32).eval()
+
+    def forward(self, faces: Tensor) -> Tensor:
+        """Reconstruct faces: RGB float `(N, 3, S, S)` in [0, 1] → the same shape, S = `config.input_size`."""
+        return self.decoder(self.encoder(faces))
+
+    @torch.no_grad()
+    def reconstruct(self, faces: Tensor) -> Tensor:
+        """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S, S)` in [0, 1]."""
+        if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
+            raise ValueError(f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} {faces.dtype}")
+        was_training = self.training
+        self.eval()
+        parameter = next(self.parameters())
+        faces = faces.to(device=parameter.device, dtype=parameter.dtype)
+        size = self.config.input_size
+        if faces.shape[-2:] != (size, size):
+            faces = F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True)
+        reconstructed = self(faces)
+        self.train(was_training)
+        return reconstructed.clamp(0.0, 1.0)
+
+
+def save_base_model(model: BaseModel, directory: str | Path) -> Path:
+    """Write a base model to `directory`: `model.safetensors` (metadata: kind, config, record) + `config.json`.
+
+    Returns:
+        The folder's path.
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    metadata = {"kind": BASE_MODEL_KIND, "config": config_json, "record": json.dumps(model.record, sort_keys=True)}
+    _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
+    readable = json.dumps({"kind": BASE_MODEL_KIND, "config": model.config.to_dict(), "record": model.record}, indent=2, sort_keys=True)
+    _write_atomically(folder / CONFIG_FILE, lambda temp: temp.write_text(readable + "\n", encoding="utf-8"))
+    return folder
+
+
+def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
+    """The configuration and record of a saved base model, without loading its weights.
+
+    Raises:
+        ModelFileError: no base model there (missing, a swap model, unreadable).
+    """
+    from safetensors import SafetensorError, safe_open
+
+    weights_path = Path(directory) / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise ModelFileError(
+            f"no base model at {Path(directory)} (no {WEIGHTS_FILE}); run `kedro run --pipelines pretraining` "
+            "to make one, or set training.init_from to a base model folder or null"
+        )
+    try:
+        with safe_open(weights_path, framework="pt") as weights:
+            metadata = weights.metadata() or {}
+        if metadata.get("kind") != BASE_MODEL_KIND:
+            raise ModelFileError(
+                f"{weights_path} is not a base model (a swap model, or another file); "
+                "training.init_from takes a folder written by the pretraining pipeline"
+            )
+        return ModelConfig.from_dict(json.loads(metadata["config"])), json.loads(metadata.get("record") or "{}")
+    except ModelFileError:
+        raise
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError, TypeError, ValueError) as error:
+        raise ModelFileError(
+            f"{weights_path} is not a base model this version can read ({type(error).__name__}: {error}); "
+            "run the pretraining pipeline again"
+        ) from error
+
+
+def load_base_model(directory: str | Path, map_location: str | torch.device = "cpu") -> BaseModel:
+    """Load a base model saved by `save_base_model`, in eval mode.
+
+    Raises:
+        ModelFileError: missing, not a base model, or weights that do not fit its configuration.
+    """
+    from safetensors.torch import load_file
+
+    config, record = read_base_model_info(directory)
+    model = BaseModel(config, record)
+    weights_path = Path(directory) / WEIGHTS_FILE
+    state = load_file(weights_path, device=str(map_location))
+    expected = model.state_dict()
+    wrong = sorted(set(expected) ^ set(state)) + [
+        name for name, tensor in expected.items() if name in state and state[name].shape != tensor.shape
+    ]
+    if wrong:
+        raise ModelFileError(
+            f"the weights in {weights_path} do not fit the configuration it names ({len(wrong)} tensors "
+            f"missing, unexpected or of another shape, e.g. {wrong[0]}); run the pretraining pipeline again"
+        )
+    model.load_state_dict(state)
+    return model.to(map_location).eval()
+
+
+def check_base_model_matches(directory: str | Path, expected: ModelConfig) -> dict[str, Any]:
+    """Fail, naming every difference, when a base model was pretrained for another configuration.
+
+    Returns:
+        The base model's record.
+
+    Raises:
+        BaseModelMismatchError: the configurations differ.
+        ModelFileError: no readable base model there.
+    """
+    found, record = read_base_model_info(directory)
+    if found != expected:
+        differences = ", ".join(
+            f"{key} {getattr(found, key)!r} (training says {getattr(expected, key)!r})"
+            for key in found.to_dict()
+            if getattr(found, key) != getattr(expected, key)
+        )
+        raise BaseModelMismatchError(
+            f"base model {Path(directory)} was pretrained for another model: {differences}. Pretrain one "
+            "with the same training settings (the pretraining takes architecture, input_size, width, coverage "
+            "and crop_size from `training`), use those settings for the pair, or set training.init_from: null."
+        )
+    return record
+
+
+def init_swap_model_from_base(model: SwapModel, directory: str | Path) -> dict[str, Any]:
+    """Copy a base model's encoder into `model`'s encoder and its decoder into *both* decoders.
+
+    Args:
+        model: a freshly built swap model of the base model's configuration.
+        directory: the base model folder.
+
+    Returns:
+        The base model's record (what it saw).
+
+    Raises:
+        BaseModelMismatchError: the base model was pretrained for another configuration.
+        ModelFileError: no readable base model there.
+    """
+    check_base_model_matches(directory, model.config)
+    base = load_base_model(directory)
+    parameter = next(model.parameters())
+    with torch.no_grad():
+        model.encoder.load_state_dict(base.encoder.state_dict())
+        for person in PERSONS:
+            model.decoders[person].load_state_dict(base.decoder.state_dict())
+    model.to(device=parameter.device, dtype=parameter.dtype)
+    return base.record
+
+
+def start_from_base_model(
+    model: SwapModel, folder: Path | None, resuming_from: Path | None
+) -> dict[str, Any] | None:
+    """Start a pair's training from a base model, unless it resumes from its own checkpoint.
+
+    Args:
+        model: the pair's freshly built swap model.
+        folder: the base model folder (None: start from scratch).
+        resuming_from: the pair checkpoint the run resumes from, if any: its weights win, so the base
+            model is not applied (and said so in the log).
+
+    Returns:
+        `{"path", "record"}` of the base model applied, or None when none was.
+
+    Raises:
+        BaseModelMismatchError: the base model was pretrained for another configuration.
+        ModelFileError: no readable base model in `folder`.
+    """
+    if folder is None:
+        return None
+    if resuming_from is not None:
+        logger.info(
+            "resuming from %s: its weights win, the base model %s (training.init_from) is not applied",
+            resuming_from, folder,
+        )
+        return None
+    record = init_swap_model_from_base(model, folder)
+    logger.info(
+        "starting from base model %s: encoder and both decoders (pretrained %s steps on %s faces of %s videos)",
+        folder, record.get("steps", "?"), record.get("faces", "?"), len(record.get("videos", [])) or "?",
+    )
+    return {"path": str(folder), "record": record}
+
+
+@dataclass(frozen=True)
+class PretrainingSettings:
+    """How `pretrain_base_model` trains: the training parameters' keys that apply to one autoencoder.
+
+    Attributes:
+        config: the model configuration (the pairs that start from the base model must share it).
+        batch_size: faces per step.
+        max_steps: stop at this optimizer step, counted over all runs (resumes included).
+        max_minutes: stop after this many minutes of this run (None: no time limit).
+        val_every_n_steps, checkpoint_every_n_steps, preview_every_n_steps, log_every_n_steps: cadences
+            in optimizer steps (preview 0: only at the end).
+        preview_faces: held-out faces in the preview grid (rows: faces, reconstructions).
+        checkpoint_dir: where `last.ckpt` is kept; a re-run resumes from it when `resume`.
+        optimizer, loss, augmentation: as `SwapLightningModule` takes them.
+        accelerator, devices, strategy, num_nodes, precision: Lightning `Trainer` settings (precision
+            resolved: e.g. "32-true", "bf16-mixed").
+    """
+
+    config: ModelConfig
+    batch_size: int = 32
+    max_steps: int = 100_000
+    max_minutes: float | None = None
+    val_every_n_steps: int = 50
+    checkpoint_every_n_steps: int = 50
+    checkpoint_dir: Path = Path("data/06_models/pretraining_checkpoints")
+    resume: bool = True
+    preview_every_n_steps: int = 50
+    preview_faces: int = 6
+    log_every_n_steps: int = 10
+    num_workers: int = 0
+    seed: int = 42
+    progress_bar: bool = False
+    with_landmark_mask: bool = True
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    augmentation: dict[str, Any] = field(default_factory=dict)
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+
+
+@dataclass
+class PretrainingResult:
+    """What `pretrain_base_model` returns.
+
+    Attributes:
+        base_model: the trained `BaseModel` (CPU, eval mode), its `record` filled in.
+        preview: RGB uint8 grid, rows faces and reconstructions, one column per held-out face.
+        summary: steps, stop reason, resume point, faces, videos, final validation, images/s.
+    """
+
+    base_model: BaseModel
+    preview: np.ndarray
+    summary: dict[str, Any]
+
+
+def pretrain_base_model(
+    train_faces: Sequence[Any],
+    val_faces: Sequence[Any],
+    settings: PretrainingSettings,
+    mlflow_logger: Any | None = None,
+) -> PretrainingResult:
+    """Train the shared encoder and one decoder to reconstruct everyone's faces; resumable.
+
+    The `SwapLightningModule` trains it with only the pretraining person's batches (its other decoder
+    gets no gradient and is not saved), with the pair training's augmentation and loss, so the base
+    model learns exactly the task a pair's decoders then specialise.
+
+    Args:
+        train_faces: `model.data.FaceItem`s (lazy loaders of RGB uint8 `(S, S, 3)` aligned crops, S =
+            `settings.config.crop_size`), of any number of people.
+        val_faces: held-out faces (ideally of people or videos not in `train_faces`); may be empty.
+        settings: model configuration, budget, checkpointing and trainer settings.
+        mlflow_logger: a Lightning logger for step metrics and preview grids (None: no logging).
+
+    Returns:
+        The base model, the last preview grid and a summary.
+
+    Raises:
+        CheckpointMismatchError: the checkpoint in `settings.checkpoint_dir` is of another configuration.
+        NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    import warnings
+
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from faceswap_pipeline.model.callbacks import (
+        ImagesPerSecondCallback,
+        PreviewGridCallback,
+        ProgressLogCallback,
+        TimeBudgetCallback,
+    )
+    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
+
+    L.seed_everything(settings.seed, workers=True, verbose=False)
+    config = settings.config
+    person = PRETRAINING_PERSON
+    datamodule = FaceSwapDataModule(
+        {person: list(train_faces)}, {person: list(val_faces)}, input_size=config.input_size,
+        coverage=config.coverage, crop_size=config.crop_size, batch_size=settings.batch_size,
+        num_workers=settings.num_workers, with_landmark_mask=settings.with_landmark_mask,
+    )
+    module = SwapLightningModule(
+        model=config.to_dict(), optimizer=settings.optimizer, loss=settings.loss, augmentation=settings.augmentation,
+    )
+    checkpoint_dir = Path(settings.checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    resume_from, resumed_at_step = resume_checkpoint(checkpoint_dir, settings.resume, config)
+
+    preview = PreviewGridCallback(datamodule.preview_faces(settings.preview_faces), settings.preview_every_n_steps)
+    speed = ImagesPerSecondCallback(settings.log_every_n_steps)
+    callbacks: list[L.Callback] = [
+        preview, speed, ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
+        ModelCheckpoint(
+            dirpath=checkpoint_dir, every_n_train_steps=settings.checkpoint_every_n_steps, save_top_k=0,
+            save_last=True, enable_version_counter=False,
+        ),
+    ]
+    budget = None
+    if settings.max_minutes is not None:
+        budget = TimeBudgetCallback(settings.max_minutes * 60.0)
+        callbacks.append(budget)
+    has_validation = len(val_faces) > 0
+    trainer = L.Trainer(
+        accelerator=settings.accelerator, devices=settings.devices, strategy=settings.strategy,
+        num_nodes=settings.num_nodes, precision=settings.precision, max_steps=settings.max_steps, max_epochs=-1,
+        val_check_interval=settings.val_every_n_steps if has_validation else None, check_val_every_n_epoch=None,
+        limit_val_batches=None if has_validation else 0, num_sanity_val_steps=0,
+        log_every_n_steps=settings.log_every_n_steps, logger=mlflow_logger if mlflow_logger is not None else False,
+        callbacks=callbacks, enable_progress_bar=settings.progress_bar, enable_model_summary=False,
+        default_root_dir=checkpoint_dir, plugins=[AtomicCheckpointIO()],
+    )
+    # Batches are drawn at random, with no position in an epoch to lose when resuming.
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except NonFiniteLossError as error:
+        last = checkpoint_dir / "last.ckpt"
+        kept = f"the last good checkpoint is kept at {last}" if last.exists() else "no checkpoint had been saved yet"
+        raise NonFiniteLossError(f"{error} {kept}.") from error
+    trainer.save_checkpoint(checkpoint_dir / "last.ckpt", weights_only=False)
+
+    final: dict[str, float] = {}
+    if has_validation:
+        results = trainer.validate(module, datamodule=datamodule, verbose=False)
+        final = {
+            key.removesuffix(f"_{person}"): float(value)
+            for key, value in (results[0] if results else {}).items()
+            if key.endswith(f"_{person}")
+        }
+    stop_reason = (
+        "max_minutes" if budget is not None and budget.stopped_early
+        else "max_steps" if trainer.global_step >= settings.max_steps else "stopped"
+    )
+    videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in [*train_faces, *val_faces]})
+    record = {
+        "faces": len(train_faces),
+        "validation_faces": len(val_faces),
+        "videos": videos,
+        "steps": int(trainer.global_step),
+        "final_validation": {key: round(value, 6) for key, value in final.items() if math.isfinite(value)},
+    }
+    summary = {
+        **record,
+        "stop_reason": stop_reason,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "resumed_at_step": resumed_at_step,
+        "images_per_s": speed.latest,
+        "model": config.to_dict(),
+        "precision": str(trainer.precision),
+        "checkpoint": str(checkpoint_dir / "last.ckpt"),
+    }
+    logger.info(
+        "pretraining stopped at step %d (%s) on %d faces of %d videos; held-out reconstruction %s",
+        trainer.global_step, stop_reason, len(train_faces), len(videos),
+        ", ".join(f"{key}={value:.4f}" for key, value in record["final_validation"].items()) or "not measured",
+    )
+    if preview.latest_grid is None:
+        preview.render(trainer, module)
+    return PretrainingResult(BaseModel.from_swap_model(module.model, record), preview.latest_grid, summary)

@@ -1,0 +1,1 @@
+"""Pretraining: many people's videos → one autoencoder (`base_model`), a face prior for pair training."""
