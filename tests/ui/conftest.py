@@ -3,7 +3,8 @@
 A throw-away project (tests/kedro_project.py) runs `kedro run --env tiny` once per test session on short
 real clips sampled sparsely: person A is `single_d18.mp4` (7.2 s) at 6 fps, person B `no_audio_d0.mp4`
 (3.1 s, no audio) at 10 fps, the `tiny` training preset (conf/tiny) and one second of conversion. The
-pipelines that run are the registered ones, so the UI tests grow with the project.
+pipelines that run are the registered ones, so the UI tests grow with the project; `pretraining` (not in
+the default run) runs after it as its own `kedro run`, on `single_d12.mp4` at 5 fps.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import PROJECT_ROOT
 from tests.kedro_project import kedro_run, make_project
@@ -23,6 +25,8 @@ from tests.kedro_project import kedro_run, make_project
 TINY_ENV = "tiny"
 # person namespace -> (display name, clip in ../shared/data/videos, frames per second sampled)
 PEOPLE_CLIPS = {"person_a": ("person A", "single_d18.mp4", 6), "person_b": ("person B", "no_audio_d0.mp4", 10)}
+# The pretraining's one clip: a person other than the pair.
+PRETRAINING_CLIP = "single_d12.mp4"
 # `--params` on top of the tiny preset: keys that deep-merge into the base parameters.
 TINY_RUN_PARAMS = ["conversion.duration_s=1.0"]
 
@@ -68,6 +72,13 @@ def _write_people(project: Path, shared_videos: Path) -> None:
     (project / "conf" / TINY_ENV / "parameters_tiny_run_people.yml").write_text("\n".join(lines) + "\n")
 
 
+def _write_pretraining_sources(project: Path, shared_videos: Path) -> None:
+    conf = project / "conf" / TINY_ENV / "parameters_pretraining.yml"
+    values = yaml.safe_load(conf.read_text())
+    values["pretraining"]["sources"] = [{"path": str(shared_videos / PRETRAINING_CLIP), "fps": 5}]
+    conf.write_text(yaml.safe_dump(values))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, shared_videos: Path) -> TinyRun:
     """Run every registered pipeline once on tiny settings; the project with its data and MLflow store."""
@@ -76,5 +87,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, shared_videos: Path) -> T
     _write_people(project, shared_videos)
     result = kedro_run(project, None, TINY_RUN_PARAMS, extra_args=["--env", TINY_ENV])
     log = result.stdout + result.stderr
+    pipelines = registered_pipelines(project)
+    if "pretraining" in pipelines:
+        # Not in the default run: a user runs it on its own (its own MLflow run), on other people.
+        _write_pretraining_sources(project, shared_videos)
+        result = kedro_run(project, extra_args=["--pipelines", "pretraining", "--env", TINY_ENV])
+        log += result.stdout + result.stderr
     (project / "tiny_run.log").write_text(log)
-    return TinyRun(project=project, pipelines=registered_pipelines(project), log=log)
+    return TinyRun(project=project, pipelines=pipelines, log=log)

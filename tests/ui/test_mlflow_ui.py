@@ -87,10 +87,17 @@ def _list_artifacts(base_url: str, run_id: str, path: str = "") -> set[str]:
     return files
 
 
-def _artifact_datasets(project: Path) -> dict[str, tuple[Path, str]]:
-    """Catalog entries kedro-mlflow logs as artifacts: name → (local file or folder, artifact path)."""
+# The pretraining is its own run (`kedro run --pipelines pretraining`), never part of the default one.
+PRETRAINING_CATALOG = "catalog_pretraining.yml"
+
+
+def _artifact_datasets(project: Path, pretraining: bool = False) -> dict[str, tuple[Path, str]]:
+    """Catalog entries kedro-mlflow logs as artifacts: name → (local file or folder, artifact path), of
+    the default run's pipelines, or of the pretraining's when ``pretraining``."""
     found = {}
     for catalog_file in sorted((project / "conf" / "base").glob("catalog*.yml")):
+        if (catalog_file.name == PRETRAINING_CATALOG) != pretraining:
+            continue
         for name, entry in (yaml.safe_load(catalog_file.read_text()) or {}).items():
             if not isinstance(entry, dict) or entry.get("type") != ARTIFACT_DATASET or "{" in name:
                 continue
@@ -101,13 +108,19 @@ def _artifact_datasets(project: Path) -> dict[str, tuple[Path, str]]:
     return found
 
 
+def _run_named(base_url: str, name: str) -> dict:
+    """The one run named ``name`` (kedro-mlflow names a run after its pipeline), as `runs/get` returns it."""
+    experiment = _get(base_url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
+    runs = _post(base_url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    named = [run for run in runs if run["info"]["run_name"] == name]
+    assert len(named) == 1, [run["info"]["run_name"] for run in runs]
+    return _get(base_url, "/api/2.0/mlflow/runs/get", run_id=named[0]["info"]["run_id"])["run"]
+
+
 @pytest.fixture(scope="module")
 def the_run(mlflow_ui: str) -> dict:
-    """The tiny run as the REST API returns it (`runs/get`)."""
-    experiment = _get(mlflow_ui, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
-    runs = _post(mlflow_ui, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
-    assert len(runs) == 1, [run["info"]["run_name"] for run in runs]
-    return _get(mlflow_ui, "/api/2.0/mlflow/runs/get", run_id=runs[0]["info"]["run_id"])["run"]
+    """The tiny `kedro run` of the default pipeline as the REST API returns it (`runs/get`)."""
+    return _run_named(mlflow_ui, "__default__")
 
 
 def test_the_run_with_its_parameters(the_run, tiny_run):
@@ -150,6 +163,19 @@ def test_the_run_artifacts_match_the_local_files(the_run, mlflow_ui, tiny_run):
             assert artifact in listed, f"{name}: {artifact} not among {sorted(listed)}"
             # The preview artifact served to the UI is the same image as the local report.
             assert _artifact_bytes(mlflow_ui, run_id, artifact) == local.read_bytes(), name
+
+
+def test_the_pretraining_run_holds_the_base_model_and_its_preview(mlflow_ui, tiny_run):
+    if "pretraining" not in tiny_run.pipelines:
+        pytest.skip("no pretraining pipeline registered")
+    run = _run_named(mlflow_ui, "pretraining")
+    listed = _list_artifacts(mlflow_ui, run["info"]["run_id"])
+    expected = _artifact_datasets(tiny_run.project, pretraining=True)
+    assert set(expected) == {"base_model", "pretraining_preview"}
+    assert {"base_model/model.safetensors", "base_model/config.json", "pretraining_preview.png"} <= listed
+    local, artifact = expected["pretraining_preview"]
+    assert _artifact_bytes(mlflow_ui, run["info"]["run_id"], artifact) == local.read_bytes()
+    assert any(path.startswith("previews/") for path in listed), sorted(listed)
 
 
 def test_the_ui_shows_the_training_preview_in_chromium(the_run, mlflow_ui, tiny_run):

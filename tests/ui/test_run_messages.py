@@ -14,6 +14,7 @@ STEP_SUMMARIES = {
     "face_extraction": "person_b.select_person_faces made person_b.aligned_faces (data/03_primary/faces/person_b)",
     "training": "train_swap_model made swap_model (data/06_models/swap_model + MLflow run)",
     "conversion": "convert_video made swapped_video (data/07_model_output/swapped.mp4)",
+    "pretraining": "pretraining.pretrain_base_model made base_model (data/06_models/base_model + MLflow run)",
 }
 
 

@@ -1,0 +1,94 @@
+"""The face prior's library: base model files, pretraining on real faces, starting a pair from it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from faceswap_pipeline.model import (
+    BaseModel,
+    BaseModelMismatchError,
+    ModelConfig,
+    ModelFileError,
+    PretrainingSettings,
+    SwapModel,
+    init_swap_model_from_base,
+    load_base_model,
+    pretrain_base_model,
+    save_base_model,
+    save_swap_model,
+)
+from faceswap_pipeline.model.data import FaceItem
+from faceswap_pipeline.model.pretrained import start_from_base_model
+
+TINY = ModelConfig(architecture="original", input_size=64, width=0.1)
+
+
+def _faces(crops: dict) -> list[FaceItem]:
+    return [FaceItem(face_id=face_id, load=lambda crop=crop: crop) for face_id, crop in sorted(crops.items())]
+
+
+def test_a_base_model_round_trips_and_starts_both_decoders(tmp_path):
+    torch.manual_seed(0)
+    base = BaseModel(TINY, {"faces": 12, "videos": ["x"], "steps": 3})
+    save_base_model(base, tmp_path / "base")
+    loaded = load_base_model(tmp_path / "base")
+    assert loaded.record == {"faces": 12, "videos": ["x"], "steps": 3}
+    assert json.loads((tmp_path / "base" / "config.json").read_text())["kind"] == "base_model"
+    for name, tensor in base.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+    pair = SwapModel(TINY)
+    assert init_swap_model_from_base(pair, tmp_path / "base")["steps"] == 3
+    for name, tensor in base.encoder.state_dict().items():
+        assert torch.equal(pair.encoder.state_dict()[name], tensor), name
+    for person in ("a", "b"):
+        for name, tensor in base.decoder.state_dict().items():
+            assert torch.equal(pair.decoders[person].state_dict()[name], tensor), (person, name)
+    faces = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(pair.swap(faces, to="b"), loaded.reconstruct(faces))
+
+
+def test_another_configuration_or_a_swap_model_is_refused(tmp_path):
+    save_base_model(BaseModel(TINY), tmp_path / "base")
+    wider = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.2))
+    with pytest.raises(BaseModelMismatchError, match=r"width 0\.1 \(training says 0\.2\)"):
+        init_swap_model_from_base(wider, tmp_path / "base")
+    save_swap_model(SwapModel(TINY), tmp_path / "pair")
+    with pytest.raises(ModelFileError, match="is not a base model"):
+        load_base_model(tmp_path / "pair")
+    with pytest.raises(ModelFileError, match="kedro run --pipelines pretraining"):
+        load_base_model(tmp_path / "nothing")
+
+
+def test_a_checkpoint_to_resume_wins_over_the_base_model(tmp_path, caplog):
+    save_base_model(BaseModel(TINY), tmp_path / "base")
+    pair = SwapModel(TINY)
+    before = {name: tensor.clone() for name, tensor in pair.state_dict().items()}
+    with caplog.at_level("INFO"):
+        assert start_from_base_model(pair, tmp_path / "base", tmp_path / "last.ckpt") is None
+    assert all(torch.equal(pair.state_dict()[name], tensor) for name, tensor in before.items())
+    assert "its weights win" in caplog.text
+
+
+def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
+    # Both people's faces as one crowd: the base model reconstructs them all with one decoder.
+    crops = {**clip_faces["a"][0], **clip_faces["b"][0]}
+    faces = _faces(crops)
+    settings = PretrainingSettings(
+        config=TINY, batch_size=8, max_steps=4, val_every_n_steps=2, checkpoint_every_n_steps=2,
+        preview_every_n_steps=2, preview_faces=3, log_every_n_steps=1, checkpoint_dir=tmp_path / "ckpt",
+        optimizer={"lr": 1e-3}, accelerator="cpu", devices=1,
+    )
+    result = pretrain_base_model(faces[8:], faces[:8], settings)
+    assert result.base_model.record["steps"] == 4
+    assert result.base_model.record["faces"] == len(faces) - 8
+    assert result.base_model.record["videos"] == sorted({face.face_id.split("/")[0] for face in faces})
+    assert 0 < result.base_model.record["final_validation"]["val/ssim"] <= 1
+    assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)   # rows: faces, reconstructions
+    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+
+    again = pretrain_base_model(faces[8:], faces[:8], PretrainingSettings(**{**settings.__dict__, "max_steps": 6}))
+    assert (again.summary["resumed_at_step"], again.base_model.record["steps"]) == (4, 6)

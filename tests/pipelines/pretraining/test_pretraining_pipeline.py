@@ -1,0 +1,126 @@
+"""`kedro run --pipelines pretraining --env tiny` on ../shared/data clips other than the swapped pair (d6/d9),
+then a pair's `kedro run --pipeline training` that starts from the base model, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from faceswap_pipeline.model import load_base_model, load_swap_model
+from tests.conftest import PROJECT_ROOT
+from tests.kedro_project import kedro_run, make_project
+from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.slow
+
+# Three people who are not the pair (d6/d9), sampled sparsely; Hamilton's clip adds an audience.
+PRETRAINING_CLIPS = (("no_audio_d0.mp4", 10), ("single_d12.mp4", 5), ("multi_hamilton.mp4", 3))
+
+
+def write_pretraining_sources(project: Path, shared_videos: Path, env: str = "tiny") -> None:
+    """Point the preset's `pretraining.sources` at local clips (a conf file: --params splits on commas)."""
+    conf = project / "conf" / env / "parameters_pretraining.yml"
+    values = yaml.safe_load(conf.read_text())
+    values["pretraining"]["sources"] = [{"path": str(shared_videos / clip), "fps": fps} for clip, fps in PRETRAINING_CLIPS]
+    conf.write_text(yaml.safe_dump(values))
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, shared_videos) -> tuple[Path, str]:
+    """A project after one tiny pretraining run; its folder and the run's console output."""
+    project = make_project(tmp_path_factory.mktemp("pretraining") / "project")
+    shutil.copytree(PROJECT_ROOT / "conf" / "tiny", project / "conf" / "tiny")
+    write_pretraining_sources(project, shared_videos)
+    result = kedro_run(project, extra_args=["--pipelines", "pretraining", "--env", "tiny"])
+    return project, result.stdout + result.stderr
+
+
+def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
+    project, log = pretrained
+    alignments = pd.read_parquet(project / "data/03_primary/face_alignments_pretraining.parquet")
+    kept = alignments[alignments["kept"]]
+    # Every clip gives faces, and no face is dropped for being another person (Hamilton's audience,
+    # far from the dominant identity, is kept).
+    assert kept["video"].nunique() == len(PRETRAINING_CLIPS)
+    assert "other_identity" not in set(alignments["reject_reason"].dropna())
+    assert (kept["identity_distance"] > 0.6).any()
+    assert "kept (every identity)" in log
+
+    base = load_base_model(project / "data/06_models/base_model")
+    assert (base.config.architecture, base.config.width, base.config.input_size) == ("original", 0.1, 64)
+    record = base.record
+    assert record["steps"] == 6 and record["faces"] + record["validation_faces"] == len(kept)
+    assert len(record["videos"]) == len(PRETRAINING_CLIPS)
+    assert 0 < record["final_validation"]["val/ssim"] <= 1
+    summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
+    assert summary["steps"] == 6 and summary["stop_reason"] == "max_steps"
+    assert (project / "data/08_reporting/pretraining_preview.png").is_file()
+    assert (project / "data/06_models/pretraining_checkpoints/last.ckpt").is_file()
+    assert not (project / "data/06_models/checkpoints/last.ckpt").exists()
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    experiment = client.get_experiment_by_name("faceswap_pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == "pretraining" and record["pretraining_run_id"] == run.info.run_id
+    assert run.data.params["pretraining.faces"] == str(record["faces"])
+    assert len(client.get_metric_history(run.info.run_id, "train/loss_a")) >= 5
+    assert client.get_metric_history(run.info.run_id, "val/ssim_a")
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id, "base_model")}
+    assert "base_model/model.safetensors" in artifacts
+
+
+def test_pretraining_resumes_from_its_checkpoint(pretrained):
+    project, _ = pretrained
+    result = kedro_run(
+        project, extra_args=["--pipelines", "pretraining", "--env", "tiny", "--params", "pretraining.training.max_steps=8"]
+    )
+    summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
+    assert (summary["resumed_at_step"], summary["steps"]) == (6, 8)
+    assert load_base_model(project / "data/06_models/base_model").record["steps"] == 8
+    # The videos were extracted once: the second run reuses every per-video face table.
+    assert "0 to extract" in result.stdout + result.stderr
+
+
+def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(pretrained, project_with_faces):  # noqa: F811
+    base_folder = pretrained[0] / "data/06_models/base_model"
+    project = project_with_faces
+    shutil.copytree(base_folder, project / "data/06_models/base_model")
+    base = load_base_model(base_folder)
+    # One step at a learning rate too small to move a weight: the pair's model is the base model.
+    result = kedro_run(
+        project, "training",
+        ["training.init_from=base_model", "training.max_steps=1", "training.optimizer.lr=1.0e-12"],
+        extra_args=["--env", "tiny"],
+    )
+    assert "starting from base model" in result.stdout + result.stderr
+    pair, _ = load_swap_model(project / "data/06_models/swap_model")
+    for name, tensor in base.encoder.state_dict().items():
+        assert torch.allclose(pair.encoder.state_dict()[name], tensor, atol=1e-8), name
+    for person in ("a", "b"):
+        for name, tensor in base.decoder.state_dict().items():
+            assert torch.allclose(pair.decoders[person].state_dict()[name], tensor, atol=1e-8), (person, name)
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["initialised_from"]["record"]["steps"] == base.record["steps"]
+
+    # A re-run resumes the pair's own checkpoint: the base model is not applied over it.
+    result = kedro_run(project, "training", ["training.init_from=base_model", "training.max_steps=2"], extra_args=["--env", "tiny"])
+    assert "its weights win" in result.stdout + result.stderr
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert (summary["resumed_at_step"], summary["initialised_from"]) == (1, None)
+
+
+def test_a_base_model_of_another_configuration_is_refused(pretrained, project_with_faces):  # noqa: F811
+    base_folder = pretrained[0] / "data/06_models/base_model"
+    with pytest.raises(AssertionError, match=r"was pretrained for another model: width 0\.1 \(training says 0\.2\)"):
+        kedro_run(
+            project_with_faces, "training", [f"training.init_from={base_folder}", "training.width=0.2"],
+            extra_args=["--env", "tiny"],
+        )
+    assert not (project_with_faces / "data/06_models/swap_model").exists()
