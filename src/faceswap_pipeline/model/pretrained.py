@@ -22,7 +22,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from faceswap_pipeline.model.model_file import CONFIG_FILE, WEIGHTS_FILE, ModelFileError, _write_atomically
+from faceswap_pipeline.model.model_file import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ModelFileError,
+    _write_atomically,
+)
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
 
 logger = logging.getLogger(__name__)

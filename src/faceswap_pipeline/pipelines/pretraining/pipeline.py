@@ -8,7 +8,9 @@ start from the result (`training.init_from: base_model`).
 
 from kedro.pipeline import Node, Pipeline
 
-from faceswap_pipeline.pipelines.face_extraction.pipeline import create_template as face_extraction_template
+from faceswap_pipeline.pipelines.face_extraction.pipeline import (
+    create_template as face_extraction_template,
+)
 from faceswap_pipeline.pipelines.pretraining.nodes import (
     fetch_pretraining_videos,
     keep_every_identity,
