@@ -56,7 +56,9 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
     base = load_base_model(project / "data/06_models/base_model")
     assert (base.config.architecture, base.config.width, base.config.input_size) == ("original", 0.1, 64)
     record = base.record
-    assert record["steps"] == 6 and record["faces"] + record["validation_faces"] == len(kept)
+    # Held out: the last share of the faces (whole videos or time spans), validated on tiny's 8 of them.
+    assert record["steps"] == 6 and len(kept) * 0.6 <= record["faces"] < len(kept)
+    assert record["validation_faces"] == 8
     assert len(record["videos"]) == len(PRETRAINING_CLIPS)
     assert 0 < record["final_validation"]["val/ssim"] <= 1
     summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
@@ -123,4 +125,6 @@ def test_a_base_model_of_another_configuration_is_refused(pretrained, project_wi
             project_with_faces, "training", [f"training.init_from={base_folder}", "training.width=0.2"],
             extra_args=["--env", "tiny"],
         )
-    assert not (project_with_faces / "data/06_models/swap_model").exists()
+    # Refused before the first step: no model written, no checkpoint to resume from.
+    assert not (project_with_faces / "data/06_models/swap_model/model.safetensors").exists()
+    assert not (project_with_faces / "data/06_models/checkpoints/last.ckpt").exists()
