@@ -26,8 +26,14 @@ def test_registry_lists_the_pipelines(project):
         [sys.executable, "-m", "kedro", "registry", "list"], cwd=project, capture_output=True, text=True,
         check=True, timeout=120,
     )
-    for name in ("ingestion", "__default__"):
+    for name in ("ingestion", "pretraining", "__default__"):
         assert f"- {name}" in result.stdout
+    # The pretraining is run deliberately, on its own: a plain `kedro run` does not include it.
+    described = subprocess.run(
+        [sys.executable, "-m", "kedro", "registry", "describe", "__default__"], cwd=project, capture_output=True,
+        text=True, check=True, timeout=120,
+    )
+    assert "train_swap_model" in described.stdout and "pretrain" not in described.stdout
 
 
 def test_telemetry_is_off():
