@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("lightning").setLevel(logging.WARNING)
 
     params = yaml.safe_load(args.preset.read_text())["training"]
     for assignment in args.set:
