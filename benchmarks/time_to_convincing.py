@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--base-model", type=Path, default=None, help="a base model folder to start from")
     parser.add_argument("--base-minutes", type=float, default=None,
                         help="train the runs from the base model only this long (default: --minutes)")
+    parser.add_argument("--base-steps", type=int, default=None,
+                        help="with --steps: train the runs from the base model only this many steps")
     parser.add_argument("--pretrain-minutes", type=float, default=None,
                         help="pretrain a base model on the clips not in the pair for this long first")
     parser.add_argument("--no-scratch", action="store_true", help="only the runs from the base model")
@@ -168,9 +170,11 @@ def main() -> None:
         print(f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
               f"({params['architecture']} width {params['width']}, batch {params['batch_size']})")
         for start, base in starts.items():
-            total = args.steps if by_steps else (
-                args.base_minutes if base is not None and args.base_minutes else args.minutes
-            )
+            from_base = base is not None
+            if by_steps:
+                total = args.base_steps if from_base and args.base_steps else args.steps
+            else:
+                total = args.base_minutes if from_base and args.base_minutes else args.minutes
             table = _train_in_stages(pair, params, stages(total), by_steps, args.cache,
                                      workdir / start.replace(" ", "_"), base)
             first = table[table["convincing"]]
