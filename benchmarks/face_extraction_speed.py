@@ -1,6 +1,7 @@
 """Face-extraction speed: the whole extraction of a clip against decoding alone and faceit's way.
 
     .venv/bin/python benchmarks/face_extraction_speed.py [--video PATH] [--end-s SECONDS] [--det-size 320]
+    .venv/bin/python benchmarks/face_extraction_speed.py --workers 1 2 [--videos PATH ...]
 
 On every frame of the clip (default `person_a_d6.mp4`, 1008 frames) it times:
 - decoding alone (PyAV to RGB, every frame touched): the limit;
@@ -12,6 +13,12 @@ On every frame of the clip (default `person_a_d6.mp4`, 1008 frames) it times:
   the reference (here: the mean descriptor of its own faces, as no reference photo exists).
 Then where the extraction's time goes (cProfile of the same run). CPU ms/frame (all threads) is the
 figure that other jobs on the machine do not distort; frames/s is wall time. Prints tables; asserts nothing.
+
+With ``--workers``, instead: the whole extraction of several videos of one person (default four short
+clips: single_d18, single_d12, no_audio_d0, person_b_d9; every frame) with ``face_extraction.workers``
+at each given count (1: one by one in this process; N: a Dask LocalCluster of N processes, its start
+and close included), frames/s in wall time, CPU seconds of this process and its workers, and whether
+the per-video tables are identical to those of the first count.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ from faceswap_pipeline.video.probe import probe_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "videos" / "person_a_d6.mp4"
+FAN_OUT_VIDEOS = [
+    ROOT.parent / "shared" / "data" / "videos" / name
+    for name in ("single_d18.mp4", "single_d12.mp4", "no_audio_d0.mp4", "person_b_d9.mp4")
+]
 # Functions whose cumulative time shows where the extraction spends it (cProfile names). Decoding and
 # PNG encoding run in background threads, which cProfile does not see: the CPU column covers them.
 STAGES = {
@@ -66,15 +77,27 @@ def decode_only(video: Path, end_s: float | None) -> tuple[int, float, float]:
     return frames, time.perf_counter() - started, cpu_seconds() - cpu_started
 
 
-def whole_extraction(video: Path, end_s: float | None, det_size: int, folder: Path) -> tuple[dict, float, float, pstats.Stats]:
+def cpu_seconds_with_workers() -> float:
+    """CPU time of this process and of its finished child processes (Dask workers once closed)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return cpu_seconds() + children.ru_utime + children.ru_stime
+
+
+def whole_extraction(
+    videos: list[Path], end_s: float | None, det_size: int, folder: Path, *, workers: int = 1, profile: bool = True
+) -> tuple[dict, float, float, pstats.Stats | None, DataCatalog]:
     params = yaml.safe_load((ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
     params["detector"]["det_size"] = det_size
-    info = probe_video(video)
-    metadata = pd.DataFrame([{
-        "person": "benchmark", "file": video.name, "start_s": math.nan, "end_s": end_s if end_s else math.nan,
-        "sample_fps": math.nan, "duration_s": info.duration_s, "frame_count": info.frame_count,
-        "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
-    }])
+    params["workers"] = workers
+    rows = []
+    for video in videos:
+        info = probe_video(video)
+        rows.append({
+            "person": "benchmark", "file": video.name, "start_s": math.nan, "end_s": end_s if end_s else math.nan,
+            "sample_fps": math.nan, "duration_s": info.duration_s, "frame_count": info.frame_count,
+            "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+        })
+    metadata = pd.DataFrame(rows)
     config = yaml.safe_load((ROOT / "conf/base/catalog_face_extraction.yml").read_text())
     catalog_config = {}
     for name, template in config.items():
@@ -84,23 +107,60 @@ def whole_extraction(video: Path, end_s: float | None, det_size: int, folder: Pa
                 entry[key] = str(folder / entry[key].replace("{person}", "benchmark"))
         catalog_config[name.replace("{person}.", "")] = entry
     catalog = DataCatalog.from_config(catalog_config)
-    catalog["raw_videos"] = {video.name: video}
+    catalog["raw_videos"] = {video.name: video for video in videos}
     catalog["video_metadata"] = metadata
     catalog["reference_photos"] = {}
     catalog["params:face_extraction"] = params
-    profiler = cProfile.Profile()
-    started, cpu_started = time.perf_counter(), cpu_seconds()
-    profiler.enable()
+    profiler = cProfile.Profile() if profile else None
+    started, cpu_started = time.perf_counter(), cpu_seconds_with_workers()
+    if profiler:
+        profiler.enable()
     SequentialRunner().run(create_template(), catalog)
-    profiler.disable()
-    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+    if profiler:
+        profiler.disable()
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds_with_workers() - cpu_started
     alignments = catalog.load("face_alignments")
+    tables = catalog.load("extracted_faces")
     counts = {
-        "frames": int(len(alignments[["frame_index"]].drop_duplicates())) if len(alignments) else 0,
+        "frames": sum(int(table.metadata()["frames_read"]) for table in tables.values()),
         "faces found": len(alignments),
         "faces kept": int(alignments["kept"].sum()),
     }
-    return counts, elapsed, cpu, pstats.Stats(profiler)
+    return counts, elapsed, cpu, pstats.Stats(profiler) if profiler else None, catalog
+
+
+def table_digest(catalog: DataCatalog) -> str:
+    """One hash of every per-video table's content (the timing metadata left out)."""
+    digest = hashlib.sha256()
+    for key, table in sorted(catalog.load("extracted_faces").items()):
+        digest.update(key.encode())
+        digest.update(pd.util.hash_pandas_object(table.read().map(repr), index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def fan_out(videos: list[Path], worker_counts: list[int], det_size: int) -> None:
+    """The whole extraction of ``videos`` at each worker count; prints a table."""
+    from faceswap_pipeline.fan_out import FanOut, dask_client
+
+    print(f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n")
+    print("| workers | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | faces kept | tables |")
+    print("|--------:|-------:|--------:|---------:|----------------------:|-------------:|-----------:|:-------|")
+    first_digest = None
+    for workers in worker_counts:
+        with tempfile.TemporaryDirectory() as folder:
+            counts, seconds, cpu, _, catalog = whole_extraction(videos, None, det_size, Path(folder), workers=workers, profile=False)
+            digest = table_digest(catalog)
+        first_digest = first_digest or digest
+        same = "identical" if digest == first_digest else f"DIFFER ({digest})"
+        frames = counts["frames"]
+        print(f"| {workers:>7} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
+              f"{1000 * cpu / frames:>12.1f} | {counts['faces kept']:>10} | {same} |", flush=True)
+    for workers in (w for w in worker_counts if w > 1):
+        started = time.perf_counter()
+        with dask_client(FanOut(workers=workers)) as client:
+            client.wait_for_workers(workers)
+        print(f"\nLocalCluster of {workers} workers, start and close alone: {time.perf_counter() - started:.1f} s")
 
 
 def faceit_way(video: Path, end_s: float | None) -> tuple[dict, float, float]:
@@ -139,11 +199,16 @@ def main() -> None:
     parser.add_argument("--end-s", type=float, default=None, help="only the first SECONDS of the clip")
     parser.add_argument("--det-size", type=int, default=320)
     parser.add_argument("--skip-faceit", action="store_true", help="skip faceit's way (minutes on a CPU)")
+    parser.add_argument("--workers", type=int, nargs="+", help="instead: several videos at these worker counts")
+    parser.add_argument("--videos", type=Path, nargs="+", default=FAN_OUT_VIDEOS, help="the videos for --workers")
     args = parser.parse_args()
+    if args.workers:
+        fan_out(args.videos, args.workers, args.det_size)
+        return
 
     frames, decode_s, decode_cpu = decode_only(args.video, args.end_s)
     with tempfile.TemporaryDirectory() as folder:
-        ours, ours_s, ours_cpu, stats = whole_extraction(args.video, args.end_s, args.det_size, Path(folder))
+        ours, ours_s, ours_cpu, stats, _ = whole_extraction([args.video], args.end_s, args.det_size, Path(folder))
     rows = [
         ("decoding alone (the limit)", frames, decode_s, decode_cpu, "", ""),
         (f"whole extraction (RetinaFace {args.det_size} px, this pipeline)", frames, ours_s, ours_cpu, ours["faces found"], ours["faces kept"]),

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 TEMP_PREFIX = ".partial-"
 
@@ -41,3 +43,26 @@ def atomic_output(destination: str | Path, *, prefix: str = TEMP_PREFIX) -> Iter
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+@contextmanager
+def atomic_fs_output(fs: Any, destination: str, *, prefix: str = TEMP_PREFIX) -> Iterator[str]:
+    """``atomic_output`` on an fsspec file system (object stores, shared remote storage).
+
+    Yields a temporary path beside ``destination`` (nothing is created there yet); on success it is
+    moved to ``destination`` with ``fs.mv``. On object stores a move is a copy then a delete: the final
+    name still appears only once the file is complete. On any error the temporary file is removed.
+
+    Args:
+        fs: an ``fsspec.AbstractFileSystem``.
+        destination: the final path on ``fs`` (without protocol), ``/``-separated.
+    """
+    parent, _, name = destination.rpartition("/")
+    suffix = name[name.rfind("."):] if "." in name else ""
+    temporary = f"{parent}/{prefix}{uuid.uuid4().hex}{suffix}" if parent else f"{prefix}{uuid.uuid4().hex}{suffix}"
+    try:
+        yield temporary
+        fs.mv(temporary, destination)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)

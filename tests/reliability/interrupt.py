@@ -1,4 +1,5 @@
-"""Start `kedro run` in a child process and SIGKILL it at a chosen moment, as a power cut or the OOM killer would."""
+"""Start `kedro run` in a child process and SIGKILL it at a chosen moment, as a power cut or the OOM killer would
+(or press Ctrl-C: SIGINT to its whole process group, as a terminal sends it)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,33 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 
 def kill_kedro_run_when(
     project: Path, args: list[str], moment: Callable[[], bool], *, timeout_s: float = 240, poll_s: float = 0.05,
-    env: dict[str, str] | None = None,
-) -> None:
+    env: dict[str, str] | None = None, signum: int = signal.SIGKILL,
+) -> list[psutil.Process]:
     """Run ``kedro run <args>`` in ``project``; SIGKILL it as soon as ``moment()`` is true.
 
     Args:
         env: variables to set for the child on top of this process's.
+        signum: ``SIGKILL`` (the default) kills the run's own process only; ``SIGINT`` goes to its whole
+            process group, as Ctrl-C in a terminal does, and the run must then stop with an error.
+
+    Returns:
+        The run's descendant processes (e.g. Dask workers) alive at the moment it was signalled.
 
     Raises:
         AssertionError: the run ended (or ``timeout_s`` passed) before the moment came, with its output.
     """
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
     log = project / f"killed-run-{time.monotonic_ns()}.log"
+    descendants: list[psutil.Process] = []
     with log.open("w") as output:
         child = subprocess.Popen(
             [sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         try:
@@ -37,8 +47,16 @@ def kill_kedro_run_when(
                         f"the run ended ({child.returncode}) before the moment to kill it:\n{log.read_text()[-4000:]}"
                     )
                 time.sleep(poll_s)
+            descendants = psutil.Process(child.pid).children(recursive=True)
+            if signum == signal.SIGINT:
+                os.killpg(child.pid, signal.SIGINT)
+                child.wait(timeout=120)
         finally:
             if child.poll() is None:
                 child.send_signal(signal.SIGKILL)
             child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL, log.read_text()[-4000:]
+    if signum == signal.SIGINT:
+        assert child.returncode != 0, log.read_text()[-4000:]
+    else:
+        assert child.returncode == -signal.SIGKILL, log.read_text()[-4000:]
+    return descendants

@@ -1,8 +1,8 @@
 """Face-extraction nodes: per-video face tables (resumable), then the person's faces across videos.
 
 Node 1 (``extract_video_faces``) returns one lazy callable per video that is not already extracted
-with the same checksum and parameters; the catalog's folder dataset runs and writes them one video at a
-time, chunk by chunk. Node 2 (``select_person_faces``) decides identity per track across all the
+with the same checksum and parameters; the catalog's folder dataset runs and writes them chunk by chunk,
+one video at a time or, with ``workers`` > 1 or a ``dask_scheduler``, side by side on Dask workers. Node 2 (``select_person_faces``) decides identity per track across all the
 person's videos and writes the aligned crops, the table, the identity descriptors and a contact sheet.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.fan_out import FanOutJobs
 from faceswap_pipeline.pipelines.face_extraction.params import (
     FaceExtractionParams,
     fingerprint_hash,
@@ -71,8 +72,12 @@ class _VideoFaceChunks:
     face-table dataset stores it in the file.
     """
 
-    def __init__(self, video: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models):
+    def __init__(
+        self, video: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models,
+        progress_bar: bool = True,
+    ):
         self.video, self.path, self.row, self.params, self.models = video, path, row, params, models
+        self.progress_bar = progress_bar
         self.parquet_metadata: dict[str, Any] = {}
 
     def _expected_frames(self) -> int | None:
@@ -137,14 +142,17 @@ class _VideoFaceChunks:
         )
         started = time.perf_counter()
         yielded = False
+        expected = self._expected_frames()
         # PNG encoding of one batch runs in a second thread while the next batch is detected; at most
-        # two batches wait, so memory stays bounded.
+        # two batches wait, so memory stays bounded. On a Dask worker a bar would garble the terminal:
+        # progress goes to the log instead, which the worker forwards to the user.
+        progress = _ProgressLog(self.video, expected) if not self.progress_bar else None
         with (
-            tqdm(total=self._expected_frames(), desc=self.video, unit="frame", mininterval=1.0, leave=False) as bar,
+            tqdm(total=expected, desc=self.video, unit="frame", mininterval=1.0, leave=False, disable=not self.progress_bar) as bar,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-png") as encoder,
         ):
             pending = []
-            for faces in extractor.run(frames, on_frames=bar.update):
+            for faces in extractor.run(frames, on_frames=progress.update if progress else bar.update):
                 if faces:
                     pending.append(encoder.submit(self._table, faces, schema))
                 if len(pending) > 1:
@@ -175,8 +183,53 @@ class _VideoFaceChunks:
         )
 
 
+class _ProgressLog:
+    """Progress of one video as log lines, every ``every_s`` seconds (where a progress bar cannot show)."""
+
+    def __init__(self, video: str, expected: int | None, every_s: float = 30.0):
+        self.video, self.expected, self.every_s = video, expected, every_s
+        self.frames = 0
+        self.started = self.last = time.perf_counter()
+        logger.info("%s: extracting faces (%s frames)", video, expected if expected is not None else "unknown")
+
+    def update(self, frames: int) -> None:
+        self.frames += frames
+        now = time.perf_counter()
+        if now - self.last >= self.every_s:
+            self.last = now
+            share = f" of {self.expected} ({100 * self.frames / self.expected:.0f} %)" if self.expected else ""
+            logger.info("%s: %d frames%s, %.1f frames/s", self.video, self.frames, share, self.frames / (now - self.started))
+
+
+class _VideoJob:
+    """One video to extract: calling it gives the face chunks that the face-table folder writes.
+
+    It pickles (the detector is built where it runs), so it can run on a Dask worker.
+
+    Args:
+        cpu_threads: threads OpenCV may use there (its own pool, beside onnxruntime's); ``None``: all.
+    """
+
+    def __init__(
+        self, file: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models,
+        *, distributed: bool, cpu_threads: int | None,
+    ):
+        self.file, self.path, self.row, self.params, self.models = file, path, row, params, models
+        self.distributed, self.cpu_threads = distributed, cpu_threads
+        self.label = f"video {file}"
+
+    def __call__(self) -> _VideoFaceChunks:
+        if self.cpu_threads:
+            import cv2
+
+            cv2.setNumThreads(self.cpu_threads)
+        return _VideoFaceChunks(
+            Path(self.file).stem, self.path, self.row, self.params, self.models, progress_bar=not self.distributed
+        )
+
+
 class _Models:
-    """The detector and settings, built on first use and shared by the videos of one run."""
+    """The detector and settings, built on first use and shared by the videos of one run (or worker)."""
 
     def __init__(self, params: FaceExtractionParams):
         self.params = params
@@ -191,6 +244,10 @@ class _Models:
             iou_threshold=params.tracking.iou_threshold, max_missed=params.tracking.max_missed,
             cut_threshold=params.tracking.cut_threshold,
         )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # An onnxruntime session does not pickle: a Dask worker builds its own on first use.
+        return {**self.__dict__, "_detector": None}
 
     def detector(self, det_size: int | None = None):
         from faceswap_pipeline.faces.detection import RetinaFaceDetector
@@ -220,7 +277,7 @@ def extract_video_faces(
     video_metadata: pd.DataFrame,
     extracted_before: dict[str, Any],
     face_extraction: dict[str, Any],
-) -> tuple[dict[str, Callable[[], _VideoFaceChunks]], pd.DataFrame]:
+) -> tuple[FanOutJobs, pd.DataFrame]:
     """Plan the per-video extraction: one lazy job per video not yet extracted with these settings.
 
     Args:
@@ -230,14 +287,21 @@ def extract_video_faces(
         face_extraction: the ``face_extraction`` parameters.
 
     Returns:
-        ``{key: callable}`` for the videos to extract (saved lazily by the face-table folder), and the
-        plan: one row per video with its key and whether an earlier result is reused.
+        ``{key: callable}`` for the videos to extract (saved lazily by the face-table folder; with
+        ``workers`` > 1 or a ``dask_scheduler``, on Dask workers), and the plan: one row per video
+        with its key and whether an earlier result is reused.
 
     Raises:
         ValueError: bad parameters, or a video in the metadata that is missing from ``raw_videos``.
     """
     params = parse_params(face_extraction)
     settings_hash = fingerprint_hash(params.extraction_fingerprint())
+    fan_out = params.fan_out()
+    cpu_threads = fan_out.cpu_threads_per_job()
+    if cpu_threads and not params.detector.intra_op_threads:
+        # N workers each running onnxruntime on every core would fight over them.
+        detector = params.detector.model_copy(update={"intra_op_threads": cpu_threads})
+        params = params.model_copy(update={"detector": detector})
     models = _Models(params)
     jobs: dict[str, Callable[[], _VideoFaceChunks]] = {}
     plan_rows = []
@@ -251,7 +315,9 @@ def extract_video_faces(
         video = Path(file).stem
         reused = key in extracted_before
         if not reused:
-            jobs[key] = lambda video=video, path=raw_videos[file], row=row: _VideoFaceChunks(video, path, row, params, models)
+            jobs[key] = _VideoJob(
+                file, Path(raw_videos[file]), row, params, models, distributed=fan_out.distributed, cpu_threads=cpu_threads
+            )
         plan_rows.append({
             "person": row.get("person", ""), "video": video, "file": file, "key": key, "sha256": row["sha256"],
             "start_s": row["start_s"], "end_s": row["end_s"], "sample_fps": row["sample_fps"], "reused": reused,
@@ -266,7 +332,7 @@ def extract_video_faces(
         "%s: %d videos, %d already extracted with these settings, %d to extract",
         plan["person"].iloc[0] if len(plan) else "face extraction", len(plan), int(plan["reused"].sum()), len(jobs),
     )
-    return jobs, plan
+    return FanOutJobs(jobs, fan_out), plan
 
 
 def _reference_descriptors(reference_photos: dict[str, Callable[[], np.ndarray]], models: _Models) -> np.ndarray:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from faceswap_pipeline.fan_out import FanOut
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 # Bump when the per-video table's layout or meaning changes: old per-video results are then redone.
@@ -54,6 +55,16 @@ class ContactSheetParams(_Strict):
 class FaceExtractionParams(_Strict):
     """Everything face extraction reads from its parameters."""
 
+    workers: int = Field(
+        1, ge=1, le=1024, description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask"
+    )
+    dask_scheduler: str | None = Field(
+        None, min_length=1, pattern=r"^([a-z][a-z0-9+]*://)?[^\s/]+$",
+        description="address of a running Dask scheduler (tcp://host:8786) whose workers extract the videos",
+    )
+    dask_worker_memory: str = Field(
+        "auto", min_length=1, description="memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers"
+    )
     crop_size: int = Field(256, ge=32, le=2048)
     margin: float = Field(0.2, ge=0.0, le=2.0)
     min_face_size: float = Field(64.0, ge=0.0)
@@ -65,8 +76,12 @@ class FaceExtractionParams(_Strict):
     identity: IdentityParams = IdentityParams()
     contact_sheet: ContactSheetParams = ContactSheetParams()
 
+    def fan_out(self) -> FanOut:
+        """Where the videos are extracted (``workers``, ``dask_scheduler``, ``dask_worker_memory``)."""
+        return FanOut(workers=self.workers, scheduler=self.dask_scheduler, memory_limit=self.dask_worker_memory)
+
     def extraction_fingerprint(self) -> dict[str, Any]:
-        """The settings that change a video's per-video result (not speed-only ones like batch size)."""
+        """The settings that change a video's per-video result (not speed-only ones like batch size or workers)."""
         return {
             "version": EXTRACTION_FORMAT_VERSION,
             "crop_size": self.crop_size,
