@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
     Args:
         jobs: ``{label: job}``; the label names the job in messages (e.g. ``"video d6.mp4"``).
         fan_out: where to run them.
-        what: what the jobs are, plural, for the progress line (``"videos"``).
+        what: what the jobs make, plural, for the progress lines (``"face tables"``).
 
     Raises:
         JobFailed: a job raised on a worker (its error chained), or a worker died running it.
@@ -99,13 +99,14 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
     from distributed import as_completed
 
     level = logging.getLogger(FORWARDED_LOGGER).getEffectiveLevel()
-    with dask_client(fan_out) as client:
+    # No idle worker processes to start (each loads the models).
+    with dask_client(replace(fan_out, workers=min(fan_out.workers, len(jobs)))) as client:
         futures = {
             client.submit(_run_logging_at, level, job, pure=False, key=_task_key(label)): label
             for label, job in jobs.items()
         }
         logger.info(
-            "%d %s on %d Dask workers (%s)", len(futures), what, len(client.scheduler_info()["workers"]),
+            "%s: %d on %d Dask workers (%s)", what, len(futures), len(client.scheduler_info()["workers"]),
             fan_out.scheduler or "a LocalCluster on this machine",
         )
         done = 0
@@ -117,7 +118,7 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
                 except Exception as error:
                     raise JobFailed(f"{label} failed on a Dask worker: {type(error).__name__}: {error}") from error
                 done += 1
-                logger.info("%d of %d %s done (%s)", done, len(futures), what, label)
+                logger.info("%s: %d of %d done (%s)", what, done, len(futures), label)
         except BaseException:
             # Also on Ctrl-C: nothing more is started; a cluster of this run is closed on the way out.
             client.cancel(list(futures), force=True)
@@ -127,7 +128,11 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
 def _run_logging_at(level: int, job: Callable[[], Any]) -> None:
     """Run ``job`` on a worker with the project's loggers at the client's level (a worker process
     starts with Python's default, WARNING, and would drop the progress lines)."""
-    logging.getLogger(FORWARDED_LOGGER).setLevel(level)
+    project_logger = logging.getLogger(FORWARDED_LOGGER)
+    project_logger.setLevel(level)
+    # Forwarded to the client, which shows them: the worker's own handlers would show them twice.
+    project_logger.propagate = False
+    logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
     job()
 
 
@@ -150,17 +155,38 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     level = logging.getLogger(FORWARDED_LOGGER).getEffectiveLevel()
-    if fan_out.scheduler:
-        with Client(fan_out.scheduler, timeout="30s") as client:
+    with _quiet_dask_logs():
+        if fan_out.scheduler:
+            with Client(fan_out.scheduler, timeout="30s") as client:
+                client.forward_logging(FORWARDED_LOGGER, level=level)
+                yield client
+            return
+        # The scheduler always serves HTTP (health, metrics; the dashboard when bokeh is there): on a
+        # free port of the loopback interface, not on 8787 of every interface.
+        with (
+            LocalCluster(
+                n_workers=fan_out.workers, threads_per_worker=1, processes=True, memory_limit=fan_out.memory_limit,
+                dashboard_address="127.0.0.1:0",
+            ) as cluster,
+            Client(cluster) as client,
+        ):
             client.forward_logging(FORWARDED_LOGGER, level=level)
             yield client
-        return
-    with (
-        LocalCluster(
-            n_workers=fan_out.workers, threads_per_worker=1, processes=True, memory_limit=fan_out.memory_limit,
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.forward_logging(FORWARDED_LOGGER, level=level)
-        yield client
+
+
+@contextmanager
+def _quiet_dask_logs() -> Iterator[None]:
+    """Dask's own INFO lines (workers starting, connections) only at WARNING and above, here and in
+    the worker processes started meanwhile (they read ``DASK_LOGGING__DISTRIBUTED`` on import)."""
+    dask_logger = logging.getLogger("distributed")
+    level, variable = dask_logger.level, os.environ.get("DASK_LOGGING__DISTRIBUTED")
+    dask_logger.setLevel(max(level, logging.WARNING))
+    os.environ["DASK_LOGGING__DISTRIBUTED"] = "warning"
+    try:
+        yield
+    finally:
+        dask_logger.setLevel(level)
+        if variable is None:
+            os.environ.pop("DASK_LOGGING__DISTRIBUTED", None)
+        else:
+            os.environ["DASK_LOGGING__DISTRIBUTED"] = variable

@@ -117,8 +117,8 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
     assert finished.stat().st_mtime_ns == finished_at  # the finished video was not redone
     assert len(_finished_tables(project)) == 2 and _partial_tables(project) == []
     # Progress reaches the user: the workers' own lines, forwarded, and the count of videos done.
-    assert "1 face tables on 2 Dask workers" in log, log[-3000:]
-    assert "frames/s), " in log and "1 of 1 face tables done (video " in log, log[-3000:]
+    assert "face tables: 1 on 1 Dask workers (a LocalCluster on this machine)" in log, log[-3000:]
+    assert "frames/s), " in log and "face tables: 1 of 1 done (video " in log, log[-3000:]
     _assert_same_outputs(_outputs(project), serial)
 
 
