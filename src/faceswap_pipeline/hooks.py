@@ -31,11 +31,11 @@ def _dataset_path(catalog: DataCatalog, name: str) -> tuple[Path, bool] | None:
         return None
     # Kedro datasets describe their location as `filepath` (files) or `path` (folders).
     description = dataset._describe()
-    if description.get("filepath"):
-        return Path(str(description["filepath"])), False
-    if description.get("path"):
-        return Path(str(description["path"])), True
-    return None
+    location, is_folder = (description.get("filepath"), False) if description.get("filepath") else (description.get("path"), True)
+    # An fsspec URL (s3://..., a face-table folder shared with Dask workers) is not a local path.
+    if not location or ("://" in str(location) and not str(location).startswith("file://")):
+        return None
+    return Path(str(location).removeprefix("file://")), is_folder
 
 
 def _shown(path: Path) -> str:

@@ -50,3 +50,23 @@ def test_keys_cannot_leave_the_folder(tmp_path):
     dataset = FaceTableFolderDataset(str(tmp_path / "tables"))
     with pytest.raises(DatasetError, match="stay inside"):
         dataset.save({"../escape": pd.DataFrame({"row": [1]})})
+
+
+def test_an_fsspec_folder_is_written_whole_and_read_back_the_same_way(tmp_path):
+    # Any fsspec URL (an object store, shared storage for Dask workers); fsspec's memory file system here.
+    import fsspec
+
+    url = f"memory://face-tables/{tmp_path.name}"
+    dataset = FaceTableFolderDataset(url)
+    assert dataset.load() == {}
+    dataset.save({"video_1": lambda: _Chunks(3)})
+    with pytest.raises(DatasetError, match="killed mid-video"):
+        dataset.save({"cut": lambda: _Chunks(3, fail_after=2)})
+    memory = fsspec.filesystem("memory")
+    assert [name.rpartition("/")[2] for name in memory.ls(url, detail=False)] == ["video_1.parquet"]
+    table = dataset.load()["video_1"]
+    assert table.read()["row"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert table.metadata() == {"frames_read": "6"}
+    assert [table.cell("crop_png", row) for row in (0, 5)] == [b"a0", b"b2"]
+    with pytest.raises(DatasetError, match="plain file name"):
+        dataset.save({"../escape": pd.DataFrame({"row": [1]})})

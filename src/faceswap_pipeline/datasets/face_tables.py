@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
-from kedro.io.core import get_protocol_and_path
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_fs_output, atomic_output
 from faceswap_pipeline.datasets.files import remove_stale_partials
@@ -109,14 +108,16 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
     """
 
     def __init__(self, path: str, metadata: dict | None = None, fs_args: dict[str, Any] | None = None):
-        import fsspec
+        from fsspec.core import url_to_fs
+        from fsspec.implementations.local import LocalFileSystem
 
-        self._protocol, folder = get_protocol_and_path(path)
-        self._local = self._protocol == "file"
+        fs, folder = url_to_fs(str(path), **(fs_args or {}))
+        self._local = isinstance(fs, LocalFileSystem)
+        self._url = str(path)
         # Absolute, so that workers started elsewhere (another working directory) write the same files.
         self._path = Path(folder).resolve() if self._local else None
         self._folder = str(self._path) if self._local else folder.rstrip("/")
-        self._fs = None if self._local else fsspec.filesystem(self._protocol, **(fs_args or {}))
+        self._fs = None if self._local else fs
         self.metadata = metadata
 
     def load(self) -> dict[str, FaceTableFile]:
@@ -166,7 +167,7 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
         return bool(self.load())
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._folder if self._local else f"{self._protocol}://{self._folder}"}
+        return {"path": self._folder if self._local else self._url}
 
 
 def write_face_table(destination: str, table: TableData, fs: Any = None) -> None:
