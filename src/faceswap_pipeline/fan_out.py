@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -119,9 +121,13 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
                     raise JobFailed(f"{label} failed on a Dask worker: {type(error).__name__}: {error}") from error
                 done += 1
                 logger.info("%s: %d of %d done (%s)", what, done, len(futures), label)
-        except BaseException:
+        except BaseException as error:
             # Also on Ctrl-C: nothing more is started; a cluster of this run is closed on the way out.
             client.cancel(list(futures), force=True)
+            logger.warning(
+                "%s: stopped (%s) with %d of %d done; the others are cancelled", what,
+                "interrupted" if isinstance(error, KeyboardInterrupt) else "a job failed", done, len(futures),
+            )
             raise
 
 
@@ -163,15 +169,31 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
             return
         # The scheduler always serves HTTP (health, metrics; the dashboard when bokeh is there): on a
         # free port of the loopback interface, not on 8787 of every interface.
-        with (
-            LocalCluster(
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(
                 n_workers=fan_out.workers, threads_per_worker=1, processes=True, memory_limit=fan_out.memory_limit,
                 dashboard_address="127.0.0.1:0",
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             client.forward_logging(FORWARDED_LOGGER, level=level)
             yield client
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child).
+
+    Ctrl-C in a terminal signals every process of the group: the workers would each die with a
+    traceback. Ignoring it, they stop when this process closes the cluster on its KeyboardInterrupt.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
