@@ -1,7 +1,7 @@
 """Face-extraction speed: the whole extraction of a clip against decoding alone and faceit's way.
 
     .venv/bin/python benchmarks/face_extraction_speed.py [--video PATH] [--end-s SECONDS] [--det-size 320]
-    .venv/bin/python benchmarks/face_extraction_speed.py --workers 1 2 [--videos PATH ...]
+    .venv/bin/python benchmarks/face_extraction_speed.py --workers 1 2 [--repeat 2] [--videos PATH ...]
 
 On every frame of the clip (default `person_a_d6.mp4`, 1008 frames) it times:
 - decoding alone (PyAV to RGB, every frame touched): the limit;
@@ -18,7 +18,8 @@ With ``--workers``, instead: the whole extraction of several videos of one perso
 clips: single_d18, single_d12, no_audio_d0, person_b_d9; every frame) with ``face_extraction.workers``
 at each given count (1: one by one in this process; N: a Dask LocalCluster of N processes, its start
 and close included), frames/s in wall time, CPU seconds of this process and its workers, and whether
-the per-video tables are identical to those of the first count.
+the per-video tables are identical to those of the first count; with ``--repeat`` the counts
+alternate, round after round, and the medians are printed.
 """
 
 from __future__ import annotations
@@ -138,24 +139,70 @@ def table_digest(catalog: DataCatalog) -> str:
     return digest.hexdigest()[:16]
 
 
-def fan_out(videos: list[Path], worker_counts: list[int], det_size: int) -> None:
-    """The whole extraction of ``videos`` at each worker count; prints a table."""
+class PeakWorkerMemory:
+    """Samples, every 0.2 s in a thread, the largest resident memory of one child process (a worker)."""
+
+    def __init__(self):
+        import threading
+
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(0.2):
+            for child in me.children(recursive=True):
+                try:
+                    self.peak_bytes = max(self.peak_bytes, child.memory_info().rss)
+                except psutil.Error:
+                    continue
+
+    def __enter__(self) -> PeakWorkerMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat: int) -> None:
+    """The whole extraction of ``videos`` at each worker count, ``repeat`` rounds alternating; prints a table."""
+    import logging
+    import statistics
+
     from faceswap_pipeline.fan_out import FanOut, dask_client
 
+    logging.getLogger().setLevel(logging.WARNING)  # the tables, not the run's progress lines
     print(f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n")
-    print("| workers | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | faces kept | tables |")
-    print("|--------:|-------:|--------:|---------:|----------------------:|-------------:|-----------:|:-------|")
+    print("| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | peak worker RSS | tables |")
+    print("|--------:|------:|-------:|--------:|---------:|----------------------:|-------------:|----------------:|:-------|")
     first_digest = None
-    for workers in worker_counts:
-        with tempfile.TemporaryDirectory() as folder:
-            counts, seconds, cpu, _, catalog = whole_extraction(videos, None, det_size, Path(folder), workers=workers, profile=False)
-            digest = table_digest(catalog)
-        first_digest = first_digest or digest
-        same = "identical" if digest == first_digest else f"DIFFER ({digest})"
-        frames = counts["frames"]
-        print(f"| {workers:>7} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
-              f"{1000 * cpu / frames:>12.1f} | {counts['faces kept']:>10} | {same} |", flush=True)
+    results: dict[int, list[tuple[float, float]]] = {workers: [] for workers in worker_counts}
+    for round_ in range(1, repeat + 1):
+        for workers in worker_counts:
+            with tempfile.TemporaryDirectory() as folder, PeakWorkerMemory() as memory:
+                counts, seconds, cpu, _, catalog = whole_extraction(
+                    videos, None, det_size, Path(folder), workers=workers, profile=False
+                )
+                digest = table_digest(catalog)
+            first_digest = first_digest or digest
+            same = "identical" if digest == first_digest else f"DIFFER ({digest})"
+            frames = counts["frames"]
+            results[workers].append((frames / seconds, cpu))
+            rss = f"{memory.peak_bytes / 2**30:.2f} GiB" if memory.peak_bytes else "(in process)"
+            print(f"| {workers:>7} | {round_:>5} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
+                  f"{1000 * cpu / frames:>12.1f} | {rss:>15} | {same} |", flush=True)
+    if repeat > 1:
+        print("\nmedians over rounds:")
+        for workers, runs in results.items():
+            print(f"  {workers} workers: {statistics.median(r[0] for r in runs):.1f} frames/s, "
+                  f"{statistics.median(r[1] for r in runs):.1f} CPU s")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     for workers in (w for w in worker_counts if w > 1):
         started = time.perf_counter()
         with dask_client(FanOut(workers=workers)) as client:
@@ -201,9 +248,10 @@ def main() -> None:
     parser.add_argument("--skip-faceit", action="store_true", help="skip faceit's way (minutes on a CPU)")
     parser.add_argument("--workers", type=int, nargs="+", help="instead: several videos at these worker counts")
     parser.add_argument("--videos", type=Path, nargs="+", default=FAN_OUT_VIDEOS, help="the videos for --workers")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of --workers, alternating; medians printed")
     args = parser.parse_args()
     if args.workers:
-        fan_out(args.videos, args.workers, args.det_size)
+        fan_out(args.videos, args.workers, args.det_size, args.repeat)
         return
 
     frames, decode_s, decode_cpu = decode_only(args.video, args.end_s)
