@@ -176,7 +176,8 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
 
     from faceswap_pipeline.fan_out import FanOut, dask_client
 
-    logging.getLogger().setLevel(logging.WARNING)  # the tables, not the run's progress lines
+    for name in (None, "kedro", "faceswap_pipeline"):  # the tables, not the runs' progress lines
+        logging.getLogger(name).setLevel(logging.WARNING)
     print(f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n")
     print("| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | peak worker RSS | tables |")
