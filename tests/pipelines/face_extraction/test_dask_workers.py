@@ -167,3 +167,17 @@ def test_a_failing_video_is_named_and_the_cluster_is_closed(tmp_path, shared_vid
     # Whatever finished before the failure is a whole table; nothing half-written is listed.
     for key, table in tables.load().items():
         assert key.startswith("no_audio_d0_") and len(table.read()) > 0
+
+
+def test_worker_settings_are_checked_and_do_not_change_the_per_video_key():
+    from faceswap_pipeline.pipelines.face_extraction.params import parse_params
+
+    with pytest.raises(ValueError, match=r"face_extraction\.workers"):
+        parse_params({**PARAMS, "workers": 0})
+    with pytest.raises(ValueError, match=r"face_extraction\.dask_scheduler"):
+        parse_params({**PARAMS, "dask_scheduler": "tcp://host name:8786"})
+    serial = parse_params(PARAMS)
+    fanned = parse_params({**PARAMS, "workers": 8, "dask_scheduler": "tcp://10.0.0.5:8786"})
+    assert fanned.fan_out().scheduler == "tcp://10.0.0.5:8786" and fanned.fan_out().cpu_threads_per_job() == 1
+    assert serial.fan_out().cpu_threads_per_job() is None  # one by one: the libraries' own defaults
+    assert serial.extraction_fingerprint() == fanned.extraction_fingerprint()
