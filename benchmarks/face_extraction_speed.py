@@ -156,6 +156,8 @@ class PeakWorkerMemory:
         while not self._stop.wait(0.2):
             for child in me.children(recursive=True):
                 try:
+                    if "resource_tracker" in " ".join(child.cmdline()):  # multiprocessing's helper
+                        continue
                     self.peak_bytes = max(self.peak_bytes, child.memory_info().rss)
                 except psutil.Error:
                     continue
