@@ -49,18 +49,22 @@ class FanOut:
         """Whether jobs run on Dask workers (other processes, maybe other machines)."""
         return self.workers > 1 or bool(self.scheduler)
 
-    def cpu_threads_per_job(self) -> int | None:
+    def local_workers(self, jobs: int) -> int:
+        """Worker processes of the ``LocalCluster`` for ``jobs`` jobs: no idle ones (each loads models)."""
+        return max(1, min(self.workers, jobs))
+
+    def cpu_threads_per_job(self, jobs: int) -> int | None:
         """Threads one job's libraries (onnxruntime, OpenCV) may use so that workers share the cores.
 
         ``None`` when the jobs run here (the libraries' defaults: every core). A ``LocalCluster``
-        shares this machine's cores evenly; on another cluster each job gets 1 (a worker per core is
-        Dask's default), unless the caller asks for more.
+        shares this machine's cores evenly among its workers; on another cluster each job gets 1 (a
+        worker per core is Dask's default), unless the caller asks for more.
         """
         if not self.distributed:
             return None
         if self.scheduler:
             return 1
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return max(1, (os.cpu_count() or 1) // self.local_workers(jobs))
 
 
 class FanOutJobs(dict):
@@ -101,8 +105,7 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
     from distributed import as_completed
 
     level = logging.getLogger(FORWARDED_LOGGER).getEffectiveLevel()
-    # No idle worker processes to start (each loads the models).
-    with dask_client(replace(fan_out, workers=min(fan_out.workers, len(jobs)))) as client:
+    with dask_client(replace(fan_out, workers=fan_out.local_workers(len(jobs)))) as client:
         futures = {
             client.submit(_run_logging_at, level, job, pure=False, key=_task_key(label)): label
             for label, job in jobs.items()

@@ -148,12 +148,12 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
             self._fs.makedirs(self._folder, exist_ok=True)
             for stale in self._fs.glob(f"{self._folder}/{_TEMP_PREFIX}*"):
                 self._fs.rm(stale)
-        jobs = {
-            str(getattr(table, "label", f"face table {key}")): functools.partial(
+        jobs = {}
+        for key, table in data.items():
+            label = str(getattr(table, "label", f"face table {key}"))
+            jobs[label if label not in jobs else f"{label} ({key})"] = functools.partial(
                 write_face_table, self._destination(key), table, self._fs
             )
-            for key, table in data.items()
-        }
         run_jobs(jobs, getattr(data, "fan_out", None) or FanOut(), what="face tables")
 
     def _destination(self, key: str) -> str:

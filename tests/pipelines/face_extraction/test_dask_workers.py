@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -178,6 +179,10 @@ def test_worker_settings_are_checked_and_do_not_change_the_per_video_key():
         parse_params({**PARAMS, "dask_scheduler": "tcp://host name:8786"})
     serial = parse_params(PARAMS)
     fanned = parse_params({**PARAMS, "workers": 8, "dask_scheduler": "tcp://10.0.0.5:8786"})
-    assert fanned.fan_out().scheduler == "tcp://10.0.0.5:8786" and fanned.fan_out().cpu_threads_per_job() == 1
-    assert serial.fan_out().cpu_threads_per_job() is None  # one by one: the libraries' own defaults
+    assert fanned.fan_out().scheduler == "tcp://10.0.0.5:8786" and fanned.fan_out().cpu_threads_per_job(4) == 1
+    assert serial.fan_out().cpu_threads_per_job(4) is None  # one by one: the libraries' own defaults
+    # A LocalCluster shares the cores among the workers it starts: no more than there are videos.
+    local = parse_params({**PARAMS, "workers": 8}).fan_out()
+    assert local.local_workers(2) == 2 and local.local_workers(20) == 8
+    assert local.cpu_threads_per_job(2) == max(1, (os.cpu_count() or 1) // 2)
     assert serial.extraction_fingerprint() == fanned.extraction_fingerprint()

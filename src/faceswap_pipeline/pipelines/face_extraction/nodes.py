@@ -2,8 +2,9 @@
 
 Node 1 (``extract_video_faces``) returns one lazy callable per video that is not already extracted
 with the same checksum and parameters; the catalog's folder dataset runs and writes them chunk by chunk,
-one video at a time or, with ``workers`` > 1 or a ``dask_scheduler``, side by side on Dask workers. Node 2 (``select_person_faces``) decides identity per track across all the
-person's videos and writes the aligned crops, the table, the identity descriptors and a contact sheet.
+one video at a time or, with ``workers`` > 1 or a ``dask_scheduler``, side by side on Dask workers.
+Node 2 (``select_person_faces``) decides identity per track across all the person's videos and writes
+the aligned crops, the table, the identity descriptors and a contact sheet.
 """
 
 from __future__ import annotations
@@ -296,14 +297,7 @@ def extract_video_faces(
     """
     params = parse_params(face_extraction)
     settings_hash = fingerprint_hash(params.extraction_fingerprint())
-    fan_out = params.fan_out()
-    cpu_threads = fan_out.cpu_threads_per_job()
-    if cpu_threads and not params.detector.intra_op_threads:
-        # N workers each running onnxruntime on every core would fight over them.
-        detector = params.detector.model_copy(update={"intra_op_threads": cpu_threads})
-        params = params.model_copy(update={"detector": detector})
-    models = _Models(params)
-    jobs: dict[str, Callable[[], _VideoFaceChunks]] = {}
+    to_extract: dict[str, tuple[str, pd.Series]] = {}
     plan_rows = []
     for _, row in video_metadata.iterrows():
         file = str(row["file"])
@@ -315,9 +309,7 @@ def extract_video_faces(
         video = Path(file).stem
         reused = key in extracted_before
         if not reused:
-            jobs[key] = _VideoJob(
-                file, Path(raw_videos[file]), row, params, models, distributed=fan_out.distributed, cpu_threads=cpu_threads
-            )
+            to_extract[key] = (file, row)
         plan_rows.append({
             "person": row.get("person", ""), "video": video, "file": file, "key": key, "sha256": row["sha256"],
             "start_s": row["start_s"], "end_s": row["end_s"], "sample_fps": row["sample_fps"], "reused": reused,
@@ -330,8 +322,18 @@ def extract_video_faces(
         )
     logger.info(
         "%s: %d videos, %d already extracted with these settings, %d to extract",
-        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan), int(plan["reused"].sum()), len(jobs),
+        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan), int(plan["reused"].sum()), len(to_extract),
     )
+    fan_out = params.fan_out()
+    cpu_threads = fan_out.cpu_threads_per_job(len(to_extract))
+    if cpu_threads and not params.detector.intra_op_threads:
+        # N workers each running onnxruntime on every core would fight over them.
+        params = params.model_copy(update={"detector": params.detector.model_copy(update={"intra_op_threads": cpu_threads})})
+    models = _Models(params)
+    jobs = {
+        key: _VideoJob(file, Path(raw_videos[file]), row, params, models, distributed=fan_out.distributed, cpu_threads=cpu_threads)
+        for key, (file, row) in to_extract.items()
+    }
     return FanOutJobs(jobs, fan_out), plan
 
 
