@@ -32,7 +32,7 @@ install: $(STAMP)
 
 ## The main job: `make run` runs every pipeline; `make run PIPELINE=ingestion` runs one.
 run: install
-	$(VENV)/bin/kedro run $(if $(PIPELINE),--pipeline $(PIPELINE),)
+	$(VENV)/bin/kedro run $(if $(PIPELINE),--pipelines $(PIPELINE),)
 
 ## The tests, the way CI runs them.
 test: install
@@ -47,4 +47,5 @@ viz: install
 	$(VENV)/bin/kedro viz run --host 127.0.0.1 --port 4141 --no-browser
 
 mlflow-ui: install
+	@$(VENV)/bin/python -m faceswap_pipeline.mlflow_ui --tracking-uri sqlite:///$(CURDIR)/mlflow.db
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

@@ -47,7 +47,7 @@ def kedro_run(project: Path, pipeline: str | None, params: list[str], env: str |
     """`kedro run` in `project`; returns its wall time in seconds, or exits with its output."""
     command = [sys.executable, "-m", "kedro", "run"]
     if pipeline:
-        command += ["--pipeline", pipeline]
+        command += ["--pipelines", pipeline]
     if env:
         command += ["--env", env]
     if params:
@@ -81,7 +81,7 @@ def main() -> None:
         ]
         extra = [item for item in args.params.split(",") if item]
         times["kedro run (all five pipelines)"] = kedro_run(project, None, sources + extra, args.env)
-    times["kedro run --pipeline evaluation"] = kedro_run(project, "evaluation", [], args.env)
+    times["kedro run --pipelines evaluation"] = kedro_run(project, "evaluation", [], args.env)
 
     reporting = project / "data" / "08_reporting"
     summary = json.loads((reporting / "evaluation_summary.json").read_text())

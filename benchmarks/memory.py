@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,7 @@ def _extraction(video: Path, sample_fps: float) -> dict:
             "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": f"{folder}/photos/{{person}}",
         }
         catalog = DataCatalog.from_config(config)
-        catalog["person_a.raw_videos"] = {video.name: video}
+        catalog["person_a_raw_videos"] = {video.name: video}
         catalog["person_a.video_metadata"] = pd.DataFrame([{
             "person": "person_a", "source": str(video), "title": video.stem, "file": video.name,
             "start_s": float("nan"), "end_s": float("nan"), "sample_fps": sample_fps,
@@ -98,7 +99,7 @@ def _extraction(video: Path, sample_fps: float) -> dict:
         catalog["params:face_extraction"] = yaml.safe_load(
             (ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
         SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["person_a"]), catalog)
-        alignments = catalog.load("person_a.face_alignments")
+        alignments = catalog.load("person_a_face_alignments")
     return {"frames": int(alignments["frame_index"].nunique()) if len(alignments) else 0, "faces": len(alignments),
             "duration_s": info.duration_s}
 
@@ -116,8 +117,11 @@ def _conversion(video: Path) -> dict:
     # The crowd's faces are small: a larger detector input and lower limits, so that faces are swapped.
     conversion = {"video": str(video), "identity": {"swap_all_faces": True},
                   "detection": {"det_size": 320, "min_face_size": 24, "min_score": 0.5}}
-    output, report = convert_video(model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2)
-    output.unlink()
+    staging = Path(tempfile.mkdtemp(prefix=".partial-benchmark-", dir=DEFAULT_CACHE.parent))
+    try:
+        _, report = convert_video(model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {"frames": len(report), "faces": int(report["faces_swapped"].sum()),
             "duration_s": float(report["time_s"].max()) if len(report) else 0.0}
 

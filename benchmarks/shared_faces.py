@@ -62,7 +62,7 @@ def loaders(crops: dict[str, np.ndarray]) -> dict[str, Callable[[], np.ndarray]]
 
 
 def identity_table(crops: dict[str, np.ndarray], table: pd.DataFrame, count: int = 12) -> pd.DataFrame:
-    """``{person}.identity`` as face extraction writes it: dlib descriptors of ``count`` faces spread
+    """``{person}_identity`` as face extraction writes it: dlib descriptors of ``count`` faces spread
     over the clip."""
     from faceswap_pipeline.faces.identity import face_descriptor
 

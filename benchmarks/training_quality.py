@@ -1,6 +1,6 @@
 """Validation SSIM per person after N minutes of training with a preset, on the two shared clips.
 
-Uses the training pipeline's own nodes (the same code path as `kedro run --pipeline training`): faces
+Uses the training pipeline's own nodes (the same code path as `kedro run --pipelines training`): faces
 of person_a_d6.mp4 and person_b_d9.mp4, the held-out end of each clip as validation, then training in
 stages up to each of `--minutes` (cumulative), resuming from the checkpoint between stages, and a table
 of the validation metrics of the weights after each stage. Wall-clock bound: on a shared machine the

@@ -24,6 +24,12 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def staging(tmp_path: Path) -> Path:
+    """A node's hidden work folder, as the catalog's `StagingFolderDataset`s give it (made on first use)."""
+    return tmp_path / ".partial-staging"
+
+
 @pytest.fixture(scope="session")
 def shared_videos(shared_data: Path) -> Path:
     return shared_data / "videos"

@@ -27,26 +27,47 @@ def make_project(folder: Path) -> Path:
     return folder
 
 
+def _run_command(
+    project: Path, pipeline: str | None, params: list[str] | None, extra_args: list[str] | None,
+    env: dict[str, str] | None, timeout_s: float,
+) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "kedro", "run"]
+    if pipeline:
+        command += ["--pipelines", pipeline]
+    if params:
+        command += ["--params", ",".join(params)]
+    command += extra_args or []
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
+                   "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        command, cwd=project, env=environment, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
 def kedro_run(
     project: Path, pipeline: str | None = None, params: list[str] | None = None, *,
-    extra_args: list[str] | None = None, timeout_s: float = 900,
+    extra_args: list[str] | None = None, env: dict[str, str] | None = None, timeout_s: float = 900,
 ) -> subprocess.CompletedProcess:
     """Run ``kedro run`` in ``project`` in a child process; raise with its output when it fails.
 
     Args:
         params: ``key=value`` strings for ``--params`` (values in YAML flow style).
+        env: environment variables added to this process's for the run.
     """
-    command = [sys.executable, "-m", "kedro", "run"]
-    if pipeline:
-        command += ["--pipeline", pipeline]
-    if params:
-        command += ["--params", ",".join(params)]
-    command += extra_args or []
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "COLUMNS": "200"}
-    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+    result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
     if result.returncode != 0:
         raise AssertionError(f"kedro run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def kedro_run_failing(
+    project: Path, pipeline: str | None = None, params: list[str] | None = None, *,
+    extra_args: list[str] | None = None, env: dict[str, str] | None = None, timeout_s: float = 600,
+) -> subprocess.CompletedProcess:
+    """``kedro_run`` for a run that must fail: raise when it succeeds; the result (exit status, output)."""
+    result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
+    if result.returncode == 0:
+        raise AssertionError(f"kedro run succeeded where it should fail:\n{result.stdout[-4000:]}")
     return result
 
 

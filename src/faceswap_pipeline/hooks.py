@@ -19,6 +19,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX
+from faceswap_pipeline.errors import FaceswapError
+
 logger = logging.getLogger(__name__)
 
 
@@ -71,7 +74,43 @@ class OutputSummaryHooks:
             logger.info("%s made %s", node.name, ", ".join(made))
 
 
-class PreflightError(ValueError):
+class MlflowExperimentTagHooks:
+    """Gives the MLflow experiment the tags `mlflow.yml` lists under `create_experiment_kwargs.tags`, also
+    when it already exists (kedro-mlflow sets them only when it creates the experiment).
+
+    The one set here: `mlflow.experimentKind: custom_model_development`, MLflow's record that the
+    experiment is model training, not a GenAI app (MLflow 3.17's UI picks its view from the address:
+    `mlflow_ui.runs_url`).
+    """
+
+    def __init__(self) -> None:
+        self._context: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._context = context
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        # kedro-mlflow has read mlflow.yml into `context.mlflow` and made the experiment by now.
+        config = getattr(self._context, "mlflow", None)
+        if config is None:
+            return
+        wanted = config.tracking.experiment.create_experiment_kwargs.tags or {}
+        if not wanted:
+            return
+        import mlflow
+
+        client = mlflow.MlflowClient(tracking_uri=config.server.mlflow_tracking_uri)
+        experiment = client.get_experiment_by_name(config.tracking.experiment.name)
+        if experiment is None:
+            return
+        for key, value in wanted.items():
+            if experiment.tags.get(key) != str(value):
+                client.set_experiment_tag(experiment.experiment_id, key, str(value))
+
+
+class PreflightError(FaceswapError, ValueError):
     """A run refused before any node ran: bad parameters or an output folder that cannot be written."""
 
 
@@ -119,25 +158,43 @@ def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
 
 
 def _writable_folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot take new files (made when missing), or ``None`` when it can.
+    """Why ``folder`` cannot take new files, or ``None`` when it can; nothing is created for the check.
 
-    A test file is created and removed: permission bits alone say nothing for root, a read-only mount
-    or a file where the folder should be.
+    A missing folder is judged by its nearest existing ancestor (the run makes the folder when it first
+    writes there). A test file is created in the folder that exists and removed at once: permission bits
+    alone say nothing for root, a read-only mount or a file where the folder should be.
     """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"NotADirectoryError: {_shown(existing)} is a file"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".write-check-"):
+        with tempfile.TemporaryFile(dir=existing, prefix=".write-check-"):
             pass
     except OSError as error:
         return f"{type(error).__name__}: {error.strerror or error}"
     return None
 
 
-def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """One message per dataset the pipeline writes whose folder cannot be written (empty: all fine).
+def _staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> dict[Path, str]:
+    """The hidden work folders (`StagingFolderDataset`) that ``pipeline``'s nodes read → their names."""
+    from faceswap_pipeline.datasets import StagingFolderDataset
 
-    The training's and pretraining's checkpoint folders (parameters, not catalog entries) are checked too.
-    """
+    found = {}
+    for name in sorted(pipeline.inputs() | {i for node in pipeline.nodes for i in node.inputs}):
+        if name.startswith("params:") or name == "parameters":
+            continue
+        dataset = catalog.get(name)
+        if isinstance(dataset, StagingFolderDataset):
+            found[Path(dataset._describe()["staging"])] = name
+    return found
+
+
+def written_folders(pipeline: Pipeline, catalog: DataCatalog) -> dict[Path, list[str]]:
+    """Every folder the run may write to → what it writes there: the folders of the datasets the
+    pipeline outputs, the training's and pretraining's checkpoint folders (parameters, not catalog
+    entries), and the hidden work folders its nodes make files in."""
     folders: dict[Path, list[str]] = {}
     for name in sorted(pipeline.all_outputs()):
         found = _dataset_path(catalog, name)
@@ -153,8 +210,15 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
         checkpoint_dir = ((catalog.load("params:pretraining") or {}).get("training") or {}).get("checkpoint_dir")
         if checkpoint_dir:
             folders.setdefault(Path(str(checkpoint_dir)), []).append("pretraining.training.checkpoint_dir")
+    for folder, name in _staging_folders(pipeline, catalog).items():
+        folders.setdefault(folder, []).append(name)
+    return folders
+
+
+def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """One message per folder the run writes to that cannot be written (empty: all fine)."""
     problems = []
-    for folder, names in folders.items():
+    for folder, names in written_folders(pipeline, catalog).items():
         reason = _writable_folder_problem(folder)
         if reason is not None:
             problems.append(
@@ -162,6 +226,15 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
                 "make it a writable folder, or point the catalog entry (conf/base/catalog_*.yml) or parameter elsewhere"
             )
     return problems
+
+
+def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
+    """Remove what a killed run left under temporary names (``.partial-*``: files being written, work
+    folders) in every folder this run writes to, so that nothing half-made outlives a run."""
+    from faceswap_pipeline.datasets.files import remove_stale_partials
+
+    for folder in written_folders(pipeline, catalog):
+        remove_stale_partials(folder.parent if folder.name.startswith(TEMP_PREFIX) else folder)
 
 
 class PreflightHooks:
@@ -176,6 +249,7 @@ class PreflightHooks:
             problems = output_folder_problems(pipeline, catalog)
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))
+        sweep_stale_partials(pipeline, catalog)
 
 
 class VerdictHooks:

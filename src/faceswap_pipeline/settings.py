@@ -3,18 +3,58 @@
 kedro-mlflow's hooks register themselves through their entry point; ours say what each node made.
 """
 
+import logging
 import os
+import re
+import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from faceswap_pipeline.hooks import OutputSummaryHooks, PreflightHooks, VerdictHooks
+from faceswap_pipeline.hooks import (
+    MlflowExperimentTagHooks,
+    OutputSummaryHooks,
+    PreflightHooks,
+    VerdictHooks,
+)
 
 # These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
 # project root turns kedro-telemetry off; the variables cover tools started from this process.
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# Third-party notices a user of this project cannot act on, silenced here and only here, each by the
+# module it is attributed to, its category and its text; every other warning (ours included) still shows.
+# - OmegaConf 2.4 deprecates `register_new_resolver`, which Kedro's config loader and kedro-mlflow call.
+# - MLflow asks for type hints on kedro-mlflow's `KedroPipelineModel.predict` when kedro-mlflow loads.
+_THIRD_PARTY_NOTICES = (
+    (r"register_new_resolver\(\) is deprecated", UserWarning, "kedro.config.omegaconf_config"),
+    (r"register_new_resolver\(\) is deprecated", UserWarning, "kedro_mlflow.framework.hooks.mlflow_hook"),
+    (r".*Add type hints to the `predict` method", UserWarning, "mlflow.pyfunc.utils.data_validation"),
+    # torch 2.13 deprecates the `LeafSpec` that Lightning 2.6 builds on every batch.
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, "lightning.pytorch.utilities._pytree"),
+)
+
+
+class _ThirdPartyNoticeFilter(logging.Filter):
+    """Drops the notices above from Kedro's log of warnings (logger `py.warnings`, lines
+    `<file>:<line>: <Category>: <text>`): MLflow shows its own with `simplefilter("once")`, which takes
+    precedence over any `warnings` filter, so they are caught where Kedro logs them too."""
+
+    _LINES = [
+        re.compile(rf"{re.escape(module.replace('.', '/'))}\.py:\d+: {category.__name__}: {message}", re.S)
+        for message, category, module in _THIRD_PARTY_NOTICES
+    ]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not any(line.search(text) for line in self._LINES)
+
+
+for _message, _category, _module in _THIRD_PARTY_NOTICES:
+    warnings.filterwarnings("ignore", message=_message, category=_category, module=re.escape(_module))
+logging.getLogger("py.warnings").addFilter(_ThirdPartyNoticeFilter())
 
 # Where the package sits in an editable install: the fallback when no project is found from the cwd.
 _PACKAGE_PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +70,19 @@ def _project_root() -> str:
     return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
 
-# Before the first node: every stage's parameters and output folders checked; after every node, a log
-# line that names what it made and where (the catalog knows; nodes do not).
-HOOKS = (PreflightHooks(), OutputSummaryHooks(), VerdictHooks())
+# Before the first node: every stage's parameters and output folders checked, and the MLflow experiment
+# tagged as model development; after every node, a log line that names what it made and where (the
+# catalog knows; nodes do not); after the run, the evaluation's verdict as its last line.
+HOOKS = (PreflightHooks(), MlflowExperimentTagHooks(), OutputSummaryHooks(), VerdictHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"project_root": _project_root},
+    # Parameters merge key by key across environments: conf/local (or a preset such as conf/tiny) may set
+    # one value of a block, and `--params training.max_minutes=30`, which Kedro also merges into the run
+    # environment's parameters, changes that value only instead of replacing the whole `training` block.
+    # Lists (a person's `sources`) are replaced whole. Catalog entries still replace each other whole.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -111,7 +111,7 @@ def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
 
 
 def test_missing_or_foreign_model_files_are_clear_errors(tmp_path):
-    with pytest.raises(ModelFileError, match="run `kedro run --pipeline training`"):
+    with pytest.raises(ModelFileError, match="run `kedro run --pipelines training`"):
         load_swap_model(tmp_path / "nothing_here")
     folder = tmp_path / "pickled"
     folder.mkdir()

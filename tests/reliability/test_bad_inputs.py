@@ -73,16 +73,16 @@ def _person(path: Path | str) -> dict:
         ("png", r"is a still image \(png_pipe\), not a video"),
     ],
 )
-def test_a_source_that_is_not_a_video_is_named_and_nothing_is_added(bad_files, case, reason):
+def test_a_source_that_is_not_a_video_is_named_and_nothing_is_added(bad_files, case, reason, staging):
     path = bad_files[case]
     with pytest.raises(SourceError, match=rf"person_a: {path} is not a playable video \(.*{reason}.*\); point the source at a video"):
-        fetch_videos({}, _person(path), DOWNLOAD)
+        fetch_videos({}, _person(path), DOWNLOAD, staging)
 
 
-def test_a_missing_or_nul_named_source_is_named():
+def test_a_missing_or_nul_named_source_is_named(staging):
     for path in ("/no/such/clip.mp4", "/tmp/clip\x00.mp4"):
         with pytest.raises(SourceError, match=r"person_a: local source .* does not exist; fix the path"):
-            fetch_videos({}, _person(path), DOWNLOAD)
+            fetch_videos({}, _person(path), DOWNLOAD, staging)
 
 
 def test_a_video_given_as_a_reference_photo_is_named(shared_videos):
@@ -103,10 +103,10 @@ def tiny_model() -> SwapModel:
     ("empty", NotAVideoError, "is empty"),
     ("truncated", NotAVideoError, "is not a video file PyAV can read"),
 ])
-def test_conversion_of_something_that_is_not_a_video_names_it(bad_files, tiny_model, case, error, reason):
+def test_conversion_of_something_that_is_not_a_video_names_it(bad_files, tiny_model, case, error, reason, staging):
     conversion = {"video": str(bad_files[case]), "identity": {"swap_all_faces": True}}
     with pytest.raises(error, match=rf"{bad_files[case]} {reason}"):
-        convert_video(tiny_model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2)
+        convert_video(tiny_model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2, staging)
 
 
 def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(tmp_path, shared_videos, caplog):
@@ -117,12 +117,12 @@ def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(tmp_path
     catalog["params:face_extraction"] = {**PARAMS, "min_face_size": 150, "min_score": PARAMS["detector"]["score_threshold"]}
     with caplog.at_level(logging.WARNING):
         _run(catalog, "person_b")
-    alignments = catalog.load("person_b.face_alignments")
+    alignments = catalog.load("person_b_face_alignments")
     assert len(alignments) >= 10 and not alignments["kept"].any()
     assert set(alignments["reject_reason"]) == {"too_small"}
     assert "person_b: no face kept" in caplog.text and f"rejected too_small {len(alignments)})" in caplog.text
     assert "smaller than face_extraction.min_face_size" in caplog.text
-    assert catalog.load("person_b.aligned_faces") == {}
+    assert catalog.load("person_b_aligned_faces") == {}
 
 
 def test_a_crafted_pickle_as_the_model_file_is_refused_without_running_it(tmp_path):

@@ -1,4 +1,5 @@
-"""Kill a conversion midway (SIGKILL): no partial video is ever at the final path; running again makes it whole."""
+"""Kill a conversion midway (SIGKILL): the partial video lives only under a hidden name beside the final path,
+never at it nor in the system's temporary folder; running again removes it and makes the video whole."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ def test_sigkill_during_conversion_leaves_nothing_at_the_final_path(tmp_path, sh
         (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
         identity.to_parquet(project / f"data/03_primary/identity_{person}.parquet")
     final = project / "data/07_model_output/swapped.mp4"
-    staging = tmp_path / "staging"  # the conversion's temporary folder, to watch its output grow
-    staging.mkdir()
-    params = ["--pipeline", "conversion", "--params", f"conversion.video={video},conversion.duration_s=5"]
+    staging = project / "data/07_model_output/.partial-conversion"  # the conversion's work folder
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    params = ["--pipelines", "conversion", "--params", f"conversion.video={video},conversion.duration_s=5"]
 
     def output_being_written() -> bool:
         # Midway: the progress bar is past 40% and the encoder's hidden partial file exists (the
@@ -42,13 +44,16 @@ def test_sigkill_during_conversion_leaves_nothing_at_the_final_path(tmp_path, sh
         logs = list(project.glob("killed-run-*.log"))
         progress = logs[0].read_text(errors="replace") if logs else ""
         midway = re.search(r"converting single_d18\.mp4:\s+([4-9]\d)%", progress) is not None
-        return midway and any(staging.glob(".faceswap-output-*.partial.mp4"))
+        return midway and any(staging.glob("*.partial.mp4"))
 
-    kill_kedro_run_when(project, params, output_being_written, env={"TMPDIR": str(staging)})
+    kill_kedro_run_when(project, params, output_being_written, env={"TMPDIR": str(system_temp)})
     assert not final.exists() and not final.with_suffix(".gif").exists()
-    assert [path for path in final.parent.rglob("*") if path.is_file()] == []  # nor under another name
+    left = [path.relative_to(final.parent) for path in final.parent.rglob("*") if path.is_file()]
+    assert left and all(path.parts[0] == ".partial-conversion" for path in left), left  # hidden, beside
+    assert [path for path in system_temp.rglob("*") if path.suffix in (".mp4", ".gif")] == []  # not there
 
     kedro_run(project, "conversion", [f"conversion.video={video}", "conversion.duration_s=5"])
     with av.open(str(final)) as container:
         frames = sum(1 for _ in container.decode(container.streams.video[0]))
     assert frames == 150  # 5 s at 30 frames/s, whole
+    assert [path for path in staging.rglob("*") if path.is_file()] == []  # the killed run's leftover is gone

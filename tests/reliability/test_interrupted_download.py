@@ -27,7 +27,7 @@ def test_sigkill_during_download_leaves_no_partial_file(tmp_path, shared_videos)
                   f"person_b.sources=[{{url: {server.url}/d0.mp4}}]")
         env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
         child = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", "--pipeline", "ingestion", "--params", params],
+            [sys.executable, "-m", "kedro", "run", "--pipelines", "ingestion", "--params", params],
             cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60

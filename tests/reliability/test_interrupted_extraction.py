@@ -49,7 +49,7 @@ def test_sigkill_during_extraction_then_rerun_equals_an_uninterrupted_run(tmp_pa
         return sorted(tables_a.glob(".partial-*")) if tables_a.is_dir() else []
 
     # Kill while A's second video is being written, its first one finished.
-    kill_kedro_run_when(project, ["--pipeline", "face_extraction"], lambda: bool(finished_tables() and partial_tables()))
+    kill_kedro_run_when(project, ["--pipelines", "face_extraction"], lambda: bool(finished_tables() and partial_tables()))
     (finished,) = finished_tables()
     finished_at = finished.stat().st_mtime_ns
     # The cut video's half table sits under a hidden temporary name that no reader lists.

@@ -123,8 +123,9 @@ def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
     assert problems[0].startswith(f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not writable")
     assert problems[1].startswith(f"cannot write face_alignments: folder {tmp_path}/data/03_primary is not writable")
     assert all("point the catalog entry" in problem for problem in problems)
-    # A missing folder that can be made is made, and nothing else is left in it.
-    assert (tmp_path / "data/08_reporting").is_dir() and not any((tmp_path / "data/08_reporting").iterdir())
+    assert "NotADirectoryError" in problems[0] and "data/03_primary is a file" in problems[0]
+    # A missing folder that can be made is judged by its parent and not made; the check leaves nothing.
+    assert sorted(path.name for path in (tmp_path / "data").iterdir()) == ["03_primary"]
 
 
 def test_a_folder_that_refuses_new_files_even_to_root_is_refused(tmp_path):
@@ -170,7 +171,7 @@ def test_kedro_run_with_an_unwritable_output_folder_writes_nothing(tmp_path, sha
     project = make_project(tmp_path / "project")
     (project / "data").mkdir()
     (project / "data" / "02_intermediate").write_text("a file where the folder should be")
-    output = _kedro_run_failing(project, ["--pipeline", "ingestion", "--params", ",".join(local_sources(shared_videos))])
+    output = _kedro_run_failing(project, ["--pipelines", "ingestion", "--params", ",".join(local_sources(shared_videos))])
     assert "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate is not writable" in output, output[-4000:]
     assert "Running node" not in output
     assert _files_under(project / "data") == [project / "data" / "02_intermediate"]

@@ -26,10 +26,21 @@ def served(tmp_path_factory, shared_videos: Path):
         yield server
 
 
+_STAGING: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _staging_root(staging: Path):
+    """Each test's fetches are made in its own work folder (the catalog's `{person}.fetch_staging`)."""
+    _STAGING.append(staging)
+    yield
+    _STAGING.pop()
+
+
 def _fetch(source: VideoSource, existing=None, options=FAST):
     existing = existing or {}
     checksums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in existing.items()}
-    return fetch_source(source, existing, checksums, options, person="person_a")
+    return fetch_source(source, existing, checksums, options, person="person_a", staging_root=_STAGING[-1])
 
 
 def test_direct_link_downloads_through_ytdlp(served, shared_videos):

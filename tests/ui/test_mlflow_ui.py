@@ -203,3 +203,22 @@ def test_the_ui_shows_the_training_preview_in_chromium(the_run, mlflow_ui, tiny_
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
     assert outside == []
+
+
+def test_the_experiment_is_model_training_and_its_address_opens_on_its_runs(the_run, mlflow_ui, tiny_run):
+    from faceswap_pipeline.mlflow_ui import runs_url
+
+    experiment = _get(mlflow_ui, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
+    tags = {tag["key"]: tag["value"] for tag in experiment.get("tags", [])}
+    assert tags.get("mlflow.experimentKind") == "custom_model_development", tags
+    # The address `make mlflow-ui` prints: the UI shows the runs table, not the GenAI overview.
+    url = runs_url(tiny_run.tracking_uri, mlflow_ui)
+    assert url == f"{mlflow_ui}/#/experiments/{experiment['experiment_id']}?workflowType=machine_learning"
+    run_name = the_run["info"]["run_name"]
+    with chromium_page() as page:
+        page.goto(url)
+        page.get_by_text(run_name, exact=True).first.wait_for(timeout=60_000)
+        text = page.inner_text("body")
+        page.screenshot(path=str(SCREENSHOT.with_name("mlflow_ui_runs.png")))
+    assert "matching runs" in text or "Run Name" in text, text[:2000]
+    assert "Token usage" not in text and "Observability" not in text, text[:2000]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.ui.conftest import TinyRun
@@ -10,8 +12,8 @@ pytestmark = pytest.mark.slow
 
 # pipeline -> the start of the line its main step logs when done (`<node> made <dataset> (<where>)`).
 STEP_SUMMARIES = {
-    "ingestion": "person_a.fetch_videos made person_a.raw_videos (data/01_raw/videos/person_a)",
-    "face_extraction": "person_b.select_person_faces made person_b.aligned_faces (data/03_primary/faces/person_b)",
+    "ingestion": "person_a.fetch_videos made person_a_raw_videos (data/01_raw/videos/person_a)",
+    "face_extraction": "person_b.select_person_faces made person_b_aligned_faces (data/03_primary/faces/person_b)",
     "training": "train_swap_model made swap_model (data/06_models/swap_model + MLflow run)",
     "conversion": "convert_video made swapped_video (data/07_model_output/swapped.mp4)",
     "pretraining": "pretraining.pretrain_base_model made base_model (data/06_models/base_model + MLflow run)",
@@ -31,3 +33,32 @@ def test_long_steps_show_progress(tiny_run: TinyRun):
         assert "single_d18-" in tiny_run.log and "frame/s]" in tiny_run.log
     if "conversion" in tiny_run.pipelines:
         assert "converting single_d18-" in tiny_run.log
+
+
+def test_a_whole_run_prints_no_warning_a_user_cannot_act_on(tiny_run: TinyRun):
+    # Python warnings reach Kedro's log as `<file>:<line>: <Category>: <text>`; the project's own
+    # warnings (a video without faces, ...) are log records and say what to do.
+    assert re.findall(r"\w*Warning: .*", tiny_run.log) == [], tiny_run.log[-4000:]
+    assert "dataset names contain '.'" not in tiny_run.log
+
+
+def test_only_the_listed_third_party_notices_are_silenced(caplog):
+    import logging
+    import warnings
+
+    import faceswap_pipeline.settings  # noqa: F401 - installs the filters, as `kedro run` does
+
+    logging.captureWarnings(True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="py.warnings"):
+            # The same text from another module, and any other warning, still show.
+            warnings.warn_explicit("register_new_resolver() is deprecated", UserWarning, "ours.py", 1, module="ours")
+            warnings.warn_explicit("a real problem", UserWarning, "x.py", 1, module="kedro.config.omegaconf_config")
+            warnings.warn_explicit(
+                "register_new_resolver() is deprecated", UserWarning, "omegaconf_config.py", 1,
+                module="kedro.config.omegaconf_config",
+            )
+    finally:
+        logging.captureWarnings(False)
+    shown = [record.getMessage() for record in caplog.records]
+    assert len(shown) == 2 and "ours.py" in shown[0] and "a real problem" in shown[1], shown

@@ -2,8 +2,9 @@
 
 from faceswap_pipeline.datasets.files import (
     ImageFolderDataset,
+    StagingFolderDataset,
     VideoFileDataset,
     VideoFolderDataset,
 )
 
-__all__ = ["ImageFolderDataset", "VideoFileDataset", "VideoFolderDataset"]
+__all__ = ["ImageFolderDataset", "StagingFolderDataset", "VideoFileDataset", "VideoFolderDataset"]

@@ -6,6 +6,7 @@ interrupted run never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Callable
@@ -37,13 +38,57 @@ def atomic_place(source: Path, destination: Path, *, move: bool) -> None:
             shutil.move(str(source), temporary)
         else:
             shutil.copyfile(source, temporary)
+    if move and source.parent.name.startswith(_TEMP_PREFIX):
+        # The file came from a node's own work folder (a fetch's): gone with its last file.
+        with contextlib.suppress(OSError):
+            source.parent.rmdir()
 
 
 def remove_stale_partials(folder: Path) -> None:
-    """Delete temporary files left by a run that was killed mid-write."""
-    if folder.is_dir():
-        for stale in folder.rglob(f"{_TEMP_PREFIX}*"):
+    """Delete the temporary files and work folders (named ``.partial-*``) that a killed run left in
+    ``folder`` or below it."""
+    if not folder.is_dir():
+        return
+    for stale in sorted(folder.rglob(f"{_TEMP_PREFIX}*"), key=lambda path: len(path.parts)):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
             stale.unlink(missing_ok=True)
+
+
+class StagingFolderDataset(AbstractDataset[None, Path]):
+    """A hidden work folder beside a dataset's final place, loaded as its path (made when missing).
+
+    Nodes that produce a file with a tool that writes to a path (a download, a video encoder) make it in
+    here; the output's dataset then moves it into place with a rename on the same file system. Its name
+    starts with the temporary prefix (``.partial-``), so readers of the folder around it never list it
+    and the next run's start removes whatever a killed run left (`sweep_stale_partials`).
+
+    Example (catalog)::
+
+        conversion_staging:
+          type: faceswap_pipeline.datasets.StagingFolderDataset
+          path: data/07_model_output/.partial-conversion
+    """
+
+    def __init__(self, path: str, metadata: dict | None = None):
+        self._path = Path(path)
+        if not self._path.name.startswith(_TEMP_PREFIX):
+            raise DatasetError(f"a staging folder's name must start with {_TEMP_PREFIX!r}, got {self._path}")
+        self.metadata = metadata
+
+    def load(self) -> Path:
+        self._path.mkdir(parents=True, exist_ok=True)
+        return self._path.resolve()
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"StagingFolderDataset({self._path}) is a work folder that nodes read, not an output")
+
+    def _exists(self) -> bool:
+        return True  # made on load
+
+    def _describe(self) -> dict[str, Any]:
+        return {"staging": str(self._path)}
 
 
 class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
@@ -54,7 +99,7 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
 
     Example (catalog)::
 
-        "{person}.raw_videos":
+        "{person}_raw_videos":
           type: faceswap_pipeline.datasets.VideoFolderDataset
           path: data/01_raw/videos/{person}
     """

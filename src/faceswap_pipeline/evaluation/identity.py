@@ -1,6 +1,6 @@
 """Does the swapped face look like the target? dlib descriptor distances to both people's identity centres.
 
-A person's identity centre is the mean of their descriptors (``{person}.identity``). Distances to it are
+A person's identity centre is the mean of their descriptors (``{person}_identity``). Distances to it are
 read against the person's own spread: the mean distance of their own faces to their centre (0.2–0.3
 for one person in one clip), while two different people's centres lie ~0.8 apart. A blurred face that
 resembles nobody lies ~0.6 from both centres, so "nearer the target than the source" alone says little.
@@ -77,7 +77,7 @@ def identity_scores(
 
     Args:
         descriptors: ``(N, 128)`` dlib descriptors of swapped faces (N may be 0).
-        target_references: ``(R, 128)`` descriptors of the person swapped in (``{target}.identity``).
+        target_references: ``(R, 128)`` descriptors of the person swapped in (``{target}_identity``).
         source_references: ``(S, 128)`` descriptors of the person swapped out.
 
     Returns:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from faceswap_pipeline.atomic_files import atomic_output
+from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(target, prefix=f".{target.name}.") as temporary:
+        with atomic_output(target, prefix=f"{TEMP_PREFIX}{target.name}.") as temporary:
             torch.save(checkpoint, temporary)
 
 

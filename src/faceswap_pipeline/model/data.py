@@ -21,6 +21,7 @@ from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import source_size
 from faceswap_pipeline.model.losses import landmark_region_mask
 from faceswap_pipeline.model.networks import PERSONS
@@ -28,7 +29,7 @@ from faceswap_pipeline.model.networks import PERSONS
 logger = logging.getLogger(__name__)
 
 
-class TooFewFacesError(ValueError):
+class TooFewFacesError(FaceswapError, ValueError):
     """A person has fewer aligned faces than training needs."""
 
 

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import (
     AugmentationConfig,
     augment_faces,
@@ -20,11 +21,11 @@ from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(FaceswapError, RuntimeError):
     """The training loss became NaN or infinite; the step's weights were not updated."""
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(FaceswapError, ValueError):
     """A checkpoint was made for another model configuration, or cannot be read safely."""
 
 
@@ -102,7 +103,9 @@ class SwapLightningModule(L.LightningModule):
                 prediction, target_rgb = prediction.float(), target[:, :3].float()
                 self.log(f"val/l1_{person}", (prediction - target_rgb).abs().mean(), **log)
                 self.log(f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), **log)
-        self.log(f"{stage}/loss", total, prog_bar=True, sync_dist=stage == "val")
+        # The batch size said, not inferred: Lightning warns when it has to guess it from a dict batch.
+        faces_per_person = max((len(batch[p]) for p in PERSONS if batch.get(p) is not None), default=1)
+        self.log(f"{stage}/loss", total, prog_bar=True, sync_dist=stage == "val", batch_size=faces_per_person)
         return total
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

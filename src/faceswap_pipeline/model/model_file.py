@@ -14,13 +14,14 @@ import numpy as np
 import torch
 
 from faceswap_pipeline.atomic_files import atomic_output
+from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(FaceswapError, ValueError):
     """A model folder is missing, unreadable, or its weights do not fit its architecture."""
 
 
@@ -62,7 +63,7 @@ def people_record(descriptors: np.ndarray, videos: list[str]) -> dict:
     """What a model remembers of one person it was trained on: the mean of their identity descriptors.
 
     Args:
-        descriptors: `(R, 128)` dlib face descriptors of the person (face_extraction's `{person}.identity`).
+        descriptors: `(R, 128)` dlib face descriptors of the person (face_extraction's `{person}_identity`).
         videos: the names of the videos they come from.
 
     Returns:
@@ -97,7 +98,7 @@ def read_model_config(directory: str | Path) -> ModelConfig:
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelFileError(
-            f"no model weights at {weights_path}; run `kedro run --pipeline training` to make the swap model"
+            f"no model weights at {weights_path}; run `kedro run --pipelines training` to make the swap model"
         )
     try:
         with safe_open(weights_path, framework="pt") as weights:

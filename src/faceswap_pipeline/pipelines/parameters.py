@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from faceswap_pipeline.errors import BadInputError
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -27,4 +29,4 @@ def validate_parameters(model: type[Model], value: Any, *, prefix: str, file: st
         problems = "; ".join(
             f"{prefix}{''.join(f'.{part}' for part in e['loc'])}: {e['msg']}" for e in error.errors()
         )
-        raise ValueError(f"invalid parameters in {file}: {problems}") from error
+        raise BadInputError(f"invalid parameters in {file}: {problems}") from error

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX
+from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.safe_names import safe_stem, short_hash
 from faceswap_pipeline.video.probe import NotAVideoError, VideoInfo, probe_video
 
@@ -28,8 +30,16 @@ logger = logging.getLogger(__name__)
 _URL_SCHEMES = ("http", "https")
 
 
-class SourceError(RuntimeError):
-    """A source could not be turned into a video; the message names the person, the source and what to do."""
+class SourceError(FaceswapError, RuntimeError):
+    """A source could not be turned into a video; the message names the person, the source and what to do.
+
+    ``network`` is true when the server could not be reached or stopped answering (no network, a
+    firewall, a stall), so that the caller can add how to do without it.
+    """
+
+    def __init__(self, message: str, *, network: bool = False):
+        super().__init__(message)
+        self.network = network
 
 
 class VideoSource(BaseModel):
@@ -188,8 +198,9 @@ class _ProgressLogger:
             logger.info("%s: downloaded %.1f MB", self._label, (status.get("total_bytes") or 0) / 1e6)
 
 
-def _describe_download_error(error: Exception) -> tuple[str, bool]:
-    """A user-facing reason for a yt-dlp failure, and whether retrying could help."""
+def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
+    """A user-facing reason for a yt-dlp failure, whether retrying could help, and whether the network
+    (not the server's answer) failed."""
     from yt_dlp.networking.exceptions import HTTPError, TransportError
     from yt_dlp.utils import UnsupportedError
 
@@ -198,14 +209,16 @@ def _describe_download_error(error: Exception) -> tuple[str, bool]:
     if isinstance(cause, HTTPError):
         status = cause.status
         transient = status >= 500 or status == 429
-        return f"the server answered HTTP {status}; check the URL", transient
+        return f"the server answered HTTP {status}; check the URL", transient, False
     if isinstance(cause, TransportError):
-        return f"the server could not be reached ({cause}); check the URL and the network", True
+        return f"the server could not be reached ({cause}); check the URL and the network", True, True
     if isinstance(cause, UnsupportedError):
-        return "the page holds no video yt-dlp can download; give a video page or a direct video link", False
+        return (
+            "the page holds no video yt-dlp can download; give a video page or a direct video link", False, False
+        )
     text = str(error)
     transient = any(word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily"))
-    return text.removeprefix("ERROR: "), transient
+    return text.removeprefix("ERROR: "), transient, transient
 
 
 def download_url(
@@ -236,13 +249,15 @@ def download_url(
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
                 info = ydl.extract_info(source.url, download=True)
         except yt_dlp.utils.DownloadError as error:
-            reason, transient = _describe_download_error(error)
+            reason, transient, network = _describe_download_error(error)
             if transient and attempt < attempts:
                 logger.warning("%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason)
                 time.sleep(options.retry_backoff_s * attempt)
                 continue
             suffix = f" after {attempt} attempts" if attempt > 1 else ""
-            raise SourceError(f"{person}: could not download {source.url}{suffix}: {reason}") from error
+            raise SourceError(
+                f"{person}: could not download {source.url}{suffix}: {reason}", network=network
+            ) from error
         requested = (info or {}).get("requested_downloads") or []
         path = Path(requested[0]["filepath"]) if requested and requested[0].get("filepath") else None
         if path is None or not path.is_file():
@@ -271,6 +286,7 @@ def fetch_source(
     options: DownloadOptions,
     *,
     person: str,
+    staging_root: Path,
 ) -> FetchedVideo:
     """Make one source local, reusing a file already in the person's folder when it is the same.
 
@@ -284,6 +300,8 @@ def fetch_source(
         existing_checksums: ``{file name: sha256}`` of those files (filled lazily by the caller's cache).
         options: download settings.
         person: the person's namespace, for messages.
+        staging_root: the folder a fetched file is made in, beside its final place (same file system,
+            so placing it is a rename); each fetch gets its own hidden subfolder there.
 
     Raises:
         SourceError: one sentence naming the person, the source and what to do.
@@ -304,13 +322,14 @@ def fetch_source(
     if source.url is not None and source.sha256 is None and wanted_name in existing:
         return reuse(wanted_name)
 
-    staging_dir = Path(tempfile.mkdtemp(prefix="faceswap-fetch-"))
-    if source.url is not None:
-        staged, title = download_url(source, staging_dir, options, person=person)
-    else:
-        staged = stage_local_file(source, staging_dir, person=person)
-        title = Path(str(source.path)).stem
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}fetch-", dir=staging_root))
     try:
+        if source.url is not None:
+            staged, title = download_url(source, staging_dir, options, person=person)
+        else:
+            staged = stage_local_file(source, staging_dir, person=person)
+            title = Path(str(source.path)).stem
         info = _probe_or_fail(staged, source, person=person)
         checksum = sha256_of(staged)
         if source.sha256 is not None and checksum != source.sha256.lower():

@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from faceswap_pipeline.errors import FaceswapError
+
 logger = logging.getLogger(__name__)
 
 # A fine time base (the MPEG-TS clock): every source time stamp to within 11 µs, so a variable
@@ -33,7 +35,7 @@ _MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "fla
 _MP4_FORMATS = frozenset({".mp4", ".m4v", ".mov"})
 
 
-class OutputNotWritableError(PermissionError):
+class OutputNotWritableError(FaceswapError, PermissionError):
     """The output folder cannot be created or written."""
 
 

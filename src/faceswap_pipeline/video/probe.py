@@ -9,6 +9,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from faceswap_pipeline.errors import FaceswapError
+
 logger = logging.getLogger(__name__)
 
 # A stream is flagged variable-frame-rate when its frame intervals spread by more than this fraction,
@@ -17,7 +19,7 @@ logger = logging.getLogger(__name__)
 _VFR_TOLERANCE = 0.02
 
 
-class NotAVideoError(ValueError):
+class NotAVideoError(FaceswapError, ValueError):
     """The file is not a readable video (not a media file, or no video stream)."""
 
 

@@ -33,7 +33,7 @@ def swap_model() -> SwapModel:
 
 
 def _identity_of(video: Path) -> pd.DataFrame:
-    """Descriptors of the face in a video's first frame, as face extraction writes `{person}.identity`."""
+    """Descriptors of the face in a video's first frame, as face extraction writes `{person}_identity`."""
     frame = next(iter_frames(video))
     found = RetinaFaceDetector(det_size=320).detect([frame.rgb])[0]
     points = landmarks68(frame.rgb, found.boxes[0])
@@ -47,19 +47,23 @@ def d18_identity(shared_videos: Path) -> pd.DataFrame:
 
 
 def _run(model, identity, video: Path, **conversion) -> tuple[Path, pd.DataFrame]:
-    """Run the node; its output (a finished file in a temporary folder) is removed after the test."""
+    """Run the node; its output (a finished file in the test's work folder) is removed after the test."""
     conversion = {"video": str(video), **conversion}
-    output, report = convert_video(model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN)
+    output, report = convert_video(model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN, _STAGING[-1])
     _CREATED.append(output)
     return output, report
 
 
 _CREATED: list[Path] = []
+_STAGING: list[Path] = []
 
 
 @pytest.fixture(autouse=True)
-def _remove_outputs():
+def _remove_outputs(staging: Path):
+    """Each test converts in its own work folder (the catalog's `conversion_staging`)."""
+    _STAGING.append(staging)
     yield
+    _STAGING.pop()
     while _CREATED:
         _CREATED.pop().unlink(missing_ok=True)
 
@@ -153,8 +157,10 @@ def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
         _run(swap_model, d18_identity, tmp_path / "missing.mp4")
     with pytest.raises(ValueError, match="conversion.compositing.colour_transfer"):
         _run(swap_model, d18_identity, not_a_video, compositing={"colour_transfer": "magic"})
-    with pytest.raises(ValueError, match="person_a.identity"):
-        convert_video(swap_model, pd.DataFrame(), pd.DataFrame(), {}, {}, {"video": str(not_a_video)}, MARGIN)
+    with pytest.raises(ValueError, match="person_a_identity"):
+        convert_video(
+            swap_model, pd.DataFrame(), pd.DataFrame(), {}, {}, {"video": str(not_a_video)}, MARGIN, _STAGING[-1]
+        )
 
 
 def test_gif_preview_of_the_converted_video(swap_model, d18_identity, shared_videos, tmp_path):
@@ -163,7 +169,7 @@ def test_gif_preview_of_the_converted_video(swap_model, d18_identity, shared_vid
     from faceswap_pipeline.pipelines.conversion.nodes import make_preview_gif
 
     output, _ = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", duration_s=1.0)
-    gif = make_preview_gif(output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}})
+    gif = make_preview_gif(output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}}, _STAGING[-1])
     _CREATED.append(gif)
     with Image.open(gif) as image:
         assert image.size == (100, 100) and image.n_frames == 5
@@ -195,7 +201,8 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
     with MediaServer(shared_videos) as server:
         url = f"{server.url}/single_d18.mp4"
         output, report = convert_video(
-            swap_model, d18_identity, pd.DataFrame(), {}, {}, {"video": url, "duration_s": 0.5}, MARGIN
+            swap_model, d18_identity, pd.DataFrame(), {}, {}, {"video": url, "duration_s": 0.5}, MARGIN,
+            _STAGING[-1],
         )
     _CREATED.append(output)
     assert len(_read(output)["times"]) == len(report) == 15

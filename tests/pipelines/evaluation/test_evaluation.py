@@ -1,4 +1,4 @@
-"""`kedro run --pipeline evaluation` in a throw-away project after a real conversion of a short clip.
+"""`kedro run --pipelines evaluation` in a throw-away project after a real conversion of a short clip.
 
 Upstream results are made for real but small: ingestion of two shared clips, identity descriptors and a
 few aligned faces made with the project's face library, a tiny untrained swap model, then the conversion

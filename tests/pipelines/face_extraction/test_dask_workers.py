@@ -103,7 +103,7 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
 
     # SIGKILL the run on two workers once one of A's videos is written and the other is under way.
     workers = kill_kedro_run_when(
-        project, ["--pipeline", "face_extraction", *TWO_WORKERS],
+        project, ["--pipelines", "face_extraction", *TWO_WORKERS],
         lambda: bool(_finished_tables(project) and _partial_tables(project)),
     )
     assert len(workers) >= 2  # the LocalCluster's worker processes (and its helpers)
@@ -127,7 +127,7 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
 def test_ctrl_c_stops_the_workers_and_keeps_the_finished_videos(tmp_path, shared_videos):
     project = _project_with_two_videos_of_a(tmp_path, shared_videos)
     workers = kill_kedro_run_when(
-        project, ["--pipeline", "face_extraction", *TWO_WORKERS],
+        project, ["--pipelines", "face_extraction", *TWO_WORKERS],
         lambda: bool(_finished_tables(project) and _partial_tables(project)), signum=signal.SIGINT,
     )
     assert len(workers) >= 2

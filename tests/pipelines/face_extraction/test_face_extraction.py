@@ -45,7 +45,7 @@ def _catalog(root: Path, person: str, video: Path, metadata: pd.DataFrame) -> Da
         "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": str(root / "data/01_raw/photos/{person}"),
     }
     catalog = DataCatalog.from_config(config)
-    catalog[f"{person}.raw_videos"] = {video.name: video}
+    catalog[f"{person}_raw_videos"] = {video.name: video}
     catalog[f"{person}.video_metadata"] = metadata
     catalog["params:face_extraction"] = PARAMS
     return catalog
@@ -65,7 +65,7 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     catalog["person_a.reference_photos"].save({"lin-manuel-miranda": photo})
     _run(catalog, "person_a")
 
-    alignments = catalog.load("person_a.face_alignments")
+    alignments = catalog.load("person_a_face_alignments")
     assert list(alignments.columns) == nodes.ALIGNMENT_COLUMNS
     kept = alignments[alignments["kept"]]
     # His solo shots are frames ~82-210; the audience after the cut at 211 is never kept.
@@ -81,13 +81,13 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     too_small = alignments[alignments["reject_reason"] == "too_small"]
     assert too_small["landmarks68"].isna().all() and too_small["box"].map(len).eq(4).all()
 
-    crops = catalog.load("person_a.aligned_faces")
+    crops = catalog.load("person_a_aligned_faces")
     assert sorted(crops) == sorted(kept["face_id"])
     assert all(face_id.startswith("multi_hamilton/") for face_id in crops)
     first = next(iter(crops.values()))()
     assert first.shape == (256, 256, 3) and first.dtype == np.uint8
 
-    identity = catalog.load("person_a.identity")
+    identity = catalog.load("person_a_identity")
     assert len(identity) >= 1 and identity["descriptor"].map(len).eq(128).all()
     assert set(zip(identity["video"], identity["track"], strict=True)) <= set(zip(kept["video"], kept["track"], strict=True))
     assert (tmp_path / "data/08_reporting/face_contact_sheet_person_a.png").stat().st_size > 10_000
@@ -98,7 +98,7 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     written = tables[0].stat().st_mtime_ns
     _run(catalog, "person_a")
     assert tables[0].stat().st_mtime_ns == written
-    pd.testing.assert_frame_equal(catalog.load("person_a.face_alignments"), alignments)
+    pd.testing.assert_frame_equal(catalog.load("person_a_face_alignments"), alignments)
     # A parameter that changes the result makes a new key: the video is extracted again.
     catalog["params:face_extraction"] = {**PARAMS, "min_face_size": 80}
     jobs, plan = nodes.extract_video_faces({video.name: video}, metadata, catalog.load("person_a.extracted_faces_before"), catalog.load("params:face_extraction"))
@@ -125,9 +125,9 @@ def test_a_video_without_faces_warns_and_gives_empty_outputs(tmp_path, caplog):
         _run(catalog, "person_b")
     assert "empty_wall: no face found in 12 frames" in caplog.text
     assert "person_b: no face kept" in caplog.text
-    assert catalog.load("person_b.face_alignments").empty
-    assert catalog.load("person_b.aligned_faces") == {}
-    assert catalog.load("person_b.identity").empty
+    assert catalog.load("person_b_face_alignments").empty
+    assert catalog.load("person_b_aligned_faces") == {}
+    assert catalog.load("person_b_identity").empty
 
 
 def test_a_reference_photo_without_a_face_is_an_error_naming_it():

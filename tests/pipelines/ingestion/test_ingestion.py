@@ -11,7 +11,7 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from kedro_datasets.pandas import ParquetDataset
 
-from faceswap_pipeline.datasets import ImageFolderDataset, VideoFolderDataset
+from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset, VideoFolderDataset
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
@@ -23,11 +23,11 @@ def _person(*sources, photos=()):
     return {"name": "person_a", "sources": list(sources), "reference_photos": list(photos)}
 
 
-def test_metadata_matches_the_facts_of_the_clips(shared_videos):
+def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
     names = ["person_a_d6.mp4", "person_b_d9.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"]
     sources = [{"path": str(shared_videos / name)} for name in names]
     sources[0].update(start=2.0, end=12.5, fps=10)
-    videos, metadata = fetch_videos({}, _person(*sources), DOWNLOAD)
+    videos, metadata = fetch_videos({}, _person(*sources), DOWNLOAD, staging)
     try:
         rows = {Path(row.source).name: row for row in metadata.itertuples()}
         assert set(videos) == set(metadata["file"])
@@ -47,21 +47,21 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos):
             path.unlink(missing_ok=True)
 
 
-def test_empty_source_list_is_one_clear_error():
+def test_empty_source_list_is_one_clear_error(staging):
     with pytest.raises(ValueError, match="person_a has no video sources"):
-        fetch_videos({}, _person(), DOWNLOAD)
+        fetch_videos({}, _person(), DOWNLOAD, staging)
 
 
-def test_bad_start_is_refused_naming_the_parameter(shared_videos):
+def test_bad_start_is_refused_naming_the_parameter(shared_videos, staging):
     source = {"path": str(shared_videos / "no_audio_d0.mp4"), "start": 5, "end": 1}
     with pytest.raises(ValueError, match=r"person\.sources\.0.*end .* must be after start"):
-        fetch_videos({}, _person(source), DOWNLOAD)
+        fetch_videos({}, _person(source), DOWNLOAD, staging)
 
 
-def test_start_past_the_end_of_the_video(shared_videos):
+def test_start_past_the_end_of_the_video(shared_videos, staging):
     source = {"path": str(shared_videos / "no_audio_d0.mp4"), "start": 60}
     with pytest.raises(SourceError, match=r"start 60.0s .* is past its end"):
-        fetch_videos({}, _person(source), DOWNLOAD)
+        fetch_videos({}, _person(source), DOWNLOAD, staging)
 
 
 def test_reference_photos(shared_photos):
@@ -76,8 +76,9 @@ def _catalog(root: Path, people: dict) -> DataCatalog:
     catalog = DataCatalog()
     for person in ("person_a", "person_b"):
         folder = str(root / "videos" / person)
-        catalog[f"{person}.raw_videos"] = VideoFolderDataset(path=folder)
+        catalog[f"{person}_raw_videos"] = VideoFolderDataset(path=folder)
         catalog[f"{person}.existing_raw_videos"] = VideoFolderDataset(path=folder)
+        catalog[f"{person}.fetch_staging"] = StagingFolderDataset(path=str(root / "videos" / f".partial-fetch-{person}"))
         catalog[f"{person}.reference_photos"] = ImageFolderDataset(path=str(root / "photos" / person), overwrite=True)
         catalog[f"{person}.video_metadata"] = ParquetDataset(filepath=str(root / f"metadata_{person}.parquet"))
         catalog[f"params:{person}"] = people[person]

@@ -1,4 +1,4 @@
-"""`kedro run --pipeline training --env tiny` in a throw-away project: the model, the resume, the MLflow run."""
+"""`kedro run --pipelines training --env tiny` in a throw-away project: the model, the resume, the MLflow run."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def project_with_faces(tmp_path, clip_faces):
 
 
 def identity_of_faces(crops: dict, alignments: pd.DataFrame, count: int = 3) -> pd.DataFrame:
-    """`{person}.identity` as face extraction writes it: dlib descriptors of a few of the aligned faces."""
+    """`{person}_identity` as face extraction writes it: dlib descriptors of a few of the aligned faces."""
     from faceswap_pipeline.faces.identity import face_descriptor
 
     rows = alignments.iloc[np.linspace(0, len(alignments) - 1, count).round().astype(int)]

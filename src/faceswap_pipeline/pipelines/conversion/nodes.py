@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX
+from faceswap_pipeline.errors import BadInputError, MissingInputError
 from faceswap_pipeline.pipelines.conversion.params import ConversionParams, parse_params
 
 logger = logging.getLogger(__name__)
@@ -27,9 +29,9 @@ def _references(identity: pd.DataFrame | None, person: str, params: ConversionPa
     if params.identity.swap_all_faces:
         return None
     if identity is None or len(identity) == 0 or "descriptor" not in identity:
-        raise ValueError(
-            f"{person}.identity holds no face descriptors, so the conversion cannot tell {person}'s face "
-            f"from others: run `kedro run --pipeline face_extraction` first, or set "
+        raise BadInputError(
+            f"{person}_identity holds no face descriptors, so the conversion cannot tell {person}'s face "
+            f"from others: run `kedro run --pipelines face_extraction` first, or set "
             "conversion.identity.swap_all_faces: true"
         )
     return np.stack([np.asarray(d, dtype=np.float32).reshape(128) for d in identity["descriptor"]])
@@ -44,7 +46,7 @@ def check_model_people(
     swap_model: Any, person_a_identity: pd.DataFrame | None, person_b_identity: pd.DataFrame | None,
     max_distance: float = SAME_PERSON_MAX_MEAN_DISTANCE,
 ) -> None:
-    """Refuse a model trained on other people than the configured ones (their `{person}.identity`).
+    """Refuse a model trained on other people than the configured ones (their `{person}_identity`).
 
     The model records the mean identity descriptor of each person it was trained on; each person's
     current mean must lie within `max_distance` of it.
@@ -67,13 +69,13 @@ def check_model_people(
         current = np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
         distance = float(np.linalg.norm(current.mean(axis=0) - np.asarray(recorded, dtype=np.float64)))
         if distance > max_distance:
-            mismatched.append(f"{person} (distance {distance:.2f})")
+            mismatched.append(f"{person}_identity (distance {distance:.2f})")
     if mismatched:
-        raise ValueError(
+        raise BadInputError(
             f"swap_model was trained on other people than the configuration's: the faces in "
-            f"{', '.join(mismatched)}.identity differ from those the model learnt (mean descriptors "
+            f"{', '.join(mismatched)} differ from those the model learnt (mean descriptors "
             f"more than {max_distance} apart). Run training again for these people "
-            "(`kedro run --pipeline training`), or restore the model trained on them"
+            "(`kedro run --pipelines training`), or restore the model trained on them"
         )
 
 
@@ -84,7 +86,7 @@ def _resolve_video(params: ConversionParams, raw_videos: dict[str, Path], stagin
 
     if params.video is None:
         if not raw_videos:
-            raise ValueError(
+            raise BadInputError(
                 f"conversion.video is not set and {params.source_person} has no raw videos: set "
                 "conversion.video to a file or URL, or run the ingestion pipeline"
             )
@@ -93,26 +95,25 @@ def _resolve_video(params: ConversionParams, raw_videos: dict[str, Path], stagin
     if "://" not in params.video:
         path = Path(params.video).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"conversion.video {params.video} does not exist; give a video file or an http(s) URL"
             )
         return path, params.video
     try:
         fetched = fetch_source(
-            VideoSource(url=params.video), {}, {}, DownloadOptions(), person="conversion"
+            VideoSource(url=params.video), {}, {}, DownloadOptions(), person="conversion", staging_root=staging
         )
     except SourceError as error:
-        raise ValueError(f"conversion.video: {error}") from error
-    # fetch_source stages the download in its own temporary folder: keep it with ours for cleanup.
-    staged = staging / fetched.file_name
-    shutil.move(str(fetched.path), staged)
-    shutil.rmtree(fetched.path.parent, ignore_errors=True)
-    return staged, params.video
+        hint = "; to work offline, set conversion.video to a local video file" if error.network else ""
+        raise SourceError(f"conversion.video: {error}{hint}", network=error.network) from error
+    return fetched.path, params.video
 
 
-def _temporary_file(suffix: str) -> Path:
-    """A new empty file in the temporary folder, for an output its dataset then moves into place."""
-    handle, name = tempfile.mkstemp(prefix="faceswap-output-", suffix=suffix)
+def _temporary_file(staging: Path, suffix: str) -> Path:
+    """A new empty file, hidden in the staging folder beside the output's final place, for an output its
+    dataset then moves into place (a rename on the same file system)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}output-", suffix=suffix, dir=staging)
     os.close(handle)
     return Path(name)
 
@@ -144,17 +145,20 @@ def convert_video(
     person_b_raw_videos: dict[str, Path],
     conversion: dict[str, Any],
     alignment_margin: float,
+    staging: Path,
 ) -> tuple[Path, pd.DataFrame]:
     """Swap the source person's face in a video into the other person's, keeping its time stamps and sound.
 
     Args:
         swap_model: the trained `SwapModel` (catalog `swap_model`).
-        person_a_identity, person_b_identity: each person's identity descriptors (`{person}.identity`);
+        person_a_identity, person_b_identity: each person's identity descriptors (`{person}_identity`);
             the source person's are used to recognise their face.
         person_a_raw_videos, person_b_raw_videos: each person's raw videos; the source person's first
             one is converted when `conversion.video` is not set.
         conversion: the `conversion` parameters (see `params.ConversionParams`).
         alignment_margin: face extraction's `margin`, so that faces are cut as the model saw them.
+        staging: the hidden work folder beside the output (`conversion_staging`): a downloaded video
+            and the output being written live there, never in the system's temporary folder.
 
     Returns:
         The converted video (a finished file, moved into place by the `swapped_video` dataset) and the
@@ -169,12 +173,13 @@ def convert_video(
     references = _references(identity, person, params)
     check_model_people(swap_model, person_a_identity, person_b_identity)
     converter = convert.build_converter(swap_model, references, params, alignment_margin)
-    # A downloaded video lives in `staging` until the conversion ends; the output is a single temporary
-    # file that the `swapped_video` dataset moves into place, so nothing is left behind.
-    staging = Path(tempfile.mkdtemp(prefix="faceswap-conversion-"))
-    output = _temporary_file(".mp4")
+    # A downloaded video lives in `work` until the conversion ends; the output is a single temporary
+    # file beside it that the `swapped_video` dataset moves into place, so nothing is left behind.
+    staging.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}convert-", dir=staging))
+    output = _temporary_file(staging, ".mp4")
     try:
-        video, source_name = _resolve_video(params, raw_videos, staging)
+        video, source_name = _resolve_video(params, raw_videos, work)
         tags = convert.provenance_tags(swap_model, params, source_name, _active_run_id())
         logger.info("converting %s (%s, %s)", video, params.direction, person)
         report = convert.convert_video_file(video, output, converter, params, tags)
@@ -182,7 +187,7 @@ def convert_video(
         output.unlink(missing_ok=True)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     summary = convert.summarise(report)
     logger.info(
         "conversion of %s: %d frames, %d with %s's face swapped, %d faces skipped, %.1f frames/s",
@@ -199,12 +204,13 @@ def convert_video(
     return output, report
 
 
-def make_preview_gif(swapped_video: Path, conversion: dict[str, Any]) -> Path:
+def make_preview_gif(swapped_video: Path, conversion: dict[str, Any], staging: Path) -> Path:
     """A short animated GIF of the converted video, for sharing and for the docs.
 
     Args:
         swapped_video: the converted video.
         conversion: the `conversion` parameters (`gif.fps`, `gif.max_width`, `gif.max_seconds`).
+        staging: the hidden work folder beside the output, where the GIF is written first.
 
     Returns:
         The finished GIF (moved into place by the `swapped_gif` dataset).
@@ -212,7 +218,7 @@ def make_preview_gif(swapped_video: Path, conversion: dict[str, Any]) -> Path:
     from faceswap_pipeline.pipelines.conversion import convert
 
     params = parse_params(conversion)
-    output = _temporary_file(".gif")
+    output = _temporary_file(staging, ".gif")
     try:
         return convert.write_gif(
             Path(swapped_video), output, params.gif.fps, params.gif.max_width, params.gif.max_seconds
@@ -245,7 +251,7 @@ def convert_photos(
         return {}
     folder = Path(params.photos).expanduser()
     if not folder.is_dir():
-        raise FileNotFoundError(f"conversion.photos {params.photos} is not a folder of photos")
+        raise MissingInputError(f"conversion.photos {params.photos} is not a folder of photos")
     from faceswap_pipeline.pipelines.conversion import convert
 
     person = params.source_person
@@ -257,7 +263,7 @@ def convert_photos(
     suffixes = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     if not paths:
-        raise ValueError(f"conversion.photos {params.photos} holds no .jpg/.png photos")
+        raise BadInputError(f"conversion.photos {params.photos} holds no .jpg/.png photos")
 
     def swapped_loader(path: Path) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:

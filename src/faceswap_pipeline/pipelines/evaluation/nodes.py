@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.atomic_files import TEMP_PREFIX
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.pipelines.evaluation.params import parse_params
 
 logger = logging.getLogger(__name__)
@@ -28,9 +30,9 @@ PERSONS = ("a", "b")
 def _descriptors(identity: pd.DataFrame | None, person: str) -> np.ndarray:
     """A person's (R, 128) identity descriptors; a clear error when face extraction left none."""
     if identity is None or len(identity) == 0 or "descriptor" not in identity:
-        raise ValueError(
-            f"{person}.identity holds no face descriptors, so the swapped faces cannot be compared with "
-            f"{person}: run `kedro run --pipeline face_extraction` first"
+        raise BadInputError(
+            f"{person}_identity holds no face descriptors, so the swapped faces cannot be compared with "
+            f"{person}: run `kedro run --pipelines face_extraction` first"
         )
     return np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
 
@@ -62,6 +64,7 @@ def evaluate_swapped_video(
     person_b_raw_videos: dict[str, Path],
     conversion: dict[str, Any],
     evaluation: dict[str, Any],
+    staging: Path,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Measure every frame of the swapped video against the same frame of its source, in one stream.
 
@@ -75,6 +78,8 @@ def evaluate_swapped_video(
             not name one of the source person's raw videos, and the direction when they name none.
             The span comes from the report and the layout (side by side or not) from the frame sizes.
         evaluation: `params:evaluation`.
+        staging: the hidden work folder beside the reports (`evaluation_staging`), where a source given
+            by URL is fetched again for the comparison (removed afterwards).
 
     Returns:
         `(evaluation_frames, evaluation_report_frames)`: the per-frame table
@@ -92,7 +97,7 @@ def evaluate_swapped_video(
     conversion_params = parse_conversion_params(conversion)
     missing = {"frame_index", "time_s", "faces_swapped"} - set(conversion_report.columns)
     if missing or conversion_report.empty:
-        raise ValueError(
+        raise BadInputError(
             f"conversion_report is empty or lacks {sorted(missing)}: re-run the conversion pipeline"
         )
     # What the conversion really did is read from its outputs (the video's tags, the report), not from
@@ -100,7 +105,7 @@ def evaluate_swapped_video(
     provenance = read_provenance(swapped_video)
     direction = provenance.get("direction") or conversion_params.direction
     if direction not in DIRECTIONS:
-        raise ValueError(f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion")
+        raise BadInputError(f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion")
     source_person, target = DIRECTIONS[direction]
     target_person = f"person_{target}"
     identities = {"person_a": person_a_identity, "person_b": person_b_identity}
@@ -114,14 +119,15 @@ def evaluate_swapped_video(
         max_described_faces=params.max_described_faces, report_frames=params.report.frames,
         report_frame_height=params.report.frame_height, providers=tuple(detection.providers),
     )
-    staging = Path(tempfile.mkdtemp(prefix="faceswap-evaluation-"))
+    staging.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}evaluate-", dir=staging))
     try:
         recorded = provenance.get("source")
         if recorded in raw_videos:
             source, source_name = Path(raw_videos[recorded]), recorded
         else:
             # Resolved exactly as the conversion resolved it (a URL is fetched again, then removed).
-            source, source_name = _resolve_video(conversion_params, raw_videos, staging)
+            source, source_name = _resolve_video(conversion_params, raw_videos, work)
         side_by_side = _is_side_by_side(source, Path(swapped_video))
         logger.info(
             "evaluating %s (%s%s) against its source %s", Path(swapped_video).name, direction,
@@ -135,7 +141,7 @@ def evaluate_swapped_video(
             start_s=start_s, end_s=end_s, side_by_side=side_by_side, settings=settings,
         )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     converted = conversion_report["frame_index"].to_numpy()
     evaluated = result.per_frame["frame_index"].to_numpy()
     if not np.array_equal(converted, evaluated):
@@ -171,7 +177,7 @@ def evaluate_reconstruction(
     params = parse_params(evaluation).reconstruction
     required = {"person", "face_id", "split"}
     if not required <= set(training_faces.columns):
-        raise ValueError(
+        raise BadInputError(
             f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the training pipeline"
         )
     aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.fan_out import FanOutJobs
 from faceswap_pipeline.pipelines.face_extraction.params import (
     FaceExtractionParams,
@@ -345,7 +346,7 @@ def _reference_descriptors(reference_photos: dict[str, Callable[[], np.ndarray]]
     for name, load in sorted(reference_photos.items()):
         descriptor, faces = describe_largest_face(load(), detector)
         if descriptor is None:
-            raise ValueError(
+            raise BadInputError(
                 f"reference photo {name} has no face the detector can find; use a photo where the person's face is clearly visible"
             )
         if faces > 1:

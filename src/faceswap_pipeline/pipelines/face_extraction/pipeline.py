@@ -8,6 +8,8 @@ from faceswap_pipeline.pipelines.face_extraction.nodes import (
 )
 
 PEOPLE = ("person_a", "person_b")
+# What training, conversion and evaluation read of each person's face extraction.
+PUBLIC_OUTPUTS = ("aligned_faces", "face_alignments", "identity")
 
 
 def create_template(settings: str = "params:face_extraction") -> Pipeline:
@@ -37,7 +39,15 @@ def create_pipeline(**kwargs) -> Pipeline:
     template = create_template()
     return sum(
         (
-            Pipeline(template, namespace=person, parameters={"params:face_extraction": "params:face_extraction"})
+            Pipeline(
+                template,
+                namespace=person,
+                parameters={"params:face_extraction": "params:face_extraction"},
+                # The person's datasets that other stages read keep names of their own (`person_a_identity`):
+                # Kedro reserves `person_a.` for the namespace's inner datasets.
+                inputs={"raw_videos": f"{person}_raw_videos"},
+                outputs={name: f"{person}_{name}" for name in PUBLIC_OUTPUTS},
+            )
             for person in PEOPLE
         ),
         Pipeline([]),

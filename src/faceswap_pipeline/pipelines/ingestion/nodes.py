@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 from faceswap_pipeline.sources import (
     DownloadOptions,
@@ -43,8 +44,16 @@ def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
     return validate_parameters(model, value, prefix=where, file="conf/base/parameters_ingestion.yml")
 
 
+# What a download that found no network adds: the README's "Offline" paragraph in one sentence.
+OFFLINE_HINT = (
+    "To run without a network, copy the videos into data/01_raw/videos/person_a/ and "
+    "data/01_raw/videos/person_b/ (any file name: a configured sha256 finds them), or replace each `url:` by "
+    "`path:` to a local video in conf/local/parameters_ingestion.yml (README, \"Offline\")"
+)
+
+
 def fetch_videos(
-    existing_raw_videos: dict[str, Path], person: dict[str, Any], download: dict[str, Any]
+    existing_raw_videos: dict[str, Path], person: dict[str, Any], download: dict[str, Any], staging: Path
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Make every configured source of one person a local video, fetching only what is not there yet.
 
@@ -52,6 +61,7 @@ def fetch_videos(
         existing_raw_videos: ``{file name: path}`` already in the person's raw video folder.
         person: the person's parameters (``name``, ``sources``, ``reference_photos``).
         download: download settings (``max_height``, ``retries``, ``socket_timeout_s``, ...).
+        staging: the work folder beside the raw video folder that fetched files are made in.
 
     Returns:
         ``{file name: staged or existing path}`` for the raw video folder (new files are moved in
@@ -65,7 +75,7 @@ def fetch_videos(
     config: PersonSources = _parse(PersonSources, person, "person")
     options: DownloadOptions = _parse(DownloadOptions, download, "download")
     if not config.sources:
-        raise ValueError(
+        raise BadInputError(
             f"{config.name} has no video sources: add at least one `url` or `path` under its `sources` "
             "in conf/base/parameters_ingestion.yml"
         )
@@ -75,7 +85,14 @@ def fetch_videos(
     staged: list[Path] = []
     try:
         for source in config.sources:
-            fetched = fetch_source(source, existing_raw_videos, checksums, options, person=config.name)
+            try:
+                fetched = fetch_source(
+                    source, existing_raw_videos, checksums, options, person=config.name, staging_root=staging
+                )
+            except SourceError as error:
+                if not error.network:
+                    raise
+                raise SourceError(f"{error}. {OFFLINE_HINT}", network=True) from error
             if not fetched.reused:
                 staged.append(fetched.path)
             videos[fetched.file_name] = fetched.path

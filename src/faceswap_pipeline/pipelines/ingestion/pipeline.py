@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     template = Pipeline([
         Node(
             fetch_videos,
-            inputs=["existing_raw_videos", "params:person", "params:download"],
+            inputs=["existing_raw_videos", "params:person", "params:download", "fetch_staging"],
             outputs=["raw_videos", "video_metadata"],
             name="fetch_videos",
         ),
@@ -28,6 +28,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 template,
                 namespace=person,
                 parameters={"params:person": f"params:{person}", "params:download": "params:download"},
+                # Read by the conversion and evaluation too (outside the namespace): a name of its own.
+                outputs={"raw_videos": f"{person}_raw_videos"},
             )
             for person in PEOPLE
         ),

@@ -91,7 +91,7 @@ def pretraining_training_params(training: dict[str, Any], pretraining: dict[str,
 
 
 def fetch_pretraining_videos(
-    existing_raw_videos: dict[str, Path], pretraining: dict[str, Any], download: dict[str, Any]
+    existing_raw_videos: dict[str, Path], pretraining: dict[str, Any], download: dict[str, Any], staging: Path
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Ingestion's `fetch_videos` for the pretraining's sources (one "person" holding many people).
 
@@ -99,6 +99,7 @@ def fetch_pretraining_videos(
         existing_raw_videos: `{file name: path}` already in `data/01_raw/videos/pretraining/`.
         pretraining: `params:pretraining` (`name`, `sources`, `training`).
         download: the download settings.
+        staging: the work folder beside the raw video folder that fetched files are made in.
 
     Returns:
         As `fetch_videos`: `{file name: path}` for the raw video folder and the metadata table.
@@ -107,7 +108,7 @@ def fetch_pretraining_videos(
 
     params = parse_pretraining_params(pretraining)
     person = {"name": params.name, "sources": [source.model_dump(exclude_none=True) for source in params.sources]}
-    return fetch_videos(existing_raw_videos, person, download)
+    return fetch_videos(existing_raw_videos, person, download, staging)
 
 
 def keep_every_identity(face_extraction: dict[str, Any]) -> dict[str, Any]:
@@ -136,8 +137,8 @@ def pretrain_base_model(
     else the last `val_fraction` of each video in time, as for a pair.
 
     Args:
-        aligned_faces: `pretraining.aligned_faces`, `{partition id: loader of RGB uint8 (S, S, 3)}`.
-        face_alignments: `pretraining.face_alignments` (time and 68 landmarks of each face).
+        aligned_faces: `pretraining_aligned_faces`, `{partition id: loader of RGB uint8 (S, S, 3)}`.
+        face_alignments: `pretraining_face_alignments` (time and 68 landmarks of each face).
         training: `params:training`: the model configuration and every setting not changed below.
         pretraining: `params:pretraining`; its `training` changes the budget, checkpoint folder, ...
 

@@ -228,7 +228,7 @@ def _items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str)
     if missing:
         raise ValueError(
             f"training_faces lists {len(missing)} faces of person_{person} that are not in "
-            f"person_{person}.aligned_faces (e.g. {missing[0]!r}); re-run the whole training pipeline"
+            f"person_{person}_aligned_faces (e.g. {missing[0]!r}); re-run the whole training pipeline"
         )
     return [
         FaceItem(
@@ -351,7 +351,7 @@ def train_swap_model(
         aligned_faces_b: person B's aligned faces.
         training_faces: the table from `select_training_faces`.
         training: `params:training`.
-        person_a_identity, person_b_identity: each person's identity descriptors (`{person}.identity`);
+        person_a_identity, person_b_identity: each person's identity descriptors (`{person}_identity`);
             the model records their means (`swap_model.people`), so a conversion can refuse a model
             trained on other people than the configured ones; the validation swaps are judged against
             them.

@@ -14,10 +14,10 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 select_training_faces,
                 inputs=[
-                    "person_a.aligned_faces",
-                    "person_a.face_alignments",
-                    "person_b.aligned_faces",
-                    "person_b.face_alignments",
+                    "person_a_aligned_faces",
+                    "person_a_face_alignments",
+                    "person_b_aligned_faces",
+                    "person_b_face_alignments",
                     "params:training",
                 ],
                 outputs="training_faces",
@@ -26,12 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 train_swap_model,
                 inputs=[
-                    "person_a.aligned_faces",
-                    "person_b.aligned_faces",
+                    "person_a_aligned_faces",
+                    "person_b_aligned_faces",
                     "training_faces",
                     "params:training",
-                    "person_a.identity",
-                    "person_b.identity",
+                    "person_a_identity",
+                    "person_b_identity",
                     "params:evaluation",
                     "base_model",
                 ],
