@@ -1,4 +1,5 @@
-"""Kill a download midway (SIGKILL), run again: no partial file ever sits among the raw videos."""
+"""Kill a download midway (SIGKILL), run again: no partial file ever sits among the raw videos; the partial one
+waits in the hidden work folder beside them until the next run removes it."""
 
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def test_sigkill_during_download_leaves_no_partial_file(tmp_path, shared_videos)
         child.wait(timeout=30)
         assert server.requests["/slow/d6.mp4"] == 2
         assert not raw_a.exists() or not any(raw_a.iterdir()), list(raw_a.iterdir())
+        # The partial download sits in the hidden work folder beside the raw videos, not in /tmp.
+        staging = project / "data/01_raw/videos/.partial-fetch-person_a"
+        assert [path for path in staging.rglob("*") if path.is_file()], "no partial download in the staging folder"
 
         # The re-run fetches it whole.
         kedro_run(project, "ingestion", [params.replace("/slow/", "/")])
     (video,) = raw_a.iterdir()
     assert video.read_bytes() == (shared_videos / "person_a_d6.mp4").read_bytes()
+    assert [path for path in staging.rglob("*") if path.is_file()] == []  # swept by the re-run
