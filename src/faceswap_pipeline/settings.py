@@ -52,9 +52,16 @@ class _ThirdPartyNoticeFilter(logging.Filter):
         return not any(line.search(text) for line in self._LINES)
 
 
-for _message, _category, _module in _THIRD_PARTY_NOTICES:
-    warnings.filterwarnings("ignore", message=_message, category=_category, module=re.escape(_module))
-logging.getLogger("py.warnings").addFilter(_ThirdPartyNoticeFilter())
+def silence_third_party_notices() -> None:
+    """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES` (once a process)."""
+    for message, category, module in _THIRD_PARTY_NOTICES:
+        warnings.filterwarnings("ignore", message=message, category=category, module=re.escape(module))
+    log = logging.getLogger("py.warnings")
+    if not any(isinstance(existing, _ThirdPartyNoticeFilter) for existing in log.filters):
+        log.addFilter(_ThirdPartyNoticeFilter())
+
+
+silence_third_party_notices()
 
 # Where the package sits in an editable install: the fallback when no project is found from the cwd.
 _PACKAGE_PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -46,7 +46,8 @@ def test_ruff_security_rules_are_on_for_the_code():
 
 def test_the_uis_listen_on_localhost_only():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
-    targets = dict(re.findall(r"^([\w-]+):[^\n]*\n\t([^\n]+)", makefile, flags=re.MULTILINE))
+    # Each target → its recipe (every tab-indented line under it).
+    targets = dict(re.findall(r"^([\w-]+):[^\n]*\n((?:\t[^\n]*\n?)+)", makefile, flags=re.MULTILINE))
     assert "kedro viz run --host 127.0.0.1" in targets["viz"]
     assert "mlflow ui" in targets["mlflow-ui"] and "--host 127.0.0.1" in targets["mlflow-ui"]
     for text in (makefile, (PROJECT_ROOT / "README.md").read_text()):
