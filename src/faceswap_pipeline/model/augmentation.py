@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -87,15 +88,31 @@ def resize_faces(faces: Tensor, size: int) -> Tensor:
     )
 
 
-def _sample(
-    faces: Tensor, theta: Tensor, output_size: int, offsets: Tensor | None = None
-) -> Tensor:
-    grid = F.affine_grid(
+def _affine_grid(faces: Tensor, theta: Tensor, output_size: int) -> Tensor:
+    return F.affine_grid(
         theta, [faces.shape[0], faces.shape[1], output_size, output_size], align_corners=False
     )
-    if offsets is not None:
-        grid = grid + offsets
+
+
+def _sample(faces: Tensor, grid: Tensor) -> Tensor:
     return F.grid_sample(faces, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@lru_cache(maxsize=16)
+def _bicubic_weights(points: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """`(size, points)`: bicubic upsampling of `points` samples to `size` (align_corners) as a matrix.
+
+    PyTorch's bicubic upsampling is separable, so upsampling a `(points, points)` grid is
+    `W @ grid @ W.T`: the same values as `F.interpolate(..., mode="bicubic", align_corners=True)` up to
+    float rounding, at a fraction of its cost on small grids (it was a third of the augmentation's time
+    on a CPU).
+    """
+    basis = torch.eye(points, device=device, dtype=torch.float32)[:, None, :, None]
+    columns = F.interpolate(
+        basis.expand(points, 1, points, points), size=(size, size), mode="bicubic",
+        align_corners=True,
+    )
+    return columns[:, 0, :, 0].T.contiguous().to(dtype)
 
 
 def crop_model_region(faces: Tensor, input_size: int, coverage: float) -> Tensor:
@@ -114,7 +131,7 @@ def crop_model_region(faces: Tensor, input_size: int, coverage: float) -> Tensor
     theta = torch.zeros(faces.shape[0], 2, 3, device=faces.device, dtype=faces.dtype)
     theta[:, 0, 0] = coverage
     theta[:, 1, 1] = coverage
-    return _sample(faces, theta, input_size)
+    return _sample(faces, _affine_grid(faces, theta, input_size))
 
 
 def model_region_box(crop_size: int, coverage: float) -> tuple[float, float, float, float]:
@@ -179,17 +196,18 @@ def augment_faces(
         )
         * coverage
     )
-    target = _sample(faces, theta, input_size)
+    grid = _affine_grid(faces, theta, input_size)
+    target = _sample(faces, grid)
 
     warp_std = _FACEIT_WARP_STD * config.warp * strength
     if warp_std > 0:
         control = torch.randn(
             count, 2, config.warp_grid, config.warp_grid, device=device, generator=generator
         ).to(dtype) * (warp_std * coverage)
-        offsets = F.interpolate(
-            control, size=(input_size, input_size), mode="bicubic", align_corners=True
-        ).permute(0, 2, 3, 1)
-        warped = _sample(faces[:, :3], theta, input_size, offsets)
+        weights = _bicubic_weights(config.warp_grid, input_size, device, dtype)
+        # (N, 2, g, g) control points -> (N, S, S, 2) offsets, upsampled bicubically.
+        offsets = torch.einsum("yi,ncij,xj->nyxc", weights, control, weights)
+        warped = _sample(faces[:, :3], grid + offsets)
     else:
         warped = target[:, :3]
     return warped, target

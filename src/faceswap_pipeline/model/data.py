@@ -1,15 +1,17 @@
-"""Training data: both people's aligned faces, a held-out split by video or time span, and the loaders.
+"""Training data: both people's aligned faces, a held-out split by video or time span, and the batches.
 
-Faces are loaded lazily (one callable per face, as the `aligned_faces` dataset gives them), resized to
-the model's source size (see `augmentation.source_size`) and returned as uint8 tensors, with an extra
-channel marking eyes and mouth when landmarks are known. Augmentation happens later, on the device.
+A face is decoded once (`AlignedFaceDataset`: one callable per face, as the `aligned_faces` dataset
+gives them), resized to the model's source size (see `augmentation.source_size`), with an extra channel
+marking eyes and mouth when landmarks are known, into each person's face bank (`model.face_bank`).
+Training batches are then drawn by index from the banks on the training device
+(`FaceSwapDataModule`); augmentation happens there too, in the LightningModule.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -17,9 +19,8 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.utilities import CombinedLoader
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import source_size
@@ -172,75 +173,166 @@ class AlignedFaceDataset(Dataset):
         return torch.cat(channels)
 
 
-class FaceSwapDataModule(L.LightningDataModule):
-    """Batches of both people's faces: `{"a": uint8 (N, C, T, T), "b": uint8 (N, C, T, T)}`, or of
-    one person's alone when `train_items` holds only them (the pretraining's everyone-as-one).
+def _to_tensor(faces: np.ndarray | Tensor) -> Tensor:
+    """A uint8 `(N, C, T, T)` tensor sharing memory with `faces` (a memory-mapped bank stays on disk)."""
+    if isinstance(faces, Tensor):
+        return faces
+    with warnings.catch_warnings():
+        # A read-only memory map: training only reads it, so torch's warning does not apply.
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.from_numpy(faces)
 
-    Training cycles the smaller person's faces so every step sees both people; validation returns
-    each person's held-out faces once (a person's entry is None once they are exhausted).
+
+class ResidentTrainBatches:
+    """Endless training batches `{"a": uint8 (B, C, T, T), "b": ...}` drawn by index from face banks.
+
+    Each person's faces are visited in a fresh random order per pass (as a shuffled loader with
+    `drop_last` would), the smaller person's cycling, so every step sees both people. Indices are drawn
+    and faces gathered on the banks' device: no decoding, no copies through the host when resident.
+
+    Args:
+        faces: `{"a": uint8 (N, C, T, T), ...}` banks (on the training device, or memory-mapped on the
+            host when they do not fit; batches then go to the device one at a time).
+        indices: `{"a": int64 (M,)}` the rows of each bank to train on.
+        batch_size: faces per person per batch (at most M).
+        seed: seeds the order, on the banks' device.
+    """
+
+    def __init__(
+        self, faces: dict[str, Tensor], indices: dict[str, Tensor], batch_size: int, seed: int
+    ) -> None:
+        self.faces = faces
+        self.indices = {p: rows.to(faces[p].device) for p, rows in indices.items()}
+        self.batch_sizes = {p: min(batch_size, len(rows)) for p, rows in self.indices.items()}
+        device = next(iter(faces.values())).device
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self._order = {p: rows[:0] for p, rows in self.indices.items()}
+        self._position = dict.fromkeys(self.indices, 0)
+
+    def _next(self, person: str) -> Tensor:
+        size = self.batch_sizes[person]
+        if self._position[person] + size > len(self._order[person]):
+            rows = self.indices[person]
+            shuffle = torch.randperm(len(rows), device=rows.device, generator=self.generator)
+            self._order[person], self._position[person] = rows[shuffle], 0
+        start = self._position[person]
+        self._position[person] = start + size
+        return self.faces[person].index_select(0, self._order[person][start : start + size])
+
+    def __iter__(self) -> Iterator[dict[str, Tensor]]:
+        while True:
+            yield {person: self._next(person) for person in self.indices}
+
+
+class ResidentValBatches:
+    """Each person's held-out faces once, in order: `{"a": uint8 (B, C, T, T) | None, "b": ...}`.
+
+    A person's entry is None once their faces are exhausted (Lightning's `max_size` mode did the same).
+    """
+
+    def __init__(self, faces: dict[str, Tensor], indices: dict[str, Tensor], batch_size: int) -> None:
+        self.faces = faces
+        self.indices = {p: rows.to(faces[p].device) for p, rows in indices.items()}
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return max(-(-len(rows) // self.batch_size) for rows in self.indices.values())
+
+    def __iter__(self) -> Iterator[dict[str, Tensor | None]]:
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield {
+                person: self.faces[person].index_select(0, rows[start : start + self.batch_size])
+                if start < len(rows)
+                else None
+                for person, rows in self.indices.items()
+            }
+
+
+def fits_on_device(nbytes: int, device: torch.device, share: float = 0.5) -> bool:
+    """Whether `nbytes` of faces may live on `device`: at most `share` of its free memory (CUDA).
+
+    A CPU keeps the banks memory-mapped: the page cache holds what fits in RAM, the rest stays on disk.
+    """
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= share * free
+
+
+class FaceSwapDataModule(L.LightningDataModule):
+    """Batches of both people's faces (or of one person's alone, when only they are given: the
+    pretraining's everyone-as-one), drawn on the training device from each person's face bank.
+
+    Training batches are `{"a": uint8 (N, C, T, T), "b": ...}` (see `ResidentTrainBatches`), validation
+    batches each person's held-out faces once (`ResidentValBatches`). On a GPU the banks are copied to
+    it once, when they take at most half its free memory; otherwise (and on a CPU) they stay
+    memory-mapped and each batch is gathered on the host. Under DDP each process draws from its own
+    share of the faces (every world_size-th row).
+
+    Args:
+        faces: `{"a": uint8 (N, C, T, T) array or tensor, "b": ...}`: the banks (`FaceBank.faces`).
+        train_indices, val_indices: `{"a": rows of the bank, ...}` to train and to validate on.
+        batch_size: faces per person per step.
+        seed: seeds the training order (plus the process rank).
     """
 
     def __init__(
         self,
-        train_items: dict[str, Sequence[FaceItem]],
-        val_items: dict[str, Sequence[FaceItem]],
-        input_size: int,
-        coverage: float,
-        crop_size: int = 256,
+        faces: dict[str, np.ndarray | Tensor],
+        train_indices: dict[str, Sequence[int] | np.ndarray],
+        val_indices: dict[str, Sequence[int] | np.ndarray],
         batch_size: int = 32,
-        num_workers: int = 0,
-        with_landmark_mask: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         # Both people for a pair; one alone for the pretraining's single autoencoder.
-        self.persons = tuple(person for person in PERSONS if person in train_items) or PERSONS
+        self.persons = tuple(person for person in PERSONS if person in train_indices) or PERSONS
         for person in self.persons:
-            if not train_items.get(person):
+            if not len(train_indices.get(person, ())):
                 raise TooFewFacesError(f"person_{person} has no training faces")
         self.batch_size = batch_size
-        self.num_workers = num_workers
-
-        def dataset(items: Sequence[FaceItem], person: str) -> AlignedFaceDataset:
-            return AlignedFaceDataset(
-                items, input_size, coverage, crop_size, with_landmark_mask, person
-            )
-
-        self.train_sets = {p: dataset(train_items[p], p) for p in self.persons}
-        self.val_sets = {p: dataset(val_items.get(p, []), p) for p in self.persons}
-
-    def _loader(self, faces: AlignedFaceDataset, train: bool) -> DataLoader:
-        return DataLoader(
-            faces,
-            batch_size=min(self.batch_size, len(faces)),
-            shuffle=train,
-            drop_last=train,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-        )
-
-    def train_dataloader(self) -> CombinedLoader:
-        return CombinedLoader(
-            {p: self._loader(self.train_sets[p], True) for p in self.persons}, mode="max_size_cycle"
-        )
-
-    def val_dataloader(self) -> CombinedLoader:
-        loaders = {
-            p: self._loader(self.val_sets[p], False) for p in self.persons if len(self.val_sets[p])
+        self.seed = seed
+        self.faces = {p: _to_tensor(faces[p]) for p in self.persons}
+        self.train_indices = {
+            p: torch.as_tensor(np.asarray(train_indices[p], dtype=np.int64)) for p in self.persons
         }
-        return CombinedLoader(loaders, mode="max_size")
+        self.val_indices = {
+            p: torch.as_tensor(np.asarray(val_indices.get(p, ()), dtype=np.int64)) for p in self.persons
+        }
+        self._rank, self._world_size = 0, 1
+
+    def setup(self, stage: str) -> None:
+        trainer = self.trainer
+        if trainer is None:
+            return
+        self._rank, self._world_size = trainer.global_rank, trainer.world_size
+        device = trainer.strategy.root_device
+        nbytes = sum(faces.nbytes for faces in self.faces.values())
+        if next(iter(self.faces.values())).device != device and fits_on_device(nbytes, device):
+            logger.info("face banks on %s: %.2f GB", device, nbytes / 1e9)
+            self.faces = {p: faces.to(device) for p, faces in self.faces.items()}
+
+    def _shard(self, indices: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {p: rows[self._rank :: self._world_size] for p, rows in indices.items()}
+
+    def train_dataloader(self) -> ResidentTrainBatches:
+        return ResidentTrainBatches(
+            self.faces, self._shard(self.train_indices), self.batch_size, self.seed + self._rank
+        )
+
+    def val_dataloader(self) -> ResidentValBatches | list:
+        indices = {p: rows for p, rows in self._shard(self.val_indices).items() if len(rows)}
+        return ResidentValBatches(self.faces, indices, self.batch_size) if indices else []
 
     def preview_faces(self, count: int) -> dict[str, Tensor]:
         """`count` faces per person spread evenly over the held-out set (the training set if none).
 
         Returns:
-            `{"a": uint8 (K, C, T, T), "b": ...}` with K <= count.
+            `{"a": uint8 (K, C, T, T), "b": ...}` on the host, K <= count.
         """
         previews = {}
         for person in self.persons:
-            faces = self.val_sets[person] if len(self.val_sets[person]) else self.train_sets[person]
-            picks = np.unique(
-                np.linspace(0, len(faces) - 1, num=min(count, len(faces))).round().astype(int)
-            )
-            previews[person] = torch.stack([faces[int(i)] for i in picks])
+            rows = self.val_indices[person] if len(self.val_indices[person]) else self.train_indices[person]
+            picks = np.unique(np.linspace(0, len(rows) - 1, num=min(count, len(rows))).round().astype(int))
+            previews[person] = self.faces[person][rows[torch.from_numpy(picks)].to(self.faces[person].device)].cpu()
         return previews

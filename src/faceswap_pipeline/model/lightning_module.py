@@ -40,6 +40,8 @@ class SwapLightningModule(L.LightningModule):
         optimizer: `{"name": "adam" | "adamw", "lr": float, "betas": [b1, b2], "weight_decay": float}`.
         loss: `{"ssim_weight": float in [0, 1], "eye_mouth_weight": float >= 1}`.
         augmentation: `AugmentationConfig` fields.
+        compile: compile the network with `torch.compile` when training starts (pays on a GPU's long
+            runs; its minutes of compilation do not on a CPU, see benchmarks/training_overhead.py).
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class SwapLightningModule(L.LightningModule):
         optimizer: dict[str, Any] | None = None,
         loss: dict[str, Any] | None = None,
         augmentation: dict[str, Any] | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -70,6 +73,23 @@ class SwapLightningModule(L.LightningModule):
         if self.eye_mouth_weight < 1.0:
             raise ValueError(f"loss.eye_mouth_weight must be >= 1, got {self.eye_mouth_weight}")
         self.augmentation = AugmentationConfig(**(augmentation or {}))
+        self.compile_model = compile
+        self._compiled = False
+
+    def configure_model(self) -> None:
+        """Channels-last weights and the optional compilation, once, before training starts."""
+        # NHWC lets cuDNN pick its tensor-core kernels on a GPU; on a CPU (oneDNN) the CPU preset's
+        # forward and backward measured ~10-20 % faster too (benchmarks/training_overhead.py).
+        self.model.to(memory_format=torch.channels_last)
+        if self.compile_model and not self._compiled:
+            self.model.compile()
+            self._compiled = True
+
+    def export_model(self) -> SwapModel:
+        """The trained network for saving: float32, contiguous weights on the CPU, eval mode."""
+        return self.model.to(
+            device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format
+        ).eval()
 
     def _weight_map(self, target: Tensor) -> Tensor | None:
         if target.shape[1] < 4 or self.eye_mouth_weight == 1.0:
@@ -83,14 +103,19 @@ class SwapLightningModule(L.LightningModule):
             faces = batch.get(person)
             if faces is None:
                 continue
-            faces = faces.float() / 255.0
+            # Resampling is linear: scaling the model-sized results to [0, 1] costs a third of
+            # scaling the source-sized faces (the same values up to float rounding).
+            faces = faces.float()
             if stage == "train":
                 inputs, target = augment_faces(
                     faces, config.input_size, config.coverage, self.augmentation
                 )
+                # Out of place: without warp, the input is a view of the target.
+                inputs, target = inputs / 255.0, target / 255.0
             else:
-                target = crop_model_region(faces, config.input_size, config.coverage)
+                target = crop_model_region(faces, config.input_size, config.coverage) / 255.0
                 inputs = target[:, :3]
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
             prediction = self.model(inputs, person)
             loss = reconstruction_loss(
                 prediction, target[:, :3], self._weight_map(target), self.ssim_weight

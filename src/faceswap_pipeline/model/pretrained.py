@@ -277,7 +277,6 @@ class PretrainingSettings:
     preview_every_n_steps: int = 50
     preview_faces: int = 6
     log_every_n_steps: int = 10
-    num_workers: int = 0
     seed: int = 42
     progress_bar: bool = False
     with_landmark_mask: bool = True
@@ -345,15 +344,21 @@ def pretrain_base_model(
     )
     from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
     from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.face_bank import FaceBankBuild
     from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
 
     L.seed_everything(settings.seed, workers=True, verbose=False)
     config = settings.config
     person = PRETRAINING_PERSON
+    # Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining yet).
+    faces = (*train_faces, *val_faces)
+    bank = FaceBankBuild(
+        tuple(faces), "pretraining", config.input_size, config.coverage, config.crop_size,
+        settings.with_landmark_mask, person,
+    ).build()
     datamodule = FaceSwapDataModule(
-        {person: list(train_faces)}, {person: list(val_faces)}, input_size=config.input_size,
-        coverage=config.coverage, crop_size=config.crop_size, batch_size=settings.batch_size,
-        num_workers=settings.num_workers, with_landmark_mask=settings.with_landmark_mask,
+        {person: bank.faces}, {person: np.arange(len(train_faces))},
+        {person: np.arange(len(train_faces), len(faces))}, batch_size=settings.batch_size, seed=settings.seed,
     )
     module = SwapLightningModule(
         model=config.to_dict(), optimizer=settings.optimizer, loss=settings.loss, augmentation=settings.augmentation,
@@ -432,4 +437,4 @@ def pretrain_base_model(
     )
     if preview.latest_grid is None:
         preview.render(trainer, module)
-    return PretrainingResult(BaseModel.from_swap_model(module.model, record), preview.latest_grid, summary)
+    return PretrainingResult(BaseModel.from_swap_model(module.export_model(), record), preview.latest_grid, summary)

@@ -90,14 +90,22 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     assert "swap_model/model.safetensors" in model_files and "swap_model/config.json" in model_files
     assert "training_preview.png" in [item.path for item in client.list_artifacts(run.info.run_id)]
 
-    # A second run with a higher step budget continues from the first one's last checkpoint.
-    kedro_run(project, "training", ["training.max_steps=8"], extra_args=["--env", "tiny"])
+    bank_info = (project / "data/05_model_input/face_bank/person_a.json").read_text()
+
+    # A second run with a higher step budget continues from the first one's last checkpoint, and
+    # reuses the face banks: the faces are not decoded again.
+    second = kedro_run(project, "training", ["training.max_steps=8"], extra_args=["--env", "tiny"])
+    assert second.stdout.count("unchanged, reused") + second.stderr.count("unchanged, reused") == 2
+    assert (project / "data/05_model_input/face_bank/person_a.json").read_text() == bank_info
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["resumed_at_step"] == 6 and summary["global_step"] == 8
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
     assert len(runs) == 2
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss_a")]
     assert min(steps) >= 6  # the step count continues
+    for person in ("a", "b"):  # one row per listed face, at the original model's 102 px source size
+        bank = np.load(project / f"data/05_model_input/face_bank/person_{person}.npy", mmap_mode="r")
+        assert bank.shape == ((split["person"] == person).sum(), 4, 102, 102), bank.shape
 
     # Asked to stop once convincing, with thresholds any swap meets: it stops at the next validation.
     lenient = ["evaluation.verdict.min_share_nearer_target=0", "evaluation.verdict.max_distance_to_target=5",
@@ -107,3 +115,29 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["stop_reason"] == "convincing" and summary["global_step"] < 30
     assert summary["validation_swaps"]["verdict"]["convincing"] is True
+
+
+def test_the_gpu_preset_starts_with_only_sizes_steps_and_accelerator_changed(project_with_faces):
+    """The `gpu` preset itself (hires 128 px, bf16-mixed, the resident face bank), shrunk to fit a CPU:
+    a preset that cannot start fails here, not on a rented GPU."""
+    project = project_with_faces
+    shutil.copytree(PROJECT_ROOT / "conf" / "gpu", project / "conf" / "gpu")
+    shrink = [
+        "training.trainer.accelerator=cpu",
+        "training.width=0.05",
+        "training.batch_size=4",
+        "training.max_steps=2",
+        "training.min_faces_per_person=8",
+        "training.val_max_faces=4",
+        "training.preview_faces=2",
+    ]
+    kedro_run(project, "training", shrink, extra_args=["--env", "gpu"])
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["global_step"] == 2 and summary["precision"] == "bf16-mixed"
+    assert (summary["model"]["architecture"], summary["model"]["input_size"]) == ("hires", 128)
+    assert 0 < summary["final_validation"]["val/ssim_a"] < 1
+    # The hires model's source size: 128 / 0.625 = 205 px, RGB + the eyes/mouth channel.
+    bank = np.load(project / "data/05_model_input/face_bank/person_a.npy", mmap_mode="r")
+    assert bank.shape[1:] == (4, 205, 205)
+    model, config = load_swap_model(project / "data/06_models/swap_model")
+    assert (config.architecture, config.input_size, config.width) == ("hires", 128, 0.05)

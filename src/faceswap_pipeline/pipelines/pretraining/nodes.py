@@ -200,7 +200,7 @@ def pretrain_base_model(
         augmentation=params.augmentation.model_dump(),
         **params.model_dump(include={
             "batch_size", "max_steps", "max_minutes", "val_every_n_steps", "checkpoint_every_n_steps", "resume",
-            "preview_every_n_steps", "preview_faces", "log_every_n_steps", "num_workers", "seed", "progress_bar",
+            "preview_every_n_steps", "preview_faces", "log_every_n_steps", "seed", "progress_bar",
         }),
         **params.trainer.model_dump(include={"accelerator", "devices", "strategy", "num_nodes"}),
     )

@@ -95,7 +95,7 @@ class TrainingParams(_Strict):
     preview_every_n_steps: int = Field(250, ge=0)
     preview_faces: int = Field(6, ge=1, le=32)
     log_every_n_steps: int = Field(10, ge=1)
-    num_workers: int = Field(0, ge=0)
+    compile: bool = False
     seed: int = 42
     progress_bar: bool = False
     init_from: str | None = None
@@ -242,6 +242,49 @@ def _items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str)
     ]
 
 
+def build_face_banks(
+    aligned_faces_a: dict[str, Callable[[], np.ndarray]],
+    aligned_faces_b: dict[str, Callable[[], np.ndarray]],
+    training_faces: pd.DataFrame,
+    training: dict[str, Any],
+    face_banks_before: dict[str, Any],
+) -> dict[str, Any]:
+    """Each person's faces decoded once at the model's source size, unless the bank on disk has them.
+
+    Args:
+        aligned_faces_a, aligned_faces_b: each person's aligned faces, `{partition id: loader}`.
+        training_faces: the table from `select_training_faces` (its order is the banks' order).
+        training: `params:training` (the model's sizes; the eyes/mouth channel when weighted).
+        face_banks_before: the banks already on disk (`training_face_banks_before`), `{}` if none.
+
+    Returns:
+        `{"a": FaceBank | FaceBankBuild, "b": ...}`: a bank whose faces and sizes are unchanged is
+        reused; a build is decoded by the `training_face_banks` dataset as it saves.
+    """
+    from faceswap_pipeline.model.face_bank import FaceBankBuild, plan_face_bank
+
+    params = parse_training_params(training)
+    aligned = {"a": aligned_faces_a, "b": aligned_faces_b}
+    banks = {}
+    for person in PERSONS:
+        rows = training_faces[training_faces["person"] == person]
+        banks[person] = plan_face_bank(
+            _items(rows, aligned[person], person),
+            params.input_size,
+            params.coverage,
+            params.crop_size,
+            with_landmark_mask=params.loss.eye_mouth_weight > 1.0,
+            person=person,
+            existing=face_banks_before.get(person),
+        )
+        built = isinstance(banks[person], FaceBankBuild)
+        logger.info(
+            "person_%s: face bank of %d faces %s",
+            person, len(rows), "to build" if built else "unchanged, reused",
+        )
+    return banks
+
+
 def _precision(requested: str) -> str:
     import torch
 
@@ -339,6 +382,7 @@ def train_swap_model(
     person_b_identity: pd.DataFrame | None = None,
     evaluation: dict[str, Any] | None = None,
     base_model: Path | None = None,
+    training_face_banks: dict[str, Any] | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
@@ -347,7 +391,8 @@ def train_swap_model(
     Step metrics and preview grids go to kedro-mlflow's active run when there is one.
 
     Args:
-        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`.
+        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`; training
+            reads the face banks, these only give the validation swaps their whole held-out crops.
         aligned_faces_b: person B's aligned faces.
         training_faces: the table from `select_training_faces`.
         training: `params:training`.
@@ -357,6 +402,9 @@ def train_swap_model(
             them.
         evaluation: `params:evaluation` (its `verdict` thresholds judge the validation swaps).
         base_model: the `base_model` catalog folder, used when `training.init_from` is "base_model".
+        training_face_banks: `{"a": FaceBank, "b": ...}` from `build_face_banks` (memory-mapped), the
+            faces training draws its batches from; None (a call outside the pipeline) builds them in
+            memory from the aligned faces.
 
     Returns:
         `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
@@ -369,7 +417,6 @@ def train_swap_model(
         NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
     """
     import lightning as L
-    import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
     from PIL import Image
 
@@ -381,6 +428,7 @@ def train_swap_model(
     )
     from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
     from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.face_bank import bank_rows
     from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
     from faceswap_pipeline.model.networks import ModelConfig
     from faceswap_pipeline.model.pretrained import start_from_base_model
@@ -390,31 +438,29 @@ def train_swap_model(
     model_config = ModelConfig.from_dict(params.model_config_dict())
 
     aligned = {"a": aligned_faces_a, "b": aligned_faces_b}
-    train_items, val_items = {}, {}
+    if training_face_banks is None:
+        plans = build_face_banks(aligned_faces_a, aligned_faces_b, training_faces, training, {})
+        training_face_banks = {person: plan.build() for person, plan in plans.items()}
+    train_rows, val_rows, val_items = {}, {}, {}
     for person in PERSONS:
         rows = training_faces[training_faces["person"] == person]
-        train_items[person] = _items(rows[rows["split"] == "train"], aligned[person], person)
-        val_rows = rows[rows["split"] == "val"]
-        if params.val_max_faces and len(val_rows) > params.val_max_faces:
-            # An even spread over the held-out span, so the estimate does not favour its start.
-            picks = np.linspace(0, len(val_rows) - 1, params.val_max_faces).round().astype(int)
-            val_rows = val_rows.iloc[np.unique(picks)]
-        val_items[person] = _items(val_rows, aligned[person], person)
+        train_rows[person], val_rows[person] = bank_rows(
+            training_face_banks[person], rows["face_id"], rows["split"], person, params.val_max_faces
+        )
+        val_items[person] = _items(rows.iloc[val_rows[person]], aligned[person], person)
     datamodule = FaceSwapDataModule(
-        train_items,
-        val_items,
-        input_size=model_config.input_size,
-        coverage=model_config.coverage,
-        crop_size=model_config.crop_size,
+        {p: training_face_banks[p].faces for p in PERSONS},
+        train_rows,
+        val_rows,
         batch_size=params.batch_size,
-        num_workers=params.num_workers,
-        with_landmark_mask=params.loss.eye_mouth_weight > 1.0,
+        seed=params.seed,
     )
     module = SwapLightningModule(
         model=model_config.to_dict(),
         optimizer=params.optimizer.model_dump(),
         loss=params.loss.model_dump(),
         augmentation=params.augmentation.model_dump(),
+        compile=params.compile,
     )
 
     checkpoint_dir = Path(params.checkpoint_dir)
@@ -428,8 +474,8 @@ def train_swap_model(
     if mlflow_logger is not None:
         mlflow_logger.log_hyperparams(
             {
-                f"faces.{split}_{person}": len(items[person])
-                for split, items in (("train", train_items), ("val", val_items))
+                f"faces.{split}_{person}": len(rows[person])
+                for split, rows in (("train", train_rows), ("val", val_rows))
                 for person in PERSONS
             }
         )
@@ -458,7 +504,7 @@ def train_swap_model(
     if params.max_minutes is not None:
         budget = TimeBudgetCallback(params.max_minutes * 60.0)
         callbacks.append(budget)
-    has_validation = any(val_items[p] for p in PERSONS)
+    has_validation = any(len(val_rows[p]) for p in PERSONS)
     trainer = L.Trainer(
         accelerator=params.trainer.accelerator,
         devices=params.trainer.devices,
@@ -518,8 +564,8 @@ def train_swap_model(
         "resumed_at_step": resumed_at_step,
         "initialised_from": initialised_from,
         "faces": {
-            f"{split}_{person}": len(items[person])
-            for split, items in (("train", train_items), ("val", val_items))
+            f"{split}_{person}": len(rows[person])
+            for split, rows in (("train", train_rows), ("val", val_rows))
             for person in PERSONS
         },
         "final_validation": final_metrics,
@@ -542,6 +588,6 @@ def train_swap_model(
     )
     if preview.latest_grid is None:
         preview.render(trainer, module)
-    swap_model = module.model.to(device="cpu", dtype=torch.float32).eval()
+    swap_model = module.export_model()
     swap_model.people = _people_trained_on(person_a_identity, person_b_identity)
     return swap_model, Image.fromarray(preview.latest_grid), summary

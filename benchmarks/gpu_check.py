@@ -1,0 +1,406 @@
+"""Every GPU measurement in one run (at most 8 minutes on one H200), printed as one JSON object.
+
+Runs on a bare machine whose python3 has torch, lightning, onnxruntime, OpenCV and pandas: it puts
+`src/` on `sys.path` and imports only the library layer (`model/`, `faces.detection`), never Kedro,
+MLflow, PyAV or dlib. It measures, in this order, each within what is left of `--budget-minutes`:
+
+1. `retinaface`: RetinaFace (mobilenet0.25 ONNX) on onnxruntime, CUDA provider when present: frames/s
+   at batch 8 on the clip frames in the faces file, and the faces found;
+2. `architectures`: training images/s of `original` 64 px and `hires` 128 px at full width, in bf16,
+   channels-last, at swept batch sizes (faces per person), on resident tensors: the project's own
+   training step (uint8 banks on the device, augmentation, loss, Adam) under `lightning.Trainer`;
+3. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
+   person_b_d9; the `hires` gpu preset) for `--train-minutes` with validation SSIM on held-out faces;
+4. `compiled`: the same as 2 with `torch.compile`, at each architecture's best batch size.
+
+The faces file (a compressed `.npz` of at most 30 MB: each person's face bank at the hires source size
+with the eyes/mouth channel, the held-out split, a few clip frames and the RetinaFace ONNX weights) is
+made here, where the whole project is installed, then carried to the device machine:
+
+    .venv/bin/python benchmarks/gpu_check.py --build-faces data/05_model_input/gpu_check_faces.npz
+    python3 benchmarks/gpu_check.py --faces data/05_model_input/gpu_check_faces.npz   # on the GPU
+    .venv/bin/python benchmarks/gpu_check.py --smoke [--faces ...]   # CPU, tiny sizes, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+PERSONS = ("a", "b")
+ARCHITECTURES = {"original": 64, "hires": 128}
+COVERAGE = 0.625
+# What the bare device machine lacks; importing any of them here would fail there.
+FORBIDDEN_MODULES = ("kedro", "mlflow", "av", "dlib", "kedro_mlflow")
+MAX_FACES_FILE_MB = 30
+
+
+class Clock:
+    """The run's time budget: what is left, and whether a part still fits."""
+
+    def __init__(self, minutes: float) -> None:
+        self.started = time.monotonic()
+        self.budget_s = minutes * 60.0
+
+    def left_s(self) -> float:
+        return self.budget_s - (time.monotonic() - self.started)
+
+
+def _log(message: str) -> None:
+    print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- the faces file -----------------------------------------------------------------------------------
+
+
+def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_kept: int) -> dict:
+    """Extract both people's faces from the shared clips with the project's face extraction, decode
+    them into face banks at the hires source size, and save them with the held-out split, a few frames
+    and the RetinaFace weights as one compressed `.npz` (needs the whole project: PyAV, dlib).
+
+    Returns:
+        What was written: faces per person, held-out counts, the file's size in MB.
+    """
+    import pandas as pd
+
+    from faceswap_pipeline.faces.detection import RetinaFaceDetector, retinaface_onnx_weights
+    from faceswap_pipeline.faces.extraction import FaceExtractor
+    from faceswap_pipeline.model.data import FaceItem, assign_validation_split
+    from faceswap_pipeline.model.face_bank import FaceBankBuild
+    from faceswap_pipeline.video.decode import iter_frames
+
+    banks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    clips = {"a": videos / "person_a_d6.mp4", "b": videos / "person_b_d9.mp4"}
+    for person, clip in clips.items():
+        extractor = FaceExtractor(RetinaFaceDetector(batch_size=8))
+        items, rows = [], []
+        for batch in extractor.run(iter_frames(clip, sample_fps=sample_fps)):
+            for face in batch:
+                if face.crop is None:
+                    continue
+                items.append(
+                    FaceItem(f"{clip.stem}/{face.frame_index:06d}", lambda c=face.crop: c, face.landmarks68_crop)
+                )
+                rows.append({"video": clip.name, "time_s": face.time_s})
+        held_out = assign_validation_split(pd.DataFrame(rows), 0.1).to_numpy()
+        bank = FaceBankBuild(tuple(items), "gpu_check", 128, COVERAGE, 256, True, person).build()
+        banks[person] = (bank.faces, held_out)
+    frames = np.stack([frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept])
+    return write_faces_file(destination, banks, frames, retinaface_onnx_weights())
+
+
+def write_faces_file(
+    destination: Path, banks: dict[str, tuple[np.ndarray, np.ndarray]], frames: np.ndarray,
+    retinaface_onnx: bytes,
+) -> dict:
+    """Save the faces file: per person a uint8 `(N, 4, 205, 205)` bank and a bool `(N,)` held-out
+    flag, RGB uint8 `(F, H, W, 3)` frames and the RetinaFace ONNX bytes, compressed.
+
+    Returns:
+        Faces and held-out faces per person, and the file's size in MB.
+    """
+    arrays = {"frames": frames, "retinaface_onnx": np.frombuffer(retinaface_onnx, dtype=np.uint8)}
+    summary: dict = {}
+    for person, (faces, held_out) in banks.items():
+        arrays[f"faces_{person}"], arrays[f"val_{person}"] = faces, np.asarray(held_out, dtype=bool)
+        summary[person] = {"faces": len(faces), "held_out": int(np.sum(held_out))}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(destination, **arrays)
+    summary["megabytes"] = round(destination.stat().st_size / 1e6, 1)
+    if summary["megabytes"] > MAX_FACES_FILE_MB:
+        raise SystemExit(
+            f"{destination} is {summary['megabytes']} MB, over {MAX_FACES_FILE_MB} MB: lower --sample-fps"
+        )
+    return summary
+
+
+def load_faces_file(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as stored:
+        return {name: stored[name] for name in stored.files}
+
+
+def synthetic_banks(count: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Face-like uint8 banks `(count, 4, size, size)`: smooth random RGB and an eyes/mouth channel."""
+    generator = torch.Generator().manual_seed(seed)
+    banks = {}
+    for person in PERSONS:
+        coarse = torch.rand(count, 3, 8, 8, generator=generator)
+        rgb = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic").clamp(0, 1)
+        mask = torch.zeros(count, 1, size, size)
+        mask[..., size // 3 : size // 2, size // 4 : 3 * size // 4] = 1.0
+        banks[person] = (torch.cat([rgb, mask], dim=1) * 255).round().to(torch.uint8)
+    return banks
+
+
+# --- measurements -------------------------------------------------------------------------------------
+
+
+def _module(architecture: str, width: float, compile: bool):
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+
+    return SwapLightningModule(
+        model={
+            "architecture": architecture,
+            "input_size": ARCHITECTURES[architecture],
+            "width": width,
+            "coverage": COVERAGE,
+            "crop_size": 256,
+        },
+        optimizer={"lr": 1e-4},
+        loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0},
+        compile=compile,
+    )
+
+
+def _trainer(device: torch.device, precision: str, max_steps: int, callbacks: list, **kwargs):
+    import lightning as L
+
+    return L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
+        max_steps=max_steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        **kwargs,
+    )
+
+
+def training_speed(
+    architecture: str, width: float, batch: int, steps: int, warmup: int, compile: bool,
+    device: torch.device, precision: str,
+) -> dict:
+    """images/s of the project's training step on resident synthetic banks, and peak memory."""
+    import lightning as L
+
+    from faceswap_pipeline.model.augmentation import source_size
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+
+    banks = synthetic_banks(max(2 * batch, 64), source_size(ARCHITECTURES[architecture], COVERAGE))
+    rows = {person: np.arange(len(bank)) for person, bank in banks.items()}
+
+    class StepClock(L.Callback):
+        started, images = 0.0, 0
+
+        def on_train_batch_start(self, trainer, pl_module, batch_data, batch_idx):
+            if batch_idx == warmup:
+                _sync(device)
+                self.started, self.images = time.perf_counter(), 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch_data, batch_idx):
+            if batch_idx >= warmup:
+                self.images += sum(faces.shape[0] for faces in batch_data.values())
+
+    clock = StepClock()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    first = time.perf_counter()
+    trainer = _trainer(device, precision, warmup + steps, [clock], limit_val_batches=0)
+    trainer.fit(
+        _module(architecture, width, compile),
+        datamodule=FaceSwapDataModule(banks, rows, {}, batch_size=batch, seed=0),
+    )
+    _sync(device)
+    elapsed = time.perf_counter() - clock.started
+    return {
+        "architecture": architecture,
+        "input_size": ARCHITECTURES[architecture],
+        "width": width,
+        "batch_per_person": batch,
+        "compiled": compile,
+        "images_per_s": round(clock.images / elapsed, 1),
+        "warmup_s": round(clock.started - first, 1),
+        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+        if device.type == "cuda"
+        else None,
+    }
+
+
+def resident_training(
+    faces: dict[str, np.ndarray], width: float, batch: int, minutes: float, val_every: int,
+    device: torch.device, precision: str, max_val_faces: int | None = None,
+) -> dict:
+    """The project's training loop (hires, gpu preset settings) on real faces for `minutes`, with
+    validation SSIM on the held-out faces along the way and at the end."""
+    import lightning as L
+
+    from faceswap_pipeline.model.callbacks import ImagesPerSecondCallback, TimeBudgetCallback
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+
+    banks = {p: faces[f"faces_{p}"] for p in PERSONS}
+    val = {p: np.flatnonzero(faces[f"val_{p}"])[:max_val_faces] for p in PERSONS}
+    train = {p: np.flatnonzero(~faces[f"val_{p}"]) for p in PERSONS}
+    history: list[dict] = []
+    started = time.monotonic()
+
+    class ValidationLog(L.Callback):
+        def on_validation_end(self, trainer, pl_module):
+            metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+            history.append({"step": trainer.global_step, "minutes": round((time.monotonic() - started) / 60, 2), **metrics})
+            _log(f"validation at step {trainer.global_step}: {metrics}")
+
+    speed = ImagesPerSecondCallback(50)
+    budget = TimeBudgetCallback(minutes * 60.0)
+    trainer = _trainer(
+        device, precision, 10**9, [speed, budget, ValidationLog()],
+        val_check_interval=val_every, check_val_every_n_epoch=None,
+    )
+    module = _module("hires", width, compile=False)
+    datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=42)
+    trainer.fit(module, datamodule=datamodule)
+    final = trainer.validate(module, datamodule=datamodule, verbose=False)
+    trained_s = time.monotonic() - started
+    return {
+        "architecture": "hires",
+        "width": width,
+        "batch_per_person": batch,
+        "minutes": round(trained_s / 60, 2),
+        "steps": int(trainer.global_step),
+        "faces": {p: {"train": int(len(train[p])), "val": int(len(val[p]))} for p in PERSONS},
+        "images_per_s_last": round(speed.latest, 1) if speed.latest else None,
+        "final_validation": {k: round(float(v), 4) for k, v in (final[0] if final else {}).items()},
+        "validation_history": history,
+    }
+
+
+def retinaface_speed(weights: bytes | None, frames: np.ndarray, seconds: float) -> dict:
+    """RetinaFace frames/s at batch 8 over the given frames (repeated), and faces per frame."""
+    import onnxruntime as ort
+
+    from faceswap_pipeline.faces.detection import RetinaFaceDetector
+
+    detector = RetinaFaceDetector(det_size=640, batch_size=8, weights=weights)
+    batch = [frames[i % len(frames)] for i in range(8)]
+    found = [len(detections) for detections in detector.detect(batch)]  # also the warm-up
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        detector.detect(batch)
+        count += len(batch)
+    return {
+        "providers_available": ort.get_available_providers(),
+        "providers_used": detector.providers,
+        "frame_size": list(frames.shape[1:3]),
+        "det_size": 640,
+        "frames_per_s": round(count / (time.perf_counter() - started), 1),
+        "faces_per_frame": found,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--faces", type=Path, help="the faces file (made with --build-faces)")
+    parser.add_argument("--build-faces", type=Path, metavar="PATH", help="make the faces file here and stop")
+    parser.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
+    parser.add_argument("--sample-fps", type=float, default=4.0, help="faces sampled per second of clip")
+    parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: checks the script in seconds")
+    parser.add_argument("--budget-minutes", type=float, default=7.5)
+    parser.add_argument("--train-minutes", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, help="also write the JSON here (rewritten after every part)")
+    args = parser.parse_args()
+
+    if args.build_faces:
+        print(json.dumps(build_faces_file(args.build_faces, args.videos, args.sample_fps, frames_kept=8)))
+        return
+
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
+    if device.type != "cuda" and not args.smoke:
+        raise SystemExit("no CUDA device here: run with --smoke to check the script on a CPU")
+    precision = "bf16-mixed"
+    if args.smoke:
+        sweep = {"original": [2], "hires": [2]}
+        width, steps, warmup, train_minutes, val_every, train_batch = 0.05, 2, 1, 0.01, 2, 2
+    else:
+        sweep = {"original": [64, 128, 256, 512, 1024], "hires": [32, 64, 128, 256]}
+        width, steps, warmup, train_minutes, val_every, train_batch = 1.0, 20, 5, args.train_minutes, 250, 64
+        torch.backends.cudnn.benchmark = True
+    clock = Clock(args.budget_minutes)
+    faces = load_faces_file(args.faces) if args.faces else None
+    report: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "precision": precision,
+        "smoke": args.smoke,
+    }
+
+    def emit() -> None:
+        report["wall_s"] = round(time.monotonic() - clock.started, 1)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1))
+
+    if faces is not None and "frames" in faces:
+        _log("RetinaFace")
+        report["retinaface"] = retinaface_speed(
+            faces["retinaface_onnx"].tobytes(), faces["frames"], seconds=0.5 if args.smoke else 10.0
+        )
+        emit()
+
+    report["architectures"] = []
+    for architecture, batches in sweep.items():
+        for batch in batches:
+            if clock.left_s() < train_minutes * 60 + 60:
+                report["architectures"].append({"architecture": architecture, "batch_per_person": batch, "skipped": "time"})
+                continue
+            _log(f"{architecture} batch {batch}")
+            try:
+                result = training_speed(architecture, width, batch, steps, warmup, False, device, precision)
+            except torch.OutOfMemoryError:
+                result = {"architecture": architecture, "batch_per_person": batch, "error": "out of memory"}
+                torch.cuda.empty_cache()
+            report["architectures"].append(result)
+            emit()
+
+    if faces is not None:
+        _log(f"training {train_minutes} min")
+        report["training"] = resident_training(
+            faces, width, train_batch, train_minutes, val_every, device, precision,
+            max_val_faces=4 if args.smoke else None,
+        )
+        emit()
+
+    report["compiled"] = []
+    for architecture in sweep if not args.smoke else ():  # compiling takes minutes on a CPU
+        measured = [r for r in report["architectures"] if r.get("architecture") == architecture and "images_per_s" in r]
+        if not measured:
+            continue
+        best = max(measured, key=lambda r: r["images_per_s"])
+        if clock.left_s() < (30 if args.smoke else 90):
+            report["compiled"].append({"architecture": architecture, "skipped": "time"})
+            continue
+        _log(f"{architecture} batch {best['batch_per_person']} compiled")
+        try:
+            report["compiled"].append(
+                training_speed(architecture, width, best["batch_per_person"], steps, warmup, True, device, precision)
+            )
+        except Exception as error:  # noqa: BLE001 - a compiler failure is a result to report
+            report["compiled"].append({"architecture": architecture, "error": f"{type(error).__name__}: {error}"[:300]})
+        emit()
+
+    # A module blocked by setting it to None (as the tests do) was not imported.
+    report["imported_forbidden_modules"] = sorted(m for m in FORBIDDEN_MODULES if sys.modules.get(m))
+    emit()
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
