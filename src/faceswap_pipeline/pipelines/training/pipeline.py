@@ -30,8 +30,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 build_face_banks,
                 inputs=[
-                    "person_a.aligned_faces",
-                    "person_b.aligned_faces",
+                    "person_a_aligned_faces",
+                    "person_b_aligned_faces",
                     "training_faces",
                     "params:training",
                     "training_face_banks_before",
