@@ -6,6 +6,7 @@ interrupted run never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from collections.abc import Callable
@@ -168,7 +169,8 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         for item in sorted(self._path.rglob("*")):
             if item.is_file() and item.suffix.lower() in self._load_suffixes and not item.name.startswith("."):
                 partition = item.relative_to(self._path).with_suffix("").as_posix()
-                loaders[partition] = lambda item=item: _read_rgb(item)
+                # A partial, not a lambda: picklable, so DDP's worker ranks receive the loaders.
+                loaders[partition] = functools.partial(_read_rgb, item)
         return loaders
 
     def save(self, data: dict[str, ImageOrLoader]) -> None:

@@ -1,0 +1,111 @@
+"""DDP from `kedro run`: 2 CPU processes (gloo) train like one process with the same global batch, and
+the pipeline, its outputs and its MLflow run happen once; resuming on two "machines" (one computer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import mlflow
+import pytest
+import torch
+
+from faceswap_pipeline.distributed import _free_port
+from faceswap_pipeline.model import load_swap_model
+from tests.kedro_project import kedro_run
+from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+# Augmentation off: each rank draws its own augmentation (seeded per rank), so only without it can a
+# 2-process run equal a 1-process run number for number.
+COMMON = [
+    "training.trainer.accelerator=cpu",
+    "training.augmentation.strength=0",
+    "training.preview_every_n_steps=3",
+]
+DDP = ["training.trainer.strategy=ddp", "training.trainer.devices=2"]
+
+
+def _runs(project):
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    experiment = client.get_experiment_by_name("faceswap_pipeline")
+    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+
+
+def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_machines(
+    project_with_faces, tmp_path, monkeypatch  # noqa: F811 - the imported fixture
+):
+    ddp_project = project_with_faces
+    single_project = shutil.copytree(ddp_project, tmp_path / "single")
+
+    kedro_run(single_project, "training", COMMON, extra_args=["--env", "tiny"])
+    result = kedro_run(ddp_project, "training", COMMON + DDP, extra_args=["--env", "tiny"])
+    log = result.stdout + result.stderr
+
+    # The pipeline ran once: one completion, one save of each output, one MLflow run.
+    assert log.count("Pipeline execution completed") == 1
+    assert log.count("Saving data to 'swap_model'") == 1
+    assert "DDP: 2 processes on 1 machine(s)" in log
+    client, (run,) = _runs(ddp_project)
+    assert run.info.run_name == "training"
+    history = client.get_metric_history(run.info.run_id, "train/loss_a")
+    assert sorted(m.step for m in history) == sorted({m.step for m in history})  # one writer
+    assert len(history) >= 5
+    previews = [item.path for item in client.list_artifacts(run.info.run_id, "previews")]
+    assert "previews/step_000006.png" in previews
+    summary = json.loads((ddp_project / "data/08_reporting/training_summary.json").read_text())
+    single_summary = json.loads(
+        (single_project / "data/08_reporting/training_summary.json").read_text()
+    )
+    assert summary["global_step"] == single_summary["global_step"] == 6
+
+    # The same global batch on 2 ranks as on 1: the same weights, up to floating-point rounding.
+    ddp_model, _ = load_swap_model(ddp_project / "data/06_models/swap_model")
+    single_model, _ = load_swap_model(single_project / "data/06_models/swap_model")
+    ddp_weights, single_weights = ddp_model.state_dict(), single_model.state_dict()
+    moved = max(
+        float((single_weights[k] - single_model_init).abs().max())
+        for k, single_model_init in _initial_weights(single_project).items()
+    )
+    gap = max(float((ddp_weights[k] - single_weights[k]).abs().max()) for k in single_weights)
+    assert moved > 1e-3  # training changed the weights, so the comparison means something
+    assert gap < 1e-4, f"DDP and single-process weights differ by up to {gap} (training moved {moved})"
+    for key, value in single_summary["final_validation"].items():
+        assert summary["final_validation"][key] == pytest.approx(value, rel=1e-3), key
+
+    # Resume, on two "machines" of one process each: node 0 runs kedro, node 1 the rank process.
+    port = _free_port()
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    monkeypatch.setenv("FACESWAP_DDP_JOB_PORT", str(_free_port()))
+    node_1 = subprocess.Popen(
+        [sys.executable, "-m", "faceswap_pipeline.distributed"],
+        cwd=ddp_project,
+        env={**os.environ, "GROUP_RANK": "1"},  # torchrun's name for the node rank
+    )
+    try:
+        kedro_run(
+            ddp_project,
+            "training",
+            [*COMMON, "training.trainer.strategy=ddp", "training.trainer.devices=1",
+             "training.trainer.num_nodes=2", "training.max_steps=8"],
+            extra_args=["--env", "tiny"],
+        )
+        assert node_1.wait(timeout=120) == 0
+    finally:
+        node_1.kill()
+    summary = json.loads((ddp_project / "data/08_reporting/training_summary.json").read_text())
+    assert (summary["resumed_at_step"], summary["global_step"]) == (6, 8)
+    client, runs = _runs(ddp_project)
+    assert len(runs) == 2
+    steps = [m.step for m in client.get_metric_history(runs[-1].info.run_id, "train/loss_a")]
+    assert min(steps) >= 6
+
+
+def _initial_weights(project) -> dict[str, torch.Tensor]:
+    """The weights a run starts from: the same seed makes the same model as the training node."""
+    ...
