@@ -189,22 +189,40 @@ class RankCall:
         if self.procs:
             threading.Thread(target=self._watch, name="ddp-rank-watch", daemon=True).start()
 
+    def _failed_rank(self) -> str | None:
+        """A sentence naming the first rank process that ended with an error, or None."""
+        for local_rank, proc in enumerate(self.procs, start=1):
+            if proc.poll():
+                return (
+                    f"DDP rank process {proc.pid} (local rank {local_rank}) ended with exit code "
+                    f"{proc.returncode}; its error, if it printed one, is above"
+                )
+        return None
+
+    def failure_after_error(self, wait_s: float = 5.0) -> str | None:
+        """When rank 0 failed: which rank process failed first, if one did (waits briefly, as a
+        failing rank may still be printing its error when rank 0's collective gives up)."""
+        deadline = time.monotonic() + wait_s
+        while self.failure is None and self.procs:
+            self.failure = self._failed_rank()
+            if self.failure or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return self.failure
+
     def _watch(self) -> None:
         """Stop everything when a rank fails: the others would wait for it in their next collective."""
         while not self._done.wait(2.0):
-            for local_rank, proc in enumerate(self.procs, start=1):
-                if proc.poll():
-                    self.failure = (
-                        f"DDP rank process {proc.pid} (local rank {local_rank}) ended with exit "
-                        f"code {proc.returncode}; its error is printed above"
-                    )
-                    logger.error("%s; stopping the training", self.failure)
-                    self.stop_ranks()
-                    # gloo raises in rank 0 once a peer is gone; NCCL may wait for its timeout
-                    # instead, so rank 0 is killed, as Lightning's launcher does, if still stuck.
-                    if not self._done.wait(60.0):
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    return
+            failure = self._failed_rank()
+            if failure:
+                self.failure = failure
+                logger.error("%s; stopping the training", failure)
+                self.stop_ranks()
+                # gloo raises in rank 0 once a peer is gone; NCCL may wait for its timeout
+                # instead, so rank 0 is killed, as Lightning's launcher does, if still stuck.
+                if not self._done.wait(60.0):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return
 
     def wait_for_ranks(self, timeout_s: float = 300.0) -> None:
         """After rank 0 returned: the other ranks finish their last steps and exit; fail if one failed."""
@@ -218,11 +236,9 @@ class RankCall:
                     f"DDP rank process {proc.pid} (local rank {local_rank}) did not exit "
                     f"{timeout_s:.0f} s after rank 0 finished; it was stopped"
                 ) from None
-            if proc.returncode:
-                raise RankFailedError(
-                    f"DDP rank process {proc.pid} (local rank {local_rank}) ended with exit code "
-                    f"{proc.returncode}; its error is printed above"
-                )
+        failure = self._failed_rank()
+        if failure:
+            raise RankFailedError(failure)
 
     def stop_ranks(self) -> None:
         """Terminate this node's rank processes (killed after 10 s: one blocked in a collective
@@ -281,9 +297,10 @@ def runs_on_every_rank(function: F) -> F:
             rank_call.wait_for_ranks()
             return result
         except BaseException as error:
+            failure = None if isinstance(error, RankFailedError) else rank_call.failure_after_error()
             rank_call.stop_ranks()
-            if rank_call.failure and not isinstance(error, RankFailedError):
-                raise RankFailedError(rank_call.failure) from error
+            if failure:
+                raise RankFailedError(failure) from error
             raise
         finally:
             _current_call.reset(token)

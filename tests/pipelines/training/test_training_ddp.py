@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -15,6 +19,7 @@ import torch
 
 from faceswap_pipeline.distributed import _free_port
 from faceswap_pipeline.model import load_swap_model
+from faceswap_pipeline.model.lightning_module import read_checkpoint_info
 from tests.kedro_project import kedro_run
 from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401
 
@@ -103,3 +108,35 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
     assert len(runs) == 2
     steps = [m.step for m in client.get_metric_history(runs[-1].info.run_id, "train/loss_a")]
     assert min(steps) >= 6
+
+
+def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
+    project_with_faces,  # noqa: F811 - the imported fixture
+):
+    project = project_with_faces
+    last = project / "data/06_models/checkpoints/last.ckpt"
+    command = [
+        sys.executable, "-m", "kedro", "run", "--pipelines", "training", "--env", "tiny", "--params",
+        ",".join([*COMMON, *DDP, "training.max_steps=100000"]),
+    ]
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
+    kedro = subprocess.Popen(
+        command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not last.exists():  # training is under way on both ranks
+            assert kedro.poll() is None and time.monotonic() < deadline, kedro.communicate()[0][-4000:]
+            time.sleep(0.2)
+        # The node process's only child is the rank-1 process (Linux lists children in /proc).
+        (rank_1,) = Path(f"/proc/{kedro.pid}/task/{kedro.pid}/children").read_text().split()
+        os.kill(int(rank_1), signal.SIGKILL)  # as the OOM killer would
+        output, _ = kedro.communicate(timeout=180)  # no hang: rank 0 stops too
+    finally:
+        if kedro.poll() is None:
+            kedro.kill()
+    assert kedro.returncode != 0
+    assert re.search(r"DDP rank process \d+ \(local rank 1\) ended with exit code -9", output), output[-4000:]
+    assert "Pipeline execution completed" not in output
+    assert read_checkpoint_info(last)[1] >= 2  # the last checkpoint is whole
+    assert not (project / "data/06_models/swap_model/model.safetensors").exists()
