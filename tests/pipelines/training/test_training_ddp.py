@@ -135,7 +135,8 @@ def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
     finally:
         if kedro.poll() is None:
             kedro.kill()
-    assert kedro.returncode != 0
+    assert kedro.returncode > 0  # Kedro reports the error, not killed by a signal
+    assert "RankFailedError" in output
     assert re.search(r"DDP rank process \d+ \(local rank 1\) ended with exit code -9", output), output[-4000:]
     assert "Pipeline execution completed" not in output
     assert read_checkpoint_info(last)[1] >= 2  # the last checkpoint is whole
