@@ -1,13 +1,21 @@
-"""Where a DDP node sits, from the variables torchrun, SLURM or the user set; mistakes named."""
+"""Where a DDP node sits, from the variables torchrun, SLURM or the user set; mistakes named; a rank
+process runs only a call signed with the job's secret."""
 
 from __future__ import annotations
 
+import functools
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from faceswap_pipeline.distributed import node_layout
+from faceswap_pipeline.distributed import _JOB_KEY, _free_port, _signed, node_layout
 
 _LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GROUP_RANK", "SLURM_NODEID",
-                     "FACESWAP_DDP_JOB_PORT")
+                     "FACESWAP_DDP_JOB_PORT", "FACESWAP_DDP_SECRET")
 
 
 @pytest.fixture(autouse=True)
@@ -24,6 +32,7 @@ def test_one_machine_needs_no_variables_and_gets_two_free_local_ports():
 
 @pytest.mark.parametrize("variable", ["NODE_RANK", "GROUP_RANK", "SLURM_NODEID"])
 def test_the_node_rank_comes_from_the_user_torchrun_or_slurm(monkeypatch, variable):
+    monkeypatch.setenv("FACESWAP_DDP_SECRET", "s3cret")
     monkeypatch.setenv("MASTER_ADDR", "node0")
     monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.setenv(variable, "2")
@@ -40,7 +49,15 @@ def test_several_machines_without_the_main_address_are_refused_by_name():
         node_layout(2)
 
 
+def test_several_machines_without_a_shared_secret_are_refused_by_name(monkeypatch):
+    monkeypatch.setenv("MASTER_ADDR", "node0")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    with pytest.raises(ValueError, match=r"set FACESWAP_DDP_SECRET to the same random string"):
+        node_layout(2)
+
+
 def test_a_node_rank_beyond_num_nodes_is_refused(monkeypatch):
+    monkeypatch.setenv("FACESWAP_DDP_SECRET", "s3cret")
     monkeypatch.setenv("MASTER_ADDR", "node0")
     monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.setenv("SLURM_NODEID", "2")
@@ -56,3 +73,22 @@ def test_ddp_outside_a_runs_on_every_rank_call_is_a_clear_error():
         training_strategy("ddp", "cpu", 2, 1, seed=0)
     with pytest.raises(ValueError, match="strategy 'fsdp' is not supported"):
         training_strategy("fsdp", "cpu", 2, 1, seed=0)
+
+
+@pytest.mark.parametrize("signed_with", ["another secret", None])
+def test_a_rank_process_refuses_a_call_not_signed_with_the_jobs_secret(tmp_path, signed_with):
+    """Anyone who reaches node 0's port can write there: a forged call is refused, never unpickled."""
+    from torch.distributed import TCPStore
+
+    ran = tmp_path / "the forged call ran"
+    forged = pickle.dumps(functools.partial(Path.touch, ran))
+    port = _free_port()
+    store = TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
+    store.set(_JOB_KEY, _signed(forged, signed_with) if signed_with else forged)
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port - 1),
+           "FACESWAP_DDP_JOB_PORT": str(port), "NODE_RANK": "1", "FACESWAP_DDP_SECRET": "the job's"}
+    result = subprocess.run([sys.executable, "-m", "faceswap_pipeline.distributed"], env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 1
+    assert "is not signed with this machine's FACESWAP_DDP_SECRET" in result.stderr
+    assert not ran.exists()

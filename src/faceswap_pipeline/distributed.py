@@ -10,16 +10,22 @@ written once. Further machines run `python -m faceswap_pipeline.distributed` (se
 fetches the call from node 0 the same way and starts its own local ranks.
 
 The call travels through a `torch.distributed.TCPStore` on node 0 (port `FACESWAP_DDP_JOB_PORT`,
-default `MASTER_PORT + 1`): like torch.distributed itself, it trusts the machines of the job.
+default `MASTER_PORT + 1`), which anyone who reaches the port can read and write; so it is signed
+(HMAC-SHA256) with a secret the ranks share, and a rank unpickles only a call with a valid signature:
+a random one handed to local ranks through their environment, or `FACESWAP_DDP_SECRET` on every
+machine of a multi-machine job.
 Light imports only: the training nodes import this module when Kedro loads the pipelines.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 WORKER_ENV = "FACESWAP_DDP_WORKER"  # set in the rank processes a node process starts
 JOB_PORT_ENV = "FACESWAP_DDP_JOB_PORT"
+SECRET_ENV = "FACESWAP_DDP_SECRET"  # noqa: S105 - the variable's name, not a secret
 _JOB_KEY = "faceswap/rank_call"
 # Other machines may be started by a queue long after node 0: wait for the call as long as
 # torch.distributed waits for ranks (Lightning's default process-group timeout).
@@ -43,6 +50,19 @@ _ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZ
 _WORKER_COMMAND = "from faceswap_pipeline.distributed import run_rank; run_rank()"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _signed(payload: bytes, secret: str) -> bytes:
+    """`payload` behind its HMAC-SHA256 under `secret` (32 bytes)."""
+    return hmac.new(secret.encode(), payload, hashlib.sha256).digest() + payload
+
+
+def _verified(message: bytes, secret: str) -> bytes:
+    """The payload of a `_signed` message; ValueError when the signature does not match."""
+    signature, payload = message[:32], message[32:]
+    if not hmac.compare_digest(signature, hmac.new(secret.encode(), payload, hashlib.sha256).digest()):
+        raise ValueError("bad signature")
+    return payload
 
 
 class RankFailedError(RuntimeError):
@@ -97,6 +117,12 @@ def node_layout(num_nodes: int) -> NodeLayout:
             f"training.trainer.num_nodes is {num_nodes}: set MASTER_ADDR (the address of the machine "
             "that runs `kedro run`) and MASTER_PORT on every machine, as torchrun does and as the "
             "README's SLURM script does"
+        )
+    if num_nodes > 1 and not env.get(SECRET_ENV):
+        raise ValueError(
+            f"training.trainer.num_nodes is {num_nodes}: set {SECRET_ENV} to the same random string on "
+            "every machine (e.g. `openssl rand -hex 32`); the training call sent between the machines "
+            "is signed with it"
         )
     if not 0 <= node_rank < num_nodes:
         raise ValueError(
@@ -157,6 +183,8 @@ class RankCall:
         )
         if world_size == 1:
             return
+        # Several machines share the user's secret (node_layout insists); one machine makes its own.
+        secret = os.environ.get(SECRET_ENV) or secrets.token_hex(32)
         if layout.node_rank == 0:
             try:
                 payload = pickle.dumps(self.call)
@@ -172,7 +200,7 @@ class RankCall:
                 layout.master_addr, layout.job_port, is_master=True, wait_for_workers=False,
                 timeout=_JOB_TIMEOUT,
             )
-            self._store.set(_JOB_KEY, payload)
+            self._store.set(_JOB_KEY, _signed(payload, secret))
             logger.info(
                 "DDP: %d processes on %d machine(s); rank 0 is this process, the call waits for the "
                 "others on %s:%d", world_size, layout.num_nodes, layout.master_addr, layout.job_port,
@@ -183,6 +211,7 @@ class RankCall:
                 "LOCAL_RANK": str(local_rank),
                 WORKER_ENV: "1",
                 JOB_PORT_ENV: str(layout.job_port),
+                SECRET_ENV: secret,
             }
             command = [sys.executable, "-c", _WORKER_COMMAND]  # fixed: this interpreter, this module
             self.procs.append(subprocess.Popen(command, env=env))  # noqa: S603
@@ -331,12 +360,23 @@ def run_rank() -> None:
             "this machine has node rank 0: node 0 runs `kedro run`, the other machines run "
             "`python -m faceswap_pipeline.distributed` with NODE_RANK 1, 2, ..."
         )
+    secret = os.environ.get(SECRET_ENV)
+    if not secret:
+        sys.exit(f"set {SECRET_ENV} to the value it has on the machine that runs `kedro run`")
     address = os.environ["MASTER_ADDR"]
     port = int(os.environ.get(JOB_PORT_ENV) or int(os.environ["MASTER_PORT"]) + 1)
     store = TCPStore(address, port, is_master=False, timeout=_JOB_TIMEOUT)
-    # From node 0's store: trusted as torch.distributed trusts its peers (it unpickles their objects).
-    call = pickle.loads(store.get(_JOB_KEY))  # noqa: S301
+    try:
+        payload = _verified(store.get(_JOB_KEY), secret)
+    except ValueError:
+        sys.exit(
+            f"the training call served at {address}:{port} is not signed with this machine's "
+            f"{SECRET_ENV}: set the same value on every machine; nothing was run"
+        )
     del store
+    # Signed by node 0 with the shared secret: made by the job's own rank 0, not by whoever can
+    # reach the port.
+    call = pickle.loads(payload)  # noqa: S301
     call()
 
 

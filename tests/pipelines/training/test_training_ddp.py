@@ -86,6 +86,7 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", str(port))
     monkeypatch.setenv("FACESWAP_DDP_JOB_PORT", str(_free_port()))
+    monkeypatch.setenv("FACESWAP_DDP_SECRET", "a shared secret of this test's two machines")
     node_1 = subprocess.Popen(
         [sys.executable, "-m", "faceswap_pipeline.distributed"],
         cwd=ddp_project,
