@@ -3,12 +3,10 @@ process runs only a call signed with the job's secret."""
 
 from __future__ import annotations
 
-import functools
+import json
 import os
-import pickle
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -75,13 +73,22 @@ def test_ddp_outside_a_runs_on_every_rank_call_is_a_clear_error():
         training_strategy("fsdp", "cpu", 2, 1, seed=0)
 
 
-@pytest.mark.parametrize("signed_with", ["another secret", None])
-def test_a_rank_process_refuses_a_call_not_signed_with_the_jobs_secret(tmp_path, signed_with):
-    """Anyone who reaches node 0's port can write there: a forged call is refused, never unpickled."""
+@pytest.mark.parametrize(
+    ("signed_with", "message"),
+    [
+        ("another secret", "is not signed with this machine's FACESWAP_DDP_SECRET"),
+        (None, "is not signed with this machine's FACESWAP_DDP_SECRET"),
+        ("the job's", "cannot be run: 'os:system' is not a function of this project"),
+    ],
+)
+def test_a_rank_process_runs_only_a_signed_call_of_a_marked_function(tmp_path, signed_with, message):
+    """Anyone who reaches node 0's port can write there: a forged call is refused and never run."""
     from torch.distributed import TCPStore
 
     ran = tmp_path / "the forged call ran"
-    forged = pickle.dumps(functools.partial(Path.touch, ran))
+    forged = json.dumps(
+        {"function": "os:system", "args": {"tuple": [f"touch '{ran}'"]}, "kwargs": {"dict": []}}
+    ).encode()
     port = _free_port()
     store = TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
     store.set(_JOB_KEY, _signed(forged, signed_with) if signed_with else forged)
@@ -90,5 +97,5 @@ def test_a_rank_process_refuses_a_call_not_signed_with_the_jobs_secret(tmp_path,
     result = subprocess.run([sys.executable, "-m", "faceswap_pipeline.distributed"], env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 1
-    assert "is not signed with this machine's FACESWAP_DDP_SECRET" in result.stderr
+    assert message in result.stderr
     assert not ran.exists()

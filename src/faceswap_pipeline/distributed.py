@@ -4,16 +4,17 @@ Lightning's own `ddp` launcher starts ranks 1..N-1 by running the command line a
 `kedro run` every rank would run the whole pipeline, open its own MLflow run and write every output.
 Here the process that calls a `runs_on_every_rank` function is rank 0 (local rank 0 of its node); when
 the Trainer starts, its strategy (`model.ddp.training_strategy`) starts the other local ranks as plain
-Python processes (`run_rank`) that receive that same call, pickled, from rank 0 and run only it. Their
+Python processes (`run_rank`) that receive that same call from rank 0 and run only it. Their
 return values are dropped: only rank 0's result reaches Kedro, so outputs and the MLflow run are
 written once. Further machines run `python -m faceswap_pipeline.distributed` (see README), which
 fetches the call from node 0 the same way and starts its own local ranks.
 
 The call travels through a `torch.distributed.TCPStore` on node 0 (port `FACESWAP_DDP_JOB_PORT`,
-default `MASTER_PORT + 1`), which anyone who reaches the port can read and write; so it is signed
-(HMAC-SHA256) with a secret the ranks share, and a rank unpickles only a call with a valid signature:
-a random one handed to local ranks through their environment, or `FACESWAP_DDP_SECRET` on every
-machine of a multi-machine job.
+default `MASTER_PORT + 1`), encoded without pickle (`rank_call_codec`: JSON, Parquet, functions marked
+`transferable` only). Anyone who reaches the port can read and write there, so the call is also signed
+(HMAC-SHA256) with a secret the ranks share, and a rank decodes only a call with a valid signature: a
+random one handed to local ranks through their environment, or `FACESWAP_DDP_SECRET` on every machine
+of a multi-machine job.
 Light imports only: the training nodes import this module when Kedro loads the pipelines.
 """
 
@@ -24,7 +25,6 @@ import hashlib
 import hmac
 import logging
 import os
-import pickle
 import secrets
 import signal
 import subprocess
@@ -36,6 +36,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
+
+from faceswap_pipeline.rank_call_codec import CallCodecError, decode_call, encode_call, transferable
 
 logger = logging.getLogger(__name__)
 
@@ -187,12 +189,12 @@ class RankCall:
         secret = os.environ.get(SECRET_ENV) or secrets.token_hex(32)
         if layout.node_rank == 0:
             try:
-                payload = pickle.dumps(self.call)
-            except Exception as error:  # noqa: BLE001 - any pickling failure has the same remedy
+                payload = encode_call(self.call.func, self.call.args, self.call.keywords)
+            except Exception as error:  # noqa: BLE001 - any encoding failure has the same remedy
                 raise TypeError(
                     f"the arguments of {self.call.func.__qualname__} cannot be sent to the other DDP "
-                    f"ranks ({type(error).__name__}: {error}); they must be picklable (datasets give "
-                    "lazy loaders as functools.partial, not lambdas)"
+                    f"ranks ({type(error).__name__}: {error}); see rank_call_codec for what can (lazy "
+                    "loaders must be functools.partial of a function marked transferable)"
                 ) from error
             from torch.distributed import TCPStore
 
@@ -314,7 +316,8 @@ def runs_on_every_rank(function: F) -> F:
     """Mark a function that trains with `model.ddp.training_strategy`: under DDP every rank calls it
     with the same arguments; the caller's process is rank 0 and gets the only result that counts.
 
-    The arguments must be picklable and cheap to pickle (lazy loaders, tables, parameters).
+    The arguments must be what `rank_call_codec` sends, and cheap to send (lazy loaders, tables,
+    parameters).
     """
 
     @functools.wraps(function)
@@ -335,7 +338,7 @@ def runs_on_every_rank(function: F) -> F:
             _current_call.reset(token)
             rank_call.close()
 
-    return on_every_rank  # type: ignore[return-value]
+    return transferable(on_every_rank)  # type: ignore[return-value]
 
 
 def run_rank() -> None:
@@ -374,9 +377,10 @@ def run_rank() -> None:
             f"{SECRET_ENV}: set the same value on every machine; nothing was run"
         )
     del store
-    # Signed by node 0 with the shared secret: made by the job's own rank 0, not by whoever can
-    # reach the port.
-    call = pickle.loads(payload)  # noqa: S301
+    try:
+        call = decode_call(payload)
+    except CallCodecError as error:
+        sys.exit(f"the training call served at {address}:{port} cannot be run: {error}")
     call()
 
 
