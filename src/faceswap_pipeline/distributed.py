@@ -1,20 +1,21 @@
-"""DDP ranks that run one function call, not the command line: Lightning DDP from inside a Kedro node.
+"""DDP ranks that run one function call, not the command line: Lightning DDP from inside a Kedro
+node.
 
 Lightning's own `ddp` launcher starts ranks 1..N-1 by running the command line again, so under
 `kedro run` every rank would run the whole pipeline, open its own MLflow run and write every output.
-Here the process that calls a `runs_on_every_rank` function is rank 0 (local rank 0 of its node); when
-the Trainer starts, its strategy (`model.ddp.training_strategy`) starts the other local ranks as plain
-Python processes (`run_rank`) that receive that same call from rank 0 and run only it. Their
-return values are dropped: only rank 0's result reaches Kedro, so outputs and the MLflow run are
-written once. Further machines run `python -m faceswap_pipeline.distributed` (see README), which
-fetches the call from node 0 the same way and starts its own local ranks.
+Here the process that calls a `runs_on_every_rank` function is rank 0 (local rank 0 of its node);
+when the Trainer starts, its strategy (`model.ddp.training_strategy`) starts the other local ranks
+as plain Python processes (`run_rank`) that receive that same call from rank 0 and run only it.
+Their return values are dropped: only rank 0's result reaches Kedro, so outputs and the MLflow run
+are written once. Further machines run `python -m faceswap_pipeline.distributed` (see README),
+which fetches the call from node 0 the same way and starts its own local ranks.
 
 The call travels through a `torch.distributed.TCPStore` on node 0 (port `FACESWAP_DDP_JOB_PORT`,
-default `MASTER_PORT + 1`), encoded without pickle (`rank_call_codec`: JSON, Parquet, functions marked
-`transferable` only). Anyone who reaches the port can read and write there, so the call is also signed
-(HMAC-SHA256) with a secret the ranks share, and a rank decodes only a call with a valid signature: a
-random one handed to local ranks through their environment, or `FACESWAP_DDP_SECRET` on every machine
-of a multi-machine job.
+default `MASTER_PORT + 1`), encoded without pickle (`rank_call_codec`: JSON, Parquet, functions
+marked `transferable` only). Anyone who reaches the port can read and write there, so the call is
+also signed (HMAC-SHA256) with a secret the ranks share, and a rank decodes only a call with a valid
+signature: a random one handed to local ranks through their environment, or `FACESWAP_DDP_SECRET` on
+every machine of a multi-machine job.
 Light imports only: the training nodes import this module when Kedro loads the pipelines.
 """
 
@@ -48,7 +49,9 @@ _JOB_KEY = "faceswap/rank_call"
 # Other machines may be started by a queue long after node 0: wait for the call as long as
 # torch.distributed waits for ranks (Lightning's default process-group timeout).
 _JOB_TIMEOUT = timedelta(minutes=30)
-_ENV_KEYS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS")
+_ENV_KEYS = (
+    "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS"
+)
 _WORKER_COMMAND = "from faceswap_pipeline.distributed import run_rank; run_rank()"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,7 +65,8 @@ def _signed(payload: bytes, secret: str) -> bytes:
 def _verified(message: bytes, secret: str) -> bytes:
     """The payload of a `_signed` message; ValueError when the signature does not match."""
     signature, payload = message[:32], message[32:]
-    if not hmac.compare_digest(signature, hmac.new(secret.encode(), payload, hashlib.sha256).digest()):
+    expected = hmac.new(secret.encode(), payload, hashlib.sha256).digest()
+    if not hmac.compare_digest(signature, expected):
         raise ValueError("bad signature")
     return payload
 
@@ -98,7 +102,8 @@ def _free_port() -> int:
 
 
 def env_node_rank() -> int:
-    """This machine's index: `NODE_RANK`, else torchrun's `GROUP_RANK`, else SLURM's `SLURM_NODEID`, else 0."""
+    """This machine's index: `NODE_RANK`, else torchrun's `GROUP_RANK`, else SLURM's
+    `SLURM_NODEID`, else 0."""
     env = os.environ
     return int(env.get("NODE_RANK") or env.get("GROUP_RANK") or env.get("SLURM_NODEID") or 0)
 
@@ -106,25 +111,26 @@ def env_node_rank() -> int:
 def node_layout(num_nodes: int) -> NodeLayout:
     """This node's place, from the variables torchrun, SLURM or the user set.
 
-    Node rank: `env_node_rank()`. One machine needs nothing set (a free port is chosen); several need `MASTER_ADDR` and `MASTER_PORT`
-    on every machine.
+    Node rank: `env_node_rank()`. One machine needs nothing set (a free port is chosen); several
+    need `MASTER_ADDR` and `MASTER_PORT` on every machine.
 
     Raises:
-        ValueError: several machines without `MASTER_ADDR`/`MASTER_PORT`, or a node rank out of range.
+        ValueError: several machines without `MASTER_ADDR`/`MASTER_PORT`, or a node rank out
+            of range.
     """
     env = os.environ
     node_rank = env_node_rank()
     if num_nodes > 1 and not (env.get("MASTER_ADDR") and env.get("MASTER_PORT")):
         raise ValueError(
-            f"training.trainer.num_nodes is {num_nodes}: set MASTER_ADDR (the address of the machine "
-            "that runs `kedro run`) and MASTER_PORT on every machine, as torchrun does and as the "
-            "README's SLURM script does"
+            f"training.trainer.num_nodes is {num_nodes}: set MASTER_ADDR (the address of the "
+            "machine that runs `kedro run`) and MASTER_PORT on every machine, as torchrun does and "
+            "as the README's SLURM script does"
         )
     if num_nodes > 1 and not env.get(SECRET_ENV):
         raise ValueError(
-            f"training.trainer.num_nodes is {num_nodes}: set {SECRET_ENV} to the same random string on "
-            "every machine (e.g. `openssl rand -hex 32`); the training call sent between the machines "
-            "is signed with it"
+            f"training.trainer.num_nodes is {num_nodes}: set {SECRET_ENV} to the same random "
+            "string on every machine (e.g. `openssl rand -hex 32`); the training call sent between "
+            "the machines is signed with it"
         )
     if not 0 <= node_rank < num_nodes:
         raise ValueError(
@@ -192,9 +198,9 @@ class RankCall:
                 payload = encode_call(self.call.func, self.call.args, self.call.keywords)
             except Exception as error:  # noqa: BLE001 - any encoding failure has the same remedy
                 raise TypeError(
-                    f"the arguments of {self.call.func.__qualname__} cannot be sent to the other DDP "
-                    f"ranks ({type(error).__name__}: {error}); see rank_call_codec for what can (lazy "
-                    "loaders must be functools.partial of a function marked transferable)"
+                    f"the arguments of {self.call.func.__qualname__} cannot be sent to the other "
+                    f"DDP ranks ({type(error).__name__}: {error}); see rank_call_codec for what "
+                    "can (lazy loaders must be functools.partial of a function marked transferable)"
                 ) from error
             from torch.distributed import TCPStore
 
@@ -204,8 +210,9 @@ class RankCall:
             )
             self._store.set(_JOB_KEY, _signed(payload, secret))
             logger.info(
-                "DDP: %d processes on %d machine(s); rank 0 is this process, the call waits for the "
-                "others on %s:%d", world_size, layout.num_nodes, layout.master_addr, layout.job_port,
+                "DDP: %d processes on %d machine(s); rank 0 is this process, the call waits for "
+                "the others on %s:%d",
+                world_size, layout.num_nodes, layout.master_addr, layout.job_port,
             )
         for local_rank in range(1, processes_per_node):
             env = {
@@ -215,7 +222,8 @@ class RankCall:
                 JOB_PORT_ENV: str(layout.job_port),
                 SECRET_ENV: secret,
             }
-            command = [sys.executable, "-c", _WORKER_COMMAND]  # fixed: this interpreter, this module
+            # A fixed command: this interpreter, this module.
+            command = [sys.executable, "-c", _WORKER_COMMAND]
             self.procs.append(subprocess.Popen(command, env=env))  # noqa: S603
         if self.procs:
             threading.Thread(target=self._watch, name="ddp-rank-watch", daemon=True).start()
@@ -242,7 +250,8 @@ class RankCall:
         return self.failure
 
     def _watch(self) -> None:
-        """Stop everything when a rank fails: the others would wait for it in their next collective."""
+        """Stop everything when a rank fails: the others would wait for it in their next
+        collective."""
         while not self._done.wait(2.0):
             failure = self._failed_rank()
             if failure:
@@ -256,7 +265,8 @@ class RankCall:
                 return
 
     def wait_for_ranks(self, timeout_s: float = 300.0) -> None:
-        """After rank 0 returned: the other ranks finish their last steps and exit; fail if one failed."""
+        """After rank 0 returned: the other ranks finish their last steps and exit; fail if
+        one failed."""
         deadline = time.monotonic() + timeout_s
         for local_rank, proc in enumerate(self.procs, start=1):
             try:
@@ -329,7 +339,9 @@ def runs_on_every_rank(function: F) -> F:
             rank_call.wait_for_ranks()
             return result
         except BaseException as error:
-            failure = None if isinstance(error, RankFailedError) else rank_call.failure_after_error()
+            failure = (
+                None if isinstance(error, RankFailedError) else rank_call.failure_after_error()
+            )
             rank_call.stop_ranks()
             if failure:
                 raise RankFailedError(failure) from error

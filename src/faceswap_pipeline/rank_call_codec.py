@@ -1,9 +1,9 @@
 """A function call as bytes without pickle, for DDP rank processes: JSON with tagged values.
 
 Values: None, bool, int, float, str, lists, tuples, dicts with str keys, `pathlib.Path`, pandas
-DataFrames (as Parquet), numeric numpy arrays (`.npy` without pickle), and `functools.partial` of a
-function marked `transferable`. The called function must be marked too (`runs_on_every_rank` does it),
-so decoding can only name functions this project marked for it, never arbitrary code.
+DataFrames (as Parquet), numeric numpy arrays (`.npy` without pickle), and `functools.partial` of
+a function marked `transferable`. The called function must be marked too (`runs_on_every_rank` does
+it), so decoding can only name functions this project marked for it, never arbitrary code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Which faces each DDP rank draws: disjoint shares of the very global batches one process would draw."""
+"""Which faces each DDP rank draws: disjoint shares of the very global batches one process would
+draw."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The Trainer's strategy: unchanged for one process; for several, Lightning DDP whose ranks run only the
-current `runs_on_every_rank` call (see `faceswap_pipeline.distributed`), never the command line again.
+"""The Trainer's strategy: unchanged for one process; for several, Lightning DDP whose ranks run
+only the current `runs_on_every_rank` call (see `faceswap_pipeline.distributed`), never the command
+line again.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ def local_process_count(accelerator: str, devices: int | str | list[int]) -> int
     kind = accelerator
     if kind == "auto":
         kind = "cuda" if CUDAAccelerator.is_available() else "cpu"
-    accelerator_class = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "cuda": CUDAAccelerator}.get(
-        kind
-    )
+    classes = {"cpu": CPUAccelerator, "gpu": CUDAAccelerator, "cuda": CUDAAccelerator}
+    accelerator_class = classes.get(kind)
     if accelerator_class is None:
         return 1
     if devices == "auto":
@@ -52,19 +52,22 @@ def training_strategy(
     num_nodes: int,
     seed: int,
 ) -> str | Strategy:
-    """The `strategy` for `lightning.Trainer`: `strategy` itself for one process, else DDP from here.
+    """The `strategy` for `lightning.Trainer`: `strategy` itself for one process, else DDP from
+    here.
 
-    "auto" with several processes is DDP too (Lightning's own choice would re-run the command line).
-    Must be called inside a `runs_on_every_rank` function when it may be DDP.
+    "auto" with several processes is DDP too (Lightning's own choice would re-run the command
+    line). Must be called inside a `runs_on_every_rank` function when it may be DDP.
 
     Args:
         strategy: "auto" or "ddp" (`training.trainer.strategy`).
         accelerator, devices, num_nodes: as given to the Trainer.
-        seed: the training seed; under DDP rank r reseeds torch with `seed + r` once the process
-            group exists, so ranks draw different augmentations for their different faces.
+        seed: the training seed; under DDP rank r reseeds torch with `seed + r` once the
+            process group exists, so ranks draw different augmentations for their different
+            faces.
 
     Raises:
-        ValueError: another strategy name (its launcher would re-run `kedro run` on every rank).
+        ValueError: another strategy name (its launcher would re-run `kedro run` on every
+            rank).
     """
     if strategy not in STRATEGIES:
         raise ValueError(
@@ -85,7 +88,8 @@ def training_strategy(
 
 class _NodeEnvironment(LightningEnvironment):
     """Lightning's plain environment, with the node's place taken from `NodeLayout` (so that
-    torchrun's or SLURM's own variables, describing one process per machine, are not read as ranks)."""
+    torchrun's or SLURM's own variables, describing one process per machine, are not read as
+    ranks)."""
 
     def __init__(self, layout: NodeLayout) -> None:
         super().__init__()
@@ -111,8 +115,9 @@ class _NodeEnvironment(LightningEnvironment):
 
 
 class _NodeLauncher(_SubprocessScriptLauncher):
-    """Starts this node's other ranks as `run_rank` processes running the current call (once; later
-    Trainer calls such as `validate` reuse them), then runs `function` as this node's local rank 0."""
+    """Starts this node's other ranks as `run_rank` processes running the current call (once;
+    later Trainer calls such as `validate` reuse them), then runs `function` as this node's
+    local rank 0."""
 
     def __init__(self, environment: _NodeEnvironment, num_processes: int, num_nodes: int,
                  rank_call: RankCall) -> None:

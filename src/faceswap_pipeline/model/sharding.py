@@ -1,10 +1,10 @@
 """Which faces each training process draws: one global batch per step, split between the DDP ranks.
 
-Every rank draws the same random order of a person's faces (a seed shared by all ranks), cuts it into
-global batches of `global_batch` faces, and takes its own contiguous part of each. So at every step the
-ranks train on disjoint faces, and together on exactly the faces one process would draw with the same
-global batch: with the loss a mean over the batch, DDP's averaged gradients equal the single-process
-gradient up to floating-point rounding.
+Every rank draws the same random order of a person's faces (a seed shared by all ranks), cuts it
+into global batches of `global_batch` faces, and takes its own contiguous part of each. So at every
+step the ranks train on disjoint faces, and together on exactly the faces one process would draw
+with the same global batch: with the loss a mean over the batch, DDP's averaged gradients equal the
+single-process gradient up to floating-point rounding.
 """
 
 from __future__ import annotations
@@ -16,23 +16,24 @@ from torch.utils.data import Sampler
 
 
 def per_rank_batch(global_batch: int, faces: int, world_size: int) -> int:
-    """The faces one rank draws per step: `min(global_batch, faces)` split evenly over the ranks.
+    """The faces one rank draws per step: `min(global_batch, faces)` split evenly over the
+    ranks.
 
     Raises:
-        ValueError: `global_batch` is not a multiple of `world_size` (the ranks would weigh their faces
-            unequally), or there are fewer faces than ranks.
+        ValueError: `global_batch` is not a multiple of `world_size` (the ranks would weigh
+            their faces unequally), or there are fewer faces than ranks.
     """
     if global_batch % world_size:
         raise ValueError(
-            f"batch size {global_batch} does not split evenly over {world_size} training processes: "
-            f"set training.batch_size to a multiple of {world_size} (it is the batch of all processes "
-            "together)"
+            f"batch size {global_batch} does not split evenly over {world_size} training "
+            f"processes: set training.batch_size to a multiple of {world_size} (it is the batch of "
+            "all processes together)"
         )
     usable = min(global_batch, faces) // world_size
     if usable < 1:
         raise ValueError(
-            f"{faces} faces cannot feed {world_size} training processes: each needs at least one face "
-            "per step; use fewer processes (training.trainer.devices) or more faces"
+            f"{faces} faces cannot feed {world_size} training processes: each needs at least one "
+            "face per step; use fewer processes (training.trainer.devices) or more faces"
         )
     return usable
 
@@ -40,10 +41,10 @@ def per_rank_batch(global_batch: int, faces: int, world_size: int) -> int:
 class ShardedRandomSampler(Sampler[int]):
     """This rank's part of every global batch of a random order of `faces` indices (training).
 
-    Each pass draws a new order from `(seed, epoch, pass)`, the same on every rank; a pass yields
-    `(faces // global) · per_rank` indices, `per_rank` per step, so every rank makes the same number of
-    steps. Lightning calls `set_epoch` at each epoch start; passes count the restarts within an epoch
-    (the smaller person's faces are cycled).
+    Each pass draws a new order from `(seed, epoch, pass)`, the same on every rank; a pass
+    yields `(faces // global) · per_rank` indices, `per_rank` per step, so every rank makes the
+    same number of steps. Lightning calls `set_epoch` at each epoch start; passes count the
+    restarts within an epoch (the smaller person's faces are cycled).
 
     Args:
         faces: how many faces the person has.
@@ -82,12 +83,13 @@ class ShardedRandomSampler(Sampler[int]):
 
 
 class ShardedSequentialSampler(Sampler[int]):
-    """This rank's share of `faces` indices in order (validation), as `DistributedSampler` does it.
+    """This rank's share of `faces` indices in order (validation), as `DistributedSampler` does
+    it.
 
-    Rank r takes every world_size-th index from r; the list is first padded by repeating its start to a
-    multiple of `world_size`, so every rank sees at least one face and all log the same metrics (a rank
-    that logged nothing would leave the others waiting). The padding repeats at most `world_size - 1`
-    faces, a negligible weight in the held-out means.
+    Rank r takes every world_size-th index from r; the list is first padded by repeating its
+    start to a multiple of `world_size`, so every rank sees at least one face and all log the
+    same metrics (a rank that logged nothing would leave the others waiting). The padding
+    repeats at most `world_size - 1` faces, a negligible weight in the held-out means.
     """
 
     def __init__(self, faces: int, rank: int = 0, world_size: int = 1) -> None:

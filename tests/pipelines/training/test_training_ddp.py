@@ -1,5 +1,6 @@
-"""DDP from `kedro run`: 2 CPU processes (gloo) train like one process with the same global batch, and
-the pipeline, its outputs and its MLflow run happen once; resuming on two "machines" (one computer)."""
+"""DDP from `kedro run`: 2 CPU processes (gloo) train like one process with the same global batch,
+and the pipeline, its outputs and its MLflow run happen once; resuming on two "machines" (one
+computer)."""
 
 from __future__ import annotations
 
@@ -68,10 +69,11 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
     )
     assert summary["global_step"] == single_summary["global_step"] == 6
 
-    # The same global batch on 2 ranks as on 1: the same training up to floating-point rounding. Adam
-    # amplifies rounding where gradients are near its eps, so a few weights drift by up to ~5e-4 after
-    # 6 steps (measured), while the bulk agrees to ~1e-8 and the held-out figures to ~1e-5. Ranks that
-    # drew the same faces instead of their own measured a median of 8e-4 and figures off by 6e-3.
+    # The same global batch on 2 ranks as on 1: the same training up to floating-point rounding.
+    # Adam amplifies rounding where gradients are near its eps, so a few weights drift by up to
+    # ~5e-4 after 6 steps (measured), while the bulk agrees to ~1e-8 and the held-out figures to
+    # ~1e-5. Ranks that drew the same faces instead of their own measured a median of 8e-4 and
+    # figures off by 6e-3.
     ddp_model, _ = load_swap_model(ddp_project / "data/06_models/swap_model")
     single_model, _ = load_swap_model(single_project / "data/06_models/swap_model")
     ddp_weights, single_weights = ddp_model.state_dict(), single_model.state_dict()
