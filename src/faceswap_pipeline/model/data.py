@@ -25,6 +25,7 @@ from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import source_size
 from faceswap_pipeline.model.losses import landmark_region_mask
 from faceswap_pipeline.model.networks import PERSONS
+from faceswap_pipeline.model.sharding import ShardedRandomSampler, ShardedSequentialSampler
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,9 @@ class FaceSwapDataModule(L.LightningDataModule):
     one person's alone when `train_items` holds only them (the pretraining's everyone-as-one).
 
     Training cycles the smaller person's faces so every step sees both people; validation returns
-    each person's held-out faces once (a person's entry is None once they are exhausted).
+    each person's held-out faces once (a person's entry is None once they are exhausted). Under DDP
+    `batch_size` is the batch of all processes together: each rank draws its own part of it
+    (`model.sharding`), and validates its own share of the held-out faces.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class FaceSwapDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         with_landmark_mask: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         # Both people for a pair; one alone for the pretraining's single autoencoder.
@@ -199,6 +203,7 @@ class FaceSwapDataModule(L.LightningDataModule):
                 raise TooFewFacesError(f"person_{person} has no training faces")
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.seed = seed
 
         def dataset(items: Sequence[FaceItem], person: str) -> AlignedFaceDataset:
             return AlignedFaceDataset(
@@ -209,10 +214,19 @@ class FaceSwapDataModule(L.LightningDataModule):
         self.val_sets = {p: dataset(val_items.get(p, []), p) for p in self.persons}
 
     def _loader(self, faces: AlignedFaceDataset, train: bool) -> DataLoader:
+        # The sharding is ours (Trainer(use_distributed_sampler=False)): one process or N, every
+        # step trains on the same global batch.
+        trainer = self.trainer
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        sampler = (
+            ShardedRandomSampler(len(faces), self.batch_size, rank, world_size, self.seed)
+            if train
+            else ShardedSequentialSampler(len(faces), rank, world_size)
+        )
         return DataLoader(
             faces,
-            batch_size=min(self.batch_size, len(faces)),
-            shuffle=train,
+            batch_size=sampler.per_rank if train else max(1, min(self.batch_size, len(sampler))),
+            sampler=sampler,
             drop_last=train,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
