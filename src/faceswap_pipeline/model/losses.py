@@ -38,8 +38,14 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) ->
         raise ValueError(
             f"images must be at least {window_size} px for SSIM, got {tuple(x.shape[-2:])}"
         )
-    # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low precision.
-    x, y = x.float(), y.float()
+    # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low precision
+    # (bf16 blurs gave variances below -c2, so an infinite loss, on the hires model at step 0).
+    # `.float()` alone is not enough: autocast would cast the blur's convolutions back to bf16.
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _ssim_map_float32(x.float(), y.float(), window_size, sigma)
+
+
+def _ssim_map_float32(x: Tensor, y: Tensor, window_size: int, sigma: float) -> Tensor:
     channels = x.shape[1]
     # The five local statistics in one separable blur (two 1-D passes): ~5x faster than 2-D windows.
     stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
