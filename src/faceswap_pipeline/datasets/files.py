@@ -7,6 +7,7 @@ interrupted run never leaves a half-written file under a final name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import shutil
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
+from faceswap_pipeline.rank_call_codec import transferable
 from faceswap_pipeline.safe_names import path_inside
 
 logger = logging.getLogger(__name__)
@@ -165,6 +167,7 @@ class VideoFileDataset(AbstractDataset[Path, Path]):
 ImageOrLoader = np.ndarray | bytes | Callable[[], np.ndarray | bytes]
 
 
+@transferable  # DDP rank processes receive the face loaders (see faceswap_pipeline.distributed)
 def _read_rgb(path: Path) -> np.ndarray:
     import cv2  # heavy import kept out of Kedro's start-up
 
@@ -213,7 +216,8 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         for item in sorted(self._path.rglob("*")):
             if item.is_file() and item.suffix.lower() in self._load_suffixes and not item.name.startswith("."):
                 partition = item.relative_to(self._path).with_suffix("").as_posix()
-                loaders[partition] = lambda item=item: _read_rgb(item)
+                # A partial of a transferable function, not a lambda: DDP's rank processes receive it.
+                loaders[partition] = functools.partial(_read_rgb, item)
         return loaders
 
     def save(self, data: dict[str, ImageOrLoader]) -> None:

@@ -122,7 +122,8 @@ class PreviewGridCallback(L.Callback):
 
 
 class ImagesPerSecondCallback(L.Callback):
-    """Logs `train/images_per_s`: faces of both people per second of wall time, data loading included.
+    """Logs `train/images_per_s`: faces of both people per second of wall time, data loading included,
+    over all DDP ranks.
 
     Args:
         every_n_steps: the averaging window (optimizer steps).
@@ -140,7 +141,10 @@ class ImagesPerSecondCallback(L.Callback):
             self._images = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._images += sum(faces.shape[0] for faces in batch.values() if faces is not None)
+        # Every DDP rank trains on its own share of the batch: the figure is for all of them.
+        self._images += trainer.world_size * sum(
+            faces.shape[0] for faces in batch.values() if faces is not None
+        )
         if trainer.global_step % self.every_n_steps == 0 and self._window_start is not None:
             elapsed = time.perf_counter() - self._window_start
             self.latest = self._images / elapsed if elapsed > 0 else 0.0

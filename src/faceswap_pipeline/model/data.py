@@ -26,6 +26,7 @@ from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import source_size
 from faceswap_pipeline.model.losses import landmark_region_mask
 from faceswap_pipeline.model.networks import PERSONS
+from faceswap_pipeline.model.sharding import ShardedOrder, validation_share
 
 logger = logging.getLogger(__name__)
 
@@ -187,41 +188,43 @@ class ResidentTrainBatches:
     """Endless training batches `{"a": uint8 (B, C, T, T), "b": ...}` drawn by index from face banks.
 
     Each person's faces are visited in a fresh random order per pass (as a shuffled loader with
-    `drop_last` would), the smaller person's cycling, so every step sees both people. Indices are drawn
-    and faces gathered on the banks' device: no decoding, no copies through the host when resident.
+    `drop_last` would), the smaller person's cycling, so every step sees both people. Under DDP every
+    rank draws the same orders (the same seed) and takes its own part of each global batch
+    (`model.sharding.ShardedOrder`): B = `batch_size // world_size`. Faces are gathered on the banks'
+    device: no decoding, no copies through the host when resident.
 
     Args:
         faces: `{"a": uint8 (N, C, T, T), ...}` banks (on the training device, or memory-mapped on the
             host when they do not fit; batches then go to the device one at a time).
         indices: `{"a": int64 (M,)}` the rows of each bank to train on.
-        batch_size: faces per person per batch (at most M).
-        seed: seeds the order, on the banks' device.
+        batch_size: faces per person per step over all ranks (at most M are drawn).
+        seed: seeds the orders; the same on every rank.
+        rank, world_size: this process's global rank and the number of processes.
+
+    Raises:
+        ValueError: `batch_size` is not a multiple of `world_size`, or a person has fewer faces
+            than there are ranks.
     """
 
     def __init__(
-        self, faces: dict[str, Tensor], indices: dict[str, Tensor], batch_size: int, seed: int
+        self,
+        faces: dict[str, Tensor],
+        indices: dict[str, Tensor],
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.faces = faces
-        self.indices = {p: rows.to(faces[p].device) for p, rows in indices.items()}
-        self.batch_sizes = {p: min(batch_size, len(rows)) for p, rows in self.indices.items()}
-        device = next(iter(faces.values())).device
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self._order = {p: rows[:0] for p, rows in self.indices.items()}
-        self._position = dict.fromkeys(self.indices, 0)
-
-    def _next(self, person: str) -> Tensor:
-        size = self.batch_sizes[person]
-        if self._position[person] + size > len(self._order[person]):
-            rows = self.indices[person]
-            shuffle = torch.randperm(len(rows), device=rows.device, generator=self.generator)
-            self._order[person], self._position[person] = rows[shuffle], 0
-        start = self._position[person]
-        self._position[person] = start + size
-        return self.faces[person].index_select(0, self._order[person][start : start + size])
+        generator = torch.Generator().manual_seed(seed)
+        self.orders = {
+            p: ShardedOrder(rows, batch_size, rank, world_size, generator, faces[p].device)
+            for p, rows in indices.items()
+        }
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         while True:
-            yield {person: self._next(person) for person in self.indices}
+            yield {p: self.faces[p].index_select(0, order.next()) for p, order in self.orders.items()}
 
 
 class ResidentValBatches:
@@ -266,14 +269,15 @@ class FaceSwapDataModule(L.LightningDataModule):
     Training batches are `{"a": uint8 (N, C, T, T), "b": ...}` (see `ResidentTrainBatches`), validation
     batches each person's held-out faces once (`ResidentValBatches`). On a GPU the banks are copied to
     it once, when they take at most half its free memory; otherwise (and on a CPU) they stay
-    memory-mapped and each batch is gathered on the host. Under DDP each process draws from its own
-    share of the faces (every world_size-th row).
+    memory-mapped and each batch is gathered on the host. Under DDP `batch_size` is the batch of all
+    processes together: each rank draws its own part of it (`model.sharding`), and validates its own
+    share of the held-out faces.
 
     Args:
         faces: `{"a": uint8 (N, C, T, T) array or tensor, "b": ...}`: the banks (`FaceBank.faces`).
         train_indices, val_indices: `{"a": rows of the bank, ...}` to train and to validate on.
-        batch_size: faces per person per step.
-        seed: seeds the training order (plus the process rank).
+        batch_size: faces per person per step, over all processes.
+        seed: seeds the training order (the same on every rank).
     """
 
     def __init__(
@@ -312,16 +316,17 @@ class FaceSwapDataModule(L.LightningDataModule):
             logger.info("face banks on %s: %.2f GB", device, nbytes / 1e9)
             self.faces = {p: faces.to(device) for p, faces in self.faces.items()}
 
-    def _shard(self, indices: dict[str, Tensor]) -> dict[str, Tensor]:
-        return {p: rows[self._rank :: self._world_size] for p, rows in indices.items()}
-
     def train_dataloader(self) -> ResidentTrainBatches:
         return ResidentTrainBatches(
-            self.faces, self._shard(self.train_indices), self.batch_size, self.seed + self._rank
+            self.faces, self.train_indices, self.batch_size, self.seed, self._rank, self._world_size
         )
 
     def val_dataloader(self) -> ResidentValBatches | list:
-        indices = {p: rows for p, rows in self._shard(self.val_indices).items() if len(rows)}
+        indices = {
+            p: validation_share(rows, self._rank, self._world_size)
+            for p, rows in self.val_indices.items()
+            if len(rows)
+        }
         return ResidentValBatches(self.faces, indices, self.batch_size) if indices else []
 
     def preview_faces(self, count: int) -> dict[str, Tensor]:

@@ -13,20 +13,27 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from faceswap_pipeline.model.augmentation import source_size
 from faceswap_pipeline.model.data import AlignedFaceDataset, FaceItem
+from faceswap_pipeline.rank_call_codec import transferable
 
 # Bump when the bank's content for the same inputs changes (resize or mask drawing).
 FACE_BANK_VERSION = 1
 _FINGERPRINT_SAMPLES = 3
 
 
+@transferable  # sent to DDP rank processes by the path of its array file (rank_call_codec)
 @dataclass(frozen=True)
 class FaceBank:
     """One person's faces as one array, in the order of `face_ids`.
+
+    A DDP rank process receives a bank read from disk by its file, which it maps again; a bank built
+    in memory cannot be sent (`transferred_by_file`); `train_swap_model` given no banks builds them
+    on each rank.
 
     Attributes:
         faces: uint8 `(N, C, T, T)` (a `np.memmap` when read from disk), T = the model's source size;
@@ -38,6 +45,7 @@ class FaceBank:
     faces: np.ndarray
     face_ids: tuple[str, ...]
     key: str
+    transferred_by_file: ClassVar[tuple[str, ...]] = ("faces",)
 
     def __post_init__(self) -> None:
         if self.faces.dtype != np.uint8 or self.faces.ndim != 4 or len(self.faces) != len(self.face_ids):

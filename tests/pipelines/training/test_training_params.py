@@ -42,6 +42,10 @@ def test_the_cpu_preset_is_the_small_original_model_and_the_gpu_one_the_hires_mo
         ({"optimizer": {"lr": -1}}, r"training\.optimizer\.lr: Input should be greater than 0"),
         ({"val_fraction": 0.9}, r"training\.val_fraction"),
         ({"unknown_key": 1}, r"training\.unknown_key: Extra inputs are not permitted"),
+        (
+            {"trainer": {"strategy": "ddp_spawn"}},
+            r"training\.trainer\.strategy: Input should be 'auto' or 'ddp'",
+        ),
     ],
 )
 def test_a_wrong_parameter_is_refused_by_name(override, message):

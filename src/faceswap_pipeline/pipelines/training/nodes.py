@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from faceswap_pipeline.distributed import runs_on_every_rank
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ class TrainerParams(_Strict):
 
     accelerator: str = "auto"
     devices: int | str | list[int] = "auto"
-    strategy: str = "auto"
+    # "auto" with several devices is DDP too; both start their ranks from the training node
+    # (faceswap_pipeline.distributed), never by re-running `kedro run`.
+    strategy: Literal["auto", "ddp"] = "auto"
     num_nodes: int = Field(1, ge=1)
     precision: str = "auto"
 
@@ -373,6 +376,7 @@ def _validation_swap_callback(
     )
 
 
+@runs_on_every_rank
 def train_swap_model(
     aligned_faces_a: dict[str, Callable[[], np.ndarray]],
     aligned_faces_b: dict[str, Callable[[], np.ndarray]],
@@ -388,7 +392,9 @@ def train_swap_model(
 
     Stops at `training.max_steps` (counted over all runs) or after `training.max_minutes` of this run,
     whichever comes first; checkpoints every `checkpoint_every_n_steps` into `training.checkpoint_dir`.
-    Step metrics and preview grids go to kedro-mlflow's active run when there is one.
+    Step metrics and preview grids go to kedro-mlflow's active run when there is one. Under DDP this
+    process is rank 0; the other ranks run this same call in their own processes (`runs_on_every_rank`),
+    and only this process's result is returned to Kedro.
 
     Args:
         aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`; training
@@ -428,6 +434,7 @@ def train_swap_model(
     )
     from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
     from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.ddp import training_strategy
     from faceswap_pipeline.model.face_bank import bank_rows
     from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
     from faceswap_pipeline.model.networks import ModelConfig
@@ -508,8 +515,13 @@ def train_swap_model(
     trainer = L.Trainer(
         accelerator=params.trainer.accelerator,
         devices=params.trainer.devices,
-        strategy=params.trainer.strategy,
+        strategy=training_strategy(
+            params.trainer.strategy, params.trainer.accelerator, params.trainer.devices,
+            params.trainer.num_nodes, params.seed,
+        ),
         num_nodes=params.trainer.num_nodes,
+        # Each rank's share of every global batch is drawn by the data module (model.sharding).
+        use_distributed_sampler=False,
         precision=_precision(params.trainer.precision),
         max_steps=params.max_steps,
         max_epochs=-1,
