@@ -272,7 +272,6 @@ def summarise_evaluation(
     run_id = _log_to_mlflow(metrics, verdict, conversion_run_id)
     model = provenance.get("model") or {}
     facts = {
-        "verdict": verdict["text"],
         "swapped video": Path(swapped_video).name,
         "source video": str(provenance.get("source", "?")),
         "direction": direction,
