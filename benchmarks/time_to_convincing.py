@@ -48,8 +48,11 @@ CLIPS = {
 }
 
 
-def _pretrain(names: list[str], params: dict, minutes: float, cache: Path, out: Path) -> Path:
-    """A base model trained `minutes` on the faces of the clips `names` (every identity); its folder."""
+def _pretrain(
+    names: list[str], params: dict, minutes: float | None, steps: int | None, cache: Path, out: Path
+) -> Path:
+    """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every identity);
+    its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.networks import ModelConfig
     from faceswap_pipeline.model.pretrained import (
@@ -71,7 +74,7 @@ def _pretrain(names: list[str], params: dict, minutes: float, cache: Path, out: 
         key: params[key] for key in ("architecture", "input_size", "width", "coverage", "crop_size")
     })
     settings = PretrainingSettings(
-        config=config, batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=10**9,
+        config=config, batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=steps or 10**9,
         checkpoint_dir=out / "pretraining_checkpoints", val_every_n_steps=params["val_every_n_steps"],
         checkpoint_every_n_steps=params["checkpoint_every_n_steps"], preview_every_n_steps=0,
         optimizer=params["optimizer"], loss=params["loss"], augmentation=params["augmentation"],
@@ -121,7 +124,44 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
             "convincing": bool(verdict.get("convincing")),
         })
         preview.save(workdir / f"preview_{stage:g}.png")
+        _log_stage(rows[-1])
     return pd.DataFrame(rows)
+
+
+def _log_stage(row: dict) -> None:
+    """One stage's figures into the active MLflow run, at its optimizer step (the run's chart)."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return
+    figures = {
+        "distance_to_target": row["distance"], "share_nearer_target": row["nearer"],
+        "detail_kept": row["detail"], "ssim": row["ssim"], "wall_minutes": row["wall_min"],
+        "convincing": float(row["convincing"]),
+    }
+    mlflow.log_metrics({f"stage/{key}": float(value) for key, value in figures.items()
+                        if value is not None}, step=int(row["steps"]))
+
+
+def _mlflow_run(tracking_uri: str | None, pair: tuple[str, str], start: str, trial: str, params: dict):
+    """An MLflow run for one (pair, start, trial) in the `time_to_convincing` experiment, or a no-op.
+
+    Lightning's logger inside the training node writes its step metrics (losses, `val_swap/*`) into it.
+    """
+    import contextlib
+
+    if not tracking_uri:
+        return contextlib.nullcontext()
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_experiment("time_to_convincing")
+    run = mlflow.start_run(run_name=f"{pair[0]}->{pair[1]} {start} {trial}".strip())
+    flat = pd.json_normalize(params, sep=".").iloc[0].to_dict()
+    mlflow.log_params({key: str(value)[:250] for key, value in flat.items()
+                       if key not in ("max_steps", "max_minutes", "checkpoint_dir")})
+    mlflow.set_tags({"pair": f"{pair[0]}->{pair[1]}", "start": start, "trial": trial or "defaults"})
+    return run
 
 
 def main() -> None:
@@ -142,11 +182,21 @@ def main() -> None:
     parser.add_argument("--no-scratch", action="store_true", help="only the runs from the base model")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a training parameter, e.g. optimizer.lr=2e-4")
+    parser.add_argument("--trial", default="", help="a name for this recipe in MLflow (e.g. 'lr 5e-4')")
+    parser.add_argument("--mlflow", default=f"sqlite:///{PROJECT / 'mlflow.db'}",
+                        help="MLflow tracking URI for the runs ('' = none); default: the project's store")
+    parser.add_argument("--pretrain-steps", type=int, default=None,
+                        help="pretrain a base model on the clips not in the pair for this many steps first")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("lightning").setLevel(logging.WARNING)
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     params = yaml.safe_load(args.preset.read_text())["training"]
     for assignment in args.set:
         set_parameter(params, assignment)
@@ -164,9 +214,11 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"time_to_convincing_{'_'.join(pair)}_"))
         if args.base_model:
             starts["base model"] = args.base_model
-        elif args.pretrain_minutes:
+        elif args.pretrain_minutes or args.pretrain_steps:
             others = [name for name in CLIPS if name not in pair]
-            starts["base model"] = _pretrain(others, params, args.pretrain_minutes, args.cache, workdir)
+            starts["base model"] = _pretrain(
+                others, params, args.pretrain_minutes, args.pretrain_steps, args.cache, workdir
+            )
         print(f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
               f"({params['architecture']} width {params['width']}, batch {params['batch_size']})")
         for start, base in starts.items():
@@ -175,8 +227,9 @@ def main() -> None:
                 total = args.base_steps if from_base and args.base_steps else args.steps
             else:
                 total = args.base_minutes if from_base and args.base_minutes else args.minutes
-            table = _train_in_stages(pair, params, stages(total), by_steps, args.cache,
-                                     workdir / start.replace(" ", "_"), base)
+            with _mlflow_run(args.mlflow, pair, start, args.trial, params):
+                table = _train_in_stages(pair, params, stages(total), by_steps, args.cache,
+                                         workdir / start.replace(" ", "_"), base)
             first = table[table["convincing"]]
             print(f"\nfrom {start}:")
             print(f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept | SSIM |")
