@@ -15,7 +15,9 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-import onnxruntime as ort
+from pydantic import Field
+
+from faceswap_pipeline.strict_model import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     Returns:
         The available ones; ``["CPUExecutionProvider"]`` when none of them is available.
     """
+    import onnxruntime as ort  # here: parameter models import this module, sessions are built later
+
     available = set(ort.get_available_providers())
     wanted = list(requested) if requested else list(DEFAULT_PROVIDERS)
     chosen = [name for name in wanted if name in available]
@@ -121,6 +125,25 @@ def _resize_for_detection(image: np.ndarray, width: int, height: int) -> tuple[n
     return image, np.array([image_w / width, image_h / height], dtype=np.float32)
 
 
+class DetectorSettings(StrictModel):
+    """RetinaFace's settings, the one type every stage's `detection`/`detector` parameters build on.
+
+    A stage that filters the detections further (a minimum score, a minimum size) subclasses it.
+    """
+
+    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="detections below are dropped")
+    nms_threshold: float = Field(0.4, gt=0.0, le=1.0, description="IoU above which boxes are merged")
+    batch_size: int = Field(8, ge=1, le=256, description="frames per network call")
+    providers: tuple[str, ...] = DEFAULT_PROVIDERS
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0: its default")
+
+    def build(self, **overrides) -> RetinaFaceDetector:
+        """A detector with these settings; `overrides` (e.g. `det_size=640`) replace single ones."""
+        fields = {name: getattr(self, name) for name in DetectorSettings.model_fields}
+        return RetinaFaceDetector(**{**fields, **overrides})
+
+
 class RetinaFaceDetector:
     """RetinaFace mobilenet0.25 in an onnxruntime session that this object owns.
 
@@ -161,6 +184,8 @@ class RetinaFaceDetector:
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.batch_size = int(batch_size)
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         # Spinning worker threads steal the cores that decoding and dlib need between network calls.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

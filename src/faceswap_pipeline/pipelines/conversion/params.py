@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.strict_model import StrictModel
 
 DIRECTIONS = {"a_to_b": ("person_a", "b"), "b_to_a": ("person_b", "a")}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DetectionParams(_Strict):
+class DetectionParams(StrictModel):
     det_size: int = Field(192, ge=64, le=4096, description="longer side of the detector's input, px")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not swapped")
@@ -24,19 +21,19 @@ class DetectionParams(_Strict):
     providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
-class IdentityParams(_Strict):
+class IdentityParams(StrictModel):
     swap_all_faces: bool = False
     threshold: float = Field(0.6, gt=0.0, le=2.0, description="dlib distance: the source person below")
     samples_per_track: int = Field(3, ge=1, le=50)
     every: int = Field(15, ge=1, description="faces of a track between two identity descriptors")
 
 
-class SmoothingParams(_Strict):
+class SmoothingParams(StrictModel):
     min_cutoff_hz: float = Field(0.7, ge=0.0, description="One Euro filter; 0 turns smoothing off")
     beta: float = Field(3.0, ge=0.0)
 
 
-class CompositingParams(_Strict):
+class CompositingParams(StrictModel):
     mask_erosion: float = Field(0.03, ge=0.0, le=0.5)
     mask_feather: float = Field(0.08, ge=0.0, le=0.5)
     border_fade: float = Field(0.08, ge=0.0, le=0.5)
@@ -44,7 +41,7 @@ class CompositingParams(_Strict):
     blend: Literal["alpha", "seamless"] = "alpha"
 
 
-class OutputParams(_Strict):
+class OutputParams(StrictModel):
     width: int | None = Field(None, ge=16, le=8192, description="per frame; None keeps the source's")
     height: int | None = Field(None, ge=16, le=8192)
     side_by_side: bool = False
@@ -56,13 +53,13 @@ class OutputParams(_Strict):
     ] = "veryfast"
 
 
-class GifParams(_Strict):
+class GifParams(StrictModel):
     fps: float = Field(8.0, gt=0, le=50)
     max_width: int = Field(256, ge=16, le=2048)
     max_seconds: float = Field(6.0, gt=0, description="the GIF covers at most this much of the video")
 
 
-class ConversionParams(_Strict):
+class ConversionParams(StrictModel):
     """Everything the conversion reads from its parameters.
 
     `video` is a local path or an http(s) URL; None converts the source person's first raw video.

@@ -4,36 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from faceswap_pipeline.evaluation.verdict import VerdictThresholds
+from faceswap_pipeline.faces.detection import DetectorSettings
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.strict_model import StrictModel
 
 _VERDICT = VerdictThresholds()
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DetectionParams(DetectorSettings):
+    """RetinaFace on both videos, and which of its faces are evaluated."""
 
-class DetectionParams(_Strict):
-    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not evaluated")
     min_face_size: float = Field(40.0, ge=0.0, description="faces smaller than this (px) are not evaluated")
     match_iou: float = Field(0.3, gt=0.0, le=1.0, description="overlap of the swapped face with the source's")
     batch_size: int = Field(8, ge=1, le=256, description="frame pairs detected together")
-    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 
-class ReconstructionParams(_Strict):
+class ReconstructionParams(StrictModel):
     max_faces_per_person: int = Field(64, ge=1, description="held-out faces scored, spread over the set")
     batch_size: int = Field(32, ge=1)
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda")
 
-class ReportParams(_Strict):
+class ReportParams(StrictModel):
     frames: int = Field(4, ge=0, le=32, description="original | swapped frames shown")
     frame_height: int = Field(240, ge=32, le=2160)
 
-class VerdictParams(_Strict):
+class VerdictParams(StrictModel):
     """What a convincing swap takes; the same thresholds judge training's validation swaps."""
 
     min_share_nearer_target: float = Field(_VERDICT.min_share_nearer_target, ge=0.0, le=1.0)
@@ -43,7 +41,7 @@ class VerdictParams(_Strict):
     def thresholds(self) -> VerdictThresholds:
         return VerdictThresholds(**self.model_dump())
 
-class EvaluationParams(_Strict):
+class EvaluationParams(StrictModel):
     """`params:evaluation`."""
 
     max_described_faces: int = Field(40, ge=0, description="dlib descriptors of swapped faces (~130 ms each)")

@@ -252,21 +252,12 @@ class _Models:
         return {**self.__dict__, "_detector": None}
 
     def detector(self, det_size: int | None = None):
-        from faceswap_pipeline.faces.detection import RetinaFaceDetector
-
+        """The run's detector; with `det_size`, a one-off detector of that size (reference photos)."""
         detector_params = self.params.detector
         if det_size is not None:
-            return RetinaFaceDetector(
-                det_size=det_size, score_threshold=detector_params.score_threshold,
-                nms_threshold=detector_params.nms_threshold, batch_size=1,
-                providers=detector_params.providers, intra_op_threads=detector_params.intra_op_threads,
-            )
+            return detector_params.build(det_size=det_size, batch_size=1)
         if self._detector is None:
-            self._detector = RetinaFaceDetector(
-                det_size=detector_params.det_size, score_threshold=detector_params.score_threshold,
-                nms_threshold=detector_params.nms_threshold, batch_size=detector_params.batch_size,
-                providers=detector_params.providers, intra_op_threads=detector_params.intra_op_threads,
-            )
+            self._detector = detector_params.build()
             logger.info(
                 "RetinaFace at %d px, batches of %d, on %s",
                 detector_params.det_size, detector_params.batch_size, ", ".join(self._detector.providers),

@@ -6,38 +6,30 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from faceswap_pipeline.faces.detection import DetectorSettings
 from faceswap_pipeline.fan_out import FanOut
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.strict_model import StrictModel
 
 # Bump when the per-video table's layout or meaning changes: old per-video results are then redone.
 EXTRACTION_FORMAT_VERSION = 2
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DetectorParams(DetectorSettings):
+    """RetinaFace settings, and the size it runs at on the reference photos."""
 
-
-class DetectorParams(_Strict):
-    """RetinaFace settings."""
-
-    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0)
-    nms_threshold: float = Field(0.4, gt=0.0, le=1.0)
-    batch_size: int = Field(8, ge=1, le=256)
-    providers: list[str] = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    intra_op_threads: int = Field(0, ge=0, description="0: onnxruntime's default")
     reference_det_size: int = Field(640, ge=64, le=4096, description="detector size for reference photos")
 
 
-class TrackingParams(_Strict):
+class TrackingParams(StrictModel):
     iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
     max_missed: int = Field(5, ge=0)
     cut_threshold: float = Field(20.0, ge=0.0, description="frame difference (0-255) that ends all tracks; 0: off")
 
 
-class IdentityParams(_Strict):
+class IdentityParams(StrictModel):
     keep: Literal["person", "everyone"] = Field(
         "person", description="person: the tracks of the person; everyone: every track (pretraining)"
     )
@@ -46,13 +38,13 @@ class IdentityParams(_Strict):
     max_descriptors_per_track: int = Field(8, ge=1)
 
 
-class ContactSheetParams(_Strict):
+class ContactSheetParams(StrictModel):
     max_faces: int = Field(60, ge=1)
     columns: int = Field(10, ge=1)
     thumbnail_size: int = Field(96, ge=16, le=512)
 
 
-class FaceExtractionParams(_Strict):
+class FaceExtractionParams(StrictModel):
     """Everything face extraction reads from its parameters."""
 
     workers: int = Field(

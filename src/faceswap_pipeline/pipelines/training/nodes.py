@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from faceswap_pipeline.distributed import runs_on_every_rank
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.strict_model import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -33,23 +34,19 @@ _FACE_ID = re.compile(r"^(?P<video>.+)/(?P<frame>\d+)_t(?P<track>\d+)$")
 _DEFAULT_INPUT_SIZE = {"original": 64, "hires": 128}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OptimizerParams(_Strict):
+class OptimizerParams(StrictModel):
     name: Literal["adam", "adamw"] = "adam"
     lr: float = Field(5e-5, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = Field(0.0, ge=0)
 
 
-class LossParams(_Strict):
+class LossParams(StrictModel):
     ssim_weight: float = Field(0.5, ge=0, le=1)
     eye_mouth_weight: float = Field(3.0, ge=1)
 
 
-class AugmentationParams(_Strict):
+class AugmentationParams(StrictModel):
     strength: float = Field(1.0, ge=0)
     rotation_deg: float = Field(10.0, ge=0, le=90)
     zoom: float = Field(0.05, ge=0, lt=1)
@@ -59,7 +56,7 @@ class AugmentationParams(_Strict):
     warp_grid: int = Field(5, ge=2)
 
 
-class TrainerParams(_Strict):
+class TrainerParams(StrictModel):
     """Lightning `Trainer` settings; `precision: auto` is bf16-mixed on a CUDA GPU that has it, else 32-true."""
 
     accelerator: str = "auto"
@@ -71,13 +68,13 @@ class TrainerParams(_Strict):
     precision: str = "auto"
 
 
-class ValidationSwapParams(_Strict):
+class ValidationSwapParams(StrictModel):
     """The swaps judged at every validation (see `evaluation.validation_swaps`)."""
 
     faces: int = Field(8, ge=0, le=256)
 
 
-class TrainingParams(_Strict):
+class TrainingParams(StrictModel):
     """`params:training`, validated before any work starts (see conf/base/parameters_training.yml)."""
 
     architecture: Literal["original", "hires"] = "original"
@@ -109,12 +106,19 @@ class TrainingParams(_Strict):
     validation_swaps: ValidationSwapParams = ValidationSwapParams()
     stop_when_convincing: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_input_size(cls, data: Any) -> Any:
+        """`input_size: null` is the architecture's own (the parameters are frozen once parsed)."""
+        if isinstance(data, dict) and data.get("input_size") is None:
+            architecture = data.get("architecture", "original")
+            data = {**data, "input_size": _DEFAULT_INPUT_SIZE.get(architecture)}
+        return data
+
     @model_validator(mode="after")
     def _input_size_fits(self) -> TrainingParams:
         from faceswap_pipeline.model.networks import SUPPORTED_INPUT_SIZES
 
-        if self.input_size is None:
-            self.input_size = _DEFAULT_INPUT_SIZE[self.architecture]
         sizes = SUPPORTED_INPUT_SIZES[self.architecture]
         if self.input_size not in sizes:
             raise ValueError(
