@@ -54,7 +54,7 @@ def test_bad_parameters():
 
 
 def test_prefetch_keeps_order_passes_errors_and_stops_early():
-    from faceswap_pipeline.faces.extraction import prefetched
+    from faceswap_pipeline.video.background import prefetched
 
     assert list(prefetched(iter(range(50)), 3)) == list(range(50))
 
