@@ -9,7 +9,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 
 class MlflowRunIdDataset(AbstractDataset[None, "str | None"]):
-    """Loads the id of the active MLflow run (kedro-mlflow starts it), or None when there is none."""
+    """Loads the id of the active MLflow run (kedro-mlflow starts it), None when there is none."""
 
     def _load(self) -> str | None:
         import mlflow

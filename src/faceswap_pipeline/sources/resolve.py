@@ -1,4 +1,4 @@
-"""The one video a stage works on: a configured local path or URL, else a person's first raw video."""
+"""The one video a stage works on: a configured local path or URL, else a person's first video."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""How a video's faces are swapped: the swapping engine's one settings type, frozen, unknown keys refused.
+"""How a video's faces are swapped: the swapping engine's one settings type (frozen, no unknown
+keys).
 
-Conversion's parameters (`pipelines/conversion/params.py`) parse the YAML straight into these models;
-every default is written here once. Pydantic only: importing this module loads no model or video code.
+Conversion's parameters (`pipelines/conversion/params.py`) parse the YAML straight into these
+models; every default is written here once. Pydantic only: importing this loads no model or video.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ DEFAULT_DIRECTION: Direction = "a_to_b"
 class SwapDetectionSettings(StrictModel):
     """Which faces the detector finds and which of them are swapped."""
 
-    det_size: int = Field(192, ge=64, le=4096, description="longer side of the detector's input, px")
+    det_size: int = Field(192, ge=64, le=4096, description="detector input's longer side, px")
     score_threshold: float = Field(0.5, ge=0.0, le=1.0)
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not swapped")
     min_face_size: float = Field(
-        40.0, ge=0.0, description="faces whose box's shorter side is below this (px) are not swapped"
+        40.0, ge=0.0, description="faces whose box's shorter side is below this px are not swapped"
     )
     every_n_frames: int = Field(
         2, ge=1, le=30,
@@ -46,9 +47,9 @@ class IdentitySettings(StrictModel):
     threshold: float = Field(
         0.6, gt=0.0, le=2.0,
         description="a track is the source person when its median descriptor distance to the "
-        "person's is at most this (dlib's same-person distance, faces.identity.SAME_PERSON_DISTANCE)",
+        "person's is at most this (dlib's same-person distance: SAME_PERSON_DISTANCE)",
     )
-    samples_per_track: int = Field(3, ge=1, le=50, description="descriptors per track (~100 ms each)")
+    samples_per_track: int = Field(3, ge=1, le=50, description="descriptors a track, ~100 ms each")
     every: int = Field(15, ge=1, description="faces of a track between two identity descriptors")
 
 
@@ -71,7 +72,7 @@ class CompositingSettings(StrictModel):
         0.08, ge=0.0, le=0.5, description="mask edge fades over this fraction of the face's size"
     )
     border_fade: float = Field(
-        0.08, ge=0.0, le=0.5, description="fraction of the model region's side its square edge fades"
+        0.08, ge=0.0, le=0.5, description="fraction of the model region its square edge fades over"
     )
     colour_transfer: Literal["reinhard_lab", "histogram", "none"] = "reinhard_lab"
     blend: Literal["alpha", "seamless"] = "alpha"
@@ -80,14 +81,15 @@ class CompositingSettings(StrictModel):
 class OutputSettings(StrictModel):
     """The output frames (size, label, side by side) and their H.264 encoding."""
 
-    width: int | None = Field(None, ge=16, le=8192, description="per frame; None keeps the source's")
+    width: int | None = Field(None, ge=16, le=8192, description="per frame; None: the source's")
     height: int | None = Field(None, ge=16, le=8192)
     side_by_side: bool = False
     label: bool = True
     label_text: str = Field("SYNTHETIC", min_length=1, max_length=40)
     crf: int = Field(20, ge=0, le=51)
     preset: Literal[
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+        "veryslow",
     ] = "veryfast"
 
 

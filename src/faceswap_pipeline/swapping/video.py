@@ -1,8 +1,8 @@
 """Swapping the faces of a whole video file or photo with a swap model: the model wrapped as a swap
 function, the converter built from `SwapSettings`, the output framed, encoded and marked synthetic.
 
-Imports torch, PyAV, OpenCV, onnxruntime and dlib at the top; the conversion nodes import this module
-inside their functions so that the Kedro CLI starts fast.
+Imports torch, PyAV, OpenCV, onnxruntime and dlib at the top; the conversion nodes import this
+module inside their functions so that the Kedro CLI starts fast.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def convert_video_file(
         output: where to write; the file appears only when complete.
         converter: from `build_converter` (its `settings.output`: size, label, side by side, H.264).
         metadata: container tags (`provenance_tags`).
-        start_s, end_s: the span to convert, seconds of the source; None: from its start, to its end.
+        start_s, end_s: the span to convert, in seconds of the source; None: its start, its end.
         show_progress: show a progress bar with frames/s.
 
     Returns:

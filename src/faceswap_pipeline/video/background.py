@@ -1,7 +1,7 @@
-"""Work beside the caller's thread: read an iterator ahead (the decoder), or feed a writer (the encoder).
+"""Work beside the caller's thread: read an iterator ahead (a decoder), feed a writer (an encoder).
 
-PyAV, onnxruntime and torch release the GIL, so decoding and encoding in their own threads overlap the
-caller's detection and model. Errors in the thread are raised in the caller's.
+PyAV, onnxruntime and torch release the GIL, so decoding and encoding in their own threads overlap
+the caller's detection and model. Errors in the thread are raised in the caller's.
 """
 
 from __future__ import annotations
@@ -76,8 +76,8 @@ def _put_unless_stopped(handoff: queue.Queue, item: Any, stop: threading.Event) 
 class BackgroundWriter:
     """Calls ``write(*item)`` for queued items in a background thread, in order (e.g. an encoder's).
 
-    Use as a context manager: leaving the block waits for every queued item. An error in the thread is
-    raised by the next ``write`` or on leaving the block; items after it are dropped.
+    Use as a context manager: leaving the block waits for every queued item. An error in the thread
+    is raised by the next ``write`` or on leaving the block; items after it are dropped.
 
     Args:
         write: called with each item's arguments, e.g. ``VideoWriter.write``.

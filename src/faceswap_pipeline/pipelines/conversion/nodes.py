@@ -37,9 +37,9 @@ def _references(
     references = identity_descriptors(identity, dtype=np.float32)
     if len(references) == 0:
         raise BadInputError(
-            f"{person}_identity holds no face descriptors, so the conversion cannot tell {person}'s "
-            "face from others: run `kedro run --pipelines face_extraction` first, or set "
-            "conversion.identity.swap_all_faces: true"
+            f"{person}_identity holds no face descriptors, so the conversion cannot tell "
+            f"{person}'s face from others: run `kedro run --pipelines face_extraction` first, "
+            "or set conversion.identity.swap_all_faces: true"
         )
     return references
 
@@ -209,7 +209,8 @@ def summarise_conversion(conversion_report: pd.DataFrame) -> dict[str, dict[str,
     """
     from faceswap_pipeline.swapping.video import summarise
 
-    return {name: {"value": value, "step": 0} for name, value in summarise(conversion_report).items()}
+    totals = summarise(conversion_report)
+    return {name: {"value": value, "step": 0} for name, value in totals.items()}
 
 
 def make_preview_gif(swapped_video: Path, conversion: dict[str, Any], staging: Path) -> Path:

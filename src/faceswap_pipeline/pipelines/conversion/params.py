@@ -1,4 +1,4 @@
-"""Typed conversion parameters (`conf/base/parameters_conversion.yml`), checked before any work starts.
+"""Typed conversion parameters (`conf/base/parameters_conversion.yml`), checked before any work.
 
 The swapping engine's settings (`swapping.settings.SwapSettings`: device, detection, identity,
 smoothing, compositing, output) are parsed straight from the YAML; this stage adds what to convert.
@@ -23,11 +23,11 @@ from faceswap_pipeline.swapping.settings import (
 class GifParams(StrictModel):
     fps: float = Field(8.0, gt=0, le=50)
     max_width: int = Field(256, ge=16, le=2048)
-    max_seconds: float = Field(6.0, gt=0, description="the GIF covers at most this much of the video")
+    max_seconds: float = Field(6.0, gt=0, description="the GIF covers at most this much video")
 
 
 class ConversionParams(SwapSettings):
-    """Everything the conversion reads from its parameters: the engine's settings and what to convert.
+    """Everything the conversion reads from its parameters: the engine's settings, what to convert.
 
     `video` is a local path or an http(s) URL; None converts the source person's first raw video.
     `photos` is a folder of photos to convert instead (swapped_photos).
