@@ -29,8 +29,8 @@ from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel, load_swap_model
 from faceswap_pipeline.model.inference import choose_device, choose_precision
-from faceswap_pipeline.pipelines.conversion import convert
 from faceswap_pipeline.pipelines.conversion.params import parse_params
+from faceswap_pipeline.swapping import video as swapping
 from faceswap_pipeline.video.decode import iter_frames
 from faceswap_pipeline.video.encode import VideoWriter
 from faceswap_pipeline.video.probe import probe_video
@@ -99,7 +99,7 @@ def main() -> None:
     params = parse_params(overrides)
     references = identity_of(args.video)
 
-    converter = convert.build_converter(model, references, params, args.margin)
+    converter = swapping.build_converter(model, references, params, params.target, args.margin)
     reports: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as folder:
 
@@ -108,8 +108,9 @@ def main() -> None:
 
         def conversion() -> int:
             converter.reset()  # each run starts as a fresh video would (no tracks carried over)
-            reports.append(convert.convert_video_file(
-                args.video, Path(folder) / "swapped.mp4", converter, params, {"comment": "benchmark"},
+            reports.append(swapping.convert_video_file(
+                args.video, Path(folder) / "swapped.mp4", converter, {"comment": "benchmark"},
+                start_s=params.start_s, end_s=params.end_s,
                 show_progress=False,
             ))
             return len(reports[-1])

@@ -120,15 +120,17 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
     from faceswap_pipeline.pipelines.conversion.params import parse_params as conversion
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as evaluation
     from faceswap_pipeline.pipelines.face_extraction.params import parse_params as face_extraction
-    from faceswap_pipeline.pipelines.ingestion.nodes import PersonSources, _parse
+    from faceswap_pipeline.pipelines.ingestion.nodes import (
+        parse_download_options,
+        parse_person_sources,
+    )
     from faceswap_pipeline.pipelines.pretraining.nodes import parse_pretraining_params
     from faceswap_pipeline.pipelines.training.nodes import parse_training_params
-    from faceswap_pipeline.sources import DownloadOptions
 
     return {
-        "person_a": lambda value: _parse(PersonSources, value, "person_a"),
-        "person_b": lambda value: _parse(PersonSources, value, "person_b"),
-        "download": lambda value: _parse(DownloadOptions, value, "download"),
+        "person_a": lambda value: parse_person_sources(value, "person_a"),
+        "person_b": lambda value: parse_person_sources(value, "person_b"),
+        "download": parse_download_options,
         "face_extraction": face_extraction,
         "training": parse_training_params,
         "pretraining": parse_pretraining_params,

@@ -51,19 +51,3 @@ def test_bad_parameters():
         IouTracker(iou_threshold=0)
     with pytest.raises(ValueError, match="max_missed"):
         IouTracker(max_missed=-1)
-
-
-def test_prefetch_keeps_order_passes_errors_and_stops_early():
-    from faceswap_pipeline.faces.extraction import prefetched
-
-    assert list(prefetched(iter(range(50)), 3)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise OSError("disk gone")
-
-    with pytest.raises(OSError, match="disk gone"):
-        list(prefetched(failing(), 2))
-    reader = prefetched(iter(range(10_000)), 2)
-    assert next(reader) == 0
-    reader.close()  # the producer thread stops instead of reading everything

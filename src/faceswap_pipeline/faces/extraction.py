@@ -8,8 +8,6 @@ with the video's length. Identity is *not* decided here: each track gets a few d
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.faces.quality import face_size, laplacian_variance
 from faceswap_pipeline.faces.tracking import IouTracker, ShotCutDetector
+from faceswap_pipeline.video.background import prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -119,54 +118,6 @@ class _TrackSampling:
     faces: int = 0
     described: int = 0
     next_at: int = 1
-
-
-_END = object()
-
-
-def prefetched(items: Iterable, depth: int) -> Iterator:
-    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer.
-
-    Decoding (PyAV) releases the GIL, so it runs beside detection on another core. An exception in
-    the producer is raised in the consumer; stopping early stops the producer.
-    """
-    if depth < 1:
-        raise ValueError(f"prefetch depth must be >= 1, got {depth}")
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            handoff.put(_END)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            handoff.put(error)
-
-    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                handoff.get_nowait()
-            except queue.Empty:
-                worker.join(timeout=0.1)
 
 
 class FaceExtractor:

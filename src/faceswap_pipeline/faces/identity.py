@@ -12,9 +12,13 @@ import logging
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dlib
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +100,21 @@ def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     rectangle = dlib.rectangle(round(float(xs.min())), round(float(ys.min())), round(float(xs.max())), round(float(ys.max())))
     shape = dlib.full_object_detection(rectangle, points)
     return np.asarray(_descriptor_network().compute_face_descriptor(image, shape), dtype=np.float32)
+
+
+def identity_descriptors(identity: pd.DataFrame | None, dtype: type = np.float64) -> np.ndarray:
+    """The descriptors of an identity table (face extraction's ``{person}_identity``) as one array.
+
+    Args:
+        identity: a table with a ``descriptor`` column (each 128 numbers), or None.
+        dtype: the array's dtype.
+
+    Returns:
+        ``(R, 128)`` of ``dtype``; R = 0 when the table is None, empty or has no ``descriptor`` column.
+    """
+    if identity is None or len(identity) == 0 or "descriptor" not in identity:
+        return np.zeros((0, 128), dtype=dtype)
+    return np.stack([np.asarray(d, dtype=dtype).reshape(128) for d in identity["descriptor"]])
 
 
 def descriptor_distances(descriptors: np.ndarray, references: np.ndarray) -> np.ndarray:

@@ -8,5 +8,14 @@ from faceswap_pipeline.sources.fetch import (
     fetch_source,
     sha256_of,
 )
+from faceswap_pipeline.sources.resolve import resolve_video
 
-__all__ = ["DownloadOptions", "FetchedVideo", "SourceError", "VideoSource", "fetch_source", "sha256_of"]
+__all__ = [
+    "DownloadOptions",
+    "FetchedVideo",
+    "SourceError",
+    "VideoSource",
+    "fetch_source",
+    "resolve_video",
+    "sha256_of",
+]

@@ -15,10 +15,10 @@ from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel
 from faceswap_pipeline.model.inference import choose_precision
-from faceswap_pipeline.pipelines.conversion import convert
-from faceswap_pipeline.pipelines.conversion.converter import SKIP_NOT_SOURCE_PERSON
-from faceswap_pipeline.pipelines.conversion.nodes import convert_video
+from faceswap_pipeline.pipelines.conversion.nodes import convert_video, summarise_conversion
 from faceswap_pipeline.pipelines.conversion.params import parse_params
+from faceswap_pipeline.swapping import video as swapping
+from faceswap_pipeline.swapping.faces import SKIP_NOT_SOURCE_PERSON, FaceSwapConverter
 from faceswap_pipeline.video.decode import VideoFrame, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError
 
@@ -97,6 +97,11 @@ def test_whole_clip_keeps_frames_rate_audio_and_says_it_is_synthetic(swap_model,
     assert '"synthetic": true' in result["tags"]["description"]
     # The source person is in every frame: every frame's face is swapped.
     assert (report["faces_swapped"] == 1).mean() > 0.95
+    # The totals the catalog logs to MLflow, in kedro-mlflow's {name: {value, step}} form.
+    metrics = summarise_conversion(report)
+    assert metrics["conversion/frames"] == {"value": 216.0, "step": 0}
+    assert metrics["conversion/faces_swapped"]["value"] == report["faces_swapped"].sum()
+    assert metrics["conversion/frames_per_s"]["value"] > 0
 
 
 def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, shared_videos):
@@ -129,7 +134,7 @@ def test_video_without_audio_and_without_the_source_person_passes_through(
 
 def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(swap_model, shared_videos):
     params = parse_params({"identity": {"swap_all_faces": True}, "output": {"label": False}})
-    converter = convert.build_converter(swap_model, None, params, MARGIN)
+    converter = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
     face_frame = next(iter_frames(shared_videos / "single_d18.mp4"))
     blank = VideoFrame(index=1, time_s=face_frame.time_s + 1 / 30, rgb=np.full_like(face_frame.rgb, 128))
     with_face, without_face = converter.run([face_frame, blank])
@@ -217,7 +222,8 @@ def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_vi
         params = parse_params(
             {"batch_size": batch_size, "precision": "fp32", "identity": {"swap_all_faces": True}}
         )
-        results[batch_size] = list(convert.build_converter(swap_model, None, params, MARGIN).run(frames))
+        converter = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+        results[batch_size] = list(converter.run(frames))
     small, whole = results[2], results[24]
     assert [result.index for result in small] == [frame.index for frame in frames]
     assert all(result.original is frame.rgb for result, frame in zip(small, frames, strict=True))
@@ -229,8 +235,10 @@ def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_vi
 
 def test_an_error_in_a_worker_stage_reaches_the_caller(swap_model, shared_videos):
     params = parse_params({"batch_size": 4, "identity": {"swap_all_faces": True}})
-    converter = convert.build_converter(swap_model, None, params, MARGIN)
-    converter._swap_faces = lambda faces: faces[:, :8]  # a broken model: wrong output shape
+    working = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+    converter = FaceSwapConverter(  # a broken model: wrong output shape
+        lambda faces: faces[:, :8], working.geometry, working.detector, None, params
+    )
     frames = [frame for _, frame in zip(range(12), iter_frames(shared_videos / "single_d18.mp4"))]
     with pytest.raises(ValueError, match="swap function returned"):
         list(converter.run(frames))
@@ -238,14 +246,14 @@ def test_an_error_in_a_worker_stage_reaches_the_caller(swap_model, shared_videos
 
 def test_bf16_swaps_within_a_grey_level_or_two_of_fp32(swap_model, shared_videos):
     params = parse_params({"precision": "fp32", "identity": {"swap_all_faces": True}})
-    converter = convert.build_converter(swap_model, None, params, MARGIN)
+    converter = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
     frame = next(iter_frames(shared_videos / "single_d18.mp4"))
     found = converter.detector.detect([frame.rgb])[0]
     to_input = converter.geometry.frame_to_model_input(found.landmarks5[0])
-    faces = np.stack([converter._cut_model_input(frame.rgb, to_input)] * 4)
+    faces = np.stack([converter.cut_model_input(frame.rgb, to_input)] * 4)
     cpu = torch.device("cpu")
-    fp32 = convert.make_swap_function(swap_model, "b", cpu, torch.float32)(faces).astype(int)
-    bf16 = convert.make_swap_function(swap_model, "b", cpu, torch.bfloat16)(faces).astype(int)
+    fp32 = swapping.make_swap_function(swap_model, "b", cpu, torch.float32)(faces).astype(int)
+    bf16 = swapping.make_swap_function(swap_model, "b", cpu, torch.bfloat16)(faces).astype(int)
     assert bf16.shape == fp32.shape
     difference = np.abs(bf16 - fp32)
     assert difference.max() <= 3 and difference.mean() < 0.5

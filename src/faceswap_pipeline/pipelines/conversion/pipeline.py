@@ -1,4 +1,5 @@
-"""Conversion wiring: a video (or photos) and the swap model in; the swapped video, its GIF and report out."""
+"""Conversion wiring: a video (or photos) and the swap model in; the swapped video, its GIF, report
+and metrics out."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -6,6 +7,7 @@ from faceswap_pipeline.pipelines.conversion.nodes import (
     convert_photos,
     convert_video,
     make_preview_gif,
+    summarise_conversion,
 )
 
 
@@ -22,9 +24,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params:conversion",
                 "params:face_extraction.margin",
                 "conversion_staging",
+                "conversion_mlflow_run_id",
             ],
             outputs=["swapped_video", "conversion_report"],
             name="convert_video",
+        ),
+        Node(
+            summarise_conversion,
+            inputs="conversion_report",
+            outputs="conversion_metrics",
+            name="summarise_conversion",
         ),
         Node(
             make_preview_gif,

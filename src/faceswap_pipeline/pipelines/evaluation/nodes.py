@@ -29,12 +29,22 @@ PERSONS = ("a", "b")
 
 def _descriptors(identity: pd.DataFrame | None, person: str) -> np.ndarray:
     """A person's (R, 128) identity descriptors; a clear error when face extraction left none."""
-    if identity is None or len(identity) == 0 or "descriptor" not in identity:
+    from faceswap_pipeline.faces.identity import identity_descriptors
+
+    descriptors = identity_descriptors(identity)
+    if len(descriptors) == 0:
         raise BadInputError(
             f"{person}_identity holds no face descriptors, so the swapped faces cannot be compared with "
             f"{person}: run `kedro run --pipelines face_extraction` first"
         )
-    return np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
+    return descriptors
+
+
+def _configured_direction(conversion: dict[str, Any] | None) -> str:
+    """The direction `params:conversion` asks for (validated before the run by the preflight)."""
+    from faceswap_pipeline.swapping.settings import DEFAULT_DIRECTION
+
+    return (conversion or {}).get("direction") or DEFAULT_DIRECTION
 
 
 def _converted_span(conversion_report: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -87,14 +97,10 @@ def evaluate_swapped_video(
     """
     from faceswap_pipeline.evaluation.video import VideoEvaluationSettings, read_provenance
     from faceswap_pipeline.evaluation.video import evaluate_swapped_video as evaluate
-    from faceswap_pipeline.pipelines.conversion.nodes import _resolve_video
-    from faceswap_pipeline.pipelines.conversion.params import DIRECTIONS
-    from faceswap_pipeline.pipelines.conversion.params import (
-        parse_params as parse_conversion_params,
-    )
+    from faceswap_pipeline.sources import resolve_video
+    from faceswap_pipeline.swapping.settings import DIRECTIONS
 
     params = parse_params(evaluation)
-    conversion_params = parse_conversion_params(conversion)
     missing = {"frame_index", "time_s", "faces_swapped"} - set(conversion_report.columns)
     if missing or conversion_report.empty:
         raise BadInputError(
@@ -103,7 +109,7 @@ def evaluate_swapped_video(
     # What the conversion really did is read from its outputs (the video's tags, the report), not from
     # today's parameters: `--params` given to the conversion run alone must not mislead the evaluation.
     provenance = read_provenance(swapped_video)
-    direction = provenance.get("direction") or conversion_params.direction
+    direction = provenance.get("direction") or _configured_direction(conversion)
     if direction not in DIRECTIONS:
         raise BadInputError(f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion")
     source_person, target = DIRECTIONS[direction]
@@ -127,7 +133,9 @@ def evaluate_swapped_video(
             source, source_name = Path(raw_videos[recorded]), recorded
         else:
             # Resolved exactly as the conversion resolved it (a URL is fetched again, then removed).
-            source, source_name = _resolve_video(conversion_params, raw_videos, work)
+            source, source_name = resolve_video(
+                (conversion or {}).get("video"), raw_videos, work, person=source_person
+            )
         side_by_side = _is_side_by_side(source, Path(swapped_video))
         logger.info(
             "evaluating %s (%s%s) against its source %s", Path(swapped_video).name, direction,
@@ -252,14 +260,11 @@ def summarise_evaluation(
     from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
     from faceswap_pipeline.evaluation.verdict import judge_metrics
     from faceswap_pipeline.evaluation.video import read_provenance
-    from faceswap_pipeline.pipelines.conversion.params import DIRECTIONS
-    from faceswap_pipeline.pipelines.conversion.params import (
-        parse_params as parse_conversion_params,
-    )
+    from faceswap_pipeline.swapping.settings import DIRECTIONS
 
     thresholds = parse_params(evaluation).verdict.thresholds()
     provenance = read_provenance(swapped_video)
-    direction = provenance.get("direction") or parse_conversion_params(conversion).direction
+    direction = provenance.get("direction") or _configured_direction(conversion)
     target_person = f"person_{DIRECTIONS[direction][1]}" if direction in DIRECTIONS else None
     identities = {"person_a": person_a_identity, "person_b": person_b_identity}
     spread = (

@@ -44,6 +44,24 @@ def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
     return validate_parameters(model, value, prefix=where, file="conf/base/parameters_ingestion.yml")
 
 
+def parse_person_sources(value: Any, where: str = "person") -> PersonSources:
+    """Validate one person's ingestion parameters (`person_a` or `person_b`: `where`).
+
+    Raises:
+        ValueError: naming each wrong parameter (`<where>.<name>`) and the file to fix.
+    """
+    return _parse(PersonSources, value, where)
+
+
+def parse_download_options(value: Any) -> DownloadOptions:
+    """Validate the `download` parameters.
+
+    Raises:
+        ValueError: naming each wrong parameter (`download.<name>`) and the file to fix.
+    """
+    return _parse(DownloadOptions, value, "download")
+
+
 # What a download that found no network adds: the README's "Offline" paragraph in one sentence.
 OFFLINE_HINT = (
     "To run without a network, copy the videos into data/01_raw/videos/person_a/ and "
@@ -72,8 +90,8 @@ def fetch_videos(
         ValueError: bad parameters (an empty source list, an inverted start/end...).
         SourceError: a source that cannot be fetched or is not a video; nothing is added to the folder.
     """
-    config: PersonSources = _parse(PersonSources, person, "person")
-    options: DownloadOptions = _parse(DownloadOptions, download, "download")
+    config = parse_person_sources(person)
+    options = parse_download_options(download)
     if not config.sources:
         raise BadInputError(
             f"{config.name} has no video sources: add at least one `url` or `path` under its `sources` "
@@ -142,7 +160,7 @@ def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
     """
     import cv2
 
-    config: PersonSources = _parse(PersonSources, person, "person")
+    config = parse_person_sources(person)
     photos: dict[str, np.ndarray] = {}
     for entry in config.reference_photos:
         path = Path(entry).expanduser()

@@ -325,24 +325,18 @@ def _base_model_folder(init_from: str | None, base_model: Path | None) -> Path |
     return Path(init_from).expanduser()
 
 
-def _identity_descriptors(identity: pd.DataFrame) -> np.ndarray:
-    """An identity table's descriptors, ``(R, 128)`` float64 (R = 0 when it holds none)."""
-    if not len(identity) or "descriptor" not in identity:
-        return np.zeros((0, 128))
-    return np.stack([np.asarray(d, dtype=np.float64).reshape(128) for d in identity["descriptor"]])
-
-
 def _people_trained_on(
     identity_a: pd.DataFrame | None, identity_b: pd.DataFrame | None
 ) -> dict[str, dict] | None:
     """`{"a": people_record, "b": ...}` from both identity tables; None when they were not given."""
+    from faceswap_pipeline.faces.identity import identity_descriptors
     from faceswap_pipeline.model.model_file import people_record
 
     if identity_a is None or identity_b is None:
         return None
     people = {}
     for person, identity in (("a", identity_a), ("b", identity_b)):
-        descriptors = _identity_descriptors(identity)
+        descriptors = identity_descriptors(identity)
         videos = [str(v) for v in identity["video"]] if "video" in identity else []
         people[person] = people_record(descriptors, videos)
     return people
@@ -374,7 +368,9 @@ def _validation_swap_callback(
     if not any(faces.values()):
         logger.info("no held-out faces with landmarks: the validation swaps are not judged")
         return None
-    centres = {p: identity_centre(_identity_descriptors(identities[p])) for p in PERSONS}
+    from faceswap_pipeline.faces.identity import identity_descriptors
+
+    centres = {p: identity_centre(identity_descriptors(identities[p])) for p in PERSONS}
     return ValidationSwapCallback(
         faces, centres, parse_evaluation(evaluation or {}).verdict.thresholds(), params.stop_when_convincing
     )

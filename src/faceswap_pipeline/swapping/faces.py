@@ -1,4 +1,5 @@
-"""Frame-by-frame face swapping: detect, track, recognise, align (smoothed), swap in batches, composite.
+"""Swapping the faces of a stream of frames: detect, track, recognise, align (smoothed), swap in
+batches, composite.
 
 `FaceSwapConverter.run` streams frames in and swapped frames out, holding one batch of frames at a time
 (memory does not grow with the video). It uses the face library (detection, tracking, identity,
@@ -28,13 +29,13 @@ from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points
 from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.extraction import FrameLike
 from faceswap_pipeline.faces.identity import (
-    SAME_PERSON_DISTANCE,
     descriptor_distances,
     face_descriptor,
     landmarks68,
 )
+from faceswap_pipeline.faces.smoothing import OneEuroFilter
 from faceswap_pipeline.faces.tracking import IouTracker
-from faceswap_pipeline.pipelines.conversion.smoothing import OneEuroFilter
+from faceswap_pipeline.swapping.settings import SwapSettings
 
 logger = logging.getLogger(__name__)
 
@@ -82,46 +83,6 @@ class ModelGeometry:
         frame_to_input = crop_to_input[:, :2] @ frame_to_crop
         frame_to_input[:, 2] += crop_to_input[:, 2]
         return frame_to_input
-
-
-@dataclass(frozen=True)
-class ConversionSettings:
-    """How faces are found, chosen, smoothed and composited.
-
-    Attributes:
-        swap_all_faces: swap every face, not only the source person's.
-        identity_threshold: a track is the source person when its median descriptor distance to the
-            person's references is at most this (dlib: 0.6).
-        identity_samples: descriptors taken per track (the first face, then every `identity_every`).
-        identity_every: faces of a track between two descriptors.
-        min_score: detector confidence below which a face is skipped.
-        min_face_size: faces whose box's shorter side is below this many pixels are skipped.
-        detect_every: run the detector on every n-th frame; in between, faces are followed by their
-            68 landmarks (a new face appears at most n - 1 frames late).
-        batch_size: frames detected and swapped together.
-        smoothing_min_cutoff_hz, smoothing_beta: the One Euro filter on the landmarks (0 cut-off
-            disables smoothing).
-        mask_erosion, mask_feather: the landmark hull mask, as fractions of the face's size.
-        border_fade: the fraction of the model region's side over which its square edge fades out.
-        colour_transfer: a name in `compositing.COLOUR_TRANSFERS`.
-        blend: a name in `compositing.BLENDERS`.
-    """
-
-    swap_all_faces: bool = False
-    identity_threshold: float = SAME_PERSON_DISTANCE
-    identity_samples: int = 3
-    identity_every: int = 15
-    min_score: float = 0.7
-    min_face_size: float = 40.0
-    detect_every: int = 2
-    batch_size: int = 16
-    smoothing_min_cutoff_hz: float = 0.7
-    smoothing_beta: float = 3.0
-    mask_erosion: float = 0.03
-    mask_feather: float = 0.08
-    border_fade: float = 0.08
-    colour_transfer: str = "reinhard_lab"
-    blend: str = "alpha"
 
 
 @dataclass
@@ -206,7 +167,8 @@ class FaceSwapConverter:
         geometry: how model inputs are cut from frames.
         detector: the RetinaFace detector (its `det_size` sets the detection resolution).
         references: (R, 128) descriptors of the source person; None only with `swap_all_faces`.
-        settings: thresholds, smoothing and compositing choices.
+        settings: batch size, detection cadence, identity, smoothing and compositing (only the
+            detector's own settings are read by the detector, not here).
     """
 
     def __init__(
@@ -215,23 +177,25 @@ class FaceSwapConverter:
         geometry: ModelGeometry,
         detector: RetinaFaceDetector,
         references: np.ndarray | None,
-        settings: ConversionSettings | None = None,
+        settings: SwapSettings | None = None,
     ) -> None:
-        self.settings = settings or ConversionSettings()
-        if not self.settings.swap_all_faces:
+        self.settings = settings or SwapSettings()
+        if not self.settings.identity.swap_all_faces:
             if references is None or len(references) == 0:
                 raise ValueError(
                     "no identity descriptors of the source person: run face_extraction for that person "
-                    "first, or set conversion.swap_all_faces to true"
+                    "first, or set conversion.identity.swap_all_faces to true"
                 )
             references = np.asarray(references, dtype=np.float32).reshape(-1, 128)
         self._references = references
         self._swap_faces = swap_faces
         self.geometry = geometry
         self.detector = detector
-        self._colour_transfer = get_colour_transfer(self.settings.colour_transfer)
-        self._blend = get_blender(self.settings.blend)
-        self._window = border_window(geometry.input_size * _WORK_SCALE, self.settings.border_fade)
+        self._colour_transfer = get_colour_transfer(self.settings.compositing.colour_transfer)
+        self._blend = get_blender(self.settings.compositing.blend)
+        self._window = border_window(
+            geometry.input_size * _WORK_SCALE, self.settings.compositing.border_fade
+        )
         self._tracker = IouTracker()
         self._tracks: dict[int, _Track] = {}
         self._previous_faces: list[_Face] = []
@@ -289,8 +253,8 @@ class FaceSwapConverter:
     def _detect_ahead(
         self, pool: ThreadPoolExecutor, frames: list[FrameLike]
     ) -> tuple[list[FrameLike], list[int], Future]:
-        """Start detecting on the batch's every `detect_every`-th frame (counted over the whole run)."""
-        every = self.settings.detect_every
+        """Start detecting on the batch's every `every_n_frames`-th frame (counted over the whole run)."""
+        every = self.settings.detection.every_n_frames
         slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
         self._frames_seen += len(frames)
         return frames, slots, pool.submit(self.detector.detect, [frames[slot].rgb for slot in slots])
@@ -327,7 +291,7 @@ class FaceSwapConverter:
     def _finish_batch(self, results: list[FrameResult], pending: list[_PendingFace]) -> list[FrameResult]:
         """Swap the batch's pending faces with the model and composite them into copies of their frames."""
         if pending:
-            model_inputs = [self._cut_model_input(results[face.slot].original, face.to_input) for face in pending]
+            model_inputs = [self.cut_model_input(results[face.slot].original, face.to_input) for face in pending]
             swapped = self._swap(model_inputs)
             for face, model_input, swapped_face in zip(pending, model_inputs, swapped, strict=True):
                 result = results[face.slot]
@@ -372,25 +336,27 @@ class FaceSwapConverter:
         self, slot: int, frame: FrameLike, face: _Face, track_id: int, pending: list[_PendingFace]
     ) -> str | None:
         """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or None."""
-        settings = self.settings
+        detection, identity, smoothing = (
+            self.settings.detection, self.settings.identity, self.settings.smoothing
+        )
         box = face.box
-        if face.score < settings.min_score:
+        if face.score < detection.min_score:
             return SKIP_LOW_SCORE
-        if min(box[2] - box[0], box[3] - box[1]) < settings.min_face_size:
+        if min(box[2] - box[0], box[3] - box[1]) < detection.min_face_size:
             return SKIP_TOO_SMALL
         track = self._tracks.setdefault(track_id, _Track())
         if face.landmarks68 is None:
             face.landmarks68 = landmarks68(frame.rgb, box)
             face.patch = _face_patch(frame.rgb, face.landmarks68)
         points68 = face.landmarks68
-        if not settings.swap_all_faces:
+        if not identity.swap_all_faces:
             self._update_identity(track, frame.rgb, points68)
-            if not track.is_source(settings.identity_threshold):
+            if not track.is_source(identity.threshold):
                 return SKIP_NOT_SOURCE_PERSON
         points = np.vstack([np.asarray(face.landmarks5, np.float64), points68])
-        if settings.smoothing_min_cutoff_hz > 0:
+        if smoothing.min_cutoff_hz > 0:
             if track.smoother is None:
-                track.smoother = OneEuroFilter(settings.smoothing_min_cutoff_hz, settings.smoothing_beta)
+                track.smoother = OneEuroFilter(smoothing.min_cutoff_hz, smoothing.beta)
             size = float(np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0)))
             points = track.smoother(points, frame.time_s, scale=size)
         to_input = self.geometry.frame_to_model_input(points[:5])
@@ -401,17 +367,17 @@ class FaceSwapConverter:
 
     def _update_identity(self, track: _Track, rgb: np.ndarray, points68: np.ndarray) -> None:
         """Describe a sample of the track's faces (descriptors cost ~100 ms, so not every face)."""
-        settings = self.settings
+        identity = self.settings.identity
         track.faces_since_descriptor += 1
-        due = not track.distances or track.faces_since_descriptor >= settings.identity_every
-        if due and len(track.distances) < settings.identity_samples:
+        due = not track.distances or track.faces_since_descriptor >= identity.every
+        if due and len(track.distances) < identity.samples_per_track:
             descriptor = face_descriptor(rgb, points68)
             self.descriptors_computed += 1
             distance = float(descriptor_distances(descriptor[None], self._references)[0])
             track.distances.append(distance)
             track.faces_since_descriptor = 0
 
-    def _cut_model_input(self, rgb: np.ndarray, to_input: np.ndarray) -> np.ndarray:
+    def cut_model_input(self, rgb: np.ndarray, to_input: np.ndarray) -> np.ndarray:
         """The model's (S, S, 3) input, anti-aliased when the face is much larger than S."""
         size = self.geometry.input_size
         # Warp at up to 4x the input size, then shrink with an area filter (as training's resize).
@@ -448,12 +414,12 @@ class FaceSwapConverter:
         Mask and colour statistics are computed at `_WORK_SCALE` times the model's input size, not at
         the face's size in the frame: the same result for a fraction of the cost on large faces.
         """
-        settings = self.settings
+        compositing = self.settings.compositing
         work_size = self.geometry.input_size * _WORK_SCALE
         to_work = face.to_input * _WORK_SCALE
         hull = landmark_hull_mask(
             transform_points(face.landmarks68, to_work), (work_size, work_size),
-            erosion=settings.mask_erosion, feather=settings.mask_feather,
+            erosion=compositing.mask_erosion, feather=compositing.mask_feather,
         )
         mask = hull * self._window
         if not mask.any():

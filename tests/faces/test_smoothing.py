@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceswap_pipeline.pipelines.conversion.smoothing import OneEuroFilter
+from faceswap_pipeline.faces.smoothing import OneEuroFilter
 
 
 def test_jitter_on_a_still_face_is_reduced():

@@ -1,7 +1,8 @@
-"""Converting a video file or photos with a swap model: the work behind the conversion nodes.
+"""Swapping the faces of a whole video file or photo with a swap model: the model wrapped as a swap
+function, the converter built from `SwapSettings`, the output framed, encoded and marked synthetic.
 
-Imports torch, PyAV, OpenCV, onnxruntime and dlib at the top; `nodes.py` imports this module inside its
-functions so that the Kedro CLI starts fast.
+Imports torch, PyAV, OpenCV, onnxruntime and dlib at the top; the conversion nodes import this
+module inside their functions so that the Kedro CLI starts fast.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +22,16 @@ from tqdm.auto import tqdm
 
 from faceswap_pipeline import __version__
 from faceswap_pipeline.compositing import draw_label
-from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.model import SwapModel
 from faceswap_pipeline.model.inference import choose_device, choose_precision
-from faceswap_pipeline.pipelines.conversion.converter import (
-    ConversionSettings,
+from faceswap_pipeline.swapping.faces import (
     FaceSwapConverter,
     FrameResult,
     ModelGeometry,
     SwapFunction,
 )
-from faceswap_pipeline.pipelines.conversion.params import ConversionParams
+from faceswap_pipeline.swapping.settings import OutputSettings, SwapSettings
+from faceswap_pipeline.video.background import BackgroundWriter, prefetched
 from faceswap_pipeline.video.decode import DecodeReport, VideoFrame, iter_frames
 from faceswap_pipeline.video.encode import (
     GifWriter,
@@ -47,7 +44,9 @@ from faceswap_pipeline.video.probe import probe_video
 
 logger = logging.getLogger(__name__)
 
-REPORT_COLUMNS = ["frame_index", "time_s", "faces_found", "faces_swapped", "faces_skipped", "skip_reasons"]
+REPORT_COLUMNS = [
+    "frame_index", "time_s", "faces_found", "faces_swapped", "faces_skipped", "skip_reasons"
+]
 
 
 def make_swap_function(
@@ -78,8 +77,18 @@ def model_fingerprint(model: SwapModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def provenance_tags(model: SwapModel, params: ConversionParams, source: str, run_id: str | None) -> dict[str, str]:
-    """Container tags saying that the video is synthetic and what made it."""
+def provenance_tags(
+    model: SwapModel, *, direction: str, precision: str, source: str, run_id: str | None
+) -> dict[str, str]:
+    """Container tags saying that the video is synthetic and what made it.
+
+    Args:
+        model: the swap model (its architecture and a fingerprint of its weights are recorded).
+        direction: `a_to_b` or `b_to_a`.
+        precision: the `precision` setting the model ran with.
+        source: the source video's path (only its name is kept) or URL.
+        run_id: the MLflow run that made the video, None without one.
+    """
     config = model.config
     made_by = {
         "synthetic": True,
@@ -91,8 +100,8 @@ def provenance_tags(model: SwapModel, params: ConversionParams, source: str, run
             "weights_sha256_16": model_fingerprint(model),
         },
         "mlflow_run_id": run_id,
-        "direction": params.direction,
-        "precision": params.precision,
+        "direction": direction,
+        "precision": precision,
         "source": Path(source).name if "://" not in source else source,
     }
     return {
@@ -107,13 +116,22 @@ def provenance_tags(model: SwapModel, params: ConversionParams, source: str, run
 
 
 def build_converter(
-    model: SwapModel, references: np.ndarray | None, params: ConversionParams, alignment_margin: float
+    model: SwapModel,
+    references: np.ndarray | None,
+    settings: SwapSettings,
+    target: str,
+    alignment_margin: float,
 ) -> FaceSwapConverter:
-    """The frame converter for these parameters: detector, geometry, swap function, settings.
+    """The frame converter for these settings: detector, geometry, swap function.
 
-    `alignment_margin` is face extraction's `margin`: the model must see faces cut as in training.
+    Args:
+        model: the swap model.
+        references: (R, 128) descriptors of the source person; None with `identity.swap_all_faces`.
+        settings: the engine's settings.
+        target: the decoder to swap into, `a` or `b`.
+        alignment_margin: face extraction's `margin`: the model must see faces cut as in training.
     """
-    device = choose_device(params.device)
+    device = choose_device(settings.device)
     config = model.config
     geometry = ModelGeometry(
         input_size=config.input_size,
@@ -121,37 +139,16 @@ def build_converter(
         crop_size=config.crop_size,
         margin=alignment_margin,
     )
-    detector = RetinaFaceDetector(
-        det_size=params.detection.det_size,
-        score_threshold=params.detection.score_threshold,
-        batch_size=params.batch_size,
-        providers=params.detection.providers,
-        intra_op_threads=params.cpu_threads or None,
+    detector = settings.detection.build(
+        batch_size=settings.batch_size, intra_op_threads=settings.cpu_threads
     )
-    if device.type == "cpu" and params.cpu_threads:
+    if device.type == "cpu" and settings.cpu_threads:
         # Decoding and encoding run in their own threads: more compute threads than this only
         # contend for the cores (OpenMP's spinning makes that much slower, not faster).
-        torch.set_num_threads(params.cpu_threads)
-    settings = ConversionSettings(
-        swap_all_faces=params.identity.swap_all_faces,
-        identity_threshold=params.identity.threshold,
-        identity_samples=params.identity.samples_per_track,
-        identity_every=params.identity.every,
-        min_score=params.detection.min_score,
-        min_face_size=params.detection.min_face_size,
-        detect_every=params.detection.every_n_frames,
-        batch_size=params.batch_size,
-        smoothing_min_cutoff_hz=params.smoothing.min_cutoff_hz,
-        smoothing_beta=params.smoothing.beta,
-        mask_erosion=params.compositing.mask_erosion,
-        mask_feather=params.compositing.mask_feather,
-        border_fade=params.compositing.border_fade,
-        colour_transfer=params.compositing.colour_transfer,
-        blend=params.compositing.blend,
-    )
-    dtype = choose_precision(params.precision, device)
+        torch.set_num_threads(settings.cpu_threads)
+    dtype = choose_precision(settings.precision, device)
     logger.info("the swap model runs on %s in %s", device, str(dtype).removeprefix("torch."))
-    swap_faces = make_swap_function(model, params.target, device, dtype)
+    swap_faces = make_swap_function(model, target, device, dtype)
     return FaceSwapConverter(swap_faces, geometry, detector, references, settings)
 
 
@@ -162,7 +159,9 @@ def _report_row(result: FrameResult) -> dict:
         "faces_found": result.faces_found,
         "faces_swapped": result.faces_swapped,
         "faces_skipped": sum(result.skipped.values()),
-        "skip_reasons": ";".join(f"{reason}={count}" for reason, count in sorted(result.skipped.items())),
+        "skip_reasons": ";".join(
+            f"{reason}={count}" for reason, count in sorted(result.skipped.items())
+        ),
     }
 
 
@@ -192,101 +191,22 @@ class OutputFramer:
 # over a finished batch rarely blocks the analysis).
 _QUEUE_FRAMES = 8
 _ENCODE_QUEUE_FRAMES = 16
-_END = object()
 
 
-def prefetch(items: Iterator, depth: int = _QUEUE_FRAMES) -> Iterator:
-    """Run an iterator (the decoder) in a background thread, `depth` items ahead.
-
-    PyAV releases the GIL while decoding, so decoding overlaps detection and the model. An error in
-    the thread is raised in the consumer.
-    """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put(item)
-        except BaseException as error:  # handed to the consumer
-            buffer.put(_Failure(error))
-        finally:
-            buffer.put(_END)
-
-    thread = threading.Thread(target=produce, name="decode", daemon=True)
-    thread.start()
-    try:
-        while (item := buffer.get()) is not _END:
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()
-
-
-@dataclass
-class _Failure:
-    error: BaseException
-
-
-class BackgroundWriter:
-    """Feeds a `VideoWriter` from a background thread so that encoding overlaps the next frames' work.
-
-    Errors in the thread are raised by the next `write` or on leaving the `with` block.
-    """
-
-    def __init__(self, writer: VideoWriter, depth: int = _ENCODE_QUEUE_FRAMES) -> None:
-        self._writer = writer
-        self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._consume, name="encode", daemon=True)
-
-    def __enter__(self) -> BackgroundWriter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        self._queue.put(_END)
-        self._thread.join()
-        if self._error is not None and exc_type is None:
-            raise self._error
-
-    def _consume(self) -> None:
-        while (item := self._queue.get()) is not _END:
-            if self._error is None:
-                try:
-                    self._writer.write(*item)
-                except BaseException as error:  # raised in the caller's thread
-                    self._error = error
-
-    def write(self, rgb: np.ndarray, time_s: float) -> None:
-        """Queue one frame (see `VideoWriter.write`)."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put((rgb, time_s))
-
-
-def _framer(params: ConversionParams, source_width: int, source_height: int) -> OutputFramer:
-    width, height = output_size(source_width, source_height, params.output.width, params.output.height)
-    label = params.output.label_text if params.output.label else None
-    return OutputFramer(width, height, params.output.side_by_side, label)
+def _framer(output: OutputSettings, source_width: int, source_height: int) -> OutputFramer:
+    width, height = output_size(source_width, source_height, output.width, output.height)
+    label = output.label_text if output.label else None
+    return OutputFramer(width, height, output.side_by_side, label)
 
 
 def convert_video_file(
     video: Path,
     output: Path,
     converter: FaceSwapConverter,
-    params: ConversionParams,
     metadata: dict[str, str],
     *,
+    start_s: float | None = None,
+    end_s: float | None = None,
     show_progress: bool = True,
 ) -> pd.DataFrame:
     """Convert one video file into `output` (H.264, the source's time stamps and trimmed audio).
@@ -294,9 +214,9 @@ def convert_video_file(
     Args:
         video: the source video.
         output: where to write; the file appears only when complete.
-        converter: from `build_converter`.
-        params: the conversion parameters (span, output size, label, side by side).
+        converter: from `build_converter` (its `settings.output`: size, label, side by side, H.264).
         metadata: container tags (`provenance_tags`).
+        start_s, end_s: the span to convert, in seconds of the source; None: its start, its end.
         show_progress: show a progress bar with frames/s.
 
     Returns:
@@ -308,8 +228,8 @@ def convert_video_file(
         ValueError: the span holds no frames.
     """
     info = probe_video(video)
-    framer = _framer(params, info.width, info.height)
-    start_s, end_s = params.start_s, params.end_s
+    output_settings = converter.settings.output
+    framer = _framer(output_settings, info.width, info.height)
     if start_s is not None and start_s >= info.first_frame_time_s + info.duration_s:
         raise ValueError(
             f"conversion.start_s ({start_s} s) is past the end of {video.name} ({info.duration_s:.2f} s)"
@@ -324,12 +244,16 @@ def convert_video_file(
         VideoWriter(
             output, width=width, height=height, frame_rate=info.nominal_fps or info.avg_fps,
             audio_source=video, start_s=start_s, end_s=end_s, metadata=metadata,
-            crf=params.output.crf, preset=params.output.preset,
+            crf=output_settings.crf, preset=output_settings.preset,
         ) as writer,
-        tqdm(total=expected_frames, unit="frame", desc=f"converting {video.name}", disable=not show_progress) as bar,
+        tqdm(
+            total=expected_frames, unit="frame", desc=f"converting {video.name}",
+            disable=not show_progress,
+        ) as bar,
     ):
-        frames = prefetch(iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report))
-        with BackgroundWriter(writer) as background:
+        decoded = iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report)
+        frames = prefetched(decoded, _QUEUE_FRAMES)
+        with BackgroundWriter(writer.write, _ENCODE_QUEUE_FRAMES) as background:
             for result in converter.run(frames):
                 background.write(framer(result.original, result.swapped), result.time_s)
                 rows.append(_report_row(result))
@@ -348,12 +272,6 @@ def convert_video_file(
             video.name, len(rows), decode_report.error,
         )
     return report
-
-
-def iter_photo_frames(photos: dict[str, np.ndarray]) -> Iterator[tuple[str, VideoFrame]]:
-    """Photos as single frames (each its own 'video': no tracking across photos)."""
-    for index, (name, rgb) in enumerate(sorted(photos.items())):
-        yield name, VideoFrame(index=index, time_s=float(index), rgb=np.ascontiguousarray(rgb))
 
 
 def summarise(report: pd.DataFrame) -> dict[str, float]:
@@ -389,21 +307,30 @@ def write_gif(video: Path, output: Path, fps: float, max_width: int, max_seconds
     return output
 
 
-def convert_photo(path: Path, converter: FaceSwapConverter, params: ConversionParams) -> np.ndarray:
-    """Swap the source person's face in one photo; returns (H, W, 3) uint8 RGB (side by side if asked)."""
+def convert_photo(path: Path, converter: FaceSwapConverter, source_person: str) -> np.ndarray:
+    """Swap the source person's face in one photo (`source_person` names them in a warning).
+
+    Returns:
+        (H, W, 3) uint8 RGB, side by side when `converter.settings.output` asks for it.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f"{path} is not a photo that can be read ({error}); remove it from conversion.photos") from error
+        raise ValueError(
+            f"{path} is not a photo that can be read ({error}); remove it from conversion.photos"
+        ) from error
     converter.reset()
     result = next(converter.run([VideoFrame(index=0, time_s=0.0, rgb=rgb)]))
     if result.faces_swapped == 0:
-        logger.warning("%s: no face of %s found; the photo is left as it is", path.name, params.source_person)
-    framer = _framer(params, rgb.shape[1], rgb.shape[0])
-    if params.output.width is None and params.output.height is None:
+        logger.warning(
+            "%s: no face of %s found; the photo is left as it is", path.name, source_person
+        )
+    output = converter.settings.output
+    framer = _framer(output, rgb.shape[1], rgb.shape[0])
+    if output.width is None and output.height is None:
         # Photos keep their size exactly (only H.264 needs even sizes).
         framer.width, framer.height = rgb.shape[1], rgb.shape[0]
     return framer(result.original, result.swapped)

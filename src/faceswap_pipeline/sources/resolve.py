@@ -1,0 +1,59 @@
+"""The one video a stage works on: a configured local path or URL, else a person's first video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faceswap_pipeline.errors import BadInputError, MissingInputError
+from faceswap_pipeline.sources.fetch import DownloadOptions, SourceError, VideoSource, fetch_source
+
+
+def resolve_video(
+    video: str | None,
+    raw_videos: dict[str, Path],
+    staging: Path,
+    *,
+    person: str,
+    parameter: str = "conversion.video",
+) -> tuple[Path, str]:
+    """The local video to work on and how to name it.
+
+    Args:
+        video: a local path or an http(s) URL; None takes the first (by name) of `raw_videos`.
+        raw_videos: `{name: path}` of the person's raw videos (the ingestion's output).
+        staging: the folder a URL is downloaded into (the caller removes it afterwards).
+        person: the person whose raw videos these are, for messages (`person_a`).
+        parameter: the parameter that named `video`, for messages.
+
+    Returns:
+        `(path, name)`: the local file, and the raw video's name, the path or the URL as given.
+
+    Raises:
+        BadInputError: no video given and the person has no raw videos.
+        MissingInputError: a local path that is not a file.
+        SourceError: a URL that could not be fetched (`network` tells whether to retry offline).
+    """
+    if video is None:
+        if not raw_videos:
+            raise BadInputError(
+                f"{parameter} is not set and {person} has no raw videos: set "
+                f"{parameter} to a file or URL, or run the ingestion pipeline"
+            )
+        name = sorted(raw_videos)[0]
+        return Path(raw_videos[name]), name
+    if "://" not in video:
+        path = Path(video).expanduser()
+        if not path.is_file():
+            raise MissingInputError(
+                f"{parameter} {video} does not exist; give a video file or an http(s) URL"
+            )
+        return path, video
+    try:
+        fetched = fetch_source(
+            VideoSource(url=video), {}, {}, DownloadOptions(), person=parameter.partition(".")[0],
+            staging_root=staging,
+        )
+    except SourceError as error:
+        hint = f"; to work offline, set {parameter} to a local video file" if error.network else ""
+        raise SourceError(f"{parameter}: {error}{hint}", network=error.network) from error
+    return fetched.path, video
