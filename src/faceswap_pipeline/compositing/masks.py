@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceswap_pipeline.compositing.arrays import finite_array
+
 # Defaults, as fractions of the face's size (the square root of the hull's area), so a mask looks the
 # same on a 100-pixel and a 600-pixel face.
 DEFAULT_EROSION = 0.03
@@ -69,9 +71,4 @@ def landmark_hull_mask(
 
 
 def _check_landmarks(landmarks68: np.ndarray) -> np.ndarray:
-    points = np.asarray(landmarks68, dtype=np.float64)
-    if points.shape == (136,):
-        points = points.reshape(68, 2)
-    if points.shape != (68, 2) or not np.all(np.isfinite(points)):
-        raise ValueError(f"landmarks68 must be 68 finite (x, y) points, got shape {points.shape}")
-    return points
+    return finite_array(landmarks68, (68, 2), "landmarks68", "68 finite (x, y) points")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceswap_pipeline.compositing.arrays import finite_array
+
 
 def face_region(
     frame_to_crop: np.ndarray, crop_size: int, frame_shape: tuple[int, int], margin: int = 2
@@ -88,9 +90,4 @@ def border_window(size: int, fade: float = 0.1) -> np.ndarray:
 
 
 def _check_transform(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape == (6,):
-        matrix = matrix.reshape(2, 3)
-    if matrix.shape != (2, 3) or not np.all(np.isfinite(matrix)):
-        raise ValueError(f"frame_to_crop must be a finite (2, 3) affine matrix, got shape {matrix.shape}")
-    return matrix
+    return finite_array(matrix, (2, 3), "frame_to_crop", "a finite (2, 3) affine matrix")

@@ -96,33 +96,30 @@ def judge(
     Returns:
         The verdict, naming each failed criterion and by how much it missed.
     """
-    thresholds = thresholds or VerdictThresholds()
-    share = _finite(share_nearer_target)
-    distance = _finite(mean_distance_to_target)
-    detail = _finite(detail_kept)
-    failed = []
-    if share is None or share < thresholds.min_share_nearer_target:
-        failed.append(FailedCriterion(
-            SHARE_NEARER_TARGET, share, thresholds.min_share_nearer_target,
-            "identity: no swapped face was described" if share is None else
-            f"identity: {share:.0%} of swapped faces are nearer the target than the source "
-            f"(needs {thresholds.min_share_nearer_target:.0%}, {thresholds.min_share_nearer_target - share:.0%} short)",
-        ))
-    if distance is None or distance > thresholds.max_distance_to_target:
-        failed.append(FailedCriterion(
-            DISTANCE_TO_TARGET, distance, thresholds.max_distance_to_target,
-            "identity: no distance to the target was measured" if distance is None else
-            f"identity: mean distance to the target {distance:.2f} (needs <= "
-            f"{thresholds.max_distance_to_target:.2f}, {distance - thresholds.max_distance_to_target:.2f} too far)",
-        ))
-    if detail is None or detail < thresholds.min_detail_kept:
-        failed.append(FailedCriterion(
-            DETAIL_KEPT, detail, thresholds.min_detail_kept,
-            "detail: not measured" if detail is None else
-            f"detail: the swapped face keeps {detail:.2f} of the source face's fine detail (needs >= "
-            f"{thresholds.min_detail_kept:.2f}, {thresholds.min_detail_kept - detail:.2f} short): it looks blurred",
-        ))
-    return Verdict(convincing=not failed, failed=tuple(failed), thresholds=thresholds)
+    t = thresholds or VerdictThresholds()
+    # (metric, value, threshold, passes, said when unmeasured, said when it fails), in report order.
+    criteria = [
+        (SHARE_NEARER_TARGET, _finite(share_nearer_target), t.min_share_nearer_target,
+         lambda share: share >= t.min_share_nearer_target, "identity: no swapped face was described",
+         lambda share: f"identity: {share:.0%} of swapped faces are nearer the target than the source "
+         f"(needs {t.min_share_nearer_target:.0%}, {t.min_share_nearer_target - share:.0%} short)"),
+        (DISTANCE_TO_TARGET, _finite(mean_distance_to_target), t.max_distance_to_target,
+         lambda distance: distance <= t.max_distance_to_target,
+         "identity: no distance to the target was measured",
+         lambda distance: f"identity: mean distance to the target {distance:.2f} (needs <= "
+         f"{t.max_distance_to_target:.2f}, {distance - t.max_distance_to_target:.2f} too far)"),
+        (DETAIL_KEPT, _finite(detail_kept), t.min_detail_kept,
+         lambda detail: detail >= t.min_detail_kept, "detail: not measured",
+         lambda detail: f"detail: the swapped face keeps {detail:.2f} of the source face's fine "
+         f"detail (needs >= {t.min_detail_kept:.2f}, {t.min_detail_kept - detail:.2f} short): "
+         "it looks blurred"),
+    ]
+    failed = [
+        FailedCriterion(metric, value, threshold, unmeasured if value is None else describe(value))
+        for metric, value, threshold, passes, unmeasured, describe in criteria
+        if value is None or not passes(value)
+    ]
+    return Verdict(convincing=not failed, failed=tuple(failed), thresholds=t)
 
 
 def judge_metrics(metrics: dict[str, float], thresholds: VerdictThresholds | None = None) -> Verdict:

@@ -179,36 +179,27 @@ class SwapModel(nn.Module):
         if config.architecture == "original":
             # faceit: 64 → 4×4×1024, Dense(1024), Dense(4·4·1024), upscale(512) → 8×8×512;
             # decoder upscales 256, 128, 64 → 64×64.
-            self.encoder = _Encoder(
-                conv_channels=[_channels(c, width) for c in (128, 256, 512, 1024)],
-                grid=4,
-                bottleneck=_channels(1024, width),
-                reshape_channels=_channels(1024, width),
-                out_channels=_channels(512, width),
-            )
-            decoder_args = {
-                "in_channels": _channels(512, width),
-                "upscale_channels": [_channels(c, width) for c in (256, 128, 64)],
-                "residual": False,
-            }
+            conv_bases, upscale_bases = (128, 256, 512, 1024), (256, 128, 64)
+            grid, dense, residual = 4, 1024, False
         else:
             # DeepFaceLab H128-style: input → 8×8 grid, Dense(512), Dense(8·8·512), upscale(512) → 16×16;
             # decoder upscales with residual blocks to the input size.
             downscales = int(math.log2(config.input_size // 8))
-            conv_bases = [128, 256, 512, 1024, 1024][:downscales]
-            upscale_bases = [512, 256, 128, 64][: downscales - 1]
-            self.encoder = _Encoder(
-                conv_channels=[_channels(c, width) for c in conv_bases],
-                grid=8,
-                bottleneck=_channels(512, width),
-                reshape_channels=_channels(512, width),
-                out_channels=_channels(512, width),
-            )
-            decoder_args = {
-                "in_channels": _channels(512, width),
-                "upscale_channels": [_channels(c, width) for c in upscale_bases],
-                "residual": True,
-            }
+            conv_bases = (128, 256, 512, 1024, 1024)[:downscales]
+            upscale_bases = (512, 256, 128, 64)[: downscales - 1]
+            grid, dense, residual = 8, 512, True
+        self.encoder = _Encoder(
+            conv_channels=[_channels(c, width) for c in conv_bases],
+            grid=grid,
+            bottleneck=_channels(dense, width),
+            reshape_channels=_channels(dense, width),
+            out_channels=_channels(512, width),
+        )
+        decoder_args = {
+            "in_channels": _channels(512, width),
+            "upscale_channels": [_channels(c, width) for c in upscale_bases],
+            "residual": residual,
+        }
         self.decoders = nn.ModuleDict({person: _Decoder(**decoder_args) for person in PERSONS})
 
     def forward(self, faces: Tensor, person: Literal["a", "b"]) -> Tensor:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import av
 import cv2
@@ -233,7 +234,36 @@ class _AudioCopy:
         self._input.close()
 
 
-class VideoWriter:
+class _OutputWriter:
+    """`with writer:` opens it, closes it (the file appears) when the block succeeds, and aborts it
+    (nothing is written) when the block raises."""
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> Path:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoWriter(_OutputWriter):
     """Writes RGB frames as H.264 (libx264, yuv420p) with given time stamps, plus the source's audio.
 
     Use as a context manager; the file appears at `output_path` only when the block ends without an
@@ -289,20 +319,6 @@ class VideoWriter:
         self._last_pts: int | None = None
         self.frames_written = 0
 
-    def __enter__(self) -> VideoWriter:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def open(self) -> None:
         """Create the temporary file and its streams."""
@@ -403,7 +419,7 @@ def _has_audio(path: Path) -> bool:
         return bool(container.streams.audio)
 
 
-class GifWriter:
+class GifWriter(_OutputWriter):
     """Writes RGB frames to an animated GIF at a reduced frame rate and width, atomically.
 
     Frames are quantised to a palette as they arrive (a GIF holds at most 256 colours per frame), so
@@ -426,17 +442,13 @@ class GifWriter:
         self._next_time_s: float | None = None
         self._last_time_s: float | None = None
 
-    def __enter__(self) -> GifWriter:
-        return self
+    def open(self) -> None:
+        """Nothing to open: the frames are kept in memory until `close` writes the GIF."""
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
+    def abort(self) -> None:
+        """Forget the frames kept so far; no file is written."""
+        self._frames.clear()
+        self._durations_ms.clear()
 
     def write(self, rgb: np.ndarray, time_s: float) -> None:
         """Add a frame shown at `time_s` seconds; kept when at least 1/fps after the last kept one.
