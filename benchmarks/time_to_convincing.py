@@ -5,7 +5,7 @@ For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces 
 identity tables described with dlib, and the training pipeline's own nodes train it in stages of
 `--every` minutes up to `--minutes`, resuming between stages. After each stage the held-out swaps
 (A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share nearer
-the target, the detail kept and SSIM; the table ends with the minute the verdict first holds (or "not
+the target, the detail kept (next to what a perfect model at the input size would keep) and SSIM; the table ends with the minute the verdict first holds (or "not
 within N min"). With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model
 on the shared clips that are not in the pair) the same runs start from the base model too.
 
@@ -119,6 +119,7 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
             "distance": swaps.get("val_swap/distance_to_target"),
             "nearer": swaps.get("val_swap/share_nearer_target"),
             "detail": swaps.get("val_swap/detail_kept"),
+            "ceiling": swaps.get("val_swap/detail_ceiling", float("nan")),
             "ssim": (summary["final_validation"].get("val/ssim_a", float("nan"))
                      + summary["final_validation"].get("val/ssim_b", float("nan"))) / 2,
             "convincing": bool(verdict.get("convincing")),
@@ -136,7 +137,7 @@ def _log_stage(row: dict) -> None:
         return
     figures = {
         "distance_to_target": row["distance"], "share_nearer_target": row["nearer"],
-        "detail_kept": row["detail"], "ssim": row["ssim"], "wall_minutes": row["wall_min"],
+        "detail_kept": row["detail"], "detail_ceiling": row["ceiling"], "ssim": row["ssim"], "wall_minutes": row["wall_min"],
         "convincing": float(row["convincing"]),
     }
     mlflow.log_metrics({f"stage/{key}": float(value) for key, value in figures.items()
@@ -232,11 +233,11 @@ def main() -> None:
                                          workdir / start.replace(" ", "_"), base)
             first = table[table["convincing"]]
             print(f"\nfrom {start}:")
-            print(f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept | SSIM |")
+            print(f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept (perfect model) | SSIM |")
             print("|---:|---:|---:|---:|---:|---:|---:|")
             for row in table.itertuples():
                 print(f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
-                      f"{row.nearer:.2f} | {row.detail:.2f} | {row.ssim:.3f} |")
+                      f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) | {row.ssim:.3f} |")
             print("convincing first at", f"{first['stage'].iloc[0]:g} {unit}" if len(first)
                   else f"not within {total:g} {unit}")
         print(f"previews: {workdir}")

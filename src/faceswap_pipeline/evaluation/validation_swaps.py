@@ -91,12 +91,14 @@ def validation_swap_scores(
 
     Returns:
         ``(metrics, verdict)``: ``val_swap/distance_to_target``, ``val_swap/share_nearer_target``,
-        ``val_swap/detail_kept`` (median), ``val_swap/convincing`` (1 or 0) over both directions, and
+        ``val_swap/detail_kept`` (median), ``val_swap/detail_ceiling`` (the detail kept by the real
+        faces' own model regions pasted back: a perfect model's, the most this input size allows),
+        ``val_swap/convincing`` (1 or 0) over both directions, and
         per direction ``val_swap/<metric>_a_to_b`` / ``_b_to_a``; the verdict on the overall figures.
     """
     config = model.config
     metrics: dict[str, float] = {}
-    all_target, all_nearer, all_detail = [], [], []
+    all_target, all_nearer, all_detail, all_ceiling = [], [], [], []
     for source, target in DIRECTIONS:
         held_out = list(faces.get(source, ()))
         if not held_out:
@@ -105,6 +107,12 @@ def validation_swap_scores(
         region = crop_model_region(crops.float() / 255.0, config.input_size, config.coverage)
         swapped = model.swap(region, target).float().mul(255).round().to(torch.uint8)
         swapped = swapped.permute(0, 2, 3, 1).cpu().numpy()
+        # The real faces' own regions, pasted back the same way: what a perfect model at this input
+        # size would keep of the detail (the resolution's ceiling on detail kept).
+        real = region.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        for face, own in zip(held_out, real, strict=True):
+            perfect = composite_swap(face.crop, face.landmarks68, own, config.coverage)
+            all_ceiling.append(detail_ratio(perfect, face.crop, face.landmarks68))
         to_target, to_source, details = [], [], []
         for face, output in zip(held_out, swapped, strict=True):
             picture = composite_swap(face.crop, face.landmarks68, output, config.coverage)
@@ -126,6 +134,7 @@ def validation_swap_scores(
     metrics["val_swap/distance_to_target"] = float(np.mean(all_target))
     metrics["val_swap/share_nearer_target"] = float(np.mean(all_nearer))
     metrics["val_swap/detail_kept"] = float(np.nanmedian(all_detail))
+    metrics["val_swap/detail_ceiling"] = float(np.nanmedian(all_ceiling))
     verdict = judge(
         metrics["val_swap/share_nearer_target"], metrics["val_swap/distance_to_target"],
         metrics["val_swap/detail_kept"], thresholds,
@@ -175,9 +184,10 @@ class ValidationSwapCallback(L.Callback):
                 trainer_logger.log_metrics(self.latest, step=trainer.global_step)
             logger.info(
                 "validation swaps at step %d: %.0f%% nearer the target, distance to the target %.2f, "
-                "detail kept %.2f: %s",
+                "detail kept %.2f (a perfect model at %d px keeps %.2f): %s",
                 trainer.global_step, 100 * self.latest["val_swap/share_nearer_target"],
                 self.latest["val_swap/distance_to_target"], self.latest["val_swap/detail_kept"],
+                pl_module.model.config.input_size, self.latest["val_swap/detail_ceiling"],
                 self.latest_verdict.text,
             )
         # Rank 0 judges; every rank must agree to stop, or DDP would wait forever.
