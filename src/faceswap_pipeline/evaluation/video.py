@@ -24,6 +24,10 @@ from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.evaluation.identity import identity_scores
 from faceswap_pipeline.evaluation.landmarks import landmark_error, landmark_jitter
 from faceswap_pipeline.evaluation.pose import angle_difference, head_pose
+from faceswap_pipeline.evaluation.settings import (
+    EvaluationDetectionSettings,
+    VideoEvaluationSettings,
+)
 from faceswap_pipeline.evaluation.temporal import clip_box, region_change
 from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
@@ -40,36 +44,6 @@ PER_FRAME_COLUMNS = [
     "pose_error_deg", "change_source", "change_output", "jitter_source", "jitter_output",
     "distance_to_target", "distance_to_source", "detail_ratio",
 ]
-
-
-@dataclass(frozen=True)
-class VideoEvaluationSettings:
-    """How the swapped video is measured.
-
-    Attributes:
-        det_size: longer side of the detector's input (pixels).
-        score_threshold: detections below this are ignored.
-        min_score: faces the detector is less sure of are not evaluated.
-        min_face_size: faces whose box's shorter side is below this (pixels) are not evaluated.
-        batch_size: frame pairs detected together.
-        match_iou: the output face must overlap the source face's box at least this much.
-        max_described_faces: dlib descriptors of swapped faces, spread evenly over the swapped frames
-            (~130 ms each on a CPU).
-        report_frames: original | swapped frames kept for the report, spread over the swapped frames.
-        report_frame_height: their height in pixels.
-        providers: onnxruntime providers by preference (None: CUDA, then CPU).
-    """
-
-    det_size: int = 320
-    score_threshold: float = 0.5
-    min_score: float = 0.7
-    min_face_size: int = 40
-    batch_size: int = 8
-    match_iou: float = 0.3
-    max_described_faces: int = 40
-    report_frames: int = 4
-    report_frame_height: int = 240
-    providers: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -118,7 +92,7 @@ def swapped_part(output_rgb: np.ndarray, source_shape: tuple[int, ...], side_by_
     return np.ascontiguousarray(output_rgb)
 
 
-def _usable(found: FaceDetections, settings: VideoEvaluationSettings) -> FaceDetections:
+def _usable(found: FaceDetections, settings: EvaluationDetectionSettings) -> FaceDetections:
     sizes = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
     return found.take(np.flatnonzero((found.scores >= settings.min_score) & (sizes >= settings.min_face_size)))
 
@@ -202,11 +176,9 @@ def evaluate_swapped_video(
     swapped = [bool(value) for value in swapped]
     swapped_positions = [position for position, value in enumerate(swapped) if value]
     described = set(spread_positions(swapped_positions, settings.max_described_faces))
-    shown = set(spread_positions(swapped_positions, settings.report_frames))
-    detector = detector or RetinaFaceDetector(
-        det_size=settings.det_size, score_threshold=settings.score_threshold,
-        batch_size=2 * settings.batch_size, providers=settings.providers,
-    )
+    shown = set(spread_positions(swapped_positions, settings.report.frames))
+    # One detector call takes a batch of frame pairs: the source frames and the output frames.
+    detector = detector or settings.detection.build(batch_size=2 * settings.detection.batch_size)
 
     rows: list[dict] = []
     tracks: dict[str, list[np.ndarray]] = {"source": [], "output": []}
@@ -227,8 +199,8 @@ def evaluate_swapped_video(
                     f"the swapped video {output.name} has more frames than its conversion report "
                     f"({len(swapped)} rows): they do not belong together; re-run the conversion"
                 )
-            found_source = _usable(detections[slot], settings)
-            found_output = _usable(detections[len(batch) + slot], settings)
+            found_source = _usable(detections[slot], settings.detection)
+            found_output = _usable(detections[len(batch) + slot], settings.detection)
             row = dict.fromkeys(PER_FRAME_COLUMNS, np.nan) | {
                 "position": position, "frame_index": frame.index, "time_s": frame.time_s,
                 "swapped": swapped[position], "source_faces": len(found_source),
@@ -246,7 +218,7 @@ def evaluate_swapped_video(
                     row["change_source"] = region_change(previous[0], frame.rgb, box)
                     row["change_output"] = region_change(previous[1], picture, box)
                 overlaps = box_iou(box[None], found_output.boxes)[0] if len(found_output) else np.zeros(0)
-                if len(overlaps) and overlaps.max() >= settings.match_iou:
+                if len(overlaps) and overlaps.max() >= settings.detection.match_iou:
                     row["output_face_found"] = True
                     points_output = landmarks68(picture, found_output.boxes[int(overlaps.argmax())]).astype(np.float64)
                     row["landmark_error"] = float(landmark_error(points_output, points_source))
@@ -259,7 +231,7 @@ def evaluate_swapped_video(
                         descriptors.append(face_descriptor(picture, points_output))
                         described_rows.append(position)
             if position in shown:
-                height = settings.report_frame_height
+                height = settings.report.frame_height
                 width = max(1, round(frame.rgb.shape[1] * height / frame.rgb.shape[0]))
                 pair = np.concatenate([frame.rgb, picture], axis=1)
                 report_frames[f"{position:06d}"] = cv2.resize(pair, (2 * width, height), interpolation=cv2.INTER_AREA)
@@ -272,7 +244,7 @@ def evaluate_swapped_video(
     for source_frame, output_frame in _paired_frames(source, output, start_s, end_s):
         picture = swapped_part(output_frame.rgb, source_frame.rgb.shape, side_by_side)
         batch.append((source_frame, picture))
-        if len(batch) == settings.batch_size:
+        if len(batch) == settings.detection.batch_size:
             measure(batch)
             batch = []
     if batch:
