@@ -1,6 +1,6 @@
-"""Tags on the active MLflow run as a write-only dataset, so that a node returns its tags (a verdict,
-the run it judges) and the catalog sets them, as kedro-mlflow's datasets do for metrics and artifacts
-(kedro-mlflow has no dataset for tags)."""
+"""Tags on the active MLflow run as a write-only dataset, so that a node returns its tags (a
+verdict, the run it judges) and the catalog sets them, as kedro-mlflow's datasets do for metrics
+and artifacts (kedro-mlflow has no dataset for tags)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ MAX_TAG_LENGTH = 5000
 
 
 class MlflowTagsDataset(AbstractDataset[dict[str, str], None]):
-    """Saving `{key: value}` sets those tags on the active MLflow run (kedro-mlflow starts it); values
-    longer than `MAX_TAG_LENGTH` characters are cut there. Without an active run nothing is set."""
+    """Saving `{key: value}` sets those tags on the active MLflow run (kedro-mlflow starts it);
+    values longer than `MAX_TAG_LENGTH` characters are cut there. Without an active run nothing is
+    set."""
 
     def _save(self, data: dict[str, str]) -> None:
         import mlflow

@@ -1,7 +1,8 @@
-"""How a swapped video is measured: the video evaluation's one settings type (frozen, no unknown keys).
+"""How a swapped video is measured: the video evaluation's one settings type (frozen, no unknown
+keys).
 
-Evaluation's parameters (`pipelines/evaluation/params.py`) parse the YAML straight into these models;
-every default is written here once. Pydantic only: importing this loads no model or video.
+Evaluation's parameters (`pipelines/evaluation/params.py`) parse the YAML straight into these
+models; every default is written here once. Pydantic only: importing this loads no model or video.
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ class EvaluationDetectionSettings(DetectorSettings):
 
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not evaluated")
     min_face_size: float = Field(
-        40.0, ge=0.0, description="faces whose box's shorter side is below this (px) are not evaluated"
+        40.0, ge=0.0,
+        description="faces whose box's shorter side is below this (px) are not evaluated",
     )
     match_iou: float = Field(
         0.3, gt=0.0, le=1.0, description="overlap of the swapped face with the source face's box"
     )
     batch_size: int = Field(
         8, ge=1, le=256,
-        description="frame pairs detected together (one detector call: the source's and the output's)",
+        description="frame pairs detected together (one detector call: sources and outputs)",
     )
 
 

@@ -96,9 +96,9 @@ class FaceExtractor:
     """Streams one video's frames into ``ExtractedFace`` batches.
 
     Args:
-        detector: the RetinaFace detector (its ``batch_size`` sets how many frames are held at once);
-            ``None`` builds one from ``settings.detector`` (a caller extracting several videos passes
-            one in, so that its onnxruntime session is made once).
+        detector: the RetinaFace detector (its ``batch_size`` sets how many frames are held at
+            once); ``None`` builds one from ``settings.detector`` (a caller extracting several
+            videos passes one in, so that its onnxruntime session is made once).
         settings: thresholds and sizes.
     """
 

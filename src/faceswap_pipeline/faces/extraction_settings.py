@@ -17,7 +17,8 @@ class TrackingSettings(StrictModel):
     """How faces are followed from frame to frame (see ``IouTracker`` and ``ShotCutDetector``)."""
 
     iou_threshold: float = Field(
-        0.3, gt=0.0, le=1.0, description="a detection continues a track when boxes overlap this much"
+        0.3, gt=0.0, le=1.0,
+        description="a detection continues a track when boxes overlap this much",
     )
     max_missed: int = Field(5, ge=0, description="frames a track survives without a detection")
     cut_threshold: float = Field(

@@ -74,15 +74,18 @@ def _check_report(conversion_report: pd.DataFrame) -> None:
         )
 
 
-def _direction(provenance: dict[str, Any], conversion: dict[str, Any] | None) -> tuple[str, str, str]:
-    """`(direction, source person, target person)` of the conversion, from the video's tags (or, when
-    they name none, `params:conversion`), e.g. `("a_to_b", "person_a", "person_b")`."""
+def _direction(
+    provenance: dict[str, Any], conversion: dict[str, Any] | None
+) -> tuple[str, str, str]:
+    """`(direction, source person, target person)` of the conversion, from the video's tags (or,
+    when they name none, `params:conversion`), e.g. `("a_to_b", "person_a", "person_b")`."""
     from faceswap_pipeline.swapping.settings import DIRECTIONS
 
     direction = provenance.get("direction") or _configured_direction(conversion)
     if direction not in DIRECTIONS:
         raise BadInputError(
-            f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion"
+            f"the swapped video's tags name an unknown direction {direction!r}; "
+            "re-run the conversion"
         )
     source_person, target = DIRECTIONS[direction]
     return direction, source_person, f"person_{target}"
@@ -229,7 +232,9 @@ def evaluate_reconstruction(
     return metrics
 
 
-def _mlflow_metrics(metrics: dict[str, float], verdict: dict[str, Any]) -> dict[str, dict[str, float]]:
+def _mlflow_metrics(
+    metrics: dict[str, float], verdict: dict[str, Any]
+) -> dict[str, dict[str, float]]:
     """Every figure as `evaluation/<name>`, and the verdict as `evaluation/convincing` (1 or 0), for
     kedro-mlflow's metrics dataset (`{"name": {"value": v, "step": 0}}`)."""
     logged = {f"evaluation/{name}": value for name, value in metrics.items()}
@@ -248,7 +253,7 @@ def _mlflow_tags(verdict: dict[str, Any], conversion_run_id: str | None) -> dict
 def _facts(
     swapped_video: Path, provenance: dict[str, Any], direction: str, run_id: str | None
 ) -> dict[str, str]:
-    """What was evaluated, for the report's facts: the videos, the direction, the model, the runs."""
+    """What was evaluated, for the report's facts: the videos, direction, model and runs."""
     model = provenance.get("model") or {}
     return {
         "swapped video": Path(swapped_video).name,
@@ -263,13 +268,13 @@ def _facts(
 
 def _log_figures(metrics: dict[str, float]) -> None:
     logger.info(
-        "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the target's own "
-        "faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker ratio %.2f, "
-        "coverage %.0f%%",
-        100 * metrics["identity/share_closer_to_target"], metrics["identity/mean_distance_to_target"],
-        metrics["identity/target_spread"], metrics["detail/sharpness_ratio"], metrics["landmarks/error"],
-        metrics["pose/error_deg"], metrics["temporal/flicker_ratio"],
-        100 * metrics["coverage/swapped_share"],
+        "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the "
+        "target's own faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker "
+        "ratio %.2f, coverage %.0f%%",
+        100 * metrics["identity/share_closer_to_target"],
+        metrics["identity/mean_distance_to_target"], metrics["identity/target_spread"],
+        metrics["detail/sharpness_ratio"], metrics["landmarks/error"], metrics["pose/error_deg"],
+        metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
     )
 
 
@@ -310,11 +315,11 @@ def summarise_evaluation(
             facts; None when there is none.
 
     Returns:
-        `(evaluation_summary, evaluation_metrics, evaluation_mlflow_metrics, evaluation_mlflow_tags)`:
-        `{"verdict": {"convincing", "failed", "text"}, "metrics": {...}, "facts": {...}}` for JSON, the
-        table `metric, value, description`, the figures and the verdict as MLflow metrics
-        (`evaluation/<name>`, `evaluation/convincing`), and the MLflow tags `evaluation.verdict` and
-        `evaluation.conversion_run_id`.
+        `(evaluation_summary, evaluation_metrics, evaluation_mlflow_metrics,
+        evaluation_mlflow_tags)`: `{"verdict": {"convincing", "failed", "text"}, "metrics": {...},
+        "facts": {...}}` for JSON, the table `metric, value, description`, the figures and the
+        verdict as MLflow metrics (`evaluation/<name>`, `evaluation/convincing`), and the MLflow
+        tags `evaluation.verdict` and `evaluation.conversion_run_id`.
     """
     from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
     from faceswap_pipeline.evaluation.verdict import judge_metrics

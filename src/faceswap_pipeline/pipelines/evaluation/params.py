@@ -1,4 +1,5 @@
-"""Typed evaluation parameters (`conf/base/parameters_evaluation.yml`), checked before any work starts.
+"""Typed evaluation parameters (`conf/base/parameters_evaluation.yml`), checked before any work
+starts.
 
 The video evaluation's settings (`evaluation.settings.VideoEvaluationSettings`: detection, described
 faces, report frames) are parsed straight from the YAML; this stage adds the held-out reconstruction

@@ -1,5 +1,5 @@
-"""Evaluation wiring: the swapped video, its source, the model and both people's faces in; figures out
-(files, and MLflow metrics and tags through the catalog)."""
+"""Evaluation wiring: the swapped video, its source, the model and both people's faces in; figures
+out (files, and MLflow metrics and tags through the catalog)."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -259,8 +259,8 @@ def _plan_videos(
     raw_videos: dict[str, Path], video_metadata: pd.DataFrame, extracted_before: dict[str, Any],
     params: FaceExtractionParams,
 ) -> tuple[pd.DataFrame, dict[str, tuple[str, pd.Series]]]:
-    """The plan (one row a video, ``PLAN_COLUMNS``) and ``{key: (file, metadata row)}`` of the videos
-    whose table is not on disk yet."""
+    """The plan (one row a video, ``PLAN_COLUMNS``) and ``{key: (file, metadata row)}`` of the
+    videos whose table is not on disk yet."""
     settings_hash = fingerprint_hash(params.extraction_fingerprint())
     to_extract: dict[str, tuple[str, pd.Series]] = {}
     plan_rows = []
@@ -401,16 +401,18 @@ def select_person_faces(
     faces, metadata = _read_face_tables(plan, extracted_faces)
     references = _reference_descriptors(reference_photos, _Models(params))
     _decide_identity(faces, references, params)
+    where = zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
     aligned_faces = {
         face_id: _crop_png(extracted_faces[key], row)
-        for face_id, key, row in zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
+        for face_id, key, row in where
         if isinstance(face_id, str)
     }
     summary = _summary(faces, metadata)
     _log_summary(person, summary, _identity_rule(params, bool(len(references))))
     sheet = _contact_sheet(person, faces, extracted_faces, summary, params)
     face_alignments = faces[ALIGNMENT_COLUMNS].reset_index(drop=True)
-    return aligned_faces, face_alignments, _identity_table(faces), sheet, _summary_metrics(person, summary)
+    metrics = _summary_metrics(person, summary)
+    return aligned_faces, face_alignments, _identity_table(faces), sheet, metrics
 
 
 def _read_face_tables(
@@ -436,7 +438,9 @@ def _read_face_tables(
     return pd.concat(tables, ignore_index=True), metadata
 
 
-def _decide_identity(faces: pd.DataFrame, references: np.ndarray, params: FaceExtractionParams) -> None:
+def _decide_identity(
+    faces: pd.DataFrame, references: np.ndarray, params: FaceExtractionParams
+) -> None:
     """Adds ``identity_distance``, ``kept`` and ``face_id`` to ``faces`` (in place): with
     ``identity.keep: person``, a track farther than ``identity.threshold`` is another person."""
     threshold = params.identity.threshold
@@ -537,11 +541,13 @@ def _log_summary(person: str, summary: dict[str, Any], identity_rule: str) -> No
 
 
 def _summary_metrics(person: str, summary: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The person's totals as ``face_extraction_metrics`` (kedro-mlflow's metrics dataset logs them):
-    ``{"face_extraction.<person>.<total>": {"value": v, "step": 0}}``, one per rejection reason too."""
+    """The person's totals as ``face_extraction_metrics`` (kedro-mlflow's metrics dataset logs
+    them): ``{"face_extraction.<person>.<total>": {"value": v, "step": 0}}``, one per rejection
+    reason too."""
     prefix = f"face_extraction.{safe_stem(person, fallback='person')}"
     metrics = {f"{prefix}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
-    metrics |= {f"{prefix}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()}
+    rejected = summary["rejected"].items()
+    metrics |= {f"{prefix}.rejected_{reason}": float(count) for reason, count in rejected}
     return {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 

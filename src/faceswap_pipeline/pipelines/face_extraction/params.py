@@ -1,8 +1,9 @@
-"""Typed face-extraction parameters (``conf/base/parameters_face_extraction.yml``), checked before work
-starts.
+"""Typed face-extraction parameters (``conf/base/parameters_face_extraction.yml``), checked before
+work starts.
 
-The extraction engine's settings (``faces.extraction_settings.ExtractionSettings``) are parsed straight from the
-YAML; this stage adds where videos are extracted, how crops are stored and what is kept across videos.
+The extraction engine's settings (``faces.extraction_settings.ExtractionSettings``) are parsed
+straight from the YAML; this stage adds where videos are extracted, how crops are stored and what
+is kept across videos.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class DetectorParams(DetectorSettings):
 
 
 class IdentityParams(DescriptorSampling):
-    """Which faces get descriptors (the engine's), and which tracks are kept (decided across videos)."""
+    """Which faces get descriptors (the engine's), and which tracks are kept (across videos)."""
 
     keep: Literal["person", "everyone"] = Field(
         "person", description="person: the tracks of the person; everyone: every track (pretraining)"
@@ -46,8 +47,9 @@ class ContactSheetParams(StrictModel):
 
 class FaceExtractionParams(ExtractionSettings):
     """Everything face extraction reads from its parameters: the engine's settings
-    (``faces.extraction_settings.ExtractionSettings``: sizes, thresholds, detector, tracking, descriptor
-    sampling), where the videos are extracted, how crops are stored, and what is kept across videos."""
+    (``faces.extraction_settings.ExtractionSettings``: sizes, thresholds, detector, tracking,
+    descriptor sampling), where the videos are extracted, how crops are stored, and what is kept
+    across videos."""
 
     workers: int = Field(
         1, ge=1, le=1024, description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask"
