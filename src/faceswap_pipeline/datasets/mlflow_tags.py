@@ -20,6 +20,9 @@ class MlflowTagsDataset(AbstractDataset[dict[str, str], None]):
     values longer than `MAX_TAG_LENGTH` characters are cut there. Without an active run nothing is
     set."""
 
+    def __init__(self, metadata: dict[str, Any] | None = None):
+        self.metadata = metadata  # Kedro-Viz's layer
+
     def _save(self, data: dict[str, str]) -> None:
         import mlflow
 
