@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
@@ -112,6 +112,8 @@ def whole_extraction(
     catalog["video_metadata"] = metadata
     catalog["reference_photos"] = {}
     catalog["params:face_extraction"] = params
+    # No MLflow run here (kedro-mlflow starts one in `kedro run`): the totals stay in memory.
+    catalog["face_extraction_metrics"] = MemoryDataset()
     profiler = cProfile.Profile() if profile else None
     started, cpu_started = time.perf_counter(), cpu_seconds_with_workers()
     if profiler:

@@ -69,7 +69,7 @@ def _extraction(video: Path, sample_fps: float) -> dict:
 
     import pandas as pd
     import yaml
-    from kedro.io import DataCatalog
+    from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
     from faceswap_pipeline.pipelines.face_extraction.pipeline import create_pipeline
@@ -90,6 +90,8 @@ def _extraction(video: Path, sample_fps: float) -> dict:
             "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": f"{folder}/photos/{{person}}",
         }
         catalog = DataCatalog.from_config(config)
+        # No MLflow run here (kedro-mlflow starts one in `kedro run`): the totals stay in memory.
+        catalog["person_a.face_extraction_metrics"] = MemoryDataset()
         catalog["person_a_raw_videos"] = {video.name: video}
         catalog["person_a.video_metadata"] = pd.DataFrame([{
             "person": "person_a", "source": str(video), "title": video.stem, "file": video.name,

@@ -22,7 +22,7 @@ from faceswap_pipeline.evaluation.video import (
 )
 from tests.evaluation.conftest import CLIP_END_S, CLIP_FRAMES, SHIFT_PX
 
-SETTINGS = VideoEvaluationSettings(max_described_faces=4, report_frames=2)
+SETTINGS = VideoEvaluationSettings(max_described_faces=4, report={"frames": 2})
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_the_same_video_gives_exactly_zero_error_and_a_flicker_ratio_of_one(d18,
     """The source itself as the output: every difference is exactly zero."""
     result = evaluate_swapped_video(
         d18, d18, identities["d9"], identities["d18"], swapped=[True] * 216,
-        settings=VideoEvaluationSettings(max_described_faces=1, report_frames=0),
+        settings=VideoEvaluationSettings(max_described_faces=1, report={"frames": 0}),
     )
     metrics = video_metrics(result.per_frame)
     assert metrics["landmarks/error"] == 0.0
@@ -71,7 +71,7 @@ def test_the_same_video_gives_exactly_zero_error_and_a_flicker_ratio_of_one(d18,
 def test_a_shifted_video_gives_the_matching_landmark_error(d18, shifted_clip, identities):
     result = evaluate_swapped_video(
         d18, shifted_clip, identities["d9"], identities["d18"], end_s=CLIP_END_S,
-        settings=VideoEvaluationSettings(max_described_faces=1, report_frames=0),
+        settings=VideoEvaluationSettings(max_described_faces=1, report={"frames": 0}),
     )
     table = result.per_frame
     assert table["output_face_found"].all()
@@ -91,7 +91,7 @@ def test_only_swapped_frames_are_measured_and_sampled(d18, unswapped_clip, ident
     swapped = [10 <= position < 20 for position in range(CLIP_FRAMES)]
     result = evaluate_swapped_video(
         d18, unswapped_clip, identities["d9"], identities["d18"], swapped=swapped, end_s=CLIP_END_S,
-        settings=VideoEvaluationSettings(max_described_faces=3, report_frames=1),
+        settings=VideoEvaluationSettings(max_described_faces=3, report={"frames": 1}),
     )
     described = result.per_frame.dropna(subset=["distance_to_target"])["position"].tolist()
     assert len(described) == 3 and all(10 <= p < 20 for p in described)

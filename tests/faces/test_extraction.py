@@ -59,7 +59,10 @@ def test_eyes_and_mouth_land_on_the_template(d6_faces):
 
 def test_crowd_faces_are_found_and_tracked(shared_videos):
     """crowd_1080p.mp4, its first 0.6 s: 4-8 small faces per frame, followed from frame to frame."""
-    extractor = FaceExtractor(RetinaFaceDetector(det_size=960, batch_size=4), ExtractionSettings(min_face_size=0, max_descriptors_per_track=1))
+    extractor = FaceExtractor(
+        RetinaFaceDetector(det_size=960, batch_size=4),
+        ExtractionSettings(min_face_size=0, identity={"max_descriptors_per_track": 1}),
+    )
     faces = [face for batch in extractor.run(iter_frames(shared_videos / "crowd_1080p.mp4", end_s=0.6)) for face in batch]
     frames = extractor.counts.frames_read
     assert frames == 15

@@ -11,6 +11,9 @@ from kedro.io import AbstractDataset, DatasetError
 class MlflowRunIdDataset(AbstractDataset[None, "str | None"]):
     """Loads the id of the active MLflow run (kedro-mlflow starts it), None when there is none."""
 
+    def __init__(self, metadata: dict[str, Any] | None = None):
+        self.metadata = metadata  # Kedro-Viz's layer
+
     def _load(self) -> str | None:
         import mlflow
 

@@ -24,6 +24,10 @@ from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.evaluation.identity import identity_scores
 from faceswap_pipeline.evaluation.landmarks import landmark_error, landmark_jitter
 from faceswap_pipeline.evaluation.pose import angle_difference, head_pose
+from faceswap_pipeline.evaluation.settings import (
+    EvaluationDetectionSettings,
+    VideoEvaluationSettings,
+)
 from faceswap_pipeline.evaluation.temporal import clip_box, region_change
 from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
@@ -40,36 +44,6 @@ PER_FRAME_COLUMNS = [
     "pose_error_deg", "change_source", "change_output", "jitter_source", "jitter_output",
     "distance_to_target", "distance_to_source", "detail_ratio",
 ]
-
-
-@dataclass(frozen=True)
-class VideoEvaluationSettings:
-    """How the swapped video is measured.
-
-    Attributes:
-        det_size: longer side of the detector's input (pixels).
-        score_threshold: detections below this are ignored.
-        min_score: faces the detector is less sure of are not evaluated.
-        min_face_size: faces whose box's shorter side is below this (pixels) are not evaluated.
-        batch_size: frame pairs detected together.
-        match_iou: the output face must overlap the source face's box at least this much.
-        max_described_faces: dlib descriptors of swapped faces, spread evenly over the swapped frames
-            (~130 ms each on a CPU).
-        report_frames: original | swapped frames kept for the report, spread over the swapped frames.
-        report_frame_height: their height in pixels.
-        providers: onnxruntime providers by preference (None: CUDA, then CPU).
-    """
-
-    det_size: int = 320
-    score_threshold: float = 0.5
-    min_score: float = 0.7
-    min_face_size: int = 40
-    batch_size: int = 8
-    match_iou: float = 0.3
-    max_described_faces: int = 40
-    report_frames: int = 4
-    report_frame_height: int = 240
-    providers: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -118,7 +92,7 @@ def swapped_part(output_rgb: np.ndarray, source_shape: tuple[int, ...], side_by_
     return np.ascontiguousarray(output_rgb)
 
 
-def _usable(found: FaceDetections, settings: VideoEvaluationSettings) -> FaceDetections:
+def _usable(found: FaceDetections, settings: EvaluationDetectionSettings) -> FaceDetections:
     sizes = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
     return found.take(np.flatnonzero((found.scores >= settings.min_score) & (sizes >= settings.min_face_size)))
 
@@ -161,6 +135,124 @@ def _paired_frames(
         )
 
 
+class _PairMeasurer:
+    """Measures frame pairs (source frame, swapped picture) in order, keeping what the result needs:
+    the per-frame rows, both landmark tracks, the sampled descriptors, the report frames, and the
+    previous pair (for the frame-to-frame change).
+
+    Args:
+        settings: detection, sampling and report settings.
+        detector: RetinaFace, batches of twice ``settings.detection.batch_size`` (pairs).
+        swapped: per output frame, whether the conversion swapped a face in it.
+        described, shown: the positions whose swapped face gets a descriptor, and those shown in the
+            report.
+        output_name: the swapped video's file name, for errors.
+    """
+
+    def __init__(
+        self, settings: VideoEvaluationSettings, detector: RetinaFaceDetector, swapped: list[bool],
+        described: set[int], shown: set[int], output_name: str,
+    ):
+        self.settings, self.detector, self.swapped = settings, detector, swapped
+        self.described, self.shown, self.output_name = described, shown, output_name
+        self.rows: list[dict] = []
+        self.tracks: dict[str, list[np.ndarray]] = {"source": [], "output": []}
+        self.descriptors: list[np.ndarray] = []
+        self.described_rows: list[int] = []
+        self.report_frames: dict[str, np.ndarray] = {}
+        self.previous: tuple[np.ndarray, np.ndarray] | None = None
+        self.no_face = np.full((68, 2), np.nan)
+
+    def measure(self, batch: list[tuple[VideoFrame, np.ndarray]]) -> None:
+        """Detect faces in a batch of pairs (one detector call) and measure each pair."""
+        images = [frame.rgb for frame, _ in batch] + [picture for _, picture in batch]
+        detections = self.detector.detect(images)
+        detection = self.settings.detection
+        for slot, (frame, picture) in enumerate(batch):
+            position = len(self.rows)
+            if position >= len(self.swapped):
+                raise ValueError(
+                    f"the swapped video {self.output_name} has more frames than its conversion "
+                    f"report ({len(self.swapped)} rows): they do not belong together; "
+                    "re-run the conversion"
+                )
+            found_source = _usable(detections[slot], detection)
+            found_output = _usable(detections[len(batch) + slot], detection)
+            row = dict.fromkeys(PER_FRAME_COLUMNS, np.nan) | {
+                "position": position, "frame_index": frame.index, "time_s": frame.time_s,
+                "swapped": self.swapped[position], "source_faces": len(found_source),
+                "output_faces": len(found_output), "face_found": False, "output_face_found": False,
+            }
+            points_source, points_output = self._measure_faces(
+                row, frame.rgb, picture, found_source, found_output
+            )
+            if position in self.shown:
+                self.report_frames[f"{position:06d}"] = self._report_frame(frame.rgb, picture)
+            self.tracks["source"].append(points_source)
+            self.tracks["output"].append(points_output)
+            self.rows.append(row)
+            self.previous = (frame.rgb, picture)
+
+    def _measure_faces(
+        self, row: dict, source_rgb: np.ndarray, picture: np.ndarray,
+        found_source: FaceDetections, found_output: FaceDetections,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fills ``row`` for the swapped face and its twin in the output; their ``(68, 2)`` float64
+        landmarks (NaN: no face)."""
+        if not len(found_source):
+            return self.no_face, self.no_face
+        box = found_source.boxes[_swapped_face(source_rgb, picture, found_source)]
+        row["face_found"] = True
+        points_source = landmarks68(source_rgb, box).astype(np.float64)
+        size = (source_rgb.shape[1], source_rgb.shape[0])
+        row["yaw_source"], row["pitch_source"], row["roll_source"] = head_pose(points_source, size)
+        if self.previous is not None:
+            row["change_source"] = region_change(self.previous[0], source_rgb, box)
+            row["change_output"] = region_change(self.previous[1], picture, box)
+        overlaps = box_iou(box[None], found_output.boxes)[0] if len(found_output) else np.zeros(0)
+        if not (len(overlaps) and overlaps.max() >= self.settings.detection.match_iou):
+            return points_source, self.no_face
+        row["output_face_found"] = True
+        twin = found_output.boxes[int(overlaps.argmax())]
+        points_output = landmarks68(picture, twin).astype(np.float64)
+        row["landmark_error"] = float(landmark_error(points_output, points_source))
+        row["detail_ratio"] = detail_ratio(picture, source_rgb, points_source)
+        pose_output = head_pose(points_output, size)
+        row["yaw_output"], row["pitch_output"], row["roll_output"] = pose_output
+        pose_source = np.array([row["yaw_source"], row["pitch_source"], row["roll_source"]])
+        row["pose_error_deg"] = float(angle_difference(pose_output, pose_source).mean())
+        if row["position"] in self.described:
+            self.descriptors.append(face_descriptor(picture, points_output))
+            self.described_rows.append(row["position"])
+        return points_source, points_output
+
+    def _report_frame(self, source_rgb: np.ndarray, picture: np.ndarray) -> np.ndarray:
+        """``original | swapped`` at the report's height, ``(h, 2w, 3)`` uint8 RGB."""
+        height = self.settings.report.frame_height
+        width = max(1, round(source_rgb.shape[1] * height / source_rgb.shape[0]))
+        pair = np.concatenate([source_rgb, picture], axis=1)
+        return cv2.resize(pair, (2 * width, height), interpolation=cv2.INTER_AREA)
+
+    def result(
+        self, target_references: np.ndarray, source_references: np.ndarray
+    ) -> VideoEvaluation:
+        """The per-frame table with the jitter and identity columns, and the landmark tracks."""
+        per_frame = pd.DataFrame(self.rows, columns=PER_FRAME_COLUMNS)
+        empty = np.zeros((0, 68, 2))
+        landmarks_source = np.stack(self.tracks["source"]) if self.rows else empty
+        landmarks_output = np.stack(self.tracks["output"]) if self.rows else empty
+        # Jitter only where the face is the conversion's (swapped frames): elsewhere
+        # output = source.
+        swapped = per_frame["swapped"].to_numpy(bool)[:, None, None]
+        per_frame["jitter_source"] = landmark_jitter(np.where(swapped, landmarks_source, np.nan))
+        per_frame["jitter_output"] = landmark_jitter(np.where(swapped, landmarks_output, np.nan))
+        descriptors = np.array(self.descriptors).reshape(-1, 128)
+        scores = identity_scores(descriptors, target_references, source_references)
+        per_frame.loc[self.described_rows, "distance_to_target"] = scores.distance_to_target
+        per_frame.loc[self.described_rows, "distance_to_source"] = scores.distance_to_source
+        return VideoEvaluation(per_frame, self.report_frames, landmarks_source, landmarks_output)
+
+
 def evaluate_swapped_video(
     source: str | Path,
     output: str | Path,
@@ -201,103 +293,35 @@ def evaluate_swapped_video(
         swapped = [True] * probe_video(output).frame_count
     swapped = [bool(value) for value in swapped]
     swapped_positions = [position for position, value in enumerate(swapped) if value]
-    described = set(spread_positions(swapped_positions, settings.max_described_faces))
-    shown = set(spread_positions(swapped_positions, settings.report_frames))
-    detector = detector or RetinaFaceDetector(
-        det_size=settings.det_size, score_threshold=settings.score_threshold,
-        batch_size=2 * settings.batch_size, providers=settings.providers,
+    # One detector call takes a batch of frame pairs: the source frames and the output frames.
+    measurer = _PairMeasurer(
+        settings,
+        detector or settings.detection.build(batch_size=2 * settings.detection.batch_size),
+        swapped,
+        described=set(spread_positions(swapped_positions, settings.max_described_faces)),
+        shown=set(spread_positions(swapped_positions, settings.report.frames)),
+        output_name=output.name,
     )
-
-    rows: list[dict] = []
-    tracks: dict[str, list[np.ndarray]] = {"source": [], "output": []}
-    descriptors: list[np.ndarray] = []
-    described_rows: list[int] = []
-    report_frames: dict[str, np.ndarray] = {}
-    previous: tuple[np.ndarray, np.ndarray] | None = None
-    no_face = np.full((68, 2), np.nan)
-
-    def measure(batch: list[tuple[VideoFrame, np.ndarray]]) -> None:
-        nonlocal previous
-        images = [frame.rgb for frame, _ in batch] + [picture for _, picture in batch]
-        detections = detector.detect(images)
-        for slot, (frame, picture) in enumerate(batch):
-            position = len(rows)
-            if position >= len(swapped):
-                raise ValueError(
-                    f"the swapped video {output.name} has more frames than its conversion report "
-                    f"({len(swapped)} rows): they do not belong together; re-run the conversion"
-                )
-            found_source = _usable(detections[slot], settings)
-            found_output = _usable(detections[len(batch) + slot], settings)
-            row = dict.fromkeys(PER_FRAME_COLUMNS, np.nan) | {
-                "position": position, "frame_index": frame.index, "time_s": frame.time_s,
-                "swapped": swapped[position], "source_faces": len(found_source),
-                "output_faces": len(found_output), "face_found": False, "output_face_found": False,
-            }
-            points_source, points_output = no_face, no_face
-            if len(found_source):
-                chosen = _swapped_face(frame.rgb, picture, found_source)
-                box = found_source.boxes[chosen]
-                row["face_found"] = True
-                points_source = landmarks68(frame.rgb, box).astype(np.float64)
-                size = (frame.rgb.shape[1], frame.rgb.shape[0])
-                row["yaw_source"], row["pitch_source"], row["roll_source"] = head_pose(points_source, size)
-                if previous is not None:
-                    row["change_source"] = region_change(previous[0], frame.rgb, box)
-                    row["change_output"] = region_change(previous[1], picture, box)
-                overlaps = box_iou(box[None], found_output.boxes)[0] if len(found_output) else np.zeros(0)
-                if len(overlaps) and overlaps.max() >= settings.match_iou:
-                    row["output_face_found"] = True
-                    points_output = landmarks68(picture, found_output.boxes[int(overlaps.argmax())]).astype(np.float64)
-                    row["landmark_error"] = float(landmark_error(points_output, points_source))
-                    row["detail_ratio"] = detail_ratio(picture, frame.rgb, points_source)
-                    pose_output = head_pose(points_output, size)
-                    row["yaw_output"], row["pitch_output"], row["roll_output"] = pose_output
-                    pose_source = np.array([row["yaw_source"], row["pitch_source"], row["roll_source"]])
-                    row["pose_error_deg"] = float(angle_difference(pose_output, pose_source).mean())
-                    if position in described:
-                        descriptors.append(face_descriptor(picture, points_output))
-                        described_rows.append(position)
-            if position in shown:
-                height = settings.report_frame_height
-                width = max(1, round(frame.rgb.shape[1] * height / frame.rgb.shape[0]))
-                pair = np.concatenate([frame.rgb, picture], axis=1)
-                report_frames[f"{position:06d}"] = cv2.resize(pair, (2 * width, height), interpolation=cv2.INTER_AREA)
-            tracks["source"].append(points_source)
-            tracks["output"].append(points_output)
-            rows.append(row)
-            previous = (frame.rgb, picture)
-
     batch: list[tuple[VideoFrame, np.ndarray]] = []
     for source_frame, output_frame in _paired_frames(source, output, start_s, end_s):
         picture = swapped_part(output_frame.rgb, source_frame.rgb.shape, side_by_side)
         batch.append((source_frame, picture))
-        if len(batch) == settings.batch_size:
-            measure(batch)
+        if len(batch) == settings.detection.batch_size:
+            measurer.measure(batch)
             batch = []
     if batch:
-        measure(batch)
-    if len(rows) != len(swapped):
+        measurer.measure(batch)
+    if len(measurer.rows) != len(swapped):
         raise ValueError(
-            f"the swapped video {output.name} has {len(rows)} frames but its conversion report has "
-            f"{len(swapped)} rows: they do not belong together; re-run the conversion"
+            f"the swapped video {output.name} has {len(measurer.rows)} frames but its conversion "
+            f"report has {len(swapped)} rows: they do not belong together; re-run the conversion"
         )
-
-    per_frame = pd.DataFrame(rows, columns=PER_FRAME_COLUMNS)
-    landmarks_source = np.stack(tracks["source"]) if rows else np.zeros((0, 68, 2))
-    landmarks_output = np.stack(tracks["output"]) if rows else np.zeros((0, 68, 2))
-    # Jitter only where the face is the conversion's (swapped frames): elsewhere output = source.
-    swapped_mask = per_frame["swapped"].to_numpy(bool)[:, None, None]
-    per_frame["jitter_source"] = landmark_jitter(np.where(swapped_mask, landmarks_source, np.nan))
-    per_frame["jitter_output"] = landmark_jitter(np.where(swapped_mask, landmarks_output, np.nan))
-    scores = identity_scores(np.array(descriptors).reshape(-1, 128), target_references, source_references)
-    per_frame.loc[described_rows, "distance_to_target"] = scores.distance_to_target
-    per_frame.loc[described_rows, "distance_to_source"] = scores.distance_to_source
+    result = measurer.result(target_references, source_references)
     logger.info(
         "evaluated %d frames of %s (%d swapped, %d faces described)",
-        len(per_frame), output.name, len(swapped_positions), len(descriptors),
+        len(result.per_frame), output.name, len(swapped_positions), len(measurer.descriptors),
     )
-    return VideoEvaluation(per_frame, report_frames, landmarks_source, landmarks_output)
+    return result
 
 
 def read_provenance(path: str | Path) -> dict:

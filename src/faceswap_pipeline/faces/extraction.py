@@ -17,6 +17,7 @@ import numpy as np
 
 from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points, warp_face
 from faceswap_pipeline.faces.detection import FaceDetections, RetinaFaceDetector
+from faceswap_pipeline.faces.extraction_settings import ExtractionSettings
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.faces.quality import face_size, laplacian_variance
 from faceswap_pipeline.faces.tracking import IouTracker, ShotCutDetector
@@ -35,35 +36,6 @@ class FrameLike(Protocol):
     index: int
     time_s: float
     rgb: np.ndarray
-
-
-@dataclass(frozen=True)
-class ExtractionSettings:
-    """Thresholds and sizes of the per-video extraction.
-
-    Attributes:
-        crop_size: side of the aligned square crop, pixels.
-        margin: border around the template's face square, as a fraction of it (see ``alignment``).
-        min_face_size: faces whose box's shorter side is below this many frame pixels are rejected.
-        min_score: faces the detector is less sure of are rejected.
-        min_sharpness: aligned crops whose Laplacian variance is below this are rejected as blurred.
-        descriptor_every: a track's faces between two identity descriptors (the first face is always
-            described); after four descriptors the spacing doubles each time.
-        max_descriptors_per_track: at most this many descriptors per track.
-        iou_threshold, max_missed: tracking (see ``IouTracker``).
-        cut_threshold: frame difference that ends every track (a shot cut; see ``ShotCutDetector``).
-    """
-
-    crop_size: int = 256
-    margin: float = 0.2
-    min_face_size: float = 64.0
-    min_score: float = 0.8
-    min_sharpness: float = 15.0
-    descriptor_every: int = 30
-    max_descriptors_per_track: int = 8
-    iou_threshold: float = 0.3
-    max_missed: int = 5
-    cut_threshold: float = 20.0
 
 
 @dataclass
@@ -124,16 +96,21 @@ class FaceExtractor:
     """Streams one video's frames into ``ExtractedFace`` batches.
 
     Args:
-        detector: the RetinaFace detector (its ``batch_size`` sets how many frames are held at once).
+        detector: the RetinaFace detector (its ``batch_size`` sets how many frames are held at
+            once); ``None`` builds one from ``settings.detector`` (a caller extracting several
+            videos passes one in, so that its onnxruntime session is made once).
         settings: thresholds and sizes.
     """
 
-    def __init__(self, detector: RetinaFaceDetector, settings: ExtractionSettings | None = None):
-        self.detector = detector
+    def __init__(
+        self, detector: RetinaFaceDetector | None = None, settings: ExtractionSettings | None = None
+    ):
         self.settings = settings or ExtractionSettings()
+        self.detector = detector or self.settings.detector.build()
         self.counts = ExtractionCounts()
-        self._tracker = IouTracker(self.settings.iou_threshold, self.settings.max_missed)
-        self._cuts = ShotCutDetector(self.settings.cut_threshold)
+        tracking = self.settings.tracking
+        self._tracker = IouTracker(tracking.iou_threshold, tracking.max_missed)
+        self._cuts = ShotCutDetector(tracking.cut_threshold)
         self._sampling: dict[int, _TrackSampling] = {}
 
     def run(
@@ -220,10 +197,11 @@ class FaceExtractor:
         face.landmarks68_crop = transform_points(face.landmarks68, face.transform).astype(np.float32)
 
     def _maybe_describe(self, rgb: np.ndarray, face: ExtractedFace) -> None:
-        settings = self.settings
+        settings = self.settings.identity
         sampling = self._sampling.setdefault(face.track, _TrackSampling())
         sampling.faces += 1
-        if sampling.faces < sampling.next_at or sampling.described >= settings.max_descriptors_per_track:
+        described_enough = sampling.described >= settings.max_descriptors_per_track
+        if sampling.faces < sampling.next_at or described_enough:
             return
         face.descriptor = face_descriptor(rgb, face.landmarks68)
         sampling.described += 1

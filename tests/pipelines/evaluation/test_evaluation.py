@@ -127,6 +127,8 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
             "SELECT value FROM tags WHERE run_uuid = ? AND key = 'evaluation.verdict'", (evaluation_run,)
         ).fetchone()
     assert tag == verdict["text"]
+    assert summary["facts"]["evaluation MLflow run"] == evaluation_run
+    assert summary["facts"]["conversion MLflow run"] == conversion_run
     artifact_folder = Path(artifacts.removeprefix("file://")) / "evaluation"
     assert {p.name for p in artifact_folder.iterdir()} >= {
         "evaluation_report.html", "evaluation_identity.png", "evaluation_flicker.png"}
@@ -158,6 +160,10 @@ def test_the_default_run_evaluates_last_with_its_inputs_made_upstream():
     training = [node.name for node in pipelines["training"].nodes]
     assert max(order.index(name) for name in training) < order.index("evaluate_reconstruction")
     # Nothing the evaluation reads is left for the user to provide, except parameters.
-    # (Work folders, `*_staging`, are made by their dataset when loaded.)
-    free_inputs = {name for name in default.inputs() if not name.startswith("param") and not name.endswith("_staging")}
+    # (Work folders, `*_staging`, are made by their dataset when loaded; `*_mlflow_run_id` is the
+    # active MLflow run's.)
+    free_inputs = {
+        name for name in default.inputs()
+        if not name.startswith("param") and not name.endswith(("_staging", "_mlflow_run_id"))
+    }
     assert not free_inputs & pipelines["evaluation"].inputs()

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import signal
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -98,6 +99,15 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
     kedro_run(project, "face_extraction")
     serial = _outputs(project)
     assert len(serial["tables"]) == 2 and len(serial["crops"]) >= 30
+    # The catalog logs each person's totals to the run's MLflow run, under their own names (the
+    # person's `name` from the ingestion parameters).
+    with sqlite3.connect(project / "mlflow.db") as db:
+        logged = dict(db.execute(
+            "SELECT key, value FROM latest_metrics WHERE key LIKE 'face_extraction.%'"
+        ).fetchall())
+    assert logged["face_extraction.A.videos"] == 2
+    assert logged["face_extraction.A.faces_kept"] == len(serial["crops"])
+    assert "face_extraction.B.frames_read" in logged
     shutil.rmtree(project / "data/02_intermediate/face_extraction")
     shutil.rmtree(project / "data/03_primary")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
@@ -45,6 +45,8 @@ def _catalog(root: Path, person: str, video: Path, metadata: pd.DataFrame) -> Da
         "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": str(root / "data/01_raw/photos/{person}"),
     }
     catalog = DataCatalog.from_config(config)
+    # No MLflow run here (kedro-mlflow starts one in `kedro run`): the metrics stay in memory.
+    catalog[f"{person}.face_extraction_metrics"] = MemoryDataset()
     catalog[f"{person}_raw_videos"] = {video.name: video}
     catalog[f"{person}.video_metadata"] = metadata
     catalog["params:face_extraction"] = PARAMS
@@ -91,6 +93,12 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     assert len(identity) >= 1 and identity["descriptor"].map(len).eq(128).all()
     assert set(zip(identity["video"], identity["track"], strict=True)) <= set(zip(kept["video"], kept["track"], strict=True))
     assert (tmp_path / "data/08_reporting/face_contact_sheet_person_a.png").stat().st_size > 10_000
+    metrics = catalog.load("person_a.face_extraction_metrics")
+    assert metrics["face_extraction.person_a.faces_kept"] == {"value": len(kept), "step": 0}
+    assert metrics["face_extraction.person_a.faces_found"]["value"] == len(alignments)
+    assert metrics["face_extraction.person_a.rejected_other_identity"]["value"] == (
+        alignments["reject_reason"] == "other_identity"
+    ).sum()
 
     # Same checksum, same parameters: the per-video table is reused, not extracted again.
     tables = sorted((tmp_path / "data/02_intermediate/face_extraction/person_a").glob("*.parquet"))

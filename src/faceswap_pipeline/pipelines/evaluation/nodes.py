@@ -1,5 +1,6 @@
 """Evaluation nodes: measure the swapped video against its source and the model on held-out faces,
-then summarise, plot, log to MLflow and render the report.
+then summarise, plot and render the report. Nodes compute and return: the catalog's datasets write
+every file and give MLflow the figures (metrics), the verdict (a metric and a tag) and the plots.
 
 Heavy libraries (torch, PyAV, OpenCV, onnxruntime, dlib, matplotlib) are imported inside the nodes so
 that the Kedro CLI and Kedro-Viz start fast.
@@ -65,6 +66,56 @@ def _is_side_by_side(source: Path, swapped_video: Path) -> bool:
     return abs(output_aspect / source_aspect - 2.0) < abs(output_aspect / source_aspect - 1.0)
 
 
+def _check_report(conversion_report: pd.DataFrame) -> None:
+    missing = {"frame_index", "time_s", "faces_swapped"} - set(conversion_report.columns)
+    if missing or conversion_report.empty:
+        raise BadInputError(
+            f"conversion_report is empty or lacks {sorted(missing)}: re-run the conversion pipeline"
+        )
+
+
+def _direction(
+    provenance: dict[str, Any], conversion: dict[str, Any] | None
+) -> tuple[str, str, str]:
+    """`(direction, source person, target person)` of the conversion, from the video's tags (or,
+    when they name none, `params:conversion`), e.g. `("a_to_b", "person_a", "person_b")`."""
+    from faceswap_pipeline.swapping.settings import DIRECTIONS
+
+    direction = provenance.get("direction") or _configured_direction(conversion)
+    if direction not in DIRECTIONS:
+        raise BadInputError(
+            f"the swapped video's tags name an unknown direction {direction!r}; "
+            "re-run the conversion"
+        )
+    source_person, target = DIRECTIONS[direction]
+    return direction, source_person, f"person_{target}"
+
+
+def _source_video(
+    provenance: dict[str, Any], raw_videos: dict[str, Path], conversion: dict[str, Any] | None,
+    source_person: str, work: Path,
+) -> tuple[Path, str]:
+    """The video the conversion read and its name: one of the source person's raw videos when the
+    swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL is
+    fetched again into `work`)."""
+    from faceswap_pipeline.sources import resolve_video
+
+    recorded = provenance.get("source")
+    if recorded in raw_videos:
+        return Path(raw_videos[recorded]), recorded
+    return resolve_video((conversion or {}).get("video"), raw_videos, work, person=source_person)
+
+
+def _warn_if_frames_differ(conversion_report: pd.DataFrame, per_frame: pd.DataFrame) -> None:
+    converted = conversion_report["frame_index"].to_numpy()
+    evaluated = per_frame["frame_index"].to_numpy()
+    if not np.array_equal(converted, evaluated):
+        logger.warning(
+            "the source's frame numbers differ from the conversion report's (first %s vs %s): "
+            "frames are paired in order", evaluated[:1], converted[:1],
+        )
+
+
 def evaluate_swapped_video(
     swapped_video: Path,
     conversion_report: pd.DataFrame,
@@ -87,60 +138,34 @@ def evaluate_swapped_video(
         conversion: `params:conversion`: the video to evaluate against when the swapped video's tags do
             not name one of the source person's raw videos, and the direction when they name none.
             The span comes from the report and the layout (side by side or not) from the frame sizes.
-        evaluation: `params:evaluation`.
-        staging: the hidden work folder beside the reports (`evaluation_staging`), where a source given
-            by URL is fetched again for the comparison (removed afterwards).
+        evaluation: `params:evaluation` (the video evaluation's settings).
+        staging: the hidden work folder beside the reports (`evaluation_staging`), where a source
+            given by URL is fetched again for the comparison (removed afterwards).
 
     Returns:
         `(evaluation_frames, evaluation_report_frames)`: the per-frame table
         (`evaluation.video.PER_FRAME_COLUMNS`) and `{"<position:06d>": original | swapped RGB uint8}`.
     """
-    from faceswap_pipeline.evaluation.video import VideoEvaluationSettings, read_provenance
     from faceswap_pipeline.evaluation.video import evaluate_swapped_video as evaluate
-    from faceswap_pipeline.sources import resolve_video
-    from faceswap_pipeline.swapping.settings import DIRECTIONS
+    from faceswap_pipeline.evaluation.video import read_provenance
 
-    params = parse_params(evaluation)
-    missing = {"frame_index", "time_s", "faces_swapped"} - set(conversion_report.columns)
-    if missing or conversion_report.empty:
-        raise BadInputError(
-            f"conversion_report is empty or lacks {sorted(missing)}: re-run the conversion pipeline"
-        )
+    settings = parse_params(evaluation)
+    _check_report(conversion_report)
     # What the conversion really did is read from its outputs (the video's tags, the report), not from
     # today's parameters: `--params` given to the conversion run alone must not mislead the evaluation.
     provenance = read_provenance(swapped_video)
-    direction = provenance.get("direction") or _configured_direction(conversion)
-    if direction not in DIRECTIONS:
-        raise BadInputError(f"the swapped video's tags name an unknown direction {direction!r}; re-run the conversion")
-    source_person, target = DIRECTIONS[direction]
-    target_person = f"person_{target}"
+    direction, source_person, target_person = _direction(provenance, conversion)
     identities = {"person_a": person_a_identity, "person_b": person_b_identity}
-    raw_videos = person_a_raw_videos if source_person == "person_a" else person_b_raw_videos
+    raw_videos = {"person_a": person_a_raw_videos, "person_b": person_b_raw_videos}[source_person]
     start_s, end_s = _converted_span(conversion_report)
-    detection = params.detection
-    settings = VideoEvaluationSettings(
-        det_size=detection.det_size, score_threshold=detection.score_threshold,
-        min_score=detection.min_score, min_face_size=detection.min_face_size,
-        batch_size=detection.batch_size, match_iou=detection.match_iou,
-        max_described_faces=params.max_described_faces, report_frames=params.report.frames,
-        report_frame_height=params.report.frame_height, providers=tuple(detection.providers),
-    )
     staging.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}evaluate-", dir=staging))
     try:
-        recorded = provenance.get("source")
-        if recorded in raw_videos:
-            source, source_name = Path(raw_videos[recorded]), recorded
-        else:
-            # Resolved exactly as the conversion resolved it (a URL is fetched again, then removed).
-            source, source_name = resolve_video(
-                (conversion or {}).get("video"), raw_videos, work, person=source_person
-            )
+        source, source_name = _source_video(provenance, raw_videos, conversion, source_person, work)
         side_by_side = _is_side_by_side(source, Path(swapped_video))
-        logger.info(
-            "evaluating %s (%s%s) against its source %s", Path(swapped_video).name, direction,
-            ", side by side" if side_by_side else "", source_name,
-        )
+        layout = ", side by side" if side_by_side else ""
+        logger.info("evaluating %s (%s%s) against its source %s",
+                    Path(swapped_video).name, direction, layout, source_name)
         result = evaluate(
             source, Path(swapped_video),
             _descriptors(identities[target_person], target_person),
@@ -150,13 +175,7 @@ def evaluate_swapped_video(
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    converted = conversion_report["frame_index"].to_numpy()
-    evaluated = result.per_frame["frame_index"].to_numpy()
-    if not np.array_equal(converted, evaluated):
-        logger.warning(
-            "the source's frame numbers differ from the conversion report's (first %s vs %s): frames are "
-            "paired in order", evaluated[:1], converted[:1],
-        )
+    _warn_if_frames_differ(conversion_report, result.per_frame)
     return result.per_frame, result.report_frames
 
 
@@ -213,24 +232,64 @@ def evaluate_reconstruction(
     return metrics
 
 
-def _log_to_mlflow(
-    metrics: dict[str, float], verdict: dict[str, Any], conversion_run_id: str | None
-) -> str | None:
-    """Log the figures and the verdict to the active MLflow run (kedro-mlflow's), linked to the
-    conversion's run: the metric `evaluation/convincing` (1 or 0) and the tag `evaluation.verdict`."""
-    import mlflow
+def _mlflow_metrics(
+    metrics: dict[str, float], verdict: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """Every figure as `evaluation/<name>`, and the verdict as `evaluation/convincing` (1 or 0), for
+    kedro-mlflow's metrics dataset (`{"name": {"value": v, "step": 0}}`)."""
+    logged = {f"evaluation/{name}": value for name, value in metrics.items()}
+    logged["evaluation/convincing"] = float(verdict["convincing"])
+    return {name: {"value": value, "step": 0} for name, value in logged.items()}
 
-    run = mlflow.active_run()
-    if run is None:
-        logger.info("no active MLflow run: the evaluation's figures are only in data/08_reporting/")
-        return None
-    mlflow.log_metrics({f"evaluation/{name}": value for name, value in metrics.items()})
-    mlflow.log_metric("evaluation/convincing", float(verdict["convincing"]))
-    # A tag holds at most 5000 characters; the verdict's text is a few lines at most.
-    mlflow.set_tag("evaluation.verdict", verdict["text"][:5000])
+
+def _mlflow_tags(verdict: dict[str, Any], conversion_run_id: str | None) -> dict[str, str]:
+    """The verdict's text as the tag `evaluation.verdict`, and the conversion's run it judges."""
+    tags = {"evaluation.verdict": verdict["text"]}
     if conversion_run_id:
-        mlflow.set_tag("evaluation.conversion_run_id", conversion_run_id)
-    return run.info.run_id
+        tags["evaluation.conversion_run_id"] = conversion_run_id
+    return tags
+
+
+def _facts(
+    swapped_video: Path, provenance: dict[str, Any], direction: str, run_id: str | None
+) -> dict[str, str]:
+    """What was evaluated, for the report's facts: the videos, direction, model and runs."""
+    model = provenance.get("model") or {}
+    return {
+        "swapped video": Path(swapped_video).name,
+        "source video": str(provenance.get("source", "?")),
+        "direction": direction,
+        "model": f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, "
+        f"width {model.get('width', '?')}, weights {model.get('weights_sha256_16', '?')}",
+        "conversion MLflow run": provenance.get("mlflow_run_id") or "none recorded",
+        "evaluation MLflow run": run_id or "none",
+    }
+
+
+def _log_figures(metrics: dict[str, float]) -> None:
+    logger.info(
+        "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the "
+        "target's own faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker "
+        "ratio %.2f, coverage %.0f%%",
+        100 * metrics["identity/share_closer_to_target"],
+        metrics["identity/mean_distance_to_target"], metrics["identity/target_spread"],
+        metrics["detail/sharpness_ratio"], metrics["landmarks/error"], metrics["pose/error_deg"],
+        metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
+    )
+
+
+def _target_spread(
+    direction: str, person_a_identity: pd.DataFrame, person_b_identity: pd.DataFrame
+) -> float:
+    """How far the target's own faces lie from their centre (NaN for an unknown direction)."""
+    from faceswap_pipeline.evaluation.identity import identity_spread
+    from faceswap_pipeline.swapping.settings import DIRECTIONS
+
+    if direction not in DIRECTIONS:
+        return math.nan
+    target_person = f"person_{DIRECTIONS[direction][1]}"
+    identities = {"person_a": person_a_identity, "person_b": person_b_identity}
+    return identity_spread(_descriptors(identities[target_person], target_person))
 
 
 def summarise_evaluation(
@@ -241,8 +300,9 @@ def summarise_evaluation(
     person_b_identity: pd.DataFrame,
     conversion: dict[str, Any],
     evaluation: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Gather every figure, judge the swap, log both to MLflow, and describe what was evaluated.
+    mlflow_run_id: str | None,
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], dict[str, str]]:
+    """Gather every figure, judge the swap, and describe what was evaluated.
 
     Args:
         evaluation_frames: the per-frame table from `evaluate_swapped_video`.
@@ -251,50 +311,37 @@ def summarise_evaluation(
         person_a_identity, person_b_identity: each person's identity descriptors (the target's spread).
         conversion: `params:conversion` (the direction when the video's tags name none).
         evaluation: `params:evaluation` (`verdict.*`: what convincing takes).
+        mlflow_run_id: the MLflow run the figures go to (`evaluation_mlflow_run_id`), named in the
+            facts; None when there is none.
 
     Returns:
-        `(evaluation_summary, evaluation_metrics)`: `{"verdict": {"convincing", "failed", "text"},
-        "metrics": {...}, "facts": {...}}` for JSON, and the table `metric, value, description`.
+        `(evaluation_summary, evaluation_metrics, evaluation_mlflow_metrics,
+        evaluation_mlflow_tags)`: `{"verdict": {"convincing", "failed", "text"}, "metrics": {...},
+        "facts": {...}}` for JSON, the table `metric, value, description`, the figures and the
+        verdict as MLflow metrics (`evaluation/<name>`, `evaluation/convincing`), and the MLflow
+        tags `evaluation.verdict` and `evaluation.conversion_run_id`.
     """
-    from faceswap_pipeline.evaluation.identity import identity_spread
     from faceswap_pipeline.evaluation.summary import metrics_table, video_metrics
     from faceswap_pipeline.evaluation.verdict import judge_metrics
     from faceswap_pipeline.evaluation.video import read_provenance
-    from faceswap_pipeline.swapping.settings import DIRECTIONS
 
     thresholds = parse_params(evaluation).verdict.thresholds()
     provenance = read_provenance(swapped_video)
     direction = provenance.get("direction") or _configured_direction(conversion)
-    target_person = f"person_{DIRECTIONS[direction][1]}" if direction in DIRECTIONS else None
-    identities = {"person_a": person_a_identity, "person_b": person_b_identity}
-    spread = (
-        identity_spread(_descriptors(identities[target_person], target_person))
-        if target_person else math.nan
-    )
+    spread = _target_spread(direction, person_a_identity, person_b_identity)
     metrics = video_metrics(evaluation_frames, target_spread=spread) | dict(reconstruction_metrics)
     verdict = judge_metrics(metrics, thresholds).to_dict()
-    conversion_run_id = provenance.get("mlflow_run_id")
-    run_id = _log_to_mlflow(metrics, verdict, conversion_run_id)
-    model = provenance.get("model") or {}
-    facts = {
-        "swapped video": Path(swapped_video).name,
-        "source video": str(provenance.get("source", "?")),
-        "direction": direction,
-        "model": f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, width {model.get('width', '?')}, "
-        f"weights {model.get('weights_sha256_16', '?')}",
-        "conversion MLflow run": conversion_run_id or "none recorded",
-        "evaluation MLflow run": run_id or "none",
-    }
-    logger.info(
-        "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the target's own "
-        "faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker ratio %.2f, coverage %.0f%%",
-        100 * metrics["identity/share_closer_to_target"], metrics["identity/mean_distance_to_target"],
-        metrics["identity/target_spread"], metrics["detail/sharpness_ratio"], metrics["landmarks/error"],
-        metrics["pose/error_deg"], metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
-    )
+    if mlflow_run_id is None:
+        logger.info("no active MLflow run: the evaluation's figures are only in data/08_reporting/")
+    facts = _facts(swapped_video, provenance, direction, mlflow_run_id)
+    _log_figures(metrics)
     # JSON has no NaN: a figure that could not be measured is null.
     json_metrics = {name: (None if math.isnan(value) else value) for name, value in metrics.items()}
-    return {"verdict": verdict, "metrics": json_metrics, "facts": facts}, metrics_table(metrics)
+    summary = {"verdict": verdict, "metrics": json_metrics, "facts": facts}
+    return (
+        summary, metrics_table(metrics), _mlflow_metrics(metrics, verdict),
+        _mlflow_tags(verdict, provenance.get("mlflow_run_id")),
+    )
 
 
 def plot_identity_over_time(evaluation_frames: pd.DataFrame, evaluation: dict[str, Any]):

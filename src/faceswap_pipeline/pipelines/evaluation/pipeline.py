@@ -1,4 +1,5 @@
-"""Evaluation wiring: the swapped video, its source, the model and both people's faces in; figures out."""
+"""Evaluation wiring: the swapped video, its source, the model and both people's faces in; figures
+out (files, and MLflow metrics and tags through the catalog)."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -17,15 +18,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             evaluate_swapped_video,
             inputs=[
-                "swapped_video",
-                "conversion_report",
-                "person_a_identity",
-                "person_b_identity",
-                "person_a_raw_videos",
-                "person_b_raw_videos",
-                "params:conversion",
-                "params:evaluation",
-                "evaluation_staging",
+                "swapped_video", "conversion_report", "person_a_identity", "person_b_identity",
+                "person_a_raw_videos", "person_b_raw_videos", "params:conversion",
+                "params:evaluation", "evaluation_staging",
             ],
             outputs=["evaluation_frames", "evaluation_report_frames"],
             name="evaluate_swapped_video",
@@ -33,10 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             evaluate_reconstruction,
             inputs=[
-                "swap_model",
-                "person_a_aligned_faces",
-                "person_b_aligned_faces",
-                "training_faces",
+                "swap_model", "person_a_aligned_faces", "person_b_aligned_faces", "training_faces",
                 "params:evaluation",
             ],
             outputs="reconstruction_metrics",
@@ -45,15 +37,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             summarise_evaluation,
             inputs=[
-                "evaluation_frames",
-                "reconstruction_metrics",
-                "swapped_video",
-                "person_a_identity",
-                "person_b_identity",
-                "params:conversion",
-                "params:evaluation",
+                "evaluation_frames", "reconstruction_metrics", "swapped_video", "person_a_identity",
+                "person_b_identity", "params:conversion", "params:evaluation",
+                "evaluation_mlflow_run_id",
             ],
-            outputs=["evaluation_summary", "evaluation_metrics"],
+            outputs=[
+                "evaluation_summary", "evaluation_metrics", "evaluation_mlflow_metrics",
+                "evaluation_mlflow_tags",
+            ],
             name="summarise_evaluation",
         ),
         Node(
@@ -70,7 +61,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             render_evaluation_report,
-            inputs=["evaluation_summary", "evaluation_metrics", "evaluation_report_frames", "evaluation_frames"],
+            inputs=[
+                "evaluation_summary", "evaluation_metrics", "evaluation_report_frames",
+                "evaluation_frames",
+            ],
             outputs="evaluation_report",
             name="render_evaluation_report",
         ),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -137,7 +136,7 @@ class _VideoFaceChunks:
 
         schema = _face_table_schema()
         report = DecodeReport()
-        extractor = FaceExtractor(self.models.detector(), self.models.settings)
+        extractor = FaceExtractor(self.models.detector(), self.params)
         frames = iter_frames(
             self.path, start_s=_optional(self.row["start_s"]), end_s=_optional(self.row["end_s"]),
             sample_fps=_optional(self.row["sample_fps"]), report=report,
@@ -231,21 +230,12 @@ class _VideoJob:
 
 
 class _Models:
-    """The detector and settings, built on first use and shared by the videos of one run (or worker)."""
+    """The detector, built on first use and shared by the videos of one run (or worker); the
+    parameters are the extraction engine's settings (``FaceExtractionParams`` extends them)."""
 
     def __init__(self, params: FaceExtractionParams):
         self.params = params
         self._detector = None
-        from faceswap_pipeline.faces.extraction import ExtractionSettings
-
-        self.settings = ExtractionSettings(
-            crop_size=params.crop_size, margin=params.margin, min_face_size=params.min_face_size,
-            min_score=params.min_score, min_sharpness=params.min_sharpness,
-            descriptor_every=params.identity.descriptor_every,
-            max_descriptors_per_track=params.identity.max_descriptors_per_track,
-            iou_threshold=params.tracking.iou_threshold, max_missed=params.tracking.max_missed,
-            cut_threshold=params.tracking.cut_threshold,
-        )
 
     def __getstate__(self) -> dict[str, Any]:
         # An onnxruntime session does not pickle: a Dask worker builds its own on first use.
@@ -263,6 +253,42 @@ class _Models:
                 detector_params.det_size, detector_params.batch_size, ", ".join(self._detector.providers),
             )
         return self._detector
+
+
+def _plan_videos(
+    raw_videos: dict[str, Path], video_metadata: pd.DataFrame, extracted_before: dict[str, Any],
+    params: FaceExtractionParams,
+) -> tuple[pd.DataFrame, dict[str, tuple[str, pd.Series]]]:
+    """The plan (one row a video, ``PLAN_COLUMNS``) and ``{key: (file, metadata row)}`` of the
+    videos whose table is not on disk yet."""
+    settings_hash = fingerprint_hash(params.extraction_fingerprint())
+    to_extract: dict[str, tuple[str, pd.Series]] = {}
+    plan_rows = []
+    for _, row in video_metadata.iterrows():
+        file = str(row["file"])
+        if file not in raw_videos:
+            raise ValueError(
+                f"video {file} is in the video metadata but not in the raw video folder; "
+                "run the ingestion pipeline again"
+            )
+        key = _video_key(row, settings_hash)
+        reused = key in extracted_before
+        if not reused:
+            to_extract[key] = (file, row)
+        plan_rows.append({
+            "person": row.get("person", ""), "video": Path(file).stem, "file": file, "key": key,
+            "sha256": row["sha256"], "start_s": row["start_s"], "end_s": row["end_s"],
+            "sample_fps": row["sample_fps"], "reused": reused,
+        })
+    plan = pd.DataFrame(plan_rows, columns=PLAN_COLUMNS)
+    duplicated = plan["video"].duplicated()
+    if duplicated.any():
+        stems = ", ".join(plan.loc[duplicated, "video"])
+        raise ValueError(
+            f"two sources give videos with the same file stem ({stems}); "
+            "their face ids would collide: rename one"
+        )
+    return plan, to_extract
 
 
 def extract_video_faces(
@@ -288,33 +314,11 @@ def extract_video_faces(
         ValueError: bad parameters, or a video in the metadata that is missing from ``raw_videos``.
     """
     params = parse_params(face_extraction)
-    settings_hash = fingerprint_hash(params.extraction_fingerprint())
-    to_extract: dict[str, tuple[str, pd.Series]] = {}
-    plan_rows = []
-    for _, row in video_metadata.iterrows():
-        file = str(row["file"])
-        if file not in raw_videos:
-            raise ValueError(
-                f"video {file} is in the video metadata but not in the raw video folder; run the ingestion pipeline again"
-            )
-        key = _video_key(row, settings_hash)
-        video = Path(file).stem
-        reused = key in extracted_before
-        if not reused:
-            to_extract[key] = (file, row)
-        plan_rows.append({
-            "person": row.get("person", ""), "video": video, "file": file, "key": key, "sha256": row["sha256"],
-            "start_s": row["start_s"], "end_s": row["end_s"], "sample_fps": row["sample_fps"], "reused": reused,
-        })
-    plan = pd.DataFrame(plan_rows, columns=PLAN_COLUMNS)
-    if plan["video"].duplicated().any():
-        raise ValueError(
-            f"two sources give videos with the same file stem ({', '.join(plan.loc[plan['video'].duplicated(), 'video'])}); "
-            "their face ids would collide: rename one"
-        )
+    plan, to_extract = _plan_videos(raw_videos, video_metadata, extracted_before, params)
     logger.info(
         "%s: %d videos, %d already extracted with these settings, %d to extract",
-        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan), int(plan["reused"].sum()), len(to_extract),
+        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan),
+        int(plan["reused"].sum()), len(to_extract),
     )
     fan_out = params.fan_out()
     cpu_threads = fan_out.cpu_threads_per_job(len(to_extract))
@@ -368,7 +372,7 @@ def select_person_faces(
     extracted_faces: dict[str, Any],
     reference_photos: dict[str, Callable[[], np.ndarray]],
     face_extraction: dict[str, Any],
-) -> tuple[dict[str, Callable[[], bytes]], pd.DataFrame, pd.DataFrame, Any]:
+) -> tuple[dict[str, Callable[[], bytes]], pd.DataFrame, pd.DataFrame, Any, dict[str, Any]]:
     """Keep the person's faces across their videos: identity per track, then the outputs.
 
     With reference photos a track is kept when the median distance of its sampled descriptors to the
@@ -384,18 +388,43 @@ def select_person_faces(
         face_extraction: the ``face_extraction`` parameters.
 
     Returns:
-        ``aligned_faces`` (``{face id: loader of the crop's PNG bytes}``, RGB crops), ``face_alignments`` (one row a face),
-        ``identity`` (sampled descriptors of kept tracks) and the contact sheet (a PIL image).
+        ``aligned_faces`` (``{face id: loader of the crop's PNG bytes}``, RGB crops),
+        ``face_alignments`` (one row a face), ``identity`` (sampled descriptors of kept tracks), the
+        contact sheet (a PIL image) and ``face_extraction_metrics`` (the totals for MLflow,
+        ``{"face_extraction.<person>.<total>": {"value": v, "step": 0}}``).
 
     Raises:
         ValueError: a reference photo without a face, or a planned video whose table is missing.
     """
     params = parse_params(face_extraction)
-    models = _Models(params)
+    person = str(plan["person"].iloc[0]) if len(plan) else "person"
+    faces, metadata = _read_face_tables(plan, extracted_faces)
+    references = _reference_descriptors(reference_photos, _Models(params))
+    _decide_identity(faces, references, params)
+    where = zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
+    aligned_faces = {
+        face_id: _crop_png(extracted_faces[key], row)
+        for face_id, key, row in where
+        if isinstance(face_id, str)
+    }
+    summary = _summary(faces, metadata)
+    _log_summary(person, summary, _identity_rule(params, bool(len(references))))
+    sheet = _contact_sheet(person, faces, extracted_faces, summary, params)
+    face_alignments = faces[ALIGNMENT_COLUMNS].reset_index(drop=True)
+    metrics = _summary_metrics(person, summary)
+    return aligned_faces, face_alignments, _identity_table(faces), sheet, metrics
+
+
+def _read_face_tables(
+    plan: pd.DataFrame, extracted_faces: dict[str, Any]
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Every planned video's faces in one table (without the crops; ``table_key`` and ``table_row``
+    say where each crop is) and each table's metadata (frames read, damage)."""
     missing = [key for key in plan["key"] if key not in extracted_faces]
     if missing:
-        raise ValueError(f"face tables missing for {', '.join(missing)}; run the face_extraction pipeline again")
-    person = str(plan["person"].iloc[0]) if len(plan) else "person"
+        raise ValueError(
+            f"face tables missing for {', '.join(missing)}; run the face_extraction pipeline again"
+        )
     detail_columns = [name for name in _face_table_schema().names if name != "crop_png"]
     tables, metadata = [], []
     for video, key in zip(plan["video"], plan["key"], strict=True):
@@ -404,42 +433,48 @@ def select_person_faces(
         tables.append(table)
         metadata.append(extracted_faces[key].metadata())
         logger.debug("%s: %d faces from %s", video, len(table), key)
-    faces = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*detail_columns, "table_key", "table_row"])
+    if not tables:
+        return pd.DataFrame(columns=[*detail_columns, "table_key", "table_row"]), metadata
+    return pd.concat(tables, ignore_index=True), metadata
 
-    references = _reference_descriptors(reference_photos, models)
-    distances = _track_distances(faces, references if len(references) else None, params.identity.threshold)
+
+def _decide_identity(
+    faces: pd.DataFrame, references: np.ndarray, params: FaceExtractionParams
+) -> None:
+    """Adds ``identity_distance``, ``kept`` and ``face_id`` to ``faces`` (in place): with
+    ``identity.keep: person``, a track farther than ``identity.threshold`` is another person."""
+    threshold = params.identity.threshold
+    distances = _track_distances(faces, references if len(references) else None, threshold)
     track_keys = list(zip(faces["video"], faces["track"], strict=True))
     faces["identity_distance"] = [distances.get(key, np.nan) for key in track_keys]
     if params.identity.keep == "person":
         passed = faces["reject_reason"].isna()
-        wrong_person = passed & ~(faces["identity_distance"] <= params.identity.threshold)
+        wrong_person = passed & ~(faces["identity_distance"] <= threshold)
         faces.loc[wrong_person, "reject_reason"] = REJECT_OTHER_IDENTITY
     faces["kept"] = faces["reject_reason"].isna()
     faces["face_id"] = [
         f"{video}/{frame:06d}_t{track:03d}" if kept else None
-        for video, frame, track, kept in zip(faces["video"], faces["frame_index"], faces["track"], faces["kept"], strict=True)
+        for video, frame, track, kept in zip(
+            faces["video"], faces["frame_index"], faces["track"], faces["kept"], strict=True
+        )
     ]
 
-    aligned_faces = {
-        face_id: _crop_png(extracted_faces[key], row)
-        for face_id, key, row in zip(faces["face_id"], faces["table_key"], faces["table_row"], strict=True)
-        if isinstance(face_id, str)
-    }
+
+def _identity_table(faces: pd.DataFrame) -> pd.DataFrame:
+    """The sampled descriptors of the kept tracks (``IDENTITY_COLUMNS``)."""
     kept_tracks = set(faces.loc[faces["kept"], ["video", "track"]].itertuples(index=False, name=None))
     described = faces[faces["descriptor"].notna()]
-    identity = pd.DataFrame(
+    return pd.DataFrame(
         [
-            {"video": r.video, "track": r.track, "frame_index": r.frame_index, "descriptor": np.asarray(r.descriptor, np.float32).tolist()}
+            {
+                "video": r.video, "track": r.track, "frame_index": r.frame_index,
+                "descriptor": np.asarray(r.descriptor, np.float32).tolist(),
+            }
             for r in described.itertuples(index=False)
             if (r.video, r.track) in kept_tracks
         ],
         columns=IDENTITY_COLUMNS,
     )
-    summary = _summary(faces, metadata)
-    _log_summary(person, summary, _identity_rule(params, bool(len(references))))
-    sheet = _contact_sheet(person, faces, extracted_faces, summary, params)
-    face_alignments = faces[ALIGNMENT_COLUMNS].reset_index(drop=True)
-    return aligned_faces, face_alignments, identity, sheet
 
 
 def _crop_png(table: Any, row: int) -> Callable[[], bytes]:
@@ -503,15 +538,17 @@ def _log_summary(person: str, summary: dict[str, Any], identity_rule: str) -> No
             summary["faces_found"], f", rejected {_describe_counts(rejected)}" if rejected else "",
             "; ".join(hints) or "check that the person is in the videos",
         )
-    # Only kedro-mlflow (or a caller) starts a run, and it imports mlflow first: importing it here just
-    # to find no run would cost seconds.
-    mlflow = sys.modules.get("mlflow")
-    if mlflow is None or mlflow.active_run() is None:
-        return
+
+
+def _summary_metrics(person: str, summary: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """The person's totals as ``face_extraction_metrics`` (kedro-mlflow's metrics dataset logs
+    them): ``{"face_extraction.<person>.<total>": {"value": v, "step": 0}}``, one per rejection
+    reason too."""
     prefix = f"face_extraction.{safe_stem(person, fallback='person')}"
     metrics = {f"{prefix}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
-    metrics.update({f"{prefix}.rejected_{reason}": float(count) for reason, count in summary["rejected"].items()})
-    mlflow.log_metrics(metrics)
+    rejected = summary["rejected"].items()
+    metrics |= {f"{prefix}.rejected_{reason}": float(count) for reason, count in rejected}
+    return {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 
 def _contact_sheet(

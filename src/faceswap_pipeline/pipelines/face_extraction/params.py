@@ -1,4 +1,10 @@
-"""Typed face-extraction parameters (``conf/base/parameters_face_extraction.yml``), checked before work starts."""
+"""Typed face-extraction parameters (``conf/base/parameters_face_extraction.yml``), checked before
+work starts.
+
+The extraction engine's settings (``faces.extraction_settings.ExtractionSettings``) are parsed
+straight from the YAML; this stage adds where videos are extracted, how crops are stored and what
+is kept across videos.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from faceswap_pipeline.faces.detection import DetectorSettings
+from faceswap_pipeline.faces.extraction_settings import DescriptorSampling, ExtractionSettings
 from faceswap_pipeline.fan_out import FanOut
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 from faceswap_pipeline.strict_model import StrictModel
@@ -23,19 +30,13 @@ class DetectorParams(DetectorSettings):
     reference_det_size: int = Field(640, ge=64, le=4096, description="detector size for reference photos")
 
 
-class TrackingParams(StrictModel):
-    iou_threshold: float = Field(0.3, gt=0.0, le=1.0)
-    max_missed: int = Field(5, ge=0)
-    cut_threshold: float = Field(20.0, ge=0.0, description="frame difference (0-255) that ends all tracks; 0: off")
+class IdentityParams(DescriptorSampling):
+    """Which faces get descriptors (the engine's), and which tracks are kept (across videos)."""
 
-
-class IdentityParams(StrictModel):
     keep: Literal["person", "everyone"] = Field(
         "person", description="person: the tracks of the person; everyone: every track (pretraining)"
     )
     threshold: float = Field(0.6, gt=0.0, le=2.0, description="dlib descriptor distance: same person below")
-    descriptor_every: int = Field(30, ge=1)
-    max_descriptors_per_track: int = Field(8, ge=1)
 
 
 class ContactSheetParams(StrictModel):
@@ -44,8 +45,11 @@ class ContactSheetParams(StrictModel):
     thumbnail_size: int = Field(96, ge=16, le=512)
 
 
-class FaceExtractionParams(StrictModel):
-    """Everything face extraction reads from its parameters."""
+class FaceExtractionParams(ExtractionSettings):
+    """Everything face extraction reads from its parameters: the engine's settings
+    (``faces.extraction_settings.ExtractionSettings``: sizes, thresholds, detector, tracking,
+    descriptor sampling), where the videos are extracted, how crops are stored, and what is kept
+    across videos."""
 
     workers: int = Field(
         1, ge=1, le=1024, description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask"
@@ -57,14 +61,8 @@ class FaceExtractionParams(StrictModel):
     dask_worker_memory: str = Field(
         "auto", min_length=1, description="memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers"
     )
-    crop_size: int = Field(256, ge=32, le=2048)
-    margin: float = Field(0.2, ge=0.0, le=2.0)
-    min_face_size: float = Field(64.0, ge=0.0)
-    min_score: float = Field(0.8, ge=0.0, le=1.0)
-    min_sharpness: float = Field(15.0, ge=0.0)
     png_compression: int = Field(1, ge=0, le=9)
     detector: DetectorParams = DetectorParams()
-    tracking: TrackingParams = TrackingParams()
     identity: IdentityParams = IdentityParams()
     contact_sheet: ContactSheetParams = ContactSheetParams()
 

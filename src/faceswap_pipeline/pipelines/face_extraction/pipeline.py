@@ -29,7 +29,10 @@ def create_template(settings: str = "params:face_extraction") -> Pipeline:
         Node(
             select_person_faces,
             inputs=["face_extraction_plan", "extracted_faces", "reference_photos", settings],
-            outputs=["aligned_faces", "face_alignments", "identity", "face_contact_sheet"],
+            outputs=[
+                "aligned_faces", "face_alignments", "identity", "face_contact_sheet",
+                "face_extraction_metrics",
+            ],
             name="select_person_faces",
         ),
     ])

@@ -9,17 +9,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 from faceswap_pipeline.sources import (
     DownloadOptions,
+    FetchedVideo,
     SourceError,
     VideoSource,
     fetch_source,
     sha256_of,
 )
+from faceswap_pipeline.strict_model import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -30,10 +32,8 @@ METADATA_COLUMNS = [
 ]
 
 
-class PersonSources(BaseModel):
+class PersonSources(StrictModel):
     """One person's configuration: a display name, video sources and optional reference photos."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str
     sources: list[VideoSource]
@@ -103,37 +103,11 @@ def fetch_videos(
     staged: list[Path] = []
     try:
         for source in config.sources:
-            try:
-                fetched = fetch_source(
-                    source, existing_raw_videos, checksums, options, person=config.name, staging_root=staging
-                )
-            except SourceError as error:
-                if not error.network:
-                    raise
-                raise SourceError(f"{error}. {OFFLINE_HINT}", network=True) from error
+            fetched = _fetch(source, existing_raw_videos, checksums, options, config.name, staging)
             if not fetched.reused:
                 staged.append(fetched.path)
             videos[fetched.file_name] = fetched.path
-            info = fetched.info
-            rows.append({
-                "person": config.name,
-                "source": source.location,
-                "title": fetched.title,
-                "file": fetched.file_name,
-                "start_s": _nan_if_none(source.start),
-                "end_s": _nan_if_none(source.end),
-                "sample_fps": _nan_if_none(source.fps),
-                **{key: getattr(info, key) for key in (
-                    "duration_s", "frame_count", "avg_fps", "nominal_fps", "variable_frame_rate",
-                    "first_frame_time_s", "width", "height", "video_codec", "audio_codec")},
-                "bytes": fetched.path.stat().st_size,
-                "sha256": fetched.sha256,
-            })
-            if source.start is not None and source.start >= info.duration_s:
-                raise SourceError(
-                    f"{config.name}: start {source.start}s of {source.location} is past its end "
-                    f"({info.duration_s:.1f}s); fix `start`"
-                )
+            rows.append(_metadata_row(config.name, source, fetched))
     except BaseException:
         for path in staged:  # fetched in this run but not placed: remove the staging copies
             path.unlink(missing_ok=True)
@@ -144,6 +118,50 @@ def fetch_videos(
         config.name, len(videos), len(staged), len(videos) - len(staged), metadata["duration_s"].sum(),
     )
     return videos, metadata
+
+
+def _fetch(
+    source: VideoSource, existing_raw_videos: dict[str, Path], checksums: dict[str, str],
+    options: DownloadOptions, person: str, staging: Path,
+) -> FetchedVideo:
+    """One source as a local video (``sources.fetch_source``); a network failure says how to work
+    offline."""
+    try:
+        return fetch_source(
+            source, existing_raw_videos, checksums, options, person=person, staging_root=staging
+        )
+    except SourceError as error:
+        if not error.network:
+            raise
+        raise SourceError(f"{error}. {OFFLINE_HINT}", network=True) from error
+
+
+def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> dict[str, Any]:
+    """One row of the metadata table (``METADATA_COLUMNS``) for a fetched source.
+
+    Raises:
+        SourceError: the source's ``start`` lies past the video's end.
+    """
+    info = fetched.info
+    if source.start is not None and source.start >= info.duration_s:
+        raise SourceError(
+            f"{person}: start {source.start}s of {source.location} is past its end "
+            f"({info.duration_s:.1f}s); fix `start`"
+        )
+    return {
+        "person": person,
+        "source": source.location,
+        "title": fetched.title,
+        "file": fetched.file_name,
+        "start_s": _nan_if_none(source.start),
+        "end_s": _nan_if_none(source.end),
+        "sample_fps": _nan_if_none(source.fps),
+        **{key: getattr(info, key) for key in (
+            "duration_s", "frame_count", "avg_fps", "nominal_fps", "variable_frame_rate",
+            "first_frame_time_s", "width", "height", "video_codec", "audio_codec")},
+        "bytes": fetched.path.stat().st_size,
+        "sha256": fetched.sha256,
+    }
 
 
 def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
