@@ -54,7 +54,8 @@ class SwapLightningModule(L.LightningModule):
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.model_config = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
+        config = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
+        self.model_config = config
         self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})
         self.loss_settings = LossSettings.model_validate(loss or {})
         self.augmentation = AugmentationConfig.model_validate(augmentation or {})

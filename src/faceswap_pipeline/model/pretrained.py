@@ -329,14 +329,18 @@ def pretrain_base_model(
         ", ".join(f"{key}={value:.4f}" for key, value in record["final_validation"].items()) or "not measured",
     )
     grid = run.preview_grid(module)
-    return PretrainingResult(BaseModel.from_swap_model(module.export_model(), record), grid, summary)
+    base_model = BaseModel.from_swap_model(module.export_model(), record)
+    return PretrainingResult(base_model, grid, summary)
 
 
 def _pretraining_data(
-    train_faces: Sequence[Any], val_faces: Sequence[Any], config: ModelConfig, settings: TrainingSettings
+    train_faces: Sequence[Any],
+    val_faces: Sequence[Any],
+    config: ModelConfig,
+    settings: TrainingSettings,
 ) -> Any:
-    """Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining yet),
-    as the pretraining person's: a `FaceSwapDataModule` of one person."""
+    """Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining
+    yet), as the pretraining person's: a `FaceSwapDataModule` of one person."""
     from faceswap_pipeline.model.data import FaceSwapDataModule
     from faceswap_pipeline.model.face_bank import FaceBankBuild
 
@@ -348,5 +352,6 @@ def _pretraining_data(
     ).build()
     return FaceSwapDataModule(
         {person: bank.faces}, {person: np.arange(len(train_faces))},
-        {person: np.arange(len(train_faces), len(faces))}, batch_size=settings.batch_size, seed=settings.seed,
+        {person: np.arange(len(train_faces), len(faces))},
+        batch_size=settings.batch_size, seed=settings.seed,
     )

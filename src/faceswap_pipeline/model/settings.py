@@ -1,9 +1,10 @@
 """How a swap model trains: the training engine's settings types (frozen, no unknown keys).
 
-`SwapLightningModule` takes the optimizer, loss and augmentation settings; `model.trainer` builds the
-Lightning `Trainer` from `TrainingSettings`, for a pair (`pipelines/training`) and for the face prior
-(`model.pretrained`) alike. The training parameters parse the YAML straight into these models; every
-default is written here once. Pydantic only: importing this loads no torch.
+`SwapLightningModule` takes the optimizer, loss and augmentation settings; `model.trainer`
+builds the Lightning `Trainer` from `TrainingSettings`, for a pair (`pipelines/training`) and
+for the face prior (`model.pretrained`) alike. The training parameters parse the YAML straight
+into these models; every default is written here once. Pydantic only: importing this loads no
+torch.
 """
 
 from __future__ import annotations

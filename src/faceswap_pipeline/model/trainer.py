@@ -2,8 +2,8 @@
 pretraining: the checkpoint to resume, the callbacks and the Lightning `Trainer`, the fit with its
 last checkpoint, the final validation and what the run did (its summary).
 
-Step metrics and preview grids go to the Lightning logger given (an `MLFlowLogger` in the pipelines);
-nothing here knows Kedro or where that logger writes.
+Step metrics and preview grids go to the Lightning logger given (an `MLFlowLogger` in the
+pipelines); nothing here knows Kedro or where that logger writes.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def find_resume(settings: TrainingSettings, config: ModelConfig) -> Resume:
 
 @dataclass
 class TrainingRun:
-    """A fitted run: its Trainer, the callbacks whose results the summary reads, the final validation.
+    """A fitted run: its Trainer, the callbacks the summary reads, the final validation.
 
     Attributes:
         trainer: the Lightning `Trainer` after `fit` (its `global_step`, `precision`).
@@ -127,7 +127,7 @@ def build_trainer(
     has_validation: bool,
     strategy: Any,
 ) -> L.Trainer:
-    """The Lightning `Trainer` of a run: settings' budget, cadences and hardware, atomic checkpoints.
+    """The Lightning `Trainer` of a run: budget, cadences, hardware, atomic checkpoints.
 
     Args:
         settings: the run's settings (`max_steps`, cadences, `trainer.*`, `progress_bar`).

@@ -38,8 +38,8 @@ class PretrainingParams(StrictModel):
         fixed = sorted(set(value) & set(_FIXED_TRAINING_KEYS))
         if fixed:
             raise ValueError(
-                f"{fixed} cannot differ from `training` (the base model must fit the pairs trained with it); "
-                "change them under `training` instead"
+                f"{fixed} cannot differ from `training` (the base model must fit the pairs "
+                "trained with it); change them under `training` instead"
             )
         return value
 
@@ -47,7 +47,10 @@ class PretrainingParams(StrictModel):
 def parse_pretraining_params(pretraining: dict[str, Any]) -> PretrainingParams:
     """Validate `params:pretraining`; a bad value fails naming `pretraining.<key>`."""
     params = validate_parameters(
-        PretrainingParams, pretraining, prefix="pretraining", file="conf/base/parameters_pretraining.yml"
+        PretrainingParams,
+        pretraining,
+        prefix="pretraining",
+        file="conf/base/parameters_pretraining.yml",
     )
     if not params.sources:
         raise ValueError(
@@ -60,7 +63,7 @@ def parse_pretraining_params(pretraining: dict[str, Any]) -> PretrainingParams:
 def pretraining_training_params(
     training: dict[str, Any], pretraining: dict[str, Any]
 ) -> TrainingParams:
-    """The pair training's parameters with the pretraining's changes (`pretraining.training`) applied.
+    """The pair training's parameters with the pretraining's changes (`pretraining.training`).
 
     Raises:
         ValueError: a bad value, or a checkpoint folder shared with the pair training.
@@ -74,10 +77,12 @@ def pretraining_training_params(
             merged[key] = value
     merged["init_from"] = None
     params = parse_training_params(merged)
-    if Path(params.checkpoint_dir).resolve() == Path(parse_training_params(training).checkpoint_dir).resolve():
+    pair = parse_training_params(training)
+    if Path(params.checkpoint_dir).resolve() == Path(pair.checkpoint_dir).resolve():
         raise ValueError(
-            f"pretraining.training.checkpoint_dir is the pair training's ({params.checkpoint_dir}): the two would "
-            "resume from each other's checkpoints; give the pretraining its own folder"
+            "pretraining.training.checkpoint_dir is the pair training's "
+            f"({params.checkpoint_dir}): the two would resume from each other's checkpoints; "
+            "give the pretraining its own folder"
         )
     return params
 

@@ -118,7 +118,8 @@ def select_training_faces(
 
 
 def face_items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str) -> list:
-    """The `model.data.FaceItem`s of the rows of `table` (a `person_faces_table`'s), lazily loaded."""
+    """The `model.data.FaceItem`s of the rows of `table` (a `person_faces_table`'s), loaded
+    lazily."""
     from faceswap_pipeline.model.data import FaceItem
 
     missing = [face_id for face_id in table["face_id"] if face_id not in aligned_faces]

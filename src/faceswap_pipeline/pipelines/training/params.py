@@ -30,7 +30,7 @@ class ValidationSwapParams(StrictModel):
 
 
 class TrainingParams(TrainingSettings):
-    """`params:training`, validated before any work starts (see conf/base/parameters_training.yml)."""
+    """`params:training`, validated before any work starts (conf/base/parameters_training.yml)."""
 
     architecture: Literal["original", "hires"] = "original"
     input_size: int | None = None
