@@ -55,11 +55,8 @@ def _pretrain(
     its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.networks import ModelConfig
-    from faceswap_pipeline.model.pretrained import (
-        PretrainingSettings,
-        pretrain_base_model,
-        save_base_model,
-    )
+    from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
+    from faceswap_pipeline.model.settings import TrainingSettings
 
     train, val = [], []
     for name in names:
@@ -73,14 +70,16 @@ def _pretrain(
     config = ModelConfig.from_dict({
         key: params[key] for key in ("architecture", "input_size", "width", "coverage", "crop_size")
     })
-    settings = PretrainingSettings(
-        config=config, batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=steps or 10**9,
-        checkpoint_dir=out / "pretraining_checkpoints", val_every_n_steps=params["val_every_n_steps"],
+    settings = TrainingSettings(
+        batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=steps or 10**9,
+        checkpoint_dir=str(out / "pretraining_checkpoints"),
+        val_every_n_steps=params["val_every_n_steps"],
         checkpoint_every_n_steps=params["checkpoint_every_n_steps"], preview_every_n_steps=0,
         optimizer=params["optimizer"], loss=params["loss"], augmentation=params["augmentation"],
+        trainer={"precision": "32-true"},  # the pretraining's precision in every trial so far
     )
     started = time.perf_counter()
-    result = pretrain_base_model(train, val, settings)
+    result = pretrain_base_model(train, val, config, settings)
     folder = out / "base_model"
     save_base_model(result.base_model, folder)
     print(

@@ -124,8 +124,8 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
         parse_download_options,
         parse_person_sources,
     )
-    from faceswap_pipeline.pipelines.pretraining.nodes import parse_pretraining_params
-    from faceswap_pipeline.pipelines.training.nodes import parse_training_params
+    from faceswap_pipeline.pipelines.pretraining.params import parse_pretraining_params
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
 
     return {
         "person_a": lambda value: parse_person_sources(value, "person_a"),

@@ -12,8 +12,8 @@ from faceswap_pipeline.model import (
     BaseModelMismatchError,
     ModelConfig,
     ModelFileError,
-    PretrainingSettings,
     SwapModel,
+    TrainingSettings,
     init_swap_model_from_base,
     load_base_model,
     pretrain_base_model,
@@ -77,12 +77,13 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
     # Both people's faces as one crowd: the base model reconstructs them all with one decoder.
     crops = {**clip_faces["a"][0], **clip_faces["b"][0]}
     faces = _faces(crops)
-    settings = PretrainingSettings(
-        config=TINY, batch_size=8, max_steps=4, val_every_n_steps=2, checkpoint_every_n_steps=2,
-        preview_every_n_steps=2, preview_faces=3, log_every_n_steps=1, checkpoint_dir=tmp_path / "ckpt",
-        optimizer={"lr": 1e-3}, accelerator="cpu", devices=1,
+    settings = TrainingSettings(
+        batch_size=8, max_steps=4, val_every_n_steps=2, checkpoint_every_n_steps=2,
+        preview_every_n_steps=2, preview_faces=3, log_every_n_steps=1,
+        checkpoint_dir=str(tmp_path / "ckpt"), optimizer={"lr": 1e-3},
+        trainer={"accelerator": "cpu", "devices": 1},
     )
-    result = pretrain_base_model(faces[8:], faces[:8], settings)
+    result = pretrain_base_model(faces[8:], faces[:8], TINY, settings)
     assert result.base_model.record["steps"] == 4
     assert result.base_model.record["faces"] == len(faces) - 8
     assert result.base_model.record["videos"] == sorted({face.face_id.split("/")[0] for face in faces})
@@ -90,5 +91,7 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
     assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)   # rows: faces, reconstructions
     assert (tmp_path / "ckpt" / "last.ckpt").is_file()
 
-    again = pretrain_base_model(faces[8:], faces[:8], PretrainingSettings(**{**settings.__dict__, "max_steps": 6}))
+    again = pretrain_base_model(
+        faces[8:], faces[:8], TINY, settings.model_copy(update={"max_steps": 6})
+    )
     assert (again.summary["resumed_at_step"], again.base_model.record["steps"]) == (4, 6)

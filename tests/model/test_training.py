@@ -295,6 +295,34 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
 
 
+def test_a_checkpoint_from_before_the_settings_types_still_loads_and_resumes(clip_faces, tmp_path):
+    # Until issue 14 the module saved its call's own arguments: partial dicts, or None.
+    checkpoints = tmp_path / "checkpoints"
+    trainer = _trainer(max_steps=2, limit_val_batches=0)
+    trainer.fit(_module(optimizer={"lr": 1e-3}), datamodule=_datamodule(clip_faces))
+    trainer.save_checkpoint(checkpoints / "last.ckpt")
+    saved = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    saved["hyper_parameters"] = {
+        "model": dict(saved["hyper_parameters"]["model"]),
+        "optimizer": {"lr": 1e-3},
+        "loss": None,
+        "augmentation": None,
+        "compile": False,
+    }
+    torch.save(saved, checkpoints / "last.ckpt")
+
+    loaded = SwapLightningModule.load_from_checkpoint(checkpoints / "last.ckpt", weights_only=True)
+    assert loaded.optimizer_settings.lr == 1e-3 and loaded.loss_settings.eye_mouth_weight == 3.0
+    assert all(
+        torch.equal(saved["state_dict"][f"model.{name}"], value)
+        for name, value in loaded.model.state_dict().items()
+    )
+    params = _params(tmp_path, max_steps=4)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
+    _, _, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    assert (summary["resumed_at_step"], summary["global_step"]) == (2, 4)
+
+
 def test_a_nan_loss_stops_and_keeps_the_last_good_checkpoint(clip_faces, tmp_path):
     # Adam's step is about lr whatever the gradient: 1e12 overflows the activations after one step.
     params = _params(tmp_path, checkpoint_every_n_steps=1, optimizer={"name": "adam", "lr": 1e12})

@@ -11,47 +11,17 @@ device with `affine_grid`/`grid_sample`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+# Defined with the other training settings (light, Pydantic only); imported here as augment_faces'.
+from faceswap_pipeline.model.settings import AugmentationConfig
+
 # faceit's random_warp moved a 5×5 grid over the 160 px region by N(0, 5 px): 5 / 80 in [-1, 1] units.
 _FACEIT_WARP_STD = 5.0 / 80.0
-
-
-@dataclass(frozen=True)
-class AugmentationConfig:
-    """faceit's augmentation ranges; `strength` scales all of them (0 = identity).
-
-    Attributes:
-        strength: global multiplier of every range below, 0 disables augmentation.
-        rotation_deg: maximum rotation either way, degrees (faceit: 10).
-        zoom: maximum relative zoom either way (faceit: 0.05).
-        shift: maximum shift either way, as a fraction of the model region's side (faceit: 0.05).
-        flip: mirror half of the faces horizontally.
-        warp: multiplier of faceit's random-warp jitter (1 = N(0, 5 px) on a 160 px region).
-        warp_grid: control points per side of the jittered grid (faceit: 5).
-    """
-
-    strength: float = 1.0
-    rotation_deg: float = 10.0
-    zoom: float = 0.05
-    shift: float = 0.05
-    flip: bool = True
-    warp: float = 1.0
-    warp_grid: int = 5
-
-    def __post_init__(self) -> None:
-        for name in ("strength", "rotation_deg", "zoom", "shift", "warp"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"augmentation.{name} must be >= 0, got {getattr(self, name)}")
-        if self.zoom >= 1:
-            raise ValueError(f"augmentation.zoom must be below 1, got {self.zoom}")
-        if self.warp_grid < 2:
-            raise ValueError(f"augmentation.warp_grid must be at least 2, got {self.warp_grid}")
 
 
 def source_size(input_size: int, coverage: float) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,14 @@ import torch
 from torch import Tensor
 
 from faceswap_pipeline.errors import FaceswapError
-from faceswap_pipeline.model.augmentation import (
-    AugmentationConfig,
-    augment_faces,
-    crop_model_region,
-)
+from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
 from faceswap_pipeline.model.losses import reconstruction_loss, ssim
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+from faceswap_pipeline.model.settings import (
+    AugmentationConfig,
+    LossSettings,
+    OptimizerSettings,
+)
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -36,43 +38,40 @@ class SwapLightningModule(L.LightningModule):
     marks eyes and mouth (255) for the loss weighting.
 
     Args:
-        model: `ModelConfig.to_dict()`.
-        optimizer: `{"name": "adam" | "adamw", "lr": float, "betas": [b1, b2], "weight_decay": float}`.
-        loss: `{"ssim_weight": float in [0, 1], "eye_mouth_weight": float >= 1}`.
-        augmentation: `AugmentationConfig` fields.
+        model: the `ModelConfig` (or its `to_dict()`).
+        optimizer, loss, augmentation: the settings (`model.settings`), or their fields as a dict
+            (a checkpoint's hyperparameters); None: the defaults.
         compile: compile the network with `torch.compile` when training starts (pays on a GPU's long
             runs; its minutes of compilation do not on a CPU, see benchmarks/training_overhead.py).
     """
 
     def __init__(
         self,
-        model: dict[str, Any],
-        optimizer: dict[str, Any] | None = None,
-        loss: dict[str, Any] | None = None,
-        augmentation: dict[str, Any] | None = None,
+        model: ModelConfig | Mapping[str, Any],
+        optimizer: OptimizerSettings | Mapping[str, Any] | None = None,
+        loss: LossSettings | Mapping[str, Any] | None = None,
+        augmentation: AugmentationConfig | Mapping[str, Any] | None = None,
         compile: bool = False,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.model_config = ModelConfig.from_dict(model)
+        config = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
+        self.model_config = config
+        self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})
+        self.loss_settings = LossSettings.model_validate(loss or {})
+        self.augmentation = AugmentationConfig.model_validate(augmentation or {})
+        # Plain values, as every checkpoint so far holds them: checkpoints are read back with
+        # torch.load(weights_only=True), which refuses other classes, and `load_from_checkpoint`
+        # passes them back in here.
+        self.save_hyperparameters(
+            {
+                "model": self.model_config.to_dict(),
+                "optimizer": self.optimizer_settings.model_dump(),
+                "loss": self.loss_settings.model_dump(),
+                "augmentation": self.augmentation.model_dump(),
+                "compile": compile,
+            }
+        )
         self.model = SwapModel(self.model_config)
-        self.optimizer_settings = {
-            "name": "adam",
-            "lr": 5e-5,
-            "betas": (0.5, 0.999),
-            "weight_decay": 0.0,
-        }
-        self.optimizer_settings.update(optimizer or {})
-        if self.optimizer_settings["name"] not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {self.optimizer_settings['name']!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        loss = {"ssim_weight": 0.5, "eye_mouth_weight": 1.0, **(loss or {})}
-        self.ssim_weight = float(loss["ssim_weight"])
-        self.eye_mouth_weight = float(loss["eye_mouth_weight"])
-        if self.eye_mouth_weight < 1.0:
-            raise ValueError(f"loss.eye_mouth_weight must be >= 1, got {self.eye_mouth_weight}")
-        self.augmentation = AugmentationConfig(**(augmentation or {}))
         self.compile_model = compile
         self._compiled = False
 
@@ -92,9 +91,10 @@ class SwapLightningModule(L.LightningModule):
         ).eval()
 
     def _weight_map(self, target: Tensor) -> Tensor | None:
-        if target.shape[1] < 4 or self.eye_mouth_weight == 1.0:
+        weight = self.loss_settings.eye_mouth_weight
+        if target.shape[1] < 4 or weight == 1.0:
             return None
-        return 1.0 + (self.eye_mouth_weight - 1.0) * target[:, 3:4]
+        return 1.0 + (weight - 1.0) * target[:, 3:4]
 
     def _shared_step(self, batch: dict[str, Tensor | None], stage: str) -> Tensor:
         config = self.model_config
@@ -118,7 +118,10 @@ class SwapLightningModule(L.LightningModule):
             inputs = inputs.contiguous(memory_format=torch.channels_last)
             prediction = self.model(inputs, person)
             loss = reconstruction_loss(
-                prediction, target[:, :3], self._weight_map(target), self.ssim_weight
+                prediction,
+                target[:, :3],
+                self._weight_map(target),
+                self.loss_settings.ssim_weight,
             )
             total = total + loss
             # Validation metrics are epoch means: averaged over all processes under DDP.
@@ -149,11 +152,11 @@ class SwapLightningModule(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         settings = self.optimizer_settings
-        return OPTIMIZERS[settings["name"]](
+        return OPTIMIZERS[settings.name](
             self.model.parameters(),
-            lr=float(settings["lr"]),
-            betas=tuple(float(b) for b in settings["betas"]),
-            weight_decay=float(settings["weight_decay"]),
+            lr=settings.lr,
+            betas=settings.betas,
+            weight_decay=settings.weight_decay,
         )
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from faceswap_pipeline.model.model_file import (
     _write_atomically,
 )
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+from faceswap_pipeline.model.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -248,48 +249,6 @@ def start_from_base_model(
     return {"path": str(folder), "record": record}
 
 
-@dataclass(frozen=True)
-class PretrainingSettings:
-    """How `pretrain_base_model` trains: the training parameters' keys that apply to one autoencoder.
-
-    Attributes:
-        config: the model configuration (the pairs that start from the base model must share it).
-        batch_size: faces per step.
-        max_steps: stop at this optimizer step, counted over all runs (resumes included).
-        max_minutes: stop after this many minutes of this run (None: no time limit).
-        val_every_n_steps, checkpoint_every_n_steps, preview_every_n_steps, log_every_n_steps: cadences
-            in optimizer steps (preview 0: only at the end).
-        preview_faces: held-out faces in the preview grid (rows: faces, reconstructions).
-        checkpoint_dir: where `last.ckpt` is kept; a re-run resumes from it when `resume`.
-        optimizer, loss, augmentation: as `SwapLightningModule` takes them.
-        accelerator, devices, strategy, num_nodes, precision: Lightning `Trainer` settings (precision
-            resolved: e.g. "32-true", "bf16-mixed").
-    """
-
-    config: ModelConfig
-    batch_size: int = 32
-    max_steps: int = 100_000
-    max_minutes: float | None = None
-    val_every_n_steps: int = 50
-    checkpoint_every_n_steps: int = 50
-    checkpoint_dir: Path = Path("data/06_models/pretraining_checkpoints")
-    resume: bool = True
-    preview_every_n_steps: int = 50
-    preview_faces: int = 6
-    log_every_n_steps: int = 10
-    seed: int = 42
-    progress_bar: bool = False
-    with_landmark_mask: bool = True
-    optimizer: dict[str, Any] = field(default_factory=dict)
-    loss: dict[str, Any] = field(default_factory=dict)
-    augmentation: dict[str, Any] = field(default_factory=dict)
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-
-
 @dataclass
 class PretrainingResult:
     """What `pretrain_base_model` returns.
@@ -308,20 +267,23 @@ class PretrainingResult:
 def pretrain_base_model(
     train_faces: Sequence[Any],
     val_faces: Sequence[Any],
-    settings: PretrainingSettings,
+    config: ModelConfig,
+    settings: TrainingSettings,
     mlflow_logger: Any | None = None,
 ) -> PretrainingResult:
     """Train the shared encoder and one decoder to reconstruct everyone's faces; resumable.
 
     The `SwapLightningModule` trains it with only the pretraining person's batches (its other decoder
     gets no gradient and is not saved), with the pair training's augmentation and loss, so the base
-    model learns exactly the task a pair's decoders then specialise.
+    model learns exactly the task a pair's decoders then specialise; `model.trainer.run_training`
+    runs it as it runs a pair's training.
 
     Args:
         train_faces: `model.data.FaceItem`s (lazy loaders of RGB uint8 `(S, S, 3)` aligned crops, S =
-            `settings.config.crop_size`), of any number of people.
+            `config.crop_size`), of any number of people.
         val_faces: held-out faces (ideally of people or videos not in `train_faces`); may be empty.
-        settings: model configuration, budget, checkpointing and trainer settings.
+        config: the model configuration (the pairs that start from the base model must share it).
+        settings: budget, cadences, checkpoints, optimizer, loss, augmentation and trainer.
         mlflow_logger: a Lightning logger for step metrics and preview grids (None: no logging).
 
     Returns:
@@ -331,110 +293,65 @@ def pretrain_base_model(
         CheckpointMismatchError: the checkpoint in `settings.checkpoint_dir` is of another configuration.
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
     """
-    import warnings
-
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from faceswap_pipeline.model.callbacks import (
-        ImagesPerSecondCallback,
-        PreviewGridCallback,
-        ProgressLogCallback,
-        TimeBudgetCallback,
-    )
-    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
-    from faceswap_pipeline.model.data import FaceSwapDataModule
-    from faceswap_pipeline.model.face_bank import FaceBankBuild
-    from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+    from faceswap_pipeline.model.trainer import find_resume, run_training
 
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    config = settings.config
-    person = PRETRAINING_PERSON
-    # Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining yet).
-    faces = (*train_faces, *val_faces)
-    bank = FaceBankBuild(
-        tuple(faces), "pretraining", config.input_size, config.coverage, config.crop_size,
-        settings.with_landmark_mask, person,
-    ).build()
-    datamodule = FaceSwapDataModule(
-        {person: bank.faces}, {person: np.arange(len(train_faces))},
-        {person: np.arange(len(train_faces), len(faces))}, batch_size=settings.batch_size, seed=settings.seed,
-    )
+    datamodule = _pretraining_data(train_faces, val_faces, config, settings)
     module = SwapLightningModule(
-        model=config.to_dict(), optimizer=settings.optimizer, loss=settings.loss, augmentation=settings.augmentation,
+        config, settings.optimizer, settings.loss, settings.augmentation, settings.compile
     )
-    checkpoint_dir = Path(settings.checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    resume_from, resumed_at_step = resume_checkpoint(checkpoint_dir, settings.resume, config)
-
-    preview = PreviewGridCallback(datamodule.preview_faces(settings.preview_faces), settings.preview_every_n_steps)
-    speed = ImagesPerSecondCallback(settings.log_every_n_steps)
-    callbacks: list[L.Callback] = [
-        preview, speed, ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
-        ModelCheckpoint(
-            dirpath=checkpoint_dir, every_n_train_steps=settings.checkpoint_every_n_steps, save_top_k=0,
-            save_last=True, enable_version_counter=False,
-        ),
-    ]
-    budget = None
-    if settings.max_minutes is not None:
-        budget = TimeBudgetCallback(settings.max_minutes * 60.0)
-        callbacks.append(budget)
-    has_validation = len(val_faces) > 0
-    trainer = L.Trainer(
-        accelerator=settings.accelerator, devices=settings.devices, strategy=settings.strategy,
-        num_nodes=settings.num_nodes, precision=settings.precision, max_steps=settings.max_steps, max_epochs=-1,
-        val_check_interval=settings.val_every_n_steps if has_validation else None, check_val_every_n_epoch=None,
-        limit_val_batches=None if has_validation else 0, num_sanity_val_steps=0,
-        log_every_n_steps=settings.log_every_n_steps, logger=mlflow_logger if mlflow_logger is not None else False,
-        callbacks=callbacks, enable_progress_bar=settings.progress_bar, enable_model_summary=False,
-        default_root_dir=checkpoint_dir, plugins=[AtomicCheckpointIO()],
-    )
-    # Batches are drawn at random, with no position in an epoch to lose when resuming.
-    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    except NonFiniteLossError as error:
-        last = checkpoint_dir / "last.ckpt"
-        kept = f"the last good checkpoint is kept at {last}" if last.exists() else "no checkpoint had been saved yet"
-        raise NonFiniteLossError(f"{error} {kept}.") from error
-    trainer.save_checkpoint(checkpoint_dir / "last.ckpt", weights_only=False)
-
-    final: dict[str, float] = {}
-    if has_validation:
-        results = trainer.validate(module, datamodule=datamodule, verbose=False)
-        final = {
-            key.removesuffix(f"_{person}"): float(value)
-            for key, value in (results[0] if results else {}).items()
-            if key.endswith(f"_{person}")
-        }
-    stop_reason = (
-        "max_minutes" if budget is not None and budget.stopped_early
-        else "max_steps" if trainer.global_step >= settings.max_steps else "stopped"
+    run = run_training(
+        module, datamodule, settings, find_resume(settings, config),
+        mlflow_logger=mlflow_logger, has_validation=len(val_faces) > 0,
+        strategy=settings.trainer.strategy,
     )
     videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in [*train_faces, *val_faces]})
+    person = PRETRAINING_PERSON
+    final = {
+        key.removesuffix(f"_{person}"): value
+        for key, value in run.final_validation.items()
+        if key.endswith(f"_{person}")
+    }
     record = {
         "faces": len(train_faces),
         "validation_faces": len(val_faces),
         "videos": videos,
-        "steps": int(trainer.global_step),
+        "steps": int(run.trainer.global_step),
         "final_validation": {key: round(value, 6) for key, value in final.items() if math.isfinite(value)},
     }
-    summary = {
-        **record,
-        "stop_reason": stop_reason,
-        "resumed_from": str(resume_from) if resume_from else None,
-        "resumed_at_step": resumed_at_step,
-        "images_per_s": speed.latest,
-        "model": config.to_dict(),
-        "precision": str(trainer.precision),
-        "checkpoint": str(checkpoint_dir / "last.ckpt"),
-    }
+    summary = {**record, "stop_reason": run.stop_reason(settings.max_steps), **run.summary(module)}
     logger.info(
         "pretraining stopped at step %d (%s) on %d faces of %d videos; held-out reconstruction %s",
-        trainer.global_step, stop_reason, len(train_faces), len(videos),
+        run.trainer.global_step, summary["stop_reason"], len(train_faces), len(videos),
         ", ".join(f"{key}={value:.4f}" for key, value in record["final_validation"].items()) or "not measured",
     )
-    if preview.latest_grid is None:
-        preview.render(trainer, module)
-    return PretrainingResult(BaseModel.from_swap_model(module.export_model(), record), preview.latest_grid, summary)
+    grid = run.preview_grid(module)
+    base_model = BaseModel.from_swap_model(module.export_model(), record)
+    return PretrainingResult(base_model, grid, summary)
+
+
+def _pretraining_data(
+    train_faces: Sequence[Any],
+    val_faces: Sequence[Any],
+    config: ModelConfig,
+    settings: TrainingSettings,
+) -> Any:
+    """Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining
+    yet), as the pretraining person's: a `FaceSwapDataModule` of one person."""
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+    from faceswap_pipeline.model.face_bank import FaceBankBuild
+
+    person = PRETRAINING_PERSON
+    faces = (*train_faces, *val_faces)
+    bank = FaceBankBuild(
+        tuple(faces), "pretraining", config.input_size, config.coverage, config.crop_size,
+        settings.loss.with_landmark_mask, person,
+    ).build()
+    return FaceSwapDataModule(
+        {person: bank.faces}, {person: np.arange(len(train_faces))},
+        {person: np.arange(len(train_faces), len(faces))},
+        batch_size=settings.batch_size, seed=settings.seed,
+    )

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from faceswap_pipeline.pipelines.face_extraction.params import parse_params
-from faceswap_pipeline.pipelines.pretraining.nodes import (
-    keep_every_identity,
+from faceswap_pipeline.pipelines.pretraining.nodes import keep_every_identity
+from faceswap_pipeline.pipelines.pretraining.params import (
     parse_pretraining_params,
     pretraining_training_params,
 )

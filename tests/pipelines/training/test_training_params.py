@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from faceswap_pipeline.pipelines.training.nodes import parse_training_params
+from faceswap_pipeline.pipelines.training.params import parse_training_params
 from tests.conftest import PROJECT_ROOT
 
 PRESETS = ["base", "gpu", "tiny"]

@@ -14,81 +14,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, field_validator
 
-from faceswap_pipeline.pipelines.parameters import validate_parameters
-from faceswap_pipeline.sources import VideoSource
+from faceswap_pipeline.pipelines.pretraining.params import (
+    parse_pretraining_params,
+    pretraining_training_params,
+)
+from faceswap_pipeline.pipelines.training.params import TrainingParams
 
 logger = logging.getLogger(__name__)
-
-# `training` keys the pretraining cannot change: the base model must fit the pairs trained with the
-# same `training` settings, and it starts from scratch or its own checkpoint.
-_FIXED_TRAINING_KEYS = ("architecture", "input_size", "width", "coverage", "crop_size", "init_from")
-
-
-class PretrainingParams(BaseModel):
-    """`params:pretraining` (conf/base/parameters_pretraining.yml)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = "pretraining faces"
-    sources: list[VideoSource]
-    training: dict[str, Any] = {}
-
-    @field_validator("training")
-    @classmethod
-    def _known_training_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from faceswap_pipeline.pipelines.training.nodes import TrainingParams
-
-        unknown = sorted(set(value) - set(TrainingParams.model_fields))
-        if unknown:
-            raise ValueError(f"unknown training keys {unknown}; it takes the keys of `training`")
-        fixed = sorted(set(value) & set(_FIXED_TRAINING_KEYS))
-        if fixed:
-            raise ValueError(
-                f"{fixed} cannot differ from `training` (the base model must fit the pairs trained with it); "
-                "change them under `training` instead"
-            )
-        return value
-
-
-def parse_pretraining_params(pretraining: dict[str, Any]) -> PretrainingParams:
-    """Validate `params:pretraining`; a bad value fails naming `pretraining.<key>`."""
-    params = validate_parameters(
-        PretrainingParams, pretraining, prefix="pretraining", file="conf/base/parameters_pretraining.yml"
-    )
-    if not params.sources:
-        raise ValueError(
-            "pretraining.sources is empty: list videos of many people (`url:` or `path:`) in "
-            "conf/base/parameters_pretraining.yml"
-        )
-    return params
-
-
-def pretraining_training_params(training: dict[str, Any], pretraining: dict[str, Any]) -> Any:
-    """The pair training's parameters with the pretraining's changes (`pretraining.training`) applied.
-
-    Raises:
-        ValueError: a bad value, or a checkpoint folder shared with the pair training.
-    """
-    from faceswap_pipeline.pipelines.training.nodes import parse_training_params
-
-    overrides = parse_pretraining_params(pretraining).training
-    merged = copy.deepcopy(dict(training))
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    merged["init_from"] = None
-    params = parse_training_params(merged)
-    if Path(params.checkpoint_dir).resolve() == Path(parse_training_params(training).checkpoint_dir).resolve():
-        raise ValueError(
-            f"pretraining.training.checkpoint_dir is the pair training's ({params.checkpoint_dir}): the two would "
-            "resume from each other's checkpoints; give the pretraining its own folder"
-        )
-    return params
-
 
 def fetch_pretraining_videos(
     existing_raw_videos: dict[str, Path], pretraining: dict[str, Any], download: dict[str, Any], staging: Path
@@ -130,6 +63,7 @@ def pretrain_base_model(
     face_alignments: pd.DataFrame,
     training: dict[str, Any],
     pretraining: dict[str, Any],
+    mlflow_run_id: str | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the base model (shared encoder + one decoder) on every face, resuming its own checkpoint.
 
@@ -141,6 +75,8 @@ def pretrain_base_model(
         face_alignments: `pretraining_face_alignments` (time and 68 landmarks of each face).
         training: `params:training`: the model configuration and every setting not changed below.
         pretraining: `params:pretraining`; its `training` changes the budget, checkpoint folder, ...
+        mlflow_run_id: the MLflow run that pretrains (`pretraining.mlflow_run_id`), recorded in the
+            base model; None without one.
 
     Returns:
         `(base_model, pretraining_preview, pretraining_summary)`: the `BaseModel` (CPU, eval mode; its
@@ -151,60 +87,56 @@ def pretrain_base_model(
         TooFewFacesError: fewer training faces than `min_faces_per_person`.
         CheckpointMismatchError: its checkpoint is of another model configuration.
     """
-    import mlflow
     from PIL import Image
 
-    from faceswap_pipeline.model.data import TooFewFacesError, assign_validation_split
-    from faceswap_pipeline.model.networks import ModelConfig
-    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON, PretrainingSettings
+    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON
     from faceswap_pipeline.model.pretrained import pretrain_base_model as pretrain
-    from faceswap_pipeline.pipelines.training.nodes import (
-        _active_mlflow_logger,
-        _items,
-        _person_faces,
-        _precision,
-    )
+    from faceswap_pipeline.pipelines.training.nodes import active_mlflow_logger, face_items
 
     params = pretraining_training_params(training, pretraining)
     person = PRETRAINING_PERSON
-    faces = _person_faces(person, aligned_faces, face_alignments)
+    train_rows, val_rows, videos = _split_faces(aligned_faces, face_alignments, params)
+    train_items = face_items(train_rows, aligned_faces, person)
+    val_items = face_items(val_rows, aligned_faces, person)
+    logger.info(
+        "pretraining on %d faces of %d videos, %d held out (videos %s)", len(train_items), videos,
+        len(val_items), ", ".join(sorted(val_rows["video"].unique())) or "none",
+    )
+    mlflow_logger = active_mlflow_logger()
+    if mlflow_logger is not None:
+        mlflow_logger.log_hyperparams({
+            "pretraining.faces": len(train_items), "pretraining.validation_faces": len(val_items),
+            "pretraining.videos": videos,
+        })
+    result = pretrain(train_items, val_items, params.swap_model_config(), params, mlflow_logger)
+    result.base_model.record["pretraining_run_id"] = mlflow_run_id
+    return result.base_model, Image.fromarray(result.preview), result.summary
+
+
+def _split_faces(
+    aligned_faces: dict[str, Any], face_alignments: pd.DataFrame, params: TrainingParams
+) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The training rows, the held-out rows (at most `val_max_faces`, evenly spread) and how many
+    videos they come from.
+
+    Raises:
+        TooFewFacesError: fewer training faces than `min_faces_per_person`.
+    """
+    from faceswap_pipeline.model.data import TooFewFacesError, assign_validation_split
+    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON
+    from faceswap_pipeline.pipelines.training.nodes import person_faces_table
+
+    faces = person_faces_table(PRETRAINING_PERSON, aligned_faces, face_alignments)
     held_out = assign_validation_split(faces, params.val_fraction)
     train_rows, val_rows = faces[~held_out], faces[held_out]
     if len(train_rows) < params.min_faces_per_person:
         raise TooFewFacesError(
-            f"too few faces to pretrain: {len(train_rows)} for training (+{len(val_rows)} held out), at least "
-            f"{params.min_faces_per_person} needed (pretraining.training.min_faces_per_person). Add videos to "
-            "pretraining.sources, or loosen the face_extraction filters."
+            f"too few faces to pretrain: {len(train_rows)} for training (+{len(val_rows)} held "
+            f"out), at least {params.min_faces_per_person} needed "
+            "(pretraining.training.min_faces_per_person). Add videos to pretraining.sources, or "
+            "loosen the face_extraction filters."
         )
     if params.val_max_faces and len(val_rows) > params.val_max_faces:
         picks = np.linspace(0, len(val_rows) - 1, params.val_max_faces).round().astype(int)
         val_rows = val_rows.iloc[np.unique(picks)]
-    train_items = _items(train_rows, aligned_faces, person)
-    val_items = _items(val_rows, aligned_faces, person)
-    logger.info(
-        "pretraining on %d faces of %d videos, %d held out (videos %s)", len(train_items),
-        faces["video"].nunique(), len(val_items), ", ".join(sorted(val_rows["video"].unique())) or "none",
-    )
-    mlflow_logger = _active_mlflow_logger()
-    if mlflow_logger is not None:
-        mlflow_logger.log_hyperparams({
-            "pretraining.faces": len(train_items), "pretraining.validation_faces": len(val_items),
-            "pretraining.videos": int(faces["video"].nunique()),
-        })
-    settings = PretrainingSettings(
-        config=ModelConfig.from_dict(params.model_config_dict()),
-        checkpoint_dir=Path(params.checkpoint_dir),
-        precision=_precision(params.trainer.precision),
-        with_landmark_mask=params.loss.eye_mouth_weight > 1.0,
-        optimizer=params.optimizer.model_dump(), loss=params.loss.model_dump(),
-        augmentation=params.augmentation.model_dump(),
-        **params.model_dump(include={
-            "batch_size", "max_steps", "max_minutes", "val_every_n_steps", "checkpoint_every_n_steps", "resume",
-            "preview_every_n_steps", "preview_faces", "log_every_n_steps", "seed", "progress_bar",
-        }),
-        **params.trainer.model_dump(include={"accelerator", "devices", "strategy", "num_nodes"}),
-    )
-    result = pretrain(train_items, val_items, settings, mlflow_logger)
-    run = mlflow.active_run()
-    result.base_model.record["pretraining_run_id"] = run.info.run_id if run is not None else None
-    return result.base_model, Image.fromarray(result.preview), result.summary
+    return train_rows, val_rows, int(faces["video"].nunique())

@@ -43,7 +43,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         face_extraction_template(settings="face_extraction_settings"),
         Node(
             pretrain_base_model,
-            inputs=["aligned_faces", "face_alignments", "params:training", "params:pretraining"],
+            inputs=[
+                "aligned_faces",
+                "face_alignments",
+                "params:training",
+                "params:pretraining",
+                "mlflow_run_id",
+            ],
             outputs=list(OUTPUTS),
             name="pretrain_base_model",
         ),

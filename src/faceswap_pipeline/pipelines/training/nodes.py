@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 import math
 import re
-import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
 
 from faceswap_pipeline.distributed import runs_on_every_rank
-from faceswap_pipeline.pipelines.parameters import validate_parameters
-from faceswap_pipeline.strict_model import StrictModel
+from faceswap_pipeline.pipelines.training.params import TrainingParams, parse_training_params
+
+if TYPE_CHECKING:
+    from faceswap_pipeline.model.trainer import TrainingRun
 
 logger = logging.getLogger(__name__)
 
@@ -31,120 +31,9 @@ TRAINING_FACE_COLUMNS = [
     "landmarks68_crop",
 ]
 _FACE_ID = re.compile(r"^(?P<video>.+)/(?P<frame>\d+)_t(?P<track>\d+)$")
-_DEFAULT_INPUT_SIZE = {"original": 64, "hires": 128}
 
 
-class OptimizerParams(StrictModel):
-    name: Literal["adam", "adamw"] = "adam"
-    lr: float = Field(5e-5, gt=0)
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = Field(0.0, ge=0)
-
-
-class LossParams(StrictModel):
-    ssim_weight: float = Field(0.5, ge=0, le=1)
-    eye_mouth_weight: float = Field(3.0, ge=1)
-
-
-class AugmentationParams(StrictModel):
-    strength: float = Field(1.0, ge=0)
-    rotation_deg: float = Field(10.0, ge=0, le=90)
-    zoom: float = Field(0.05, ge=0, lt=1)
-    shift: float = Field(0.05, ge=0, le=0.5)
-    flip: bool = True
-    warp: float = Field(1.0, ge=0)
-    warp_grid: int = Field(5, ge=2)
-
-
-class TrainerParams(StrictModel):
-    """Lightning `Trainer` settings; `precision: auto` is bf16-mixed on a CUDA GPU that has it, else 32-true."""
-
-    accelerator: str = "auto"
-    devices: int | str | list[int] = "auto"
-    # "auto" with several devices is DDP too; both start their ranks from the training node
-    # (faceswap_pipeline.distributed), never by re-running `kedro run`.
-    strategy: Literal["auto", "ddp"] = "auto"
-    num_nodes: int = Field(1, ge=1)
-    precision: str = "auto"
-
-
-class ValidationSwapParams(StrictModel):
-    """The swaps judged at every validation (see `evaluation.validation_swaps`)."""
-
-    faces: int = Field(8, ge=0, le=256)
-
-
-class TrainingParams(StrictModel):
-    """`params:training`, validated before any work starts (see conf/base/parameters_training.yml)."""
-
-    architecture: Literal["original", "hires"] = "original"
-    input_size: int | None = None
-    width: float = Field(1.0, ge=0.05, le=4.0)
-    coverage: float = Field(0.625, ge=0.1, le=1.0)
-    crop_size: int = Field(256, ge=16)
-    batch_size: int = Field(64, ge=1)
-    max_steps: int = Field(100_000, ge=1)
-    max_minutes: float | None = Field(None, gt=0)
-    min_faces_per_person: int = Field(64, ge=2)
-    val_fraction: float = Field(0.1, ge=0, le=0.5)
-    val_every_n_steps: int = Field(250, ge=1)
-    val_max_faces: int | None = Field(None, ge=1)
-    checkpoint_every_n_steps: int = Field(250, ge=1)
-    checkpoint_dir: str = "data/06_models/checkpoints"
-    resume: bool = True
-    preview_every_n_steps: int = Field(250, ge=0)
-    preview_faces: int = Field(6, ge=1, le=32)
-    log_every_n_steps: int = Field(10, ge=1)
-    compile: bool = False
-    seed: int = 42
-    progress_bar: bool = False
-    init_from: str | None = None
-    optimizer: OptimizerParams = OptimizerParams()
-    loss: LossParams = LossParams()
-    augmentation: AugmentationParams = AugmentationParams()
-    trainer: TrainerParams = TrainerParams()
-    validation_swaps: ValidationSwapParams = ValidationSwapParams()
-    stop_when_convincing: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _architecture_input_size(cls, data: Any) -> Any:
-        """`input_size: null` is the architecture's own (the parameters are frozen once parsed)."""
-        if isinstance(data, dict) and data.get("input_size") is None:
-            architecture = data.get("architecture", "original")
-            data = {**data, "input_size": _DEFAULT_INPUT_SIZE.get(architecture)}
-        return data
-
-    @model_validator(mode="after")
-    def _input_size_fits(self) -> TrainingParams:
-        from faceswap_pipeline.model.networks import SUPPORTED_INPUT_SIZES
-
-        sizes = SUPPORTED_INPUT_SIZES[self.architecture]
-        if self.input_size not in sizes:
-            raise ValueError(
-                f"input_size {self.input_size} does not fit architecture {self.architecture!r}, "
-                f"which takes {' or '.join(map(str, sizes))}"
-            )
-        return self
-
-    def model_config_dict(self) -> dict[str, Any]:
-        return {
-            "architecture": self.architecture,
-            "input_size": self.input_size,
-            "width": self.width,
-            "coverage": self.coverage,
-            "crop_size": self.crop_size,
-        }
-
-
-def parse_training_params(training: dict[str, Any]) -> TrainingParams:
-    """Validate `params:training`; a bad value fails naming `training.<key>`."""
-    return validate_parameters(
-        TrainingParams, training, prefix="training", file="conf/base/parameters_training.yml"
-    )
-
-
-def _person_faces(
+def person_faces_table(
     person: str, aligned_faces: dict[str, Callable], face_alignments: pd.DataFrame | None
 ) -> pd.DataFrame:
     """One row per aligned face: its id, video, frame index, time and 68 landmarks (None when unknown)."""
@@ -206,7 +95,7 @@ def select_training_faces(
         ("a", aligned_faces_a, face_alignments_a),
         ("b", aligned_faces_b, face_alignments_b),
     ):
-        table = _person_faces(person, faces, alignments)
+        table = person_faces_table(person, faces, alignments)
         held_out = assign_validation_split(table, params.val_fraction)
         table["split"] = np.where(held_out, "val", "train")
         tables.append(table)
@@ -228,7 +117,9 @@ def select_training_faces(
     return faces
 
 
-def _items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str):
+def face_items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: str) -> list:
+    """The `model.data.FaceItem`s of the rows of `table` (a `person_faces_table`'s), loaded
+    lazily."""
     from faceswap_pipeline.model.data import FaceItem
 
     missing = [face_id for face_id in table["face_id"] if face_id not in aligned_faces]
@@ -276,7 +167,7 @@ def build_face_banks(
     for person in PERSONS:
         rows = training_faces[training_faces["person"] == person]
         banks[person] = plan_face_bank(
-            _items(rows, aligned[person], person),
+            face_items(rows, aligned[person], person),
             params.input_size,
             params.coverage,
             params.crop_size,
@@ -292,18 +183,13 @@ def build_face_banks(
     return banks
 
 
-def _precision(requested: str) -> str:
-    import torch
+def active_mlflow_logger():
+    """Lightning's MLFlowLogger writing into kedro-mlflow's active run, or None when there is none.
 
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
-
-
-def _active_mlflow_logger():
-    """Lightning's MLFlowLogger writing into kedro-mlflow's active run, or None when there is none."""
+    The one place a node reaches MLflow itself (docs/architecture.md): Lightning logs step metrics
+    and preview grids while it trains, which no catalog dataset can. Pair training and pretraining
+    both build their logger here.
+    """
     import mlflow
     from lightning.pytorch.loggers import MLFlowLogger
 
@@ -376,6 +262,70 @@ def _validation_swap_callback(
     )
 
 
+def _face_rows(
+    training_faces: pd.DataFrame, banks: dict[str, Any], params: TrainingParams
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each person's training and held-out rows in their face bank: `({"a": rows, ...}, {...})`."""
+    from faceswap_pipeline.model.face_bank import bank_rows
+
+    train_rows, val_rows = {}, {}
+    for person in PERSONS:
+        rows = training_faces[training_faces["person"] == person]
+        train_rows[person], val_rows[person] = bank_rows(
+            banks[person], rows["face_id"], rows["split"], person, params.val_max_faces
+        )
+    return train_rows, val_rows
+
+
+def _face_counts(train_rows: dict[str, np.ndarray], val_rows: dict[str, np.ndarray]) -> dict:
+    """`{"train_a": n, "train_b": n, "val_a": n, "val_b": n}`."""
+    return {
+        f"{split}_{person}": len(rows[person])
+        for split, rows in (("train", train_rows), ("val", val_rows))
+        for person in PERSONS
+    }
+
+
+def _stop_reason(run: TrainingRun, swap_check: Any | None, max_steps: int) -> str:
+    """Why training stopped: "convincing", "max_minutes", "max_steps" or "stopped"."""
+    if swap_check is not None and swap_check.stopped:
+        return "convincing"
+    return run.stop_reason(max_steps)
+
+
+def _training_summary(
+    run: TrainingRun,
+    module: Any,
+    swap_check: Any | None,
+    faces: dict[str, int],
+    initialised_from: dict[str, Any] | None,
+    params: TrainingParams,
+) -> dict[str, Any]:
+    """`training_summary`: steps, stop reason, resume point, faces, final validation, images/s."""
+    verdict = swap_check.latest_verdict if swap_check is not None else None
+    summary = {
+        "global_step": int(run.trainer.global_step),
+        "stop_reason": _stop_reason(run, swap_check, params.max_steps),
+        **run.summary(module),
+        "initialised_from": initialised_from,
+        "faces": faces,
+        "final_validation": run.final_validation,
+        "validation_swaps": {
+            "metrics": swap_check.latest,
+            "verdict": verdict.to_dict() if verdict else None,
+        }
+        if swap_check is not None
+        else None,
+    }
+    logger.info(
+        "training stopped at step %d (%s); validation %s",
+        run.trainer.global_step,
+        summary["stop_reason"],
+        ", ".join(f"{k}={v:.4f}" for k, v in run.final_validation.items() if not math.isnan(v)),
+    )
+    return summary
+
+
 @runs_on_every_rank
 def train_swap_model(
     aligned_faces_a: dict[str, Callable[[], np.ndarray]],
@@ -390,32 +340,34 @@ def train_swap_model(
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
-    Stops at `training.max_steps` (counted over all runs) or after `training.max_minutes` of this run,
-    whichever comes first; checkpoints every `checkpoint_every_n_steps` into `training.checkpoint_dir`.
-    Step metrics and preview grids go to kedro-mlflow's active run when there is one. Under DDP this
-    process is rank 0; the other ranks run this same call in their own processes (`runs_on_every_rank`),
-    and only this process's result is returned to Kedro.
+    Stops at `training.max_steps` (counted over all runs) or after `training.max_minutes` of this
+    run, whichever comes first; checkpoints every `checkpoint_every_n_steps` into
+    `training.checkpoint_dir` (`model.trainer.run_training`). Step metrics and preview grids go to
+    kedro-mlflow's active run when there is one. Under DDP this process is rank 0; the other ranks
+    run this same call in their own processes (`runs_on_every_rank`), and only this process's
+    result is returned to Kedro.
 
     Args:
-        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`; training
-            reads the face banks, these only give the validation swaps their whole held-out crops.
+        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`;
+            training reads the face banks, these only give the validation swaps their whole
+            held-out crops.
         aligned_faces_b: person B's aligned faces.
         training_faces: the table from `select_training_faces`.
         training: `params:training`.
-        person_a_identity, person_b_identity: each person's identity descriptors (`{person}_identity`);
-            the model records their means (`swap_model.people`), so a conversion can refuse a model
-            trained on other people than the configured ones; the validation swaps are judged against
-            them.
+        person_a_identity, person_b_identity: each person's identity descriptors
+            (`{person}_identity`); the model records their means (`swap_model.people`), so a
+            conversion can refuse a model trained on other people than the configured ones; the
+            validation swaps are judged against them.
         evaluation: `params:evaluation` (its `verdict` thresholds judge the validation swaps).
         base_model: the `base_model` catalog folder, used when `training.init_from` is "base_model".
-        training_face_banks: `{"a": FaceBank, "b": ...}` from `build_face_banks` (memory-mapped), the
-            faces training draws its batches from; None (a call outside the pipeline) builds them in
-            memory from the aligned faces.
+        training_face_banks: `{"a": FaceBank, "b": ...}` from `build_face_banks` (memory-mapped),
+            the faces training draws its batches from; None (a call outside the pipeline) builds
+            them in memory from the aligned faces.
 
     Returns:
-        `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval mode),
-        the last preview grid as a PIL image (rows A, A→A, A→B, B, B→B, B→A), and a summary dict
-        (steps, stop reason, faces, final validation L1/SSIM per person, images/s).
+        `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval
+        mode), the last preview grid as a PIL image (rows A, A→A, A→B, B, B→B, B→A), and a summary
+        dict (steps, stop reason, faces, final validation L1/SSIM per person, images/s).
 
     Raises:
         CheckpointMismatchError: the last checkpoint was trained for another model configuration.
@@ -423,183 +375,90 @@ def train_swap_model(
         NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
     """
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
     from PIL import Image
 
-    from faceswap_pipeline.model.callbacks import (
-        ImagesPerSecondCallback,
-        PreviewGridCallback,
-        ProgressLogCallback,
-        TimeBudgetCallback,
-    )
-    from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
-    from faceswap_pipeline.model.data import FaceSwapDataModule
-    from faceswap_pipeline.model.ddp import training_strategy
-    from faceswap_pipeline.model.face_bank import bank_rows
-    from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
-    from faceswap_pipeline.model.networks import ModelConfig
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.pretrained import start_from_base_model
+    from faceswap_pipeline.model.trainer import find_resume, run_training
 
     params = parse_training_params(training)
     L.seed_everything(params.seed, workers=True, verbose=False)
-    model_config = ModelConfig.from_dict(params.model_config_dict())
-
-    aligned = {"a": aligned_faces_a, "b": aligned_faces_b}
+    model_config = params.swap_model_config()
     if training_face_banks is None:
         plans = build_face_banks(aligned_faces_a, aligned_faces_b, training_faces, training, {})
         training_face_banks = {person: plan.build() for person, plan in plans.items()}
-    train_rows, val_rows, val_items = {}, {}, {}
-    for person in PERSONS:
-        rows = training_faces[training_faces["person"] == person]
-        train_rows[person], val_rows[person] = bank_rows(
-            training_face_banks[person], rows["face_id"], rows["split"], person, params.val_max_faces
-        )
-        val_items[person] = _items(rows.iloc[val_rows[person]], aligned[person], person)
-    datamodule = FaceSwapDataModule(
-        {p: training_face_banks[p].faces for p in PERSONS},
+    train_rows, val_rows = _face_rows(training_faces, training_face_banks, params)
+    datamodule = _datamodule(training_face_banks, train_rows, val_rows, params)
+    module = SwapLightningModule(
+        model_config, params.optimizer, params.loss, params.augmentation, params.compile
+    )
+    resume = find_resume(params, model_config)
+    initialised_from = start_from_base_model(
+        module.model, _base_model_folder(params.init_from, base_model), resume.checkpoint
+    )
+    faces = _face_counts(train_rows, val_rows)
+    mlflow_logger = active_mlflow_logger()
+    if mlflow_logger is not None:
+        mlflow_logger.log_hyperparams({f"faces.{key}": count for key, count in faces.items()})
+    val_items = _held_out_items(
+        {"a": aligned_faces_a, "b": aligned_faces_b}, training_faces, val_rows
+    )
+    identities = {"a": person_a_identity, "b": person_b_identity}
+    swap_check = _validation_swap_callback(val_items, identities, params, evaluation)
+    run = run_training(
+        module,
+        datamodule,
+        params,
+        resume,
+        mlflow_logger=mlflow_logger,
+        extra_callbacks=[swap_check] if swap_check is not None else [],
+        has_validation=any(len(val_rows[p]) for p in PERSONS),
+        strategy=_strategy(params),
+    )
+    summary = _training_summary(run, module, swap_check, faces, initialised_from, params)
+    grid = run.preview_grid(module)
+    swap_model = module.export_model()
+    swap_model.people = _people_trained_on(person_a_identity, person_b_identity)
+    return swap_model, Image.fromarray(grid), summary
+
+
+def _datamodule(
+    banks: dict[str, Any],
+    train_rows: dict[str, np.ndarray],
+    val_rows: dict[str, np.ndarray],
+    params: TrainingParams,
+) -> Any:
+    """Both people's batches, drawn from their face banks (`model.data.FaceSwapDataModule`)."""
+    from faceswap_pipeline.model.data import FaceSwapDataModule
+
+    return FaceSwapDataModule(
+        {p: banks[p].faces for p in PERSONS},
         train_rows,
         val_rows,
         batch_size=params.batch_size,
         seed=params.seed,
     )
-    module = SwapLightningModule(
-        model=model_config.to_dict(),
-        optimizer=params.optimizer.model_dump(),
-        loss=params.loss.model_dump(),
-        augmentation=params.augmentation.model_dump(),
-        compile=params.compile,
-    )
 
-    checkpoint_dir = Path(params.checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    resume_from, resumed_at_step = resume_checkpoint(checkpoint_dir, params.resume, model_config)
-    initialised_from = start_from_base_model(
-        module.model, _base_model_folder(params.init_from, base_model), resume_from
-    )
 
-    mlflow_logger = _active_mlflow_logger()
-    if mlflow_logger is not None:
-        mlflow_logger.log_hyperparams(
-            {
-                f"faces.{split}_{person}": len(rows[person])
-                for split, rows in (("train", train_rows), ("val", val_rows))
-                for person in PERSONS
-            }
-        )
-    preview = PreviewGridCallback(
-        datamodule.preview_faces(params.preview_faces), params.preview_every_n_steps
-    )
-    speed = ImagesPerSecondCallback(params.log_every_n_steps)
-    callbacks: list[L.Callback] = [
-        preview,
-        speed,
-        ProgressLogCallback(budget_minutes=params.max_minutes, speed=speed),
-        ModelCheckpoint(
-            dirpath=checkpoint_dir,
-            every_n_train_steps=params.checkpoint_every_n_steps,
-            save_top_k=0,
-            save_last=True,
-            enable_version_counter=False,
-        ),
-    ]
-    swap_check = _validation_swap_callback(
-        val_items, {"a": person_a_identity, "b": person_b_identity}, params, evaluation
-    )
-    if swap_check is not None:
-        callbacks.append(swap_check)
-    budget = None
-    if params.max_minutes is not None:
-        budget = TimeBudgetCallback(params.max_minutes * 60.0)
-        callbacks.append(budget)
-    has_validation = any(len(val_rows[p]) for p in PERSONS)
-    trainer = L.Trainer(
-        accelerator=params.trainer.accelerator,
-        devices=params.trainer.devices,
-        strategy=training_strategy(
-            params.trainer.strategy, params.trainer.accelerator, params.trainer.devices,
-            params.trainer.num_nodes, params.seed,
-        ),
-        num_nodes=params.trainer.num_nodes,
-        # Each rank's share of every global batch is drawn by the data module (model.sharding).
-        use_distributed_sampler=False,
-        precision=_precision(params.trainer.precision),
-        max_steps=params.max_steps,
-        max_epochs=-1,
-        val_check_interval=params.val_every_n_steps if has_validation else None,
-        check_val_every_n_epoch=None,
-        limit_val_batches=None if has_validation else 0,
-        num_sanity_val_steps=0,
-        log_every_n_steps=params.log_every_n_steps,
-        logger=mlflow_logger if mlflow_logger is not None else False,
-        callbacks=callbacks,
-        enable_progress_bar=params.progress_bar,
-        enable_model_summary=False,
-        default_root_dir=checkpoint_dir,
-        # Saved beside last.ckpt and renamed: a kill mid-save keeps the previous checkpoint whole.
-        plugins=[AtomicCheckpointIO()],
-    )
-    # Batches are drawn at random with no notion of position in an epoch, so resuming mid-epoch
-    # loses nothing; Lightning's warning about non-resumable data loaders does not apply.
-    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    except NonFiniteLossError as error:
-        last = checkpoint_dir / "last.ckpt"
-        kept = (
-            f"the last good checkpoint is kept at {last}"
-            if last.exists()
-            else "no checkpoint had been saved yet"
-        )
-        raise NonFiniteLossError(f"{error} {kept}.") from error
-    # The last steps since the periodic checkpoint are saved too: a re-run continues from here.
-    trainer.save_checkpoint(checkpoint_dir / "last.ckpt", weights_only=False)
+def _held_out_items(
+    aligned: dict[str, dict[str, Callable]],
+    training_faces: pd.DataFrame,
+    val_rows: dict[str, np.ndarray],
+) -> dict[str, list]:
+    """Each person's held-out faces as `FaceItem`s (whole crops, for the validation swaps)."""
+    items = {}
+    for person in PERSONS:
+        rows = training_faces[training_faces["person"] == person]
+        items[person] = face_items(rows.iloc[val_rows[person]], aligned[person], person)
+    return items
 
-    final_metrics: dict[str, float] = {}
-    if has_validation:
-        results = trainer.validate(module, datamodule=datamodule, verbose=False)
-        final_metrics = {
-            key: float(value) for key, value in (results[0] if results else {}).items()
-        }
-    stop_reason = (
-        "convincing"
-        if swap_check is not None and swap_check.stopped
-        else "max_minutes"
-        if budget is not None and budget.stopped_early
-        else "max_steps"
-        if trainer.global_step >= params.max_steps
-        else "stopped"
+
+def _strategy(params: TrainingParams) -> Any:
+    """The Trainer's strategy: DDP started from this node for several processes
+    (`model.ddp.training_strategy`)."""
+    from faceswap_pipeline.model.ddp import training_strategy
+
+    hardware = params.trainer
+    return training_strategy(
+        hardware.strategy, hardware.accelerator, hardware.devices, hardware.num_nodes, params.seed
     )
-    summary = {
-        "global_step": int(trainer.global_step),
-        "stop_reason": stop_reason,
-        "resumed_from": str(resume_from) if resume_from else None,
-        "resumed_at_step": resumed_at_step,
-        "initialised_from": initialised_from,
-        "faces": {
-            f"{split}_{person}": len(rows[person])
-            for split, rows in (("train", train_rows), ("val", val_rows))
-            for person in PERSONS
-        },
-        "final_validation": final_metrics,
-        "validation_swaps": {
-            "metrics": swap_check.latest,
-            "verdict": swap_check.latest_verdict.to_dict() if swap_check.latest_verdict else None,
-        }
-        if swap_check is not None
-        else None,
-        "images_per_s": speed.latest,
-        "model": module.model_config.to_dict(),
-        "precision": str(trainer.precision),
-        "checkpoint": str(checkpoint_dir / "last.ckpt"),
-    }
-    logger.info(
-        "training stopped at step %d (%s); validation %s",
-        trainer.global_step,
-        stop_reason,
-        ", ".join(f"{k}={v:.4f}" for k, v in final_metrics.items() if not math.isnan(v)),
-    )
-    if preview.latest_grid is None:
-        preview.render(trainer, module)
-    swap_model = module.export_model()
-    swap_model.people = _people_trained_on(person_a_identity, person_b_identity)
-    return swap_model, Image.fromarray(preview.latest_grid), summary

@@ -1,0 +1,104 @@
+"""How a swap model trains: the training engine's settings types (frozen, no unknown keys).
+
+`SwapLightningModule` takes the optimizer, loss and augmentation settings; `model.trainer`
+builds the Lightning `Trainer` from `TrainingSettings`, for a pair (`pipelines/training`) and
+for the face prior (`model.pretrained`) alike. The training parameters parse the YAML straight
+into these models; every default is written here once. Pydantic only: importing this loads no
+torch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from faceswap_pipeline.strict_model import StrictModel
+
+
+class AugmentationConfig(StrictModel):
+    """faceit's augmentation ranges; `strength` scales all of them (0 = identity). Frozen; every
+    default is written here once (`training.augmentation` parses straight into it;
+    `model.augmentation.augment_faces` reads it).
+
+    Attributes:
+        strength: global multiplier of every range below, 0 disables augmentation.
+        rotation_deg: maximum rotation either way, degrees (faceit: 10).
+        zoom: maximum relative zoom either way (faceit: 0.05).
+        shift: maximum shift either way, as a fraction of the model region's side (faceit: 0.05).
+        flip: mirror half of the faces horizontally.
+        warp: multiplier of faceit's random-warp jitter (1 = N(0, 5 px) on a 160 px region).
+        warp_grid: control points per side of the jittered grid (faceit: 5).
+    """
+
+    strength: float = Field(1.0, ge=0)
+    rotation_deg: float = Field(10.0, ge=0, le=90)
+    zoom: float = Field(0.05, ge=0, lt=1)
+    shift: float = Field(0.05, ge=0, le=0.5)
+    flip: bool = True
+    warp: float = Field(1.0, ge=0)
+    warp_grid: int = Field(5, ge=2)
+
+
+class OptimizerSettings(StrictModel):
+    """The optimizer of every network's weights (faceit's Adam)."""
+
+    name: Literal["adam", "adamw"] = "adam"
+    lr: float = Field(5e-5, gt=0, description="faceit's 5e-5, for days of training")
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class LossSettings(StrictModel):
+    """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2`, eyes and mouth weighted extra."""
+
+    ssim_weight: float = Field(0.5, ge=0, le=1)
+    eye_mouth_weight: float = Field(
+        3.0, ge=1, description="weight of the eyes and mouth (from the 68 landmarks); 1 = none"
+    )
+
+    @property
+    def with_landmark_mask(self) -> bool:
+        """Whether the faces need their eyes-and-mouth channel (only a weight above 1 reads it)."""
+        return self.eye_mouth_weight > 1.0
+
+
+class TrainerSettings(StrictModel):
+    """Lightning `Trainer` settings; `precision: auto` is bf16-mixed on a CUDA GPU that has it,
+    else 32-true."""
+
+    accelerator: str = "auto"
+    devices: int | str | list[int] = "auto"
+    # "auto" with several devices is DDP too; both start their ranks from the training node
+    # (faceswap_pipeline.distributed), never by re-running `kedro run`.
+    strategy: Literal["auto", "ddp"] = "auto"
+    num_nodes: int = Field(1, ge=1)
+    precision: str = "auto"
+
+
+class TrainingSettings(StrictModel):
+    """How long, how and from what a training run goes: budget, cadences, checkpoints, the
+    optimizer, loss and augmentation, and the Lightning `Trainer`.
+
+    Cadences are in optimizer steps. `max_steps` counts over all runs (resumes included),
+    `max_minutes` this run only (None: no time limit). `preview_every_n_steps: 0` renders the
+    preview grid only at the end.
+    """
+
+    batch_size: int = Field(64, ge=1, description="faces per person per step, all processes")
+    max_steps: int = Field(100_000, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    val_every_n_steps: int = Field(250, ge=1)
+    checkpoint_every_n_steps: int = Field(250, ge=1)
+    checkpoint_dir: str = "data/06_models/checkpoints"
+    resume: bool = True
+    preview_every_n_steps: int = Field(250, ge=0)
+    preview_faces: int = Field(6, ge=1, le=32)
+    log_every_n_steps: int = Field(10, ge=1)
+    compile: bool = False
+    seed: int = 42
+    progress_bar: bool = False
+    optimizer: OptimizerSettings = OptimizerSettings()
+    loss: LossSettings = LossSettings()
+    augmentation: AugmentationConfig = AugmentationConfig()
+    trainer: TrainerSettings = TrainerSettings()

@@ -1,0 +1,257 @@
+"""One training run of a `SwapLightningModule`, shared by a pair's training and the face prior's
+pretraining: the checkpoint to resume, the callbacks and the Lightning `Trainer`, the fit with its
+last checkpoint, the final validation and what the run did (its summary).
+
+Step metrics and preview grids go to the Lightning logger given (an `MLFlowLogger` in the
+pipelines); nothing here knows Kedro or where that logger writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from faceswap_pipeline.model.callbacks import (
+    ImagesPerSecondCallback,
+    PreviewGridCallback,
+    ProgressLogCallback,
+    TimeBudgetCallback,
+)
+from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
+from faceswap_pipeline.model.data import FaceSwapDataModule
+from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
+from faceswap_pipeline.model.networks import ModelConfig
+from faceswap_pipeline.model.settings import TrainingSettings
+
+logger = logging.getLogger(__name__)
+
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def resolve_precision(requested: str) -> str:
+    """The Trainer's precision: `requested`, or for "auto" bf16-mixed on a CUDA GPU that has it,
+    else 32-true."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a run's checkpoints go and the one it continues from.
+
+    Attributes:
+        checkpoint_dir: the folder of `last.ckpt` (created).
+        checkpoint: `last.ckpt` when the run resumes from it, else None.
+        step: the optimizer step it was saved at (0 when starting over).
+    """
+
+    checkpoint_dir: Path
+    checkpoint: Path | None
+    step: int
+
+
+def find_resume(settings: TrainingSettings, config: ModelConfig) -> Resume:
+    """The checkpoint folder of `settings` and the checkpoint a run of `config` resumes from.
+
+    Raises:
+        CheckpointMismatchError: `last.ckpt` is of another model configuration or unreadable.
+    """
+    checkpoint_dir = Path(settings.checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, step = resume_checkpoint(checkpoint_dir, settings.resume, config)
+    return Resume(checkpoint_dir, checkpoint, step)
+
+
+@dataclass
+class TrainingRun:
+    """A fitted run: its Trainer, the callbacks the summary reads, the final validation.
+
+    Attributes:
+        trainer: the Lightning `Trainer` after `fit` (its `global_step`, `precision`).
+        resume: where it checkpointed and what it resumed from.
+        preview: the preview-grid callback (`latest_grid`, RGB uint8).
+        speed: the images/s callback (`latest`).
+        budget: the time-budget callback, None without `max_minutes`.
+        final_validation: `{metric name: value}` of one validation after the fit (`{}` without
+            held-out faces).
+    """
+
+    trainer: L.Trainer
+    resume: Resume
+    preview: PreviewGridCallback
+    speed: ImagesPerSecondCallback
+    budget: TimeBudgetCallback | None
+    final_validation: dict[str, float]
+
+    def stop_reason(self, max_steps: int) -> str:
+        """"max_minutes", "max_steps" or "stopped" (another callback, e.g. a convincing verdict)."""
+        if self.budget is not None and self.budget.stopped_early:
+            return "max_minutes"
+        return "max_steps" if self.trainer.global_step >= max_steps else "stopped"
+
+    def summary(self, module: SwapLightningModule) -> dict[str, Any]:
+        """What every run reports: resume point, images/s, model, precision, checkpoint."""
+        return {
+            "resumed_from": str(self.resume.checkpoint) if self.resume.checkpoint else None,
+            "resumed_at_step": self.resume.step,
+            "images_per_s": self.speed.latest,
+            "model": module.model_config.to_dict(),
+            "precision": str(self.trainer.precision),
+            "checkpoint": str(self.resume.checkpoint_dir / LAST_CHECKPOINT),
+        }
+
+    def preview_grid(self, module: SwapLightningModule) -> np.ndarray:
+        """The last preview grid, rendered now when the run made none (RGB uint8)."""
+        if self.preview.latest_grid is None:
+            self.preview.render(self.trainer, module)
+        return self.preview.latest_grid
+
+
+def build_trainer(
+    settings: TrainingSettings,
+    checkpoint_dir: Path,
+    callbacks: list[L.Callback],
+    mlflow_logger: Any | None,
+    has_validation: bool,
+    strategy: Any,
+) -> L.Trainer:
+    """The Lightning `Trainer` of a run: budget, cadences, hardware, atomic checkpoints.
+
+    Args:
+        settings: the run's settings (`max_steps`, cadences, `trainer.*`, `progress_bar`).
+        checkpoint_dir: Lightning's root folder (the checkpoints are the callbacks').
+        callbacks: every callback, the checkpointing one included.
+        mlflow_logger: a Lightning logger for step metrics and previews; None: none.
+        has_validation: whether there are held-out faces to validate on.
+        strategy: for `L.Trainer(strategy=...)` (`model.ddp.training_strategy`'s, or a name).
+    """
+    hardware = settings.trainer
+    return L.Trainer(
+        accelerator=hardware.accelerator,
+        devices=hardware.devices,
+        strategy=strategy,
+        num_nodes=hardware.num_nodes,
+        # Each rank's share of every global batch is drawn by the data module (model.sharding).
+        use_distributed_sampler=False,
+        precision=resolve_precision(hardware.precision),
+        max_steps=settings.max_steps,
+        max_epochs=-1,
+        val_check_interval=settings.val_every_n_steps if has_validation else None,
+        check_val_every_n_epoch=None,
+        limit_val_batches=None if has_validation else 0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=settings.log_every_n_steps,
+        logger=mlflow_logger if mlflow_logger is not None else False,
+        callbacks=callbacks,
+        enable_progress_bar=settings.progress_bar,
+        enable_model_summary=False,
+        default_root_dir=checkpoint_dir,
+        # Saved beside last.ckpt and renamed: a kill mid-save keeps the previous checkpoint whole.
+        plugins=[AtomicCheckpointIO()],
+    )
+
+
+def _fit(
+    trainer: L.Trainer,
+    module: SwapLightningModule,
+    datamodule: FaceSwapDataModule,
+    resume: Resume,
+) -> None:
+    """`trainer.fit` from the resume point, then `last.ckpt` of the very last step.
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite; says whether a good checkpoint is kept.
+    """
+    # Batches are drawn at random with no notion of position in an epoch, so resuming mid-epoch
+    # loses nothing; Lightning's warning about non-resumable data loaders does not apply.
+    warnings.filterwarnings("ignore", message=".*dataloader is not resumable.*")
+    last = resume.checkpoint_dir / LAST_CHECKPOINT
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume.checkpoint, weights_only=True)
+    except NonFiniteLossError as error:
+        kept = (
+            f"the last good checkpoint is kept at {last}"
+            if last.exists()
+            else "no checkpoint had been saved yet"
+        )
+        raise NonFiniteLossError(f"{error} {kept}.") from error
+    # The last steps since the periodic checkpoint are saved too: a re-run continues from here.
+    trainer.save_checkpoint(last, weights_only=False)
+
+
+def run_training(
+    module: SwapLightningModule,
+    datamodule: FaceSwapDataModule,
+    settings: TrainingSettings,
+    resume: Resume,
+    *,
+    mlflow_logger: Any | None = None,
+    extra_callbacks: list[L.Callback] = (),
+    has_validation: bool,
+    strategy: Any = "auto",
+) -> TrainingRun:
+    """Train `module` on `datamodule` until `max_steps` or `max_minutes`, checkpointing as it goes.
+
+    Args:
+        module: the LightningModule (fresh, or with weights to start from).
+        datamodule: the faces it draws its batches from.
+        settings: budget, cadences, hardware.
+        resume: from `find_resume` (call it before applying starting weights).
+        mlflow_logger: a Lightning logger for step metrics and preview grids; None: none.
+        extra_callbacks: callbacks beside the preview, speed, progress, checkpoint and time budget.
+        has_validation: whether `datamodule` holds held-out faces.
+        strategy: for `L.Trainer(strategy=...)`.
+
+    Returns:
+        The fitted run (its final validation done).
+
+    Raises:
+        NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    preview = PreviewGridCallback(
+        datamodule.preview_faces(settings.preview_faces), settings.preview_every_n_steps
+    )
+    speed = ImagesPerSecondCallback(settings.log_every_n_steps)
+    callbacks: list[L.Callback] = [
+        preview,
+        speed,
+        ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
+        ModelCheckpoint(
+            dirpath=resume.checkpoint_dir,
+            every_n_train_steps=settings.checkpoint_every_n_steps,
+            save_top_k=0,
+            save_last=True,
+            enable_version_counter=False,
+        ),
+        *extra_callbacks,
+    ]
+    budget = None
+    if settings.max_minutes is not None:
+        budget = TimeBudgetCallback(settings.max_minutes * 60.0)
+        callbacks.append(budget)
+    trainer = build_trainer(
+        settings, resume.checkpoint_dir, callbacks, mlflow_logger, has_validation, strategy
+    )
+    _fit(trainer, module, datamodule, resume)
+    final: dict[str, float] = {}
+    if has_validation:
+        results = trainer.validate(module, datamodule=datamodule, verbose=False)
+        final = {key: float(value) for key, value in (results[0] if results else {}).items()}
+    return TrainingRun(trainer, resume, preview, speed, budget, final)
+
+
+def finite(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics that are numbers (a validation of no faces gives NaN)."""
+    return {key: value for key, value in metrics.items() if not math.isnan(value)}
