@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 # The library layer, and this folder (also when run through runpy, which does not add it).
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src"), str(Path(__file__).resolve().parent)]
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent / "src"), str(HERE)]
 
 from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
 

@@ -18,11 +18,16 @@ CLIP_END_S = CLIP_FRAMES / 30.0 - 0.01  # single_d18 is 30 fps: the first 36 fra
 SHIFT_PX = (12.0, 5.0)
 
 
-def write_derived_clip(source: Path, output: Path, transform: Callable[[np.ndarray], np.ndarray]) -> Path:
-    """Write the first `CLIP_FRAMES` frames of `source`, each passed through `transform`, as H.264."""
+def write_derived_clip(
+    source: Path, output: Path, transform: Callable[[np.ndarray], np.ndarray]
+) -> Path:
+    """Write the first `CLIP_FRAMES` frames of `source`, each passed through `transform`, as
+    H.264."""
     frames = list(iter_frames(source, end_s=CLIP_END_S))
     height, width = frames[0].rgb.shape[:2]
-    with VideoWriter(output, width=width, height=height, frame_rate=30, crf=14, preset="veryfast") as writer:
+    with VideoWriter(
+        output, width=width, height=height, frame_rate=30, crf=14, preset="veryfast"
+    ) as writer:
         for frame in frames:
             writer.write(transform(frame.rgb), frame.time_s)
     return output
@@ -31,4 +36,5 @@ def write_derived_clip(source: Path, output: Path, transform: Callable[[np.ndarr
 def shift(rgb: np.ndarray, dx: float = SHIFT_PX[0], dy: float = SHIFT_PX[1]) -> np.ndarray:
     """`(H, W, 3)` uint8 moved right by `dx` and down by `dy` pixels (edges replicated)."""
     matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
-    return cv2.warpAffine(rgb, matrix, (rgb.shape[1], rgb.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    size = (rgb.shape[1], rgb.shape[0])
+    return cv2.warpAffine(rgb, matrix, size, borderMode=cv2.BORDER_REPLICATE)

@@ -35,7 +35,8 @@ def video_metadata(person: str, video: Path, *, sample_fps: float = math.nan) ->
 def face_extraction_catalog(
     root: Path, person: str, video: Path, metadata: pd.DataFrame
 ) -> DataCatalog:
-    """The project's face-extraction catalog with every path moved under ``root``; inputs in memory."""
+    """The project's face-extraction catalog with every path moved under ``root``; inputs in
+    memory."""
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_face_extraction.yml").read_text())
     for entry in config.values():
         for key in ("path", "filepath"):

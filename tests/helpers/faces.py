@@ -31,7 +31,8 @@ def face_items(
     landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
     return [
         FaceItem(
-            face_id, lambda crop=crop: crop, np.asarray(landmarks[face_id], np.float32).reshape(68, 2)
+            face_id, lambda crop=crop: crop,
+            np.asarray(landmarks[face_id], np.float32).reshape(68, 2),
         )
         for face_id, crop in list(crops.items())[:count]
     ]

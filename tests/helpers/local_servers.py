@@ -1,4 +1,5 @@
-"""Local servers for the tests: a free port, a static folder served over HTTP, a child server awaited.
+"""Local servers for the tests: a free port, a static folder served over HTTP, a child server
+awaited.
 
 Everything listens on 127.0.0.1 only; every server started here is stopped by its own id.
 """

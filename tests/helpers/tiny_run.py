@@ -1,4 +1,5 @@
-"""What the UI tests' `tiny_run` fixture (tests/ui/conftest.py) gives: a project after one tiny run."""
+"""What the UI tests' `tiny_run` fixture (tests/ui/conftest.py) gives: a project after one tiny
+run."""
 
 from __future__ import annotations
 

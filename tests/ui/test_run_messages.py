@@ -67,6 +67,7 @@ def test_only_the_listed_third_party_notices_are_silenced():
 
     notice = "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:187: UserWarning: Add type hints to the `predict`"
     other = "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:190: UserWarning: something else"
-    kedro_warnings_log = logging.getLogger("py.warnings")  # what silence_third_party_notices filters
+    # silence_third_party_notices put its filter on the logger Kedro logs warnings to.
+    kedro_warnings_log = logging.getLogger("py.warnings")
     assert not kedro_warnings_log.filter(logged(notice + " method ..."))
     assert kedro_warnings_log.filter(logged(other))
