@@ -39,9 +39,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+# The library layer, and this folder (also when run through runpy, which does not add it).
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent / "src"), str(HERE)]
 
-PERSONS = ("a", "b")
+from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
+
 ARCHITECTURES = {"original": 64, "hires": 128}
 COVERAGE = 0.625
 # What the bare device machine lacks; importing any of them here would fail there.
@@ -64,11 +67,6 @@ def _log(message: str) -> None:
     print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 # --- the faces file -----------------------------------------------------------------------------------
 
 
@@ -80,10 +78,8 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
     Returns:
         What was written: faces per person, held-out counts, the file's size in MB.
     """
-    import pandas as pd
-
-    from faceswap_pipeline.faces.detection import RetinaFaceDetector, retinaface_onnx_weights
-    from faceswap_pipeline.faces.extraction import FaceExtractor
+    from faceswap_pipeline.faces.detection import retinaface_onnx_weights
+    from faceswap_pipeline.faces.extraction import extract_clip_faces
     from faceswap_pipeline.model.data import FaceItem, assign_validation_split
     from faceswap_pipeline.model.face_bank import FaceBankBuild
     from faceswap_pipeline.video.decode import iter_frames
@@ -91,17 +87,15 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
     banks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     clips = {"a": videos / "person_a_d6.mp4", "b": videos / "person_b_d9.mp4"}
     for person, clip in clips.items():
-        extractor = FaceExtractor(RetinaFaceDetector(batch_size=8))
-        items, rows = [], []
-        for batch in extractor.run(iter_frames(clip, sample_fps=sample_fps)):
-            for face in batch:
-                if face.crop is None:
-                    continue
-                items.append(
-                    FaceItem(f"{clip.stem}/{face.frame_index:06d}", lambda c=face.crop: c, face.landmarks68_crop)
-                )
-                rows.append({"video": clip.name, "time_s": face.time_s})
-        held_out = assign_validation_split(pd.DataFrame(rows), 0.1).to_numpy()
+        crops, table = extract_clip_faces(clip, sample_fps=sample_fps)
+        items = [
+            FaceItem(
+                row.face_id, lambda crop=crops[row.face_id]: crop,
+                np.asarray(row.landmarks68_crop, np.float32).reshape(68, 2),
+            )
+            for row in table.itertuples()
+        ]
+        held_out = assign_validation_split(table[["video", "time_s"]], 0.1).to_numpy()
         bank = FaceBankBuild(tuple(items), "gpu_check", 128, COVERAGE, 256, True, person).build()
         banks[person] = (bank.faces, held_out)
     frames = np.stack([frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept])
@@ -136,19 +130,6 @@ def write_faces_file(
 def load_faces_file(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as stored:
         return {name: stored[name] for name in stored.files}
-
-
-def synthetic_banks(count: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Face-like uint8 banks `(count, 4, size, size)`: smooth random RGB and an eyes/mouth channel."""
-    generator = torch.Generator().manual_seed(seed)
-    banks = {}
-    for person in PERSONS:
-        coarse = torch.rand(count, 3, 8, 8, generator=generator)
-        rgb = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic").clamp(0, 1)
-        mask = torch.zeros(count, 1, size, size)
-        mask[..., size // 3 : size // 2, size // 4 : 3 * size // 4] = 1.0
-        banks[person] = (torch.cat([rgb, mask], dim=1) * 255).round().to(torch.uint8)
-    return banks
 
 
 # --- measurements -------------------------------------------------------------------------------------
@@ -208,7 +189,7 @@ def training_speed(
 
         def on_train_batch_start(self, trainer, pl_module, batch_data, batch_idx):
             if batch_idx == warmup:
-                _sync(device)
+                synchronize(device)
                 self.started, self.images = time.perf_counter(), 0
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch_data, batch_idx):
@@ -224,7 +205,7 @@ def training_speed(
         _module(architecture, width, compile),
         datamodule=FaceSwapDataModule(banks, rows, {}, batch_size=batch, seed=0),
     )
-    _sync(device)
+    synchronize(device)
     elapsed = time.perf_counter() - clock.started
     return {
         "architecture": architecture,

@@ -29,14 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from shared_faces import (
-    PROJECT,
-    SHARED_VIDEOS,
-    extract_clip,
-    identity_table,
-    loaders,
-    set_parameter,
-)
+from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, set_parameter
 
 CLIPS = {
     "d6": "person_a_d6.mp4",
@@ -91,6 +84,7 @@ def _pretrain(
 
 
 def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model):
+    from faceswap_pipeline.faces.identity import identity_table
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
 
     (name_a, name_b) = pair

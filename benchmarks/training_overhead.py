@@ -35,25 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
+
 from faceswap_pipeline.model import lightning_module  # noqa: E402
 from faceswap_pipeline.model.augmentation import augment_faces, source_size  # noqa: E402
 from faceswap_pipeline.model.lightning_module import SwapLightningModule  # noqa: E402
 from faceswap_pipeline.model.losses import reconstruction_loss  # noqa: E402
-
-PERSONS = ("a", "b")
-
-
-def face_banks(count: int, size: int, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Face-like uint8 banks `(count, 4, size, size)`: smooth random RGB and an eyes/mouth channel."""
-    generator = torch.Generator().manual_seed(seed)
-    banks = {}
-    for person in PERSONS:
-        coarse = torch.rand(count, 3, 8, 8, generator=generator)
-        rgb = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic").clamp(0, 1)
-        mask = torch.zeros(count, 1, size, size)
-        mask[..., size // 3 : size // 2, size // 4 : 3 * size // 4] = 1.0
-        banks[person] = (torch.cat([rgb, mask], dim=1) * 255).round().to(torch.uint8)
-    return banks
 
 
 def _module(args) -> SwapLightningModule:
@@ -99,7 +86,7 @@ def bare_model_loop(args, banks: dict[str, torch.Tensor], device: torch.device) 
     images = 0
     for index in range(args.steps + args.warmup):
         if index == args.warmup:
-            _sync(device)
+            synchronize(device)
             started, images = time.perf_counter(), 0
         optimizer.zero_grad(set_to_none=True)
         with _autocast(args, device):
@@ -112,13 +99,8 @@ def bare_model_loop(args, banks: dict[str, torch.Tensor], device: torch.device) 
         loss.backward()
         optimizer.step()
         images += 2 * args.batch
-    _sync(device)
+    synchronize(device)
     return images / (time.perf_counter() - started)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class _StepClock:
@@ -165,7 +147,7 @@ class _StepClock:
         self.callback = Callback()
 
     def now(self) -> float:
-        _sync(self.device)
+        synchronize(self.device)
         return time.perf_counter()
 
     def mark(self, name: str) -> None:
@@ -285,7 +267,7 @@ def main() -> None:
     import lightning  # noqa: F401 - imported before timing: its import alone takes seconds
 
     device = torch.device(args.device)
-    banks = face_banks(args.faces, source_size(args.input_size, 0.625))
+    banks = synthetic_banks(args.faces, source_size(args.input_size, 0.625))
     bare, loop = [], []
     for round_index in range(args.rounds):
         bare.append(bare_model_loop(args, banks, device))

@@ -3,6 +3,8 @@ process runs only a call signed with the job's secret."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -10,7 +12,8 @@ import sys
 
 import pytest
 
-from faceswap_pipeline.distributed import _JOB_KEY, _free_port, _signed, node_layout
+from faceswap_pipeline.distributed import node_layout
+from tests.helpers.local_servers import free_port
 
 _LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GROUP_RANK", "SLURM_NODEID",
                      "FACESWAP_DDP_JOB_PORT", "FACESWAP_DDP_SECRET")
@@ -89,9 +92,12 @@ def test_a_rank_process_runs_only_a_signed_call_of_a_marked_function(tmp_path, s
     forged = json.dumps(
         {"function": "os:system", "args": {"tuple": [f"touch '{ran}'"]}, "kwargs": {"dict": []}}
     ).encode()
-    port = _free_port()
+    if signed_with:
+        # The wire format an attacker who knows the secret would write: HMAC-SHA256, then the call.
+        forged = hmac.new(signed_with.encode(), forged, hashlib.sha256).digest() + forged
+    port = free_port()
     store = TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
-    store.set(_JOB_KEY, _signed(forged, signed_with) if signed_with else forged)
+    store.set("faceswap/rank_call", forged)  # the key node 0 publishes the call under
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port - 1),
            "FACESWAP_DDP_JOB_PORT": str(port), "NODE_RANK": "1", "FACESWAP_DDP_SECRET": "the job's"}
     result = subprocess.run([sys.executable, "-m", "faceswap_pipeline.distributed"], env=env,

@@ -10,8 +10,8 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, local_sources, make_project
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.kedro_project import kedro_run, local_sources, make_project
 
 
 @pytest.fixture

@@ -4,19 +4,21 @@ unmarked can be named."""
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from faceswap_pipeline.datasets.files import _read_rgb
+from faceswap_pipeline.datasets import ImageFolderDataset
 from faceswap_pipeline.pipelines.training.nodes import train_swap_model
 from faceswap_pipeline.rank_call_codec import CallCodecError, decode_call, encode_call
 
 
-def test_the_training_nodes_inputs_come_back_equal():
-    faces = {"d6/000001_t000": functools.partial(_read_rgb, Path("/data/faces/d6/000001_t000.png"))}
+def test_the_training_nodes_inputs_come_back_equal(tmp_path):
+    # The aligned faces' loaders as the catalog's image folder gives them to the training node.
+    crop = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    ImageFolderDataset(str(tmp_path / "faces")).save({"d6/000001_t000": crop})
+    faces = ImageFolderDataset(str(tmp_path / "faces")).load()
     table = pd.DataFrame({
         "face_id": ["d6/000001_t000", "d6/000002_t000"],
         "time_s": [0.04, np.nan],
@@ -28,8 +30,10 @@ def test_the_training_nodes_inputs_come_back_equal():
     assert call.func is train_swap_model
     loaded_faces, loaded_table, loaded_params = call.args
     assert loaded_faces.keys() == faces.keys()
-    loader = loaded_faces["d6/000001_t000"]
-    assert (loader.func, loader.args) == (_read_rgb, (Path("/data/faces/d6/000001_t000.png"),))
+    loader, original = loaded_faces["d6/000001_t000"], faces["d6/000001_t000"]
+    assert isinstance(loader, functools.partial)
+    assert (loader.func, loader.args) == (original.func, original.args)
+    np.testing.assert_array_equal(loader(), crop)
     assert loaded_params == params
     np.testing.assert_array_equal(call.keywords["extra"], array)
     assert list(loaded_table["face_id"]) == list(table["face_id"])

@@ -20,7 +20,7 @@ from faceswap_pipeline.evaluation.video import (
     evaluate_swapped_video,
     spread_positions,
 )
-from tests.evaluation.conftest import CLIP_END_S, CLIP_FRAMES, SHIFT_PX
+from tests.helpers.derived_clips import CLIP_END_S, CLIP_FRAMES, SHIFT_PX
 
 SETTINGS = VideoEvaluationSettings(max_described_faces=4, report={"frames": 2})
 

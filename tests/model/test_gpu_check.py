@@ -13,8 +13,8 @@ import pytest
 from faceswap_pipeline.faces.detection import retinaface_onnx_weights
 from faceswap_pipeline.model.face_bank import FaceBankBuild
 from faceswap_pipeline.video.decode import iter_frames
-from tests.conftest import PROJECT_ROOT
-from tests.model.test_training import _items
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.faces import face_items
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from gpu_check import FORBIDDEN_MODULES, write_faces_file  # noqa: E402
@@ -31,7 +31,7 @@ _BARE_MACHINE = (
 def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared_videos, tmp_path):
     banks = {}
     for person in ("a", "b"):
-        items = _items(clip_faces, person, count=10)
+        items = face_items(clip_faces, person, count=10)
         faces = FaceBankBuild(tuple(items), "t", 128, 0.625, 256, True, person).build().faces
         banks[person] = (faces, np.arange(len(items)) >= 8)
     frames = np.stack([f.rgb for f in iter_frames(shared_videos / "single_d18.mp4", end_s=0.1)])

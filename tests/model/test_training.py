@@ -34,8 +34,8 @@ from faceswap_pipeline.pipelines.training.nodes import (
     select_training_faces,
     train_swap_model,
 )
-from tests.conftest import PROJECT_ROOT
-from tests.model.conftest import as_loaders
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.faces import as_loaders, face_items
 
 TINY = yaml.safe_load((PROJECT_ROOT / "conf" / "tiny" / "parameters_training.yml").read_text())[
     "training"
@@ -57,21 +57,10 @@ def _training_inputs(clip_faces, params: dict, bank_dir: Path) -> tuple[dict, di
     return faces_a, faces_b, faces, dataset.load()
 
 
-def _items(clip_faces, person: str, count: int | None = None) -> list[FaceItem]:
-    crops, alignments = clip_faces[person]
-    landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
-    return [
-        FaceItem(
-            face_id, lambda crop=crop: crop, np.asarray(landmarks[face_id], np.float32).reshape(68, 2)
-        )
-        for face_id, crop in list(crops.items())[:count]
-    ]
-
-
 def _datamodule(clip_faces, batch_size: int = 8, count: int | None = None) -> FaceSwapDataModule:
     faces, rows = {}, {}
     for person in ("a", "b"):
-        items = _items(clip_faces, person, count)
+        items = face_items(clip_faces, person, count)
         faces[person] = FaceBankBuild(tuple(items), "test", 64, 0.625, 256, True, person).build().faces
         rows[person] = np.arange(len(items))
     return FaceSwapDataModule(faces, rows, rows, batch_size=batch_size)
@@ -133,7 +122,7 @@ def test_batches_hold_both_people_with_an_eye_and_mouth_channel(clip_faces):
 def test_the_face_bank_holds_what_decoding_each_face_gave_and_is_rebuilt_only_on_change(
     clip_faces, tmp_path
 ):
-    items = _items(clip_faces, "a", count=12)
+    items = face_items(clip_faces, "a", count=12)
     dataset = FaceBankFolderDataset(str(tmp_path / "banks"))
     plan = plan_face_bank(items, 64, 0.625, 256, True, "a", existing=dataset.load().get("a"))
     assert isinstance(plan, FaceBankBuild)

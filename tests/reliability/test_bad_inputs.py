@@ -22,7 +22,12 @@ from faceswap_pipeline.pipelines.conversion.nodes import convert_video
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
 from faceswap_pipeline.video.probe import NotAVideoError
-from tests.pipelines.face_extraction.test_face_extraction import PARAMS, _catalog, _metadata, _run
+from tests.helpers.face_extraction import (
+    FACE_EXTRACTION_PARAMS,
+    face_extraction_catalog,
+    run_face_extraction,
+    video_metadata,
+)
 
 DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5, "retry_backoff_s": 0}
 
@@ -112,11 +117,16 @@ def test_conversion_of_something_that_is_not_a_video_names_it(bad_files, tiny_mo
 def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(tmp_path, shared_videos, caplog):
     """The crowd's faces are at most ~100 px tall at 1080p: none passes a minimum of 150 px."""
     video = shared_videos / "crowd_1080p.mp4"
-    catalog = _catalog(tmp_path, "person_b", video, _metadata("person_b", video, sample_fps=2))
+    metadata = video_metadata("person_b", video, sample_fps=2)
+    catalog = face_extraction_catalog(tmp_path, "person_b", video, metadata)
     # min_score at the detector's threshold: faces are rejected for their size alone.
-    catalog["params:face_extraction"] = {**PARAMS, "min_face_size": 150, "min_score": PARAMS["detector"]["score_threshold"]}
+    catalog["params:face_extraction"] = {
+        **FACE_EXTRACTION_PARAMS,
+        "min_face_size": 150,
+        "min_score": FACE_EXTRACTION_PARAMS["detector"]["score_threshold"],
+    }
     with caplog.at_level(logging.WARNING):
-        _run(catalog, "person_b")
+        run_face_extraction(catalog, "person_b")
     alignments = catalog.load("person_b_face_alignments")
     assert len(alignments) >= 10 and not alignments["kept"].any()
     assert set(alignments["reject_reason"]) == {"too_small"}

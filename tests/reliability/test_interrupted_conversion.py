@@ -14,8 +14,8 @@ from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel, save_swap_model
 from faceswap_pipeline.video.decode import iter_frames
-from tests.kedro_project import kedro_run, make_project
-from tests.reliability.interrupt import kill_kedro_run_when
+from tests.helpers.interrupt import kill_kedro_run_when
+from tests.helpers.kedro_project import kedro_run, make_project
 
 
 @pytest.mark.slow

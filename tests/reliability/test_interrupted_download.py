@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from tests.kedro_project import kedro_run, make_project
-from tests.media_server import MediaServer
+from tests.helpers.kedro_project import kedro_run, make_project
+from tests.helpers.media_server import MediaServer
 
 
 @pytest.mark.slow

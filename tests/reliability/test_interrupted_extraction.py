@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from faceswap_pipeline.datasets.face_tables import FaceTableFolderDataset
-from tests.kedro_project import kedro_run, make_project
-from tests.reliability.interrupt import kill_kedro_run_when
+from tests.helpers.interrupt import kill_kedro_run_when
+from tests.helpers.kedro_project import kedro_run, make_project
 
 
 def _outputs(project: Path) -> dict:

@@ -12,16 +12,14 @@ import torch
 
 from faceswap_pipeline.model import load_swap_model
 from faceswap_pipeline.model.lightning_module import read_checkpoint_info
-from tests.kedro_project import kedro_run
-from tests.model.conftest import clip_faces  # noqa: F401 - fixtures, registered by being imported
-from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401
-from tests.reliability.interrupt import kill_kedro_run_when
+from tests.helpers.interrupt import kill_kedro_run_when
+from tests.helpers.kedro_project import kedro_run
 
 TINY = ["--env", "tiny"]
 
 
 @pytest.mark.slow
-def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(project_with_faces):  # noqa: F811
+def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(project_with_faces):
     project = project_with_faces
     last = project / "data/06_models/checkpoints/last.ckpt"
     first_seen: list[float] = []

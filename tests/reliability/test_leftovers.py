@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.kedro_project import kedro_run, kedro_run_failing, local_sources, make_project
+from tests.helpers.kedro_project import kedro_run, kedro_run_failing, local_sources, make_project
 
 pytestmark = pytest.mark.slow
 

@@ -15,23 +15,19 @@ import pandas as pd
 import pytest
 import torch
 
-from faceswap_pipeline.faces.detection import RetinaFaceDetector
-from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+from faceswap_pipeline.faces.identity import identity_descriptors
 from faceswap_pipeline.model import ModelConfig, SwapModel, load_swap_model, save_swap_model
+from faceswap_pipeline.model.model_file import people_record
 from faceswap_pipeline.pipelines.conversion.nodes import check_model_people, convert_video
-from faceswap_pipeline.pipelines.training.nodes import _people_trained_on
-from faceswap_pipeline.video.decode import iter_frames
+from tests.helpers.faces import largest_face_descriptors
 
 
 def _identity(video: Path, start_s: float, count: int = 3) -> pd.DataFrame:
     """`{person}_identity` rows: descriptors of the face in ``count`` frames, one a second from ``start_s``."""
-    detector = RetinaFaceDetector(det_size=320)
-    rows = []
-    for frame in iter_frames(video, start_s=start_s, end_s=start_s + count, sample_fps=1):
-        found = detector.detect([frame.rgb])[0]
-        descriptor = face_descriptor(frame.rgb, landmarks68(frame.rgb, found.boxes[0]))
-        rows.append({"video": video.name, "track": 0, "frame_index": frame.index, "descriptor": descriptor.tolist()})
-    return pd.DataFrame(rows)
+    frames, descriptors = largest_face_descriptors(video, start_s, count)
+    return pd.DataFrame({
+        "video": video.name, "track": 0, "frame_index": frames, "descriptor": descriptors.tolist()
+    })
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +47,11 @@ def trained_model(identities, tmp_path_factory) -> SwapModel:
     """A tiny model as training saves it: with the record of A's and B's faces, through the model file."""
     torch.manual_seed(0)
     model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
-    model.people = _people_trained_on(identities["a_trained"], identities["b_trained"])
+    # What training records: each person's descriptors and videos (`model_file.people_record`).
+    model.people = {
+        person: people_record(identity_descriptors(identity), list(identity["video"]))
+        for person, identity in (("a", identities["a_trained"]), ("b", identities["b_trained"]))
+    }
     folder = save_swap_model(model, tmp_path_factory.mktemp("model") / "swap_model")
     loaded, _ = load_swap_model(folder)
     return loaded

@@ -28,8 +28,8 @@ from faceswap_pipeline.hooks import (
     parameter_problems,
 )
 from faceswap_pipeline.pipeline_registry import register_pipelines
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import local_sources, make_project
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.kedro_project import local_sources, make_project
 
 
 def _base_parameters() -> dict:

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 CODE = sorted(
     path for folder in ("src", "tests", "benchmarks") for path in (PROJECT_ROOT / folder).rglob("*.py")

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from faceswap_pipeline.cli import TRACEBACK_VARIABLE
-from tests.kedro_project import kedro_run_failing, make_project
-from tests.media_server import unused_port
+from tests.helpers.kedro_project import kedro_run_failing, make_project
+from tests.helpers.local_servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(t
 
 def test_no_network_says_how_to_run_offline(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
-    url = f"http://127.0.0.1:{unused_port()}/d6.mp4"  # refused: as without a network
+    url = f"http://127.0.0.1:{free_port()}/d6.mp4"  # refused: as without a network
     _people(project, {"url": url}, {"path": str(shared_videos / "person_b_d9.mp4")})
 
     result = kedro_run_failing(project, "ingestion", ["download.retries=0"])

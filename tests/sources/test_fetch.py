@@ -9,7 +9,8 @@ import pytest
 
 from faceswap_pipeline.sources import DownloadOptions, SourceError, VideoSource, fetch_source
 from faceswap_pipeline.sources.fetch import ytdlp_options
-from tests.media_server import MediaServer, unused_port
+from tests.helpers.local_servers import free_port
+from tests.helpers.media_server import MediaServer
 
 FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
 
@@ -67,7 +68,7 @@ def test_checksum_finds_a_file_whatever_its_name(served, tmp_path, shared_videos
     placed = tmp_path / "renamed by hand.mp4"
     placed.symlink_to(shared_videos / "single_d18.mp4")
     # The port is closed: only the checksum can make this work (an offline run).
-    source = VideoSource(url=f"http://127.0.0.1:{unused_port()}/d18.mp4", sha256=digest)
+    source = VideoSource(url=f"http://127.0.0.1:{free_port()}/d18.mp4", sha256=digest)
     fetched = _fetch(source, existing={placed.name: placed})
     assert fetched.reused and fetched.file_name == "renamed by hand.mp4"
 
@@ -85,7 +86,7 @@ def test_http_404_names_person_and_url(served):
 
 
 def test_refused_connection_fails_after_bounded_retries():
-    url = f"http://127.0.0.1:{unused_port()}/clip.mp4"
+    url = f"http://127.0.0.1:{free_port()}/clip.mp4"
     with pytest.raises(SourceError, match=r"person_a: could not download .* after 2 attempts: the server could not be reached"):
         _fetch(VideoSource(url=url))
 

@@ -1,10 +1,11 @@
 """One tiny run of every registered pipeline, shared by the UI tests (Kedro-Viz, MLflow UI, notebook).
 
-A throw-away project (tests/kedro_project.py) runs `kedro run --env tiny` once per test session on short
-real clips sampled sparsely: person A is `single_d18.mp4` (7.2 s) at 6 fps, person B `no_audio_d0.mp4`
-(3.1 s, no audio) at 10 fps, the `tiny` training preset (conf/tiny) and one second of conversion. The
-pipelines that run are the registered ones, so the UI tests grow with the project; `pretraining` (not in
-the default run) runs after it as its own `kedro run`, on `single_d12.mp4` at 5 fps.
+A throw-away project (tests/helpers/kedro_project.py) runs `kedro run --env tiny` once per test
+session on short real clips sampled sparsely: person A is `single_d18.mp4` (7.2 s) at 6 fps, person
+B `no_audio_d0.mp4` (3.1 s, no audio) at 10 fps, the `tiny` training preset (conf/tiny) and one
+second of conversion. The pipelines that run are the registered ones, so the UI tests grow with the
+project; `pretraining` (not in the default run) runs after it as its own `kedro run`, on
+`single_d12.mp4` at 5 fps.
 """
 
 from __future__ import annotations
@@ -12,40 +13,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, make_project
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.kedro_project import kedro_run, make_project
+from tests.helpers.tiny_run import TINY_ENV, TinyRun
 
-# The preset env every UI test's project runs with (conf/tiny in this project).
-TINY_ENV = "tiny"
 # person namespace -> (display name, clip in ../shared/data/videos, frames per second sampled)
 PEOPLE_CLIPS = {"person_a": ("person A", "single_d18.mp4", 6), "person_b": ("person B", "no_audio_d0.mp4", 10)}
 # The pretraining's one clip: a person other than the pair.
 PRETRAINING_CLIP = "single_d12.mp4"
 # `--params` on top of the tiny preset: keys that deep-merge into the base parameters.
 TINY_RUN_PARAMS = ["conversion.duration_s=1.0"]
-
-
-@dataclass(frozen=True)
-class TinyRun:
-    """A throw-away project after one tiny `kedro run` of every registered pipeline."""
-
-    project: Path
-    pipelines: tuple[str, ...]   # the registered pipelines (without __default__), in registry order
-    log: str                     # the run's console output (stdout + stderr)
-
-    @property
-    def tracking_uri(self) -> str:
-        return f"sqlite:///{self.project}/mlflow.db"
-
-    def data(self, relative: str) -> Path:
-        """A path under the project's `data/` folder."""
-        return self.project / "data" / relative
 
 
 def registered_pipelines(project: Path) -> tuple[str, ...]:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
-from tests.ui.browser import chromium_page
-from tests.ui.conftest import TinyRun
-from tests.ui.local_servers import serve_folder
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.browser import chromium_page
+from tests.helpers.local_servers import serve_folder
+from tests.helpers.tiny_run import TinyRun
 
 PEOPLE = ("person_a", "person_b")
 # Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ... data/08_reporting).

@@ -20,10 +20,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.conftest import PROJECT_ROOT
-from tests.ui.browser import chromium_page
-from tests.ui.conftest import TINY_ENV, TinyRun
-from tests.ui.local_servers import LOCALHOST, free_port, stop_process, wait_for_http
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.browser import chromium_page
+from tests.helpers.local_servers import LOCALHOST, free_port, stop_process, wait_for_http
+from tests.helpers.tiny_run import TINY_ENV, TinyRun
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import PROJECT_ROOT
-from tests.ui.conftest import TinyRun
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.tiny_run import TinyRun
 
 pytestmark = pytest.mark.slow
 

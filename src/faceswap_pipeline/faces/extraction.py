@@ -11,7 +11,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.faces.quality import face_size, laplacian_variance
 from faceswap_pipeline.faces.tracking import IouTracker, ShotCutDetector
 from faceswap_pipeline.video.background import prefetched
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -229,3 +233,56 @@ def describe_largest_face(image: np.ndarray, detector: RetinaFaceDetector) -> tu
     largest = int(np.argmax(areas))
     points = landmarks68(image, found.boxes[largest])
     return face_descriptor(image, points), len(found)
+
+
+def extract_clip_faces(
+    video: str | Path,
+    *,
+    end_s: float | None = None,
+    sample_fps: float | None = None,
+    detector: RetinaFaceDetector | None = None,
+    settings: ExtractionSettings | None = None,
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Every aligned face of one clip that passes the quality checks, in memory.
+
+    For a notebook, a test or a benchmark that wants a clip's faces without running the pipeline:
+    no identity is decided (every track is kept) and nothing is written.
+
+    Args:
+        video: a local video file.
+        end_s, sample_fps: read the clip up to ``end_s`` seconds, at ``sample_fps`` frames per
+            second (see ``video.decode.iter_frames``); None reads every frame of the whole clip.
+        detector: the RetinaFace detector; default: the default detector at batch size 8.
+        settings: extraction thresholds and sizes; default ``ExtractionSettings()``.
+
+    Returns:
+        ``(crops, alignments)``: ``{"<stem>/<frame:06d>_t<track:03d>": RGB uint8 (S, S, 3)}`` keyed
+        like the pipeline's ``aligned_faces``, and one row a crop with ``face_id``, ``video`` (the
+        file name), ``frame_index``, ``time_s``, ``track``, ``landmarks68_crop`` (136 floats, crop
+        pixels) and ``kept`` (True), a subset of ``face_alignments``' columns.
+    """
+    import pandas as pd
+
+    # PyAV is loaded here, not with the module: FaceExtractor's callers may bring their own frames.
+    from faceswap_pipeline.video.decode import iter_frames
+
+    video = Path(video)
+    extractor = FaceExtractor(detector or RetinaFaceDetector(batch_size=8), settings)
+    crops: dict[str, np.ndarray] = {}
+    rows = []
+    for batch in extractor.run(iter_frames(video, end_s=end_s, sample_fps=sample_fps)):
+        for face in batch:
+            if face.crop is None:
+                continue
+            face_id = f"{video.stem}/{face.frame_index:06d}_t{face.track:03d}"
+            crops[face_id] = face.crop
+            rows.append({
+                "face_id": face_id,
+                "video": video.name,
+                "frame_index": face.frame_index,
+                "time_s": face.time_s,
+                "track": face.track,
+                "landmarks68_crop": face.landmarks68_crop.reshape(-1).astype(float).tolist(),
+                "kept": True,
+            })
+    return crops, pd.DataFrame(rows)

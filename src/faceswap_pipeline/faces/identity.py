@@ -117,6 +117,37 @@ def identity_descriptors(identity: pd.DataFrame | None, dtype: type = np.float64
     return np.stack([np.asarray(d, dtype=dtype).reshape(128) for d in identity["descriptor"]])
 
 
+def identity_table(
+    crops: dict[str, np.ndarray], alignments: pd.DataFrame, count: int = 12
+) -> pd.DataFrame:
+    """An identity table like face extraction's ``{person}_identity``, from faces already aligned:
+    the descriptors of ``count`` faces spread evenly over ``alignments``.
+
+    Args:
+        crops: ``{face id: RGB uint8 (S, S, 3)}`` aligned crops.
+        alignments: one row a crop: ``face_id``, ``video``, ``frame_index``, ``landmarks68_crop``
+            (136 numbers, crop pixels) and, if known, ``track`` (else 0).
+        count: faces to describe (fewer when ``alignments`` has fewer rows).
+
+    Returns:
+        One row a described face: ``video``, ``track``, ``frame_index``, ``descriptor`` (128
+        floats).
+    """
+    import pandas as pd
+
+    picked = np.unique(np.linspace(0, len(alignments) - 1, count).round().astype(int))
+    rows = alignments.iloc[picked]
+    return pd.DataFrame({
+        "video": rows["video"].to_list(),
+        "track": rows["track"].to_list() if "track" in rows else 0,
+        "frame_index": rows["frame_index"].to_list(),
+        "descriptor": [
+            face_descriptor(crops[row.face_id], np.reshape(row.landmarks68_crop, (68, 2))).tolist()
+            for row in rows.itertuples()
+        ],
+    })
+
+
 def descriptor_distances(descriptors: np.ndarray, references: np.ndarray) -> np.ndarray:
     """L2 distance of each descriptor to its nearest reference.
 

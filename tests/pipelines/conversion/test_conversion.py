@@ -201,7 +201,7 @@ def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
 
 
 def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity, shared_videos):
-    from tests.media_server import MediaServer
+    from tests.helpers.media_server import MediaServer
 
     with MediaServer(shared_videos) as server:
         url = f"{server.url}/single_d18.mp4"

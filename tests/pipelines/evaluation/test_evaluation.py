@@ -24,14 +24,14 @@ from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.model import ModelConfig, SwapModel, save_swap_model
 from faceswap_pipeline.pipelines.evaluation.params import parse_params
 from faceswap_pipeline.video.decode import iter_frames
-from tests.evaluation.conftest import descriptors_of
-from tests.kedro_project import kedro_run, local_sources, make_project
+from tests.helpers.faces import largest_face_descriptors
+from tests.helpers.kedro_project import kedro_run, local_sources, make_project
 
 SOURCE_CLIP, TARGET_CLIP = "single_d18.mp4", "person_b_d9.mp4"
 
 
 def _write_identity(project: Path, person: str, video: Path) -> None:
-    descriptors = descriptors_of(video, start_s=0.5, count=2)
+    _, descriptors = largest_face_descriptors(video, start_s=0.5, count=2)
     pd.DataFrame({
         "video": video.name, "track": 0, "frame_index": [0, 1], "descriptor": [d.tolist() for d in descriptors],
     }).to_parquet(project / f"data/03_primary/identity_{person}.parquet")

@@ -21,9 +21,9 @@ from kedro.io import DatasetError
 from faceswap_pipeline.datasets.face_tables import FaceTableFolderDataset
 from faceswap_pipeline.pipelines.face_extraction import nodes
 from faceswap_pipeline.video.probe import probe_video
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, make_project
-from tests.reliability.interrupt import kill_kedro_run_when
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.interrupt import kill_kedro_run_when
+from tests.helpers.kedro_project import kedro_run, make_project
 
 PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
 TWO_WORKERS = ["--params", "face_extraction.workers=2"]

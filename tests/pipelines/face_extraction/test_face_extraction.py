@@ -3,69 +3,32 @@ pointed at a temporary folder, with real clips."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import math
 from pathlib import Path
 
 import av
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from kedro.io import DataCatalog, MemoryDataset
-from kedro.runner import SequentialRunner
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
-from faceswap_pipeline.pipelines.face_extraction.pipeline import create_pipeline
-from faceswap_pipeline.video.probe import probe_video
-from tests.conftest import PROJECT_ROOT
-
-PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
-
-
-def _metadata(person: str, video: Path, *, sample_fps: float = math.nan) -> pd.DataFrame:
-    info = probe_video(video)
-    return pd.DataFrame([{
-        "person": person, "source": str(video), "title": video.stem, "file": video.name,
-        "start_s": math.nan, "end_s": math.nan, "sample_fps": sample_fps,
-        "duration_s": info.duration_s, "frame_count": info.frame_count,
-        "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
-    }])
-
-
-def _catalog(root: Path, person: str, video: Path, metadata: pd.DataFrame) -> DataCatalog:
-    """The project's face-extraction catalog with every path moved under ``root``; inputs in memory."""
-    config = yaml.safe_load((PROJECT_ROOT / "conf/base/catalog_face_extraction.yml").read_text())
-    for entry in config.values():
-        for key in ("path", "filepath"):
-            if key in entry:
-                entry[key] = str(root / entry[key])
-    config["{person}.reference_photos"] = {
-        "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": str(root / "data/01_raw/photos/{person}"),
-    }
-    catalog = DataCatalog.from_config(config)
-    # No MLflow run here (kedro-mlflow starts one in `kedro run`): the metrics stay in memory.
-    catalog[f"{person}.face_extraction_metrics"] = MemoryDataset()
-    catalog[f"{person}_raw_videos"] = {video.name: video}
-    catalog[f"{person}.video_metadata"] = metadata
-    catalog["params:face_extraction"] = PARAMS
-    return catalog
-
-
-def _run(catalog: DataCatalog, person: str) -> None:
-    SequentialRunner().run(create_pipeline().only_nodes_with_namespaces([person]), catalog)
+from tests.helpers.face_extraction import (
+    FACE_EXTRACTION_PARAMS,
+    face_extraction_catalog,
+    run_face_extraction,
+    video_metadata,
+)
 
 
 def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_video(tmp_path, shared_videos, shared_photos):
     import cv2
 
     video = shared_videos / "multi_hamilton.mp4"
-    metadata = _metadata("person_a", video, sample_fps=15)
-    catalog = _catalog(tmp_path, "person_a", video, metadata)
+    metadata = video_metadata("person_a", video, sample_fps=15)
+    catalog = face_extraction_catalog(tmp_path, "person_a", video, metadata)
     photo = cv2.imread(str(shared_photos / "lin-manuel-miranda.png"))[:, :, ::-1].copy()
     catalog["person_a.reference_photos"].save({"lin-manuel-miranda": photo})
-    _run(catalog, "person_a")
+    run_face_extraction(catalog, "person_a")
 
     alignments = catalog.load("person_a_face_alignments")
     assert list(alignments.columns) == nodes.ALIGNMENT_COLUMNS
@@ -73,7 +36,7 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     # His solo shots are frames ~82-210; the audience after the cut at 211 is never kept.
     assert len(kept) >= 40
     assert kept["frame_index"].min() >= 75 and kept["frame_index"].max() <= 215
-    assert (kept["identity_distance"] <= PARAMS["identity"]["threshold"]).all()
+    assert (kept["identity_distance"] <= FACE_EXTRACTION_PARAMS["identity"]["threshold"]).all()
     audience = alignments[alignments["frame_index"] > 215]
     assert len(audience) >= 20 and not audience["kept"].any()
     assert set(alignments["reject_reason"].dropna()) <= {"too_small", "low_score", "blurred", "other_identity"}
@@ -104,11 +67,11 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     tables = sorted((tmp_path / "data/02_intermediate/face_extraction/person_a").glob("*.parquet"))
     assert len(tables) == 1
     written = tables[0].stat().st_mtime_ns
-    _run(catalog, "person_a")
+    run_face_extraction(catalog, "person_a")
     assert tables[0].stat().st_mtime_ns == written
     pd.testing.assert_frame_equal(catalog.load("person_a_face_alignments"), alignments)
     # A parameter that changes the result makes a new key: the video is extracted again.
-    catalog["params:face_extraction"] = {**PARAMS, "min_face_size": 80}
+    catalog["params:face_extraction"] = {**FACE_EXTRACTION_PARAMS, "min_face_size": 80}
     jobs, plan = nodes.extract_video_faces({video.name: video}, metadata, catalog.load("person_a.extracted_faces_before"), catalog.load("params:face_extraction"))
     assert list(jobs) == list(plan["key"]) and not plan["reused"].any()
 
@@ -128,9 +91,10 @@ def _faceless_video(path: Path, frames: int = 12) -> Path:
 
 def test_a_video_without_faces_warns_and_gives_empty_outputs(tmp_path, caplog):
     video = _faceless_video(tmp_path / "empty_wall.mp4")
-    catalog = _catalog(tmp_path, "person_b", video, _metadata("person_b", video))
+    metadata = video_metadata("person_b", video)
+    catalog = face_extraction_catalog(tmp_path, "person_b", video, metadata)
     with caplog.at_level(logging.WARNING):
-        _run(catalog, "person_b")
+        run_face_extraction(catalog, "person_b")
     assert "empty_wall: no face found in 12 frames" in caplog.text
     assert "person_b: no face kept" in caplog.text
     assert catalog.load("person_b_face_alignments").empty
@@ -142,11 +106,13 @@ def test_a_reference_photo_without_a_face_is_an_error_naming_it():
     plan = pd.DataFrame(columns=nodes.PLAN_COLUMNS)
     blank = np.full((240, 320, 3), 128, np.uint8)
     with pytest.raises(ValueError, match="reference photo holiday-snow has no face"):
-        nodes.select_person_faces(plan, {}, {"holiday-snow": lambda: blank}, PARAMS)
+        nodes.select_person_faces(plan, {}, {"holiday-snow": lambda: blank}, FACE_EXTRACTION_PARAMS)
 
 
 def test_bad_parameters_are_refused_before_any_work_naming_them():
+    negative_crop = {**FACE_EXTRACTION_PARAMS, "crop_size": -4}
     with pytest.raises(ValueError, match=r"face_extraction\.crop_size"):
-        nodes.extract_video_faces({}, pd.DataFrame(), {}, {**PARAMS, "crop_size": -4})
+        nodes.extract_video_faces({}, pd.DataFrame(), {}, negative_crop)
+    misspelt = {**FACE_EXTRACTION_PARAMS, "detector": {"det_sise": 320}}
     with pytest.raises(ValueError, match=r"face_extraction\.detector\.det_sise"):
-        nodes.extract_video_faces({}, pd.DataFrame(), {}, {**PARAMS, "detector": {"det_sise": 320}})
+        nodes.extract_video_faces({}, pd.DataFrame(), {}, misspelt)

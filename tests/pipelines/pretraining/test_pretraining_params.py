@@ -11,7 +11,7 @@ from faceswap_pipeline.pipelines.pretraining.params import (
     parse_pretraining_params,
     pretraining_training_params,
 )
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 
 def _conf(name: str) -> dict:

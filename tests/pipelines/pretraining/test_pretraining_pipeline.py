@@ -14,9 +14,8 @@ import torch
 import yaml
 
 from faceswap_pipeline.model import load_base_model, load_swap_model
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, make_project
-from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401 - a fixture
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.kedro_project import kedro_run, make_project
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +89,9 @@ def test_pretraining_resumes_from_its_checkpoint(pretrained):
     assert "0 to extract" in result.stdout + result.stderr
 
 
-def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(pretrained, project_with_faces):  # noqa: F811
+def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
+    pretrained, project_with_faces
+):
     base_folder = pretrained[0] / "data/06_models/base_model"
     project = project_with_faces
     shutil.copytree(base_folder, project / "data/06_models/base_model")
@@ -118,7 +119,7 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(pretrain
     assert (summary["resumed_at_step"], summary["initialised_from"]) == (1, None)
 
 
-def test_a_base_model_of_another_configuration_is_refused(pretrained, project_with_faces):  # noqa: F811
+def test_a_base_model_of_another_configuration_is_refused(pretrained, project_with_faces):
     base_folder = pretrained[0] / "data/06_models/base_model"
     with pytest.raises(AssertionError, match=r"was pretrained for another model: width 0\.1 \(training says 0\.2\)"):
         kedro_run(

@@ -18,11 +18,10 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from faceswap_pipeline.datasets import ImageFolderDataset
 from faceswap_pipeline.model import load_swap_model
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, make_project
-from tests.pipelines.training.test_training_pipeline import identity_of_faces
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.faces import write_aligned_faces
+from tests.helpers.kedro_project import kedro_run, make_project
 
 
 def _base_parameters() -> dict:
@@ -69,11 +68,7 @@ def test_one_key_overrides_keep_every_other_key_of_every_stage(tmp_path, shared_
 def test_params_on_training_and_conversion_beside_a_local_file(tmp_path, shared_videos, clip_faces):
     project = make_project(tmp_path / "project")
     _local_people(project, shared_videos)
-    for person in ("a", "b"):
-        crops, alignments = clip_faces[person]
-        ImageFolderDataset(path=str(project / f"data/03_primary/faces/person_{person}")).save(crops)
-        alignments.to_parquet(project / f"data/03_primary/face_alignments_person_{person}.parquet")
-        identity_of_faces(crops, alignments).to_parquet(project / f"data/03_primary/identity_person_{person}.parquet")
+    write_aligned_faces(project, clip_faces)
     base = _base_parameters()["training"]
 
     # The CPU preset (width 0.25), two steps on the ~50 faces a person the clips give.

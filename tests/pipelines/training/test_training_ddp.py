@@ -18,11 +18,10 @@ import mlflow
 import pytest
 import torch
 
-from faceswap_pipeline.distributed import _free_port
 from faceswap_pipeline.model import load_swap_model
 from faceswap_pipeline.model.lightning_module import read_checkpoint_info
-from tests.kedro_project import kedro_run
-from tests.pipelines.training.test_training_pipeline import project_with_faces  # noqa: F401
+from tests.helpers.kedro_project import kedro_run
+from tests.helpers.local_servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +42,7 @@ def _runs(project):
 
 
 def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_machines(
-    project_with_faces, tmp_path, monkeypatch  # noqa: F811 - the imported fixture
+    project_with_faces, tmp_path, monkeypatch
 ):
     ddp_project = project_with_faces
     single_project = shutil.copytree(ddp_project, tmp_path / "single")
@@ -84,10 +83,10 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
         assert summary["final_validation"][key] == pytest.approx(value, rel=1e-4), key
 
     # Resume, on two "machines" of one process each: node 0 runs kedro, node 1 the rank process.
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
     monkeypatch.setenv("MASTER_PORT", str(port))
-    monkeypatch.setenv("FACESWAP_DDP_JOB_PORT", str(_free_port()))
+    monkeypatch.setenv("FACESWAP_DDP_JOB_PORT", str(free_port()))
     monkeypatch.setenv("FACESWAP_DDP_SECRET", "a shared secret of this test's two machines")
     node_1 = subprocess.Popen(
         [sys.executable, "-m", "faceswap_pipeline.distributed"],
@@ -114,7 +113,7 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
 
 
 def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
-    project_with_faces,  # noqa: F811 - the imported fixture
+    project_with_faces,
 ):
     project = project_with_faces
     last = project / "data/06_models/checkpoints/last.ckpt"

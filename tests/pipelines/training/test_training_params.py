@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from faceswap_pipeline.pipelines.training.params import parse_training_params
-from tests.conftest import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT
 
 PRESETS = ["base", "gpu", "tiny"]
 

@@ -11,41 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from faceswap_pipeline.datasets import ImageFolderDataset
 from faceswap_pipeline.model import crop_model_region, load_swap_model
-from tests.conftest import PROJECT_ROOT
-from tests.kedro_project import kedro_run, make_project
+from tests.helpers import PROJECT_ROOT
+from tests.helpers.kedro_project import kedro_run
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def project_with_faces(tmp_path, clip_faces):
-    """A project copy with the tiny preset and both people's aligned faces where face_extraction puts them."""
-    project = make_project(tmp_path / "project")
-    shutil.copytree(PROJECT_ROOT / "conf" / "tiny", project / "conf" / "tiny")
-    for person in ("a", "b"):
-        crops, alignments = clip_faces[person]
-        ImageFolderDataset(path=str(project / f"data/03_primary/faces/person_{person}")).save(crops)
-        alignments.to_parquet(project / f"data/03_primary/face_alignments_person_{person}.parquet")
-        identity_of_faces(crops, alignments).to_parquet(project / f"data/03_primary/identity_person_{person}.parquet")
-    return project
-
-
-def identity_of_faces(crops: dict, alignments: pd.DataFrame, count: int = 3) -> pd.DataFrame:
-    """`{person}_identity` as face extraction writes it: dlib descriptors of a few of the aligned faces."""
-    from faceswap_pipeline.faces.identity import face_descriptor
-
-    rows = alignments.iloc[np.linspace(0, len(alignments) - 1, count).round().astype(int)]
-    return pd.DataFrame({
-        "video": rows["video"].to_list(),
-        "track": 0,
-        "frame_index": rows["frame_index"].to_list(),
-        "descriptor": [
-            face_descriptor(crops[row.face_id], np.asarray(row.landmarks68_crop).reshape(68, 2)).tolist()
-            for row in rows.itertuples()
-        ],
-    })
 
 
 def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(

@@ -1,4 +1,5 @@
-"""Local servers for the UI tests: a free port, a static folder served over HTTP, a child server awaited.
+"""Local servers for the tests: a free port, a static folder served over HTTP, a child server
+awaited.
 
 Everything listens on 127.0.0.1 only; every server started here is stopped by its own id.
 """
@@ -23,7 +24,7 @@ LOCALHOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now (connections to it are refused)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOCALHOST, 0))
         return probe.getsockname()[1]

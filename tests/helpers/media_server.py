@@ -85,12 +85,3 @@ class MediaServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def unused_port() -> int:
-    """A localhost port with nothing listening (connections to it are refused)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
