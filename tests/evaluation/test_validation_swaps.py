@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, validation_swap_scores
-from faceswap_pipeline.faces.detection import DetectorSettings
-from faceswap_pipeline.faces.extraction import FaceExtractor
+from faceswap_pipeline.faces.extraction import extract_clip_faces
 from faceswap_pipeline.model.networks import ModelConfig
-from faceswap_pipeline.video.decode import iter_frames
 
 
 class _PerfectAutoencoder:
@@ -28,11 +26,12 @@ class _PerfectAutoencoder:
 
 @pytest.fixture(scope="module")
 def held_out_faces(d18: Path) -> list[HeldOutFace]:
-    extractor = FaceExtractor(DetectorSettings(providers=("CPUExecutionProvider",)).build())
-    frames = iter_frames(d18, end_s=1.0, sample_fps=6)
-    faces = [face for batch in extractor.run(frames) for face in batch if face.crop is not None]
-    assert len(faces) >= 4
-    return [HeldOutFace(face.crop, face.landmarks68_crop.reshape(68, 2)) for face in faces]
+    crops, alignments = extract_clip_faces(d18, end_s=1.0, sample_fps=6)
+    assert len(alignments) >= 4
+    return [
+        HeldOutFace(crops[row.face_id], np.asarray(row.landmarks68_crop).reshape(68, 2))
+        for row in alignments.itertuples()
+    ]
 
 
 def test_a_perfect_model_keeps_its_resolution_s_ceiling(held_out_faces: list[HeldOutFace]) -> None:
