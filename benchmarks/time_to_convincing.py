@@ -47,9 +47,9 @@ def _pretrain(
     """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every identity);
     its folder."""
     from faceswap_pipeline.model.data import FaceItem
-    from faceswap_pipeline.model.networks import ModelConfig
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
     from faceswap_pipeline.model.settings import TrainingSettings
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
 
     train, val = [], []
     for name in names:
@@ -60,9 +60,8 @@ def _pretrain(
             landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
             item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
             (val if index >= len(rows) - held_out else train).append(item)
-    config = ModelConfig.from_dict({
-        key: params[key] for key in ("architecture", "input_size", "width", "coverage", "crop_size")
-    })
+    # Parsed as the training pipeline parses them (input_size: null is the architecture's own).
+    config = parse_training_params(params).swap_model_config()
     settings = TrainingSettings(
         batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=steps or 10**9,
         checkpoint_dir=str(out / "pretraining_checkpoints"),
