@@ -43,8 +43,12 @@ def decode_encode_only(video: Path, output: Path, end_s: float | None) -> int:
     """Decode every frame to RGB and encode it with the audio, nothing else; returns the frames written."""
     info = probe_video(video)
     with VideoWriter(
-        output, width=info.width, height=info.height, frame_rate=info.nominal_fps,
-        audio_source=video, end_s=end_s,
+        output,
+        width=info.width,
+        height=info.height,
+        frame_rate=info.nominal_fps,
+        audio_source=video,
+        end_s=end_s,
     ) as writer:
         for frame in iter_frames(video, end_s=end_s):
             writer.write(frame.rgb, frame.time_s)
@@ -71,14 +75,27 @@ def identity_of(video: Path) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--model", type=Path, default=None, help="a trained swap model folder")
-    parser.add_argument("--width", type=float, default=0.5, help="width of the untrained model timed when no --model is given")
-    parser.add_argument("--seconds", type=float, default=None, help="convert only the first N seconds")
+    parser.add_argument(
+        "--width",
+        type=float,
+        default=0.5,
+        help="width of the untrained model timed when no --model is given",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="convert only the first N seconds"
+    )
     parser.add_argument("--margin", type=float, default=0.2, help="face_extraction.margin")
-    parser.add_argument("--set", nargs="*", default=[], help="conversion parameters, e.g. detection.det_size=160")
-    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of each; medians are compared")
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="conversion parameters, e.g. detection.det_size=160"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="alternating runs of each; medians are compared"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -86,7 +103,9 @@ def main() -> None:
         model, _ = load_swap_model(args.model)
         model_name = f"{args.model} ({model.config.architecture}, width {model.config.width})"
     else:
-        model = SwapModel(ModelConfig(architecture="original", input_size=64, width=args.width)).eval()
+        model = SwapModel(
+            ModelConfig(architecture="original", input_size=64, width=args.width)
+        ).eval()
         model_name = f"original 64 px, width {args.width} (untrained weights)"
     overrides: dict = {"video": str(args.video), "duration_s": args.seconds}
     for item in args.set:
@@ -108,18 +127,26 @@ def main() -> None:
 
         def conversion() -> int:
             converter.reset()  # each run starts as a fresh video would (no tracks carried over)
-            reports.append(swapping.convert_video_file(
-                args.video, Path(folder) / "swapped.mp4", converter, {"comment": "benchmark"},
-                start_s=params.start_s, end_s=params.end_s,
-                show_progress=False,
-            ))
+            reports.append(
+                swapping.convert_video_file(
+                    args.video,
+                    Path(folder) / "swapped.mp4",
+                    converter,
+                    {"comment": "benchmark"},
+                    start_s=params.start_s,
+                    end_s=params.end_s,
+                    show_progress=False,
+                )
+            )
             return len(reports[-1])
 
         runs = [(timed(limit), timed(conversion)) for _ in range(args.repeat)]
     report = reports[-1]
     limit_runs, conversion_runs = zip(*runs, strict=True)
     limit_fps, limit_cpu = (statistics.median(values) for values in zip(*limit_runs, strict=True))
-    conversion_fps, conversion_cpu = (statistics.median(values) for values in zip(*conversion_runs, strict=True))
+    conversion_fps, conversion_cpu = (
+        statistics.median(values) for values in zip(*conversion_runs, strict=True)
+    )
 
     table = pd.DataFrame(
         [
@@ -133,8 +160,10 @@ def main() -> None:
         f"video: {args.video.name}, {len(report)} frames; model: {model_name}; "
         f"{precision.removeprefix('torch.')}, torch threads {torch.get_num_threads()}"
     )
-    print(f"faces swapped in {int((report['faces_swapped'] > 0).sum())} of {len(report)} frames; "
-          f"det_size {params.detection.det_size}, batch {params.batch_size}; median of {args.repeat} alternating runs")
+    print(
+        f"faces swapped in {int((report['faces_swapped'] > 0).sum())} of {len(report)} frames; "
+        f"det_size {params.detection.det_size}, batch {params.batch_size}; median of {args.repeat} alternating runs"
+    )
     print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
 
 

@@ -52,10 +52,17 @@ def kedro_run(project: Path, pipeline: str | None, params: list[str], env: str |
         command += ["--env", env]
     if params:
         command += ["--params", ",".join(params)]
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    environment = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
     print(f"$ {' '.join(command[1:])}   (in {project})", flush=True)
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=project, env=environment, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command, cwd=project, env=environment, capture_output=True, text=True, check=False
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         print(result.stdout[-5000:], result.stderr[-8000:], sep="\n")
@@ -64,14 +71,26 @@ def kedro_run(project: Path, pipeline: str | None, params: list[str], env: str |
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--project", type=Path, default=None, help="project folder (default: a temporary copy)")
-    parser.add_argument("--reuse", action="store_true", help="only run the evaluation on DIR's existing outputs")
-    parser.add_argument("--env", default=None, help="Kedro configuration environment (default: base + local)")
-    parser.add_argument("--params", default="", help="extra --params for the full run, key=value,...")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--project", type=Path, default=None, help="project folder (default: a temporary copy)"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="only run the evaluation on DIR's existing outputs"
+    )
+    parser.add_argument(
+        "--env", default=None, help="Kedro configuration environment (default: base + local)"
+    )
+    parser.add_argument(
+        "--params", default="", help="extra --params for the full run, key=value,..."
+    )
     args = parser.parse_args()
 
-    project = args.project or Path(tempfile.mkdtemp(prefix="faceswap-evaluation-benchmark-")) / "project"
+    project = (
+        args.project or Path(tempfile.mkdtemp(prefix="faceswap-evaluation-benchmark-")) / "project"
+    )
     times: dict[str, float] = {}
     if not args.reuse:
         project = make_project(project)
@@ -80,14 +99,18 @@ def main() -> None:
             f"person_b.sources=[{{path: {VIDEOS / 'person_b_d9.mp4'}}}]",
         ]
         extra = [item for item in args.params.split(",") if item]
-        times["kedro run (all five pipelines)"] = kedro_run(project, None, sources + extra, args.env)
+        times["kedro run (all five pipelines)"] = kedro_run(
+            project, None, sources + extra, args.env
+        )
     times["kedro run --pipelines evaluation"] = kedro_run(project, "evaluation", [], args.env)
 
     reporting = project / "data" / "08_reporting"
     summary = json.loads((reporting / "evaluation_summary.json").read_text())
     table = pd.read_csv(reporting / "evaluation_metrics.csv")
     frames = pd.read_parquet(reporting / "evaluation_frames.parquet")
-    model_config = json.loads((project / "data" / "06_models" / "swap_model" / "config.json").read_text())
+    model_config = json.loads(
+        (project / "data" / "06_models" / "swap_model" / "config.json").read_text()
+    )
     training_summary = reporting / "training_summary.json"
     training = json.loads(training_summary.read_text()) if training_summary.exists() else {}
 
@@ -96,8 +119,10 @@ def main() -> None:
         print(f"  {label}: {value}")
     print(f"  model configuration: {model_config}")
     if training:
-        print(f"  training: {training.get('global_step')} steps, stopped by {training.get('stop_reason')}, "
-              f"faces {training.get('faces')}")
+        print(
+            f"  training: {training.get('global_step')} steps, stopped by {training.get('stop_reason')}, "
+            f"faces {training.get('faces')}"
+        )
     print(f"  frames evaluated: {len(frames)} ({int(frames['swapped'].sum())} swapped)")
     print("\nFigures")
     width = max(len(name) for name in table["metric"])

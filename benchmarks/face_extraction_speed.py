@@ -85,19 +85,34 @@ def cpu_seconds_with_workers() -> float:
 
 
 def whole_extraction(
-    videos: list[Path], end_s: float | None, det_size: int, folder: Path, *, workers: int = 1, profile: bool = True
+    videos: list[Path],
+    end_s: float | None,
+    det_size: int,
+    folder: Path,
+    *,
+    workers: int = 1,
+    profile: bool = True,
 ) -> tuple[dict, float, float, pstats.Stats | None, DataCatalog]:
-    params = yaml.safe_load((ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
+    params = yaml.safe_load((ROOT / "conf/base/parameters_face_extraction.yml").read_text())[
+        "face_extraction"
+    ]
     params["detector"]["det_size"] = det_size
     params["workers"] = workers
     rows = []
     for video in videos:
         info = probe_video(video)
-        rows.append({
-            "person": "benchmark", "file": video.name, "start_s": math.nan, "end_s": end_s if end_s else math.nan,
-            "sample_fps": math.nan, "duration_s": info.duration_s, "frame_count": info.frame_count,
-            "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
-        })
+        rows.append(
+            {
+                "person": "benchmark",
+                "file": video.name,
+                "start_s": math.nan,
+                "end_s": end_s if end_s else math.nan,
+                "sample_fps": math.nan,
+                "duration_s": info.duration_s,
+                "frame_count": info.frame_count,
+                "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+            }
+        )
     metadata = pd.DataFrame(rows)
     config = yaml.safe_load((ROOT / "conf/base/catalog_face_extraction.yml").read_text())
     catalog_config = {}
@@ -137,7 +152,9 @@ def table_digest(catalog: DataCatalog) -> str:
     digest = hashlib.sha256()
     for key, table in sorted(catalog.load("extracted_faces").items()):
         digest.update(key.encode())
-        digest.update(pd.util.hash_pandas_object(table.read().map(repr), index=False).to_numpy().tobytes())
+        digest.update(
+            pd.util.hash_pandas_object(table.read().map(repr), index=False).to_numpy().tobytes()
+        )
     return digest.hexdigest()[:16]
 
 
@@ -182,10 +199,16 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
 
     for name in (None, "kedro", "faceswap_pipeline"):  # the tables, not the runs' progress lines
         logging.getLogger(name).setLevel(logging.WARNING)
-    print(f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n")
-    print("| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | peak worker RSS | tables |")
-    print("|--------:|------:|-------:|--------:|---------:|----------------------:|-------------:|----------------:|:-------|")
+    print(
+        f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n"
+    )
+    print(
+        "| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | peak worker RSS | tables |"
+    )
+    print(
+        "|--------:|------:|-------:|--------:|---------:|----------------------:|-------------:|----------------:|:-------|"
+    )
     first_digest = None
     results: dict[int, list[tuple[float, float]]] = {workers: [] for workers in worker_counts}
     for round_ in range(1, repeat + 1):
@@ -200,19 +223,26 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
             frames = counts["frames"]
             results[workers].append((frames / seconds, cpu))
             rss = f"{memory.peak_bytes / 2**30:.2f} GiB" if memory.peak_bytes else "(in process)"
-            print(f"| {workers:>7} | {round_:>5} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
-                  f"{1000 * cpu / frames:>12.1f} | {rss:>15} | {same} |", flush=True)
+            print(
+                f"| {workers:>7} | {round_:>5} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
+                f"{1000 * cpu / frames:>12.1f} | {rss:>15} | {same} |",
+                flush=True,
+            )
     if repeat > 1:
         print("\nmedians over rounds:")
         for workers, runs in results.items():
-            print(f"  {workers} workers: {statistics.median(r[0] for r in runs):.1f} frames/s, "
-                  f"{statistics.median(r[1] for r in runs):.1f} CPU s")
+            print(
+                f"  {workers} workers: {statistics.median(r[0] for r in runs):.1f} frames/s, "
+                f"{statistics.median(r[1] for r in runs):.1f} CPU s"
+            )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     for workers in (w for w in worker_counts if w > 1):
         started = time.perf_counter()
         with dask_client(FanOut(workers=workers)) as client:
             client.wait_for_workers(workers)
-        print(f"\nLocalCluster of {workers} workers, start and close alone: {time.perf_counter() - started:.1f} s")
+        print(
+            f"\nLocalCluster of {workers} workers, start and close alone: {time.perf_counter() - started:.1f} s"
+        )
 
 
 def faceit_way(video: Path, end_s: float | None) -> tuple[dict, float, float]:
@@ -224,7 +254,9 @@ def faceit_way(video: Path, end_s: float | None) -> tuple[dict, float, float]:
     for frame in iter_frames(video, end_s=end_s):
         frames += 1
         for rectangle in detector(frame.rgb, 1):
-            box = np.array([rectangle.left(), rectangle.top(), rectangle.right(), rectangle.bottom()], float)
+            box = np.array(
+                [rectangle.left(), rectangle.top(), rectangle.right(), rectangle.bottom()], float
+            )
             descriptors.append(face_descriptor(frame.rgb, landmarks68(frame.rgb, box)))
     elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     kept = 0
@@ -246,14 +278,26 @@ def stage_seconds(stats: pstats.Stats) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
-    parser.add_argument("--end-s", type=float, default=None, help="only the first SECONDS of the clip")
+    parser.add_argument(
+        "--end-s", type=float, default=None, help="only the first SECONDS of the clip"
+    )
     parser.add_argument("--det-size", type=int, default=320)
-    parser.add_argument("--skip-faceit", action="store_true", help="skip faceit's way (minutes on a CPU)")
-    parser.add_argument("--workers", type=int, nargs="+", help="instead: several videos at these worker counts")
-    parser.add_argument("--videos", type=Path, nargs="+", default=FAN_OUT_VIDEOS, help="the videos for --workers")
-    parser.add_argument("--repeat", type=int, default=1, help="rounds of --workers, alternating; medians printed")
+    parser.add_argument(
+        "--skip-faceit", action="store_true", help="skip faceit's way (minutes on a CPU)"
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", help="instead: several videos at these worker counts"
+    )
+    parser.add_argument(
+        "--videos", type=Path, nargs="+", default=FAN_OUT_VIDEOS, help="the videos for --workers"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of --workers, alternating; medians printed"
+    )
     args = parser.parse_args()
     if args.workers:
         fan_out(args.videos, args.workers, args.det_size, args.repeat)
@@ -261,24 +305,52 @@ def main() -> None:
 
     frames, decode_s, decode_cpu = decode_only(args.video, args.end_s)
     with tempfile.TemporaryDirectory() as folder:
-        ours, ours_s, ours_cpu, stats, _ = whole_extraction([args.video], args.end_s, args.det_size, Path(folder))
+        ours, ours_s, ours_cpu, stats, _ = whole_extraction(
+            [args.video], args.end_s, args.det_size, Path(folder)
+        )
     rows = [
         ("decoding alone (the limit)", frames, decode_s, decode_cpu, "", ""),
-        (f"whole extraction (RetinaFace {args.det_size} px, this pipeline)", frames, ours_s, ours_cpu, ours["faces found"], ours["faces kept"]),
+        (
+            f"whole extraction (RetinaFace {args.det_size} px, this pipeline)",
+            frames,
+            ours_s,
+            ours_cpu,
+            ours["faces found"],
+            ours["faces kept"],
+        ),
     ]
     if not args.skip_faceit:
         faceit, faceit_s, faceit_cpu = faceit_way(args.video, args.end_s)
-        rows.append(("faceit's way (dlib HOG + descriptor per face)", faceit["frames"], faceit_s, faceit_cpu, faceit["faces found"], faceit["faces kept"]))
+        rows.append(
+            (
+                "faceit's way (dlib HOG + descriptor per face)",
+                faceit["frames"],
+                faceit_s,
+                faceit_cpu,
+                faceit["faces found"],
+                faceit["faces kept"],
+            )
+        )
 
-    print(f"\n{args.video.name}: {frames} frames, every frame; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
-    print(f"| {'what':<58} | frames | seconds | frames/s | CPU ms/frame | faces found | faces kept |")
+    print(
+        f"\n{args.video.name}: {frames} frames, every frame; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        f"| {'what':<58} | frames | seconds | frames/s | CPU ms/frame | faces found | faces kept |"
+    )
     print(f"|{'-' * 60}|-------:|--------:|---------:|-------------:|------------:|-----------:|")
     for what, count, seconds, cpu, found, kept in rows:
-        print(f"| {what:<58} | {count:>6} | {seconds:>7.1f} | {count / seconds:>8.1f} | {1000 * cpu / count:>12.1f} | {found!s:>11} | {kept!s:>10} |")
+        print(
+            f"| {what:<58} | {count:>6} | {seconds:>7.1f} | {count / seconds:>8.1f} | {1000 * cpu / count:>12.1f} | {found!s:>11} | {kept!s:>10} |"
+        )
     if not args.skip_faceit:
-        print(f"\nspeed-up over faceit's way: {faceit_s / ours_s:.1f}x in wall time, {faceit_cpu / ours_cpu:.1f}x in CPU time")
+        print(
+            f"\nspeed-up over faceit's way: {faceit_s / ours_s:.1f}x in wall time, {faceit_cpu / ours_cpu:.1f}x in CPU time"
+        )
 
-    print(f"\nwhere the main thread's {ours_s:.1f} s go (cumulative; decoding and PNG encoding run in background threads)\n")
+    print(
+        f"\nwhere the main thread's {ours_s:.1f} s go (cumulative; decoding and PNG encoding run in background threads)\n"
+    )
     print(f"| {'stage':<36} | seconds | ms/frame |")
     print(f"|{'-' * 38}|--------:|---------:|")
     for label, seconds in stage_seconds(stats).items():

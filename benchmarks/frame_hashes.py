@@ -26,8 +26,12 @@ def frame_hashes(video: Path) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("video", type=Path, nargs="?", default=PROJECT / "data/07_model_output/swapped.mp4")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "video", type=Path, nargs="?", default=PROJECT / "data/07_model_output/swapped.mp4"
+    )
     parser.add_argument("--frames", action="store_true", help="print every frame's hash too")
     args = parser.parse_args()
     hashes = frame_hashes(args.video)

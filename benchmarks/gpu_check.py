@@ -90,7 +90,8 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
         crops, table = extract_clip_faces(clip, sample_fps=sample_fps)
         items = [
             FaceItem(
-                row.face_id, lambda crop=crops[row.face_id]: crop,
+                row.face_id,
+                lambda crop=crops[row.face_id]: crop,
                 np.asarray(row.landmarks68_crop, np.float32).reshape(68, 2),
             )
             for row in table.itertuples()
@@ -98,12 +99,16 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
         held_out = assign_validation_split(table[["video", "time_s"]], 0.1).to_numpy()
         bank = FaceBankBuild(tuple(items), "gpu_check", 128, COVERAGE, 256, True, person).build()
         banks[person] = (bank.faces, held_out)
-    frames = np.stack([frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept])
+    frames = np.stack(
+        [frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept]
+    )
     return write_faces_file(destination, banks, frames, retinaface_onnx_weights())
 
 
 def write_faces_file(
-    destination: Path, banks: dict[str, tuple[np.ndarray, np.ndarray]], frames: np.ndarray,
+    destination: Path,
+    banks: dict[str, tuple[np.ndarray, np.ndarray]],
+    frames: np.ndarray,
     retinaface_onnx: bytes,
 ) -> dict:
     """Save the faces file: per person a uint8 `(N, 4, 205, 205)` bank and a bool `(N,)` held-out
@@ -172,8 +177,14 @@ def _trainer(device: torch.device, precision: str, max_steps: int, callbacks: li
 
 
 def training_speed(
-    architecture: str, width: float, batch: int, steps: int, warmup: int, compile: bool,
-    device: torch.device, precision: str,
+    architecture: str,
+    width: float,
+    batch: int,
+    steps: int,
+    warmup: int,
+    compile: bool,
+    device: torch.device,
+    precision: str,
 ) -> dict:
     """images/s of the project's training step on resident synthetic banks, and peak memory."""
     import lightning as L
@@ -222,8 +233,15 @@ def training_speed(
 
 
 def resident_training(
-    faces: dict[str, np.ndarray], width: float, batch: int, minutes: float, val_every: int,
-    device: torch.device, precision: str, max_val_faces: int | None = None, compile: bool = False,
+    faces: dict[str, np.ndarray],
+    width: float,
+    batch: int,
+    minutes: float,
+    val_every: int,
+    device: torch.device,
+    precision: str,
+    max_val_faces: int | None = None,
+    compile: bool = False,
 ) -> dict:
     """The project's training loop (hires, gpu preset settings) on real faces for `minutes`, with
     validation SSIM on the held-out faces along the way and at the end. Compiled, its first step's
@@ -242,8 +260,18 @@ def resident_training(
 
     class ValidationLog(L.Callback):
         def on_validation_end(self, trainer, pl_module):
-            metrics = {k: round(float(v), 4) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-            history.append({"step": trainer.global_step, "minutes": round((time.monotonic() - started) / 60, 2), **metrics})
+            metrics = {
+                k: round(float(v), 4)
+                for k, v in trainer.callback_metrics.items()
+                if k.startswith("val/")
+            }
+            history.append(
+                {
+                    "step": trainer.global_step,
+                    "minutes": round((time.monotonic() - started) / 60, 2),
+                    **metrics,
+                }
+            )
             _log(f"validation at step {trainer.global_step}: {metrics}")
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch_data, batch_idx):
@@ -254,8 +282,12 @@ def resident_training(
     speed = ImagesPerSecondCallback(50)
     budget = TimeBudgetCallback(minutes * 60.0)
     trainer = _trainer(
-        device, precision, 10**9, [speed, budget, ValidationLog()],
-        val_check_interval=val_every, check_val_every_n_epoch=None,
+        device,
+        precision,
+        10**9,
+        [speed, budget, ValidationLog()],
+        val_check_interval=val_every,
+        check_val_every_n_epoch=None,
     )
     module = _module("hires", width, compile=compile)
     datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=42)
@@ -305,17 +337,31 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--faces", type=Path, help="the faces file (made with --build-faces)")
-    parser.add_argument("--build-faces", type=Path, metavar="PATH", help="make the faces file here and stop")
-    parser.add_argument("--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos")
-    parser.add_argument("--sample-fps", type=float, default=4.0, help="faces sampled per second of clip")
-    parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: checks the script in seconds")
+    parser.add_argument(
+        "--build-faces", type=Path, metavar="PATH", help="make the faces file here and stop"
+    )
+    parser.add_argument(
+        "--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos"
+    )
+    parser.add_argument(
+        "--sample-fps", type=float, default=4.0, help="faces sampled per second of clip"
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="CPU, tiny sizes: checks the script in seconds"
+    )
     parser.add_argument("--budget-minutes", type=float, default=7.5, help="all parts together")
     parser.add_argument("--train-minutes", type=float, default=5.0)
-    parser.add_argument("--out", type=Path, help="also write the JSON here (rewritten after every part)")
+    parser.add_argument(
+        "--out", type=Path, help="also write the JSON here (rewritten after every part)"
+    )
     args = parser.parse_args()
 
     if args.build_faces:
-        print(json.dumps(build_faces_file(args.build_faces, args.videos, args.sample_fps, frames_kept=8)))
+        print(
+            json.dumps(
+                build_faces_file(args.build_faces, args.videos, args.sample_fps, frames_kept=8)
+            )
+        )
         return
 
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
@@ -327,12 +373,21 @@ def main() -> None:
         width, steps, warmup, train_minutes, val_every, train_batch = 0.05, 2, 1, 0.01, 2, 2
     else:
         sweep = {"original": [128, 256, 512, 1024], "hires": [32, 64, 128, 256]}
-        width, steps, warmup, train_minutes, val_every, train_batch = 1.0, 10, 3, args.train_minutes, 250, 64
+        width, steps, warmup, train_minutes, val_every, train_batch = (
+            1.0,
+            10,
+            3,
+            args.train_minutes,
+            250,
+            64,
+        )
         torch.backends.cudnn.benchmark = True
     clock = Clock(args.budget_minutes)
     faces = load_faces_file(args.faces) if args.faces else None
     report: dict = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
         "torch": torch.__version__,
         "precision": precision,
         "smoke": args.smoke,
@@ -355,13 +410,21 @@ def main() -> None:
         for batch in batches:
             # The training's minutes come first: a sweep point that would cut into them is skipped.
             if clock.left_s() < train_minutes * 60 + 45:
-                report["architectures"].append({"architecture": architecture, "batch_per_person": batch, "skipped": "time"})
+                report["architectures"].append(
+                    {"architecture": architecture, "batch_per_person": batch, "skipped": "time"}
+                )
                 continue
             _log(f"{architecture} batch {batch}")
             try:
-                result = training_speed(architecture, width, batch, steps, warmup, False, device, precision)
+                result = training_speed(
+                    architecture, width, batch, steps, warmup, False, device, precision
+                )
             except torch.OutOfMemoryError:
-                result = {"architecture": architecture, "batch_per_person": batch, "error": "out of memory"}
+                result = {
+                    "architecture": architecture,
+                    "batch_per_person": batch,
+                    "error": "out of memory",
+                }
                 torch.cuda.empty_cache()
             report["architectures"].append(result)
             emit()
@@ -375,8 +438,15 @@ def main() -> None:
         started = time.monotonic()
         try:
             report["training"] = resident_training(
-                faces, width, train_batch, minutes, val_every, device, precision,
-                max_val_faces=4 if args.smoke else None, compile=compiled,
+                faces,
+                width,
+                train_batch,
+                minutes,
+                val_every,
+                device,
+                precision,
+                max_val_faces=4 if args.smoke else None,
+                compile=compiled,
             )
         except Exception as error:  # noqa: BLE001 - a compiler failure is a result; train without it
             if not compiled:
@@ -392,7 +462,11 @@ def main() -> None:
     # With any time left: the compiled speed of each architecture at its best batch size.
     report["compiled"] = []
     for architecture in sweep if not args.smoke else ():  # compiling takes minutes on a CPU
-        measured = [r for r in report["architectures"] if r.get("architecture") == architecture and "images_per_s" in r]
+        measured = [
+            r
+            for r in report["architectures"]
+            if r.get("architecture") == architecture and "images_per_s" in r
+        ]
         if not measured:
             continue
         best = max(measured, key=lambda r: r["images_per_s"])
@@ -402,14 +476,27 @@ def main() -> None:
         _log(f"{architecture} batch {best['batch_per_person']} compiled")
         try:
             report["compiled"].append(
-                training_speed(architecture, width, best["batch_per_person"], steps, warmup, True, device, precision)
+                training_speed(
+                    architecture,
+                    width,
+                    best["batch_per_person"],
+                    steps,
+                    warmup,
+                    True,
+                    device,
+                    precision,
+                )
             )
         except Exception as error:  # noqa: BLE001 - a compiler failure is a result to report
-            report["compiled"].append({"architecture": architecture, "error": f"{type(error).__name__}: {error}"[:300]})
+            report["compiled"].append(
+                {"architecture": architecture, "error": f"{type(error).__name__}: {error}"[:300]}
+            )
         emit()
 
     # A module blocked by setting it to None (as the tests do) was not imported.
-    report["imported_forbidden_modules"] = sorted(m for m in FORBIDDEN_MODULES if sys.modules.get(m))
+    report["imported_forbidden_modules"] = sorted(
+        m for m in FORBIDDEN_MODULES if sys.modules.get(m)
+    )
     emit()
     print(json.dumps(report))
 

@@ -41,12 +41,21 @@ def looped_video(source: Path, minutes: float, cache: Path) -> Path:
     partial = target.with_suffix(".partial.mp4")
     with av.open(str(source)) as reader:
         streams = [reader.streams.video[0], *reader.streams.audio[:1]]
-        packets = [(p.stream.index, bytes(p), p.pts, p.dts, p.duration, p.is_keyframe)
-                   for p in reader.demux(streams) if p.pts is not None]
+        packets = [
+            (p.stream.index, bytes(p), p.pts, p.dts, p.duration, p.is_keyframe)
+            for p in reader.demux(streams)
+            if p.pts is not None
+        ]
         spans = {}
         for stream in streams:
-            own = [(pts, duration) for index, _, pts, _, duration, _ in packets if index == stream.index]
-            spans[stream.index] = max(pts + (duration or 0) for pts, duration in own) - min(pts for pts, _ in own)
+            own = [
+                (pts, duration)
+                for index, _, pts, _, duration, _ in packets
+                if index == stream.index
+            ]
+            spans[stream.index] = max(pts + (duration or 0) for pts, duration in own) - min(
+                pts for pts, _ in own
+            )
         loop_s = float(spans[streams[0].index] * streams[0].time_base)
         with av.open(str(partial), "w") as writer:
             outputs = {stream.index: writer.add_stream_from_template(stream) for stream in streams}
@@ -56,7 +65,11 @@ def looped_video(source: Path, minutes: float, cache: Path) -> Path:
                     packet = av.Packet(data)
                     shift = repeat * spans[index]
                     packet.pts, packet.dts = pts + shift, (dts if dts is not None else pts) + shift
-                    packet.duration, packet.time_base, packet.is_keyframe = duration, time_bases[index], keyframe
+                    packet.duration, packet.time_base, packet.is_keyframe = (
+                        duration,
+                        time_bases[index],
+                        keyframe,
+                    )
                     packet.stream = outputs[index]
                     writer.mux(packet)
     partial.rename(target)
@@ -87,23 +100,39 @@ def _extraction(video: Path, sample_fps: float) -> dict:
                 if key in entry:
                     entry[key] = f"{folder}/{entry[key]}"
         config["{person}.reference_photos"] = {
-            "type": "faceswap_pipeline.datasets.ImageFolderDataset", "path": f"{folder}/photos/{{person}}",
+            "type": "faceswap_pipeline.datasets.ImageFolderDataset",
+            "path": f"{folder}/photos/{{person}}",
         }
         catalog = DataCatalog.from_config(config)
         # No MLflow run here (kedro-mlflow starts one in `kedro run`): the totals stay in memory.
         catalog["person_a.face_extraction_metrics"] = MemoryDataset()
         catalog["person_a_raw_videos"] = {video.name: video}
-        catalog["person_a.video_metadata"] = pd.DataFrame([{
-            "person": "person_a", "source": str(video), "title": video.stem, "file": video.name,
-            "start_s": float("nan"), "end_s": float("nan"), "sample_fps": sample_fps,
-            "duration_s": info.duration_s, "frame_count": info.frame_count, "sha256": digest.hexdigest(),
-        }])
+        catalog["person_a.video_metadata"] = pd.DataFrame(
+            [
+                {
+                    "person": "person_a",
+                    "source": str(video),
+                    "title": video.stem,
+                    "file": video.name,
+                    "start_s": float("nan"),
+                    "end_s": float("nan"),
+                    "sample_fps": sample_fps,
+                    "duration_s": info.duration_s,
+                    "frame_count": info.frame_count,
+                    "sha256": digest.hexdigest(),
+                }
+            ]
+        )
         catalog["params:face_extraction"] = yaml.safe_load(
-            (ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
+            (ROOT / "conf/base/parameters_face_extraction.yml").read_text()
+        )["face_extraction"]
         SequentialRunner().run(create_pipeline().only_nodes_with_namespaces(["person_a"]), catalog)
         alignments = catalog.load("person_a_face_alignments")
-    return {"frames": int(alignments["frame_index"].nunique()) if len(alignments) else 0, "faces": len(alignments),
-            "duration_s": info.duration_s}
+    return {
+        "frames": int(alignments["frame_index"].nunique()) if len(alignments) else 0,
+        "faces": len(alignments),
+        "duration_s": info.duration_s,
+    }
 
 
 def _conversion(video: Path) -> dict:
@@ -117,15 +146,23 @@ def _conversion(video: Path) -> dict:
     torch.manual_seed(0)
     model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
     # The crowd's faces are small: a larger detector input and lower limits, so that faces are swapped.
-    conversion = {"video": str(video), "identity": {"swap_all_faces": True},
-                  "detection": {"det_size": 320, "min_face_size": 24, "min_score": 0.5}}
+    conversion = {
+        "video": str(video),
+        "identity": {"swap_all_faces": True},
+        "detection": {"det_size": 320, "min_face_size": 24, "min_score": 0.5},
+    }
     staging = Path(tempfile.mkdtemp(prefix=".partial-benchmark-", dir=DEFAULT_CACHE.parent))
     try:
-        _, report = convert_video(model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2, staging)
+        _, report = convert_video(
+            model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2, staging
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {"frames": len(report), "faces": int(report["faces_swapped"].sum()),
-            "duration_s": float(report["time_s"].max()) if len(report) else 0.0}
+    return {
+        "frames": len(report),
+        "faces": int(report["faces_swapped"].sum()),
+        "duration_s": float(report["time_s"].max()) if len(report) else 0.0,
+    }
 
 
 def _child(stage: str, video: Path, sample_fps: float) -> None:
@@ -141,7 +178,9 @@ def measure(stage: str, video: Path, sample_fps: float) -> dict:
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, __file__, "--child", stage, str(video), "--sample-fps", str(sample_fps)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")},
     )
     stdout = child.stdout.read()
@@ -149,33 +188,62 @@ def measure(stage: str, video: Path, sample_fps: float) -> dict:
     child.returncode = os.waitstatus_to_exitcode(status)
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     if child.returncode != 0 or not lines:
-        raise RuntimeError(f"{stage} of {video.name} failed ({child.returncode}):\n{stdout[-3000:]}")
-    return {**json.loads(lines[-1].removeprefix("RESULT ")), "peak_rss_mib": usage.ru_maxrss / 1024,
-            "seconds": time.perf_counter() - started}
+        raise RuntimeError(
+            f"{stage} of {video.name} failed ({child.returncode}):\n{stdout[-3000:]}"
+        )
+    return {
+        **json.loads(lines[-1].removeprefix("RESULT ")),
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, nargs="*", default=[1, 3, 10], help="looped lengths for extraction")
-    parser.add_argument("--conversion-minutes", type=float, nargs="*", default=[1, 3],
-                        help="looped lengths for conversion (every frame is converted: ~10 min of CPU a minute at 1080p)")
-    parser.add_argument("--sample-fps", type=float, default=1.0, help="frames a second face extraction samples")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where the looped videos are kept")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--minutes", type=float, nargs="*", default=[1, 3, 10], help="looped lengths for extraction"
+    )
+    parser.add_argument(
+        "--conversion-minutes",
+        type=float,
+        nargs="*",
+        default=[1, 3],
+        help="looped lengths for conversion (every frame is converted: ~10 min of CPU a minute at 1080p)",
+    )
+    parser.add_argument(
+        "--sample-fps", type=float, default=1.0, help="frames a second face extraction samples"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=DEFAULT_CACHE, help="where the looped videos are kept"
+    )
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "VIDEO"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child[0], Path(args.child[1]), args.sample_fps)
         return
 
-    plan = [("extraction", CLIP)] + [("extraction", looped_video(CLIP, m, args.cache)) for m in args.minutes]
-    plan += [("conversion", CLIP)] + [("conversion", looped_video(CLIP, m, args.cache)) for m in args.conversion_minutes]
-    print(f"{'stage':<11} {'video':<28} {'length':>8} {'frames':>7} {'faces':>7} {'peak RSS':>10} {'wall':>8}")
+    plan = [("extraction", CLIP)] + [
+        ("extraction", looped_video(CLIP, m, args.cache)) for m in args.minutes
+    ]
+    plan += [("conversion", CLIP)] + [
+        ("conversion", looped_video(CLIP, m, args.cache)) for m in args.conversion_minutes
+    ]
+    print(
+        f"{'stage':<11} {'video':<28} {'length':>8} {'frames':>7} {'faces':>7} {'peak RSS':>10} {'wall':>8}"
+    )
     for stage, video in plan:
         row = measure(stage, video, args.sample_fps)
-        print(f"{stage:<11} {video.name:<28} {row['duration_s']:>7.0f}s {row['frames']:>7} {row['faces']:>7} "
-              f"{row['peak_rss_mib']:>7.0f} MiB {row['seconds']:>7.0f}s", flush=True)
-    print(f"\nextraction samples {args.sample_fps:g} frame/s (every frame decoded); conversion converts every frame. "
-          "frames: frames with a face (extraction) or converted (conversion).")
+        print(
+            f"{stage:<11} {video.name:<28} {row['duration_s']:>7.0f}s {row['frames']:>7} {row['faces']:>7} "
+            f"{row['peak_rss_mib']:>7.0f} MiB {row['seconds']:>7.0f}s",
+            flush=True,
+        )
+    print(
+        f"\nextraction samples {args.sample_fps:g} frame/s (every frame decoded); conversion converts every frame. "
+        "frames: frames with a face (extraction) or converted (conversion)."
+    )
 
 
 if __name__ == "__main__":

@@ -63,11 +63,16 @@ def _pretrain(
     # Parsed as the training pipeline parses them (input_size: null is the architecture's own).
     config = parse_training_params(params).swap_model_config()
     settings = TrainingSettings(
-        batch_size=2 * params["batch_size"], max_minutes=minutes, max_steps=steps or 10**9,
+        batch_size=2 * params["batch_size"],
+        max_minutes=minutes,
+        max_steps=steps or 10**9,
         checkpoint_dir=str(out / "pretraining_checkpoints"),
         val_every_n_steps=params["val_every_n_steps"],
-        checkpoint_every_n_steps=params["checkpoint_every_n_steps"], preview_every_n_steps=0,
-        optimizer=params["optimizer"], loss=params["loss"], augmentation=params["augmentation"],
+        checkpoint_every_n_steps=params["checkpoint_every_n_steps"],
+        preview_every_n_steps=0,
+        optimizer=params["optimizer"],
+        loss=params["loss"],
+        augmentation=params["augmentation"],
         trainer={"precision": "32-true"},  # the pretraining's precision in every trial so far
     )
     started = time.perf_counter()
@@ -91,8 +96,13 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
     crops_b, table_b = extract_clip(SHARED_VIDEOS / CLIPS[name_b], cache)
     identity_a, identity_b = identity_table(crops_a, table_a), identity_table(crops_b, table_b)
     faces_a, faces_b = loaders(crops_a), loaders(crops_b)
-    run = dict(params, checkpoint_dir=str(workdir / "checkpoints"), resume=True, progress_bar=False,
-               init_from=str(base_model) if base_model else None)
+    run = dict(
+        params,
+        checkpoint_dir=str(workdir / "checkpoints"),
+        resume=True,
+        progress_bar=False,
+        init_from=str(base_model) if base_model else None,
+    )
     faces = select_training_faces(faces_a, table_a, faces_b, table_b, run)
     rows, done, minutes = [], 0.0, 0.0
     for stage in stages:
@@ -101,21 +111,30 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
         else:
             run.update(max_steps=10**9, max_minutes=stage - done)
         started = time.perf_counter()
-        _, preview, summary = train_swap_model(faces_a, faces_b, faces, run, identity_a, identity_b, {})
+        _, preview, summary = train_swap_model(
+            faces_a, faces_b, faces, run, identity_a, identity_b, {}
+        )
         minutes += (time.perf_counter() - started) / 60
         done = stage
         swaps = (summary.get("validation_swaps") or {}).get("metrics") or {}
         verdict = (summary.get("validation_swaps") or {}).get("verdict") or {}
-        rows.append({
-            "stage": stage, "steps": summary["global_step"], "wall_min": minutes,
-            "distance": swaps.get("val_swap/distance_to_target"),
-            "nearer": swaps.get("val_swap/share_nearer_target"),
-            "detail": swaps.get("val_swap/detail_kept"),
-            "ceiling": swaps.get("val_swap/detail_ceiling", float("nan")),
-            "ssim": (summary["final_validation"].get("val/ssim_a", float("nan"))
-                     + summary["final_validation"].get("val/ssim_b", float("nan"))) / 2,
-            "convincing": bool(verdict.get("convincing")),
-        })
+        rows.append(
+            {
+                "stage": stage,
+                "steps": summary["global_step"],
+                "wall_min": minutes,
+                "distance": swaps.get("val_swap/distance_to_target"),
+                "nearer": swaps.get("val_swap/share_nearer_target"),
+                "detail": swaps.get("val_swap/detail_kept"),
+                "ceiling": swaps.get("val_swap/detail_ceiling", float("nan")),
+                "ssim": (
+                    summary["final_validation"].get("val/ssim_a", float("nan"))
+                    + summary["final_validation"].get("val/ssim_b", float("nan"))
+                )
+                / 2,
+                "convincing": bool(verdict.get("convincing")),
+            }
+        )
         preview.save(workdir / f"preview_{stage:g}.png")
         _log_stage(rows[-1])
     return pd.DataFrame(rows)
@@ -128,15 +147,23 @@ def _log_stage(row: dict) -> None:
     if mlflow.active_run() is None:
         return
     figures = {
-        "distance_to_target": row["distance"], "share_nearer_target": row["nearer"],
-        "detail_kept": row["detail"], "detail_ceiling": row["ceiling"], "ssim": row["ssim"], "wall_minutes": row["wall_min"],
+        "distance_to_target": row["distance"],
+        "share_nearer_target": row["nearer"],
+        "detail_kept": row["detail"],
+        "detail_ceiling": row["ceiling"],
+        "ssim": row["ssim"],
+        "wall_minutes": row["wall_min"],
         "convincing": float(row["convincing"]),
     }
-    mlflow.log_metrics({f"stage/{key}": float(value) for key, value in figures.items()
-                        if value is not None}, step=int(row["steps"]))
+    mlflow.log_metrics(
+        {f"stage/{key}": float(value) for key, value in figures.items() if value is not None},
+        step=int(row["steps"]),
+    )
 
 
-def _mlflow_run(tracking_uri: str | None, pair: tuple[str, str], start: str, trial: str, params: dict):
+def _mlflow_run(
+    tracking_uri: str | None, pair: tuple[str, str], start: str, trial: str, params: dict
+):
     """An MLflow run for one (pair, start, trial) in the `time_to_convincing` experiment, or a no-op.
 
     Lightning's logger inside the training node writes its step metrics (losses, `val_swap/*`) into it.
@@ -151,37 +178,88 @@ def _mlflow_run(tracking_uri: str | None, pair: tuple[str, str], start: str, tri
     mlflow.set_experiment("time_to_convincing")
     run = mlflow.start_run(run_name=f"{pair[0]}->{pair[1]} {start} {trial}".strip())
     flat = pd.json_normalize(params, sep=".").iloc[0].to_dict()
-    mlflow.log_params({key: str(value)[:250] for key, value in flat.items()
-                       if key not in ("max_steps", "max_minutes", "checkpoint_dir")})
+    mlflow.log_params(
+        {
+            key: str(value)[:250]
+            for key, value in flat.items()
+            if key not in ("max_steps", "max_minutes", "checkpoint_dir")
+        }
+    )
     mlflow.set_tags({"pair": f"{pair[0]}->{pair[1]}", "start": start, "trial": trial or "defaults"})
     return run
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", type=Path, default=PROJECT / "conf/base/parameters_training.yml")
-    parser.add_argument("--pairs", nargs="+", default=["d6/d9", "d12/d18"], help="source/target clip names")
-    parser.add_argument("--minutes", type=float, default=24.0, help="pair training per run, minutes")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--preset", type=Path, default=PROJECT / "conf/base/parameters_training.yml"
+    )
+    parser.add_argument(
+        "--pairs", nargs="+", default=["d6/d9", "d12/d18"], help="source/target clip names"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=24.0, help="pair training per run, minutes"
+    )
     parser.add_argument("--every", type=float, default=3.0, help="measure every this many minutes")
-    parser.add_argument("--steps", type=int, default=None, help="stage by steps: train this many in all")
-    parser.add_argument("--every-steps", type=int, default=None, help="... measuring every this many")
-    parser.add_argument("--base-model", type=Path, default=None, help="a base model folder to start from")
-    parser.add_argument("--base-minutes", type=float, default=None,
-                        help="train the runs from the base model only this long (default: --minutes)")
-    parser.add_argument("--base-steps", type=int, default=None,
-                        help="with --steps: train the runs from the base model only this many steps")
-    parser.add_argument("--pretrain-minutes", type=float, default=None,
-                        help="pretrain a base model on the clips not in the pair for this long first")
-    parser.add_argument("--no-scratch", action="store_true", help="only the runs from the base model")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a training parameter, e.g. optimizer.lr=2e-4")
-    parser.add_argument("--trial", default="", help="a name for this recipe in MLflow (e.g. 'lr 5e-4')")
-    parser.add_argument("--mlflow", default=f"sqlite:///{PROJECT / 'mlflow.db'}",
-                        help="MLflow tracking URI for the runs ('' = none); default: the project's store")
-    parser.add_argument("--pretrain-steps", type=int, default=None,
-                        help="pretrain a base model on the clips not in the pair for this many steps first")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="stage by steps: train this many in all"
+    )
+    parser.add_argument(
+        "--every-steps", type=int, default=None, help="... measuring every this many"
+    )
+    parser.add_argument(
+        "--base-model", type=Path, default=None, help="a base model folder to start from"
+    )
+    parser.add_argument(
+        "--base-minutes",
+        type=float,
+        default=None,
+        help="train the runs from the base model only this long (default: --minutes)",
+    )
+    parser.add_argument(
+        "--base-steps",
+        type=int,
+        default=None,
+        help="with --steps: train the runs from the base model only this many steps",
+    )
+    parser.add_argument(
+        "--pretrain-minutes",
+        type=float,
+        default=None,
+        help="pretrain a base model on the clips not in the pair for this long first",
+    )
+    parser.add_argument(
+        "--no-scratch", action="store_true", help="only the runs from the base model"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training parameter, e.g. optimizer.lr=2e-4",
+    )
+    parser.add_argument(
+        "--trial", default="", help="a name for this recipe in MLflow (e.g. 'lr 5e-4')"
+    )
+    parser.add_argument(
+        "--mlflow",
+        default=f"sqlite:///{PROJECT / 'mlflow.db'}",
+        help="MLflow tracking URI for the runs ('' = none); default: the project's store",
+    )
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=None,
+        help="pretrain a base model on the clips not in the pair for this many steps first",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("lightning").setLevel(logging.WARNING)
@@ -212,8 +290,10 @@ def main() -> None:
             starts["base model"] = _pretrain(
                 others, params, args.pretrain_minutes, args.pretrain_steps, args.cache, workdir
             )
-        print(f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
-              f"({params['architecture']} width {params['width']}, batch {params['batch_size']})")
+        print(
+            f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
+            f"({params['architecture']} width {params['width']}, batch {params['batch_size']})"
+        )
         for start, base in starts.items():
             from_base = base is not None
             if by_steps:
@@ -221,17 +301,32 @@ def main() -> None:
             else:
                 total = args.base_minutes if from_base and args.base_minutes else args.minutes
             with _mlflow_run(args.mlflow, pair, start, args.trial, params):
-                table = _train_in_stages(pair, params, stages(total), by_steps, args.cache,
-                                         workdir / start.replace(" ", "_"), base)
+                table = _train_in_stages(
+                    pair,
+                    params,
+                    stages(total),
+                    by_steps,
+                    args.cache,
+                    workdir / start.replace(" ", "_"),
+                    base,
+                )
             first = table[table["convincing"]]
             print(f"\nfrom {start}:")
-            print(f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept (perfect model) | SSIM |")
+            print(
+                f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept (perfect model) | SSIM |"
+            )
             print("|---:|---:|---:|---:|---:|---:|---:|")
             for row in table.itertuples():
-                print(f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
-                      f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) | {row.ssim:.3f} |")
-            print("convincing first at", f"{first['stage'].iloc[0]:g} {unit}" if len(first)
-                  else f"not within {total:g} {unit}")
+                print(
+                    f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
+                    f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) | {row.ssim:.3f} |"
+                )
+            print(
+                "convincing first at",
+                f"{first['stage'].iloc[0]:g} {unit}"
+                if len(first)
+                else f"not within {total:g} {unit}",
+            )
         print(f"previews: {workdir}")
 
 

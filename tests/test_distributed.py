@@ -15,8 +15,15 @@ import pytest
 from faceswap_pipeline.distributed import node_layout
 from tests.helpers.local_servers import free_port
 
-_LAUNCH_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GROUP_RANK", "SLURM_NODEID",
-                     "FACESWAP_DDP_JOB_PORT", "FACESWAP_DDP_SECRET")
+_LAUNCH_VARIABLES = (
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "SLURM_NODEID",
+    "FACESWAP_DDP_JOB_PORT",
+    "FACESWAP_DDP_SECRET",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +46,10 @@ def test_the_node_rank_comes_from_the_user_torchrun_or_slurm(monkeypatch, variab
     monkeypatch.setenv(variable, "2")
     layout = node_layout(3)
     assert (layout.node_rank, layout.master_addr, layout.master_port, layout.job_port) == (
-        2, "node0", 29500, 29501
+        2,
+        "node0",
+        29500,
+        29501,
     )
     monkeypatch.setenv("FACESWAP_DDP_JOB_PORT", "31000")
     assert node_layout(3).job_port == 31000
@@ -62,7 +72,9 @@ def test_a_node_rank_beyond_num_nodes_is_refused(monkeypatch):
     monkeypatch.setenv("MASTER_ADDR", "node0")
     monkeypatch.setenv("MASTER_PORT", "29500")
     monkeypatch.setenv("SLURM_NODEID", "2")
-    with pytest.raises(ValueError, match=r"node rank is 2 .* outside 0\.\.1 for training\.trainer\.num_nodes 2"):
+    with pytest.raises(
+        ValueError, match=r"node rank is 2 .* outside 0\.\.1 for training\.trainer\.num_nodes 2"
+    ):
         node_layout(2)
 
 
@@ -84,7 +96,9 @@ def test_ddp_outside_a_runs_on_every_rank_call_is_a_clear_error():
         ("the job's", "cannot be run: 'os:system' is not a function of this project"),
     ],
 )
-def test_a_rank_process_runs_only_a_signed_call_of_a_marked_function(tmp_path, signed_with, message):
+def test_a_rank_process_runs_only_a_signed_call_of_a_marked_function(
+    tmp_path, signed_with, message
+):
     """Anyone who reaches node 0's port can write there: a forged call is refused and never run."""
     from torch.distributed import TCPStore
 
@@ -98,10 +112,22 @@ def test_a_rank_process_runs_only_a_signed_call_of_a_marked_function(tmp_path, s
     port = free_port()
     store = TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False)
     store.set("faceswap/rank_call", forged)  # the key node 0 publishes the call under
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port - 1),
-           "FACESWAP_DDP_JOB_PORT": str(port), "NODE_RANK": "1", "FACESWAP_DDP_SECRET": "the job's"}
-    result = subprocess.run([sys.executable, "-m", "faceswap_pipeline.distributed"], env=env,
-                            capture_output=True, text=True, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port - 1),
+        "FACESWAP_DDP_JOB_PORT": str(port),
+        "NODE_RANK": "1",
+        "FACESWAP_DDP_SECRET": "the job's",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "faceswap_pipeline.distributed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 1
     assert message in result.stderr
     assert not ran.exists()

@@ -18,19 +18,25 @@ def _split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_names_stored_outputs_and_where(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    catalog = DataCatalog({
-        "kept_table": ParquetDataset(filepath="data/03_primary/kept.parquet"),
-        "elsewhere": ParquetDataset(filepath=str(tmp_path.parent / "outside.parquet")),
-        "in_memory": MemoryDataset(),
-    })
+    catalog = DataCatalog(
+        {
+            "kept_table": ParquetDataset(filepath="data/03_primary/kept.parquet"),
+            "elsewhere": ParquetDataset(filepath=str(tmp_path.parent / "outside.parquet")),
+            "in_memory": MemoryDataset(),
+        }
+    )
     node = Node(_split, "table", ["kept_table", "in_memory"], name="split_table")
     with caplog.at_level(logging.INFO, logger="faceswap_pipeline.hooks"):
         OutputSummaryHooks().after_node_run(node=node, catalog=catalog, outputs={})
         OutputSummaryHooks().after_node_run(
-            node=Node(_split, "table", ["elsewhere", "in_memory"], name="export"), catalog=catalog, outputs={},
+            node=Node(_split, "table", ["elsewhere", "in_memory"], name="export"),
+            catalog=catalog,
+            outputs={},
         )
         OutputSummaryHooks().after_node_run(
-            node=Node(_split, "table", ["in_memory", "not_in_catalog"], name="memory_only"), catalog=catalog, outputs={},
+            node=Node(_split, "table", ["in_memory", "not_in_catalog"], name="memory_only"),
+            catalog=catalog,
+            outputs={},
         )
     assert caplog.messages == [
         "split_table made kept_table (data/03_primary/kept.parquet)",

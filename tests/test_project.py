@@ -23,15 +23,23 @@ def project(tmp_path, monkeypatch):
 
 def test_registry_lists_the_pipelines(project):
     result = subprocess.run(
-        [sys.executable, "-m", "kedro", "registry", "list"], cwd=project, capture_output=True, text=True,
-        check=True, timeout=120,
+        [sys.executable, "-m", "kedro", "registry", "list"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     for name in ("ingestion", "pretraining", "__default__"):
         assert f"- {name}" in result.stdout
     # The pretraining is run deliberately, on its own: a plain `kedro run` does not include it.
     described = subprocess.run(
-        [sys.executable, "-m", "kedro", "registry", "describe", "__default__"], cwd=project, capture_output=True,
-        text=True, check=True, timeout=120,
+        [sys.executable, "-m", "kedro", "registry", "describe", "__default__"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     assert "train_swap_model" in described.stdout and "pretrain" not in described.stdout
 
@@ -43,7 +51,9 @@ def test_telemetry_is_off():
 def test_ingestion_with_local_sources_and_an_mlflow_run(project, shared_videos):
     kedro_run(project, "ingestion", local_sources(shared_videos))
     for person, frames in (("person_a", 1008), ("person_b", 587)):
-        metadata = pd.read_parquet(project / f"data/02_intermediate/video_metadata_{person}.parquet")
+        metadata = pd.read_parquet(
+            project / f"data/02_intermediate/video_metadata_{person}.parquet"
+        )
         assert metadata.loc[0, "frame_count"] == frames
         assert (project / "data/01_raw/videos" / person / metadata.loc[0, "file"]).is_file()
     # kedro-mlflow recorded the run in the project's own SQLite store, in the project's experiment.

@@ -19,11 +19,13 @@ def test_the_training_nodes_inputs_come_back_equal(tmp_path):
     crop = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)
     ImageFolderDataset(str(tmp_path / "faces")).save({"d6/000001_t000": crop})
     faces = ImageFolderDataset(str(tmp_path / "faces")).load()
-    table = pd.DataFrame({
-        "face_id": ["d6/000001_t000", "d6/000002_t000"],
-        "time_s": [0.04, np.nan],
-        "landmarks68_crop": [[float(v) for v in range(136)], None],
-    })
+    table = pd.DataFrame(
+        {
+            "face_id": ["d6/000001_t000", "d6/000002_t000"],
+            "time_s": [0.04, np.nan],
+            "landmarks68_crop": [[float(v) for v in range(136)], None],
+        }
+    )
     params = {"batch_size": 8, "betas": [0.5, 0.999], "name": "adam", "resume": True, "lr": 1e-3}
     array = np.arange(12, dtype=np.uint8).reshape(3, 4)
     call = decode_call(encode_call(train_swap_model, (faces, table, params), {"extra": array}))
@@ -50,10 +52,14 @@ def test_unmarked_functions_and_unknown_types_are_refused():
     with pytest.raises(CallCodecError, match="a set cannot be sent"):
         encode_call(train_swap_model, ({1, 2},), {})
     with pytest.raises(CallCodecError, match="'builtins:eval' is not a function of this project"):
-        decode_call(b'{"function": "builtins:eval", "args": {"tuple": ["1"]}, "kwargs": {"dict": []}}')
+        decode_call(
+            b'{"function": "builtins:eval", "args": {"tuple": ["1"]}, "kwargs": {"dict": []}}'
+        )
     with pytest.raises(CallCodecError, match="not marked transferable"):
-        decode_call(b'{"function": "faceswap_pipeline.atomic_files:atomic_output", "args": '
-                    b'{"tuple": []}, "kwargs": {"dict": []}}')
+        decode_call(
+            b'{"function": "faceswap_pipeline.atomic_files:atomic_output", "args": '
+            b'{"tuple": []}, "kwargs": {"dict": []}}'
+        )
     with pytest.raises(CallCodecError, match="not an encoded call"):
         decode_call(b"\x80\x04not json")
 

@@ -1,4 +1,3 @@
-"""faceswap-pipeline
-"""
+"""faceswap-pipeline"""
 
 __version__ = "0.1"

@@ -34,7 +34,9 @@ def atomic_output(destination: str | Path, *, prefix: str = TEMP_PREFIX) -> Iter
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=prefix, suffix=destination.suffix, dir=destination.parent)
+    handle, temporary = tempfile.mkstemp(
+        prefix=prefix, suffix=destination.suffix, dir=destination.parent
+    )
     os.close(handle)
     try:
         yield Path(temporary)
@@ -58,8 +60,12 @@ def atomic_fs_output(fs: Any, destination: str, *, prefix: str = TEMP_PREFIX) ->
         destination: the final path on ``fs`` (without protocol), ``/``-separated.
     """
     parent, _, name = destination.rpartition("/")
-    suffix = name[name.rfind("."):] if "." in name else ""
-    temporary = f"{parent}/{prefix}{uuid.uuid4().hex}{suffix}" if parent else f"{prefix}{uuid.uuid4().hex}{suffix}"
+    suffix = name[name.rfind(".") :] if "." in name else ""
+    temporary = (
+        f"{parent}/{prefix}{uuid.uuid4().hex}{suffix}"
+        if parent
+        else f"{prefix}{uuid.uuid4().hex}{suffix}"
+    )
     try:
         yield temporary
         fs.mv(temporary, destination)

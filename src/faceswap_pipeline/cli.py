@@ -26,12 +26,19 @@ class UserError(click.ClickException):
     def show(self, file: Any = None) -> None:
         click.secho(f"Error: {self.message}", fg="red", err=True)
         click.secho(
-            f"(the traceback: kedro run ... --verbose, or {TRACEBACK_VARIABLE}=1)", err=True, dim=True
+            f"(the traceback: kedro run ... --verbose, or {TRACEBACK_VARIABLE}=1)",
+            err=True,
+            dim=True,
         )
 
 
 def _show_traceback(verbose: bool) -> bool:
-    return verbose or os.environ.get(TRACEBACK_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+    return verbose or os.environ.get(TRACEBACK_VARIABLE, "").strip().lower() not in (
+        "",
+        "0",
+        "false",
+        "no",
+    )
 
 
 def user_error(error: BaseException) -> FaceswapError | None:
@@ -69,7 +76,9 @@ run = click.Command(
     params=[
         *kedro_run.params,
         click.Option(
-            ["--verbose", "-v"], is_flag=True, default=False,
+            ["--verbose", "-v"],
+            is_flag=True,
+            default=False,
             help=f"Show the traceback of an error a user can fix (or set {TRACEBACK_VARIABLE}=1).",
         ),
     ],

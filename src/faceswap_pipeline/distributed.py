@@ -50,7 +50,12 @@ _JOB_KEY = "faceswap/rank_call"
 # torch.distributed waits for ranks (Lightning's default process-group timeout).
 _JOB_TIMEOUT = timedelta(minutes=30)
 _ENV_KEYS = (
-    "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "OMP_NUM_THREADS"
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "NODE_RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "OMP_NUM_THREADS",
 )
 _WORKER_COMMAND = "from faceswap_pipeline.distributed import run_rank; run_rank()"
 
@@ -205,14 +210,20 @@ class RankCall:
             from torch.distributed import TCPStore
 
             self._store = TCPStore(
-                layout.master_addr, layout.job_port, is_master=True, wait_for_workers=False,
+                layout.master_addr,
+                layout.job_port,
+                is_master=True,
+                wait_for_workers=False,
                 timeout=_JOB_TIMEOUT,
             )
             self._store.set(_JOB_KEY, _signed(payload, secret))
             logger.info(
                 "DDP: %d processes on %d machine(s); rank 0 is this process, the call waits for "
                 "the others on %s:%d",
-                world_size, layout.num_nodes, layout.master_addr, layout.job_port,
+                world_size,
+                layout.num_nodes,
+                layout.master_addr,
+                layout.job_port,
             )
         for local_rank in range(1, processes_per_node):
             env = {

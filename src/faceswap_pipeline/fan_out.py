@@ -111,7 +111,10 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
             for label, job in jobs.items()
         }
         logger.info(
-            "%s: %d on %d Dask workers (%s)", what, len(futures), len(client.scheduler_info()["workers"]),
+            "%s: %d on %d Dask workers (%s)",
+            what,
+            len(futures),
+            len(client.scheduler_info()["workers"]),
             fan_out.scheduler or "a LocalCluster on this machine",
         )
         done = 0
@@ -121,15 +124,20 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
                 try:
                     future.result()
                 except Exception as error:
-                    raise JobFailed(f"{label} failed on a Dask worker: {type(error).__name__}: {error}") from error
+                    raise JobFailed(
+                        f"{label} failed on a Dask worker: {type(error).__name__}: {error}"
+                    ) from error
                 done += 1
                 logger.info("%s: %d of %d done (%s)", what, done, len(futures), label)
         except BaseException as error:
             # Also on Ctrl-C: nothing more is started; a cluster of this run is closed on the way out.
             client.cancel(list(futures), force=True)
             logger.warning(
-                "%s: stopped (%s) with %d of %d done; the others are cancelled", what,
-                "interrupted" if isinstance(error, KeyboardInterrupt) else "a job failed", done, len(futures),
+                "%s: stopped (%s) with %d of %d done; the others are cancelled",
+                what,
+                "interrupted" if isinstance(error, KeyboardInterrupt) else "a job failed",
+                done,
+                len(futures),
             )
             raise
 
@@ -174,7 +182,10 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
         # free port of the loopback interface, not on 8787 of every interface.
         with _workers_ignore_ctrl_c():
             cluster = LocalCluster(
-                n_workers=fan_out.workers, threads_per_worker=1, processes=True, memory_limit=fan_out.memory_limit,
+                n_workers=fan_out.workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=fan_out.memory_limit,
                 dashboard_address="127.0.0.1:0",
             )
         with cluster, Client(cluster) as client:

@@ -34,7 +34,11 @@ def _dataset_path(catalog: DataCatalog, name: str) -> tuple[Path, bool] | None:
         return None
     # Kedro datasets describe their location as `filepath` (files) or `path` (folders).
     description = dataset._describe()
-    location, is_folder = (description.get("filepath"), False) if description.get("filepath") else (description.get("path"), True)
+    location, is_folder = (
+        (description.get("filepath"), False)
+        if description.get("filepath")
+        else (description.get("path"), True)
+    )
     # An fsspec URL (s3://..., a face-table folder shared with Dask workers) is not a local path.
     if not location or ("://" in str(location) and not str(location).startswith("file://")):
         return None
@@ -141,12 +145,14 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
 
 def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     """One message per invalid top-level parameter that a node of ``pipeline`` reads (empty: all valid)."""
-    used = sorted({
-        name.removeprefix("params:").split(".")[0]
-        for node in pipeline.nodes
-        for name in node.inputs
-        if name.startswith("params:")
-    })
+    used = sorted(
+        {
+            name.removeprefix("params:").split(".")[0]
+            for node in pipeline.nodes
+            for name in node.inputs
+            if name.startswith("params:")
+        }
+    )
     checks = _parameter_checks()
     problems = []
     for key in used:
@@ -209,9 +215,13 @@ def written_folders(pipeline: Pipeline, catalog: DataCatalog) -> dict[Path, list
         if checkpoint_dir:
             folders.setdefault(Path(str(checkpoint_dir)), []).append("training.checkpoint_dir")
     if any("params:pretraining" in node.inputs for node in pipeline.nodes):
-        checkpoint_dir = ((catalog.load("params:pretraining") or {}).get("training") or {}).get("checkpoint_dir")
+        checkpoint_dir = ((catalog.load("params:pretraining") or {}).get("training") or {}).get(
+            "checkpoint_dir"
+        )
         if checkpoint_dir:
-            folders.setdefault(Path(str(checkpoint_dir)), []).append("pretraining.training.checkpoint_dir")
+            folders.setdefault(Path(str(checkpoint_dir)), []).append(
+                "pretraining.training.checkpoint_dir"
+            )
     for folder, name in _staging_folders(pipeline, catalog).items():
         folders.setdefault(folder, []).append(name)
     return folders
@@ -244,7 +254,9 @@ class PreflightHooks:
     cannot be written; the one error lists every problem found."""
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         problems = parameter_problems(pipeline, catalog)
         if not problems:
             # Only valid parameters name folders worth checking (training.checkpoint_dir).
@@ -262,7 +274,9 @@ class VerdictHooks:
         self._verdict: dict[str, Any] | None = None
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         self._verdict = None
 
     @hook_impl
@@ -272,10 +286,14 @@ class VerdictHooks:
             self._verdict = summary["verdict"]
 
     @hook_impl
-    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog) -> None:
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
         if self._verdict is None:
             return
         logger.info(
             "verdict: %s (data/08_reporting/evaluation_report.html; MLflow tag evaluation.verdict)",
-            "the swap is convincing" if self._verdict.get("convincing") else self._verdict.get("text", "?"),
+            "the swap is convincing"
+            if self._verdict.get("convincing")
+            else self._verdict.get("text", "?"),
         )

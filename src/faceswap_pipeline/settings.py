@@ -30,10 +30,22 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # - MLflow asks for type hints on kedro-mlflow's `KedroPipelineModel.predict` when kedro-mlflow loads.
 _THIRD_PARTY_NOTICES = (
     (r"register_new_resolver\(\) is deprecated", UserWarning, "kedro.config.omegaconf_config"),
-    (r"register_new_resolver\(\) is deprecated", UserWarning, "kedro_mlflow.framework.hooks.mlflow_hook"),
-    (r".*Add type hints to the `predict` method", UserWarning, "mlflow.pyfunc.utils.data_validation"),
+    (
+        r"register_new_resolver\(\) is deprecated",
+        UserWarning,
+        "kedro_mlflow.framework.hooks.mlflow_hook",
+    ),
+    (
+        r".*Add type hints to the `predict` method",
+        UserWarning,
+        "mlflow.pyfunc.utils.data_validation",
+    ),
     # torch 2.13 deprecates the `LeafSpec` that Lightning 2.6 builds on every batch.
-    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, "lightning.pytorch.utilities._pytree"),
+    (
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        FutureWarning,
+        "lightning.pytorch.utilities._pytree",
+    ),
 )
 
 
@@ -43,7 +55,9 @@ class _ThirdPartyNoticeFilter(logging.Filter):
     precedence over any `warnings` filter, so they are caught where Kedro logs them too."""
 
     _LINES = [
-        re.compile(rf"{re.escape(module.replace('.', '/'))}\.py:\d+: {category.__name__}: {message}", re.S)
+        re.compile(
+            rf"{re.escape(module.replace('.', '/'))}\.py:\d+: {category.__name__}: {message}", re.S
+        )
         for message, category, module in _THIRD_PARTY_NOTICES
     ]
 
@@ -55,7 +69,9 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 def silence_third_party_notices() -> None:
     """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES` (once a process)."""
     for message, category, module in _THIRD_PARTY_NOTICES:
-        warnings.filterwarnings("ignore", message=message, category=category, module=re.escape(module))
+        warnings.filterwarnings(
+            "ignore", message=message, category=category, module=re.escape(module)
+        )
     log = logging.getLogger("py.warnings")
     if not any(isinstance(existing, _ThirdPartyNoticeFilter) for existing in log.filters):
         log.addFilter(_ThirdPartyNoticeFilter())

@@ -24,7 +24,9 @@ from faceswap_pipeline.compositing.colour import histogram_match, reinhard_lab
 def _ellipse_landmarks(centre=(120.0, 110.0), radii=(50.0, 65.0)) -> np.ndarray:
     """68 points on an ellipse: a stand-in face outline with a known hull."""
     angles = np.linspace(0, 2 * np.pi, 68, endpoint=False)
-    return np.stack([centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles)], axis=1)
+    return np.stack(
+        [centre[0] + radii[0] * np.cos(angles), centre[1] + radii[1] * np.sin(angles)], axis=1
+    )
 
 
 @pytest.fixture(scope="module")

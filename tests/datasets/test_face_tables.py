@@ -32,7 +32,14 @@ def test_chunks_become_one_table_with_metadata_and_cells_read_in_order(tmp_path)
     assert table.read()["row"].tolist() == [0, 1, 2, 3, 4, 5]
     assert table.read(columns=["row"]).columns.tolist() == ["row"]
     assert table.metadata() == {"frames_read": "6"}
-    assert [table.cell("crop_png", row) for row in range(6)] == [b"a0", b"b0", b"a1", b"b1", b"a2", b"b2"]
+    assert [table.cell("crop_png", row) for row in range(6)] == [
+        b"a0",
+        b"b0",
+        b"a1",
+        b"b1",
+        b"a2",
+        b"b2",
+    ]
     with pytest.raises(IndexError):
         table.cell("crop_png", 6)
 

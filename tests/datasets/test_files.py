@@ -89,7 +89,9 @@ def test_image_folder_preview_is_a_mosaic(tmp_path):
     dataset = ImageFolderDataset(path=str(tmp_path / "faces"))
     assert dataset.preview() == ""
     dataset.save({f"clip/{i:06d}_t000": np.full((32, 32, 3), i * 10, np.uint8) for i in range(20)})
-    mosaic = cv2.imdecode(np.frombuffer(base64.b64decode(dataset.preview()), np.uint8), cv2.IMREAD_COLOR)
+    mosaic = cv2.imdecode(
+        np.frombuffer(base64.b64decode(dataset.preview()), np.uint8), cv2.IMREAD_COLOR
+    )
     assert mosaic.shape == (4 * 128, 4 * 128, 3)
 
 

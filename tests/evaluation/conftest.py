@@ -25,7 +25,9 @@ def d18(shared_videos: Path) -> Path:
 @pytest.fixture(scope="session")
 def unswapped_clip(d18: Path, tmp_path_factory) -> Path:
     """The first frames of single_d18 re-encoded unchanged: what a conversion that swapped nothing writes."""
-    return write_derived_clip(d18, tmp_path_factory.mktemp("evaluation") / "unswapped.mp4", lambda rgb: rgb)
+    return write_derived_clip(
+        d18, tmp_path_factory.mktemp("evaluation") / "unswapped.mp4", lambda rgb: rgb
+    )
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +35,8 @@ def blurred_clip(d18: Path, tmp_path_factory) -> Path:
     """The same frames blurred (Gaussian, sigma 4 px): what a swap that outputs a featureless oval looks
     like to the detail measure."""
     return write_derived_clip(
-        d18, tmp_path_factory.mktemp("evaluation") / "blurred.mp4",
+        d18,
+        tmp_path_factory.mktemp("evaluation") / "blurred.mp4",
         lambda rgb: cv2.GaussianBlur(rgb, (0, 0), 4.0),
     )
 

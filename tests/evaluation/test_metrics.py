@@ -68,7 +68,11 @@ def _projected_face(yaw: float, pitch: float, roll: float, size=(640, 480)) -> n
     """68 landmarks whose six pose points are the generic face turned by the angles, 1 m from the camera."""
     rotation_vector = cv2.Rodrigues(angles_to_rotation(yaw, pitch, roll))[0]
     projected = cv2.projectPoints(
-        GENERIC_FACE_3D, rotation_vector, np.array([0.0, 0.0, 2500.0]), camera_matrix(size), np.zeros(4)
+        GENERIC_FACE_3D,
+        rotation_vector,
+        np.array([0.0, 0.0, 2500.0]),
+        camera_matrix(size),
+        np.zeros(4),
     )[0].reshape(-1, 2)
     points = np.full((68, 2), 320.0)
     points[list(POSE_LANDMARKS)] = projected
@@ -92,8 +96,12 @@ def test_head_pose_of_a_real_face_rotated_in_the_image_plane(d18):
     detector = RetinaFaceDetector(det_size=320)
     box = detector.detect([frame])[0].boxes[0]
     centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-    rotated = cv2.warpAffine(frame, cv2.getRotationMatrix2D(centre, 15.0, 1.0), frame.shape[1::-1],
-                             borderMode=cv2.BORDER_REPLICATE)
+    rotated = cv2.warpAffine(
+        frame,
+        cv2.getRotationMatrix2D(centre, 15.0, 1.0),
+        frame.shape[1::-1],
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     rotated_box = detector.detect([rotated])[0].boxes[0]
     size = (frame.shape[1], frame.shape[0])
     upright = head_pose(landmarks68(frame, box), size)
@@ -133,15 +141,21 @@ def test_region_change_and_flicker_ratio():
     previous = np.zeros((40, 40, 3), np.uint8)
     current = previous.copy()
     current[10:20, 10:20] = 100  # a grey square appears: luma 100 on a quarter of the box
-    assert region_change(previous, current, np.array([10, 10, 20, 20])) == pytest.approx(100.0, abs=0.1)
-    assert region_change(previous, current, np.array([0, 0, 20, 20])) == pytest.approx(25.0, abs=0.1)
+    assert region_change(previous, current, np.array([10, 10, 20, 20])) == pytest.approx(
+        100.0, abs=0.1
+    )
+    assert region_change(previous, current, np.array([0, 0, 20, 20])) == pytest.approx(
+        25.0, abs=0.1
+    )
     assert np.isnan(region_change(previous, current, np.array([50, 50, 60, 60])))
     assert flicker_ratio(np.array([2.0, 4.0, np.nan]), np.array([2.0, 4.0, 1.0])) == 1.0
     assert flicker_ratio(np.array([4.0, 8.0]), np.array([2.0, 4.0])) == 2.0
     assert np.isnan(flicker_ratio(np.array([1.0]), np.array([0.0])))
 
 
-@pytest.mark.parametrize(("clip", "start_s", "end_s"), [("person_a_d6.mp4", 32.5, 32.8), ("person_b_d9.mp4", 17.6, 18.7)])
+@pytest.mark.parametrize(
+    ("clip", "start_s", "end_s"), [("person_a_d6.mp4", 32.5, 32.8), ("person_b_d9.mp4", 17.6, 18.7)]
+)
 def test_head_pose_of_a_talking_head_stays_upright(shared_videos, clip, start_s, end_s):
     """Frames where a solver without a frontal start found an upside-down face (roll ~180°) or a yaw 60°
     off: these people talk to the camera, so every pose must stay near upright."""
@@ -149,7 +163,9 @@ def test_head_pose_of_a_talking_head_stays_upright(shared_videos, clip, start_s,
     poses = []
     for frame in iter_frames(shared_videos / clip, start_s=start_s, end_s=end_s, sample_fps=10.0):
         box = detector.detect([frame.rgb])[0].boxes[0]
-        poses.append(head_pose(landmarks68(frame.rgb, box), (frame.rgb.shape[1], frame.rgb.shape[0])))
+        poses.append(
+            head_pose(landmarks68(frame.rgb, box), (frame.rgb.shape[1], frame.rgb.shape[0]))
+        )
     yaw, pitch, roll = np.array(poses).T
     assert len(poses) >= 3
     assert np.abs(roll).max() < 20 and np.abs(pitch).max() < 30 and np.abs(yaw).max() < 35

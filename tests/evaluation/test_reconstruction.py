@@ -31,7 +31,9 @@ def test_scores_are_bounded_and_improve_when_the_model_learns_the_faces(d18_face
     loaders = [lambda crop=crop: crop for crop in d18_faces]
     before = reconstruction_scores(model, loaders, "a", batch_size=4)
     assert before.ssim.shape == before.l1.shape == (6,)
-    assert np.all((before.ssim > -1) & (before.ssim < 1)) and np.all((before.l1 > 0) & (before.l1 < 1))
+    assert np.all((before.ssim > -1) & (before.ssim < 1)) and np.all(
+        (before.l1 > 0) & (before.l1 < 1)
+    )
 
     batch = torch.stack([torch.from_numpy(c).permute(2, 0, 1).float() / 255.0 for c in d18_faces])
     target = crop_model_region(batch, 64, model.config.coverage)

@@ -39,7 +39,9 @@ def test_a_perfect_model_keeps_its_resolution_s_ceiling(held_out_faces: list[Hel
     ceilings = {}
     for architecture, size in (("original", 64), ("hires", 128)):
         model = _PerfectAutoencoder(ModelConfig(architecture=architecture, input_size=size))
-        metrics, verdict = validation_swap_scores(model, {"a": held_out_faces}, {"a": centre, "b": centre})
+        metrics, verdict = validation_swap_scores(
+            model, {"a": held_out_faces}, {"a": centre, "b": centre}
+        )
         # A perfect model keeps exactly what its input size allows: the ceiling is its detail kept.
         assert metrics["val_swap/detail_kept"] == pytest.approx(metrics["val_swap/detail_ceiling"])
         ceilings[size] = metrics["val_swap/detail_ceiling"]

@@ -30,14 +30,21 @@ def test_all_three_criteria_must_hold():
 def test_each_failed_criterion_is_named_with_its_shortfall():
     verdict = judge(0.38, 0.65, 0.35)
     assert not verdict.convincing
-    assert [c.metric for c in verdict.failed] == [SHARE_NEARER_TARGET, DISTANCE_TO_TARGET, DETAIL_KEPT]
+    assert [c.metric for c in verdict.failed] == [
+        SHARE_NEARER_TARGET,
+        DISTANCE_TO_TARGET,
+        DETAIL_KEPT,
+    ]
     assert "38% of swapped faces" in verdict.text and "52% short" in verdict.text
     assert "0.65" in verdict.text and "0.20 too far" in verdict.text
     assert "keeps 0.35" in verdict.text and "0.25 short" in verdict.text
     as_json = verdict.to_dict()
     assert as_json["convincing"] is False and len(as_json["failed"]) == 3
     assert as_json["failed"][1] == {
-        "metric": DISTANCE_TO_TARGET, "value": 0.65, "threshold": 0.45, "text": verdict.failed[1].text
+        "metric": DISTANCE_TO_TARGET,
+        "value": 0.65,
+        "threshold": 0.45,
+        "text": verdict.failed[1].text,
     }
 
 
@@ -49,7 +56,9 @@ def test_a_figure_that_was_not_measured_fails():
 
 
 def test_thresholds_are_parameters():
-    lenient = VerdictThresholds(min_share_nearer_target=0.3, max_distance_to_target=0.7, min_detail_kept=0.3)
+    lenient = VerdictThresholds(
+        min_share_nearer_target=0.3, max_distance_to_target=0.7, min_detail_kept=0.3
+    )
     assert judge(0.38, 0.65, 0.35, lenient).convincing
     assert judge(0.38, 0.65, 0.35, lenient).to_dict()["thresholds"]["min_detail_kept"] == 0.3
 

@@ -28,19 +28,30 @@ SETTINGS = VideoEvaluationSettings(max_described_faces=4, report={"frames": 2})
 @pytest.fixture(scope="module")
 def unswapped(d18, unswapped_clip, identities):
     return evaluate_swapped_video(
-        d18, unswapped_clip, identities["d9"], identities["d18"], end_s=CLIP_END_S, settings=SETTINGS
+        d18,
+        unswapped_clip,
+        identities["d9"],
+        identities["d18"],
+        end_s=CLIP_END_S,
+        settings=SETTINGS,
     )
 
 
 def test_an_unswapped_video_scores_as_the_source(unswapped):
     table = unswapped.per_frame
     assert list(table.columns) == PER_FRAME_COLUMNS
-    assert len(table) == CLIP_FRAMES and table["face_found"].all() and table["output_face_found"].all()
+    assert (
+        len(table) == CLIP_FRAMES and table["face_found"].all() and table["output_face_found"].all()
+    )
     metrics = video_metrics(table)
     # Identity: the man of single_d18, never the target (person B of d9).
     assert metrics["identity/described_faces"] == 4
     assert metrics["identity/share_closer_to_target"] == 0.0
-    assert metrics["identity/mean_distance_to_source"] < 0.45 < metrics["identity/mean_distance_to_target"]
+    assert (
+        metrics["identity/mean_distance_to_source"]
+        < 0.45
+        < metrics["identity/mean_distance_to_target"]
+    )
     # Landmarks and pose as the source's; only compression separates them.
     assert metrics["landmarks/error"] < 0.01
     assert metrics["pose/error_deg"] < 1.0
@@ -59,7 +70,11 @@ def test_an_unswapped_video_scores_as_the_source(unswapped):
 def test_the_same_video_gives_exactly_zero_error_and_a_flicker_ratio_of_one(d18, identities):
     """The source itself as the output: every difference is exactly zero."""
     result = evaluate_swapped_video(
-        d18, d18, identities["d9"], identities["d18"], swapped=[True] * 216,
+        d18,
+        d18,
+        identities["d9"],
+        identities["d18"],
+        swapped=[True] * 216,
         settings=VideoEvaluationSettings(max_described_faces=1, report={"frames": 0}),
     )
     metrics = video_metrics(result.per_frame)
@@ -70,7 +85,11 @@ def test_the_same_video_gives_exactly_zero_error_and_a_flicker_ratio_of_one(d18,
 
 def test_a_shifted_video_gives_the_matching_landmark_error(d18, shifted_clip, identities):
     result = evaluate_swapped_video(
-        d18, shifted_clip, identities["d9"], identities["d18"], end_s=CLIP_END_S,
+        d18,
+        shifted_clip,
+        identities["d9"],
+        identities["d18"],
+        end_s=CLIP_END_S,
         settings=VideoEvaluationSettings(max_described_faces=1, report={"frames": 0}),
     )
     table = result.per_frame
@@ -90,23 +109,37 @@ def test_a_shifted_video_gives_the_matching_landmark_error(d18, shifted_clip, id
 def test_only_swapped_frames_are_measured_and_sampled(d18, unswapped_clip, identities):
     swapped = [10 <= position < 20 for position in range(CLIP_FRAMES)]
     result = evaluate_swapped_video(
-        d18, unswapped_clip, identities["d9"], identities["d18"], swapped=swapped, end_s=CLIP_END_S,
+        d18,
+        unswapped_clip,
+        identities["d9"],
+        identities["d18"],
+        swapped=swapped,
+        end_s=CLIP_END_S,
         settings=VideoEvaluationSettings(max_described_faces=3, report={"frames": 1}),
     )
     described = result.per_frame.dropna(subset=["distance_to_target"])["position"].tolist()
     assert len(described) == 3 and all(10 <= p < 20 for p in described)
     assert list(result.report_frames) == ["000015"]
-    assert video_metrics(result.per_frame)["coverage/swapped_share"] == pytest.approx(10 / CLIP_FRAMES)
+    assert video_metrics(result.per_frame)["coverage/swapped_share"] == pytest.approx(
+        10 / CLIP_FRAMES
+    )
 
 
 def test_a_report_that_does_not_match_the_video_is_refused(d18, unswapped_clip, identities):
     with pytest.raises(ValueError, match="do not belong together"):
         evaluate_swapped_video(
-            d18, unswapped_clip, identities["d9"], identities["d18"], swapped=[True] * 10,
-            end_s=CLIP_END_S, settings=SETTINGS,
+            d18,
+            unswapped_clip,
+            identities["d9"],
+            identities["d18"],
+            swapped=[True] * 10,
+            end_s=CLIP_END_S,
+            settings=SETTINGS,
         )
     with pytest.raises(ValueError, match="fewer frames"):
-        evaluate_swapped_video(d18, unswapped_clip, identities["d9"], identities["d18"], settings=SETTINGS)
+        evaluate_swapped_video(
+            d18, unswapped_clip, identities["d9"], identities["d18"], settings=SETTINGS
+        )
 
 
 def test_spread_positions():
@@ -133,7 +166,12 @@ def test_a_blurred_copy_of_the_source_is_not_convincing(d18, blurred_clip, ident
 def test_the_target_s_own_frames_pass_identity(d18, unswapped_clip, identities):
     """d18's own frames judged as if d18 were the target: nearer it, within its spread, sharp: convincing."""
     result = evaluate_swapped_video(
-        d18, unswapped_clip, identities["d18"], identities["d9"], end_s=CLIP_END_S, settings=SETTINGS
+        d18,
+        unswapped_clip,
+        identities["d18"],
+        identities["d9"],
+        end_s=CLIP_END_S,
+        settings=SETTINGS,
     )
     metrics = video_metrics(result.per_frame, target_spread=identity_spread(identities["d18"]))
     assert metrics["identity/share_closer_to_target"] == 1.0

@@ -21,7 +21,10 @@ def _similarity(scale: float, angle_deg: float, tx: float, ty: float) -> np.ndar
     return np.hstack([scale * rotation, [[tx], [ty]]])
 
 
-@pytest.mark.parametrize(("scale", "angle", "tx", "ty"), [(1.0, 0.0, 0.0, 0.0), (0.37, 23.0, -40.0, 12.5), (2.5, -170.0, 300.0, 7.0)])
+@pytest.mark.parametrize(
+    ("scale", "angle", "tx", "ty"),
+    [(1.0, 0.0, 0.0, 0.0), (0.37, 23.0, -40.0, 12.5), (2.5, -170.0, 300.0, 7.0)],
+)
 def test_umeyama_recovers_a_known_similarity(scale, angle, tx, ty):
     rng = np.random.default_rng(0)
     source = rng.uniform(0, 500, size=(5, 2))
@@ -46,7 +49,9 @@ def test_umeyama_is_least_squares_under_noise_and_never_reflects():
 def test_inverse_maps_back():
     matrix = _similarity(0.8, 15.0, 20.0, -10.0)
     points = np.array([[0.0, 0.0], [100.0, 50.0], [-3.0, 7.5]])
-    np.testing.assert_allclose(transform_points(transform_points(points, matrix), invert_affine(matrix)), points, atol=1e-9)
+    np.testing.assert_allclose(
+        transform_points(transform_points(points, matrix), invert_affine(matrix)), points, atol=1e-9
+    )
 
 
 def test_alignment_puts_the_landmarks_on_the_template_and_the_crop_has_the_right_size():

@@ -21,10 +21,15 @@ def _photo(shared_photos, name: str) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector() -> RetinaFaceDetector:
-    return RetinaFaceDetector(det_size=640, providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    return RetinaFaceDetector(
+        det_size=640, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
 
 
-@pytest.mark.parametrize(("name", "faces"), [("obama_and_biden.jpg", 3), ("two_people.jpg", 2), ("obama_small.jpg", 1), ("obama.jpg", 1)])
+@pytest.mark.parametrize(
+    ("name", "faces"),
+    [("obama_and_biden.jpg", 3), ("two_people.jpg", 2), ("obama_small.jpg", 1), ("obama.jpg", 1)],
+)
 def test_counts_faces_in_photos(detector, shared_photos, name, faces):
     found = detector.detect([_photo(shared_photos, name)])[0]
     assert len(found) == faces
@@ -101,10 +106,18 @@ def test_dominant_identity_is_the_one_with_most_faces():
     from faceswap_pipeline.faces.identity import dominant_identity
 
     rng = np.random.default_rng(0)
-    person, stranger = rng.normal(0, 0.09, 128), rng.normal(0, 0.09, 128)  # ~1.0 apart, like two people
+    person, stranger = (
+        rng.normal(0, 0.09, 128),
+        rng.normal(0, 0.09, 128),
+    )  # ~1.0 apart, like two people
     samples = lambda centre, n: centre + rng.normal(0, 0.01, (n, 128))  # noqa: E731
     tracks = [samples(stranger, 3), samples(person, 4), samples(person, 2), samples(stranger, 1)]
-    weights = [300.0, 250.0, 200.0, 10.0]  # the stranger has the longest track, the person more faces
+    weights = [
+        300.0,
+        250.0,
+        200.0,
+        10.0,
+    ]  # the stranger has the longest track, the person more faces
     chosen = dominant_identity(tracks, weights, threshold=0.6)
     assert len(chosen) == 6
     assert np.linalg.norm(chosen.mean(axis=0) - person) < 0.1

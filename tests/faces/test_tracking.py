@@ -18,7 +18,9 @@ def test_box_iou():
 def test_moving_faces_keep_their_ids_and_new_ones_get_new_ids():
     tracker = IouTracker(iou_threshold=0.3, max_missed=2)
     first = tracker.update(np.array([[0, 0, 50, 50], [200, 0, 250, 50]], float))
-    second = tracker.update(np.array([[205, 3, 255, 53], [4, 2, 54, 52], [400, 400, 450, 450]], float))
+    second = tracker.update(
+        np.array([[205, 3, 255, 53], [4, 2, 54, 52], [400, 400, 450, 450]], float)
+    )
     assert list(second[:2]) == [first[1], first[0]]
     assert second[2] not in first
 

@@ -31,8 +31,13 @@ def chromium_page(width: int = 1600, height: int = 1000) -> Iterator:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
-        raise FileNotFoundError(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`")
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
+        raise FileNotFoundError(
+            f"{CHROMIUM} is missing: install it with `apt-get install -y chromium`"
+        )
+    with (
+        tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile,
+        sync_playwright() as playwright,
+    ):
         # A persistent context is the way to hand Chromium its own --user-data-dir (an empty one).
         context = playwright.chromium.launch_persistent_context(
             profile,

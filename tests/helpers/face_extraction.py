@@ -24,12 +24,22 @@ FACE_EXTRACTION_PARAMS = yaml.safe_load(
 def video_metadata(person: str, video: Path, *, sample_fps: float = math.nan) -> pd.DataFrame:
     """`{person}.video_metadata` as ingestion writes it, for one local clip."""
     info = probe_video(video)
-    return pd.DataFrame([{
-        "person": person, "source": str(video), "title": video.stem, "file": video.name,
-        "start_s": math.nan, "end_s": math.nan, "sample_fps": sample_fps,
-        "duration_s": info.duration_s, "frame_count": info.frame_count,
-        "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "person": person,
+                "source": str(video),
+                "title": video.stem,
+                "file": video.name,
+                "start_s": math.nan,
+                "end_s": math.nan,
+                "sample_fps": sample_fps,
+                "duration_s": info.duration_s,
+                "frame_count": info.frame_count,
+                "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+            }
+        ]
+    )
 
 
 def face_extraction_catalog(

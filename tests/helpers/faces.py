@@ -20,7 +20,8 @@ def as_loaders(crops: dict[str, np.ndarray]) -> dict[str, Callable[[], np.ndarra
 
 
 def face_items(
-    clip_faces: dict[str, tuple[dict[str, np.ndarray], pd.DataFrame]], person: str,
+    clip_faces: dict[str, tuple[dict[str, np.ndarray], pd.DataFrame]],
+    person: str,
     count: int | None = None,
 ) -> list[FaceItem]:
     """The first `count` (all when None) of a person's faces from the `clip_faces` fixture as
@@ -31,7 +32,8 @@ def face_items(
     landmarks = dict(zip(alignments["face_id"], alignments["landmarks68_crop"], strict=True))
     return [
         FaceItem(
-            face_id, lambda crop=crop: crop,
+            face_id,
+            lambda crop=crop: crop,
             np.asarray(landmarks[face_id], np.float32).reshape(68, 2),
         )
         for face_id, crop in list(crops.items())[:count]

@@ -15,8 +15,14 @@ import psutil
 
 
 def kill_kedro_run_when(
-    project: Path, args: list[str], moment: Callable[[], bool], *, timeout_s: float = 240, poll_s: float = 0.05,
-    env: dict[str, str] | None = None, signum: int = signal.SIGKILL,
+    project: Path,
+    args: list[str],
+    moment: Callable[[], bool],
+    *,
+    timeout_s: float = 240,
+    poll_s: float = 0.05,
+    env: dict[str, str] | None = None,
+    signum: int = signal.SIGKILL,
 ) -> list[psutil.Process]:
     """Run ``kedro run <args>`` in ``project``; SIGKILL it as soon as ``moment()`` is true.
 
@@ -31,12 +37,22 @@ def kill_kedro_run_when(
     Raises:
         AssertionError: the run ended (or ``timeout_s`` passed) before the moment came, with its output.
     """
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **(env or {}),
+    }
     log = project / f"killed-run-{time.monotonic_ns()}.log"
     descendants: list[psutil.Process] = []
     with log.open("w") as output:
         child = subprocess.Popen(
-            [sys.executable, "-m", "kedro", "run", *args], cwd=project, env=env, stdout=output, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "kedro", "run", *args],
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s

@@ -28,8 +28,12 @@ def make_project(folder: Path) -> Path:
 
 
 def _run_command(
-    project: Path, pipeline: str | None, params: list[str] | None, extra_args: list[str] | None,
-    env: dict[str, str] | None, timeout_s: float,
+    project: Path,
+    pipeline: str | None,
+    params: list[str] | None,
+    extra_args: list[str] | None,
+    env: dict[str, str] | None,
+    timeout_s: float,
 ) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "kedro", "run"]
     if pipeline:
@@ -37,16 +41,33 @@ def _run_command(
     if params:
         command += ["--params", ",".join(params)]
     command += extra_args or []
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1",
-                   "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200", **(env or {})}
+    environment = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "DO_NOT_TRACK": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
     return subprocess.run(
-        command, cwd=project, env=environment, capture_output=True, text=True, timeout=timeout_s, check=False
+        command,
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
 
 
 def kedro_run(
-    project: Path, pipeline: str | None = None, params: list[str] | None = None, *,
-    extra_args: list[str] | None = None, env: dict[str, str] | None = None, timeout_s: float = 900,
+    project: Path,
+    pipeline: str | None = None,
+    params: list[str] | None = None,
+    *,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 900,
 ) -> subprocess.CompletedProcess:
     """Run ``kedro run`` in ``project`` in a child process; raise with its output when it fails.
 
@@ -56,13 +77,20 @@ def kedro_run(
     """
     result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
     if result.returncode != 0:
-        raise AssertionError(f"kedro run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"kedro run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 
 def kedro_run_failing(
-    project: Path, pipeline: str | None = None, params: list[str] | None = None, *,
-    extra_args: list[str] | None = None, env: dict[str, str] | None = None, timeout_s: float = 600,
+    project: Path,
+    pipeline: str | None = None,
+    params: list[str] | None = None,
+    *,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 600,
 ) -> subprocess.CompletedProcess:
     """``kedro_run`` for a run that must fail: raise when it succeeds; the result (exit status, output)."""
     result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
@@ -71,7 +99,9 @@ def kedro_run_failing(
     return result
 
 
-def local_sources(shared_videos: Path, a: str = "person_a_d6.mp4", b: str = "person_b_d9.mp4") -> list[str]:
+def local_sources(
+    shared_videos: Path, a: str = "person_a_d6.mp4", b: str = "person_b_d9.mp4"
+) -> list[str]:
     """``--params`` that point both people at local clips instead of the default URLs."""
     return [
         f"person_a.sources=[{{path: {shared_videos / a}}}]",

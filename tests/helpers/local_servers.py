@@ -57,7 +57,9 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -
     while time.monotonic() < deadline:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"the server exited ({process.returncode}) before {url} answered:\n{output[-4000:]}")
+            raise AssertionError(
+                f"the server exited ({process.returncode}) before {url} answered:\n{output[-4000:]}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:

@@ -15,8 +15,8 @@ class TinyRun:
     """A throw-away project after one tiny `kedro run` of every registered pipeline."""
 
     project: Path
-    pipelines: tuple[str, ...]   # the registered pipelines (without __default__), in registry order
-    log: str                     # the run's console output (stdout + stderr)
+    pipelines: tuple[str, ...]  # the registered pipelines (without __default__), in registry order
+    log: str  # the run's console output (stdout + stderr)
 
     @property
     def tracking_uri(self) -> str:

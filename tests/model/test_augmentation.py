@@ -160,7 +160,9 @@ def test_bad_input_is_refused():
         )
     with pytest.raises(ValueError, match="RGB in channels 0-2"):
         augment_faces(torch.zeros(2, 1, 102, 102), INPUT_SIZE, COVERAGE, AugmentationConfig())
-    with pytest.raises(ValueError, match=r"rotation_deg\n  Input should be greater than or equal to 0"):
+    with pytest.raises(
+        ValueError, match=r"rotation_deg\n  Input should be greater than or equal to 0"
+    ):
         AugmentationConfig(rotation_deg=-1)
     with pytest.raises(ValueError, match="frozen"):
         AugmentationConfig().strength = 2.0

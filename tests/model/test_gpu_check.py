@@ -39,15 +39,29 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
     assert write_faces_file(faces_file, banks, frames, retinaface_onnx_weights())["megabytes"] < 30
 
     result = subprocess.run(
-        [sys.executable, "-c", _BARE_MACHINE, str(PROJECT_ROOT / "benchmarks" / "gpu_check.py"),
-         "--smoke", "--faces", str(faces_file)],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-c",
+            _BARE_MACHINE,
+            str(PROJECT_ROOT / "benchmarks" / "gpu_check.py"),
+            "--smoke",
+            "--faces",
+            str(faces_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["imported_forbidden_modules"] == []
-    assert report["retinaface"]["faces_per_frame"][0] == 1 and report["retinaface"]["frames_per_s"] > 0
-    speeds = {(r["architecture"], r["input_size"]): r["images_per_s"] for r in report["architectures"]}
+    assert (
+        report["retinaface"]["faces_per_frame"][0] == 1 and report["retinaface"]["frames_per_s"] > 0
+    )
+    speeds = {
+        (r["architecture"], r["input_size"]): r["images_per_s"] for r in report["architectures"]
+    }
     assert set(speeds) == {("original", 64), ("hires", 128)} and min(speeds.values()) > 0
     training = report["training"]
     assert training["steps"] >= 1 and training["faces"]["a"] == {"train": 8, "val": 2}

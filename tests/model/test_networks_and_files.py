@@ -140,11 +140,15 @@ def test_ssim_and_the_loss_measure_what_they_should():
 def test_ssim_keeps_float32_statistics_under_bf16_autocast():
     # A nearly flat prediction (an untrained model's) against smooth faces: bf16 blurs made the
     # variances negative and the loss infinite.
-    target = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8), size=(128, 128), mode="bicubic")
+    target = torch.nn.functional.interpolate(
+        torch.rand(2, 3, 8, 8), size=(128, 128), mode="bicubic"
+    )
     prediction = 0.5 + 0.01 * torch.rand(2, 3, 128, 128)
     expected = ssim(prediction, target)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert torch.equal(ssim(prediction.bfloat16(), target), ssim(prediction.bfloat16().float(), target))
+        assert torch.equal(
+            ssim(prediction.bfloat16(), target), ssim(prediction.bfloat16().float(), target)
+        )
         assert torch.allclose(ssim(prediction, target), expected)
         assert torch.isfinite(reconstruction_loss(prediction.bfloat16(), target))
 

@@ -27,7 +27,10 @@ TINY = ModelConfig(architecture="original", input_size=64, width=0.1)
 
 
 def _faces(crops: dict) -> list[FaceItem]:
-    return [FaceItem(face_id=face_id, load=lambda crop=crop: crop) for face_id, crop in sorted(crops.items())]
+    return [
+        FaceItem(face_id=face_id, load=lambda crop=crop: crop)
+        for face_id, crop in sorted(crops.items())
+    ]
 
 
 def test_a_base_model_round_trips_and_starts_both_decoders(tmp_path):
@@ -78,17 +81,25 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
     crops = {**clip_faces["a"][0], **clip_faces["b"][0]}
     faces = _faces(crops)
     settings = TrainingSettings(
-        batch_size=8, max_steps=4, val_every_n_steps=2, checkpoint_every_n_steps=2,
-        preview_every_n_steps=2, preview_faces=3, log_every_n_steps=1,
-        checkpoint_dir=str(tmp_path / "ckpt"), optimizer={"lr": 1e-3},
+        batch_size=8,
+        max_steps=4,
+        val_every_n_steps=2,
+        checkpoint_every_n_steps=2,
+        preview_every_n_steps=2,
+        preview_faces=3,
+        log_every_n_steps=1,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        optimizer={"lr": 1e-3},
         trainer={"accelerator": "cpu", "devices": 1},
     )
     result = pretrain_base_model(faces[8:], faces[:8], TINY, settings)
     assert result.base_model.record["steps"] == 4
     assert result.base_model.record["faces"] == len(faces) - 8
-    assert result.base_model.record["videos"] == sorted({face.face_id.split("/")[0] for face in faces})
+    assert result.base_model.record["videos"] == sorted(
+        {face.face_id.split("/")[0] for face in faces}
+    )
     assert 0 < result.base_model.record["final_validation"]["val/ssim"] <= 1
-    assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)   # rows: faces, reconstructions
+    assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)  # rows: faces, reconstructions
     assert (tmp_path / "ckpt" / "last.ckpt").is_file()
 
     again = pretrain_base_model(

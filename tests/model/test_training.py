@@ -46,7 +46,9 @@ def _params(tmp_path: Path, **overrides) -> dict:
     return {**TINY, "checkpoint_dir": str(tmp_path / "checkpoints"), **overrides}
 
 
-def _training_inputs(clip_faces, params: dict, bank_dir: Path) -> tuple[dict, dict, pd.DataFrame, dict]:
+def _training_inputs(
+    clip_faces, params: dict, bank_dir: Path
+) -> tuple[dict, dict, pd.DataFrame, dict]:
     """Both people's aligned-face loaders, the chosen training faces and the face banks (built through
     their catalog dataset in `bank_dir`), as the training node gets them."""
     (crops_a, table_a), (crops_b, table_b) = clip_faces["a"], clip_faces["b"]
@@ -61,7 +63,9 @@ def _datamodule(clip_faces, batch_size: int = 8, count: int | None = None) -> Fa
     faces, rows = {}, {}
     for person in ("a", "b"):
         items = face_items(clip_faces, person, count)
-        faces[person] = FaceBankBuild(tuple(items), "test", 64, 0.625, 256, True, person).build().faces
+        faces[person] = (
+            FaceBankBuild(tuple(items), "test", 64, 0.625, 256, True, person).build().faces
+        )
         rows[person] = np.arange(len(items))
     return FaceSwapDataModule(faces, rows, rows, batch_size=batch_size)
 
@@ -135,10 +139,16 @@ def test_the_face_bank_holds_what_decoding_each_face_gave_and_is_rebuilt_only_on
     # Same faces and sizes: the bank on disk is reused, not decoded again.
     assert plan_face_bank(items, 64, 0.625, 256, True, "a", existing=bank) is bank
     # Another size, other pixels under the same ids, or other faces: rebuilt.
-    assert isinstance(plan_face_bank(items, 128, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
+    assert isinstance(
+        plan_face_bank(items, 128, 0.625, 256, True, "a", existing=bank), FaceBankBuild
+    )
     changed = [FaceItem(items[0].face_id, items[1].load, items[0].landmarks68), *items[1:]]
-    assert isinstance(plan_face_bank(changed, 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
-    assert isinstance(plan_face_bank(items[:-1], 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild)
+    assert isinstance(
+        plan_face_bank(changed, 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild
+    )
+    assert isinstance(
+        plan_face_bank(items[:-1], 64, 0.625, 256, True, "a", existing=bank), FaceBankBuild
+    )
     # A rebuild replaces the bank on disk; an unchanged one is left as it is.
     smaller = plan_face_bank(items[:-1], 64, 0.625, 256, True, "a", existing=bank)
     dataset.save({"a": smaller})
@@ -227,7 +237,9 @@ def test_faces_of_mixed_sizes_are_resized_with_a_warning(clip_faces):
         assert faces[1].shape == (3, 102, 102)
 
 
-def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_faces, tmp_path, caplog):
+def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(
+    clip_faces, tmp_path, caplog
+):
     caplog.set_level("INFO", logger="faceswap_pipeline")
     params = _params(tmp_path)
     faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
@@ -238,7 +250,9 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(clip_face
             person.loc[person.split == "val", "time_s"].min()
             > person.loc[person.split == "train", "time_s"].max()
         )
-    model, preview, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    model, preview, summary = train_swap_model(
+        faces_a, faces_b, faces, params, training_face_banks=banks
+    )
     assert summary["global_step"] == 6 and summary["stop_reason"] == "max_steps"
     assert summary["resumed_from"] is None
     assert 0 < summary["final_validation"]["val/ssim_a"] < 1
@@ -279,7 +293,9 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
     )
 
     # resume: false starts over and keeps the old checkpoint aside.
-    _, _, summary = train_swap_model(faces_a, faces_b, faces, {**params, "resume": False}, training_face_banks=banks)
+    _, _, summary = train_swap_model(
+        faces_a, faces_b, faces, {**params, "resume": False}, training_face_banks=banks
+    )
     assert summary["resumed_from"] is None and summary["global_step"] == 7
     assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
 
@@ -355,7 +371,10 @@ def test_a_damaged_or_stale_face_bank_is_a_clear_error(clip_faces, tmp_path):
     # A bank made from other faces than training_faces lists (e.g. a run of one node alone).
     with pytest.raises(ValueError, match=r"face bank of person_a holds \d+ faces that are not the"):
         train_swap_model(
-            faces_a, faces_b, faces[faces["face_id"] != faces["face_id"].iloc[0]], params,
+            faces_a,
+            faces_b,
+            faces[faces["face_id"] != faces["face_id"].iloc[0]],
+            params,
             training_face_banks=banks,
         )
     (tmp_path / "banks" / "person_a.npy").write_bytes(b"not an array")

@@ -78,22 +78,37 @@ def _person(path: Path | str) -> dict:
         ("png", r"is a still image \(png_pipe\), not a video"),
     ],
 )
-def test_a_source_that_is_not_a_video_is_named_and_nothing_is_added(bad_files, case, reason, staging):
+def test_a_source_that_is_not_a_video_is_named_and_nothing_is_added(
+    bad_files, case, reason, staging
+):
     path = bad_files[case]
-    with pytest.raises(SourceError, match=rf"person_a: {path} is not a playable video \(.*{reason}.*\); point the source at a video"):
+    with pytest.raises(
+        SourceError,
+        match=rf"person_a: {path} is not a playable video \(.*{reason}.*\); point the source at a video",
+    ):
         fetch_videos({}, _person(path), DOWNLOAD, staging)
 
 
 def test_a_missing_or_nul_named_source_is_named(staging):
     for path in ("/no/such/clip.mp4", "/tmp/clip\x00.mp4"):
-        with pytest.raises(SourceError, match=r"person_a: local source .* does not exist; fix the path"):
+        with pytest.raises(
+            SourceError, match=r"person_a: local source .* does not exist; fix the path"
+        ):
             fetch_videos({}, _person(path), DOWNLOAD, staging)
 
 
 def test_a_video_given_as_a_reference_photo_is_named(shared_videos):
     video = shared_videos / "single_d18.mp4"
-    with pytest.raises(SourceError, match=rf"person_a: reference photo {video} is not an image OpenCV can read"):
-        collect_reference_photos({"name": "person_a", "sources": [{"path": str(video)}], "reference_photos": [str(video)]})
+    with pytest.raises(
+        SourceError, match=rf"person_a: reference photo {video} is not an image OpenCV can read"
+    ):
+        collect_reference_photos(
+            {
+                "name": "person_a",
+                "sources": [{"path": str(video)}],
+                "reference_photos": [str(video)],
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -102,19 +117,26 @@ def tiny_model() -> SwapModel:
     return SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
 
 
-@pytest.mark.parametrize(("case", "error", "reason"), [
-    ("image", NotAVideoError, "is a still image"),
-    ("audio_only", NotAVideoError, "has no video stream"),
-    ("empty", NotAVideoError, "is empty"),
-    ("truncated", NotAVideoError, "is not a video file PyAV can read"),
-])
-def test_conversion_of_something_that_is_not_a_video_names_it(bad_files, tiny_model, case, error, reason, staging):
+@pytest.mark.parametrize(
+    ("case", "error", "reason"),
+    [
+        ("image", NotAVideoError, "is a still image"),
+        ("audio_only", NotAVideoError, "has no video stream"),
+        ("empty", NotAVideoError, "is empty"),
+        ("truncated", NotAVideoError, "is not a video file PyAV can read"),
+    ],
+)
+def test_conversion_of_something_that_is_not_a_video_names_it(
+    bad_files, tiny_model, case, error, reason, staging
+):
     conversion = {"video": str(bad_files[case]), "identity": {"swap_all_faces": True}}
     with pytest.raises(error, match=rf"{bad_files[case]} {reason}"):
         convert_video(tiny_model, pd.DataFrame(), pd.DataFrame(), {}, {}, conversion, 0.2, staging)
 
 
-def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(tmp_path, shared_videos, caplog):
+def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(
+    tmp_path, shared_videos, caplog
+):
     """The crowd's faces are at most ~100 px tall at 1080p: none passes a minimum of 150 px."""
     video = shared_videos / "crowd_1080p.mp4"
     metadata = video_metadata("person_b", video, sample_fps=2)
@@ -130,7 +152,10 @@ def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(tmp_path
     alignments = catalog.load("person_b_face_alignments")
     assert len(alignments) >= 10 and not alignments["kept"].any()
     assert set(alignments["reject_reason"]) == {"too_small"}
-    assert "person_b: no face kept" in caplog.text and f"rejected too_small {len(alignments)})" in caplog.text
+    assert (
+        "person_b: no face kept" in caplog.text
+        and f"rejected too_small {len(alignments)})" in caplog.text
+    )
     assert "smaller than face_extraction.min_face_size" in caplog.text
     assert catalog.load("person_b_aligned_faces") == {}
 
@@ -147,7 +172,9 @@ def test_a_crafted_pickle_as_the_model_file_is_refused_without_running_it(tmp_pa
     model_dir.mkdir()
     (model_dir / WEIGHTS_FILE).write_bytes(pickle.dumps({"encoder.weight": Payload()}))
     (model_dir / CONFIG_FILE).write_text('{"architecture": "original", "input_size": 64}')
-    with pytest.raises(ModelFileError, match=r"model\.safetensors is not a swap model file this version can read"):
+    with pytest.raises(
+        ModelFileError, match=r"model\.safetensors is not a swap model file this version can read"
+    ):
         load_swap_model(model_dir)
     # torch's own format, pickled inside a zip: refused too (the file must be safetensors).
     torch.save({"state": Payload()}, model_dir / WEIGHTS_FILE)

@@ -18,7 +18,9 @@ def test_a_failed_save_keeps_the_previous_checkpoint_and_leaves_no_temporary_fil
 
     # A lock cannot be pickled: torch.save fails partway through writing, as a full disk would.
     with pytest.raises(TypeError):
-        io.save_checkpoint({"global_step": 6, "state_dict": {"w": torch.zeros(3)}, "lock": threading.Lock()}, last)
+        io.save_checkpoint(
+            {"global_step": 6, "state_dict": {"w": torch.zeros(3)}, "lock": threading.Lock()}, last
+        )
     saved = torch.load(last, weights_only=True)
     assert saved["global_step"] == 4 and torch.equal(saved["state_dict"]["w"], torch.ones(3))
     assert [path.name for path in last.parent.iterdir()] == ["last.ckpt"]

@@ -24,12 +24,17 @@ def test_sigkill_during_download_leaves_no_partial_file(tmp_path, shared_videos)
     project = make_project(tmp_path / "project")
     raw_a = project / "data/01_raw/videos/person_a"
     with MediaServer(www) as server:
-        params = (f"person_a.sources=[{{url: {server.url}/slow/d6.mp4}}],"
-                  f"person_b.sources=[{{url: {server.url}/d0.mp4}}]")
+        params = (
+            f"person_a.sources=[{{url: {server.url}/slow/d6.mp4}}],"
+            f"person_b.sources=[{{url: {server.url}/d0.mp4}}]"
+        )
         env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
         child = subprocess.Popen(
             [sys.executable, "-m", "kedro", "run", "--pipelines", "ingestion", "--params", params],
-            cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=project,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
         # yt-dlp's generic extractor asks twice: once to look at the URL, once to download it.
@@ -42,7 +47,9 @@ def test_sigkill_during_download_leaves_no_partial_file(tmp_path, shared_videos)
         assert not raw_a.exists() or not any(raw_a.iterdir()), list(raw_a.iterdir())
         # The partial download sits in the hidden work folder beside the raw videos, not in /tmp.
         staging = project / "data/01_raw/videos/.partial-fetch-person_a"
-        assert [path for path in staging.rglob("*") if path.is_file()], "no partial download in the staging folder"
+        assert [path for path in staging.rglob("*") if path.is_file()], (
+            "no partial download in the staging folder"
+        )
 
         # The re-run fetches it whole.
         kedro_run(project, "ingestion", [params.replace("/slow/", "/")])

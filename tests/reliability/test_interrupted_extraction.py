@@ -18,11 +18,16 @@ from tests.helpers.kedro_project import kedro_run, make_project
 def _outputs(project: Path) -> dict:
     """Everything face extraction made for person A: tables by key, crops by name, the final tables."""
     data = project / "data"
-    tables = FaceTableFolderDataset(path=str(data / "02_intermediate/face_extraction/person_a")).load()
+    tables = FaceTableFolderDataset(
+        path=str(data / "02_intermediate/face_extraction/person_a")
+    ).load()
     crops = data / "03_primary/faces/person_a"
     return {
         "tables": {key: table.read() for key, table in tables.items()},
-        "crops": {path.relative_to(crops).as_posix(): path.read_bytes() for path in sorted(crops.rglob("*.png"))},
+        "crops": {
+            path.relative_to(crops).as_posix(): path.read_bytes()
+            for path in sorted(crops.rglob("*.png"))
+        },
         "alignments": pd.read_parquet(data / "03_primary/face_alignments_person_a.parquet"),
         "identity": pd.read_parquet(data / "03_primary/identity_person_a.parquet"),
     }
@@ -32,13 +37,23 @@ def _outputs(project: Path) -> dict:
 def test_sigkill_during_extraction_then_rerun_equals_an_uninterrupted_run(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
     # Person A has two short clips sampled at 5 frames/s (two men: the dominant one is kept); B one tiny clip.
-    (project / "conf/local/parameters_ingestion.yml").write_text(yaml.safe_dump({
-        "person_a": {"name": "A", "sources": [
-            {"path": str(shared_videos / "single_d18.mp4"), "fps": 5},
-            {"path": str(shared_videos / "single_d12.mp4"), "fps": 5},
-        ]},
-        "person_b": {"name": "B", "sources": [{"path": str(shared_videos / "no_audio_d0.mp4"), "fps": 5}]},
-    }))
+    (project / "conf/local/parameters_ingestion.yml").write_text(
+        yaml.safe_dump(
+            {
+                "person_a": {
+                    "name": "A",
+                    "sources": [
+                        {"path": str(shared_videos / "single_d18.mp4"), "fps": 5},
+                        {"path": str(shared_videos / "single_d12.mp4"), "fps": 5},
+                    ],
+                },
+                "person_b": {
+                    "name": "B",
+                    "sources": [{"path": str(shared_videos / "no_audio_d0.mp4"), "fps": 5}],
+                },
+            }
+        )
+    )
     kedro_run(project, "ingestion")
     tables_a = project / "data/02_intermediate/face_extraction/person_a"
 
@@ -49,13 +64,19 @@ def test_sigkill_during_extraction_then_rerun_equals_an_uninterrupted_run(tmp_pa
         return sorted(tables_a.glob(".partial-*")) if tables_a.is_dir() else []
 
     # Kill while A's second video is being written, its first one finished.
-    kill_kedro_run_when(project, ["--pipelines", "face_extraction"], lambda: bool(finished_tables() and partial_tables()))
+    kill_kedro_run_when(
+        project,
+        ["--pipelines", "face_extraction"],
+        lambda: bool(finished_tables() and partial_tables()),
+    )
     (finished,) = finished_tables()
     finished_at = finished.stat().st_mtime_ns
     # The cut video's half table sits under a hidden temporary name that no reader lists.
     assert partial_tables()
     assert list(FaceTableFolderDataset(path=str(tables_a)).load()) == [finished.stem]
-    assert not (project / "data/03_primary/faces/person_a").exists() or not any((project / "data/03_primary/faces/person_a").rglob("*.png"))
+    assert not (project / "data/03_primary/faces/person_a").exists() or not any(
+        (project / "data/03_primary/faces/person_a").rglob("*.png")
+    )
 
     result = kedro_run(project, "face_extraction")
     log = result.stdout + result.stderr
@@ -63,7 +84,9 @@ def test_sigkill_during_extraction_then_rerun_equals_an_uninterrupted_run(tmp_pa
     assert finished.stat().st_mtime_ns == finished_at  # the finished video was not redone
     assert len(finished_tables()) == 2 and partial_tables() == []
     resumed = _outputs(project)
-    assert len(resumed["crops"]) >= 30 and resumed["alignments"]["kept"].sum() == len(resumed["crops"])
+    assert len(resumed["crops"]) >= 30 and resumed["alignments"]["kept"].sum() == len(
+        resumed["crops"]
+    )
 
     # The same run, never interrupted, from scratch.
     shutil.rmtree(project / "data/02_intermediate/face_extraction")

@@ -30,9 +30,14 @@ def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(pro
         return bool(first_seen) and time.monotonic() - first_seen[0] > 1.0
 
     # The tiny preset checkpoints every 2 steps; a long step budget keeps it training until killed.
-    kill_kedro_run_when(project, ["--pipelines", "training", *TINY, "--params", "training.max_steps=100000"],
-                        a_while_after_the_first_checkpoint)
-    assert not (project / "data/06_models/swap_model/model.safetensors").exists()  # only a finished run writes it
+    kill_kedro_run_when(
+        project,
+        ["--pipelines", "training", *TINY, "--params", "training.max_steps=100000"],
+        a_while_after_the_first_checkpoint,
+    )
+    assert not (
+        project / "data/06_models/swap_model/model.safetensors"
+    ).exists()  # only a finished run writes it
     _, step = read_checkpoint_info(last)
     assert step >= 2
     saved = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]

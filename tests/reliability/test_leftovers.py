@@ -39,7 +39,11 @@ def _videos(folder: Path) -> list[str]:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    return (
+        sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        if folder.exists()
+        else []
+    )
 
 
 def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_path, shared_videos):
@@ -53,7 +57,9 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     kedro_run(project, "ingestion", local_sources(shared_videos), env=env)
     videos = project / "data/01_raw/videos"
     assert [p for p in planted if p.exists()] == planted[2:]
-    hidden = [name for name in _files(videos) if any(part.startswith(".") for part in name.split("/"))]
+    hidden = [
+        name for name in _files(videos) if any(part.startswith(".") for part in name.split("/"))
+    ]
     assert hidden == [], hidden  # the fetches' work folders went with their files
     assert len(list((videos / "person_a").glob("*.mp4"))) == 1
     assert _videos(system_temp) == []  # nothing fetched through the system's temporary folder
@@ -61,7 +67,9 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     # Training and conversion sweep their folders before their first node, even when that node then stops.
     kedro_run_failing(project, "training", env=env)  # no faces yet: a user error
     assert not planted[2].exists()
-    kedro_run_failing(project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"], env=env)
+    kedro_run_failing(
+        project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"], env=env
+    )
     assert [p for p in planted if p.exists()] == []
     assert _files(project / "data/07_model_output") == []
     assert _videos(system_temp) == []
@@ -70,7 +78,13 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
 def test_preflight_creates_no_folder(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
     # No model: the conversion stops at its first node, after the preflight checked every output folder.
-    result = kedro_run_failing(project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"])
+    result = kedro_run_failing(
+        project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
+    )
     assert "ModelFileError" in result.stderr, (result.stdout + result.stderr)[-3000:]
-    made = sorted(p.relative_to(project).as_posix() for p in (project / "data").rglob("*")) if (project / "data").exists() else []
+    made = (
+        sorted(p.relative_to(project).as_posix() for p in (project / "data").rglob("*"))
+        if (project / "data").exists()
+        else []
+    )
     assert made == [], made

@@ -25,9 +25,9 @@ from tests.helpers.faces import largest_face_descriptors
 def _identity(video: Path, start_s: float, count: int = 3) -> pd.DataFrame:
     """`{person}_identity` rows: descriptors of the face in ``count`` frames, one a second from ``start_s``."""
     frames, descriptors = largest_face_descriptors(video, start_s, count)
-    return pd.DataFrame({
-        "video": video.name, "track": 0, "frame_index": frames, "descriptor": descriptors.tolist()
-    })
+    return pd.DataFrame(
+        {"video": video.name, "track": 0, "frame_index": frames, "descriptor": descriptors.tolist()}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +70,36 @@ def test_the_same_people_in_other_frames_pass(trained_model, identities):
 
 
 def test_another_person_is_named(trained_model, identities):
-    with pytest.raises(ValueError, match=r"trained on other people .* person_a_identity \(distance 0\.\d\d\) differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"trained on other people .* person_a_identity \(distance 0\.\d\d\) differ",
+    ):
         check_model_people(trained_model, identities["stranger"], identities["b_now"])
 
 
 def test_people_swapped_between_a_and_b_are_both_named(trained_model, identities):
-    with pytest.raises(ValueError, match=r"person_a_identity \(distance .*\), person_b_identity \(distance .*\) differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"person_a_identity \(distance .*\), person_b_identity \(distance .*\) differ",
+    ):
         check_model_people(trained_model, identities["b_now"], identities["a_now"])
 
 
-def test_the_conversion_refuses_before_writing_anything(trained_model, identities, shared_videos, staging):
+def test_the_conversion_refuses_before_writing_anything(
+    trained_model, identities, shared_videos, staging
+):
     conversion = {"video": str(shared_videos / "single_d18.mp4")}
     with pytest.raises(ValueError, match="person_a_identity .* differ from those the model learnt"):
-        convert_video(trained_model, identities["stranger"], identities["b_now"], {}, {}, conversion, 0.2, staging)
+        convert_video(
+            trained_model,
+            identities["stranger"],
+            identities["b_now"],
+            {},
+            {},
+            conversion,
+            0.2,
+            staging,
+        )
     assert not staging.exists()  # where the conversion would have made its output
 
 

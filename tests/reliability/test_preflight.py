@@ -73,23 +73,59 @@ def default_pipeline(pipelines) -> Pipeline:
 @pytest.mark.parametrize(
     ("dotted", "value", "named"),
     [
-        ("person_a.sources", [{"path": "clip.mp4", "fps": -2}], r"person_a\.sources\.0\.fps: Input should be greater than 0"),
-        ("person_b.sources", [{"path": "clip.mp4", "start": 20, "end": 5}], r"person_b\.sources\.0: .*end \(5\.0\) must be after start \(20\.0\)"),
-        ("face_extraction.crop_size", -4, r"face_extraction\.crop_size: Input should be greater than or equal to 32"),
-        ("training.input_size", 100, r"training: .*input_size 100 does not fit architecture 'original', which takes 64"),
-        ("training.architecture", "dfl", r"training\.architecture: Input should be 'original' or 'hires'"),
-        ("conversion.compositing.colour_transfer", "sepia", r"conversion\.compositing\.colour_transfer: Input should be 'reinhard_lab', 'histogram' or 'none'"),
-        ("conversion.compositing.blend", "poisson", r"conversion\.compositing\.blend: Input should be 'alpha' or 'seamless'"),
+        (
+            "person_a.sources",
+            [{"path": "clip.mp4", "fps": -2}],
+            r"person_a\.sources\.0\.fps: Input should be greater than 0",
+        ),
+        (
+            "person_b.sources",
+            [{"path": "clip.mp4", "start": 20, "end": 5}],
+            r"person_b\.sources\.0: .*end \(5\.0\) must be after start \(20\.0\)",
+        ),
+        (
+            "face_extraction.crop_size",
+            -4,
+            r"face_extraction\.crop_size: Input should be greater than or equal to 32",
+        ),
+        (
+            "training.input_size",
+            100,
+            r"training: .*input_size 100 does not fit architecture 'original', which takes 64",
+        ),
+        (
+            "training.architecture",
+            "dfl",
+            r"training\.architecture: Input should be 'original' or 'hires'",
+        ),
+        (
+            "conversion.compositing.colour_transfer",
+            "sepia",
+            r"conversion\.compositing\.colour_transfer: Input should be 'reinhard_lab', 'histogram' or 'none'",
+        ),
+        (
+            "conversion.compositing.blend",
+            "poisson",
+            r"conversion\.compositing\.blend: Input should be 'alpha' or 'seamless'",
+        ),
         ("evaluation.report.frames", -1, r"evaluation\.report\.frames"),
-        ("download.socket_timeout_s", 0, r"download\.socket_timeout_s: Input should be greater than 0"),
+        (
+            "download.socket_timeout_s",
+            0,
+            r"download\.socket_timeout_s: Input should be greater than 0",
+        ),
     ],
 )
-def test_a_parameter_out_of_range_is_named_before_any_node_runs(default_pipeline, dotted, value, named):
+def test_a_parameter_out_of_range_is_named_before_any_node_runs(
+    default_pipeline, dotted, value, named
+):
     catalog = _params_catalog(_set(_base_parameters(), dotted, value))
     (problem,) = parameter_problems(default_pipeline, catalog)
     assert re.search(named, problem), problem
     with pytest.raises(PreflightError, match=named):
-        PreflightHooks().before_pipeline_run(run_params={}, pipeline=default_pipeline, catalog=catalog)
+        PreflightHooks().before_pipeline_run(
+            run_params={}, pipeline=default_pipeline, catalog=catalog
+        )
 
 
 def test_the_project_parameters_pass(default_pipeline):
@@ -112,16 +148,28 @@ def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
     # everyone, as a read-only disk would.
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "03_primary").write_text("not a folder")
-    catalog = DataCatalog({
-        "face_alignments": ParquetDataset(filepath=str(tmp_path / "data/03_primary/face_alignments.parquet")),
-        "aligned_faces": ImageFolderDataset(path=str(tmp_path / "data/03_primary/faces/person_a")),
-        "summary": ParquetDataset(filepath=str(tmp_path / "data/08_reporting/summary.parquet")),
-        "in_memory": MemoryDataset(),
-    })
-    problems = output_folder_problems(_writes("face_alignments", "aligned_faces", "summary", "in_memory"), catalog)
+    catalog = DataCatalog(
+        {
+            "face_alignments": ParquetDataset(
+                filepath=str(tmp_path / "data/03_primary/face_alignments.parquet")
+            ),
+            "aligned_faces": ImageFolderDataset(
+                path=str(tmp_path / "data/03_primary/faces/person_a")
+            ),
+            "summary": ParquetDataset(filepath=str(tmp_path / "data/08_reporting/summary.parquet")),
+            "in_memory": MemoryDataset(),
+        }
+    )
+    problems = output_folder_problems(
+        _writes("face_alignments", "aligned_faces", "summary", "in_memory"), catalog
+    )
     assert len(problems) == 2, problems
-    assert problems[0].startswith(f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not writable")
-    assert problems[1].startswith(f"cannot write face_alignments: folder {tmp_path}/data/03_primary is not writable")
+    assert problems[0].startswith(
+        f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not writable"
+    )
+    assert problems[1].startswith(
+        f"cannot write face_alignments: folder {tmp_path}/data/03_primary is not writable"
+    )
     assert all("point the catalog entry" in problem for problem in problems)
     assert "NotADirectoryError" in problems[0] and "data/03_primary is a file" in problems[0]
     # A missing folder that can be made is judged by its parent and not made; the check leaves nothing.
@@ -138,8 +186,13 @@ def test_a_folder_that_refuses_new_files_even_to_root_is_refused(tmp_path):
 
 def _kedro_run_failing(project: Path, args: list[str]) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "kedro", "run", *args], cwd=project, capture_output=True, text=True,
-        timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
+        [sys.executable, "-m", "kedro", "run", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode != 0, result.stdout[-3000:]
     return result.stdout + result.stderr
@@ -154,14 +207,32 @@ def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_pat
     project = make_project(tmp_path / "project")
     # Sources are lists of mappings, which `--params` cannot hold (it splits on commas): a user's
     # conf/local file says them.
-    (project / "conf/local/parameters_ingestion.yml").write_text(yaml.safe_dump({
-        "person_a": {"name": "A", "sources": [{"path": str(shared_videos / "single_d18.mp4"), "fps": -5}]},
-        "person_b": {"name": "B", "sources": [{"path": str(shared_videos / "person_b_d9.mp4"), "start": 12, "end": 3}]},
-    }))
+    (project / "conf/local/parameters_ingestion.yml").write_text(
+        yaml.safe_dump(
+            {
+                "person_a": {
+                    "name": "A",
+                    "sources": [{"path": str(shared_videos / "single_d18.mp4"), "fps": -5}],
+                },
+                "person_b": {
+                    "name": "B",
+                    "sources": [
+                        {"path": str(shared_videos / "person_b_d9.mp4"), "start": 12, "end": 3}
+                    ],
+                },
+            }
+        )
+    )
     bad = ["training.architecture=dfl", "conversion.compositing.colour_transfer=sepia"]
     output = _kedro_run_failing(project, ["--params", ",".join(bad)])
-    for named in ("person_a.sources.0.fps", "person_b.sources.0", "must be after start", "training.architecture",
-                  "conversion.compositing.colour_transfer", "refused before any work started"):
+    for named in (
+        "person_a.sources.0.fps",
+        "person_b.sources.0",
+        "must be after start",
+        "training.architecture",
+        "conversion.compositing.colour_transfer",
+        "refused before any work started",
+    ):
         assert named in output, output[-4000:]
     assert "Running node" not in output and _files_under(project / "data") == []
 
@@ -171,7 +242,12 @@ def test_kedro_run_with_an_unwritable_output_folder_writes_nothing(tmp_path, sha
     project = make_project(tmp_path / "project")
     (project / "data").mkdir()
     (project / "data" / "02_intermediate").write_text("a file where the folder should be")
-    output = _kedro_run_failing(project, ["--pipelines", "ingestion", "--params", ",".join(local_sources(shared_videos))])
-    assert "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate is not writable" in output, output[-4000:]
+    output = _kedro_run_failing(
+        project, ["--pipelines", "ingestion", "--params", ",".join(local_sources(shared_videos))]
+    )
+    assert (
+        "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate is not writable"
+        in output
+    ), output[-4000:]
     assert "Running node" not in output
     assert _files_under(project / "data") == [project / "data" / "02_intermediate"]

@@ -11,7 +11,9 @@ import pytest
 from tests.helpers import PROJECT_ROOT
 
 CODE = sorted(
-    path for folder in ("src", "tests", "benchmarks") for path in (PROJECT_ROOT / folder).rglob("*.py")
+    path
+    for folder in ("src", "tests", "benchmarks")
+    for path in (PROJECT_ROOT / folder).rglob("*.py")
 )
 
 
@@ -25,11 +27,21 @@ def _calls(path):
 def test_no_shell_and_no_dynamic_code(path):
     for call in _calls(path):
         where = f"{path.relative_to(PROJECT_ROOT)}:{call.lineno}"
-        shell = [k for k in call.keywords if k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)]
+        shell = [
+            k
+            for k in call.keywords
+            if k.arg == "shell"
+            and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+        ]
         assert not shell, f"{where}: shell=... (pass an argument list instead)"
         function = call.func
         if isinstance(function, ast.Attribute) and isinstance(function.value, ast.Name):
-            assert (function.value.id, function.attr) not in {("os", "system"), ("os", "popen"), ("pickle", "load"), ("pickle", "loads")}, where
+            assert (function.value.id, function.attr) not in {
+                ("os", "system"),
+                ("os", "popen"),
+                ("pickle", "load"),
+                ("pickle", "loads"),
+            }, where
         if isinstance(function, ast.Name):
             assert function.id not in {"eval", "exec"}, where
 
@@ -41,13 +53,18 @@ def test_ruff_security_rules_are_on_for_the_code():
     for pattern, ignored in ruff.get("per-file-ignores", {}).items():
         # Tests and benchmarks may assert and start their own children; src never opts out.
         assert not pattern.startswith("src"), pattern
-        assert "S" not in ignored and "S602" not in ignored and "S605" not in ignored, (pattern, ignored)
+        assert "S" not in ignored and "S602" not in ignored and "S605" not in ignored, (
+            pattern,
+            ignored,
+        )
 
 
 def test_the_uis_listen_on_localhost_only():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     # Each target → its recipe (every tab-indented line under it).
-    targets = dict(re.findall(r"^([\w-]+):[^\n]*\n((?:\t[^\n]*\n?)+)", makefile, flags=re.MULTILINE))
+    targets = dict(
+        re.findall(r"^([\w-]+):[^\n]*\n((?:\t[^\n]*\n?)+)", makefile, flags=re.MULTILINE)
+    )
     assert "kedro viz run --host 127.0.0.1" in targets["viz"]
     assert "mlflow ui" in targets["mlflow-ui"] and "--host 127.0.0.1" in targets["mlflow-ui"]
     for text in (makefile, (PROJECT_ROOT / "README.md").read_text()):

@@ -25,13 +25,19 @@ def _output(result) -> str:
 
 def _people(project, person_a_source: dict, person_b_source: dict) -> None:
     """The README's way to name one's own people: conf/local/parameters_ingestion.yml."""
-    (project / "conf/local/parameters_ingestion.yml").write_text(yaml.safe_dump({
-        "person_a": {"name": "A", "sources": [person_a_source]},
-        "person_b": {"name": "B", "sources": [person_b_source]},
-    }))
+    (project / "conf/local/parameters_ingestion.yml").write_text(
+        yaml.safe_dump(
+            {
+                "person_a": {"name": "A", "sources": [person_a_source]},
+                "person_b": {"name": "B", "sources": [person_b_source]},
+            }
+        )
+    )
 
 
-def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(tmp_path, shared_videos):
+def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(
+    tmp_path, shared_videos
+):
     project = make_project(tmp_path / "project")
     truncated = tmp_path / "truncated.mp4"
     data = (shared_videos / "single_d18.mp4").read_bytes()
@@ -41,7 +47,9 @@ def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(t
     result = kedro_run_failing(project, "ingestion")
     output = _output(result)
     assert result.returncode == 1
-    assert f"Error: SourceError: A: {truncated} is not a playable video" in result.stderr, output[-3000:]
+    assert f"Error: SourceError: A: {truncated} is not a playable video" in result.stderr, output[
+        -3000:
+    ]
     assert "Traceback" not in output and "──── Traceback" not in output
     assert len(output.splitlines()) <= MAX_LINES, output
 
@@ -58,7 +66,10 @@ def test_no_network_says_how_to_run_offline(tmp_path, shared_videos):
 
     result = kedro_run_failing(project, "ingestion", ["download.retries=0"])
     output = _output(result)
-    assert f"Error: SourceError: A: could not download {url}: the server could not be reached" in result.stderr, output
+    assert (
+        f"Error: SourceError: A: could not download {url}: the server could not be reached"
+        in result.stderr
+    ), output
     for hint in ("data/01_raw/videos/person_a/", "`path:`", "Offline"):
         assert hint in result.stderr, output
     assert "Traceback" not in output
@@ -66,7 +77,9 @@ def test_no_network_says_how_to_run_offline(tmp_path, shared_videos):
 
 def test_a_missing_model_and_a_preflight_refusal_are_short(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
-    missing_model = kedro_run_failing(project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"])
+    missing_model = kedro_run_failing(
+        project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
+    )
     output = _output(missing_model)
     # The model file's error, raised inside the swap_model dataset (Kedro wraps it in a DatasetError).
     assert "Error: ModelFileError: no model weights at" in missing_model.stderr, output[-3000:]
@@ -74,15 +87,24 @@ def test_a_missing_model_and_a_preflight_refusal_are_short(tmp_path, shared_vide
     assert "Traceback" not in output and len(output.splitlines()) <= MAX_LINES, output
 
     refused = kedro_run_failing(project, "training", ["training.batch_size=0"])
-    assert "Error: PreflightError: refused before any work started" in refused.stderr, _output(refused)[-3000:]
+    assert "Error: PreflightError: refused before any work started" in refused.stderr, _output(
+        refused
+    )[-3000:]
     assert "training.batch_size" in refused.stderr and "Traceback" not in _output(refused)
 
 
 def test_an_unexpected_error_keeps_its_traceback(tmp_path):
     project = make_project(tmp_path / "project")
     # Not one of the project's errors: a catalog entry naming a dataset type that does not exist.
-    (project / "conf/local/catalog.yml").write_text(yaml.safe_dump({
-        "{person}.video_metadata": {"type": "pandas.NoSuchDataset", "filepath": "data/x.parquet"},
-    }))
+    (project / "conf/local/catalog.yml").write_text(
+        yaml.safe_dump(
+            {
+                "{person}.video_metadata": {
+                    "type": "pandas.NoSuchDataset",
+                    "filepath": "data/x.parquet",
+                },
+            }
+        )
+    )
     output = _output(kedro_run_failing(project, "ingestion"))
     assert "Traceback" in output and "NoSuchDataset" in output, output[-3000:]

@@ -40,8 +40,12 @@ def _staging_root(staging: Path):
 
 def _fetch(source: VideoSource, existing=None, options=FAST):
     existing = existing or {}
-    checksums = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in existing.items()}
-    return fetch_source(source, existing, checksums, options, person="person_a", staging_root=_STAGING[-1])
+    checksums = {
+        name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in existing.items()
+    }
+    return fetch_source(
+        source, existing, checksums, options, person="person_a", staging_root=_STAGING[-1]
+    )
 
 
 def test_direct_link_downloads_through_ytdlp(served, shared_videos):
@@ -87,7 +91,10 @@ def test_http_404_names_person_and_url(served):
 
 def test_refused_connection_fails_after_bounded_retries():
     url = f"http://127.0.0.1:{free_port()}/clip.mp4"
-    with pytest.raises(SourceError, match=r"person_a: could not download .* after 2 attempts: the server could not be reached"):
+    with pytest.raises(
+        SourceError,
+        match=r"person_a: could not download .* after 2 attempts: the server could not be reached",
+    ):
         _fetch(VideoSource(url=url))
 
 
@@ -114,7 +121,9 @@ def test_local_path_is_staged_without_touching_the_original(shared_videos):
 
 
 def test_missing_local_path():
-    with pytest.raises(SourceError, match=r"person_a: local source /no/such/clip\.mp4 does not exist"):
+    with pytest.raises(
+        SourceError, match=r"person_a: local source /no/such/clip\.mp4 does not exist"
+    ):
         _fetch(VideoSource(path="/no/such/clip.mp4"))
 
 
@@ -151,8 +160,17 @@ def test_file_names_cannot_escape_the_folder(url):
 
 def test_ytdlp_options_cannot_run_commands():
     options = ytdlp_options(DownloadOptions(), "/tmp/x.%(ext)s", lambda status: None)
-    forbidden = {"postprocessors", "external_downloader", "external_downloader_args", "postprocessor_args",
-                 "exec_cmd", "netrc_cmd", "js_runtimes", "remote_components", "plugin_dirs"}
+    forbidden = {
+        "postprocessors",
+        "external_downloader",
+        "external_downloader_args",
+        "postprocessor_args",
+        "exec_cmd",
+        "netrc_cmd",
+        "js_runtimes",
+        "remote_components",
+        "plugin_dirs",
+    }
     assert not forbidden & set(options)
     assert options["format"].startswith("bv*[height<=?720]")
     with pytest.raises(ValueError, match="Extra inputs"):
@@ -161,5 +179,7 @@ def test_ytdlp_options_cannot_run_commands():
 
 def test_stalled_server_times_out_after_bounded_retries(served):
     options = DownloadOptions(retries=1, socket_timeout_s=1, retry_backoff_s=0)
-    with pytest.raises(SourceError, match=r"person_a: could not download .*stall.* after 2 attempts"):
+    with pytest.raises(
+        SourceError, match=r"person_a: could not download .*stall.* after 2 attempts"
+    ):
         _fetch(VideoSource(url=f"{served.url}/stall/single_d18.mp4"), options=options)

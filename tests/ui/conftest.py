@@ -23,7 +23,10 @@ from tests.helpers.kedro_project import kedro_run, make_project
 from tests.helpers.tiny_run import TINY_ENV, TinyRun
 
 # person namespace -> (display name, clip in ../shared/data/videos, frames per second sampled)
-PEOPLE_CLIPS = {"person_a": ("person A", "single_d18.mp4", 6), "person_b": ("person B", "no_audio_d0.mp4", 10)}
+PEOPLE_CLIPS = {
+    "person_a": ("person A", "single_d18.mp4", 6),
+    "person_b": ("person B", "no_audio_d0.mp4", 10),
+}
 # The pretraining's one clip: a person other than the pair.
 PRETRAINING_CLIP = "single_d12.mp4"
 # `--params` on top of the tiny preset: keys that deep-merge into the base parameters.
@@ -33,10 +36,16 @@ TINY_RUN_PARAMS = ["conversion.duration_s=1.0"]
 def registered_pipelines(project: Path) -> tuple[str, ...]:
     """The pipeline names `kedro registry list` prints for ``project`` (``__default__`` left out)."""
     result = subprocess.run(
-        [sys.executable, "-m", "kedro", "registry", "list"], cwd=project, capture_output=True, text=True,
-        check=True, timeout=300,
+        [sys.executable, "-m", "kedro", "registry", "list"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
-    names = [line.strip()[2:] for line in result.stdout.splitlines() if line.strip().startswith("- ")]
+    names = [
+        line.strip()[2:] for line in result.stdout.splitlines() if line.strip().startswith("- ")
+    ]
     return tuple(name for name in names if name != "__default__")
 
 
@@ -51,7 +60,9 @@ def _write_people(project: Path, shared_videos: Path) -> None:
             f"  sources: [{{path: '{shared_videos / clip}', fps: {fps}}}]",
             "  reference_photos: []",
         ]
-    (project / "conf" / TINY_ENV / "parameters_tiny_run_people.yml").write_text("\n".join(lines) + "\n")
+    (project / "conf" / TINY_ENV / "parameters_tiny_run_people.yml").write_text(
+        "\n".join(lines) + "\n"
+    )
 
 
 def _write_pretraining_sources(project: Path, shared_videos: Path) -> None:

@@ -23,11 +23,24 @@ from tests.helpers.tiny_run import TinyRun
 
 PEOPLE = ("person_a", "person_b")
 # Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ... data/08_reporting).
-LAYER_ORDER = ("raw", "intermediate", "primary", "model_input", "models", "model_output", "reporting")
+LAYER_ORDER = (
+    "raw",
+    "intermediate",
+    "primary",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+)
 # The preview Kedro-Viz should offer for each kind of file in the catalog.
 PREVIEW_TYPES = {
-    ".png": "ImagePreview", ".jpg": "ImagePreview", ".gif": "ImagePreview",
-    ".parquet": "TablePreview", ".csv": "TablePreview", ".json": "JSONPreview", ".html": "HTMLPreview",
+    ".png": "ImagePreview",
+    ".jpg": "ImagePreview",
+    ".gif": "ImagePreview",
+    ".parquet": "TablePreview",
+    ".csv": "TablePreview",
+    ".json": "JSONPreview",
+    ".html": "HTMLPreview",
 }
 SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz.png"
 PREVIEW_SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz_preview.png"
@@ -40,8 +53,13 @@ def viz_build(tiny_run: TinyRun) -> Path:
     """`kedro viz build --include-previews` in the tiny run's project; its `build/` folder."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1", "COLUMNS": "200"}
     result = subprocess.run(
-        [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"], cwd=tiny_run.project, env=env,
-        capture_output=True, text=True, timeout=600, check=False,
+        [sys.executable, "-m", "kedro", "viz", "build", "--include-previews"],
+        cwd=tiny_run.project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "Success" in output, output[-6000:]
@@ -59,11 +77,16 @@ def _node_details(build: Path, node_id: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    "catalog_file", sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")), ids=lambda path: path.name,
+    "catalog_file",
+    sorted((PROJECT_ROOT / "conf" / "base").glob("catalog*.yml")),
+    ids=lambda path: path.name,
 )
 def test_every_catalog_entry_has_a_layer(catalog_file):
     entries = yaml.safe_load(catalog_file.read_text()) or {}
-    layers = {name: ((entry.get("metadata") or {}).get("kedro-viz") or {}).get("layer") for name, entry in entries.items()}
+    layers = {
+        name: ((entry.get("metadata") or {}).get("kedro-viz") or {}).get("layer")
+        for name, entry in entries.items()
+    }
     assert {name: layer for name, layer in layers.items() if layer not in LAYER_ORDER} == {}
 
 
@@ -81,10 +104,16 @@ def test_build_has_every_pipeline_with_layers_and_person_groups(viz_build, tiny_
 
     # Person A and person B are groups (namespaces), each holding its own datasets and the same nodes.
     tree = main["modular_pipelines"]
-    groups = {child["id"] for child in tree["__root__"]["children"] if child["type"] == "modularPipeline"}
+    groups = {
+        child["id"] for child in tree["__root__"]["children"] if child["type"] == "modularPipeline"
+    }
     assert groups >= set(PEOPLE)
     tasks_of = {
-        person: sorted(n["name"] for n in main["nodes"] if n["type"] == "task" and n.get("modular_pipelines") == [person])
+        person: sorted(
+            n["name"]
+            for n in main["nodes"]
+            if n["type"] == "task" and n.get("modular_pipelines") == [person]
+        )
         for person in PEOPLE
     }
     assert tasks_of["person_a"] == tasks_of["person_b"] and tasks_of["person_a"]
@@ -108,10 +137,15 @@ def test_file_outputs_have_previews(viz_build):
             files[node["name"]] = (PREVIEW_TYPES[suffix], details)
     assert {f"{person}.face_contact_sheet" for person in PEOPLE} <= set(files)
     for name, (expected, details) in files.items():
-        assert (details["preview_type"], bool(details["preview"])) == (expected, True), f"{name} ({details['type']})"
+        assert (details["preview_type"], bool(details["preview"])) == (expected, True), (
+            f"{name} ({details['type']})"
+        )
         if expected == "ImagePreview":
             picture = base64.b64decode(details["preview"])
-            assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (b"GIF", b"\xff\xd8\xff"), name
+            assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (
+                b"GIF",
+                b"\xff\xd8\xff",
+            ), name
 
 
 @pytest.mark.slow
@@ -131,16 +165,24 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
 
         page.route("**/*", local_only)
         # Kedro-Viz keeps its settings in localStorage: turn off the new-feature hints that cover the graph.
-        page.add_init_script("localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false}))")
+        page.add_init_script(
+            "localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false}))"
+        )
         page.goto(url)
         page.wait_for_selector("svg .pipeline-node", timeout=60_000)
         assert page.locator(".feature-hints__close").count() == 0
 
         # The default pipeline: the two person groups and every task outside them are on the page.
         labels = set(page.locator("svg .pipeline-node text").all_text_contents())
-        group_nodes = set(page.locator("svg .pipeline-node--modularPipeline text").all_text_contents())
+        group_nodes = set(
+            page.locator("svg .pipeline-node--modularPipeline text").all_text_contents()
+        )
         assert group_nodes >= set(PEOPLE)
-        top_level_tasks = {n["name"] for n in main["nodes"] if n["type"] == "task" and not n.get("modular_pipelines")}
+        top_level_tasks = {
+            n["name"]
+            for n in main["nodes"]
+            if n["type"] == "task" and not n.get("modular_pipelines")
+        }
         assert top_level_tasks <= labels
         layer_names = page.locator(".pipeline-layer-name").all_text_contents()
         assert layer_names and set(layer_names) <= set(LAYER_ORDER)
@@ -149,34 +191,49 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
 
         # The pipeline selector lists every registered pipeline, and each one draws its own nodes.
         page.locator(".pipeline-list .dropdown__label").click()
-        listed = page.locator(".pipeline-list .dropdown__options .menu-option__content").all_text_contents()
+        listed = page.locator(
+            ".pipeline-list .dropdown__options .menu-option__content"
+        ).all_text_contents()
         assert set(listed) == {"__default__", *tiny_run.pipelines}
         page.keyboard.press("Escape")
         for pipeline_id in tiny_run.pipelines:
             page.locator(".pipeline-list .dropdown__label").click()
-            page.locator(".pipeline-list .dropdown__options .menu-option__content", has_text=re.compile(f"^{pipeline_id}$")).click()
+            page.locator(
+                ".pipeline-list .dropdown__options .menu-option__content",
+                has_text=re.compile(f"^{pipeline_id}$"),
+            ).click()
             page.wait_for_function(
                 "name => document.querySelector('.pipeline-list .dropdown__label').textContent.trim() === name",
                 arg=pipeline_id,
             )
-            members = [n for n in main["nodes"] if n["type"] == "task" and pipeline_id in n["pipelines"]]
+            members = [
+                n for n in main["nodes"] if n["type"] == "task" and pipeline_id in n["pipelines"]
+            ]
             expected = {n["name"] for n in members if not n.get("modular_pipelines")}
             expected |= {n["modular_pipelines"][0] for n in members if n.get("modular_pipelines")}
             page.wait_for_function(
                 "names => { const shown = new Set([...document.querySelectorAll('svg .pipeline-node text')]"
                 ".map(t => t.textContent)); return names.every(n => shown.has(n)); }",
-                arg=sorted(expected), timeout=30_000,
+                arg=sorted(expected),
+                timeout=30_000,
             )
 
         # Opening person A's group shows its nodes; a contact sheet's side panel shows the image.
         page.locator(".pipeline-list .dropdown__label").click()
-        page.locator(".pipeline-list .dropdown__options .menu-option__content", has_text="__default__").click()
+        page.locator(
+            ".pipeline-list .dropdown__options .menu-option__content", has_text="__default__"
+        ).click()
         page.locator("svg .pipeline-node--modularPipeline", has_text="person_a").click()
-        person_a_tasks = {n["name"] for n in main["nodes"] if n["type"] == "task" and n.get("modular_pipelines") == ["person_a"]}
+        person_a_tasks = {
+            n["name"]
+            for n in main["nodes"]
+            if n["type"] == "task" and n.get("modular_pipelines") == ["person_a"]
+        }
         page.wait_for_function(
             "names => { const shown = new Set([...document.querySelectorAll('svg .pipeline-node--task text')]"
             ".map(t => t.textContent)); return names.every(n => shown.has(n)); }",
-            arg=sorted(person_a_tasks), timeout=30_000,
+            arg=sorted(person_a_tasks),
+            timeout=30_000,
         )
         page.locator("svg .pipeline-node--data", has_text="person_a.face_contact_sheet").click()
         preview = page.locator(".pipeline-metadata img").first

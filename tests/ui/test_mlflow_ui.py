@@ -37,13 +37,28 @@ def mlflow_ui(tiny_run: TinyRun) -> Iterator[str]:
     """`mlflow ui` on the tiny run's store, on a free port of 127.0.0.1; its base URL. Stopped afterwards."""
     port = free_port()
     command = [
-        sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tiny_run.tracking_uri,
-        "--host", LOCALHOST, "--port", str(port), "--workers", "1",
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        tiny_run.tracking_uri,
+        "--host",
+        LOCALHOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
     ]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     # Its own session: the server's workers are stopped with it, by its process group.
     server = subprocess.Popen(
-        command, cwd=tiny_run.project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=tiny_run.project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     base_url = f"http://{LOCALHOST}:{port}"
@@ -62,7 +77,10 @@ def _get(base_url: str, endpoint: str, **query: str) -> dict:
 
 def _post(base_url: str, endpoint: str, body: dict) -> dict:
     request = urllib.request.Request(
-        f"{base_url}{endpoint}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST",
+        f"{base_url}{endpoint}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
@@ -77,7 +95,12 @@ def _artifact_bytes(base_url: str, run_id: str, path: str) -> bytes:
 
 def _list_artifacts(base_url: str, run_id: str, path: str = "") -> set[str]:
     """Every file path in the run's artifacts under ``path``, through the REST API (folders walked)."""
-    listing = _get(base_url, "/api/2.0/mlflow/artifacts/list", run_id=run_id, **({"path": path} if path else {}))
+    listing = _get(
+        base_url,
+        "/api/2.0/mlflow/artifacts/list",
+        run_id=run_id,
+        **({"path": path} if path else {}),
+    )
     files: set[str] = set()
     for entry in listing.get("files", []):
         if entry["is_dir"]:
@@ -110,8 +133,12 @@ def _artifact_datasets(project: Path, pretraining: bool = False) -> dict[str, tu
 
 def _run_named(base_url: str, name: str) -> dict:
     """The one run named ``name`` (kedro-mlflow names a run after its pipeline), as `runs/get` returns it."""
-    experiment = _get(base_url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
-    runs = _post(base_url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
+    experiment = _get(
+        base_url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT
+    )["experiment"]
+    runs = _post(
+        base_url, "/api/2.0/mlflow/runs/search", {"experiment_ids": [experiment["experiment_id"]]}
+    )["runs"]
     named = [run for run in runs if run["info"]["run_name"] == name]
     assert len(named) == 1, [run["info"]["run_name"] for run in runs]
     return _get(base_url, "/api/2.0/mlflow/runs/get", run_id=named[0]["info"]["run_id"])["run"]
@@ -130,7 +157,9 @@ def test_the_run_with_its_parameters(the_run, tiny_run):
     assert params["person_a.name"] == "person A"
     assert params["person_b.name"] == "person B"
     if "training" in tiny_run.pipelines:
-        preset = yaml.safe_load((tiny_run.project / "conf" / TINY_ENV / "parameters_training.yml").read_text())
+        preset = yaml.safe_load(
+            (tiny_run.project / "conf" / TINY_ENV / "parameters_training.yml").read_text()
+        )
         assert params["training.max_steps"] == str(preset["training"]["max_steps"])
         assert params["training.architecture"] == preset["training"]["architecture"]
 
@@ -139,10 +168,17 @@ def test_the_run_metrics_and_their_history(the_run, mlflow_ui, tiny_run):
     metrics = {m["key"]: m["value"] for m in the_run["data"]["metrics"]}
     assert all(math.isfinite(value) for value in metrics.values()), metrics
     if "face_extraction" in tiny_run.pipelines:
-        assert any(key.startswith("face_extraction.") and key.endswith("faces_kept") for key in metrics), sorted(metrics)
+        assert any(
+            key.startswith("face_extraction.") and key.endswith("faces_kept") for key in metrics
+        ), sorted(metrics)
     if "training" in tiny_run.pipelines:
         assert {"train/loss", "val/loss"} <= set(metrics), sorted(metrics)
-        history = _get(mlflow_ui, "/api/2.0/mlflow/metrics/get-history", run_id=the_run["info"]["run_id"], metric_key="train/loss")
+        history = _get(
+            mlflow_ui,
+            "/api/2.0/mlflow/metrics/get-history",
+            run_id=the_run["info"]["run_id"],
+            metric_key="train/loss",
+        )
         steps = sorted(point["step"] for point in history["metrics"])
         assert len(steps) >= 2 and steps == sorted(set(steps)), steps
 
@@ -155,7 +191,9 @@ def test_the_run_artifacts_match_the_local_files(the_run, mlflow_ui, tiny_run):
         assert {"training_preview", "swap_model"} <= set(expected)
         assert any(path.startswith("previews/") for path in listed), sorted(listed)
     written = {name: paths for name, paths in expected.items() if paths[0].exists()}
-    assert set(written) == set(expected), f"not written by the run: {sorted(set(expected) - set(written))}"
+    assert set(written) == set(expected), (
+        f"not written by the run: {sorted(set(expected) - set(written))}"
+    )
     for name, (local, artifact) in written.items():
         if local.is_dir():
             assert {f"{artifact}/{f.name}" for f in local.iterdir() if f.is_file()} <= listed, name
@@ -172,7 +210,11 @@ def test_the_pretraining_run_holds_the_base_model_and_its_preview(mlflow_ui, tin
     listed = _list_artifacts(mlflow_ui, run["info"]["run_id"])
     expected = _artifact_datasets(tiny_run.project, pretraining=True)
     assert set(expected) == {"base_model", "pretraining_preview"}
-    assert {"base_model/model.safetensors", "base_model/config.json", "pretraining_preview.png"} <= listed
+    assert {
+        "base_model/model.safetensors",
+        "base_model/config.json",
+        "pretraining_preview.png",
+    } <= listed
     local, artifact = expected["pretraining_preview"]
     assert _artifact_bytes(mlflow_ui, run["info"]["run_id"], artifact) == local.read_bytes()
     assert any(path.startswith("previews/") for path in listed), sorted(listed)
@@ -194,26 +236,36 @@ def test_the_ui_shows_the_training_preview_in_chromium(the_run, mlflow_ui, tiny_
                 route.abort()
 
         page.route("**/*", local_only)
-        page.goto(f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/training_preview.png")
+        page.goto(
+            f"{mlflow_ui}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/training_preview.png"
+        )
         # The artifact viewer draws the preview image itself, at its own size.
         page.wait_for_function(
             "([w, h]) => [...document.images].some(i => i.naturalWidth === w && i.naturalHeight === h)",
-            arg=[width, height], timeout=60_000,
+            arg=[width, height],
+            timeout=60_000,
         )
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT))
     assert outside == []
 
 
-def test_the_experiment_is_model_training_and_its_address_opens_on_its_runs(the_run, mlflow_ui, tiny_run):
+def test_the_experiment_is_model_training_and_its_address_opens_on_its_runs(
+    the_run, mlflow_ui, tiny_run
+):
     from faceswap_pipeline.mlflow_ui import runs_url
 
-    experiment = _get(mlflow_ui, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT)["experiment"]
+    experiment = _get(
+        mlflow_ui, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT
+    )["experiment"]
     tags = {tag["key"]: tag["value"] for tag in experiment.get("tags", [])}
     assert tags.get("mlflow.experimentKind") == "custom_model_development", tags
     # The address `make mlflow-ui` prints: the UI shows the runs table, not the GenAI overview.
     url = runs_url(tiny_run.tracking_uri, mlflow_ui)
-    assert url == f"{mlflow_ui}/#/experiments/{experiment['experiment_id']}?workflowType=machine_learning"
+    assert (
+        url
+        == f"{mlflow_ui}/#/experiments/{experiment['experiment_id']}?workflowType=machine_learning"
+    )
     run_name = the_run["info"]["run_name"]
     with chromium_page() as page:
         page.goto(url)

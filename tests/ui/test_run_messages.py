@@ -22,7 +22,9 @@ STEP_SUMMARIES = {
 
 def test_each_step_says_what_it_made_and_where(tiny_run: TinyRun):
     missing = [
-        line for pipeline, line in STEP_SUMMARIES.items() if pipeline in tiny_run.pipelines and line not in tiny_run.log
+        line
+        for pipeline, line in STEP_SUMMARIES.items()
+        if pipeline in tiny_run.pipelines and line not in tiny_run.log
     ]
     assert missing == [], tiny_run.log[-4000:]
 
@@ -52,13 +54,23 @@ def test_only_the_listed_third_party_notices_are_silenced():
         warnings.simplefilter("always")
         silence_third_party_notices()
         # The same text from another module, and another warning from the same module, still show.
-        warnings.warn_explicit("register_new_resolver() is deprecated", UserWarning, "ours.py", 1, module="ours")
-        warnings.warn_explicit("a real problem", UserWarning, "x.py", 1, module="kedro.config.omegaconf_config")
         warnings.warn_explicit(
-            "register_new_resolver() is deprecated", UserWarning, "omegaconf_config.py", 1,
+            "register_new_resolver() is deprecated", UserWarning, "ours.py", 1, module="ours"
+        )
+        warnings.warn_explicit(
+            "a real problem", UserWarning, "x.py", 1, module="kedro.config.omegaconf_config"
+        )
+        warnings.warn_explicit(
+            "register_new_resolver() is deprecated",
+            UserWarning,
+            "omegaconf_config.py",
+            1,
             module="kedro.config.omegaconf_config",
         )
-    assert [str(warning.message) for warning in shown] == ["register_new_resolver() is deprecated", "a real problem"]
+    assert [str(warning.message) for warning in shown] == [
+        "register_new_resolver() is deprecated",
+        "a real problem",
+    ]
     assert shown[0].filename == "ours.py"
 
     # MLflow forces its notice through `simplefilter("once")`: Kedro's log of warnings drops it there.

@@ -38,9 +38,14 @@ def test_start_end_window_keeps_stream_indices(shared_videos):
     assert frames[-1].time_s < 11
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"start_s": -1}, "start_s"), ({"start_s": 3, "end_s": 2}, "after start_s"), ({"sample_fps": 0}, "sample_fps"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start_s": -1}, "start_s"),
+        ({"start_s": 3, "end_s": 2}, "after start_s"),
+        ({"sample_fps": 0}, "sample_fps"),
+    ],
+)
 def test_bad_windows(shared_videos, kwargs, message):
     with pytest.raises(ValueError, match=message):
         next(iter_frames(shared_videos / "single_d18.mp4", **kwargs))
@@ -63,7 +68,10 @@ def _faststart_copy(source, destination):
     """Remux with the index (moov) first, as streaming-friendly files are: a cut then keeps the index."""
     import av
 
-    with av.open(str(source)) as src, av.open(str(destination), "w", options={"movflags": "faststart"}) as out:
+    with (
+        av.open(str(source)) as src,
+        av.open(str(destination), "w", options={"movflags": "faststart"}) as out,
+    ):
         streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
         for packet in src.demux():
             if packet.dts is not None:

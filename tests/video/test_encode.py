@@ -23,10 +23,20 @@ from faceswap_pipeline.video.encode import (
 def _encode(source: Path, output: Path, start_s=None, end_s=None, **kwargs) -> int:
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
-        width, height, rate = stream.codec_context.width, stream.codec_context.height, stream.average_rate
+        width, height, rate = (
+            stream.codec_context.width,
+            stream.codec_context.height,
+            stream.average_rate,
+        )
     with VideoWriter(
-        output, width=width, height=height, frame_rate=rate, audio_source=source,
-        start_s=start_s, end_s=end_s, **kwargs,
+        output,
+        width=width,
+        height=height,
+        frame_rate=rate,
+        audio_source=source,
+        start_s=start_s,
+        end_s=end_s,
+        **kwargs,
     ) as writer:
         for frame in iter_frames(source, start_s=start_s, end_s=end_s):
             writer.write(frame.rgb, frame.time_s)
@@ -57,7 +67,9 @@ def _streams(path: Path) -> dict:
 def test_full_clip_keeps_frames_rate_audio_and_metadata(shared_videos: Path, tmp_path: Path):
     source = shared_videos / "single_d18.mp4"
     output = tmp_path / "out.mp4"
-    written = _encode(source, output, metadata={"comment": "synthetic face swap", "description": "model x"})
+    written = _encode(
+        source, output, metadata={"comment": "synthetic face swap", "description": "model x"}
+    )
     result = _streams(output)
     assert written == 216 and len(result["frame_times"]) == 216
     assert result["rate"] == pytest.approx(30, abs=0.01)
@@ -101,7 +113,10 @@ def test_variable_frame_rate_time_stamps_survive(shared_videos: Path, tmp_path: 
 def test_error_while_writing_leaves_nothing_at_the_final_path(shared_videos: Path, tmp_path: Path):
     output = tmp_path / "broken.mp4"
     frames = iter_frames(shared_videos / "single_d18.mp4", end_s=0.5)
-    with pytest.raises(RuntimeError, match="interrupted"), VideoWriter(output, width=480, height=480) as writer:
+    with (
+        pytest.raises(RuntimeError, match="interrupted"),
+        VideoWriter(output, width=480, height=480) as writer,
+    ):
         for frame in frames:
             writer.write(frame.rgb, frame.time_s)
         raise RuntimeError("interrupted")

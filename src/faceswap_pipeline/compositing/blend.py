@@ -72,15 +72,28 @@ def get_blender(name: str) -> Blender:
     try:
         return BLENDERS[name]
     except KeyError:
-        raise ValueError(f"unknown blend method {name!r}; choose one of {sorted(BLENDERS)}") from None
+        raise ValueError(
+            f"unknown blend method {name!r}; choose one of {sorted(BLENDERS)}"
+        ) from None
 
 
 def _check(face: np.ndarray, frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
     for name, image in (("face", face), ("frame", frame)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[2] != 3
+        ):
+            got = (
+                f"{image.dtype} {image.shape}"
+                if isinstance(image, np.ndarray)
+                else type(image).__name__
+            )
             raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}")
     alpha = np.asarray(mask, dtype=np.float32)
     if face.shape != frame.shape or alpha.shape != frame.shape[:2]:
-        raise ValueError(f"face {face.shape}, frame {frame.shape} and mask {alpha.shape} must share (H, W)")
+        raise ValueError(
+            f"face {face.shape}, frame {frame.shape} and mask {alpha.shape} must share (H, W)"
+        )
     return np.clip(alpha, 0.0, 1.0)

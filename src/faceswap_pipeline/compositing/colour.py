@@ -97,8 +97,17 @@ def _cdf(values: np.ndarray) -> np.ndarray:
 
 def _check(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
     for name, image in (("source", source), ("target", target)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[2] != 3
+        ):
+            got = (
+                f"{image.dtype} {image.shape}"
+                if isinstance(image, np.ndarray)
+                else type(image).__name__
+            )
             raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}")
     if source.shape != target.shape or np.shape(mask) != source.shape[:2]:
         raise ValueError(

@@ -18,21 +18,36 @@ def draw_label(rgb: np.ndarray, text: str = DEFAULT_LABEL_TEXT) -> np.ndarray:
     Returns:
         A labelled copy, (H, W, 3) uint8 RGB.
     """
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"rgb must be an (H, W, 3) uint8 RGB array, got {getattr(rgb, 'shape', rgb)}")
+    if (
+        not isinstance(rgb, np.ndarray)
+        or rgb.dtype != np.uint8
+        or rgb.ndim != 3
+        or rgb.shape[2] != 3
+    ):
+        raise ValueError(
+            f"rgb must be an (H, W, 3) uint8 RGB array, got {getattr(rgb, 'shape', rgb)}"
+        )
     labelled = rgb.copy()
     height, width = rgb.shape[:2]
     # About 1/40 of the frame's shorter side tall: readable, but small.
     scale = max(0.3, min(height, width) / 1000)
     thickness = max(1, round(scale * 2))
-    (text_width, text_height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    (text_width, text_height), baseline = cv2.getTextSize(
+        text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness
+    )
     pad = max(2, text_height // 3)
     x1, y1 = width - pad, height - pad
     x0, y0 = x1 - text_width - 2 * pad, y1 - text_height - baseline - 2 * pad
-    box = labelled[max(0, y0):y1, max(0, x0):x1]
+    box = labelled[max(0, y0) : y1, max(0, x0) : x1]
     box[:] = (box.astype(np.float32) * 0.4).astype(np.uint8)
     cv2.putText(
-        labelled, text, (x0 + pad, y1 - pad - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
-        (255, 255, 255), thickness, cv2.LINE_AA,
+        labelled,
+        text,
+        (x0 + pad, y1 - pad - baseline),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (255, 255, 255),
+        thickness,
+        cv2.LINE_AA,
     )
     return labelled

@@ -52,8 +52,15 @@ def warp_crop_to_region(
         (face, coverage): face is (y1 - y0, x1 - x0, 3) uint8 RGB; coverage is (y1 - y0, x1 - x0)
         float32 in [0, 1]: `crop_weights` warped into the region, 0 outside the crop's square.
     """
-    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
-        raise ValueError(f"crop must be an (S, S, 3) uint8 RGB array, got {getattr(crop, 'shape', crop)}")
+    if (
+        not isinstance(crop, np.ndarray)
+        or crop.dtype != np.uint8
+        or crop.ndim != 3
+        or crop.shape[2] != 3
+    ):
+        raise ValueError(
+            f"crop must be an (S, S, 3) uint8 RGB array, got {getattr(crop, 'shape', crop)}"
+        )
     x0, y0, x1, y1 = region
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"region {region} is empty")
@@ -67,7 +74,14 @@ def warp_crop_to_region(
         crop_weights = np.ones(crop.shape[:2], np.float32)
     elif crop_weights.shape != crop.shape[:2]:
         raise ValueError(f"crop_weights must be {crop.shape[:2]}, got {crop_weights.shape}")
-    coverage = cv2.warpAffine(crop_weights.astype(np.float32, copy=False), to_crop, size, flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    coverage = cv2.warpAffine(
+        crop_weights.astype(np.float32, copy=False),
+        to_crop,
+        size,
+        flags=flags,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     return face, coverage
 
 

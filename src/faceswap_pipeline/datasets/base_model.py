@@ -31,7 +31,9 @@ class BaseModelDataset(AbstractDataset):
         from faceswap_pipeline.model.pretrained import BaseModel, save_base_model
 
         if not isinstance(data, BaseModel):
-            raise DatasetError(f"BaseModelDataset({self._filepath}) saves a BaseModel, got {type(data).__name__}")
+            raise DatasetError(
+                f"BaseModelDataset({self._filepath}) saves a BaseModel, got {type(data).__name__}"
+            )
         save_base_model(data, Path(self._filepath))
 
     def _exists(self) -> bool:

@@ -74,7 +74,9 @@ class FaceBankFolderDataset(AbstractDataset):
             info_file.unlink(missing_ok=True)
             if isinstance(bank, FaceBankBuild):
                 with atomic_output(array_file) as temporary:
-                    out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=bank.shape)
+                    out = np.lib.format.open_memmap(
+                        temporary, mode="w+", dtype=np.uint8, shape=bank.shape
+                    )
                     bank.fill(out)
                     out.flush()
                     del out
@@ -82,7 +84,9 @@ class FaceBankFolderDataset(AbstractDataset):
                 with atomic_output(array_file) as temporary:
                     np.save(temporary, np.ascontiguousarray(bank.faces))
             else:
-                raise DatasetError(f"face bank of person_{person} must be a FaceBank, got {type(bank).__name__}")
+                raise DatasetError(
+                    f"face bank of person_{person} must be a FaceBank, got {type(bank).__name__}"
+                )
             with atomic_output(info_file) as temporary:
                 temporary.write_text(json.dumps({"key": bank.key, "face_ids": list(bank.face_ids)}))
 

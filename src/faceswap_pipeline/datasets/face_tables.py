@@ -63,7 +63,11 @@ class FaceTableFile:
         import pyarrow.parquet as pq
 
         raw = pq.read_metadata(self.path, filesystem=self._fs).metadata or {}
-        return {key.decode(): value.decode() for key, value in raw.items() if key not in (b"pandas", b"ARROW:schema")}
+        return {
+            key.decode(): value.decode()
+            for key, value in raw.items()
+            if key not in (b"pandas", b"ARROW:schema")
+        }
 
     def cell(self, column: str, row: int) -> Any:
         """One value, reading its whole row group once: call in row order to read each group once."""
@@ -79,7 +83,9 @@ class FaceTableFile:
                 total += parquet.metadata.row_group(group).num_rows
             self._group_starts = [*starts, total]
         if not 0 <= row < self._group_starts[-1]:
-            raise IndexError(f"row {row} is outside {self.path.name} ({self._group_starts[-1]} rows)")
+            raise IndexError(
+                f"row {row} is outside {self.path.name} ({self._group_starts[-1]} rows)"
+            )
         group = bisect.bisect_right(self._group_starts, row) - 1
         if self._cached_group is None or self._cached_group[:2] != (group, column):
             values = parquet.read_row_group(group, columns=[column]).column(column).to_pylist()
@@ -107,7 +113,9 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
         fs_args: extra arguments for the fsspec file system (not for local paths).
     """
 
-    def __init__(self, path: str, metadata: dict | None = None, fs_args: dict[str, Any] | None = None):
+    def __init__(
+        self, path: str, metadata: dict | None = None, fs_args: dict[str, Any] | None = None
+    ):
         from fsspec.core import url_to_fs
         from fsspec.implementations.local import LocalFileSystem
 
@@ -130,7 +138,9 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
                 return {}
             entries = self._fs.ls(self._folder, detail=True)
             files = sorted(
-                (entry["name"].rstrip("/").rpartition("/")[2], entry["name"]) for entry in entries if entry["type"] == "file"
+                (entry["name"].rstrip("/").rpartition("/")[2], entry["name"])
+                for entry in entries
+                if entry["type"] == "file"
             )
         return {
             name[: -len(_SUFFIX)]: FaceTableFile(path, self._fs)
@@ -140,7 +150,9 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
 
     def save(self, data: dict[str, TableData]) -> None:
         if not isinstance(data, dict):
-            raise DatasetError(f"FaceTableFolderDataset({self._folder}) saves a dict of key -> table, got {type(data).__name__}")
+            raise DatasetError(
+                f"FaceTableFolderDataset({self._folder}) saves a dict of key -> table, got {type(data).__name__}"
+            )
         if self._local:
             self._path.mkdir(parents=True, exist_ok=True)
             remove_stale_partials(self._path)
@@ -160,7 +172,9 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
         if self._local:
             return str(path_inside(self._path, key + _SUFFIX))
         if not key or "/" in key or "\\" in key or "\x00" in key or key.startswith("."):
-            raise ValueError(f"face table key {key!r} must be a plain file name and stay inside {self._folder}")
+            raise ValueError(
+                f"face table key {key!r} must be a plain file name and stay inside {self._folder}"
+            )
         return f"{self._folder}/{key}{_SUFFIX}"
 
     def _exists(self) -> bool:
@@ -180,14 +194,24 @@ def write_face_table(destination: str, table: TableData, fs: Any = None) -> None
     if isinstance(chunks, pd.DataFrame | pa.Table):
         chunks = [chunks]
     writer = None
-    output = atomic_output(destination, prefix=_TEMP_PREFIX) if fs is None else atomic_fs_output(fs, destination, prefix=_TEMP_PREFIX)
+    output = (
+        atomic_output(destination, prefix=_TEMP_PREFIX)
+        if fs is None
+        else atomic_fs_output(fs, destination, prefix=_TEMP_PREFIX)
+    )
     with output as temporary:
         try:
             for chunk in chunks:
-                arrow = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+                arrow = (
+                    chunk
+                    if isinstance(chunk, pa.Table)
+                    else pa.Table.from_pandas(chunk, preserve_index=False)
+                )
                 if writer is None:
                     writer = pq.ParquetWriter(str(temporary), arrow.schema, filesystem=fs)
-                writer.write_table(arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow)
+                writer.write_table(
+                    arrow.cast(writer.schema) if arrow.schema != writer.schema else arrow
+                )
             if writer is None:
                 raise DatasetError(f"no table to save at {destination}: the data yielded no chunk")
             # An iterable may carry key-value metadata known only once it is exhausted (e.g. counts).

@@ -76,7 +76,9 @@ class StagingFolderDataset(AbstractDataset[None, Path]):
     def __init__(self, path: str, metadata: dict | None = None):
         self._path = Path(path)
         if not self._path.name.startswith(_TEMP_PREFIX):
-            raise DatasetError(f"a staging folder's name must start with {_TEMP_PREFIX!r}, got {self._path}")
+            raise DatasetError(
+                f"a staging folder's name must start with {_TEMP_PREFIX!r}, got {self._path}"
+            )
         self.metadata = metadata
 
     def load(self) -> Path:
@@ -84,7 +86,9 @@ class StagingFolderDataset(AbstractDataset[None, Path]):
         return self._path.resolve()
 
     def save(self, data: None) -> None:
-        raise DatasetError(f"StagingFolderDataset({self._path}) is a work folder that nodes read, not an output")
+        raise DatasetError(
+            f"StagingFolderDataset({self._path}) is a work folder that nodes read, not an output"
+        )
 
     def _exists(self) -> bool:
         return True  # made on load
@@ -106,7 +110,9 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
           path: data/01_raw/videos/{person}
     """
 
-    def __init__(self, path: str, suffixes: tuple[str, ...] = VIDEO_SUFFIXES, metadata: dict | None = None):
+    def __init__(
+        self, path: str, suffixes: tuple[str, ...] = VIDEO_SUFFIXES, metadata: dict | None = None
+    ):
         self._path = Path(path)
         self._suffixes = tuple(s.lower() for s in suffixes)
         self.metadata = metadata
@@ -117,12 +123,16 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
         return {
             item.name: item.resolve()
             for item in sorted(self._path.iterdir())
-            if item.is_file() and item.suffix.lower() in self._suffixes and not item.name.startswith(".")
+            if item.is_file()
+            and item.suffix.lower() in self._suffixes
+            and not item.name.startswith(".")
         }
 
     def save(self, data: dict[str, Path]) -> None:
         if not isinstance(data, dict):
-            raise DatasetError(f"VideoFolderDataset({self._path}) saves a dict of name -> path, got {type(data).__name__}")
+            raise DatasetError(
+                f"VideoFolderDataset({self._path}) saves a dict of name -> path, got {type(data).__name__}"
+            )
         self._path.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(self._path)
         for name, source in data.items():
@@ -147,7 +157,9 @@ class VideoFileDataset(AbstractDataset[Path, Path]):
 
     def load(self) -> Path:
         if not self._filepath.is_file():
-            raise DatasetError(f"video {self._filepath} does not exist yet; run the pipeline that makes it")
+            raise DatasetError(
+                f"video {self._filepath} does not exist yet; run the pipeline that makes it"
+            )
         return self._filepath.resolve()
 
     def save(self, data: Path) -> None:
@@ -177,7 +189,9 @@ def _read_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
-class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Callable[[], np.ndarray]]]):
+class ImageFolderDataset(
+    AbstractDataset[dict[str, ImageOrLoader], dict[str, Callable[[], np.ndarray]]]
+):
     """A folder tree of images, loaded lazily as ``{partition id: loader of an RGB uint8 (H, W, 3) array}``.
 
     Partition ids are paths relative to the folder without the suffix (``d6-1a2b/000123_t001``).
@@ -214,7 +228,11 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
             return {}
         loaders: dict[str, Callable[[], np.ndarray]] = {}
         for item in sorted(self._path.rglob("*")):
-            if item.is_file() and item.suffix.lower() in self._load_suffixes and not item.name.startswith("."):
+            if (
+                item.is_file()
+                and item.suffix.lower() in self._load_suffixes
+                and not item.name.startswith(".")
+            ):
                 partition = item.relative_to(self._path).with_suffix("").as_posix()
                 # A partial of a transferable function, not a lambda: DDP's rank processes receive it.
                 loaders[partition] = functools.partial(_read_rgb, item)
@@ -224,27 +242,40 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         import cv2
 
         if not isinstance(data, dict):
-            raise DatasetError(f"ImageFolderDataset({self._path}) saves a dict of id -> image, got {type(data).__name__}")
+            raise DatasetError(
+                f"ImageFolderDataset({self._path}) saves a dict of id -> image, got {type(data).__name__}"
+            )
         if self._overwrite and self._path.exists():
             shutil.rmtree(self._path)
         self._path.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(self._path)
-        params = [cv2.IMWRITE_PNG_COMPRESSION, self._png_compression] if self._suffix == ".png" else []
+        params = (
+            [cv2.IMWRITE_PNG_COMPRESSION, self._png_compression] if self._suffix == ".png" else []
+        )
         for partition, image in data.items():
             array = image() if callable(image) else image
             destination = path_inside(self._path, partition + self._suffix)
             if isinstance(array, bytes) and self._suffix == ".png":
                 # Already a PNG (face extraction keeps its crops encoded): written as is, not re-encoded.
                 if not array.startswith(_PNG_SIGNATURE):
-                    raise DatasetError(f"image {partition!r} was given as bytes that are not a PNG file")
+                    raise DatasetError(
+                        f"image {partition!r} was given as bytes that are not a PNG file"
+                    )
                 encoded = np.frombuffer(array, np.uint8)
             else:
-                if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+                if (
+                    not isinstance(array, np.ndarray)
+                    or array.dtype != np.uint8
+                    or array.ndim != 3
+                    or array.shape[2] != 3
+                ):
                     raise DatasetError(
                         f"image {partition!r} must be an RGB uint8 (H, W, 3) array, got "
                         f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}"
                     )
-                ok, encoded = cv2.imencode(self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params)
+                ok, encoded = cv2.imencode(
+                    self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params
+                )
                 if not ok:
                     raise DatasetError(f"could not encode image {partition!r} as {self._suffix}")
             with atomic_output(destination) as temporary:
@@ -269,13 +300,20 @@ class ImageFolderDataset(AbstractDataset[dict[str, ImageOrLoader], dict[str, Cal
         loaders = list(self.load().values())
         if not loaders:
             return ImagePreview("")
-        picks = [loaders[i] for i in np.linspace(0, len(loaders) - 1, min(max_images, len(loaders))).astype(int)]
-        tiles = [cv2.resize(load(), (tile_px, tile_px), interpolation=cv2.INTER_AREA) for load in picks]
+        picks = [
+            loaders[i]
+            for i in np.linspace(0, len(loaders) - 1, min(max_images, len(loaders))).astype(int)
+        ]
+        tiles = [
+            cv2.resize(load(), (tile_px, tile_px), interpolation=cv2.INTER_AREA) for load in picks
+        ]
         columns = min(4, len(tiles))
         rows = -(-len(tiles) // columns)
         mosaic = np.zeros((rows * tile_px, columns * tile_px, 3), np.uint8)
         for i, tile in enumerate(tiles):
             row, column = divmod(i, columns)
-            mosaic[row * tile_px : (row + 1) * tile_px, column * tile_px : (column + 1) * tile_px] = tile
+            mosaic[
+                row * tile_px : (row + 1) * tile_px, column * tile_px : (column + 1) * tile_px
+            ] = tile
         _, encoded = cv2.imencode(".png", mosaic[:, :, ::-1])
         return ImagePreview(base64.b64encode(encoded.tobytes()).decode("ascii"))

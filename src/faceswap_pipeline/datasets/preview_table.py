@@ -16,7 +16,10 @@ def _preview_cell(value: Any) -> Any:
     """A JSON-friendly form of one table cell: arrays and lists become a short text, numbers stay."""
     if isinstance(value, np.ndarray | list | tuple):
         values = np.asarray(value).ravel()
-        shown = ", ".join(f"{v:.4g}" if isinstance(v, float | np.floating) else str(v) for v in values[:_PREVIEW_VALUES])
+        shown = ", ".join(
+            f"{v:.4g}" if isinstance(v, float | np.floating) else str(v)
+            for v in values[:_PREVIEW_VALUES]
+        )
         more = f", … ({values.size} values)" if values.size > _PREVIEW_VALUES else ""
         return f"[{shown}{more}]"
     if isinstance(value, np.generic):

@@ -54,7 +54,9 @@ def detail_ratio(output_rgb: np.ndarray, source_rgb: np.ndarray, landmarks68: np
         source).
     """
     if output_rgb.shape != source_rgb.shape:
-        raise ValueError(f"output {output_rgb.shape} and source {source_rgb.shape} must be the same size")
+        raise ValueError(
+            f"output {output_rgb.shape} and source {source_rgb.shape} must be the same size"
+        )
     height, width = source_rgb.shape[:2]
     points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
     # Only the face's box is filtered (+1 px for the Laplacian's kernel): frames can be 4K.

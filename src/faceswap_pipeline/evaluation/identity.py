@@ -66,8 +66,12 @@ def distances_to_centre(descriptors: np.ndarray, centre: np.ndarray) -> np.ndarr
     if descriptors.size == 0:
         descriptors = descriptors.reshape(0, 128)
     if descriptors.ndim != 2 or descriptors.shape[1] != 128:
-        raise ValueError(f"descriptors must be (N, 128) dlib descriptors, got shape {descriptors.shape}")
-    return np.linalg.norm(descriptors - np.asarray(centre, dtype=np.float64).reshape(1, 128), axis=1)
+        raise ValueError(
+            f"descriptors must be (N, 128) dlib descriptors, got shape {descriptors.shape}"
+        )
+    return np.linalg.norm(
+        descriptors - np.asarray(centre, dtype=np.float64).reshape(1, 128), axis=1
+    )
 
 
 def identity_scores(

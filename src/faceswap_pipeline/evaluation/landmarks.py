@@ -48,7 +48,9 @@ def landmark_error(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
     predicted = _landmark_array(predicted, "predicted")
     reference = _landmark_array(reference, "reference")
     if predicted.shape != reference.shape:
-        raise ValueError(f"predicted and reference landmarks differ in shape: {predicted.shape} vs {reference.shape}")
+        raise ValueError(
+            f"predicted and reference landmarks differ in shape: {predicted.shape} vs {reference.shape}"
+        )
     distances = np.linalg.norm(predicted - reference, axis=-1).mean(axis=-1)
     eyes = inter_ocular_distance(reference)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -78,5 +80,7 @@ def landmark_jitter(landmarks: np.ndarray) -> np.ndarray:
     second_difference = points[2:] - 2.0 * points[1:-1] + points[:-2]
     eyes = inter_ocular_distance(points[1:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        jitter[1:-1] = np.linalg.norm(second_difference, axis=-1).mean(axis=-1) / np.where(eyes > 0, eyes, np.nan)
+        jitter[1:-1] = np.linalg.norm(second_difference, axis=-1).mean(axis=-1) / np.where(
+            eyes > 0, eyes, np.nan
+        )
     return jitter

@@ -78,8 +78,14 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     depth = focal * (GENERIC_FACE_3D[3, 0] - GENERIC_FACE_3D[2, 0]) / eye_distance
     translation = np.append((image_points[0] - centre) * depth / focal, depth).reshape(3, 1)
     found, rotation_vector, _ = cv2.solvePnP(
-        GENERIC_FACE_3D, image_points, camera, np.zeros(4), np.zeros((3, 1)), translation,
-        useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE,
+        GENERIC_FACE_3D,
+        image_points,
+        camera,
+        np.zeros(4),
+        np.zeros((3, 1)),
+        translation,
+        useExtrinsicGuess=True,
+        flags=cv2.SOLVEPNP_ITERATIVE,
     )
     if not found:
         return np.full(3, np.nan)
@@ -88,5 +94,7 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
 
 def angle_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Absolute differences of angles in degrees, wrapped into [0, 180] (inputs of any equal shape)."""
-    difference = np.abs(np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)) % 360.0
+    difference = (
+        np.abs(np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)) % 360.0
+    )
     return np.minimum(difference, 360.0 - difference)

@@ -57,15 +57,24 @@ def reconstruction_scores(
     config = model.config
     items = [FaceItem(face_id=f"face {i}", load=load) for i, load in enumerate(faces)]
     dataset = AlignedFaceDataset(
-        items, config.input_size, config.coverage, config.crop_size, with_landmark_mask=False, person=person
+        items,
+        config.input_size,
+        config.coverage,
+        config.crop_size,
+        with_landmark_mask=False,
+        person=person,
     )
     was_training = model.training
     model = model.to(device).eval()
     ssim_values, l1_values = [], []
     with torch.inference_mode():
         for start in range(0, len(dataset), batch_size):
-            batch = torch.stack([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-            target = crop_model_region(batch.to(device).float() / 255.0, config.input_size, config.coverage)
+            batch = torch.stack(
+                [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            )
+            target = crop_model_region(
+                batch.to(device).float() / 255.0, config.input_size, config.coverage
+            )
             prediction = model(target, person).float()
             ssim_values.append(ssim(prediction, target).double().cpu().numpy())
             l1_values.append((prediction - target).abs().mean(dim=(1, 2, 3)).double().cpu().numpy())

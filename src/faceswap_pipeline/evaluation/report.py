@@ -38,12 +38,19 @@ def plot_identity(per_frame: pd.DataFrame, max_distance_to_target: float | None 
     axes = figure.subplots()
     described = per_frame.dropna(subset=["distance_to_target"])
     times = _time_axis(described)
-    axes.plot(times, described["distance_to_target"], "o-", label="to target person", color="tab:green")
-    axes.plot(times, described["distance_to_source"], "s-", label="to source person", color="tab:red")
+    axes.plot(
+        times, described["distance_to_target"], "o-", label="to target person", color="tab:green"
+    )
+    axes.plot(
+        times, described["distance_to_source"], "s-", label="to source person", color="tab:red"
+    )
     if max_distance_to_target is None:
         max_distance_to_target = VerdictThresholds().max_distance_to_target
     axes.axhline(
-        max_distance_to_target, color="grey", linestyle="--", linewidth=1,
+        max_distance_to_target,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
         label="convincing below (verdict)",
     )
     axes.set_xlabel("time (s)")
@@ -66,18 +73,34 @@ def plot_flicker(per_frame: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(8, 5), layout="constrained")
     change_axes, jitter_axes = figure.subplots(2, 1, sharex=True)
     times = _time_axis(per_frame)
-    change_axes.plot(times, per_frame["change_source"], label="source", color="tab:blue", linewidth=1)
-    change_axes.plot(times, per_frame["change_output"], label="swapped", color="tab:orange", linewidth=1)
+    change_axes.plot(
+        times, per_frame["change_source"], label="source", color="tab:blue", linewidth=1
+    )
+    change_axes.plot(
+        times, per_frame["change_output"], label="swapped", color="tab:orange", linewidth=1
+    )
     swapped = per_frame["swapped"].astype(bool).to_numpy()
     if len(times) and not swapped.all():
-        change_axes.fill_between(times, 0, 1, where=~swapped, transform=change_axes.get_xaxis_transform(),
-                                 color="grey", alpha=0.15, label="not swapped")
+        change_axes.fill_between(
+            times,
+            0,
+            1,
+            where=~swapped,
+            transform=change_axes.get_xaxis_transform(),
+            color="grey",
+            alpha=0.15,
+            label="not swapped",
+        )
     change_axes.set_ylabel("mean |Δ luma| in face box")
     change_axes.set_title("Flicker: change since the previous frame")
     change_axes.legend(loc="upper right", fontsize="small")
     change_axes.grid(alpha=0.3)
-    jitter_axes.plot(times, per_frame["jitter_source"], label="source", color="tab:blue", linewidth=1)
-    jitter_axes.plot(times, per_frame["jitter_output"], label="swapped", color="tab:orange", linewidth=1)
+    jitter_axes.plot(
+        times, per_frame["jitter_source"], label="source", color="tab:blue", linewidth=1
+    )
+    jitter_axes.plot(
+        times, per_frame["jitter_output"], label="swapped", color="tab:orange", linewidth=1
+    )
     jitter_axes.set_xlabel("time (s)")
     jitter_axes.set_ylabel("landmark jitter / eye distance")
     jitter_axes.legend(loc="upper right", fontsize="small")
@@ -93,7 +116,9 @@ def png_bytes(image: np.ndarray | Figure) -> bytes:
     else:
         array = np.asarray(image)
         if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-            raise ValueError(f"png_bytes() takes an (H, W, 3) uint8 RGB image, got {array.dtype} {array.shape}")
+            raise ValueError(
+                f"png_bytes() takes an (H, W, 3) uint8 RGB image, got {array.dtype} {array.shape}"
+            )
         Image.fromarray(array).save(buffer, format="PNG")
     return buffer.getvalue()
 
@@ -115,7 +140,9 @@ def _verdict_html(verdict: Mapping[str, Any]) -> str:
     """The verdict as a coloured box: "Convincing", or "Not convincing yet" and each failed criterion."""
     if verdict.get("convincing"):
         return '<div class="verdict yes"><b>Verdict: convincing.</b> Every criterion holds.</div>'
-    failures = "".join(f"<li>{html.escape(str(item.get('text', '')))}</li>" for item in verdict.get("failed", []))
+    failures = "".join(
+        f"<li>{html.escape(str(item.get('text', '')))}</li>" for item in verdict.get("failed", [])
+    )
     return f'<div class="verdict no"><b>Verdict: not convincing yet.</b><ul>{failures}</ul></div>'
 
 
@@ -144,11 +171,16 @@ def render_report_html(
         f"<td>{html.escape(str(r.description))}</td></tr>"
         for r in table.itertuples()
     )
-    fact_items = "\n".join(f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts.items())
-    frame_items = "\n".join(
-        f"<figure>{_image_tag(png_bytes(image), caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
-        for caption, image in frames.items()
-    ) or "<p>No swapped frame to show.</p>"
+    fact_items = "\n".join(
+        f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts.items()
+    )
+    frame_items = (
+        "\n".join(
+            f"<figure>{_image_tag(png_bytes(image), caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+            for caption, image in frames.items()
+        )
+        or "<p>No swapped frame to show.</p>"
+    )
     verdict_section = _verdict_html(verdict) if verdict else ""
     plot_items = "\n".join(
         f"<figure>{_image_tag(png_bytes(figure), title)}<figcaption>{html.escape(title)}</figcaption></figure>"

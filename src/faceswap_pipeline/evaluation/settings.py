@@ -18,14 +18,17 @@ class EvaluationDetectionSettings(DetectorSettings):
 
     min_score: float = Field(0.7, ge=0.0, le=1.0, description="faces below this are not evaluated")
     min_face_size: float = Field(
-        40.0, ge=0.0,
+        40.0,
+        ge=0.0,
         description="faces whose box's shorter side is below this (px) are not evaluated",
     )
     match_iou: float = Field(
         0.3, gt=0.0, le=1.0, description="overlap of the swapped face with the source face's box"
     )
     batch_size: int = Field(
-        8, ge=1, le=256,
+        8,
+        ge=1,
+        le=256,
         description="frame pairs detected together (one detector call: sources and outputs)",
     )
 
@@ -42,7 +45,8 @@ class VideoEvaluationSettings(StrictModel):
     described for identity, and the report frames."""
 
     max_described_faces: int = Field(
-        40, ge=0,
+        40,
+        ge=0,
         description="dlib descriptors of swapped faces, spread evenly over the swapped frames "
         "(~130 ms each on a CPU)",
     )

@@ -59,21 +59,32 @@ def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) 
         ``identity/*``, ``detail/*``, ``landmarks/*``, ``pose/*``, ``temporal/*`` and ``coverage/*`` figures (NaN where
         nothing was measured).
     """
-    missing = {"swapped", "landmark_error", "change_output", "distance_to_target"} - set(per_frame.columns)
+    missing = {"swapped", "landmark_error", "change_output", "distance_to_target"} - set(
+        per_frame.columns
+    )
     if missing:
-        raise ValueError(f"per_frame lacks the columns {sorted(missing)}: it is not an evaluation table")
+        raise ValueError(
+            f"per_frame lacks the columns {sorted(missing)}: it is not an evaluation table"
+        )
     swapped = per_frame["swapped"].astype(bool)
     on_swap = per_frame[swapped]
     described = on_swap.dropna(subset=["distance_to_target", "distance_to_source"])
     around_swap = per_frame[swapped | swapped.shift(1, fill_value=False)]
     jitter_output, jitter_source = _mean(on_swap["jitter_output"]), _mean(on_swap["jitter_source"])
-    detail = on_swap["detail_ratio"].to_numpy(dtype=np.float64) if "detail_ratio" in on_swap else np.zeros(0)
+    detail = (
+        on_swap["detail_ratio"].to_numpy(dtype=np.float64)
+        if "detail_ratio" in on_swap
+        else np.zeros(0)
+    )
     detail = detail[np.isfinite(detail)]
     margins = described["distance_to_source"] - described["distance_to_target"]
     frames = len(per_frame)
     metrics = {
-        "identity/share_closer_to_target": float((described["distance_to_target"] < described["distance_to_source"]).mean())
-        if len(described) else float("nan"),
+        "identity/share_closer_to_target": float(
+            (described["distance_to_target"] < described["distance_to_source"]).mean()
+        )
+        if len(described)
+        else float("nan"),
         "identity/mean_distance_to_target": _mean(described["distance_to_target"]),
         "identity/target_spread": float(target_spread),
         "identity/mean_distance_to_source": _mean(described["distance_to_source"]),
@@ -82,18 +93,28 @@ def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) 
         "detail/sharpness_ratio": float(np.median(detail)) if len(detail) else float("nan"),
         "landmarks/error": _mean(on_swap["landmark_error"]),
         "pose/error_deg": _mean(on_swap["pose_error_deg"]),
-        "temporal/flicker_ratio": flicker_ratio(around_swap["change_output"].to_numpy(), around_swap["change_source"].to_numpy()),
+        "temporal/flicker_ratio": flicker_ratio(
+            around_swap["change_output"].to_numpy(), around_swap["change_source"].to_numpy()
+        ),
         "temporal/jitter_output": jitter_output,
         "temporal/jitter_source": jitter_source,
-        "temporal/jitter_ratio": jitter_output / jitter_source if jitter_source > 0 else float("nan"),
+        "temporal/jitter_ratio": jitter_output / jitter_source
+        if jitter_source > 0
+        else float("nan"),
         "coverage/frames": float(frames),
         "coverage/swapped_share": float(swapped.mean()) if frames else float("nan"),
-        "coverage/face_share": float(per_frame["face_found"].astype(bool).mean()) if frames else float("nan"),
-        "coverage/output_face_share": float(on_swap["output_face_found"].astype(bool).mean()) if len(on_swap) else float("nan"),
+        "coverage/face_share": float(per_frame["face_found"].astype(bool).mean())
+        if frames
+        else float("nan"),
+        "coverage/output_face_share": float(on_swap["output_face_found"].astype(bool).mean())
+        if len(on_swap)
+        else float("nan"),
     }
     for angle in ("yaw", "pitch", "roll"):
         difference = (on_swap[f"{angle}_output"] - on_swap[f"{angle}_source"]).abs()
-        metrics[f"pose/{angle}_error_deg"] = _mean(np.minimum(difference % 360, 360 - difference % 360))
+        metrics[f"pose/{angle}_error_deg"] = _mean(
+            np.minimum(difference % 360, 360 - difference % 360)
+        )
     return metrics
 
 

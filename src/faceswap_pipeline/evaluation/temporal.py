@@ -13,7 +13,12 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _check_frame(frame: np.ndarray, name: str) -> None:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+    if (
+        not isinstance(frame, np.ndarray)
+        or frame.dtype != np.uint8
+        or frame.ndim != 3
+        or frame.shape[2] != 3
+    ):
         raise ValueError(
             f"{name} must be an (H, W, 3) uint8 RGB frame, got {getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}"
         )

@@ -136,8 +136,10 @@ def validation_swap_scores(
     metrics["val_swap/detail_kept"] = float(np.nanmedian(all_detail))
     metrics["val_swap/detail_ceiling"] = float(np.nanmedian(all_ceiling))
     verdict = judge(
-        metrics["val_swap/share_nearer_target"], metrics["val_swap/distance_to_target"],
-        metrics["val_swap/detail_kept"], thresholds,
+        metrics["val_swap/share_nearer_target"],
+        metrics["val_swap/distance_to_target"],
+        metrics["val_swap/detail_kept"],
+        thresholds,
     )
     metrics["val_swap/convincing"] = float(verdict.convincing)
     return metrics, verdict
@@ -185,9 +187,12 @@ class ValidationSwapCallback(L.Callback):
             logger.info(
                 "validation swaps at step %d: %.0f%% nearer the target, distance to the target %.2f, "
                 "detail kept %.2f (a perfect model at %d px keeps %.2f): %s",
-                trainer.global_step, 100 * self.latest["val_swap/share_nearer_target"],
-                self.latest["val_swap/distance_to_target"], self.latest["val_swap/detail_kept"],
-                pl_module.model.config.input_size, self.latest["val_swap/detail_ceiling"],
+                trainer.global_step,
+                100 * self.latest["val_swap/share_nearer_target"],
+                self.latest["val_swap/distance_to_target"],
+                self.latest["val_swap/detail_kept"],
+                pl_module.model.config.input_size,
+                self.latest["val_swap/detail_ceiling"],
                 self.latest_verdict.text,
             )
         # Rank 0 judges; every rank must agree to stop, or DDP would wait forever.

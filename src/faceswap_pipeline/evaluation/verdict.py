@@ -46,7 +46,12 @@ class FailedCriterion:
     text: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "value": self.value, "threshold": self.threshold, "text": self.text}
+        return {
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "text": self.text,
+        }
 
 
 @dataclass(frozen=True)
@@ -99,20 +104,40 @@ def judge(
     t = thresholds or VerdictThresholds()
     # (metric, value, threshold, passes, said when unmeasured, said when it fails), in report order.
     criteria = [
-        (SHARE_NEARER_TARGET, _finite(share_nearer_target), t.min_share_nearer_target,
-         lambda share: share >= t.min_share_nearer_target, "identity: no swapped face was described",
-         lambda share: f"identity: {share:.0%} of swapped faces are nearer the target than the source "
-         f"(needs {t.min_share_nearer_target:.0%}, {t.min_share_nearer_target - share:.0%} short)"),
-        (DISTANCE_TO_TARGET, _finite(mean_distance_to_target), t.max_distance_to_target,
-         lambda distance: distance <= t.max_distance_to_target,
-         "identity: no distance to the target was measured",
-         lambda distance: f"identity: mean distance to the target {distance:.2f} (needs <= "
-         f"{t.max_distance_to_target:.2f}, {distance - t.max_distance_to_target:.2f} too far)"),
-        (DETAIL_KEPT, _finite(detail_kept), t.min_detail_kept,
-         lambda detail: detail >= t.min_detail_kept, "detail: not measured",
-         lambda detail: f"detail: the swapped face keeps {detail:.2f} of the source face's fine "
-         f"detail (needs >= {t.min_detail_kept:.2f}, {t.min_detail_kept - detail:.2f} short): "
-         "it looks blurred"),
+        (
+            SHARE_NEARER_TARGET,
+            _finite(share_nearer_target),
+            t.min_share_nearer_target,
+            lambda share: share >= t.min_share_nearer_target,
+            "identity: no swapped face was described",
+            lambda share: (
+                f"identity: {share:.0%} of swapped faces are nearer the target than the source "
+                f"(needs {t.min_share_nearer_target:.0%}, {t.min_share_nearer_target - share:.0%} short)"
+            ),
+        ),
+        (
+            DISTANCE_TO_TARGET,
+            _finite(mean_distance_to_target),
+            t.max_distance_to_target,
+            lambda distance: distance <= t.max_distance_to_target,
+            "identity: no distance to the target was measured",
+            lambda distance: (
+                f"identity: mean distance to the target {distance:.2f} (needs <= "
+                f"{t.max_distance_to_target:.2f}, {distance - t.max_distance_to_target:.2f} too far)"
+            ),
+        ),
+        (
+            DETAIL_KEPT,
+            _finite(detail_kept),
+            t.min_detail_kept,
+            lambda detail: detail >= t.min_detail_kept,
+            "detail: not measured",
+            lambda detail: (
+                f"detail: the swapped face keeps {detail:.2f} of the source face's fine "
+                f"detail (needs >= {t.min_detail_kept:.2f}, {t.min_detail_kept - detail:.2f} short): "
+                "it looks blurred"
+            ),
+        ),
     ]
     failed = [
         FailedCriterion(metric, value, threshold, unmeasured if value is None else describe(value))
@@ -122,9 +147,13 @@ def judge(
     return Verdict(convincing=not failed, failed=tuple(failed), thresholds=t)
 
 
-def judge_metrics(metrics: dict[str, float], thresholds: VerdictThresholds | None = None) -> Verdict:
+def judge_metrics(
+    metrics: dict[str, float], thresholds: VerdictThresholds | None = None
+) -> Verdict:
     """`judge` on a flat ``{metric name: value}`` dict with the evaluation's metric names."""
     return judge(
-        metrics.get(SHARE_NEARER_TARGET), metrics.get(DISTANCE_TO_TARGET), metrics.get(DETAIL_KEPT),
+        metrics.get(SHARE_NEARER_TARGET),
+        metrics.get(DISTANCE_TO_TARGET),
+        metrics.get(DETAIL_KEPT),
         thresholds,
     )

@@ -38,11 +38,29 @@ from faceswap_pipeline.video.probe import probe_video
 logger = logging.getLogger(__name__)
 
 PER_FRAME_COLUMNS = [
-    "position", "frame_index", "time_s", "swapped", "source_faces", "output_faces",
-    "face_found", "output_face_found", "landmark_error",
-    "yaw_source", "pitch_source", "roll_source", "yaw_output", "pitch_output", "roll_output",
-    "pose_error_deg", "change_source", "change_output", "jitter_source", "jitter_output",
-    "distance_to_target", "distance_to_source", "detail_ratio",
+    "position",
+    "frame_index",
+    "time_s",
+    "swapped",
+    "source_faces",
+    "output_faces",
+    "face_found",
+    "output_face_found",
+    "landmark_error",
+    "yaw_source",
+    "pitch_source",
+    "roll_source",
+    "yaw_output",
+    "pitch_output",
+    "roll_output",
+    "pose_error_deg",
+    "change_source",
+    "change_output",
+    "jitter_source",
+    "jitter_output",
+    "distance_to_target",
+    "distance_to_source",
+    "detail_ratio",
 ]
 
 
@@ -73,7 +91,9 @@ def spread_positions(candidates: Sequence[int], count: int) -> list[int]:
     return sorted({candidates[i] for i in picks})
 
 
-def swapped_part(output_rgb: np.ndarray, source_shape: tuple[int, ...], side_by_side: bool) -> np.ndarray:
+def swapped_part(
+    output_rgb: np.ndarray, source_shape: tuple[int, ...], side_by_side: bool
+) -> np.ndarray:
     """The swapped picture of an output frame, at the source frame's size.
 
     Args:
@@ -94,7 +114,9 @@ def swapped_part(output_rgb: np.ndarray, source_shape: tuple[int, ...], side_by_
 
 def _usable(found: FaceDetections, settings: EvaluationDetectionSettings) -> FaceDetections:
     sizes = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
-    return found.take(np.flatnonzero((found.scores >= settings.min_score) & (sizes >= settings.min_face_size)))
+    return found.take(
+        np.flatnonzero((found.scores >= settings.min_score) & (sizes >= settings.min_face_size))
+    )
 
 
 def _swapped_face(source: np.ndarray, output: np.ndarray, found: FaceDetections) -> int:
@@ -107,7 +129,8 @@ def _swapped_face(source: np.ndarray, output: np.ndarray, found: FaceDetections)
             continue
         left, top, right, bottom = clipped
         difference = np.abs(
-            output[top:bottom, left:right].astype(np.int16) - source[top:bottom, left:right].astype(np.int16)
+            output[top:bottom, left:right].astype(np.int16)
+            - source[top:bottom, left:right].astype(np.int16)
         ).mean()
         # Compression noise makes untouched faces differ by ~1 level: only a real change counts.
         scores.append((round(float(difference) / 4.0), float((right - left) * (bottom - top))))
@@ -150,8 +173,13 @@ class _PairMeasurer:
     """
 
     def __init__(
-        self, settings: VideoEvaluationSettings, detector: RetinaFaceDetector, swapped: list[bool],
-        described: set[int], shown: set[int], output_name: str,
+        self,
+        settings: VideoEvaluationSettings,
+        detector: RetinaFaceDetector,
+        swapped: list[bool],
+        described: set[int],
+        shown: set[int],
+        output_name: str,
     ):
         self.settings, self.detector, self.swapped = settings, detector, swapped
         self.described, self.shown, self.output_name = described, shown, output_name
@@ -179,9 +207,14 @@ class _PairMeasurer:
             found_source = _usable(detections[slot], detection)
             found_output = _usable(detections[len(batch) + slot], detection)
             row = dict.fromkeys(PER_FRAME_COLUMNS, np.nan) | {
-                "position": position, "frame_index": frame.index, "time_s": frame.time_s,
-                "swapped": self.swapped[position], "source_faces": len(found_source),
-                "output_faces": len(found_output), "face_found": False, "output_face_found": False,
+                "position": position,
+                "frame_index": frame.index,
+                "time_s": frame.time_s,
+                "swapped": self.swapped[position],
+                "source_faces": len(found_source),
+                "output_faces": len(found_output),
+                "face_found": False,
+                "output_face_found": False,
             }
             points_source, points_output = self._measure_faces(
                 row, frame.rgb, picture, found_source, found_output
@@ -194,8 +227,12 @@ class _PairMeasurer:
             self.previous = (frame.rgb, picture)
 
     def _measure_faces(
-        self, row: dict, source_rgb: np.ndarray, picture: np.ndarray,
-        found_source: FaceDetections, found_output: FaceDetections,
+        self,
+        row: dict,
+        source_rgb: np.ndarray,
+        picture: np.ndarray,
+        found_source: FaceDetections,
+        found_output: FaceDetections,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Fills ``row`` for the swapped face and its twin in the output; their ``(68, 2)`` float64
         landmarks (NaN: no face)."""
@@ -319,7 +356,10 @@ def evaluate_swapped_video(
     result = measurer.result(target_references, source_references)
     logger.info(
         "evaluated %d frames of %s (%d swapped, %d faces described)",
-        len(result.per_frame), output.name, len(swapped_positions), len(measurer.descriptors),
+        len(result.per_frame),
+        output.name,
+        len(swapped_positions),
+        len(measurer.descriptors),
     )
     return result
 
@@ -345,6 +385,8 @@ def read_provenance(path: str | Path) -> dict:
     try:
         provenance = json.loads(text)
     except json.JSONDecodeError:
-        logger.warning("%s has a description tag that is not the conversion's JSON; ignored", Path(path).name)
+        logger.warning(
+            "%s has a description tag that is not the conversion's JSON; ignored", Path(path).name
+        )
         return {}
     return provenance if isinstance(provenance, dict) else {}

@@ -43,7 +43,9 @@ def canonical_landmarks5(crop_size: int = 256, margin: float = 0.25) -> np.ndarr
     return (unit + margin) / (1.0 + 2.0 * margin) * crop_size
 
 
-def umeyama(source: np.ndarray, destination: np.ndarray, *, estimate_scale: bool = True) -> np.ndarray:
+def umeyama(
+    source: np.ndarray, destination: np.ndarray, *, estimate_scale: bool = True
+) -> np.ndarray:
     """The least-squares similarity transform taking ``source`` points onto ``destination`` points.
 
     S. Umeyama, "Least-squares estimation of transformation parameters between two point patterns",
@@ -60,7 +62,12 @@ def umeyama(source: np.ndarray, destination: np.ndarray, *, estimate_scale: bool
     """
     source = np.asarray(source, dtype=np.float64)
     destination = np.asarray(destination, dtype=np.float64)
-    if source.ndim != 2 or source.shape[1] != 2 or source.shape != destination.shape or len(source) < 2:
+    if (
+        source.ndim != 2
+        or source.shape[1] != 2
+        or source.shape != destination.shape
+        or len(source) < 2
+    ):
         raise ValueError(
             f"umeyama() takes two (N, 2) point arrays of the same shape with N >= 2, got {source.shape} and {destination.shape}"
         )
@@ -75,7 +82,9 @@ def umeyama(source: np.ndarray, destination: np.ndarray, *, estimate_scale: bool
     if estimate_scale:
         source_variance = (source_centered**2).sum() / len(source)
         if source_variance <= 0:
-            raise ValueError("umeyama() got source points that all coincide; no transform is defined")
+            raise ValueError(
+                "umeyama() got source points that all coincide; no transform is defined"
+            )
         scale = float(np.trace(np.diag(singular_values) @ reflection) / source_variance)
     else:
         scale = 1.0
@@ -85,7 +94,9 @@ def umeyama(source: np.ndarray, destination: np.ndarray, *, estimate_scale: bool
     return matrix
 
 
-def alignment_matrix(landmarks5: np.ndarray, crop_size: int = 256, margin: float = 0.25) -> np.ndarray:
+def alignment_matrix(
+    landmarks5: np.ndarray, crop_size: int = 256, margin: float = 0.25
+) -> np.ndarray:
     """The frame -> crop similarity transform for one face.
 
     Args:
@@ -113,7 +124,12 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, crop_size: int = 256) -> np
         ``(crop_size, crop_size, 3)`` uint8; parts outside the frame (a face at its edge) are
         filled by reflecting the border so no hard black edge enters training.
     """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
         raise ValueError(
             f"warp_face() takes an (H, W, 3) uint8 image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
         )
@@ -121,7 +137,11 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, crop_size: int = 256) -> np
     if matrix.shape != (2, 3):
         raise ValueError(f"matrix must be a (2, 3) affine matrix, got {matrix.shape}")
     return cv2.warpAffine(
-        image, matrix, (crop_size, crop_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+        image,
+        matrix,
+        (crop_size, crop_size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT101,
     )
 
 
@@ -130,7 +150,9 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     matrix = np.asarray(matrix, dtype=np.float64)
     if points.shape[-1] != 2 or matrix.shape != (2, 3):
-        raise ValueError(f"transform_points() takes (..., 2) points and a (2, 3) matrix, got {points.shape} and {matrix.shape}")
+        raise ValueError(
+            f"transform_points() takes (..., 2) points and a (2, 3) matrix, got {points.shape} and {matrix.shape}"
+        )
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 

@@ -15,7 +15,16 @@ _LINE_HEIGHT = 22
 def _text_block(lines: Sequence[str], width: int) -> np.ndarray:
     block = np.full((_LINE_HEIGHT * len(lines) + 8, width, 3), _BACKGROUND, dtype=np.uint8)
     for row, line in enumerate(lines):
-        cv2.putText(block, line, (8, _LINE_HEIGHT * (row + 1) - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.5, _TEXT_COLOUR, 1, cv2.LINE_AA)
+        cv2.putText(
+            block,
+            line,
+            (8, _LINE_HEIGHT * (row + 1) - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            _TEXT_COLOUR,
+            1,
+            cv2.LINE_AA,
+        )
     return block
 
 
@@ -39,7 +48,9 @@ def contact_sheet(
         ``(H, W, 3)`` uint8 RGB image.
     """
     if columns < 1 or thumbnail_size < 8:
-        raise ValueError(f"columns must be >= 1 and thumbnail_size >= 8, got {columns}, {thumbnail_size}")
+        raise ValueError(
+            f"columns must be >= 1 and thumbnail_size >= 8, got {columns}, {thumbnail_size}"
+        )
     width = columns * thumbnail_size
     parts = [_text_block(header, width)]
     for title, crops, captions in sections:
@@ -50,14 +61,37 @@ def contact_sheet(
         rows = -(-len(crops) // columns)
         grid = np.full((rows * thumbnail_size, width, 3), _BACKGROUND, dtype=np.uint8)
         for i, crop in enumerate(crops):
-            if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
-                raise ValueError(f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB, got {getattr(crop, 'shape', type(crop))}")
-            thumbnail = cv2.resize(crop, (thumbnail_size, thumbnail_size), interpolation=cv2.INTER_AREA)
+            if (
+                not isinstance(crop, np.ndarray)
+                or crop.dtype != np.uint8
+                or crop.ndim != 3
+                or crop.shape[2] != 3
+            ):
+                raise ValueError(
+                    f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB, got {getattr(crop, 'shape', type(crop))}"
+                )
+            thumbnail = cv2.resize(
+                crop, (thumbnail_size, thumbnail_size), interpolation=cv2.INTER_AREA
+            )
             caption = captions[i] if i < len(captions) else ""
             if caption:
-                thumbnail[-14:] = (thumbnail[-14:] * 0.35).astype(np.uint8)  # a dark strip keeps the text legible
-                cv2.putText(thumbnail, caption, (3, thumbnail_size - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1, cv2.LINE_AA)
+                thumbnail[-14:] = (thumbnail[-14:] * 0.35).astype(
+                    np.uint8
+                )  # a dark strip keeps the text legible
+                cv2.putText(
+                    thumbnail,
+                    caption,
+                    (3, thumbnail_size - 4),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.33,
+                    (255, 255, 255),
+                    1,
+                    cv2.LINE_AA,
+                )
             row, column = divmod(i, columns)
-            grid[row * thumbnail_size : (row + 1) * thumbnail_size, column * thumbnail_size : (column + 1) * thumbnail_size] = thumbnail
+            grid[
+                row * thumbnail_size : (row + 1) * thumbnail_size,
+                column * thumbnail_size : (column + 1) * thumbnail_size,
+            ] = thumbnail
         parts.append(grid)
     return np.vstack(parts)

@@ -56,7 +56,9 @@ class FaceDetections:
     @staticmethod
     def empty() -> FaceDetections:
         return FaceDetections(
-            np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.float32),
+            np.zeros((0, 5, 2), np.float32),
         )
 
     def take(self, indices: np.ndarray | Sequence[int]) -> FaceDetections:
@@ -107,7 +109,9 @@ def _anchors(width: int, height: int) -> np.ndarray:
     return np.concatenate(per_stride).astype(np.float32)
 
 
-def _resize_for_detection(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+def _resize_for_detection(
+    image: np.ndarray, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
     """The image resized to ``(width, height)``, and how many image pixels one resized pixel spans (x, y).
 
     Shrinking averages areas, so that small faces survive; OpenCV's area resize is ~10x slower at a
@@ -119,7 +123,11 @@ def _resize_for_detection(image: np.ndarray, width: int, height: int) -> tuple[n
     factor = int(min(image_w / width, image_h / height))
     if factor >= 2:
         image_w, image_h = image_w // factor * factor, image_h // factor * factor
-        image = cv2.resize(image[:image_h, :image_w], (image_w // factor, image_h // factor), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image[:image_h, :image_w],
+            (image_w // factor, image_h // factor),
+            interpolation=cv2.INTER_AREA,
+        )
     if image.shape[:2] != (height, width):
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     return image, np.array([image_w / width, image_h / height], dtype=np.float32)
@@ -131,9 +139,13 @@ class DetectorSettings(StrictModel):
     A stage that filters the detections further (a minimum score, a minimum size) subclasses it.
     """
 
-    det_size: int = Field(320, ge=64, le=4096, description="longer side of the detector's input, px")
+    det_size: int = Field(
+        320, ge=64, le=4096, description="longer side of the detector's input, px"
+    )
     score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="detections below are dropped")
-    nms_threshold: float = Field(0.4, gt=0.0, le=1.0, description="IoU above which boxes are merged")
+    nms_threshold: float = Field(
+        0.4, gt=0.0, le=1.0, description="IoU above which boxes are merged"
+    )
     batch_size: int = Field(8, ge=1, le=256, description="frames per network call")
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads; 0: its default")
@@ -222,13 +234,20 @@ class RetinaFaceDetector:
             return []
         shape = images[0].shape
         for image in images:
-            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            if (
+                not isinstance(image, np.ndarray)
+                or image.dtype != np.uint8
+                or image.ndim != 3
+                or image.shape[2] != 3
+            ):
                 raise ValueError(
                     "detect() takes (H, W, 3) uint8 RGB images, got "
                     f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
                 )
             if image.shape != shape:
-                raise ValueError(f"detect() takes images of one size per call, got {shape} and {image.shape}")
+                raise ValueError(
+                    f"detect() takes images of one size per call, got {shape} and {image.shape}"
+                )
         results: list[FaceDetections] = []
         for start in range(0, len(images), self.batch_size):
             results.extend(self._detect_batch(images[start : start + self.batch_size]))
@@ -243,7 +262,12 @@ class RetinaFaceDetector:
             resized, frame_per_input = _resize_for_detection(image, resized_w, resized_h)
             # RGB -> BGR and mean removal, written straight into the NCHW batch (zero padding = mean).
             for channel in range(3):
-                np.subtract(resized[:, :, 2 - channel], _BGR_MEAN[channel], out=batch[slot, channel, :resized_h, :resized_w], casting="unsafe")
+                np.subtract(
+                    resized[:, :, 2 - channel],
+                    _BGR_MEAN[channel],
+                    out=batch[slot, channel, :resized_h, :resized_w],
+                    casting="unsafe",
+                )
         offsets, confidences, landmark_offsets = self._session.run(None, {self._input_name: batch})
         anchors = _anchors(padded_w, padded_h)
         # Anchors are fractions of the padded input: to frame pixels through the input's pixels.
@@ -264,14 +288,24 @@ class RetinaFaceDetector:
         keep = np.flatnonzero(scores > self.score_threshold)
         if keep.size == 0:
             return FaceDetections.empty()
-        offsets, scores, landmark_offsets, anchors = offsets[keep], scores[keep], landmark_offsets[keep], anchors[keep]
+        offsets, scores, landmark_offsets, anchors = (
+            offsets[keep],
+            scores[keep],
+            landmark_offsets[keep],
+            anchors[keep],
+        )
         centers = anchors[:, :2] + offsets[:, :2] * _CENTER_VARIANCE * anchors[:, 2:]
         extents = anchors[:, 2:] * np.exp(offsets[:, 2:] * _SIZE_VARIANCE)
         boxes = np.hstack([centers - extents / 2, centers + extents / 2]) * np.tile(to_pixels, 2)
-        points = anchors[:, None, :2] + landmark_offsets.reshape(-1, 5, 2) * _CENTER_VARIANCE * anchors[:, None, 2:]
+        points = (
+            anchors[:, None, :2]
+            + landmark_offsets.reshape(-1, 5, 2) * _CENTER_VARIANCE * anchors[:, None, 2:]
+        )
         points = points * to_pixels
         xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-        chosen = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold)
+        chosen = cv2.dnn.NMSBoxes(
+            xywh.tolist(), scores.tolist(), self.score_threshold, self.nms_threshold
+        )
         chosen = np.asarray(chosen, dtype=np.int64).reshape(-1)
         chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
         return FaceDetections(

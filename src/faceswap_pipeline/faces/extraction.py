@@ -71,7 +71,9 @@ class ExtractedFace:
     reject_reason: str | None = None
     transform: np.ndarray = field(default_factory=lambda: np.full((2, 3), np.nan))
     landmarks68: np.ndarray = field(default_factory=lambda: np.full((68, 2), np.nan, np.float32))
-    landmarks68_crop: np.ndarray = field(default_factory=lambda: np.full((68, 2), np.nan, np.float32))
+    landmarks68_crop: np.ndarray = field(
+        default_factory=lambda: np.full((68, 2), np.nan, np.float32)
+    )
     descriptor: np.ndarray | None = None
     crop: np.ndarray | None = None
 
@@ -198,7 +200,9 @@ class FaceExtractor:
             return
         face.crop = crop
         face.landmarks68 = landmarks68(rgb, face.box)
-        face.landmarks68_crop = transform_points(face.landmarks68, face.transform).astype(np.float32)
+        face.landmarks68_crop = transform_points(face.landmarks68, face.transform).astype(
+            np.float32
+        )
 
     def _maybe_describe(self, rgb: np.ndarray, face: ExtractedFace) -> None:
         settings = self.settings.identity
@@ -215,7 +219,9 @@ class FaceExtractor:
         sampling.next_at = sampling.faces + max(1, spacing)
 
 
-def describe_largest_face(image: np.ndarray, detector: RetinaFaceDetector) -> tuple[np.ndarray | None, int]:
+def describe_largest_face(
+    image: np.ndarray, detector: RetinaFaceDetector
+) -> tuple[np.ndarray | None, int]:
     """The identity descriptor of the largest face in a photo (a reference photo).
 
     Args:
@@ -276,13 +282,15 @@ def extract_clip_faces(
                 continue
             face_id = f"{video.stem}/{face.frame_index:06d}_t{face.track:03d}"
             crops[face_id] = face.crop
-            rows.append({
-                "face_id": face_id,
-                "video": video.name,
-                "frame_index": face.frame_index,
-                "time_s": face.time_s,
-                "track": face.track,
-                "landmarks68_crop": face.landmarks68_crop.reshape(-1).astype(float).tolist(),
-                "kept": True,
-            })
+            rows.append(
+                {
+                    "face_id": face_id,
+                    "video": video.name,
+                    "frame_index": face.frame_index,
+                    "time_s": face.time_s,
+                    "track": face.track,
+                    "landmarks68_crop": face.landmarks68_crop.reshape(-1).astype(float).tolist(),
+                    "kept": True,
+                }
+            )
     return crops, pd.DataFrame(rows)

@@ -17,7 +17,9 @@ class TrackingSettings(StrictModel):
     """How faces are followed from frame to frame (see ``IouTracker`` and ``ShotCutDetector``)."""
 
     iou_threshold: float = Field(
-        0.3, gt=0.0, le=1.0,
+        0.3,
+        gt=0.0,
+        le=1.0,
         description="a detection continues a track when boxes overlap this much",
     )
     max_missed: int = Field(5, ge=0, description="frames a track survives without a detection")
@@ -30,7 +32,8 @@ class DescriptorSampling(StrictModel):
     """Which faces of a track get an identity descriptor (~150 ms each on a CPU)."""
 
     descriptor_every: int = Field(
-        30, ge=1,
+        30,
+        ge=1,
         description="a track's faces between two descriptors (the first face is always described); "
         "after four descriptors the spacing doubles each time",
     )

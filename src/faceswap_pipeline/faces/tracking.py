@@ -115,9 +115,18 @@ class ShotCutDetector:
         """Whether ``image`` (``(H, W, 3)`` uint8 RGB) starts a new shot (the first frame does not)."""
         import cv2
 
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"is_cut() takes an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
-        grey = cv2.cvtColor(cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[2] != 3
+        ):
+            raise ValueError(
+                f"is_cut() takes an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}"
+            )
+        grey = cv2.cvtColor(
+            cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
+        )
         thumbnail = grey.astype(np.float32)
         previous, self._previous = self._previous, thumbnail
         if previous is None or self.threshold <= 0:

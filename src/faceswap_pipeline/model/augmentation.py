@@ -79,7 +79,9 @@ def _bicubic_weights(points: int, size: int, device: torch.device, dtype: torch.
     """
     basis = torch.eye(points, device=device, dtype=torch.float32)[:, None, :, None]
     columns = F.interpolate(
-        basis.expand(points, 1, points, points), size=(size, size), mode="bicubic",
+        basis.expand(points, 1, points, points),
+        size=(size, size),
+        mode="bicubic",
         align_corners=True,
     )
     return columns[:, 0, :, 0].T.contiguous().to(dtype)

@@ -194,7 +194,9 @@ class ProgressLogCallback(L.Callback):
     """
 
     def __init__(
-        self, every_seconds: float = 30.0, budget_minutes: float | None = None,
+        self,
+        every_seconds: float = 30.0,
+        budget_minutes: float | None = None,
         speed: ImagesPerSecondCallback | None = None,
     ) -> None:
         self.every_seconds = every_seconds
@@ -210,7 +212,9 @@ class ProgressLogCallback(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         self._started = self._last_line = time.monotonic()
         logger.info(
-            "training from step %d (max_steps %d%s)", trainer.global_step, trainer.max_steps,
+            "training from step %d (max_steps %d%s)",
+            trainer.global_step,
+            trainer.max_steps,
             f", {self.budget_minutes:g} min budget" if self.budget_minutes else "",
         )
 
@@ -221,11 +225,19 @@ class ProgressLogCallback(L.Callback):
         self._last_line = now
         used = (now - self._started) / 60
         budget = f"/{self.budget_minutes:g}" if self.budget_minutes else ""
-        speed = f"{self.speed.latest:.0f} images/s" if self.speed and self.speed.latest else "- images/s"
+        speed = (
+            f"{self.speed.latest:.0f} images/s"
+            if self.speed and self.speed.latest
+            else "- images/s"
+        )
         logger.info(
             "training step %d: loss A %s, B %s; %s; %.1f%s min",
-            trainer.global_step, self._metric(trainer, "train/loss_a"), self._metric(trainer, "train/loss_b"),
-            speed, used, budget,
+            trainer.global_step,
+            self._metric(trainer, "train/loss_a"),
+            self._metric(trainer, "train/loss_b"),
+            speed,
+            used,
+            budget,
         )
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -233,6 +245,9 @@ class ProgressLogCallback(L.Callback):
             return
         logger.info(
             "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
-            trainer.global_step, self._metric(trainer, "val/ssim_a"), self._metric(trainer, "val/ssim_b"),
-            self._metric(trainer, "val/l1_a"), self._metric(trainer, "val/l1_b"),
+            trainer.global_step,
+            self._metric(trainer, "val/ssim_a"),
+            self._metric(trainer, "val/ssim_b"),
+            self._metric(trainer, "val/l1_a"),
+            self._metric(trainer, "val/l1_b"),
         )

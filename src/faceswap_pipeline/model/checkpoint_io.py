@@ -24,7 +24,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose saves are atomic: a temporary file in the checkpoint's folder, then
     `os.replace` (a rename on one file system), so the previous checkpoint stays whole until the new one is."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
@@ -33,7 +35,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, temporary)
 
 
-def resume_checkpoint(checkpoint_dir: Path, resume: bool, model_config: Any) -> tuple[Path | None, int]:
+def resume_checkpoint(
+    checkpoint_dir: Path, resume: bool, model_config: Any
+) -> tuple[Path | None, int]:
     """The checkpoint a training run continues from, and its step: `last.ckpt` in `checkpoint_dir`.
 
     Args:

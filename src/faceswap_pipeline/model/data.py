@@ -224,7 +224,9 @@ class ResidentTrainBatches:
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         while True:
-            yield {p: self.faces[p].index_select(0, order.next()) for p, order in self.orders.items()}
+            yield {
+                p: self.faces[p].index_select(0, order.next()) for p, order in self.orders.items()
+            }
 
 
 class ResidentValBatches:
@@ -233,7 +235,9 @@ class ResidentValBatches:
     A person's entry is None once their faces are exhausted (Lightning's `max_size` mode did the same).
     """
 
-    def __init__(self, faces: dict[str, Tensor], indices: dict[str, Tensor], batch_size: int) -> None:
+    def __init__(
+        self, faces: dict[str, Tensor], indices: dict[str, Tensor], batch_size: int
+    ) -> None:
         self.faces = faces
         self.indices = {p: rows.to(faces[p].device) for p, rows in indices.items()}
         self.batch_size = batch_size
@@ -301,7 +305,8 @@ class FaceSwapDataModule(L.LightningDataModule):
             p: torch.as_tensor(np.asarray(train_indices[p], dtype=np.int64)) for p in self.persons
         }
         self.val_indices = {
-            p: torch.as_tensor(np.asarray(val_indices.get(p, ()), dtype=np.int64)) for p in self.persons
+            p: torch.as_tensor(np.asarray(val_indices.get(p, ()), dtype=np.int64))
+            for p in self.persons
         }
         self._rank, self._world_size = 0, 1
 
@@ -337,7 +342,15 @@ class FaceSwapDataModule(L.LightningDataModule):
         """
         previews = {}
         for person in self.persons:
-            rows = self.val_indices[person] if len(self.val_indices[person]) else self.train_indices[person]
-            picks = np.unique(np.linspace(0, len(rows) - 1, num=min(count, len(rows))).round().astype(int))
-            previews[person] = self.faces[person][rows[torch.from_numpy(picks)].to(self.faces[person].device)].cpu()
+            rows = (
+                self.val_indices[person]
+                if len(self.val_indices[person])
+                else self.train_indices[person]
+            )
+            picks = np.unique(
+                np.linspace(0, len(rows) - 1, num=min(count, len(rows))).round().astype(int)
+            )
+            previews[person] = self.faces[person][
+                rows[torch.from_numpy(picks)].to(self.faces[person].device)
+            ].cpu()
         return previews

@@ -119,8 +119,9 @@ class _NodeLauncher(_SubprocessScriptLauncher):
     later Trainer calls such as `validate` reuse them), then runs `function` as this node's
     local rank 0."""
 
-    def __init__(self, environment: _NodeEnvironment, num_processes: int, num_nodes: int,
-                 rank_call: RankCall) -> None:
+    def __init__(
+        self, environment: _NodeEnvironment, num_processes: int, num_nodes: int, rank_call: RankCall
+    ) -> None:
         super().__init__(environment, num_processes, num_nodes)
         self.rank_call = rank_call
 

@@ -48,7 +48,11 @@ class FaceBank:
     transferred_by_file: ClassVar[tuple[str, ...]] = ("faces",)
 
     def __post_init__(self) -> None:
-        if self.faces.dtype != np.uint8 or self.faces.ndim != 4 or len(self.faces) != len(self.face_ids):
+        if (
+            self.faces.dtype != np.uint8
+            or self.faces.ndim != 4
+            or len(self.faces) != len(self.face_ids)
+        ):
             raise ValueError(
                 f"a face bank holds uint8 (N, C, T, T) faces for N ids, got {self.faces.dtype} "
                 f"{self.faces.shape} for {len(self.face_ids)} ids"
@@ -97,7 +101,11 @@ class FaceBankBuild:
         if out.shape != self.shape or out.dtype != np.uint8:
             raise ValueError(f"out must be uint8 {self.shape}, got {out.dtype} {out.shape}")
         faces = AlignedFaceDataset(
-            self.items, self.input_size, self.coverage, self.crop_size, self.with_landmark_mask,
+            self.items,
+            self.input_size,
+            self.coverage,
+            self.crop_size,
+            self.with_landmark_mask,
             self.person,
         )
 
@@ -174,7 +182,10 @@ def plan_face_bank(
 
 
 def bank_rows(
-    bank: FaceBank, face_ids: Sequence[str], splits: Sequence[str], person: str,
+    bank: FaceBank,
+    face_ids: Sequence[str],
+    splits: Sequence[str],
+    person: str,
     val_max_faces: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The bank rows to train and to validate on, from the training-face table of one person.

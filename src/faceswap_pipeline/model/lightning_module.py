@@ -132,8 +132,16 @@ class SwapLightningModule(L.LightningModule):
                 self.log(f"val/l1_{person}", (prediction - target_rgb).abs().mean(), **log)
                 self.log(f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), **log)
         # The batch size said, not inferred: Lightning warns when it has to guess it from a dict batch.
-        faces_per_person = max((len(batch[p]) for p in PERSONS if batch.get(p) is not None), default=1)
-        self.log(f"{stage}/loss", total, prog_bar=True, sync_dist=stage == "val", batch_size=faces_per_person)
+        faces_per_person = max(
+            (len(batch[p]) for p in PERSONS if batch.get(p) is not None), default=1
+        )
+        self.log(
+            f"{stage}/loss",
+            total,
+            prog_bar=True,
+            sync_dist=stage == "val",
+            batch_size=faces_per_person,
+        )
         return total
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:

@@ -84,9 +84,13 @@ def read_model_people(directory: str | Path) -> dict[str, dict] | None:
             text = (weights.metadata() or {}).get("people")
         people = json.loads(text) if text else None
     except (SafetensorError, OSError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"{weights_path}: its record of the people it was trained on is unreadable ({error})") from error
+        raise ModelFileError(
+            f"{weights_path}: its record of the people it was trained on is unreadable ({error})"
+        ) from error
     if people is not None and (not isinstance(people, dict) or set(people) != set(PERSONS)):
-        raise ModelFileError(f"{weights_path}: its record of the people it was trained on is not for persons a and b")
+        raise ModelFileError(
+            f"{weights_path}: its record of the people it was trained on is not for persons a and b"
+        )
     return people
 
 

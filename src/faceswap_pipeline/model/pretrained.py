@@ -76,7 +76,9 @@ class BaseModel(nn.Module):
     def reconstruct(self, faces: Tensor) -> Tensor:
         """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S, S)` in [0, 1]."""
         if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
-            raise ValueError(f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} {faces.dtype}")
+            raise ValueError(
+                f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} {faces.dtype}"
+            )
         was_training = self.training
         self.eval()
         parameter = next(self.parameters())
@@ -100,11 +102,23 @@ def save_base_model(model: BaseModel, directory: str | Path) -> Path:
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
-    metadata = {"kind": BASE_MODEL_KIND, "config": config_json, "record": json.dumps(model.record, sort_keys=True)}
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
+    }
+    metadata = {
+        "kind": BASE_MODEL_KIND,
+        "config": config_json,
+        "record": json.dumps(model.record, sort_keys=True),
+    }
     _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
-    readable = json.dumps({"kind": BASE_MODEL_KIND, "config": model.config.to_dict(), "record": model.record}, indent=2, sort_keys=True)
-    _write_atomically(folder / CONFIG_FILE, lambda temp: temp.write_text(readable + "\n", encoding="utf-8"))
+    readable = json.dumps(
+        {"kind": BASE_MODEL_KIND, "config": model.config.to_dict(), "record": model.record},
+        indent=2,
+        sort_keys=True,
+    )
+    _write_atomically(
+        folder / CONFIG_FILE, lambda temp: temp.write_text(readable + "\n", encoding="utf-8")
+    )
     return folder
 
 
@@ -130,10 +144,19 @@ def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, 
                 f"{weights_path} is not a base model (a swap model, or another file); "
                 "training.init_from takes a folder written by the pretraining pipeline"
             )
-        return ModelConfig.from_dict(json.loads(metadata["config"])), json.loads(metadata.get("record") or "{}")
+        return ModelConfig.from_dict(json.loads(metadata["config"])), json.loads(
+            metadata.get("record") or "{}"
+        )
     except ModelFileError:
         raise
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError, TypeError, ValueError) as error:
+    except (
+        SafetensorError,
+        OSError,
+        KeyError,
+        json.JSONDecodeError,
+        TypeError,
+        ValueError,
+    ) as error:
         raise ModelFileError(
             f"{weights_path} is not a base model this version can read ({type(error).__name__}: {error}); "
             "run the pretraining pipeline again"
@@ -154,7 +177,9 @@ def load_base_model(directory: str | Path, map_location: str | torch.device = "c
     state = load_file(weights_path, device=str(map_location))
     expected = model.state_dict()
     wrong = sorted(set(expected) ^ set(state)) + [
-        name for name, tensor in expected.items() if name in state and state[name].shape != tensor.shape
+        name
+        for name, tensor in expected.items()
+        if name in state and state[name].shape != tensor.shape
     ]
     if wrong:
         raise ModelFileError(
@@ -238,13 +263,17 @@ def start_from_base_model(
     if resuming_from is not None:
         logger.info(
             "resuming from %s: its weights win, the base model %s (training.init_from) is not applied",
-            resuming_from, folder,
+            resuming_from,
+            folder,
         )
         return None
     record = init_swap_model_from_base(model, folder)
     logger.info(
         "starting from base model %s: encoder and both decoders (pretrained %s steps on %s faces of %s videos)",
-        folder, record.get("steps", "?"), record.get("faces", "?"), len(record.get("videos", [])) or "?",
+        folder,
+        record.get("steps", "?"),
+        record.get("faces", "?"),
+        len(record.get("videos", [])) or "?",
     )
     return {"path": str(folder), "record": record}
 
@@ -304,8 +333,12 @@ def pretrain_base_model(
         config, settings.optimizer, settings.loss, settings.augmentation, settings.compile
     )
     run = run_training(
-        module, datamodule, settings, find_resume(settings, config),
-        mlflow_logger=mlflow_logger, has_validation=len(val_faces) > 0,
+        module,
+        datamodule,
+        settings,
+        find_resume(settings, config),
+        mlflow_logger=mlflow_logger,
+        has_validation=len(val_faces) > 0,
         strategy=settings.trainer.strategy,
     )
     videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in [*train_faces, *val_faces]})
@@ -320,13 +353,19 @@ def pretrain_base_model(
         "validation_faces": len(val_faces),
         "videos": videos,
         "steps": int(run.trainer.global_step),
-        "final_validation": {key: round(value, 6) for key, value in final.items() if math.isfinite(value)},
+        "final_validation": {
+            key: round(value, 6) for key, value in final.items() if math.isfinite(value)
+        },
     }
     summary = {**record, "stop_reason": run.stop_reason(settings.max_steps), **run.summary(module)}
     logger.info(
         "pretraining stopped at step %d (%s) on %d faces of %d videos; held-out reconstruction %s",
-        run.trainer.global_step, summary["stop_reason"], len(train_faces), len(videos),
-        ", ".join(f"{key}={value:.4f}" for key, value in record["final_validation"].items()) or "not measured",
+        run.trainer.global_step,
+        summary["stop_reason"],
+        len(train_faces),
+        len(videos),
+        ", ".join(f"{key}={value:.4f}" for key, value in record["final_validation"].items())
+        or "not measured",
     )
     grid = run.preview_grid(module)
     base_model = BaseModel.from_swap_model(module.export_model(), record)
@@ -347,11 +386,18 @@ def _pretraining_data(
     person = PRETRAINING_PERSON
     faces = (*train_faces, *val_faces)
     bank = FaceBankBuild(
-        tuple(faces), "pretraining", config.input_size, config.coverage, config.crop_size,
-        settings.loss.with_landmark_mask, person,
+        tuple(faces),
+        "pretraining",
+        config.input_size,
+        config.coverage,
+        config.crop_size,
+        settings.loss.with_landmark_mask,
+        person,
     ).build()
     return FaceSwapDataModule(
-        {person: bank.faces}, {person: np.arange(len(train_faces))},
+        {person: bank.faces},
+        {person: np.arange(len(train_faces))},
         {person: np.arange(len(train_faces), len(faces))},
-        batch_size=settings.batch_size, seed=settings.seed,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
     )

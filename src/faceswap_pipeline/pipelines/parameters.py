@@ -27,6 +27,7 @@ def validate_parameters(model: type[Model], value: Any, *, prefix: str, file: st
         return model.model_validate(value if value is not None else {})
     except ValidationError as error:
         problems = "; ".join(
-            f"{prefix}{''.join(f'.{part}' for part in e['loc'])}: {e['msg']}" for e in error.errors()
+            f"{prefix}{''.join(f'.{part}' for part in e['loc'])}: {e['msg']}"
+            for e in error.errors()
         )
         raise BadInputError(f"invalid parameters in {file}: {problems}") from error

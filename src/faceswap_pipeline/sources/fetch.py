@@ -71,7 +71,9 @@ class VideoSource(BaseModel):
         if (self.url is None) == (self.path is None):
             raise ValueError("give exactly one of `url` or `path`")
         if self.url is not None and urlparse(self.url).scheme not in _URL_SCHEMES:
-            raise ValueError(f"url {self.url!r} must start with http:// or https:// (use `path` for local files)")
+            raise ValueError(
+                f"url {self.url!r} must start with http:// or https:// (use `path` for local files)"
+            )
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise ValueError(f"end ({self.end}) must be after start ({self.start})")
         for name in ("start", "end", "fps"):
@@ -91,7 +93,11 @@ class VideoSource(BaseModel):
         Made from the configured location only (never from a downloaded title), so the same source
         always maps to the same file and nothing it says can steer where the file goes.
         """
-        stem = Path(urlparse(self.url).path).stem if self.url is not None else Path(str(self.path)).stem
+        stem = (
+            Path(urlparse(self.url).path).stem
+            if self.url is not None
+            else Path(str(self.path)).stem
+        )
         return f"{safe_stem(stem, fallback='video')}-{short_hash(self.location)}{suffix}"
 
 
@@ -192,10 +198,18 @@ class _ProgressLogger:
                 percent = 100 * done / total
                 if percent >= self._next_percent:
                     speed = status.get("speed") or 0
-                    logger.info("%s: %3.0f%% of %.1f MB (%.1f MB/s)", self._label, percent, total / 1e6, speed / 1e6)
+                    logger.info(
+                        "%s: %3.0f%% of %.1f MB (%.1f MB/s)",
+                        self._label,
+                        percent,
+                        total / 1e6,
+                        speed / 1e6,
+                    )
                     self._next_percent = 10 * (int(percent) // 10 + 1)
         elif status.get("status") == "finished":
-            logger.info("%s: downloaded %.1f MB", self._label, (status.get("total_bytes") or 0) / 1e6)
+            logger.info(
+                "%s: downloaded %.1f MB", self._label, (status.get("total_bytes") or 0) / 1e6
+            )
 
 
 def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
@@ -205,19 +219,29 @@ def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
     from yt_dlp.utils import UnsupportedError
 
     inner = getattr(error, "exc_info", None)
-    cause = inner[1] if inner and len(inner) > 1 and inner[1] is not None else error.__cause__ or error
+    cause = (
+        inner[1] if inner and len(inner) > 1 and inner[1] is not None else error.__cause__ or error
+    )
     if isinstance(cause, HTTPError):
         status = cause.status
         transient = status >= 500 or status == 429
         return f"the server answered HTTP {status}; check the URL", transient, False
     if isinstance(cause, TransportError):
-        return f"the server could not be reached ({cause}); check the URL and the network", True, True
+        return (
+            f"the server could not be reached ({cause}); check the URL and the network",
+            True,
+            True,
+        )
     if isinstance(cause, UnsupportedError):
         return (
-            "the page holds no video yt-dlp can download; give a video page or a direct video link", False, False
+            "the page holds no video yt-dlp can download; give a video page or a direct video link",
+            False,
+            False,
         )
     text = str(error)
-    transient = any(word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily"))
+    transient = any(
+        word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily")
+    )
     return text.removeprefix("ERROR: "), transient, transient
 
 
@@ -251,7 +275,9 @@ def download_url(
         except yt_dlp.utils.DownloadError as error:
             reason, transient, network = _describe_download_error(error)
             if transient and attempt < attempts:
-                logger.warning("%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason)
+                logger.warning(
+                    "%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason
+                )
                 time.sleep(options.retry_backoff_s * attempt)
                 continue
             suffix = f" after {attempt} attempts" if attempt > 1 else ""
@@ -259,9 +285,13 @@ def download_url(
                 f"{person}: could not download {source.url}{suffix}: {reason}", network=network
             ) from error
         requested = (info or {}).get("requested_downloads") or []
-        path = Path(requested[0]["filepath"]) if requested and requested[0].get("filepath") else None
+        path = (
+            Path(requested[0]["filepath"]) if requested and requested[0].get("filepath") else None
+        )
         if path is None or not path.is_file():
-            raise SourceError(f"{person}: yt-dlp reported {source.url} as downloaded but wrote no file")
+            raise SourceError(
+                f"{person}: yt-dlp reported {source.url} as downloaded but wrote no file"
+            )
         return path, str(info.get("title") or Path(urlparse(source.url).path).stem)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -270,7 +300,9 @@ def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> 
     """Hard-link (or copy) a local source into ``staging_dir`` so that moving it never moves the original."""
     original = Path(str(source.path)).expanduser()
     if not original.is_file():
-        raise SourceError(f"{person}: local source {source.path} does not exist; fix the path in parameters_ingestion.yml")
+        raise SourceError(
+            f"{person}: local source {source.path} does not exist; fix the path in parameters_ingestion.yml"
+        )
     staged = staging_dir / f"local{original.suffix.lower() or '.mp4'}"
     try:
         staged.hardlink_to(original)
@@ -311,7 +343,12 @@ def fetch_source(
     def reuse(name: str) -> FetchedVideo:
         path = existing[name]
         info = _probe_or_fail(path, source, person=person)
-        logger.info("%s: %s already fetched as %s (checksum matches); not fetching again", person, source.location, name)
+        logger.info(
+            "%s: %s already fetched as %s (checksum matches); not fetching again",
+            person,
+            source.location,
+            name,
+        )
         title = source.title or Path(name).stem
         return FetchedVideo(source, name, path, title, existing_checksums[name], info, reused=True)
 
@@ -345,7 +382,9 @@ def fetch_source(
             shutil.rmtree(staging_dir, ignore_errors=True)
             return reuse(name)
     name = source.file_name(staged.suffix.lower() or ".mp4")
-    logger.info("%s: fetched %s (%.1f MB) as %s", person, source.location, staged.stat().st_size / 1e6, name)
+    logger.info(
+        "%s: fetched %s (%.1f MB) as %s", person, source.location, staged.stat().st_size / 1e6, name
+    )
     return FetchedVideo(source, name, staged, source.title or title, checksum, info, reused=False)
 
 

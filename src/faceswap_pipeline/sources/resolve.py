@@ -50,7 +50,11 @@ def resolve_video(
         return path, video
     try:
         fetched = fetch_source(
-            VideoSource(url=video), {}, {}, DownloadOptions(), person=parameter.partition(".")[0],
+            VideoSource(url=video),
+            {},
+            {},
+            DownloadOptions(),
+            person=parameter.partition(".")[0],
             staging_root=staging,
         )
     except SourceError as error:

@@ -137,7 +137,12 @@ def _face_patch(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray | None:
     if x1 - x0 < 4 or y1 - y0 < 4:
         return None
     grey = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
-    return cv2.resize(grey, (_PATCH_SIZE, _PATCH_SIZE), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return (
+        cv2.resize(grey, (_PATCH_SIZE, _PATCH_SIZE), interpolation=cv2.INTER_AREA).astype(
+            np.float32
+        )
+        / 255.0
+    )
 
 
 @dataclass
@@ -150,7 +155,10 @@ class _PendingFace:
 
 
 def _detected_faces(found: FaceDetections) -> list[_Face]:
-    return [_Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i]) for i in range(len(found))]
+    return [
+        _Face(found.boxes[i], float(found.scores[i]), found.landmarks5[i])
+        for i in range(len(found))
+    ]
 
 
 def _input_scale(to_input: np.ndarray) -> float:
@@ -227,14 +235,18 @@ class FaceSwapConverter:
         workers = _FINISH_WORKERS
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-detect") as detect_pool,
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceswap-composite") as finish_pool,
+            ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="faceswap-composite"
+            ) as finish_pool,
         ):
             detecting: deque[tuple[list[FrameLike], list[int], Future]] = deque()
             finishing: deque[Future] = deque()
 
             def analyse_next() -> None:
                 batch, slots, detections = detecting.popleft()
-                analysed = self._analyse_batch(batch, dict(zip(slots, detections.result(), strict=True)))
+                analysed = self._analyse_batch(
+                    batch, dict(zip(slots, detections.result(), strict=True))
+                )
                 finishing.append(finish_pool.submit(self._finish_batch, *analysed))
 
             for batch in _batches(frames, self.settings.batch_size):
@@ -257,7 +269,11 @@ class FaceSwapConverter:
         every = self.settings.detection.every_n_frames
         slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
         self._frames_seen += len(frames)
-        return frames, slots, pool.submit(self.detector.detect, [frames[slot].rgb for slot in slots])
+        return (
+            frames,
+            slots,
+            pool.submit(self.detector.detect, [frames[slot].rgb for slot in slots]),
+        )
 
     def _analyse_batch(
         self, frames: list[FrameLike], detections: dict[int, FaceDetections]
@@ -276,9 +292,13 @@ class FaceSwapConverter:
                 faces = _detected_faces(detections[slot])
             else:
                 faces = self._follow(frame.rgb)
-                if faces is None:  # a face was lost (a cut, an occlusion): detect on this frame after all
+                if (
+                    faces is None
+                ):  # a face was lost (a cut, an occlusion): detect on this frame after all
                     faces = _detected_faces(self.detector.detect([frame.rgb])[0])
-            result = FrameResult(frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(faces))
+            result = FrameResult(
+                frame.index, frame.time_s, frame.rgb, frame.rgb, faces_found=len(faces)
+            )
             results.append(result)
             track_ids = self._tracker.update(np.array([face.box for face in faces]).reshape(-1, 4))
             for face, track_id in zip(faces, track_ids, strict=True):
@@ -288,10 +308,14 @@ class FaceSwapConverter:
             self._previous_faces = faces
         return results, pending
 
-    def _finish_batch(self, results: list[FrameResult], pending: list[_PendingFace]) -> list[FrameResult]:
+    def _finish_batch(
+        self, results: list[FrameResult], pending: list[_PendingFace]
+    ) -> list[FrameResult]:
         """Swap the batch's pending faces with the model and composite them into copies of their frames."""
         if pending:
-            model_inputs = [self.cut_model_input(results[face.slot].original, face.to_input) for face in pending]
+            model_inputs = [
+                self.cut_model_input(results[face.slot].original, face.to_input) for face in pending
+            ]
             swapped = self._swap(model_inputs)
             for face, model_input, swapped_face in zip(pending, model_inputs, swapped, strict=True):
                 result = results[face.slot]
@@ -319,10 +343,19 @@ class FaceSwapConverter:
                 continue
             points68 = landmarks68(rgb, face.box)
             motion = umeyama(face.landmarks68, points68)
-            size = float(np.sqrt(max((face.box[2] - face.box[0]) * (face.box[3] - face.box[1]), 1.0)))
-            residual = np.sqrt(np.mean((transform_points(face.landmarks68, motion) - points68) ** 2)) / size
+            size = float(
+                np.sqrt(max((face.box[2] - face.box[0]) * (face.box[3] - face.box[1]), 1.0))
+            )
+            residual = (
+                np.sqrt(np.mean((transform_points(face.landmarks68, motion) - points68) ** 2))
+                / size
+            )
             patch = _face_patch(rgb, points68)
-            changed = face.patch is not None and patch is not None and np.abs(patch - face.patch).mean() > _LOST_PATCH_CHANGE
+            changed = (
+                face.patch is not None
+                and patch is not None
+                and np.abs(patch - face.patch).mean() > _LOST_PATCH_CHANGE
+            )
             if residual > _LOST_LANDMARK_RESIDUAL or changed or patch is None:
                 return None
             x0, y0, x1, y1 = face.box
@@ -337,7 +370,9 @@ class FaceSwapConverter:
     ) -> str | None:
         """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or None."""
         detection, identity, smoothing = (
-            self.settings.detection, self.settings.identity, self.settings.smoothing
+            self.settings.detection,
+            self.settings.identity,
+            self.settings.smoothing,
         )
         box = face.box
         if face.score < detection.min_score:
@@ -360,7 +395,9 @@ class FaceSwapConverter:
             size = float(np.sqrt(max((box[2] - box[0]) * (box[3] - box[1]), 1.0)))
             points = track.smoother(points, frame.time_s, scale=size)
         to_input = self.geometry.frame_to_model_input(points[:5])
-        if not _input_scale(to_input) > 0:  # a degenerate fit (landmarks collapsed at the frame's edge)
+        if (
+            not _input_scale(to_input) > 0
+        ):  # a degenerate fit (landmarks collapsed at the frame's edge)
             return SKIP_AT_FRAME_EDGE
         pending.append(_PendingFace(slot, to_input, points[5:]))
         return None
@@ -384,7 +421,10 @@ class FaceSwapConverter:
         oversample = int(np.clip(round(1.0 / _input_scale(to_input)), 1, 4))
         warp = to_input * oversample
         cut = cv2.warpAffine(
-            rgb, warp, (size * oversample, size * oversample), flags=cv2.INTER_LINEAR,
+            rgb,
+            warp,
+            (size * oversample, size * oversample),
+            flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT101,
         )
         if oversample > 1:
@@ -418,14 +458,20 @@ class FaceSwapConverter:
         work_size = self.geometry.input_size * _WORK_SCALE
         to_work = face.to_input * _WORK_SCALE
         hull = landmark_hull_mask(
-            transform_points(face.landmarks68, to_work), (work_size, work_size),
-            erosion=compositing.mask_erosion, feather=compositing.mask_feather,
+            transform_points(face.landmarks68, to_work),
+            (work_size, work_size),
+            erosion=compositing.mask_erosion,
+            feather=compositing.mask_feather,
         )
         mask = hull * self._window
         if not mask.any():
             return
-        swapped_work = cv2.resize(swapped_face, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
-        original_work = cv2.resize(model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR)
+        swapped_work = cv2.resize(
+            swapped_face, (work_size, work_size), interpolation=cv2.INTER_LINEAR
+        )
+        original_work = cv2.resize(
+            model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR
+        )
         recoloured = self._colour_transfer(swapped_work, original_work, mask)
         x0, y0, x1, y1 = face_region(to_work, work_size, original.shape[:2])
         # The mask is 0 outside the landmarks' hull, so only the hull's bounding box (plus a pixel

@@ -37,7 +37,9 @@ class SwapDetectionSettings(DetectorSettings):
         40.0, ge=0.0, description="faces whose box's shorter side is below this px are not swapped"
     )
     every_n_frames: int = Field(
-        2, ge=1, le=30,
+        2,
+        ge=1,
+        le=30,
         description="detect on every n-th frame; between, faces are followed by their 68 landmarks "
         "(a new face appears at most n - 1 frames late)",
     )
@@ -55,7 +57,9 @@ class IdentitySettings(StrictModel):
 
     swap_all_faces: bool = Field(False, description="swap every face, not only the source person's")
     threshold: float = Field(
-        0.6, gt=0.0, le=2.0,
+        0.6,
+        gt=0.0,
+        le=2.0,
         description="a track is the source person when its median descriptor distance to the "
         "person's is at most this (dlib's same-person distance: SAME_PERSON_DISTANCE)",
     )
@@ -98,7 +102,14 @@ class OutputSettings(StrictModel):
     label_text: str = Field("SYNTHETIC", min_length=1, max_length=40)
     crf: int = Field(20, ge=0, le=51)
     preset: Literal[
-        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+        "ultrafast",
+        "superfast",
+        "veryfast",
+        "faster",
+        "fast",
+        "medium",
+        "slow",
+        "slower",
         "veryslow",
     ] = "veryfast"
 
@@ -113,7 +124,9 @@ class SwapSettings(StrictModel):
         "auto", description="the model's arithmetic; auto: bf16 where the hardware has it natively"
     )
     cpu_threads: int = Field(
-        1, ge=0, le=256,
+        1,
+        ge=0,
+        le=256,
         description="threads for the model and the detector on a CPU; 0: their default",
     )
     detection: SwapDetectionSettings = SwapDetectionSettings()

@@ -45,7 +45,12 @@ from faceswap_pipeline.video.probe import probe_video
 logger = logging.getLogger(__name__)
 
 REPORT_COLUMNS = [
-    "frame_index", "time_s", "faces_found", "faces_swapped", "faces_skipped", "skip_reasons"
+    "frame_index",
+    "time_s",
+    "faces_found",
+    "faces_swapped",
+    "faces_skipped",
+    "skip_reasons",
 ]
 
 
@@ -242,12 +247,21 @@ def convert_video_file(
     started = time.perf_counter()
     with (
         VideoWriter(
-            output, width=width, height=height, frame_rate=info.nominal_fps or info.avg_fps,
-            audio_source=video, start_s=start_s, end_s=end_s, metadata=metadata,
-            crf=output_settings.crf, preset=output_settings.preset,
+            output,
+            width=width,
+            height=height,
+            frame_rate=info.nominal_fps or info.avg_fps,
+            audio_source=video,
+            start_s=start_s,
+            end_s=end_s,
+            metadata=metadata,
+            crf=output_settings.crf,
+            preset=output_settings.preset,
         ) as writer,
         tqdm(
-            total=expected_frames, unit="frame", desc=f"converting {video.name}",
+            total=expected_frames,
+            unit="frame",
+            desc=f"converting {video.name}",
             disable=not show_progress,
         ) as bar,
     ):
@@ -269,7 +283,9 @@ def convert_video_file(
     if decode_report.damaged:
         logger.warning(
             "%s is damaged: converted the %d frames before the damage (%s)",
-            video.name, len(rows), decode_report.error,
+            video.name,
+            len(rows),
+            decode_report.error,
         )
     return report
 
@@ -289,7 +305,9 @@ def summarise(report: pd.DataFrame) -> dict[str, float]:
         "conversion/faces_swapped": float(report["faces_swapped"].sum()),
         "conversion/faces_skipped": float(report["faces_skipped"].sum()),
     }
-    summary.update({f"conversion/skipped_{reason}": float(count) for reason, count in reasons.items()})
+    summary.update(
+        {f"conversion/skipped_{reason}": float(count) for reason, count in reasons.items()}
+    )
     if "frames_per_s" in report.attrs:
         summary["conversion/frames_per_s"] = float(report.attrs["frames_per_s"])
     return summary

@@ -110,12 +110,18 @@ def iter_frames(
                 report.damaged = True
                 logger.warning(
                     "%s is damaged after %d frames (%s); using the frames decoded so far",
-                    path.name, report.frames_decoded, error,
+                    path.name,
+                    report.frames_decoded,
+                    error,
                 )
                 break
             report.frames_decoded += 1
             pts = frame.pts if frame.pts is not None else frame.dts
-            time_s = float(pts * time_base) if pts is not None else report.frames_decoded / float(stream.guessed_rate or 25)
+            time_s = (
+                float(pts * time_base)
+                if pts is not None
+                else report.frames_decoded / float(stream.guessed_rate or 25)
+            )
             # The stream index follows from the time stamp when seeking (frames before the seek point
             # were never decoded); without a seek it is the decode count.
             if start_s:
@@ -134,14 +140,21 @@ def iter_frames(
                 if time_s + 1e-6 < next_sample_time:
                     continue
                 # Advance the sampling clock by whole intervals so a gap does not cause a burst.
-                next_sample_time += sample_interval * max(1, math.floor((time_s - next_sample_time) / sample_interval) + 1)
+                next_sample_time += sample_interval * max(
+                    1, math.floor((time_s - next_sample_time) / sample_interval) + 1
+                )
             rgb = frame.to_ndarray(format="rgb24")
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
         # A file cut short with its index intact decodes without an error but stops early: compare the
         # frames decoded with the frames the container's index lists (whole-file reads only).
         listed = stream.frames or 0
-        if not report.damaged and not start_s and end_s is None and 0 < report.frames_decoded < listed:
+        if (
+            not report.damaged
+            and not start_s
+            and end_s is None
+            and 0 < report.frames_decoded < listed
+        ):
             report.damaged = True
             report.error = f"decoded {report.frames_decoded} of the {listed} frames its index lists"
             logger.warning(

@@ -134,12 +134,19 @@ def side_by_side(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     _check_rgb(left, "left")
     _check_rgb(right, "right")
     if left.shape != right.shape:
-        raise ValueError(f"side_by_side needs frames of equal shape, got {left.shape} and {right.shape}")
+        raise ValueError(
+            f"side_by_side needs frames of equal shape, got {left.shape} and {right.shape}"
+        )
     return np.concatenate([left, right], axis=1)
 
 
 def _check_rgb(rgb: np.ndarray, name: str) -> None:
-    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+    if (
+        not isinstance(rgb, np.ndarray)
+        or rgb.dtype != np.uint8
+        or rgb.ndim != 3
+        or rgb.shape[2] != 3
+    ):
         got = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
         raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}")
 
@@ -171,8 +178,12 @@ class _AudioCopy:
         if self._copy:
             self.stream = output.add_stream_from_template(self._source_stream)
         else:
-            logger.info("re-encoding %s audio of %s to AAC for the output container", codec_name, source)
-            self.stream = output.add_stream("aac", rate=self._source_stream.codec_context.sample_rate)
+            logger.info(
+                "re-encoding %s audio of %s to AAC for the output container", codec_name, source
+            )
+            self.stream = output.add_stream(
+                "aac", rate=self._source_stream.codec_context.sample_rate
+            )
             self.stream.layout = self._source_stream.codec_context.layout
         self._output = output
         self._packets: Iterator[av.Packet] = self._input.demux(self._source_stream)
@@ -319,7 +330,6 @@ class VideoWriter(_OutputWriter):
         self._last_pts: int | None = None
         self.frames_written = 0
 
-
     def open(self) -> None:
         """Create the temporary file and its streams."""
         container = av.open(str(self._temporary_path), mode="w")
@@ -431,7 +441,9 @@ class GifWriter(_OutputWriter):
         max_width: frames wider than this are shrunk, keeping the aspect ratio.
     """
 
-    def __init__(self, output_path: str | os.PathLike, *, fps: float = 10.0, max_width: int = 480) -> None:
+    def __init__(
+        self, output_path: str | os.PathLike, *, fps: float = 10.0, max_width: int = 480
+    ) -> None:
         if fps <= 0 or max_width < 2:
             raise ValueError(f"GIF fps must be > 0 and max_width >= 2, got {fps} and {max_width}")
         self.output_path = check_output_writable(output_path)
@@ -463,8 +475,12 @@ class GifWriter(_OutputWriter):
             self._durations_ms.append(max(20, round((time_s - self._last_time_s) * 1000)))
         height, width = rgb.shape[:2]
         if width > self._max_width:
-            rgb = resize_frame(rgb, self._max_width, max(1, round(height * self._max_width / width)))
-        self._frames.append(Image.fromarray(rgb).quantize(colors=256, method=Image.Quantize.MEDIANCUT))
+            rgb = resize_frame(
+                rgb, self._max_width, max(1, round(height * self._max_width / width))
+            )
+        self._frames.append(
+            Image.fromarray(rgb).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        )
         self._last_time_s = time_s
         self._next_time_s = time_s + self._interval_s * 0.999
 

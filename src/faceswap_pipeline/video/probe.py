@@ -112,23 +112,32 @@ def probe_video(path: str | Path) -> VideoInfo:
                 if packet.pts is not None:
                     pts.append(packet.pts)
         except av.error.FFmpegError as error:
-            logger.warning("%s: demuxing stopped early (%s); the file may be truncated", path, error)
+            logger.warning(
+                "%s: demuxing stopped early (%s); the file may be truncated", path, error
+            )
         if not pts:
-            raise NotAVideoError(f"{path} has a video stream but no frames; the file may be damaged")
+            raise NotAVideoError(
+                f"{path} has a video stream but no frames; the file may be damaged"
+            )
         time_base = float(stream.time_base)
         times = np.sort(np.asarray(pts, dtype=np.float64)) * time_base
         if container.duration is not None:
             duration_s = float(container.duration) / av.time_base
         else:  # raw streams without a container duration: the frames' span plus one interval
-            duration_s = float(times[-1] - times[0]) + (float(np.median(np.diff(times))) if len(times) > 1 else 0.0)
+            duration_s = float(times[-1] - times[0]) + (
+                float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+            )
         nominal_fps = float(stream.guessed_rate or stream.average_rate or 0.0)
         frame_count = len(times)
         avg_fps = frame_count / duration_s if duration_s > 0 else nominal_fps
         intervals = np.diff(times)
         irregular = bool(
-            len(intervals) > 1 and (intervals.max() - intervals.min()) > _VFR_TOLERANCE * 5 * np.median(intervals)
+            len(intervals) > 1
+            and (intervals.max() - intervals.min()) > _VFR_TOLERANCE * 5 * np.median(intervals)
         )
-        off_nominal = bool(nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps)
+        off_nominal = bool(
+            nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps
+        )
         return VideoInfo(
             duration_s=round(duration_s, 6),
             frame_count=frame_count,

@@ -38,7 +38,14 @@ def _identity_of(video: Path) -> pd.DataFrame:
     found = RetinaFaceDetector(det_size=320).detect([frame.rgb])[0]
     points = landmarks68(frame.rgb, found.boxes[0])
     descriptor = face_descriptor(frame.rgb, points)
-    return pd.DataFrame({"video": [video.name], "track": [0], "frame_index": [0], "descriptor": [descriptor.tolist()]})
+    return pd.DataFrame(
+        {
+            "video": [video.name],
+            "track": [0],
+            "frame_index": [0],
+            "descriptor": [descriptor.tolist()],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +56,9 @@ def d18_identity(shared_videos: Path) -> pd.DataFrame:
 def _run(model, identity, video: Path, **conversion) -> tuple[Path, pd.DataFrame]:
     """Run the node; its output (a finished file in the test's work folder) is removed after the test."""
     conversion = {"video": str(video), **conversion}
-    output, report = convert_video(model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN, _STAGING[-1])
+    output, report = convert_video(
+        model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN, _STAGING[-1]
+    )
     _CREATED.append(output)
     return output, report
 
@@ -71,7 +80,11 @@ def _remove_outputs(staging: Path):
 def _read(path: Path) -> dict:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        width, height, rate = video.codec_context.width, video.codec_context.height, float(video.average_rate)
+        width, height, rate = (
+            video.codec_context.width,
+            video.codec_context.height,
+            float(video.average_rate),
+        )
         times = [frame.time for frame in container.decode(video)]
     with av.open(str(path)) as container:
         audio_span = None
@@ -82,11 +95,21 @@ def _read(path: Path) -> dict:
                 float(min(p.pts for p in packets) * audio.time_base),
                 float(max(p.pts + p.duration for p in packets) * audio.time_base),
             )
-        return {"times": times, "rate": rate, "size": (width, height), "audio": audio_span, "tags": dict(container.metadata)}
+        return {
+            "times": times,
+            "rate": rate,
+            "size": (width, height),
+            "audio": audio_span,
+            "tags": dict(container.metadata),
+        }
 
 
-def test_whole_clip_keeps_frames_rate_audio_and_says_it_is_synthetic(swap_model, d18_identity, shared_videos):
-    output, report = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", output={"width": 240})
+def test_whole_clip_keeps_frames_rate_audio_and_says_it_is_synthetic(
+    swap_model, d18_identity, shared_videos
+):
+    output, report = _run(
+        swap_model, d18_identity, shared_videos / "single_d18.mp4", output={"width": 240}
+    )
     result = _read(output)
     assert len(result["times"]) == len(report) == 216
     assert result["rate"] == pytest.approx(30, abs=0.01)
@@ -106,8 +129,12 @@ def test_whole_clip_keeps_frames_rate_audio_and_says_it_is_synthetic(swap_model,
 
 def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, shared_videos):
     output, report = _run(
-        swap_model, d18_identity, shared_videos / "single_d18.mp4",
-        start_s=2.0, duration_s=1.5, output={"side_by_side": True},
+        swap_model,
+        d18_identity,
+        shared_videos / "single_d18.mp4",
+        start_s=2.0,
+        duration_s=1.5,
+        output={"side_by_side": True},
     )
     result = _read(output)
     assert len(result["times"]) == 45
@@ -123,7 +150,9 @@ def test_video_without_audio_and_without_the_source_person_passes_through(
 ):
     # no_audio_d0.mp4 shows another man: nobody is swapped, a warning says so, the video is written.
     with caplog.at_level(logging.WARNING):
-        output, report = _run(swap_model, d18_identity, shared_videos / "no_audio_d0.mp4", duration_s=1.0)
+        output, report = _run(
+            swap_model, d18_identity, shared_videos / "no_audio_d0.mp4", duration_s=1.0
+        )
     result = _read(output)
     assert result["audio"] is None
     assert len(result["times"]) == 25
@@ -132,11 +161,15 @@ def test_video_without_audio_and_without_the_source_person_passes_through(
     assert "never found" in caplog.text
 
 
-def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(swap_model, shared_videos):
+def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(
+    swap_model, shared_videos
+):
     params = parse_params({"identity": {"swap_all_faces": True}, "output": {"label": False}})
     converter = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
     face_frame = next(iter_frames(shared_videos / "single_d18.mp4"))
-    blank = VideoFrame(index=1, time_s=face_frame.time_s + 1 / 30, rgb=np.full_like(face_frame.rgb, 128))
+    blank = VideoFrame(
+        index=1, time_s=face_frame.time_s + 1 / 30, rgb=np.full_like(face_frame.rgb, 128)
+    )
     with_face, without_face = converter.run([face_frame, blank])
     assert without_face.faces_found == 0 and np.array_equal(without_face.swapped, blank.rgb)
     assert with_face.faces_swapped == 1
@@ -147,9 +180,12 @@ def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(sw
     x0, y0 = points.min(axis=0) - 2
     x1, y1 = points.max(axis=0) + 2
     outside = np.ones_like(changed)
-    outside[int(y0):int(y1) + 1, int(x0):int(x1) + 1] = False
+    outside[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1] = False
     assert not changed[outside].any()
-    centre = changed[int(points[:, 1].mean()) - 10:int(points[:, 1].mean()) + 10, int(points[:, 0].mean()) - 10:int(points[:, 0].mean()) + 10]
+    centre = changed[
+        int(points[:, 1].mean()) - 10 : int(points[:, 1].mean()) + 10,
+        int(points[:, 0].mean()) - 10 : int(points[:, 0].mean()) + 10,
+    ]
     assert centre.mean() > 0.5
 
 
@@ -164,7 +200,14 @@ def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
         _run(swap_model, d18_identity, not_a_video, compositing={"colour_transfer": "magic"})
     with pytest.raises(ValueError, match="person_a_identity"):
         convert_video(
-            swap_model, pd.DataFrame(), pd.DataFrame(), {}, {}, {"video": str(not_a_video)}, MARGIN, _STAGING[-1]
+            swap_model,
+            pd.DataFrame(),
+            pd.DataFrame(),
+            {},
+            {},
+            {"video": str(not_a_video)},
+            MARGIN,
+            _STAGING[-1],
         )
 
 
@@ -174,7 +217,9 @@ def test_gif_preview_of_the_converted_video(swap_model, d18_identity, shared_vid
     from faceswap_pipeline.pipelines.conversion.nodes import make_preview_gif
 
     output, _ = _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", duration_s=1.0)
-    gif = make_preview_gif(output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}}, _STAGING[-1])
+    gif = make_preview_gif(
+        output, {"gif": {"fps": 5, "max_width": 100, "max_seconds": 1.0}}, _STAGING[-1]
+    )
     _CREATED.append(gif)
     with Image.open(gif) as image:
         assert image.size == (100, 100) and image.n_frames == 5
@@ -187,7 +232,11 @@ def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
     folder.mkdir()
     for name in ("obama.jpg", "two_people.jpg"):
         (folder / name).symlink_to(shared_photos / name)
-    conversion = {"photos": str(folder), "identity": {"swap_all_faces": True}, "output": {"label": False}}
+    conversion = {
+        "photos": str(folder),
+        "identity": {"swap_all_faces": True},
+        "output": {"label": False},
+    }
     swapped = convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), conversion, MARGIN)
     assert sorted(swapped) == ["obama", "two_people"]
     from PIL import Image
@@ -206,7 +255,13 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
     with MediaServer(shared_videos) as server:
         url = f"{server.url}/single_d18.mp4"
         output, report = convert_video(
-            swap_model, d18_identity, pd.DataFrame(), {}, {}, {"video": url, "duration_s": 0.5}, MARGIN,
+            swap_model,
+            d18_identity,
+            pd.DataFrame(),
+            {},
+            {},
+            {"video": url, "duration_s": 0.5},
+            MARGIN,
             _STAGING[-1],
         )
     _CREATED.append(output)
@@ -227,7 +282,11 @@ def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_vi
     small, whole = results[2], results[24]
     assert [result.index for result in small] == [frame.index for frame in frames]
     assert all(result.original is frame.rgb for result, frame in zip(small, frames, strict=True))
-    assert [result.faces_swapped for result in small] == [result.faces_swapped for result in whole] == [1] * 24
+    assert (
+        [result.faces_swapped for result in small]
+        == [result.faces_swapped for result in whole]
+        == [1] * 24
+    )
     # The same faces whatever the batching (the model's batch size may move a pixel by one level).
     for a, b in zip(small, whole, strict=True):
         assert np.abs(a.swapped.astype(int) - b.swapped.astype(int)).max() <= 2

@@ -32,9 +32,14 @@ SOURCE_CLIP, TARGET_CLIP = "single_d18.mp4", "person_b_d9.mp4"
 
 def _write_identity(project: Path, person: str, video: Path) -> None:
     _, descriptors = largest_face_descriptors(video, start_s=0.5, count=2)
-    pd.DataFrame({
-        "video": video.name, "track": 0, "frame_index": [0, 1], "descriptor": [d.tolist() for d in descriptors],
-    }).to_parquet(project / f"data/03_primary/identity_{person}.parquet")
+    pd.DataFrame(
+        {
+            "video": video.name,
+            "track": 0,
+            "frame_index": [0, 1],
+            "descriptor": [d.tolist() for d in descriptors],
+        }
+    ).to_parquet(project / f"data/03_primary/identity_{person}.parquet")
 
 
 def _write_faces(project: Path, person: str, video: Path) -> list[dict]:
@@ -46,14 +51,27 @@ def _write_faces(project: Path, person: str, video: Path) -> list[dict]:
         face_id = f"{video.stem}/{frame.index:06d}_t000"
         path = project / "data/03_primary/faces" / person / f"{face_id}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(warp_face(frame.rgb, alignment_matrix(landmarks5, 256, 0.2), 256)).save(path)
-        rows.append({"person": person[-1], "face_id": face_id, "video": video.stem, "frame_index": frame.index,
-                     "time_s": frame.time_s, "split": "val" if len(rows) >= 2 else "train", "landmarks68_crop": None})
+        Image.fromarray(warp_face(frame.rgb, alignment_matrix(landmarks5, 256, 0.2), 256)).save(
+            path
+        )
+        rows.append(
+            {
+                "person": person[-1],
+                "face_id": face_id,
+                "video": video.stem,
+                "frame_index": frame.index,
+                "time_s": frame.time_s,
+                "split": "val" if len(rows) >= 2 else "train",
+                "landmarks68_crop": None,
+            }
+        )
     return rows
 
 
 @pytest.mark.slow
-def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(tmp_path, shared_videos):
+def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
+    tmp_path, shared_videos
+):
     project = make_project(tmp_path / "project")
     kedro_run(project, "ingestion", local_sources(shared_videos, a=SOURCE_CLIP, b=TARGET_CLIP))
     (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
@@ -64,10 +82,14 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
     (project / "data/05_model_input").mkdir(parents=True)
     pd.DataFrame(rows).to_parquet(project / "data/05_model_input/training_faces.parquet")
     torch.manual_seed(0)
-    save_swap_model(SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
-                    project / "data/06_models/swap_model")
+    save_swap_model(
+        SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
+        project / "data/06_models/swap_model",
+    )
     kedro_run(project, "conversion", ["conversion.duration_s=1.2"])
-    evaluation = kedro_run(project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"])
+    evaluation = kedro_run(
+        project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"]
+    )
 
     reporting = project / "data/08_reporting"
     summary = json.loads((reporting / "evaluation_summary.json").read_text())
@@ -107,31 +129,48 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
         assert Image.open(reporting / plot).size[0] > 400
 
     with sqlite3.connect(project / "mlflow.db") as db:
-        runs = dict(db.execute(
-            "SELECT r.run_uuid, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-            "WHERE t.key = 'evaluation.conversion_run_id'"
-        ).fetchall())
+        runs = dict(
+            db.execute(
+                "SELECT r.run_uuid, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                "WHERE t.key = 'evaluation.conversion_run_id'"
+            ).fetchall()
+        )
         assert len(runs) == 1
-        (evaluation_run, conversion_run), = runs.items()
+        ((evaluation_run, conversion_run),) = runs.items()
         assert conversion_run != evaluation_run
-        assert db.execute("SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'conversion/frames'",
-                          (conversion_run,)).fetchone()[0] == 1
-        logged = {key: value for key, value in db.execute(
-            "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", (evaluation_run,))}
-        artifacts = db.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?", (evaluation_run,)).fetchone()[0]
+        assert (
+            db.execute(
+                "SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND key = 'conversion/frames'",
+                (conversion_run,),
+            ).fetchone()[0]
+            == 1
+        )
+        logged = {
+            key: value
+            for key, value in db.execute(
+                "SELECT key, value FROM latest_metrics WHERE run_uuid = ?", (evaluation_run,)
+            )
+        }
+        artifacts = db.execute(
+            "SELECT artifact_uri FROM runs WHERE run_uuid = ?", (evaluation_run,)
+        ).fetchone()[0]
     assert {f"evaluation/{name}" for name in metrics} <= set(logged)
     assert logged["evaluation/coverage/frames"] == 36
     assert logged["evaluation/convincing"] == 0.0
     with sqlite3.connect(project / "mlflow.db") as db:
         (tag,) = db.execute(
-            "SELECT value FROM tags WHERE run_uuid = ? AND key = 'evaluation.verdict'", (evaluation_run,)
+            "SELECT value FROM tags WHERE run_uuid = ? AND key = 'evaluation.verdict'",
+            (evaluation_run,),
         ).fetchone()
     assert tag == verdict["text"]
     assert summary["facts"]["evaluation MLflow run"] == evaluation_run
     assert summary["facts"]["conversion MLflow run"] == conversion_run
     artifact_folder = Path(artifacts.removeprefix("file://")) / "evaluation"
     assert {p.name for p in artifact_folder.iterdir()} >= {
-        "evaluation_report.html", "evaluation_identity.png", "evaluation_flicker.png"}
+        "evaluation_report.html",
+        "evaluation_identity.png",
+        "evaluation_flicker.png",
+    }
 
 
 def test_bad_evaluation_parameters_are_named():
@@ -163,7 +202,8 @@ def test_the_default_run_evaluates_last_with_its_inputs_made_upstream():
     # (Work folders, `*_staging`, are made by their dataset when loaded; `*_mlflow_run_id` is the
     # active MLflow run's.)
     free_inputs = {
-        name for name in default.inputs()
+        name
+        for name in default.inputs()
         if not name.startswith("param") and not name.endswith(("_staging", "_mlflow_run_id"))
     }
     assert not free_inputs & pipelines["evaluation"].inputs()

@@ -25,20 +25,32 @@ from tests.helpers import PROJECT_ROOT
 from tests.helpers.interrupt import kill_kedro_run_when
 from tests.helpers.kedro_project import kedro_run, make_project
 
-PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_face_extraction.yml").read_text())["face_extraction"]
+PARAMS = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_face_extraction.yml").read_text())[
+    "face_extraction"
+]
 TWO_WORKERS = ["--params", "face_extraction.workers=2"]
 
 
 def _project_with_two_videos_of_a(tmp_path: Path, shared_videos: Path) -> Path:
     """Person A: a short clip and a longer one (so one finishes well before the other); B: a tiny clip."""
     project = make_project(tmp_path / "project")
-    (project / "conf/local/parameters_ingestion.yml").write_text(yaml.safe_dump({
-        "person_a": {"name": "A", "sources": [
-            {"path": str(shared_videos / "single_d18.mp4"), "fps": 5},
-            {"path": str(shared_videos / "person_a_d6.mp4"), "fps": 10},
-        ]},
-        "person_b": {"name": "B", "sources": [{"path": str(shared_videos / "no_audio_d0.mp4"), "fps": 5}]},
-    }))
+    (project / "conf/local/parameters_ingestion.yml").write_text(
+        yaml.safe_dump(
+            {
+                "person_a": {
+                    "name": "A",
+                    "sources": [
+                        {"path": str(shared_videos / "single_d18.mp4"), "fps": 5},
+                        {"path": str(shared_videos / "person_a_d6.mp4"), "fps": 10},
+                    ],
+                },
+                "person_b": {
+                    "name": "B",
+                    "sources": [{"path": str(shared_videos / "no_audio_d0.mp4"), "fps": 5}],
+                },
+            }
+        )
+    )
     kedro_run(project, "ingestion")
     return project
 
@@ -94,7 +106,9 @@ def _assert_all_exit(processes: list[psutil.Process]) -> None:
 
 
 @pytest.mark.slow
-def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfinished_videos(tmp_path, shared_videos):
+def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfinished_videos(
+    tmp_path, shared_videos
+):
     project = _project_with_two_videos_of_a(tmp_path, shared_videos)
     kedro_run(project, "face_extraction")
     serial = _outputs(project)
@@ -102,9 +116,11 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
     # The catalog logs each person's totals to the run's MLflow run, under their own names (the
     # person's `name` from the ingestion parameters).
     with sqlite3.connect(project / "mlflow.db") as db:
-        logged = dict(db.execute(
-            "SELECT key, value FROM latest_metrics WHERE key LIKE 'face_extraction.%'"
-        ).fetchall())
+        logged = dict(
+            db.execute(
+                "SELECT key, value FROM latest_metrics WHERE key LIKE 'face_extraction.%'"
+            ).fetchall()
+        )
     assert logged["face_extraction.A.videos"] == 2
     assert logged["face_extraction.A.faces_kept"] == len(serial["crops"])
     assert "face_extraction.B.frames_read" in logged
@@ -113,7 +129,8 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
 
     # SIGKILL the run on two workers once one of A's videos is written and the other is under way.
     workers = kill_kedro_run_when(
-        project, ["--pipelines", "face_extraction", *TWO_WORKERS],
+        project,
+        ["--pipelines", "face_extraction", *TWO_WORKERS],
         lambda: bool(_finished_tables(project) and _partial_tables(project)),
     )
     assert len(workers) >= 2  # the LocalCluster's worker processes (and its helpers)
@@ -137,8 +154,10 @@ def test_two_workers_make_the_serial_results_and_a_killed_run_redoes_only_unfini
 def test_ctrl_c_stops_the_workers_and_keeps_the_finished_videos(tmp_path, shared_videos):
     project = _project_with_two_videos_of_a(tmp_path, shared_videos)
     workers = kill_kedro_run_when(
-        project, ["--pipelines", "face_extraction", *TWO_WORKERS],
-        lambda: bool(_finished_tables(project) and _partial_tables(project)), signum=signal.SIGINT,
+        project,
+        ["--pipelines", "face_extraction", *TWO_WORKERS],
+        lambda: bool(_finished_tables(project) and _partial_tables(project)),
+        signum=signal.SIGINT,
     )
     assert len(workers) >= 2
     _assert_all_exit(workers)
@@ -149,12 +168,23 @@ def test_ctrl_c_stops_the_workers_and_keeps_the_finished_videos(tmp_path, shared
 def _metadata(person: str, videos: list[Path]) -> pd.DataFrame:
     rows = []
     for video in videos:
-        info = probe_video(video) if video.suffix == ".mp4" and video.stat().st_size > 100_000 else None
-        rows.append({
-            "person": person, "file": video.name, "start_s": math.nan, "end_s": math.nan, "sample_fps": 5.0,
-            "duration_s": info.duration_s if info else math.nan, "frame_count": info.frame_count if info else math.nan,
-            "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
-        })
+        info = (
+            probe_video(video)
+            if video.suffix == ".mp4" and video.stat().st_size > 100_000
+            else None
+        )
+        rows.append(
+            {
+                "person": person,
+                "file": video.name,
+                "start_s": math.nan,
+                "end_s": math.nan,
+                "sample_fps": 5.0,
+                "duration_s": info.duration_s if info else math.nan,
+                "frame_count": info.frame_count if info else math.nan,
+                "sha256": hashlib.sha256(video.read_bytes()).hexdigest(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -165,16 +195,25 @@ def test_a_failing_video_is_named_and_the_cluster_is_closed(tmp_path, shared_vid
     bad.parent.mkdir()
     bad.write_text("not a video\n" * 100)
     videos = {good.name: good, bad.name: bad}
-    jobs, plan = nodes.extract_video_faces(videos, _metadata("person_a", [good, bad]), {}, {**PARAMS, "workers": 2})
+    jobs, plan = nodes.extract_video_faces(
+        videos, _metadata("person_a", [good, bad]), {}, {**PARAMS, "workers": 2}
+    )
     assert jobs.fan_out.workers == 2 and len(jobs) == len(plan) == 2
 
     tables = FaceTableFolderDataset(str(tmp_path / "tables"))
-    with pytest.raises(DatasetError, match=r"video broken\.mp4 failed on a Dask worker: NotAVideoError: .*broken\.mp4 is not a video"):
+    with pytest.raises(
+        DatasetError,
+        match=r"video broken\.mp4 failed on a Dask worker: NotAVideoError: .*broken\.mp4 is not a video",
+    ):
         tables.save(jobs)
     # Python's multiprocessing resource tracker lives as long as this process, by design.
-    _assert_all_exit([
-        child for child in psutil.Process().children(recursive=True) if "resource_tracker" not in " ".join(child.cmdline())
-    ])
+    _assert_all_exit(
+        [
+            child
+            for child in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(child.cmdline())
+        ]
+    )
     # Whatever finished before the failure is a whole table; nothing half-written is listed.
     for key, table in tables.load().items():
         assert key.startswith("no_audio_d0_") and len(table.read()) > 0
@@ -189,8 +228,13 @@ def test_worker_settings_are_checked_and_do_not_change_the_per_video_key():
         parse_params({**PARAMS, "dask_scheduler": "tcp://host name:8786"})
     serial = parse_params(PARAMS)
     fanned = parse_params({**PARAMS, "workers": 8, "dask_scheduler": "tcp://10.0.0.5:8786"})
-    assert fanned.fan_out().scheduler == "tcp://10.0.0.5:8786" and fanned.fan_out().cpu_threads_per_job(4) == 1
-    assert serial.fan_out().cpu_threads_per_job(4) is None  # one by one: the libraries' own defaults
+    assert (
+        fanned.fan_out().scheduler == "tcp://10.0.0.5:8786"
+        and fanned.fan_out().cpu_threads_per_job(4) == 1
+    )
+    assert (
+        serial.fan_out().cpu_threads_per_job(4) is None
+    )  # one by one: the libraries' own defaults
     # A LocalCluster shares the cores among the workers it starts: no more than there are videos.
     local = parse_params({**PARAMS, "workers": 8}).fan_out()
     assert local.local_workers(2) == 2 and local.local_workers(20) == 8

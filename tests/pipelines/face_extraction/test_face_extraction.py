@@ -20,7 +20,9 @@ from tests.helpers.face_extraction import (
 )
 
 
-def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_video(tmp_path, shared_videos, shared_photos):
+def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_video(
+    tmp_path, shared_videos, shared_photos
+):
     import cv2
 
     video = shared_videos / "multi_hamilton.mp4"
@@ -39,7 +41,12 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     assert (kept["identity_distance"] <= FACE_EXTRACTION_PARAMS["identity"]["threshold"]).all()
     audience = alignments[alignments["frame_index"] > 215]
     assert len(audience) >= 20 and not audience["kept"].any()
-    assert set(alignments["reject_reason"].dropna()) <= {"too_small", "low_score", "blurred", "other_identity"}
+    assert set(alignments["reject_reason"].dropna()) <= {
+        "too_small",
+        "low_score",
+        "blurred",
+        "other_identity",
+    }
     assert (alignments["reject_reason"] == "other_identity").any()
     assert kept["landmarks68"].map(len).eq(136).all() and kept["transform"].map(len).eq(6).all()
     assert kept["landmarks68_crop"].map(len).eq(136).all()
@@ -54,14 +61,17 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
 
     identity = catalog.load("person_a_identity")
     assert len(identity) >= 1 and identity["descriptor"].map(len).eq(128).all()
-    assert set(zip(identity["video"], identity["track"], strict=True)) <= set(zip(kept["video"], kept["track"], strict=True))
+    assert set(zip(identity["video"], identity["track"], strict=True)) <= set(
+        zip(kept["video"], kept["track"], strict=True)
+    )
     assert (tmp_path / "data/08_reporting/face_contact_sheet_person_a.png").stat().st_size > 10_000
     metrics = catalog.load("person_a.face_extraction_metrics")
     assert metrics["face_extraction.person_a.faces_kept"] == {"value": len(kept), "step": 0}
     assert metrics["face_extraction.person_a.faces_found"]["value"] == len(alignments)
-    assert metrics["face_extraction.person_a.rejected_other_identity"]["value"] == (
-        alignments["reject_reason"] == "other_identity"
-    ).sum()
+    assert (
+        metrics["face_extraction.person_a.rejected_other_identity"]["value"]
+        == (alignments["reject_reason"] == "other_identity").sum()
+    )
 
     # Same checksum, same parameters: the per-video table is reused, not extracted again.
     tables = sorted((tmp_path / "data/02_intermediate/face_extraction/person_a").glob("*.parquet"))
@@ -72,7 +82,12 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
     pd.testing.assert_frame_equal(catalog.load("person_a_face_alignments"), alignments)
     # A parameter that changes the result makes a new key: the video is extracted again.
     catalog["params:face_extraction"] = {**FACE_EXTRACTION_PARAMS, "min_face_size": 80}
-    jobs, plan = nodes.extract_video_faces({video.name: video}, metadata, catalog.load("person_a.extracted_faces_before"), catalog.load("params:face_extraction"))
+    jobs, plan = nodes.extract_video_faces(
+        {video.name: video},
+        metadata,
+        catalog.load("person_a.extracted_faces_before"),
+        catalog.load("params:face_extraction"),
+    )
     assert list(jobs) == list(plan["key"]) and not plan["reused"].any()
 
 

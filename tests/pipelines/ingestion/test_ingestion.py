@@ -32,7 +32,13 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
         rows = {Path(row.source).name: row for row in metadata.itertuples()}
         assert set(videos) == set(metadata["file"])
         d6, d9, d0, ham = (rows[name] for name in names)
-        assert (d6.width, d6.height, d6.frame_count, d6.nominal_fps, d6.audio_codec) == (480, 480, 1008, 30.0, "aac")
+        assert (d6.width, d6.height, d6.frame_count, d6.nominal_fps, d6.audio_codec) == (
+            480,
+            480,
+            1008,
+            30.0,
+            "aac",
+        )
         assert (d6.start_s, d6.end_s, d6.sample_fps) == (2.0, 12.5, 10.0)
         assert math.isclose(d6.duration_s, 33.6, abs_tol=0.05)
         assert (d9.width, d9.height, d9.frame_count) == (512, 480, 587)
@@ -78,19 +84,33 @@ def _catalog(root: Path, people: dict) -> DataCatalog:
         folder = str(root / "videos" / person)
         catalog[f"{person}_raw_videos"] = VideoFolderDataset(path=folder)
         catalog[f"{person}.existing_raw_videos"] = VideoFolderDataset(path=folder)
-        catalog[f"{person}.fetch_staging"] = StagingFolderDataset(path=str(root / "videos" / f".partial-fetch-{person}"))
-        catalog[f"{person}.reference_photos"] = ImageFolderDataset(path=str(root / "photos" / person), overwrite=True)
-        catalog[f"{person}.video_metadata"] = ParquetDataset(filepath=str(root / f"metadata_{person}.parquet"))
+        catalog[f"{person}.fetch_staging"] = StagingFolderDataset(
+            path=str(root / "videos" / f".partial-fetch-{person}")
+        )
+        catalog[f"{person}.reference_photos"] = ImageFolderDataset(
+            path=str(root / "photos" / person), overwrite=True
+        )
+        catalog[f"{person}.video_metadata"] = ParquetDataset(
+            filepath=str(root / f"metadata_{person}.parquet")
+        )
         catalog[f"params:{person}"] = people[person]
     catalog["params:download"] = DOWNLOAD
     return catalog
 
 
-def test_pipeline_runs_both_people_and_a_rerun_fetches_nothing(tmp_path, shared_videos, shared_photos):
+def test_pipeline_runs_both_people_and_a_rerun_fetches_nothing(
+    tmp_path, shared_videos, shared_photos
+):
     people = {
-        "person_a": {"name": "person_a", "sources": [{"path": str(shared_videos / "person_a_d6.mp4")}],
-                     "reference_photos": [str(shared_photos / "obama.jpg")]},
-        "person_b": {"name": "person_b", "sources": [{"path": str(shared_videos / "person_b_d9.mp4")}]},
+        "person_a": {
+            "name": "person_a",
+            "sources": [{"path": str(shared_videos / "person_a_d6.mp4")}],
+            "reference_photos": [str(shared_photos / "obama.jpg")],
+        },
+        "person_b": {
+            "name": "person_b",
+            "sources": [{"path": str(shared_videos / "person_b_d9.mp4")}],
+        },
     }
     SequentialRunner().run(create_pipeline(), _catalog(tmp_path, people))
     (video_a,) = (tmp_path / "videos" / "person_a").iterdir()
@@ -108,9 +128,17 @@ def test_pipeline_runs_both_people_and_a_rerun_fetches_nothing(tmp_path, shared_
 
 def test_failed_source_adds_nothing_to_the_folder(tmp_path, shared_videos):
     people = {
-        "person_a": {"name": "person_a", "sources": [
-            {"path": str(shared_videos / "no_audio_d0.mp4")}, {"path": str(tmp_path / "gone.mp4")}]},
-        "person_b": {"name": "person_b", "sources": [{"path": str(shared_videos / "no_audio_d0.mp4")}]},
+        "person_a": {
+            "name": "person_a",
+            "sources": [
+                {"path": str(shared_videos / "no_audio_d0.mp4")},
+                {"path": str(tmp_path / "gone.mp4")},
+            ],
+        },
+        "person_b": {
+            "name": "person_b",
+            "sources": [{"path": str(shared_videos / "no_audio_d0.mp4")}],
+        },
     }
     with pytest.raises(Exception, match="gone.mp4 does not exist"):
         SequentialRunner().run(create_pipeline(), _catalog(tmp_path, people))

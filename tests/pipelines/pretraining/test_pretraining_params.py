@@ -19,32 +19,52 @@ def _conf(name: str) -> dict:
 
 
 def test_the_default_pretraining_takes_the_pair_model_and_its_own_budget_and_folder():
-    training, pretraining = _conf("parameters_training.yml")["training"], _conf("parameters_pretraining.yml")["pretraining"]
+    training, pretraining = (
+        _conf("parameters_training.yml")["training"],
+        _conf("parameters_pretraining.yml")["pretraining"],
+    )
     params = pretraining_training_params(training, pretraining)
-    assert (params.architecture, params.width, params.batch_size) == (training["architecture"], training["width"], training["batch_size"])
-    assert (params.max_minutes, params.checkpoint_dir) == (30, "data/06_models/pretraining_checkpoints")
+    assert (params.architecture, params.width, params.batch_size) == (
+        training["architecture"],
+        training["width"],
+        training["batch_size"],
+    )
+    assert (params.max_minutes, params.checkpoint_dir) == (
+        30,
+        "data/06_models/pretraining_checkpoints",
+    )
     assert len(parse_pretraining_params(pretraining).sources) == 4
-    assert all(source.sha256 and source.url for source in parse_pretraining_params(pretraining).sources)
+    assert all(
+        source.sha256 and source.url for source in parse_pretraining_params(pretraining).sources
+    )
 
 
 def test_the_face_extraction_settings_keep_everyone_and_stay_the_pairs():
     face_extraction = _conf("parameters_face_extraction.yml")["face_extraction"]
     settings = parse_params(keep_every_identity(face_extraction))
     assert settings.identity.keep == "everyone"
-    assert settings.model_dump(exclude={"identity"}) == parse_params(face_extraction).model_dump(exclude={"identity"})
+    assert settings.model_dump(exclude={"identity"}) == parse_params(face_extraction).model_dump(
+        exclude={"identity"}
+    )
     assert parse_params(face_extraction).identity.keep == "person"
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"training": {"width": 0.5}}, r"pretraining.training: .*\['width'\] cannot differ from `training`"),
+        (
+            {"training": {"width": 0.5}},
+            r"pretraining.training: .*\['width'\] cannot differ from `training`",
+        ),
         ({"training": {"max_minuts": 5}}, r"unknown training keys \['max_minuts'\]"),
         ({"sources": []}, r"pretraining.sources is empty"),
         ({"training": {"checkpoint_dir": "data/06_models/checkpoints"}}, r"is the pair training's"),
     ],
 )
 def test_bad_pretraining_parameters_are_named(change, message):
-    training, pretraining = _conf("parameters_training.yml")["training"], _conf("parameters_pretraining.yml")["pretraining"]
+    training, pretraining = (
+        _conf("parameters_training.yml")["training"],
+        _conf("parameters_pretraining.yml")["pretraining"],
+    )
     with pytest.raises(ValueError, match=message):
         pretraining_training_params(training, {**pretraining, **change})

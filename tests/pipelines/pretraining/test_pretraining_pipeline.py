@@ -27,7 +27,9 @@ def write_pretraining_sources(project: Path, shared_videos: Path, env: str = "ti
     """Point the preset's `pretraining.sources` at local clips (a conf file: --params splits on commas)."""
     conf = project / "conf" / env / "parameters_pretraining.yml"
     values = yaml.safe_load(conf.read_text())
-    values["pretraining"]["sources"] = [{"path": str(shared_videos / clip), "fps": fps} for clip, fps in PRETRAINING_CLIPS]
+    values["pretraining"]["sources"] = [
+        {"path": str(shared_videos / clip), "fps": fps} for clip, fps in PRETRAINING_CLIPS
+    ]
     conf.write_text(yaml.safe_dump(values))
 
 
@@ -53,7 +55,11 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
     assert "kept (every identity)" in log
 
     base = load_base_model(project / "data/06_models/base_model")
-    assert (base.config.architecture, base.config.width, base.config.input_size) == ("original", 0.1, 64)
+    assert (base.config.architecture, base.config.width, base.config.input_size) == (
+        "original",
+        0.1,
+        64,
+    )
     record = base.record
     # Held out: the last share of the faces (whole videos or time spans), validated on tiny's 8 of them.
     assert record["steps"] == 6 and len(kept) * 0.6 <= record["faces"] < len(kept)
@@ -80,7 +86,15 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
 def test_pretraining_resumes_from_its_checkpoint(pretrained):
     project, _ = pretrained
     result = kedro_run(
-        project, extra_args=["--pipelines", "pretraining", "--env", "tiny", "--params", "pretraining.training.max_steps=8"]
+        project,
+        extra_args=[
+            "--pipelines",
+            "pretraining",
+            "--env",
+            "tiny",
+            "--params",
+            "pretraining.training.max_steps=8",
+        ],
     )
     summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
     assert (summary["resumed_at_step"], summary["steps"]) == (6, 8)
@@ -98,7 +112,8 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
     base = load_base_model(base_folder)
     # One step at a learning rate too small to move a weight: the pair's model is the base model.
     result = kedro_run(
-        project, "training",
+        project,
+        "training",
         ["training.init_from=base_model", "training.max_steps=1", "training.optimizer.lr=1.0e-12"],
         extra_args=["--env", "tiny"],
     )
@@ -108,12 +123,20 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
         assert torch.allclose(pair.encoder.state_dict()[name], tensor, atol=1e-8), name
     for person in ("a", "b"):
         for name, tensor in base.decoder.state_dict().items():
-            assert torch.allclose(pair.decoders[person].state_dict()[name], tensor, atol=1e-8), (person, name)
+            assert torch.allclose(pair.decoders[person].state_dict()[name], tensor, atol=1e-8), (
+                person,
+                name,
+            )
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["initialised_from"]["record"]["steps"] == base.record["steps"]
 
     # A re-run resumes the pair's own checkpoint: the base model is not applied over it.
-    result = kedro_run(project, "training", ["training.init_from=base_model", "training.max_steps=2"], extra_args=["--env", "tiny"])
+    result = kedro_run(
+        project,
+        "training",
+        ["training.init_from=base_model", "training.max_steps=2"],
+        extra_args=["--env", "tiny"],
+    )
     assert "its weights win" in result.stdout + result.stderr
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert (summary["resumed_at_step"], summary["initialised_from"]) == (1, None)
@@ -121,9 +144,13 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
 
 def test_a_base_model_of_another_configuration_is_refused(pretrained, project_with_faces):
     base_folder = pretrained[0] / "data/06_models/base_model"
-    with pytest.raises(AssertionError, match=r"was pretrained for another model: width 0\.1 \(training says 0\.2\)"):
+    with pytest.raises(
+        AssertionError, match=r"was pretrained for another model: width 0\.1 \(training says 0\.2\)"
+    ):
         kedro_run(
-            project_with_faces, "training", [f"training.init_from={base_folder}", "training.width=0.2"],
+            project_with_faces,
+            "training",
+            [f"training.init_from={base_folder}", "training.width=0.2"],
             extra_args=["--env", "tiny"],
         )
     # Refused before the first step: no model written, no checkpoint to resume from.

@@ -37,10 +37,20 @@ def _write_local(project: Path, name: str, content: dict) -> None:
 
 def _local_people(project: Path, shared_videos: Path) -> None:
     """The README's own people, in conf/local/parameters_ingestion.yml."""
-    _write_local(project, "parameters_ingestion.yml", {
-        "person_a": {"name": "Alice", "sources": [{"path": str(shared_videos / "person_a_d6.mp4")}]},
-        "person_b": {"name": "Bob", "sources": [{"path": str(shared_videos / "person_b_d9.mp4")}]},
-    })
+    _write_local(
+        project,
+        "parameters_ingestion.yml",
+        {
+            "person_a": {
+                "name": "Alice",
+                "sources": [{"path": str(shared_videos / "person_a_d6.mp4")}],
+            },
+            "person_b": {
+                "name": "Bob",
+                "sources": [{"path": str(shared_videos / "person_b_d9.mp4")}],
+            },
+        },
+    )
 
 
 def test_one_key_overrides_keep_every_other_key_of_every_stage(tmp_path, shared_videos):
@@ -49,8 +59,11 @@ def test_one_key_overrides_keep_every_other_key_of_every_stage(tmp_path, shared_
     # conf/local may also set one key of a block.
     _write_local(project, "parameters_conversion.yml", {"conversion": {"output": {"crf": 28}}})
     overrides = {
-        "training": {"max_minutes": 7}, "conversion": {"duration_s": 2.5}, "face_extraction": {"min_face_size": 50},
-        "evaluation": {"max_described_faces": 10}, "download": {"retries": 1},
+        "training": {"max_minutes": 7},
+        "conversion": {"duration_s": 2.5},
+        "face_extraction": {"min_face_size": 50},
+        "evaluation": {"max_described_faces": 10},
+        "download": {"retries": 1},
     }
     bootstrap_project(project)
     with KedroSession.create(project_path=project, runtime_params=overrides) as session:
@@ -61,7 +74,10 @@ def test_one_key_overrides_keep_every_other_key_of_every_stage(tmp_path, shared_
         if stage == "conversion":
             expected["output"] = {**base["conversion"]["output"], "crf": 28}
         assert params[stage] == expected, stage
-    assert params["person_a"]["name"] == "Alice" and params["training"]["width"] == base["training"]["width"]
+    assert (
+        params["person_a"]["name"] == "Alice"
+        and params["training"]["width"] == base["training"]["width"]
+    )
 
 
 @pytest.mark.slow
@@ -72,17 +88,28 @@ def test_params_on_training_and_conversion_beside_a_local_file(tmp_path, shared_
     base = _base_parameters()["training"]
 
     # The CPU preset (width 0.25), two steps on the ~50 faces a person the clips give.
-    kedro_run(project, "training", [
-        "training.max_steps=2", "training.batch_size=8", "training.min_faces_per_person=16",
-        "training.val_every_n_steps=2", "training.val_max_faces=8",
-    ])
+    kedro_run(
+        project,
+        "training",
+        [
+            "training.max_steps=2",
+            "training.batch_size=8",
+            "training.min_faces_per_person=16",
+            "training.val_every_n_steps=2",
+            "training.val_max_faces=8",
+        ],
+    )
     _, config = load_swap_model(project / "data/06_models/swap_model")
     assert (config.architecture, config.width) == (base["architecture"], base["width"])
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["global_step"] == 2
 
     video = shared_videos / "single_d18.mp4"
-    kedro_run(project, "conversion", [f"conversion.video={video}", "conversion.duration_s=0.5", "conversion.output.width=160"])
+    kedro_run(
+        project,
+        "conversion",
+        [f"conversion.video={video}", "conversion.duration_s=0.5", "conversion.output.width=160"],
+    )
     with av.open(str(project / "data/07_model_output/swapped.mp4")) as container:
         assert container.streams.video[0].codec_context.width == 160
 
@@ -96,4 +123,6 @@ def test_params_on_training_and_conversion_beside_a_local_file(tmp_path, shared_
     assert logged["training.optimizer.lr"] == str(base["optimizer"]["lr"])
     logged = conversion_run.data.params
     assert (logged["conversion.duration_s"], logged["conversion.output.width"]) == ("0.5", "160")
-    assert logged["conversion.detection.det_size"] == str(_base_parameters()["conversion"]["detection"]["det_size"])
+    assert logged["conversion.detection.det_size"] == str(
+        _base_parameters()["conversion"]["detection"]["det_size"]
+    )

@@ -38,7 +38,9 @@ DDP = ["training.trainer.strategy=ddp", "training.trainer.devices=2"]
 def _runs(project):
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     experiment = client.get_experiment_by_name("faceswap_pipeline")
-    return client, client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
+    return client, client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time"]
+    )
 
 
 def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_machines(
@@ -97,8 +99,13 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
         kedro_run(
             ddp_project,
             "training",
-            [*COMMON, "training.trainer.strategy=ddp", "training.trainer.devices=1",
-             "training.trainer.num_nodes=2", "training.max_steps=8"],
+            [
+                *COMMON,
+                "training.trainer.strategy=ddp",
+                "training.trainer.devices=1",
+                "training.trainer.num_nodes=2",
+                "training.max_steps=8",
+            ],
             extra_args=["--env", "tiny"],
         )
         assert node_1.wait(timeout=120) == 0
@@ -118,17 +125,32 @@ def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
     project = project_with_faces
     last = project / "data/06_models/checkpoints/last.ckpt"
     command = [
-        sys.executable, "-m", "kedro", "run", "--pipelines", "training", "--env", "tiny", "--params",
+        sys.executable,
+        "-m",
+        "kedro",
+        "run",
+        "--pipelines",
+        "training",
+        "--env",
+        "tiny",
+        "--params",
         ",".join([*COMMON, *DDP, "training.max_steps=100000"]),
     ]
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true", "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "COLUMNS": "200",
+    }
     kedro = subprocess.Popen(
         command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         deadline = time.monotonic() + 600
         while not last.exists():  # training is under way on both ranks
-            assert kedro.poll() is None and time.monotonic() < deadline, kedro.communicate()[0][-4000:]
+            assert kedro.poll() is None and time.monotonic() < deadline, kedro.communicate()[0][
+                -4000:
+            ]
             time.sleep(0.2)
         # The node process's only child is the rank-1 process (Linux lists children in /proc).
         (rank_1,) = Path(f"/proc/{kedro.pid}/task/{kedro.pid}/children").read_text().split()
@@ -139,7 +161,9 @@ def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
             kedro.kill()
     assert kedro.returncode > 0  # Kedro reports the error, not killed by a signal
     assert "RankFailedError" in output
-    assert re.search(r"DDP rank process \d+ \(local rank 1\) ended with exit code -9", output), output[-4000:]
+    assert re.search(r"DDP rank process \d+ \(local rank 1\) ended with exit code -9", output), (
+        output[-4000:]
+    )
     assert "Pipeline execution completed" not in output
     assert read_checkpoint_info(last)[1] >= 2  # the last checkpoint is whole
     assert not (project / "data/06_models/swap_model/model.safetensors").exists()

@@ -26,7 +26,9 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
 
     model, config = load_swap_model(project / "data/06_models/swap_model")
     assert (config.architecture, config.width, config.input_size) == ("original", 0.1, 64)
-    assert model.people["a"]["descriptors"] == 3 and len(model.people["b"]["descriptor_mean"]) == 128
+    assert (
+        model.people["a"]["descriptors"] == 3 and len(model.people["b"]["descriptor_mean"]) == 128
+    )
     crop = next(iter(clip_faces["a"][0].values()))
     face = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
     swapped = model.swap(crop_model_region(face, config.input_size, config.coverage), to="b")
@@ -47,9 +49,16 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
         assert client.get_metric_history(run.info.run_id, metric), metric
     assert len(client.get_metric_history(run.info.run_id, "train/loss_a")) >= 5
     # At every validation the held-out faces are swapped and judged: the chart of when it convinces.
-    for metric in ("val_swap/distance_to_target", "val_swap/share_nearer_target", "val_swap/detail_kept",
-                   "val_swap/convincing", "val_swap/distance_to_target_a_to_b"):
-        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [3, 6], metric
+    for metric in (
+        "val_swap/distance_to_target",
+        "val_swap/share_nearer_target",
+        "val_swap/detail_kept",
+        "val_swap/convincing",
+        "val_swap/distance_to_target_a_to_b",
+    ):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [3, 6], (
+            metric
+        )
     first = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     verdict = first["validation_swaps"]["verdict"]
     assert verdict["convincing"] is False and verdict["text"].startswith("not convincing yet")
@@ -74,14 +83,23 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/loss_a")]
     assert min(steps) >= 6  # the step count continues
     for person in ("a", "b"):  # one row per listed face, at the original model's 102 px source size
-        bank = np.load(project / f"data/05_model_input/face_bank/person_{person}.npy", mmap_mode="r")
+        bank = np.load(
+            project / f"data/05_model_input/face_bank/person_{person}.npy", mmap_mode="r"
+        )
         assert bank.shape == ((split["person"] == person).sum(), 4, 102, 102), bank.shape
 
     # Asked to stop once convincing, with thresholds any swap meets: it stops at the next validation.
-    lenient = ["evaluation.verdict.min_share_nearer_target=0", "evaluation.verdict.max_distance_to_target=5",
-               "evaluation.verdict.min_detail_kept=0"]
-    kedro_run(project, "training", ["training.max_steps=30", "training.stop_when_convincing=true", *lenient],
-              extra_args=["--env", "tiny"])
+    lenient = [
+        "evaluation.verdict.min_share_nearer_target=0",
+        "evaluation.verdict.max_distance_to_target=5",
+        "evaluation.verdict.min_detail_kept=0",
+    ]
+    kedro_run(
+        project,
+        "training",
+        ["training.max_steps=30", "training.stop_when_convincing=true", *lenient],
+        extra_args=["--env", "tiny"],
+    )
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["stop_reason"] == "convincing" and summary["global_step"] < 30
     assert summary["validation_swaps"]["verdict"]["convincing"] is True

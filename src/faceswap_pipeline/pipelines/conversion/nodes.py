@@ -50,7 +50,9 @@ SAME_PERSON_MAX_MEAN_DISTANCE = 0.5
 
 
 def check_model_people(
-    swap_model: Any, person_a_identity: pd.DataFrame | None, person_b_identity: pd.DataFrame | None,
+    swap_model: Any,
+    person_a_identity: pd.DataFrame | None,
+    person_b_identity: pd.DataFrame | None,
     max_distance: float = SAME_PERSON_MAX_MEAN_DISTANCE,
 ) -> None:
     """Refuse a model trained on other people than the configured ones (their `{person}_identity`).
@@ -121,15 +123,21 @@ def _log_summary(report: pd.DataFrame, source_name: str, person: str) -> None:
     summary = summarise(report)
     logger.info(
         "conversion of %s: %d frames, %d with %s's face swapped, %d faces skipped, %.1f frames/s",
-        source_name, summary["conversion/frames"], summary["conversion/frames_swapped"], person,
-        summary["conversion/faces_skipped"], summary.get("conversion/frames_per_s", float("nan")),
+        source_name,
+        summary["conversion/frames"],
+        summary["conversion/frames_swapped"],
+        person,
+        summary["conversion/faces_skipped"],
+        summary.get("conversion/frames_per_s", float("nan")),
     )
     if summary["conversion/frames_swapped"] == 0:
         logger.warning(
             "%s's face was never found in %s (%d faces seen, none matched): the video passes "
             "through unchanged. Check conversion.direction, the video, or "
             "conversion.identity.threshold",
-            person, source_name, summary["conversion/faces_found"],
+            person,
+            source_name,
+            summary["conversion/faces_found"],
         )
 
 
@@ -181,8 +189,11 @@ def convert_video(
     try:
         video, source_name = resolve_video(params.video, raw_videos, work, person=person)
         tags = swapping.provenance_tags(
-            swap_model, direction=params.direction, precision=params.precision,
-            source=source_name, run_id=mlflow_run_id,
+            swap_model,
+            direction=params.direction,
+            precision=params.precision,
+            source=source_name,
+            run_id=mlflow_run_id,
         )
         logger.info("converting %s (%s, %s)", video, params.direction, person)
         report = swapping.convert_video_file(
@@ -230,7 +241,11 @@ def make_preview_gif(swapped_video: Path, conversion: dict[str, Any], staging: P
     output = _temporary_file(staging, ".gif")
     try:
         return write_gif(
-            Path(swapped_video), output, params.gif.fps, params.gif.max_width, params.gif.max_seconds
+            Path(swapped_video),
+            output,
+            params.gif.fps,
+            params.gif.max_width,
+            params.gif.max_seconds,
         )
     except BaseException:
         output.unlink(missing_ok=True)

@@ -92,8 +92,11 @@ def _direction(
 
 
 def _source_video(
-    provenance: dict[str, Any], raw_videos: dict[str, Path], conversion: dict[str, Any] | None,
-    source_person: str, work: Path,
+    provenance: dict[str, Any],
+    raw_videos: dict[str, Path],
+    conversion: dict[str, Any] | None,
+    source_person: str,
+    work: Path,
 ) -> tuple[Path, str]:
     """The video the conversion read and its name: one of the source person's raw videos when the
     swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL is
@@ -112,7 +115,9 @@ def _warn_if_frames_differ(conversion_report: pd.DataFrame, per_frame: pd.DataFr
     if not np.array_equal(converted, evaluated):
         logger.warning(
             "the source's frame numbers differ from the conversion report's (first %s vs %s): "
-            "frames are paired in order", evaluated[:1], converted[:1],
+            "frames are paired in order",
+            evaluated[:1],
+            converted[:1],
         )
 
 
@@ -164,14 +169,23 @@ def evaluate_swapped_video(
         source, source_name = _source_video(provenance, raw_videos, conversion, source_person, work)
         side_by_side = _is_side_by_side(source, Path(swapped_video))
         layout = ", side by side" if side_by_side else ""
-        logger.info("evaluating %s (%s%s) against its source %s",
-                    Path(swapped_video).name, direction, layout, source_name)
+        logger.info(
+            "evaluating %s (%s%s) against its source %s",
+            Path(swapped_video).name,
+            direction,
+            layout,
+            source_name,
+        )
         result = evaluate(
-            source, Path(swapped_video),
+            source,
+            Path(swapped_video),
             _descriptors(identities[target_person], target_person),
             _descriptors(identities[source_person], source_person),
             swapped=(conversion_report["faces_swapped"] > 0).tolist(),
-            start_s=start_s, end_s=end_s, side_by_side=side_by_side, settings=settings,
+            start_s=start_s,
+            end_s=end_s,
+            side_by_side=side_by_side,
+            settings=settings,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -211,22 +225,36 @@ def evaluate_reconstruction(
     device = choose_device(params.device)
     metrics: dict[str, float] = {}
     for person in PERSONS:
-        held_out = training_faces[(training_faces["person"] == person) & (training_faces["split"] == "val")]
+        held_out = training_faces[
+            (training_faces["person"] == person) & (training_faces["split"] == "val")
+        ]
         face_ids = [face_id for face_id in held_out["face_id"] if face_id in aligned[person]]
         if len(face_ids) < len(held_out):
             logger.warning(
                 "%d of person_%s's held-out faces are no longer in person_%s.aligned_faces (re-extracted "
-                "since training?); scoring the %d left", len(held_out) - len(face_ids), person, person, len(face_ids),
+                "since training?); scoring the %d left",
+                len(held_out) - len(face_ids),
+                person,
+                person,
+                len(face_ids),
             )
         if len(face_ids) > params.max_faces_per_person:
-            picks = np.linspace(0, len(face_ids) - 1, params.max_faces_per_person).round().astype(int)
+            picks = (
+                np.linspace(0, len(face_ids) - 1, params.max_faces_per_person).round().astype(int)
+            )
             face_ids = [face_ids[i] for i in np.unique(picks)]
         if not face_ids:
             logger.warning("person_%s has no held-out faces: reconstruction not measured", person)
         scores = reconstruction_scores(
-            swap_model, [aligned[person][face_id] for face_id in face_ids], person, params.batch_size, device
+            swap_model,
+            [aligned[person][face_id] for face_id in face_ids],
+            person,
+            params.batch_size,
+            device,
         )
-        metrics[f"reconstruction/ssim_{person}"] = float(scores.ssim.mean()) if face_ids else math.nan
+        metrics[f"reconstruction/ssim_{person}"] = (
+            float(scores.ssim.mean()) if face_ids else math.nan
+        )
         metrics[f"reconstruction/l1_{person}"] = float(scores.l1.mean()) if face_ids else math.nan
         metrics[f"reconstruction/faces_{person}"] = float(len(face_ids))
     return metrics
@@ -272,9 +300,13 @@ def _log_figures(metrics: dict[str, float]) -> None:
         "target's own faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker "
         "ratio %.2f, coverage %.0f%%",
         100 * metrics["identity/share_closer_to_target"],
-        metrics["identity/mean_distance_to_target"], metrics["identity/target_spread"],
-        metrics["detail/sharpness_ratio"], metrics["landmarks/error"], metrics["pose/error_deg"],
-        metrics["temporal/flicker_ratio"], 100 * metrics["coverage/swapped_share"],
+        metrics["identity/mean_distance_to_target"],
+        metrics["identity/target_spread"],
+        metrics["detail/sharpness_ratio"],
+        metrics["landmarks/error"],
+        metrics["pose/error_deg"],
+        metrics["temporal/flicker_ratio"],
+        100 * metrics["coverage/swapped_share"],
     )
 
 
@@ -339,7 +371,9 @@ def summarise_evaluation(
     json_metrics = {name: (None if math.isnan(value) else value) for name, value in metrics.items()}
     summary = {"verdict": verdict, "metrics": json_metrics, "facts": facts}
     return (
-        summary, metrics_table(metrics), _mlflow_metrics(metrics, verdict),
+        summary,
+        metrics_table(metrics),
+        _mlflow_metrics(metrics, verdict),
         _mlflow_tags(verdict, provenance.get("mlflow_run_id")),
     )
 
@@ -396,7 +430,9 @@ def render_evaluation_report(
     frames = {}
     for name in sorted(evaluation_report_frames):
         position = int(name) if name.isdigit() else None
-        caption = f"frame {position} at {times[position]:.2f} s" if position in times.index else name
+        caption = (
+            f"frame {position} at {times[position]:.2f} s" if position in times.index else name
+        )
         frames[f"original | swapped, {caption}"] = evaluation_report_frames[name]()
     thresholds = (evaluation_summary.get("verdict") or {}).get("thresholds", {})
     figures = {
@@ -406,6 +442,9 @@ def render_evaluation_report(
         "Flicker and landmark jitter over time": plot_flicker(evaluation_frames),
     }
     return render_report_html(
-        evaluation_metrics, frames, figures, evaluation_summary.get("facts", {}),
+        evaluation_metrics,
+        frames,
+        figures,
+        evaluation_summary.get("facts", {}),
         verdict=evaluation_summary.get("verdict"),
     )

@@ -21,7 +21,9 @@ _VERDICT = VerdictThresholds()
 
 
 class ReconstructionParams(StrictModel):
-    max_faces_per_person: int = Field(64, ge=1, description="held-out faces scored, spread over the set")
+    max_faces_per_person: int = Field(
+        64, ge=1, description="held-out faces scored, spread over the set"
+    )
     batch_size: int = Field(32, ge=1)
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda")
 
@@ -47,5 +49,8 @@ class EvaluationParams(VideoEvaluationSettings):
 def parse_params(evaluation: dict[str, Any] | None) -> EvaluationParams:
     """Validate `params:evaluation`; a bad value fails naming `evaluation.<key>`."""
     return validate_parameters(
-        EvaluationParams, evaluation, prefix="evaluation", file="conf/base/parameters_evaluation.yml"
+        EvaluationParams,
+        evaluation,
+        prefix="evaluation",
+        file="conf/base/parameters_evaluation.yml",
     )

@@ -32,24 +32,53 @@ from faceswap_pipeline.safe_names import safe_stem
 logger = logging.getLogger(__name__)
 
 REJECT_OTHER_IDENTITY = "other_identity"
-PLAN_COLUMNS = ["person", "video", "file", "key", "sha256", "start_s", "end_s", "sample_fps", "reused"]
+PLAN_COLUMNS = [
+    "person",
+    "video",
+    "file",
+    "key",
+    "sha256",
+    "start_s",
+    "end_s",
+    "sample_fps",
+    "reused",
+]
 ALIGNMENT_COLUMNS = [
-    "video", "face_id", "frame_index", "time_s", "box", "score", "landmarks5", "landmarks68",
-    "landmarks68_crop", "transform", "track", "identity_distance", "sharpness", "kept", "reject_reason",
+    "video",
+    "face_id",
+    "frame_index",
+    "time_s",
+    "box",
+    "score",
+    "landmarks5",
+    "landmarks68",
+    "landmarks68_crop",
+    "transform",
+    "track",
+    "identity_distance",
+    "sharpness",
+    "kept",
+    "reject_reason",
 ]
 IDENTITY_COLUMNS = ["video", "track", "frame_index", "descriptor"]
 
 
 def _optional(value: Any) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return (
+        None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    )
 
 
 def _video_key(row: pd.Series, settings_hash: str) -> str:
     """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result."""
-    window = fingerprint_hash({
-        "start_s": _optional(row["start_s"]), "end_s": _optional(row["end_s"]),
-        "sample_fps": _optional(row["sample_fps"]), "settings": settings_hash,
-    })
+    window = fingerprint_hash(
+        {
+            "start_s": _optional(row["start_s"]),
+            "end_s": _optional(row["end_s"]),
+            "sample_fps": _optional(row["sample_fps"]),
+            "settings": settings_hash,
+        }
+    )
     return f"{safe_stem(Path(str(row['file'])).stem, fallback='video')}_{str(row['sha256'])[:12]}_{window}"
 
 
@@ -57,13 +86,24 @@ def _face_table_schema():
     import pyarrow as pa
 
     floats = pa.list_(pa.float32())
-    return pa.schema([
-        ("video", pa.string()), ("frame_index", pa.int64()), ("time_s", pa.float64()),
-        ("box", floats), ("score", pa.float32()), ("landmarks5", floats), ("landmarks68", floats),
-        ("landmarks68_crop", floats), ("transform", pa.list_(pa.float64())), ("track", pa.int64()),
-        ("sharpness", pa.float32()), ("reject_reason", pa.string()), ("descriptor", floats),
-        ("crop_png", pa.binary()),
-    ])
+    return pa.schema(
+        [
+            ("video", pa.string()),
+            ("frame_index", pa.int64()),
+            ("time_s", pa.float64()),
+            ("box", floats),
+            ("score", pa.float32()),
+            ("landmarks5", floats),
+            ("landmarks68", floats),
+            ("landmarks68_crop", floats),
+            ("transform", pa.list_(pa.float64())),
+            ("track", pa.int64()),
+            ("sharpness", pa.float32()),
+            ("reject_reason", pa.string()),
+            ("descriptor", floats),
+            ("crop_png", pa.binary()),
+        ]
+    )
 
 
 class _VideoFaceChunks:
@@ -74,7 +114,12 @@ class _VideoFaceChunks:
     """
 
     def __init__(
-        self, video: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models,
+        self,
+        video: str,
+        path: Path,
+        row: pd.Series,
+        params: FaceExtractionParams,
+        models: _Models,
         progress_bar: bool = True,
     ):
         self.video, self.path, self.row, self.params, self.models = video, path, row, params, models
@@ -86,9 +131,19 @@ class _VideoFaceChunks:
         duration = self.row.get("duration_s")
         if frame_count is None or duration is None or not math.isfinite(float(frame_count)):
             return None
-        start, end, fps = _optional(self.row["start_s"]), _optional(self.row["end_s"]), _optional(self.row["sample_fps"])
-        span = max(0.0, min(end if end is not None else float(duration), float(duration)) - (start or 0.0))
-        estimate = float(frame_count) * span / float(duration) if float(duration) > 0 else float(frame_count)
+        start, end, fps = (
+            _optional(self.row["start_s"]),
+            _optional(self.row["end_s"]),
+            _optional(self.row["sample_fps"]),
+        )
+        span = max(
+            0.0, min(end if end is not None else float(duration), float(duration)) - (start or 0.0)
+        )
+        estimate = (
+            float(frame_count) * span / float(duration)
+            if float(duration) > 0
+            else float(frame_count)
+        )
         if fps is not None:
             estimate = min(estimate, span * fps)
         return max(1, round(estimate))
@@ -110,17 +165,25 @@ class _VideoFaceChunks:
             # Faces rejected before alignment (low score, too small: most of a crowd) store nulls, not
             # 290 NaNs each, so a long crowded video's table stays small.
             aligned = face.crop is not None or not np.isnan(face.transform).all()
-            columns["landmarks68"].append(face.landmarks68.ravel().tolist() if face.crop is not None else None)
-            columns["landmarks68_crop"].append(face.landmarks68_crop.ravel().tolist() if face.crop is not None else None)
+            columns["landmarks68"].append(
+                face.landmarks68.ravel().tolist() if face.crop is not None else None
+            )
+            columns["landmarks68_crop"].append(
+                face.landmarks68_crop.ravel().tolist() if face.crop is not None else None
+            )
             columns["transform"].append(face.transform.ravel().tolist() if aligned else None)
             columns["track"].append(face.track)
             columns["sharpness"].append(face.sharpness)
             columns["reject_reason"].append(face.reject_reason)
-            columns["descriptor"].append(None if face.descriptor is None else face.descriptor.tolist())
+            columns["descriptor"].append(
+                None if face.descriptor is None else face.descriptor.tolist()
+            )
             if face.crop is None:
                 columns["crop_png"].append(None)
             else:
-                ok, encoded = cv2.imencode(".png", np.ascontiguousarray(face.crop[:, :, ::-1]), png_options)
+                ok, encoded = cv2.imencode(
+                    ".png", np.ascontiguousarray(face.crop[:, :, ::-1]), png_options
+                )
                 if not ok:
                     raise RuntimeError(f"{self.video}: could not encode a face crop as PNG")
                 columns["crop_png"].append(encoded.tobytes())
@@ -138,8 +201,11 @@ class _VideoFaceChunks:
         report = DecodeReport()
         extractor = FaceExtractor(self.models.detector(), self.params)
         frames = iter_frames(
-            self.path, start_s=_optional(self.row["start_s"]), end_s=_optional(self.row["end_s"]),
-            sample_fps=_optional(self.row["sample_fps"]), report=report,
+            self.path,
+            start_s=_optional(self.row["start_s"]),
+            end_s=_optional(self.row["end_s"]),
+            sample_fps=_optional(self.row["sample_fps"]),
+            report=report,
         )
         started = time.perf_counter()
         yielded = False
@@ -149,11 +215,20 @@ class _VideoFaceChunks:
         # progress goes to the log instead, which the worker forwards to the user.
         progress = _ProgressLog(self.video, expected) if not self.progress_bar else None
         with (
-            tqdm(total=expected, desc=self.video, unit="frame", mininterval=1.0, leave=False, disable=not self.progress_bar) as bar,
+            tqdm(
+                total=expected,
+                desc=self.video,
+                unit="frame",
+                mininterval=1.0,
+                leave=False,
+                disable=not self.progress_bar,
+            ) as bar,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-png") as encoder,
         ):
             pending = []
-            for faces in extractor.run(frames, on_frames=progress.update if progress else bar.update):
+            for faces in extractor.run(
+                frames, on_frames=progress.update if progress else bar.update
+            ):
                 if faces:
                     pending.append(encoder.submit(self._table, faces, schema))
                 if len(pending) > 1:
@@ -167,20 +242,37 @@ class _VideoFaceChunks:
             yield schema.empty_table()
         counts = extractor.counts
         self.parquet_metadata = {
-            "frames_read": counts.frames_read, "frames_decoded": report.frames_decoded,
-            "damaged": report.damaged, "shot_cuts": counts.shot_cuts, "decode_error": report.error or "", "seconds": round(elapsed, 3),
+            "frames_read": counts.frames_read,
+            "frames_decoded": report.frames_decoded,
+            "damaged": report.damaged,
+            "shot_cuts": counts.shot_cuts,
+            "decode_error": report.error or "",
+            "seconds": round(elapsed, 3),
         }
         fps = counts.frames_read / elapsed if elapsed > 0 else float("nan")
         if report.damaged:
             logger.warning(
-                "%s is damaged: used the %d frames decoded before the error (%s)", self.video, report.frames_decoded, report.error
+                "%s is damaged: used the %d frames decoded before the error (%s)",
+                self.video,
+                report.frames_decoded,
+                report.error,
             )
         if counts.faces_found == 0:
-            logger.warning("%s: no face found in %d frames; it contributes no faces", self.video, counts.frames_read)
+            logger.warning(
+                "%s: no face found in %d frames; it contributes no faces",
+                self.video,
+                counts.frames_read,
+            )
         logger.info(
             "%s: %d frames in %.1f s (%.1f frames/s), %d faces found, %d passed quality, %d described, rejected %s",
-            self.video, counts.frames_read, elapsed, fps, counts.faces_found, counts.faces_passed,
-            counts.descriptors, dict(counts.rejected) or "none",
+            self.video,
+            counts.frames_read,
+            elapsed,
+            fps,
+            counts.faces_found,
+            counts.faces_passed,
+            counts.descriptors,
+            dict(counts.rejected) or "none",
         )
 
 
@@ -191,15 +283,29 @@ class _ProgressLog:
         self.video, self.expected, self.every_s = video, expected, every_s
         self.frames = 0
         self.started = self.last = time.perf_counter()
-        logger.info("%s: extracting faces (%s frames)", video, expected if expected is not None else "unknown")
+        logger.info(
+            "%s: extracting faces (%s frames)",
+            video,
+            expected if expected is not None else "unknown",
+        )
 
     def update(self, frames: int) -> None:
         self.frames += frames
         now = time.perf_counter()
         if now - self.last >= self.every_s:
             self.last = now
-            share = f" of {self.expected} ({100 * self.frames / self.expected:.0f} %)" if self.expected else ""
-            logger.info("%s: %d frames%s, %.1f frames/s", self.video, self.frames, share, self.frames / (now - self.started))
+            share = (
+                f" of {self.expected} ({100 * self.frames / self.expected:.0f} %)"
+                if self.expected
+                else ""
+            )
+            logger.info(
+                "%s: %d frames%s, %.1f frames/s",
+                self.video,
+                self.frames,
+                share,
+                self.frames / (now - self.started),
+            )
 
 
 class _VideoJob:
@@ -212,8 +318,15 @@ class _VideoJob:
     """
 
     def __init__(
-        self, file: str, path: Path, row: pd.Series, params: FaceExtractionParams, models: _Models,
-        *, distributed: bool, cpu_threads: int | None,
+        self,
+        file: str,
+        path: Path,
+        row: pd.Series,
+        params: FaceExtractionParams,
+        models: _Models,
+        *,
+        distributed: bool,
+        cpu_threads: int | None,
     ):
         self.file, self.path, self.row, self.params, self.models = file, path, row, params, models
         self.distributed, self.cpu_threads = distributed, cpu_threads
@@ -225,7 +338,12 @@ class _VideoJob:
 
             cv2.setNumThreads(self.cpu_threads)
         return _VideoFaceChunks(
-            Path(self.file).stem, self.path, self.row, self.params, self.models, progress_bar=not self.distributed
+            Path(self.file).stem,
+            self.path,
+            self.row,
+            self.params,
+            self.models,
+            progress_bar=not self.distributed,
         )
 
 
@@ -250,13 +368,17 @@ class _Models:
             self._detector = detector_params.build()
             logger.info(
                 "RetinaFace at %d px, batches of %d, on %s",
-                detector_params.det_size, detector_params.batch_size, ", ".join(self._detector.providers),
+                detector_params.det_size,
+                detector_params.batch_size,
+                ", ".join(self._detector.providers),
             )
         return self._detector
 
 
 def _plan_videos(
-    raw_videos: dict[str, Path], video_metadata: pd.DataFrame, extracted_before: dict[str, Any],
+    raw_videos: dict[str, Path],
+    video_metadata: pd.DataFrame,
+    extracted_before: dict[str, Any],
     params: FaceExtractionParams,
 ) -> tuple[pd.DataFrame, dict[str, tuple[str, pd.Series]]]:
     """The plan (one row a video, ``PLAN_COLUMNS``) and ``{key: (file, metadata row)}`` of the
@@ -275,11 +397,19 @@ def _plan_videos(
         reused = key in extracted_before
         if not reused:
             to_extract[key] = (file, row)
-        plan_rows.append({
-            "person": row.get("person", ""), "video": Path(file).stem, "file": file, "key": key,
-            "sha256": row["sha256"], "start_s": row["start_s"], "end_s": row["end_s"],
-            "sample_fps": row["sample_fps"], "reused": reused,
-        })
+        plan_rows.append(
+            {
+                "person": row.get("person", ""),
+                "video": Path(file).stem,
+                "file": file,
+                "key": key,
+                "sha256": row["sha256"],
+                "start_s": row["start_s"],
+                "end_s": row["end_s"],
+                "sample_fps": row["sample_fps"],
+                "reused": reused,
+            }
+        )
     plan = pd.DataFrame(plan_rows, columns=PLAN_COLUMNS)
     duplicated = plan["video"].duplicated()
     if duplicated.any():
@@ -317,26 +447,46 @@ def extract_video_faces(
     plan, to_extract = _plan_videos(raw_videos, video_metadata, extracted_before, params)
     logger.info(
         "%s: %d videos, %d already extracted with these settings, %d to extract",
-        plan["person"].iloc[0] if len(plan) else "face extraction", len(plan),
-        int(plan["reused"].sum()), len(to_extract),
+        plan["person"].iloc[0] if len(plan) else "face extraction",
+        len(plan),
+        int(plan["reused"].sum()),
+        len(to_extract),
     )
     fan_out = params.fan_out()
     cpu_threads = fan_out.cpu_threads_per_job(len(to_extract))
     if cpu_threads and not params.detector.intra_op_threads:
         # N workers each running onnxruntime on every core would fight over them.
-        params = params.model_copy(update={"detector": params.detector.model_copy(update={"intra_op_threads": cpu_threads})})
+        params = params.model_copy(
+            update={
+                "detector": params.detector.model_copy(update={"intra_op_threads": cpu_threads})
+            }
+        )
     models = _Models(params)
     jobs = {
-        key: _VideoJob(file, Path(raw_videos[file]), row, params, models, distributed=fan_out.distributed, cpu_threads=cpu_threads)
+        key: _VideoJob(
+            file,
+            Path(raw_videos[file]),
+            row,
+            params,
+            models,
+            distributed=fan_out.distributed,
+            cpu_threads=cpu_threads,
+        )
         for key, (file, row) in to_extract.items()
     }
     return FanOutJobs(jobs, fan_out), plan
 
 
-def _reference_descriptors(reference_photos: dict[str, Callable[[], np.ndarray]], models: _Models) -> np.ndarray:
+def _reference_descriptors(
+    reference_photos: dict[str, Callable[[], np.ndarray]], models: _Models
+) -> np.ndarray:
     from faceswap_pipeline.faces.extraction import describe_largest_face
 
-    detector = models.detector(det_size=models.params.detector.reference_det_size) if reference_photos else None
+    detector = (
+        models.detector(det_size=models.params.detector.reference_det_size)
+        if reference_photos
+        else None
+    )
     descriptors = []
     for name, load in sorted(reference_photos.items()):
         descriptor, faces = describe_largest_face(load(), detector)
@@ -350,21 +500,31 @@ def _reference_descriptors(reference_photos: dict[str, Callable[[], np.ndarray]]
     return np.asarray(descriptors, dtype=np.float32).reshape(-1, 128)
 
 
-def _track_distances(faces: pd.DataFrame, references: np.ndarray | None, threshold: float) -> pd.Series:
+def _track_distances(
+    faces: pd.DataFrame, references: np.ndarray | None, threshold: float
+) -> pd.Series:
     """Per (video, track): the median distance of its sampled descriptors to the person."""
     from faceswap_pipeline.faces.identity import descriptor_distances, dominant_identity
 
     described = faces[faces["descriptor"].notna()]
     if described.empty:
         return pd.Series(dtype=float)
-    groups = {key: np.stack(group["descriptor"].map(np.asarray).to_list()) for key, group in described.groupby(["video", "track"])}
+    groups = {
+        key: np.stack(group["descriptor"].map(np.asarray).to_list())
+        for key, group in described.groupby(["video", "track"])
+    }
     if references is None or len(references) == 0:
         passed = faces[faces["reject_reason"].isna()].groupby(["video", "track"]).size()
         keys = list(groups)
-        cluster = dominant_identity([groups[k] for k in keys], [float(passed.get(k, 1)) for k in keys], threshold)
+        cluster = dominant_identity(
+            [groups[k] for k in keys], [float(passed.get(k, 1)) for k in keys], threshold
+        )
         # Distances to the cluster's centre: measured against all its members, a track would match itself.
         references = cluster.mean(axis=0, keepdims=True)
-    return pd.Series({key: float(np.median(descriptor_distances(d, references))) for key, d in groups.items()}, dtype=float)
+    return pd.Series(
+        {key: float(np.median(descriptor_distances(d, references))) for key, d in groups.items()},
+        dtype=float,
+    )
 
 
 def select_person_faces(
@@ -462,12 +622,16 @@ def _decide_identity(
 
 def _identity_table(faces: pd.DataFrame) -> pd.DataFrame:
     """The sampled descriptors of the kept tracks (``IDENTITY_COLUMNS``)."""
-    kept_tracks = set(faces.loc[faces["kept"], ["video", "track"]].itertuples(index=False, name=None))
+    kept_tracks = set(
+        faces.loc[faces["kept"], ["video", "track"]].itertuples(index=False, name=None)
+    )
     described = faces[faces["descriptor"].notna()]
     return pd.DataFrame(
         [
             {
-                "video": r.video, "track": r.track, "frame_index": r.frame_index,
+                "video": r.video,
+                "track": r.track,
+                "frame_index": r.frame_index,
                 "descriptor": np.asarray(r.descriptor, np.float32).tolist(),
             }
             for r in described.itertuples(index=False)
@@ -497,7 +661,9 @@ def _summary(faces: pd.DataFrame, metadata: list[dict[str, str]]) -> dict[str, A
         "frames_read": sum(int(m.get("frames_read", 0)) for m in metadata),
         "faces_found": len(faces),
         "faces_kept": int(faces["kept"].sum()),
-        "frames_with_kept_face": int(faces.loc[faces["kept"], ["video", "frame_index"]].drop_duplicates().shape[0]),
+        "frames_with_kept_face": int(
+            faces.loc[faces["kept"], ["video", "frame_index"]].drop_duplicates().shape[0]
+        ),
         "tracks": int(faces[["video", "track"]].drop_duplicates().shape[0]),
         "rejected": {reason: int(count) for reason, count in sorted(rejected.items())},
     }
@@ -526,16 +692,25 @@ def _identity_rule(params: FaceExtractionParams, with_references: bool) -> str:
 def _log_summary(person: str, summary: dict[str, Any], identity_rule: str) -> None:
     logger.info(
         "%s: %d videos, %d frames read, %d faces found in %d tracks, %d kept (%s), rejected: %s",
-        person, summary["videos"], summary["frames_read"], summary["faces_found"], summary["tracks"],
-        summary["faces_kept"], identity_rule,
+        person,
+        summary["videos"],
+        summary["frames_read"],
+        summary["faces_found"],
+        summary["tracks"],
+        summary["faces_kept"],
+        identity_rule,
         _describe_counts(summary["rejected"]) or "none",
     )
     if summary["faces_kept"] == 0:
         rejected = summary["rejected"]
-        hints = [_REJECT_HINTS[reason] for reason in sorted(rejected, key=rejected.get, reverse=True)]
+        hints = [
+            _REJECT_HINTS[reason] for reason in sorted(rejected, key=rejected.get, reverse=True)
+        ]
         logger.warning(
-            "%s: no face kept (%d found%s); training needs this person's faces: %s", person,
-            summary["faces_found"], f", rejected {_describe_counts(rejected)}" if rejected else "",
+            "%s: no face kept (%d found%s); training needs this person's faces: %s",
+            person,
+            summary["faces_found"],
+            f", rejected {_describe_counts(rejected)}" if rejected else "",
             "; ".join(hints) or "check that the person is in the videos",
         )
 
@@ -545,14 +720,20 @@ def _summary_metrics(person: str, summary: dict[str, Any]) -> dict[str, dict[str
     them): ``{"face_extraction.<person>.<total>": {"value": v, "step": 0}}``, one per rejection
     reason too."""
     prefix = f"face_extraction.{safe_stem(person, fallback='person')}"
-    metrics = {f"{prefix}.{name}": float(value) for name, value in summary.items() if name != "rejected"}
+    metrics = {
+        f"{prefix}.{name}": float(value) for name, value in summary.items() if name != "rejected"
+    }
     rejected = summary["rejected"].items()
     metrics |= {f"{prefix}.rejected_{reason}": float(count) for reason, count in rejected}
     return {name: {"value": value, "step": 0} for name, value in metrics.items()}
 
 
 def _contact_sheet(
-    person: str, faces: pd.DataFrame, extracted_faces: dict[str, Any], summary: dict[str, Any], params: FaceExtractionParams
+    person: str,
+    faces: pd.DataFrame,
+    extracted_faces: dict[str, Any],
+    summary: dict[str, Any],
+    params: FaceExtractionParams,
 ) -> Any:
     from PIL import Image
 
@@ -563,14 +744,23 @@ def _contact_sheet(
     def sample(selection: pd.DataFrame, count: int) -> tuple[list[np.ndarray], list[str]]:
         if selection.empty:
             return [], []
-        chosen = selection.iloc[np.unique(np.linspace(0, len(selection) - 1, min(count, len(selection))).round().astype(int))]
-        crops = [_decode_png(extracted_faces[r.table_key].cell("crop_png", r.table_row)) for r in chosen.itertuples()]
+        chosen = selection.iloc[
+            np.unique(
+                np.linspace(0, len(selection) - 1, min(count, len(selection))).round().astype(int)
+            )
+        ]
+        crops = [
+            _decode_png(extracted_faces[r.table_key].cell("crop_png", r.table_row))
+            for r in chosen.itertuples()
+        ]
         captions = [f"{r.frame_index} d{r.identity_distance:.2f}" for r in chosen.itertuples()]
         return crops, captions
 
     kept = sample(faces[faces["kept"]], sheet_params.max_faces)
     other = sample(faces[faces["reject_reason"] == REJECT_OTHER_IDENTITY], sheet_params.columns)
-    rejected = ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none"
+    rejected = (
+        ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none"
+    )
     header = [
         f"{person}: {summary['videos']} videos, {summary['frames_read']} frames read, {summary['faces_found']} faces found in {summary['tracks']} tracks",
         f"kept {summary['faces_kept']} faces ({summary['frames_with_kept_face']} frames); rejected: {rejected}",

@@ -27,16 +27,21 @@ EXTRACTION_FORMAT_VERSION = 2
 class DetectorParams(DetectorSettings):
     """RetinaFace settings, and the size it runs at on the reference photos."""
 
-    reference_det_size: int = Field(640, ge=64, le=4096, description="detector size for reference photos")
+    reference_det_size: int = Field(
+        640, ge=64, le=4096, description="detector size for reference photos"
+    )
 
 
 class IdentityParams(DescriptorSampling):
     """Which faces get descriptors (the engine's), and which tracks are kept (across videos)."""
 
     keep: Literal["person", "everyone"] = Field(
-        "person", description="person: the tracks of the person; everyone: every track (pretraining)"
+        "person",
+        description="person: the tracks of the person; everyone: every track (pretraining)",
     )
-    threshold: float = Field(0.6, gt=0.0, le=2.0, description="dlib descriptor distance: same person below")
+    threshold: float = Field(
+        0.6, gt=0.0, le=2.0, description="dlib descriptor distance: same person below"
+    )
 
 
 class ContactSheetParams(StrictModel):
@@ -52,14 +57,21 @@ class FaceExtractionParams(ExtractionSettings):
     across videos."""
 
     workers: int = Field(
-        1, ge=1, le=1024, description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask"
+        1,
+        ge=1,
+        le=1024,
+        description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask",
     )
     dask_scheduler: str | None = Field(
-        None, min_length=1, pattern=r"^([a-z][a-z0-9+]*://)?[^\s/]+$",
+        None,
+        min_length=1,
+        pattern=r"^([a-z][a-z0-9+]*://)?[^\s/]+$",
         description="address of a running Dask scheduler (tcp://host:8786) whose workers extract the videos",
     )
     dask_worker_memory: str = Field(
-        "auto", min_length=1, description="memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers"
+        "auto",
+        min_length=1,
+        description="memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers",
     )
     png_compression: int = Field(1, ge=0, le=9)
     detector: DetectorParams = DetectorParams()
@@ -68,7 +80,11 @@ class FaceExtractionParams(ExtractionSettings):
 
     def fan_out(self) -> FanOut:
         """Where the videos are extracted (``workers``, ``dask_scheduler``, ``dask_worker_memory``)."""
-        return FanOut(workers=self.workers, scheduler=self.dask_scheduler, memory_limit=self.dask_worker_memory)
+        return FanOut(
+            workers=self.workers,
+            scheduler=self.dask_scheduler,
+            memory_limit=self.dask_worker_memory,
+        )
 
     def extraction_fingerprint(self) -> dict[str, Any]:
         """The settings that change a video's per-video result (not speed-only ones like batch size or workers)."""
@@ -79,9 +95,13 @@ class FaceExtractionParams(ExtractionSettings):
             "min_face_size": self.min_face_size,
             "min_score": self.min_score,
             "min_sharpness": self.min_sharpness,
-            "detector": self.detector.model_dump(include={"det_size", "score_threshold", "nms_threshold"}),
+            "detector": self.detector.model_dump(
+                include={"det_size", "score_threshold", "nms_threshold"}
+            ),
             "tracking": self.tracking.model_dump(),
-            "descriptors": self.identity.model_dump(include={"descriptor_every", "max_descriptors_per_track"}),
+            "descriptors": self.identity.model_dump(
+                include={"descriptor_every", "max_descriptors_per_track"}
+            ),
         }
 
 
@@ -92,7 +112,10 @@ def parse_params(value: Any) -> FaceExtractionParams:
         ValueError: naming each wrong parameter (``face_extraction.<name>``) and why.
     """
     return validate_parameters(
-        FaceExtractionParams, value, prefix="face_extraction", file="conf/base/parameters_face_extraction.yml"
+        FaceExtractionParams,
+        value,
+        prefix="face_extraction",
+        file="conf/base/parameters_face_extraction.yml",
     )
 
 

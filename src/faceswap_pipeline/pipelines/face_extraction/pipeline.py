@@ -19,23 +19,28 @@ def create_template(settings: str = "params:face_extraction") -> Pipeline:
         settings: the input holding the face-extraction settings (the pretraining passes its own
             copy with ``identity.keep: everyone``).
     """
-    return Pipeline([
-        Node(
-            extract_video_faces,
-            inputs=["raw_videos", "video_metadata", "extracted_faces_before", settings],
-            outputs=["extracted_faces", "face_extraction_plan"],
-            name="extract_video_faces",
-        ),
-        Node(
-            select_person_faces,
-            inputs=["face_extraction_plan", "extracted_faces", "reference_photos", settings],
-            outputs=[
-                "aligned_faces", "face_alignments", "identity", "face_contact_sheet",
-                "face_extraction_metrics",
-            ],
-            name="select_person_faces",
-        ),
-    ])
+    return Pipeline(
+        [
+            Node(
+                extract_video_faces,
+                inputs=["raw_videos", "video_metadata", "extracted_faces_before", settings],
+                outputs=["extracted_faces", "face_extraction_plan"],
+                name="extract_video_faces",
+            ),
+            Node(
+                select_person_faces,
+                inputs=["face_extraction_plan", "extracted_faces", "reference_photos", settings],
+                outputs=[
+                    "aligned_faces",
+                    "face_alignments",
+                    "identity",
+                    "face_contact_sheet",
+                    "face_extraction_metrics",
+                ],
+                name="select_person_faces",
+            ),
+        ]
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -26,9 +26,25 @@ from faceswap_pipeline.strict_model import StrictModel
 logger = logging.getLogger(__name__)
 
 METADATA_COLUMNS = [
-    "person", "source", "title", "file", "start_s", "end_s", "sample_fps", "duration_s", "frame_count",
-    "avg_fps", "nominal_fps", "variable_frame_rate", "first_frame_time_s", "width", "height",
-    "video_codec", "audio_codec", "bytes", "sha256",
+    "person",
+    "source",
+    "title",
+    "file",
+    "start_s",
+    "end_s",
+    "sample_fps",
+    "duration_s",
+    "frame_count",
+    "avg_fps",
+    "nominal_fps",
+    "variable_frame_rate",
+    "first_frame_time_s",
+    "width",
+    "height",
+    "video_codec",
+    "audio_codec",
+    "bytes",
+    "sha256",
 ]
 
 
@@ -41,7 +57,9 @@ class PersonSources(StrictModel):
 
 
 def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
-    return validate_parameters(model, value, prefix=where, file="conf/base/parameters_ingestion.yml")
+    return validate_parameters(
+        model, value, prefix=where, file="conf/base/parameters_ingestion.yml"
+    )
 
 
 def parse_person_sources(value: Any, where: str = "person") -> PersonSources:
@@ -66,12 +84,15 @@ def parse_download_options(value: Any) -> DownloadOptions:
 OFFLINE_HINT = (
     "To run without a network, copy the videos into data/01_raw/videos/person_a/ and "
     "data/01_raw/videos/person_b/ (any file name: a configured sha256 finds them), or replace each `url:` by "
-    "`path:` to a local video in conf/local/parameters_ingestion.yml (README, \"Offline\")"
+    '`path:` to a local video in conf/local/parameters_ingestion.yml (README, "Offline")'
 )
 
 
 def fetch_videos(
-    existing_raw_videos: dict[str, Path], person: dict[str, Any], download: dict[str, Any], staging: Path
+    existing_raw_videos: dict[str, Path],
+    person: dict[str, Any],
+    download: dict[str, Any],
+    staging: Path,
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Make every configured source of one person a local video, fetching only what is not there yet.
 
@@ -115,14 +136,22 @@ def fetch_videos(
     metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
     logger.info(
         "%s: %d videos ready (%d fetched, %d already there), %.1f s of video",
-        config.name, len(videos), len(staged), len(videos) - len(staged), metadata["duration_s"].sum(),
+        config.name,
+        len(videos),
+        len(staged),
+        len(videos) - len(staged),
+        metadata["duration_s"].sum(),
     )
     return videos, metadata
 
 
 def _fetch(
-    source: VideoSource, existing_raw_videos: dict[str, Path], checksums: dict[str, str],
-    options: DownloadOptions, person: str, staging: Path,
+    source: VideoSource,
+    existing_raw_videos: dict[str, Path],
+    checksums: dict[str, str],
+    options: DownloadOptions,
+    person: str,
+    staging: Path,
 ) -> FetchedVideo:
     """One source as a local video (``sources.fetch_source``); a network failure says how to work
     offline."""
@@ -156,9 +185,21 @@ def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> di
         "start_s": _nan_if_none(source.start),
         "end_s": _nan_if_none(source.end),
         "sample_fps": _nan_if_none(source.fps),
-        **{key: getattr(info, key) for key in (
-            "duration_s", "frame_count", "avg_fps", "nominal_fps", "variable_frame_rate",
-            "first_frame_time_s", "width", "height", "video_codec", "audio_codec")},
+        **{
+            key: getattr(info, key)
+            for key in (
+                "duration_s",
+                "frame_count",
+                "avg_fps",
+                "nominal_fps",
+                "variable_frame_rate",
+                "first_frame_time_s",
+                "width",
+                "height",
+                "video_codec",
+                "audio_codec",
+            )
+        },
         "bytes": fetched.path.stat().st_size,
         "sha256": fetched.sha256,
     }
@@ -183,13 +224,19 @@ def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
     for entry in config.reference_photos:
         path = Path(entry).expanduser()
         if not path.is_file():
-            raise SourceError(f"{config.name}: reference photo {entry} does not exist; fix `reference_photos`")
+            raise SourceError(
+                f"{config.name}: reference photo {entry} does not exist; fix `reference_photos`"
+            )
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
-            raise SourceError(f"{config.name}: reference photo {entry} is not an image OpenCV can read")
+            raise SourceError(
+                f"{config.name}: reference photo {entry} is not an image OpenCV can read"
+            )
         from faceswap_pipeline.safe_names import safe_stem, short_hash
 
-        photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = np.ascontiguousarray(bgr[:, :, ::-1])
+        photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = (
+            np.ascontiguousarray(bgr[:, :, ::-1])
+        )
     logger.info("%s: %d reference photos", config.name, len(photos))
     return photos
 

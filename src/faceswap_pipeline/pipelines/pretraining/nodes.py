@@ -23,8 +23,12 @@ from faceswap_pipeline.pipelines.training.params import TrainingParams
 
 logger = logging.getLogger(__name__)
 
+
 def fetch_pretraining_videos(
-    existing_raw_videos: dict[str, Path], pretraining: dict[str, Any], download: dict[str, Any], staging: Path
+    existing_raw_videos: dict[str, Path],
+    pretraining: dict[str, Any],
+    download: dict[str, Any],
+    staging: Path,
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Ingestion's `fetch_videos` for the pretraining's sources (one "person" holding many people).
 
@@ -40,7 +44,10 @@ def fetch_pretraining_videos(
     from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
 
     params = parse_pretraining_params(pretraining)
-    person = {"name": params.name, "sources": [source.model_dump(exclude_none=True) for source in params.sources]}
+    person = {
+        "name": params.name,
+        "sources": [source.model_dump(exclude_none=True) for source in params.sources],
+    }
     return fetch_videos(existing_raw_videos, person, download, staging)
 
 
@@ -99,15 +106,21 @@ def pretrain_base_model(
     train_items = face_items(train_rows, aligned_faces, person)
     val_items = face_items(val_rows, aligned_faces, person)
     logger.info(
-        "pretraining on %d faces of %d videos, %d held out (videos %s)", len(train_items), videos,
-        len(val_items), ", ".join(sorted(val_rows["video"].unique())) or "none",
+        "pretraining on %d faces of %d videos, %d held out (videos %s)",
+        len(train_items),
+        videos,
+        len(val_items),
+        ", ".join(sorted(val_rows["video"].unique())) or "none",
     )
     mlflow_logger = active_mlflow_logger()
     if mlflow_logger is not None:
-        mlflow_logger.log_hyperparams({
-            "pretraining.faces": len(train_items), "pretraining.validation_faces": len(val_items),
-            "pretraining.videos": videos,
-        })
+        mlflow_logger.log_hyperparams(
+            {
+                "pretraining.faces": len(train_items),
+                "pretraining.validation_faces": len(val_items),
+                "pretraining.videos": videos,
+            }
+        )
     result = pretrain(train_items, val_items, params.swap_model_config(), params, mlflow_logger)
     result.base_model.record["pretraining_run_id"] = mlflow_run_id
     return result.base_model, Image.fromarray(result.preview), result.summary

@@ -85,5 +85,3 @@ def pretraining_training_params(
             "give the pretraining its own folder"
         )
     return params
-
-

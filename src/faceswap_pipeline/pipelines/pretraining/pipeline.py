@@ -27,39 +27,54 @@ PERSON_DATASETS = ("raw_videos", "aligned_faces", "face_alignments", "identity")
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    template = Pipeline([
-        Node(
-            fetch_pretraining_videos,
-            inputs=["existing_raw_videos", "params:pretraining", "params:download", "fetch_staging"],
-            outputs=["raw_videos", "video_metadata"],
-            name="fetch_pretraining_videos",
-        ),
-        Node(
-            keep_every_identity,
-            inputs="params:face_extraction",
-            outputs="face_extraction_settings",
-            name="keep_every_identity",
-        ),
-        face_extraction_template(settings="face_extraction_settings"),
-        Node(
-            pretrain_base_model,
-            inputs=[
-                "aligned_faces",
-                "face_alignments",
-                "params:training",
-                "params:pretraining",
-                "mlflow_run_id",
-            ],
-            outputs=list(OUTPUTS),
-            name="pretrain_base_model",
-        ),
-    ])
+    template = Pipeline(
+        [
+            Node(
+                fetch_pretraining_videos,
+                inputs=[
+                    "existing_raw_videos",
+                    "params:pretraining",
+                    "params:download",
+                    "fetch_staging",
+                ],
+                outputs=["raw_videos", "video_metadata"],
+                name="fetch_pretraining_videos",
+            ),
+            Node(
+                keep_every_identity,
+                inputs="params:face_extraction",
+                outputs="face_extraction_settings",
+                name="keep_every_identity",
+            ),
+            face_extraction_template(settings="face_extraction_settings"),
+            Node(
+                pretrain_base_model,
+                inputs=[
+                    "aligned_faces",
+                    "face_alignments",
+                    "params:training",
+                    "params:pretraining",
+                    "mlflow_run_id",
+                ],
+                outputs=list(OUTPUTS),
+                name="pretrain_base_model",
+            ),
+        ]
+    )
     return Pipeline(
         template,
         namespace=NAMESPACE,
         parameters={
             name: name
-            for name in ("params:pretraining", "params:download", "params:face_extraction", "params:training")
+            for name in (
+                "params:pretraining",
+                "params:download",
+                "params:face_extraction",
+                "params:training",
+            )
         },
-        outputs={**{name: name for name in OUTPUTS}, **{name: f"{NAMESPACE}_{name}" for name in PERSON_DATASETS}},
+        outputs={
+            **{name: name for name in OUTPUTS},
+            **{name: f"{NAMESPACE}_{name}" for name in PERSON_DATASETS},
+        },
     )

@@ -178,7 +178,9 @@ def build_face_banks(
         built = isinstance(banks[person], FaceBankBuild)
         logger.info(
             "person_%s: face bank of %d faces %s",
-            person, len(rows), "to build" if built else "unchanged, reused",
+            person,
+            len(rows),
+            "to build" if built else "unchanged, reused",
         )
     return banks
 
@@ -206,7 +208,9 @@ def _base_model_folder(init_from: str | None, base_model: Path | None) -> Path |
         return None
     if init_from == "base_model":
         if base_model is None:
-            raise ValueError("training.init_from is 'base_model' but no base_model dataset was given to training")
+            raise ValueError(
+                "training.init_from is 'base_model' but no base_model dataset was given to training"
+            )
         return Path(base_model)
     return Path(init_from).expanduser()
 
@@ -249,8 +253,12 @@ def _validation_swap_callback(
     faces = {}
     for person in PERSONS:
         usable = [item for item in val_items[person] if item.landmarks68 is not None]
-        picks = np.unique(np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int))
-        faces[person] = [HeldOutFace(usable[i].load(), usable[i].landmarks68) for i in picks] if usable else []
+        picks = np.unique(
+            np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int)
+        )
+        faces[person] = (
+            [HeldOutFace(usable[i].load(), usable[i].landmarks68) for i in picks] if usable else []
+        )
     if not any(faces.values()):
         logger.info("no held-out faces with landmarks: the validation swaps are not judged")
         return None
@@ -258,7 +266,10 @@ def _validation_swap_callback(
 
     centres = {p: identity_centre(identity_descriptors(identities[p])) for p in PERSONS}
     return ValidationSwapCallback(
-        faces, centres, parse_evaluation(evaluation or {}).verdict.thresholds(), params.stop_when_convincing
+        faces,
+        centres,
+        parse_evaluation(evaluation or {}).verdict.thresholds(),
+        params.stop_when_convincing,
     )
 
 
