@@ -161,8 +161,9 @@ def main() -> None:
         f"{precision.removeprefix('torch.')}, torch threads {torch.get_num_threads()}"
     )
     print(
-        f"faces swapped in {int((report['faces_swapped'] > 0).sum())} of {len(report)} frames; "
-        f"det_size {params.detection.det_size}, batch {params.batch_size}; median of {args.repeat} alternating runs"
+        f"faces swapped in {int((report['faces_swapped'] > 0).sum())} of {len(report)} frames;"
+        f" det_size {params.detection.det_size}, batch {params.batch_size}; median of {args.repeat}"
+        " alternating runs"
     )
     print(table.to_string(index=False, float_format=lambda value: f"{value:.2f}"))
 

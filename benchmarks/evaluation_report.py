@@ -120,8 +120,8 @@ def main() -> None:
     print(f"  model configuration: {model_config}")
     if training:
         print(
-            f"  training: {training.get('global_step')} steps, stopped by {training.get('stop_reason')}, "
-            f"faces {training.get('faces')}"
+            f"  training: {training.get('global_step')} steps, stopped by"
+            f" {training.get('stop_reason')}, faces {training.get('faces')}"
         )
     print(f"  frames evaluated: {len(frames)} ({int(frames['swapped'].sum())} swapped)")
     print("\nFigures")

@@ -200,11 +200,13 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
     for name in (None, "kedro", "faceswap_pipeline"):  # the tables, not the runs' progress lines
         logging.getLogger(name).setLevel(logging.WARNING)
     print(
-        f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame; {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f} (other jobs on a shared machine make wall times noisy)\n"
+        f"\n{len(videos)} videos ({', '.join(v.name for v in videos)}), every frame;"
+        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (other jobs on a shared"
+        " machine make wall times noisy)\n"
     )
     print(
-        "| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame | peak worker RSS | tables |"
+        "| workers | round | frames | seconds | frames/s | CPU s (all processes) | CPU ms/frame |"
+        " peak worker RSS | tables |"
     )
     print(
         "|--------:|------:|-------:|--------:|---------:|----------------------:|-------------:|----------------:|:-------|"
@@ -224,8 +226,9 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
             results[workers].append((frames / seconds, cpu))
             rss = f"{memory.peak_bytes / 2**30:.2f} GiB" if memory.peak_bytes else "(in process)"
             print(
-                f"| {workers:>7} | {round_:>5} | {frames:>6} | {seconds:>7.1f} | {frames / seconds:>8.1f} | {cpu:>21.1f} | "
-                f"{1000 * cpu / frames:>12.1f} | {rss:>15} | {same} |",
+                f"| {workers:>7} | {round_:>5} | {frames:>6} | {seconds:>7.1f} |"
+                f" {frames / seconds:>8.1f} | {cpu:>21.1f} | {1000 * cpu / frames:>12.1f} |"
+                f" {rss:>15} | {same} |",
                 flush=True,
             )
     if repeat > 1:
@@ -241,7 +244,8 @@ def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat:
         with dask_client(FanOut(workers=workers)) as client:
             client.wait_for_workers(workers)
         print(
-            f"\nLocalCluster of {workers} workers, start and close alone: {time.perf_counter() - started:.1f} s"
+            f"\nLocalCluster of {workers} workers, start and close alone:"
+            f" {time.perf_counter() - started:.1f} s"
         )
 
 
@@ -333,7 +337,8 @@ def main() -> None:
         )
 
     print(
-        f"\n{args.video.name}: {frames} frames, every frame; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n"
+        f"\n{args.video.name}: {frames} frames, every frame; {os.cpu_count()} CPUs, load average"
+        f" {os.getloadavg()[0]:.1f}\n"
     )
     print(
         f"| {'what':<58} | frames | seconds | frames/s | CPU ms/frame | faces found | faces kept |"
@@ -341,15 +346,18 @@ def main() -> None:
     print(f"|{'-' * 60}|-------:|--------:|---------:|-------------:|------------:|-----------:|")
     for what, count, seconds, cpu, found, kept in rows:
         print(
-            f"| {what:<58} | {count:>6} | {seconds:>7.1f} | {count / seconds:>8.1f} | {1000 * cpu / count:>12.1f} | {found!s:>11} | {kept!s:>10} |"
+            f"| {what:<58} | {count:>6} | {seconds:>7.1f} | {count / seconds:>8.1f} |"
+            f" {1000 * cpu / count:>12.1f} | {found!s:>11} | {kept!s:>10} |"
         )
     if not args.skip_faceit:
         print(
-            f"\nspeed-up over faceit's way: {faceit_s / ours_s:.1f}x in wall time, {faceit_cpu / ours_cpu:.1f}x in CPU time"
+            f"\nspeed-up over faceit's way: {faceit_s / ours_s:.1f}x in wall time,"
+            f" {faceit_cpu / ours_cpu:.1f}x in CPU time"
         )
 
     print(
-        f"\nwhere the main thread's {ours_s:.1f} s go (cumulative; decoding and PNG encoding run in background threads)\n"
+        f"\nwhere the main thread's {ours_s:.1f} s go (cumulative; decoding and PNG encoding run in"
+        " background threads)\n"
     )
     print(f"| {'stage':<36} | seconds | ms/frame |")
     print(f"|{'-' * 38}|--------:|---------:|")

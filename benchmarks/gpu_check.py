@@ -127,7 +127,8 @@ def write_faces_file(
     summary["megabytes"] = round(destination.stat().st_size / 1e6, 1)
     if summary["megabytes"] > MAX_FACES_FILE_MB:
         raise SystemExit(
-            f"{destination} is {summary['megabytes']} MB, over {MAX_FACES_FILE_MB} MB: lower --sample-fps"
+            f"{destination} is {summary['megabytes']} MB, over {MAX_FACES_FILE_MB} MB: lower"
+            " --sample-fps"
         )
     return summary
 
@@ -226,9 +227,11 @@ def training_speed(
         "compiled": compile,
         "images_per_s": round(clock.images / elapsed, 1),
         "warmup_s": round(clock.started - first, 1),
-        "peak_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
-        if device.type == "cuda"
-        else None,
+        "peak_gib": (
+            round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+            if device.type == "cuda"
+            else None
+        ),
     }
 
 
@@ -385,9 +388,11 @@ def main() -> None:
     clock = Clock(args.budget_minutes)
     faces = load_faces_file(args.faces) if args.faces else None
     report: dict = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "cpu",
+        "device": (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor() or "cpu"
+        ),
         "torch": torch.__version__,
         "precision": precision,
         "smoke": args.smoke,

@@ -210,7 +210,10 @@ def main() -> None:
         type=float,
         nargs="*",
         default=[1, 3],
-        help="looped lengths for conversion (every frame is converted: ~10 min of CPU a minute at 1080p)",
+        help=(
+            "looped lengths for conversion (every frame is converted: ~10 min of CPU a minute at"
+            " 1080p)"
+        ),
     )
     parser.add_argument(
         "--sample-fps", type=float, default=1.0, help="frames a second face extraction samples"
@@ -231,18 +234,19 @@ def main() -> None:
         ("conversion", looped_video(CLIP, m, args.cache)) for m in args.conversion_minutes
     ]
     print(
-        f"{'stage':<11} {'video':<28} {'length':>8} {'frames':>7} {'faces':>7} {'peak RSS':>10} {'wall':>8}"
+        f"{'stage':<11} {'video':<28} {'length':>8} {'frames':>7} {'faces':>7} {'peak RSS':>10}"
+        f" {'wall':>8}"
     )
     for stage, video in plan:
         row = measure(stage, video, args.sample_fps)
         print(
-            f"{stage:<11} {video.name:<28} {row['duration_s']:>7.0f}s {row['frames']:>7} {row['faces']:>7} "
-            f"{row['peak_rss_mib']:>7.0f} MiB {row['seconds']:>7.0f}s",
+            f"{stage:<11} {video.name:<28} {row['duration_s']:>7.0f}s {row['frames']:>7}"
+            f" {row['faces']:>7} {row['peak_rss_mib']:>7.0f} MiB {row['seconds']:>7.0f}s",
             flush=True,
         )
     print(
-        f"\nextraction samples {args.sample_fps:g} frame/s (every frame decoded); conversion converts every frame. "
-        "frames: frames with a face (extraction) or converted (conversion)."
+        f"\nextraction samples {args.sample_fps:g} frame/s (every frame decoded); conversion"
+        " converts every frame. frames: frames with a face (extraction) or converted (conversion)."
     )
 
 

@@ -41,7 +41,7 @@ def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.Da
 
 def loaders(crops: dict[str, np.ndarray]) -> dict[str, Callable[[], np.ndarray]]:
     """``{face id: loader}`` as the ``aligned_faces`` dataset gives them."""
-    return {key: (lambda crop=crop: crop) for key, crop in crops.items()}
+    return {key: lambda crop=crop: crop for key, crop in crops.items()}
 
 
 def set_parameter(params: dict, assignment: str) -> None:

@@ -91,7 +91,7 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
     from faceswap_pipeline.faces.identity import identity_table
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
 
-    (name_a, name_b) = pair
+    name_a, name_b = pair
     crops_a, table_a = extract_clip(SHARED_VIDEOS / CLIPS[name_a], cache)
     crops_b, table_b = extract_clip(SHARED_VIDEOS / CLIPS[name_b], cache)
     identity_a, identity_b = identity_table(crops_a, table_a), identity_table(crops_b, table_b)
@@ -128,10 +128,12 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
                 "detail": swaps.get("val_swap/detail_kept"),
                 "ceiling": swaps.get("val_swap/detail_ceiling", float("nan")),
                 "ssim": (
-                    summary["final_validation"].get("val/ssim_a", float("nan"))
-                    + summary["final_validation"].get("val/ssim_b", float("nan"))
-                )
-                / 2,
+                    (
+                        summary["final_validation"].get("val/ssim_a", float("nan"))
+                        + summary["final_validation"].get("val/ssim_b", float("nan"))
+                    )
+                    / 2
+                ),
                 "convincing": bool(verdict.get("convincing")),
             }
         )
@@ -313,7 +315,8 @@ def main() -> None:
             first = table[table["convincing"]]
             print(f"\nfrom {start}:")
             print(
-                f"| {unit} | steps | wall min | distance to target | share nearer target | detail kept (perfect model) | SSIM |"
+                f"| {unit} | steps | wall min | distance to target | share nearer target | detail"
+                " kept (perfect model) | SSIM |"
             )
             print("|---:|---:|---:|---:|---:|---:|---:|")
             for row in table.itertuples():
@@ -323,9 +326,11 @@ def main() -> None:
                 )
             print(
                 "convincing first at",
-                f"{first['stage'].iloc[0]:g} {unit}"
-                if len(first)
-                else f"not within {total:g} {unit}",
+                (
+                    f"{first['stage'].iloc[0]:g} {unit}"
+                    if len(first)
+                    else f"not within {total:g} {unit}"
+                ),
             )
         print(f"previews: {workdir}")
 

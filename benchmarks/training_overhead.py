@@ -273,17 +273,19 @@ def main() -> None:
         bare.append(bare_model_loop(args, banks, device))
         loop.append(training_loop(args, banks, device))
         print(
-            f"round {round_index + 1}: bare model {bare[-1]:.1f} images/s, training loop "
-            f"{loop[-1]['images_per_s']:.1f} images/s (data {loop[-1]['data_s'] * 1e3:.2f} ms, "
-            f"augmentation {loop[-1]['augmentation_s'] * 1e3:.1f} ms of {loop[-1]['step_s'] * 1e3:.0f} ms)",
+            f"round {round_index + 1}: bare model {bare[-1]:.1f} images/s, training loop"
+            f" {loop[-1]['images_per_s']:.1f} images/s (data {loop[-1]['data_s'] * 1e3:.2f} ms,"
+            f" augmentation {loop[-1]['augmentation_s'] * 1e3:.1f} ms of"
+            f" {loop[-1]['step_s'] * 1e3:.0f} ms)",
             flush=True,
         )
     loop_speeds = [entry["images_per_s"] for entry in loop]
     print(
-        f"\n{args.architecture} {args.input_size}px width {args.width}, batch {args.batch} per person "
-        f"({2 * args.batch} images/step), {args.precision}{', compiled' if args.compile else ''}, "
-        f"{device}, {args.steps} timed steps x {args.rounds} rounds, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"\n{args.architecture} {args.input_size}px width {args.width}, batch {args.batch} per"
+        f" person ({2 * args.batch} images/step),"
+        f" {args.precision}{', compiled' if args.compile else ''}, {device}, {args.steps} timed"
+        f" steps x {args.rounds} rounds, torch {torch.__version__}, {torch.get_num_threads()}"
+        " threads"
     )
     print("| loop | images/s, best round | images/s, median | rounds |")
     print("|---|---:|---:|---|")

@@ -113,18 +113,22 @@ def main() -> None:
         preview.save(workdir / f"preview_{total:g}min.png")
 
     print(
-        f"\npreset {args.preset.relative_to(PROJECT) if args.preset.is_relative_to(PROJECT) else args.preset}"
-        f" {' '.join(args.set)}: {params['architecture']} width {params['width']}, batch {params['batch_size']}, "
-        f"lr {params['optimizer']['lr']}; faces train/val A {summary['faces']['train_a']}/{summary['faces']['val_a']}, "
-        f"B {summary['faces']['train_b']}/{summary['faces']['val_b']}"
+        "\npreset"
+        f" {args.preset.relative_to(PROJECT) if args.preset.is_relative_to(PROJECT) else args.preset}"
+        f" {' '.join(args.set)}: {params['architecture']} width {params['width']}, batch"
+        f" {params['batch_size']}, lr {params['optimizer']['lr']}; faces train/val A"
+        f" {summary['faces']['train_a']}/{summary['faces']['val_a']}, B"
+        f" {summary['faces']['train_b']}/{summary['faces']['val_b']}"
     )
     print(
-        "| minutes | steps | val SSIM A | val SSIM B | val L1 A | val L1 B | images/s | stage wall s |"
+        "| minutes | steps | val SSIM A | val SSIM B | val L1 A | val L1 B | images/s | stage"
+        " wall s |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for total, steps, ssim_a, ssim_b, l1_a, l1_b, speed, wall in rows:
         print(
-            f"| {total:g} | {steps} | {ssim_a:.3f} | {ssim_b:.3f} | {l1_a:.4f} | {l1_b:.4f} | {speed or 0:.1f} | {wall:.0f} |"
+            f"| {total:g} | {steps} | {ssim_a:.3f} | {ssim_b:.3f} | {l1_a:.4f} | {l1_b:.4f} |"
+            f" {speed or 0:.1f} | {wall:.0f} |"
         )
     print(f"previews: {workdir}")
     if args.keep:

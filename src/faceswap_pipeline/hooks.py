@@ -234,8 +234,9 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
         reason = _writable_folder_problem(folder)
         if reason is not None:
             problems.append(
-                f"cannot write {', '.join(names)}: folder {_shown(folder)} is not writable ({reason}); "
-                "make it a writable folder, or point the catalog entry (conf/base/catalog_*.yml) or parameter elsewhere"
+                f"cannot write {', '.join(names)}: folder {_shown(folder)} is not writable"
+                f" ({reason}); make it a writable folder, or point the catalog entry"
+                " (conf/base/catalog_*.yml) or parameter elsewhere"
             )
     return problems
 
@@ -293,7 +294,9 @@ class VerdictHooks:
             return
         logger.info(
             "verdict: %s (data/08_reporting/evaluation_report.html; MLflow tag evaluation.verdict)",
-            "the swap is convincing"
-            if self._verdict.get("convincing")
-            else self._verdict.get("text", "?"),
+            (
+                "the swap is convincing"
+                if self._verdict.get("convincing")
+                else self._verdict.get("text", "?")
+            ),
         )

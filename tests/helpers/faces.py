@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def as_loaders(crops: dict[str, np.ndarray]) -> dict[str, Callable[[], np.ndarray]]:
     """`aligned_faces` as the catalog gives it: partition id → loader."""
-    return {face_id: (lambda crop=crop: crop) for face_id, crop in crops.items()}
+    return {face_id: lambda crop=crop: crop for face_id, crop in crops.items()}
 
 
 def face_items(

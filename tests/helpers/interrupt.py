@@ -60,7 +60,8 @@ def kill_kedro_run_when(
             while not moment():
                 if child.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
-                        f"the run ended ({child.returncode}) before the moment to kill it:\n{log.read_text()[-4000:]}"
+                        f"the run ended ({child.returncode}) before the moment to kill"
+                        f" it:\n{log.read_text()[-4000:]}"
                     )
                 time.sleep(poll_s)
             descendants = psutil.Process(child.pid).children(recursive=True)

@@ -78,7 +78,8 @@ def kedro_run(
     result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
     if result.returncode != 0:
         raise AssertionError(
-            f"kedro run failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+            "kedro run failed"
+            f" ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
         )
     return result
 

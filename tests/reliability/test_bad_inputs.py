@@ -84,7 +84,10 @@ def test_a_source_that_is_not_a_video_is_named_and_nothing_is_added(
     path = bad_files[case]
     with pytest.raises(
         SourceError,
-        match=rf"person_a: {path} is not a playable video \(.*{reason}.*\); point the source at a video",
+        match=(
+            rf"person_a: {path} is not a playable video \(.*{reason}.*\); point the source at a"
+            r" video"
+        ),
     ):
         fetch_videos({}, _person(path), DOWNLOAD, staging)
 

@@ -1,5 +1,6 @@
 """Kill face extraction midway (SIGKILL), run it again: the cut video is redone, the finished one is not,
-nothing half-written is ever read, and the outputs equal those of a run that was never interrupted."""
+nothing half-written is ever read, and the outputs equal those of a run that was never interrupted.
+"""
 
 from __future__ import annotations
 

@@ -101,7 +101,10 @@ def default_pipeline(pipelines) -> Pipeline:
         (
             "conversion.compositing.colour_transfer",
             "sepia",
-            r"conversion\.compositing\.colour_transfer: Input should be 'reinhard_lab', 'histogram' or 'none'",
+            (
+                r"conversion\.compositing\.colour_transfer: Input should be 'reinhard_lab',"
+                r" 'histogram' or 'none'"
+            ),
         ),
         (
             "conversion.compositing.blend",
@@ -165,7 +168,8 @@ def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
     )
     assert len(problems) == 2, problems
     assert problems[0].startswith(
-        f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not writable"
+        f"cannot write aligned_faces: folder {tmp_path}/data/03_primary/faces/person_a is not"
+        " writable"
     )
     assert problems[1].startswith(
         f"cannot write face_alignments: folder {tmp_path}/data/03_primary is not writable"
@@ -246,8 +250,8 @@ def test_kedro_run_with_an_unwritable_output_folder_writes_nothing(tmp_path, sha
         project, ["--pipelines", "ingestion", "--params", ",".join(local_sources(shared_videos))]
     )
     assert (
-        "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate is not writable"
-        in output
+        "cannot write person_a.video_metadata, person_b.video_metadata: folder data/02_intermediate"
+        " is not writable" in output
     ), output[-4000:]
     assert "Running node" not in output
     assert _files_under(project / "data") == [project / "data" / "02_intermediate"]

@@ -137,9 +137,10 @@ def test_file_outputs_have_previews(viz_build):
             files[node["name"]] = (PREVIEW_TYPES[suffix], details)
     assert {f"{person}.face_contact_sheet" for person in PEOPLE} <= set(files)
     for name, (expected, details) in files.items():
-        assert (details["preview_type"], bool(details["preview"])) == (expected, True), (
-            f"{name} ({details['type']})"
-        )
+        assert (details["preview_type"], bool(details["preview"])) == (
+            expected,
+            True,
+        ), f"{name} ({details['type']})"
         if expected == "ImagePreview":
             picture = base64.b64decode(details["preview"])
             assert picture[:8] == b"\x89PNG\r\n\x1a\n" or picture[:3] in (
@@ -203,7 +204,8 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
                 has_text=re.compile(f"^{pipeline_id}$"),
             ).click()
             page.wait_for_function(
-                "name => document.querySelector('.pipeline-list .dropdown__label').textContent.trim() === name",
+                "name => document.querySelector('.pipeline-list"
+                " .dropdown__label').textContent.trim() === name",
                 arg=pipeline_id,
             )
             members = [
@@ -212,8 +214,8 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
             expected = {n["name"] for n in members if not n.get("modular_pipelines")}
             expected |= {n["modular_pipelines"][0] for n in members if n.get("modular_pipelines")}
             page.wait_for_function(
-                "names => { const shown = new Set([...document.querySelectorAll('svg .pipeline-node text')]"
-                ".map(t => t.textContent)); return names.every(n => shown.has(n)); }",
+                "names => { const shown = new Set([...document.querySelectorAll('svg .pipeline-node"
+                " text')].map(t => t.textContent)); return names.every(n => shown.has(n)); }",
                 arg=sorted(expected),
                 timeout=30_000,
             )
@@ -230,8 +232,9 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
             if n["type"] == "task" and n.get("modular_pipelines") == ["person_a"]
         }
         page.wait_for_function(
-            "names => { const shown = new Set([...document.querySelectorAll('svg .pipeline-node--task text')]"
-            ".map(t => t.textContent)); return names.every(n => shown.has(n)); }",
+            "names => { const shown = new Set([...document.querySelectorAll('svg"
+            " .pipeline-node--task text')].map(t => t.textContent)); return names.every(n =>"
+            " shown.has(n)); }",
             arg=sorted(person_a_tasks),
             timeout=30_000,
         )

@@ -241,7 +241,8 @@ def test_the_ui_shows_the_training_preview_in_chromium(the_run, mlflow_ui, tiny_
         )
         # The artifact viewer draws the preview image itself, at its own size.
         page.wait_for_function(
-            "([w, h]) => [...document.images].some(i => i.naturalWidth === w && i.naturalHeight === h)",
+            "([w, h]) => [...document.images].some(i => i.naturalWidth === w && i.naturalHeight"
+            " === h)",
             arg=[width, height],
             timeout=60_000,
         )

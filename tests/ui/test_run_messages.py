@@ -13,10 +13,14 @@ pytestmark = pytest.mark.slow
 # pipeline -> the start of the line its main step logs when done (`<node> made <dataset> (<where>)`).
 STEP_SUMMARIES = {
     "ingestion": "person_a.fetch_videos made person_a_raw_videos (data/01_raw/videos/person_a)",
-    "face_extraction": "person_b.select_person_faces made person_b_aligned_faces (data/03_primary/faces/person_b)",
+    "face_extraction": (
+        "person_b.select_person_faces made person_b_aligned_faces (data/03_primary/faces/person_b)"
+    ),
     "training": "train_swap_model made swap_model (data/06_models/swap_model + MLflow run)",
     "conversion": "convert_video made swapped_video (data/07_model_output/swapped.mp4)",
-    "pretraining": "pretraining.pretrain_base_model made base_model (data/06_models/base_model + MLflow run)",
+    "pretraining": (
+        "pretraining.pretrain_base_model made base_model (data/06_models/base_model + MLflow run)"
+    ),
 }
 
 
@@ -77,8 +81,14 @@ def test_only_the_listed_third_party_notices_are_silenced():
     def logged(text: str) -> logging.LogRecord:
         return logging.LogRecord("py.warnings", logging.WARNING, "", 0, text, None, None)
 
-    notice = "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:187: UserWarning: Add type hints to the `predict`"
-    other = "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:190: UserWarning: something else"
+    notice = (
+        "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:187: UserWarning: Add type"
+        " hints to the `predict`"
+    )
+    other = (
+        "/venv/site-packages/mlflow/pyfunc/utils/data_validation.py:190: UserWarning: something"
+        " else"
+    )
     # silence_third_party_notices put its filter on the logger Kedro logs warnings to.
     kedro_warnings_log = logging.getLogger("py.warnings")
     assert not kedro_warnings_log.filter(logged(notice + " method ..."))

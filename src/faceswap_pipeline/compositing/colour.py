@@ -111,7 +111,8 @@ def _check(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarr
             raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB array, got {got}")
     if source.shape != target.shape or np.shape(mask) != source.shape[:2]:
         raise ValueError(
-            f"source {source.shape}, target {target.shape} and mask {np.shape(mask)} must share (H, W)"
+            f"source {source.shape}, target {target.shape} and mask {np.shape(mask)} must share"
+            " (H, W)"
         )
     selected = np.asarray(mask) > 0.5
     return selected if int(selected.sum()) >= _MIN_PIXELS else None

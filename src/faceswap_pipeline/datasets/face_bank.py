@@ -62,7 +62,8 @@ class FaceBankFolderDataset(AbstractDataset):
 
         if not isinstance(data, dict) or not set(data) <= set(_PERSONS):
             raise DatasetError(
-                f"FaceBankFolderDataset({self._path}) saves {{'a': bank, 'b': bank}}, got {data!r:.80}"
+                f"FaceBankFolderDataset({self._path}) saves {{'a': bank, 'b': bank}}, got"
+                f" {data!r:.80}"
             )
         for person, bank in data.items():
             array_file, info_file = self._files(person)

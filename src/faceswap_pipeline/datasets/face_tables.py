@@ -151,7 +151,8 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
     def save(self, data: dict[str, TableData]) -> None:
         if not isinstance(data, dict):
             raise DatasetError(
-                f"FaceTableFolderDataset({self._folder}) saves a dict of key -> table, got {type(data).__name__}"
+                f"FaceTableFolderDataset({self._folder}) saves a dict of key -> table, got"
+                f" {type(data).__name__}"
             )
         if self._local:
             self._path.mkdir(parents=True, exist_ok=True)

@@ -131,7 +131,8 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
     def save(self, data: dict[str, Path]) -> None:
         if not isinstance(data, dict):
             raise DatasetError(
-                f"VideoFolderDataset({self._path}) saves a dict of name -> path, got {type(data).__name__}"
+                f"VideoFolderDataset({self._path}) saves a dict of name -> path, got"
+                f" {type(data).__name__}"
             )
         self._path.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(self._path)
@@ -243,7 +244,8 @@ class ImageFolderDataset(
 
         if not isinstance(data, dict):
             raise DatasetError(
-                f"ImageFolderDataset({self._path}) saves a dict of id -> image, got {type(data).__name__}"
+                f"ImageFolderDataset({self._path}) saves a dict of id -> image, got"
+                f" {type(data).__name__}"
             )
         if self._overwrite and self._path.exists():
             shutil.rmtree(self._path)

@@ -49,7 +49,8 @@ def landmark_error(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
     reference = _landmark_array(reference, "reference")
     if predicted.shape != reference.shape:
         raise ValueError(
-            f"predicted and reference landmarks differ in shape: {predicted.shape} vs {reference.shape}"
+            f"predicted and reference landmarks differ in shape: {predicted.shape} vs"
+            f" {reference.shape}"
         )
     distances = np.linalg.norm(predicted - reference, axis=-1).mean(axis=-1)
     eyes = inter_ocular_distance(reference)

@@ -167,8 +167,8 @@ def render_report_html(
         The HTML text (UTF-8); every image is an inline PNG, so the file stands alone.
     """
     rows = "\n".join(
-        f"<tr><td><code>{html.escape(str(r.metric))}</code></td><td class=num>{_format(r.value)}</td>"
-        f"<td>{html.escape(str(r.description))}</td></tr>"
+        f"<tr><td><code>{html.escape(str(r.metric))}</code></td><td"
+        f" class=num>{_format(r.value)}</td><td>{html.escape(str(r.description))}</td></tr>"
         for r in table.itertuples()
     )
     fact_items = "\n".join(

@@ -47,8 +47,10 @@ class VideoEvaluationSettings(StrictModel):
     max_described_faces: int = Field(
         40,
         ge=0,
-        description="dlib descriptors of swapped faces, spread evenly over the swapped frames "
-        "(~130 ms each on a CPU)",
+        description=(
+            "dlib descriptors of swapped faces, spread evenly over the swapped frames "
+            "(~130 ms each on a CPU)"
+        ),
     )
     detection: EvaluationDetectionSettings = EvaluationDetectionSettings()
     report: ReportSettings = ReportSettings()

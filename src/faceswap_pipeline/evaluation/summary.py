@@ -9,24 +9,50 @@ from faceswap_pipeline.evaluation.temporal import flicker_ratio
 
 # What each figure means, in the report's table (and the order it is shown in).
 METRIC_DESCRIPTIONS = {
-    "identity/share_closer_to_target": "share of described swapped faces nearer the target than the source (higher is better)",
-    "identity/mean_distance_to_target": "mean dlib distance of swapped faces to the target's identity centre (lower is better; compare with identity/target_spread)",
-    "identity/target_spread": "mean dlib distance of the target's own faces to their centre: what a real face of the target scores",
-    "identity/mean_distance_to_source": "mean dlib distance of swapped faces to the source's identity centre (higher is better)",
-    "identity/margin": "mean of (distance to source - distance to target): how much nearer the target the swapped faces are",
+    "identity/share_closer_to_target": (
+        "share of described swapped faces nearer the target than the source (higher is better)"
+    ),
+    "identity/mean_distance_to_target": (
+        "mean dlib distance of swapped faces to the target's identity centre (lower is better;"
+        " compare with identity/target_spread)"
+    ),
+    "identity/target_spread": (
+        "mean dlib distance of the target's own faces to their centre: what a real face of the"
+        " target scores"
+    ),
+    "identity/mean_distance_to_source": (
+        "mean dlib distance of swapped faces to the source's identity centre (higher is better)"
+    ),
+    "identity/margin": (
+        "mean of (distance to source - distance to target): how much nearer the target the swapped"
+        " faces are"
+    ),
     "identity/described_faces": "swapped faces described (a sample spread over the video)",
-    "detail/sharpness_ratio": "fine detail (Laplacian variance) inside the swapped face / the source face's, median (1: as sharp; a blur scores far below)",
-    "landmarks/error": "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)",
-    "pose/error_deg": "mean head-pose difference, swapped vs source, degrees (mean of yaw, pitch, roll)",
+    "detail/sharpness_ratio": (
+        "fine detail (Laplacian variance) inside the swapped face / the source face's, median (1:"
+        " as sharp; a blur scores far below)"
+    ),
+    "landmarks/error": (
+        "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)"
+    ),
+    "pose/error_deg": (
+        "mean head-pose difference, swapped vs source, degrees (mean of yaw, pitch, roll)"
+    ),
     "pose/yaw_error_deg": "mean yaw difference, degrees",
     "pose/pitch_error_deg": "mean pitch difference, degrees",
     "pose/roll_error_deg": "mean roll difference, degrees",
-    "temporal/flicker_ratio": "frame-to-frame change in the face region, output / source (1.0: no added flicker)",
-    "temporal/jitter_output": "landmark jitter of the swapped face (second difference / inter-ocular distance)",
+    "temporal/flicker_ratio": (
+        "frame-to-frame change in the face region, output / source (1.0: no added flicker)"
+    ),
+    "temporal/jitter_output": (
+        "landmark jitter of the swapped face (second difference / inter-ocular distance)"
+    ),
     "temporal/jitter_source": "landmark jitter of the source face, for comparison",
     "temporal/jitter_ratio": "landmark jitter, output / source (1.0: no added jitter)",
     "reconstruction/ssim_a": "SSIM of person A's held-out faces redrawn by the model (1 = perfect)",
-    "reconstruction/l1_a": "L1 of person A's held-out faces redrawn (RGB in [0, 1]; lower is better)",
+    "reconstruction/l1_a": (
+        "L1 of person A's held-out faces redrawn (RGB in [0, 1]; lower is better)"
+    ),
     "reconstruction/faces_a": "person A's held-out faces scored",
     "reconstruction/ssim_b": "SSIM of person B's held-out faces redrawn by the model (1 = perfect)",
     "reconstruction/l1_b": "L1 of person B's held-out faces redrawn",
@@ -34,7 +60,9 @@ METRIC_DESCRIPTIONS = {
     "coverage/frames": "frames in the swapped video",
     "coverage/swapped_share": "share of frames where the source person was found and swapped",
     "coverage/face_share": "share of frames where the evaluation found a face in the source",
-    "coverage/output_face_share": "share of swapped frames whose swapped face a detector still finds",
+    "coverage/output_face_share": (
+        "share of swapped frames whose swapped face a detector still finds"
+    ),
 }
 
 
@@ -80,11 +108,11 @@ def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) 
     margins = described["distance_to_source"] - described["distance_to_target"]
     frames = len(per_frame)
     metrics = {
-        "identity/share_closer_to_target": float(
-            (described["distance_to_target"] < described["distance_to_source"]).mean()
-        )
-        if len(described)
-        else float("nan"),
+        "identity/share_closer_to_target": (
+            float((described["distance_to_target"] < described["distance_to_source"]).mean())
+            if len(described)
+            else float("nan")
+        ),
         "identity/mean_distance_to_target": _mean(described["distance_to_target"]),
         "identity/target_spread": float(target_spread),
         "identity/mean_distance_to_source": _mean(described["distance_to_source"]),
@@ -98,17 +126,19 @@ def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) 
         ),
         "temporal/jitter_output": jitter_output,
         "temporal/jitter_source": jitter_source,
-        "temporal/jitter_ratio": jitter_output / jitter_source
-        if jitter_source > 0
-        else float("nan"),
+        "temporal/jitter_ratio": (
+            jitter_output / jitter_source if jitter_source > 0 else float("nan")
+        ),
         "coverage/frames": float(frames),
         "coverage/swapped_share": float(swapped.mean()) if frames else float("nan"),
-        "coverage/face_share": float(per_frame["face_found"].astype(bool).mean())
-        if frames
-        else float("nan"),
-        "coverage/output_face_share": float(on_swap["output_face_found"].astype(bool).mean())
-        if len(on_swap)
-        else float("nan"),
+        "coverage/face_share": (
+            float(per_frame["face_found"].astype(bool).mean()) if frames else float("nan")
+        ),
+        "coverage/output_face_share": (
+            float(on_swap["output_face_found"].astype(bool).mean())
+            if len(on_swap)
+            else float("nan")
+        ),
     }
     for angle in ("yaw", "pitch", "roll"):
         difference = (on_swap[f"{angle}_output"] - on_swap[f"{angle}_source"]).abs()

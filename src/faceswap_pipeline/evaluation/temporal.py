@@ -20,7 +20,8 @@ def _check_frame(frame: np.ndarray, name: str) -> None:
         or frame.shape[2] != 3
     ):
         raise ValueError(
-            f"{name} must be an (H, W, 3) uint8 RGB frame, got {getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}"
+            f"{name} must be an (H, W, 3) uint8 RGB frame, got"
+            f" {getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}"
         )
 
 
@@ -74,7 +75,8 @@ def flicker_ratio(output_changes: np.ndarray, source_changes: np.ndarray) -> flo
     source_changes = np.asarray(source_changes, dtype=np.float64)
     if output_changes.shape != source_changes.shape or output_changes.ndim != 1:
         raise ValueError(
-            f"output_changes and source_changes must be (T,) arrays of one length, got {output_changes.shape} and {source_changes.shape}"
+            "output_changes and source_changes must be (T,) arrays of one length, got"
+            f" {output_changes.shape} and {source_changes.shape}"
         )
     known = np.isfinite(output_changes) & np.isfinite(source_changes)
     source_total = source_changes[known].sum()

@@ -185,8 +185,8 @@ class ValidationSwapCallback(L.Callback):
             for trainer_logger in trainer.loggers:
                 trainer_logger.log_metrics(self.latest, step=trainer.global_step)
             logger.info(
-                "validation swaps at step %d: %.0f%% nearer the target, distance to the target %.2f, "
-                "detail kept %.2f (a perfect model at %d px keeps %.2f): %s",
+                "validation swaps at step %d: %.0f%% nearer the target, distance to the target"
+                " %.2f, detail kept %.2f (a perfect model at %d px keeps %.2f): %s",
                 trainer.global_step,
                 100 * self.latest["val_swap/share_nearer_target"],
                 self.latest["val_swap/distance_to_target"],

@@ -111,8 +111,9 @@ def judge(
             lambda share: share >= t.min_share_nearer_target,
             "identity: no swapped face was described",
             lambda share: (
-                f"identity: {share:.0%} of swapped faces are nearer the target than the source "
-                f"(needs {t.min_share_nearer_target:.0%}, {t.min_share_nearer_target - share:.0%} short)"
+                f"identity: {share:.0%} of swapped faces are nearer the target than the source"
+                f" (needs {t.min_share_nearer_target:.0%}, {t.min_share_nearer_target - share:.0%}"
+                " short)"
             ),
         ),
         (
@@ -122,8 +123,9 @@ def judge(
             lambda distance: distance <= t.max_distance_to_target,
             "identity: no distance to the target was measured",
             lambda distance: (
-                f"identity: mean distance to the target {distance:.2f} (needs <= "
-                f"{t.max_distance_to_target:.2f}, {distance - t.max_distance_to_target:.2f} too far)"
+                f"identity: mean distance to the target {distance:.2f} (needs <="
+                f" {t.max_distance_to_target:.2f}, {distance - t.max_distance_to_target:.2f} too"
+                " far)"
             ),
         ),
         (
@@ -133,9 +135,9 @@ def judge(
             lambda detail: detail >= t.min_detail_kept,
             "detail: not measured",
             lambda detail: (
-                f"detail: the swapped face keeps {detail:.2f} of the source face's fine "
-                f"detail (needs >= {t.min_detail_kept:.2f}, {t.min_detail_kept - detail:.2f} short): "
-                "it looks blurred"
+                f"detail: the swapped face keeps {detail:.2f} of the source face's fine detail"
+                f" (needs >= {t.min_detail_kept:.2f}, {t.min_detail_kept - detail:.2f} short): it"
+                " looks blurred"
             ),
         ),
     ]

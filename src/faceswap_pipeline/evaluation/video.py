@@ -153,8 +153,9 @@ def _paired_frames(
         yield source_frame, output_frame
     if next(outputs, None) is not None:
         raise ValueError(
-            f"the swapped video {output.name} has more frames than its source {source.name} "
-            f"(from {start_s or 0} s to {end_s or 'the end'}): they do not belong together; re-run the conversion"
+            f"the swapped video {output.name} has more frames than its source {source.name} (from"
+            f" {start_s or 0} s to {end_s or 'the end'}): they do not belong together; re-run the"
+            " conversion"
         )
 
 

@@ -69,7 +69,8 @@ def umeyama(
         or len(source) < 2
     ):
         raise ValueError(
-            f"umeyama() takes two (N, 2) point arrays of the same shape with N >= 2, got {source.shape} and {destination.shape}"
+            "umeyama() takes two (N, 2) point arrays of the same shape with N >= 2, got"
+            f" {source.shape} and {destination.shape}"
         )
     source_mean, destination_mean = source.mean(axis=0), destination.mean(axis=0)
     source_centered, destination_centered = source - source_mean, destination - destination_mean
@@ -131,7 +132,8 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, crop_size: int = 256) -> np
         or image.shape[2] != 3
     ):
         raise ValueError(
-            f"warp_face() takes an (H, W, 3) uint8 image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
+            "warp_face() takes an (H, W, 3) uint8 image, got"
+            f" {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
         )
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (2, 3):
@@ -151,7 +153,8 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float64)
     if points.shape[-1] != 2 or matrix.shape != (2, 3):
         raise ValueError(
-            f"transform_points() takes (..., 2) points and a (2, 3) matrix, got {points.shape} and {matrix.shape}"
+            f"transform_points() takes (..., 2) points and a (2, 3) matrix, got {points.shape} and"
+            f" {matrix.shape}"
         )
     return points @ matrix[:, :2].T + matrix[:, 2]
 

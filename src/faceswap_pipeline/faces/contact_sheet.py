@@ -68,7 +68,8 @@ def contact_sheet(
                 or crop.shape[2] != 3
             ):
                 raise ValueError(
-                    f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB, got {getattr(crop, 'shape', type(crop))}"
+                    f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB, got"
+                    f" {getattr(crop, 'shape', type(crop))}"
                 )
             thumbnail = cv2.resize(
                 crop, (thumbnail_size, thumbnail_size), interpolation=cv2.INTER_AREA

@@ -34,8 +34,10 @@ class DescriptorSampling(StrictModel):
     descriptor_every: int = Field(
         30,
         ge=1,
-        description="a track's faces between two descriptors (the first face is always described); "
-        "after four descriptors the spacing doubles each time",
+        description=(
+            "a track's faces between two descriptors (the first face is always described); "
+            "after four descriptors the spacing doubles each time"
+        ),
     )
     max_descriptors_per_track: int = Field(8, ge=1, description="at most this many per track")
 

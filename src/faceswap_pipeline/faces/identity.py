@@ -66,7 +66,8 @@ def _check_rgb(image: np.ndarray) -> np.ndarray:
         or image.shape[2] != 3
     ):
         raise ValueError(
-            f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
+            f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'dtype', type(image))}"
+            f" {getattr(image, 'shape', '')}"
         )
     # dlib reads raw memory: frames sliced or of odd widths must be made contiguous first.
     return np.ascontiguousarray(image)

@@ -122,7 +122,8 @@ class ShotCutDetector:
             or image.shape[2] != 3
         ):
             raise ValueError(
-                f"is_cut() takes an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}"
+                "is_cut() takes an (H, W, 3) uint8 RGB image, got"
+                f" {getattr(image, 'shape', type(image))}"
             )
         grey = cv2.cvtColor(
             cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose saves are atomic: a temporary file in the checkpoint's folder, then
-    `os.replace` (a rename on one file system), so the previous checkpoint stays whole until the new one is."""
+    `os.replace` (a rename on one file system), so the previous checkpoint stays whole until the new one is.
+    """
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None

@@ -96,15 +96,16 @@ def check_face_counts(
 ) -> None:
     """Fail with one sentence naming each person short of training faces, their counts and the minimum."""
     short = [
-        f"person_{person} has {train_counts[person]} training faces (+{val_counts.get(person, 0)} held out)"
+        f"person_{person} has {train_counts[person]} training faces (+{val_counts.get(person, 0)}"
+        " held out)"
         for person in PERSONS
         if train_counts.get(person, 0) < minimum
     ]
     if short:
         raise TooFewFacesError(
-            f"too few aligned faces to train: {'; '.join(short)}; at least {minimum} per person are needed "
-            "(training.min_faces_per_person). Add longer or more videos for that person, or loosen the "
-            "face_extraction filters, then re-run face_extraction."
+            f"too few aligned faces to train: {'; '.join(short)}; at least {minimum} per person are"
+            " needed (training.min_faces_per_person). Add longer or more videos for that person,"
+            " or loosen the face_extraction filters, then re-run face_extraction."
         )
 
 
@@ -144,16 +145,18 @@ class AlignedFaceDataset(Dataset):
             or image.shape[2] != 3
         ):
             raise ValueError(
-                f"aligned face {item.face_id!r} of person_{self.person} must be an RGB uint8 (H, W, 3) "
-                f"array, got {getattr(image, 'shape', type(image))} {getattr(image, 'dtype', '')}"
+                f"aligned face {item.face_id!r} of person_{self.person} must be an RGB uint8 (H, W,"
+                f" 3) array, got {getattr(image, 'shape', type(image))}"
+                f" {getattr(image, 'dtype', '')}"
             )
         height, width = image.shape[:2]
         if (height, width) != (self.crop_size, self.crop_size) and not self._warned_size:
             self._warned_size = True
             warnings.warn(
-                f"person_{self.person}'s aligned faces are not all {self.crop_size}x{self.crop_size} "
-                f"(e.g. {item.face_id!r} is {width}x{height}): resizing them, which stretches faces "
-                "that are not square; re-run face_extraction so every crop has one size.",
+                f"person_{self.person}'s aligned faces are not all"
+                f" {self.crop_size}x{self.crop_size} (e.g. {item.face_id!r} is {width}x{height}):"
+                " resizing them, which stretches faces that are not square; re-run face_extraction"
+                " so every crop has one size.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -248,9 +251,11 @@ class ResidentValBatches:
     def __iter__(self) -> Iterator[dict[str, Tensor | None]]:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield {
-                person: self.faces[person].index_select(0, rows[start : start + self.batch_size])
-                if start < len(rows)
-                else None
+                person: (
+                    self.faces[person].index_select(0, rows[start : start + self.batch_size])
+                    if start < len(rows)
+                    else None
+                )
                 for person, rows in self.indices.items()
             }
 

@@ -149,9 +149,9 @@ class SwapLightningModule(L.LightningModule):
         # Checked before backward so the weights of the last good step are the ones a checkpoint keeps.
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at step {self.global_step}; training stopped "
-                "without updating the weights. Lower training.optimizer.lr (or use precision 32-true) "
-                "and re-run: it resumes from the last checkpoint."
+                f"the training loss became {loss.item()} at step {self.global_step}; training"
+                " stopped without updating the weights. Lower training.optimizer.lr (or use"
+                " precision 32-true) and re-run: it resumes from the last checkpoint."
             )
         return loss
 
@@ -184,8 +184,9 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> tuple[ModelConfig, int]
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # noqa: BLE001 - any failure means the file cannot be trusted or read
         raise CheckpointMismatchError(
-            f"checkpoint {path} cannot be read safely ({type(error).__name__}: {str(error).splitlines()[0]}); "
-            "it may be corrupt or contain pickled code. Delete it or set training.resume: false."
+            f"checkpoint {path} cannot be read safely ({type(error).__name__}:"
+            f" {str(error).splitlines()[0]}); it may be corrupt or contain pickled code. Delete it"
+            " or set training.resume: false."
         ) from error
     model = (
         checkpoint.get("hyper_parameters", {}).get("model")

@@ -32,7 +32,8 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) ->
     """
     if x.shape != y.shape or x.ndim != 4:
         raise ValueError(
-            f"ssim needs two (N, C, H, W) batches of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+            f"ssim needs two (N, C, H, W) batches of one shape, got {tuple(x.shape)} and"
+            f" {tuple(y.shape)}"
         )
     if min(x.shape[-2:]) < window_size:
         raise ValueError(

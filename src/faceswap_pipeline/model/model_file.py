@@ -102,7 +102,8 @@ def read_model_config(directory: str | Path) -> ModelConfig:
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelFileError(
-            f"no model weights at {weights_path}; run `kedro run --pipelines training` to make the swap model"
+            f"no model weights at {weights_path}; run `kedro run --pipelines training` to make the"
+            " swap model"
         )
     try:
         with safe_open(weights_path, framework="pt") as weights:
@@ -117,8 +118,8 @@ def read_model_config(directory: str | Path) -> ModelConfig:
         ValueError,
     ) as error:
         raise ModelFileError(
-            f"{weights_path} is not a swap model file this version can read ({type(error).__name__}: {error}); "
-            "re-run the training pipeline to write it again"
+            f"{weights_path} is not a swap model file this version can read"
+            f" ({type(error).__name__}: {error}); re-run the training pipeline to write it again"
         ) from error
 
 
@@ -158,16 +159,19 @@ def load_swap_model(
             for part in (
                 f"{len(missing)} missing (e.g. {missing[0]})" if missing else "",
                 f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else "",
-                f"{len(wrong_shapes)} of another shape (e.g. {wrong_shapes[0]})"
-                if wrong_shapes
-                else "",
+                (
+                    f"{len(wrong_shapes)} of another shape (e.g. {wrong_shapes[0]})"
+                    if wrong_shapes
+                    else ""
+                ),
             )
             if part
         )
         raise ModelFileError(
-            f"the weights in {weights_path} do not fit architecture {config.architecture!r} "
-            f"(input {config.input_size} px, width {config.width}) that its configuration names: {details}. "
-            "The file was made by another model or version; re-run the training pipeline."
+            f"the weights in {weights_path} do not fit architecture {config.architecture!r} (input"
+            f" {config.input_size} px, width {config.width}) that its configuration names:"
+            f" {details}. The file was made by another model or version; re-run the training"
+            " pipeline."
         )
     model.load_state_dict(state)
     model.people = read_model_people(directory)

@@ -46,13 +46,14 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
-                f"unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}"
+                f"unknown architecture {self.architecture!r}; choose one of"
+                f" {', '.join(ARCHITECTURES)}"
             )
         sizes = SUPPORTED_INPUT_SIZES[self.architecture]
         if self.input_size not in sizes:
             raise ValueError(
-                f"architecture {self.architecture!r} takes input_size {' or '.join(map(str, sizes))}, "
-                f"got {self.input_size}"
+                f"architecture {self.architecture!r} takes input_size"
+                f" {' or '.join(map(str, sizes))}, got {self.input_size}"
             )
         if not 0.05 <= self.width <= 4.0:
             raise ValueError(f"width must be between 0.05 and 4.0, got {self.width}")

@@ -77,7 +77,8 @@ class BaseModel(nn.Module):
         """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S, S)` in [0, 1]."""
         if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
             raise ValueError(
-                f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} {faces.dtype}"
+                f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)}"
+                f" {faces.dtype}"
             )
         was_training = self.training
         self.eval()
@@ -133,8 +134,8 @@ def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, 
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
         raise ModelFileError(
-            f"no base model at {Path(directory)} (no {WEIGHTS_FILE}); run `kedro run --pipelines pretraining` "
-            "to make one, or set training.init_from to a base model folder or null"
+            f"no base model at {Path(directory)} (no {WEIGHTS_FILE}); run `kedro run --pipelines"
+            " pretraining` to make one, or set training.init_from to a base model folder or null"
         )
     try:
         with safe_open(weights_path, framework="pt") as weights:
@@ -158,8 +159,8 @@ def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, 
         ValueError,
     ) as error:
         raise ModelFileError(
-            f"{weights_path} is not a base model this version can read ({type(error).__name__}: {error}); "
-            "run the pretraining pipeline again"
+            f"{weights_path} is not a base model this version can read ({type(error).__name__}:"
+            f" {error}); run the pretraining pipeline again"
         ) from error
 
 
@@ -183,8 +184,9 @@ def load_base_model(directory: str | Path, map_location: str | torch.device = "c
     ]
     if wrong:
         raise ModelFileError(
-            f"the weights in {weights_path} do not fit the configuration it names ({len(wrong)} tensors "
-            f"missing, unexpected or of another shape, e.g. {wrong[0]}); run the pretraining pipeline again"
+            f"the weights in {weights_path} do not fit the configuration it names ({len(wrong)}"
+            f" tensors missing, unexpected or of another shape, e.g. {wrong[0]}); run the"
+            " pretraining pipeline again"
         )
     model.load_state_dict(state)
     return model.to(map_location).eval()
@@ -208,9 +210,10 @@ def check_base_model_matches(directory: str | Path, expected: ModelConfig) -> di
             if getattr(found, key) != getattr(expected, key)
         )
         raise BaseModelMismatchError(
-            f"base model {Path(directory)} was pretrained for another model: {differences}. Pretrain one "
-            "with the same training settings (the pretraining takes architecture, input_size, width, coverage "
-            "and crop_size from `training`), use those settings for the pair, or set training.init_from: null."
+            f"base model {Path(directory)} was pretrained for another model: {differences}."
+            " Pretrain one with the same training settings (the pretraining takes architecture,"
+            " input_size, width, coverage and crop_size from `training`), use those settings for"
+            " the pair, or set training.init_from: null."
         )
     return record
 
@@ -262,14 +265,16 @@ def start_from_base_model(
         return None
     if resuming_from is not None:
         logger.info(
-            "resuming from %s: its weights win, the base model %s (training.init_from) is not applied",
+            "resuming from %s: its weights win, the base model %s (training.init_from) is not"
+            " applied",
             resuming_from,
             folder,
         )
         return None
     record = init_swap_model_from_base(model, folder)
     logger.info(
-        "starting from base model %s: encoder and both decoders (pretrained %s steps on %s faces of %s videos)",
+        "starting from base model %s: encoder and both decoders (pretrained %s steps on %s faces of"
+        " %s videos)",
         folder,
         record.get("steps", "?"),
         record.get("faces", "?"),

@@ -301,7 +301,8 @@ def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> 
     original = Path(str(source.path)).expanduser()
     if not original.is_file():
         raise SourceError(
-            f"{person}: local source {source.path} does not exist; fix the path in parameters_ingestion.yml"
+            f"{person}: local source {source.path} does not exist; fix the path in"
+            " parameters_ingestion.yml"
         )
     staged = staging_dir / f"local{original.suffix.lower() or '.mp4'}"
     try:
@@ -371,8 +372,8 @@ def fetch_source(
         checksum = sha256_of(staged)
         if source.sha256 is not None and checksum != source.sha256.lower():
             raise SourceError(
-                f"{person}: {source.location} has sha256 {checksum}, not the configured {source.sha256}; "
-                "the file changed upstream: check it and update `sha256`"
+                f"{person}: {source.location} has sha256 {checksum}, not the configured"
+                f" {source.sha256}; the file changed upstream: check it and update `sha256`"
             )
     except BaseException:
         shutil.rmtree(staging_dir, ignore_errors=True)
@@ -393,5 +394,6 @@ def _probe_or_fail(path: Path, source: VideoSource, *, person: str) -> VideoInfo
         return probe_video(path)
     except (NotAVideoError, FileNotFoundError) as error:
         raise SourceError(
-            f"{person}: {source.location} is not a playable video ({error}); point the source at a video"
+            f"{person}: {source.location} is not a playable video ({error}); point the source at a"
+            " video"
         ) from error

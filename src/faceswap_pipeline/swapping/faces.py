@@ -191,8 +191,8 @@ class FaceSwapConverter:
         if not self.settings.identity.swap_all_faces:
             if references is None or len(references) == 0:
                 raise ValueError(
-                    "no identity descriptors of the source person: run face_extraction for that person "
-                    "first, or set conversion.identity.swap_all_faces to true"
+                    "no identity descriptors of the source person: run face_extraction for that"
+                    " person first, or set conversion.identity.swap_all_faces to true"
                 )
             references = np.asarray(references, dtype=np.float32).reshape(-1, 128)
         self._references = references
@@ -436,8 +436,8 @@ class FaceSwapConverter:
         swapped = self._swap_faces(batch)
         if swapped.shape != batch.shape or swapped.dtype != np.uint8:
             raise ValueError(
-                f"the swap function returned {swapped.dtype} {swapped.shape} for inputs {batch.shape}; "
-                "expected uint8 of the same shape"
+                f"the swap function returned {swapped.dtype} {swapped.shape} for inputs"
+                f" {batch.shape}; expected uint8 of the same shape"
             )
         return swapped
 

@@ -40,8 +40,10 @@ class SwapDetectionSettings(DetectorSettings):
         2,
         ge=1,
         le=30,
-        description="detect on every n-th frame; between, faces are followed by their 68 landmarks "
-        "(a new face appears at most n - 1 frames late)",
+        description=(
+            "detect on every n-th frame; between, faces are followed by their 68 landmarks "
+            "(a new face appears at most n - 1 frames late)"
+        ),
     )
 
     @model_validator(mode="after")
@@ -60,8 +62,10 @@ class IdentitySettings(StrictModel):
         0.6,
         gt=0.0,
         le=2.0,
-        description="a track is the source person when its median descriptor distance to the "
-        "person's is at most this (dlib's same-person distance: SAME_PERSON_DISTANCE)",
+        description=(
+            "a track is the source person when its median descriptor distance to the "
+            "person's is at most this (dlib's same-person distance: SAME_PERSON_DISTANCE)"
+        ),
     )
     samples_per_track: int = Field(3, ge=1, le=50, description="descriptors a track, ~100 ms each")
     every: int = Field(15, ge=1, description="faces of a track between two identity descriptors")

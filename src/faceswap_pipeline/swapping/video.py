@@ -237,7 +237,8 @@ def convert_video_file(
     framer = _framer(output_settings, info.width, info.height)
     if start_s is not None and start_s >= info.first_frame_time_s + info.duration_s:
         raise ValueError(
-            f"conversion.start_s ({start_s} s) is past the end of {video.name} ({info.duration_s:.2f} s)"
+            f"conversion.start_s ({start_s} s) is past the end of {video.name}"
+            f" ({info.duration_s:.2f} s)"
         )
     span_s = (end_s or info.duration_s) - (start_s or 0.0)
     expected_frames = max(1, round(min(span_s, info.duration_s) * info.avg_fps))

@@ -61,8 +61,8 @@ def check_output_writable(output_path: str | os.PathLike) -> Path:
         probe.unlink()
     except OSError as error:
         raise OutputNotWritableError(
-            f"cannot write the output {path}: its folder {folder} is not writable ({error.strerror}); "
-            "choose another output folder or fix its permissions"
+            f"cannot write the output {path}: its folder {folder} is not writable"
+            f" ({error.strerror}); choose another output folder or fix its permissions"
         ) from error
     return path
 

@@ -73,7 +73,8 @@ def open_video(path: str | Path) -> av.container.InputContainer:
         container = av.open(str(path), mode="r")
     except av.error.FFmpegError as error:
         raise NotAVideoError(
-            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a video; check the source"
+            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a"
+            " video; check the source"
         ) from error
     # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a clip.
     format_name = container.format.name

@@ -203,7 +203,10 @@ def test_a_failing_video_is_named_and_the_cluster_is_closed(tmp_path, shared_vid
     tables = FaceTableFolderDataset(str(tmp_path / "tables"))
     with pytest.raises(
         DatasetError,
-        match=r"video broken\.mp4 failed on a Dask worker: NotAVideoError: .*broken\.mp4 is not a video",
+        match=(
+            r"video broken\.mp4 failed on a Dask worker: NotAVideoError: .*broken\.mp4 is not a"
+            r" video"
+        ),
     ):
         tables.save(jobs)
     # Python's multiprocessing resource tracker lives as long as this process, by design.

@@ -1,5 +1,6 @@
 """`kedro run --pipelines pretraining --env tiny` on ../shared/data clips other than the swapped pair (d6/d9),
-then a pair's `kedro run --pipelines training` that starts from the base model, as a user runs them."""
+then a pair's `kedro run --pipelines training` that starts from the base model, as a user runs them.
+"""
 
 from __future__ import annotations
 

@@ -56,9 +56,10 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
         "val_swap/convincing",
         "val_swap/distance_to_target_a_to_b",
     ):
-        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [3, 6], (
-            metric
-        )
+        assert [m.step for m in client.get_metric_history(run.info.run_id, metric)] == [
+            3,
+            6,
+        ], metric
     first = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     verdict = first["validation_swaps"]["verdict"]
     assert verdict["convincing"] is False and verdict["text"].startswith("not convincing yet")

@@ -83,7 +83,7 @@ def check_model_people(
             mismatched.append(f"{person}_identity (distance {distance:.2f})")
     if mismatched:
         raise BadInputError(
-            f"swap_model was trained on other people than the configuration's: the faces in "
+            "swap_model was trained on other people than the configuration's: the faces in "
             f"{', '.join(mismatched)} differ from those the model learnt (mean descriptors "
             f"more than {max_distance} apart). Run training again for these people "
             "(`kedro run --pipelines training`), or restore the model trained on them"

@@ -35,8 +35,8 @@ def _descriptors(identity: pd.DataFrame | None, person: str) -> np.ndarray:
     descriptors = identity_descriptors(identity)
     if len(descriptors) == 0:
         raise BadInputError(
-            f"{person}_identity holds no face descriptors, so the swapped faces cannot be compared with "
-            f"{person}: run `kedro run --pipelines face_extraction` first"
+            f"{person}_identity holds no face descriptors, so the swapped faces cannot be compared"
+            f" with {person}: run `kedro run --pipelines face_extraction` first"
         )
     return descriptors
 
@@ -219,7 +219,8 @@ def evaluate_reconstruction(
     required = {"person", "face_id", "split"}
     if not required <= set(training_faces.columns):
         raise BadInputError(
-            f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the training pipeline"
+            f"training_faces lacks {sorted(required - set(training_faces.columns))}: re-run the"
+            " training pipeline"
         )
     aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}
     device = choose_device(params.device)
@@ -231,8 +232,8 @@ def evaluate_reconstruction(
         face_ids = [face_id for face_id in held_out["face_id"] if face_id in aligned[person]]
         if len(face_ids) < len(held_out):
             logger.warning(
-                "%d of person_%s's held-out faces are no longer in person_%s.aligned_faces (re-extracted "
-                "since training?); scoring the %d left",
+                "%d of person_%s's held-out faces are no longer in person_%s.aligned_faces"
+                " (re-extracted since training?); scoring the %d left",
                 len(held_out) - len(face_ids),
                 person,
                 person,
@@ -287,8 +288,10 @@ def _facts(
         "swapped video": Path(swapped_video).name,
         "source video": str(provenance.get("source", "?")),
         "direction": direction,
-        "model": f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, "
-        f"width {model.get('width', '?')}, weights {model.get('weights_sha256_16', '?')}",
+        "model": (
+            f"{model.get('architecture', '?')} {model.get('input_size', '?')} px, "
+            f"width {model.get('width', '?')}, weights {model.get('weights_sha256_16', '?')}"
+        ),
         "conversion MLflow run": provenance.get("mlflow_run_id") or "none recorded",
         "evaluation MLflow run": run_id or "none",
     }
@@ -368,7 +371,7 @@ def summarise_evaluation(
     facts = _facts(swapped_video, provenance, direction, mlflow_run_id)
     _log_figures(metrics)
     # JSON has no NaN: a figure that could not be measured is null.
-    json_metrics = {name: (None if math.isnan(value) else value) for name, value in metrics.items()}
+    json_metrics = {name: None if math.isnan(value) else value for name, value in metrics.items()}
     summary = {"verdict": verdict, "metrics": json_metrics, "facts": facts}
     return (
         summary,

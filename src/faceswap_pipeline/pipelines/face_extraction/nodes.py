@@ -264,7 +264,8 @@ class _VideoFaceChunks:
                 counts.frames_read,
             )
         logger.info(
-            "%s: %d frames in %.1f s (%.1f frames/s), %d faces found, %d passed quality, %d described, rejected %s",
+            "%s: %d frames in %.1f s (%.1f frames/s), %d faces found, %d passed quality, %d"
+            " described, rejected %s",
             self.video,
             counts.frames_read,
             elapsed,
@@ -492,7 +493,8 @@ def _reference_descriptors(
         descriptor, faces = describe_largest_face(load(), detector)
         if descriptor is None:
             raise BadInputError(
-                f"reference photo {name} has no face the detector can find; use a photo where the person's face is clearly visible"
+                f"reference photo {name} has no face the detector can find; use a photo where the"
+                " person's face is clearly visible"
             )
         if faces > 1:
             logger.warning("reference photo %s shows %d faces; using the largest", name, faces)
@@ -671,10 +673,19 @@ def _summary(faces: pd.DataFrame, metadata: list[dict[str, str]]) -> dict[str, A
 
 # What to change when every face was rejected for one reason.
 _REJECT_HINTS = {
-    "too_small": "the faces are smaller than face_extraction.min_face_size; use closer or sharper videos, or lower it",
-    "low_score": "the detector is unsure of every face; use clearer videos, or lower face_extraction.min_score",
+    "too_small": (
+        "the faces are smaller than face_extraction.min_face_size; use closer or sharper videos, or"
+        " lower it"
+    ),
+    "low_score": (
+        "the detector is unsure of every face; use clearer videos, or lower"
+        " face_extraction.min_score"
+    ),
     "blurred": "every face is blurred; use sharper videos, or lower face_extraction.min_sharpness",
-    REJECT_OTHER_IDENTITY: "no face matches the person; check the reference photos, or raise face_extraction.identity.threshold",
+    REJECT_OTHER_IDENTITY: (
+        "no face matches the person; check the reference photos, or raise"
+        " face_extraction.identity.threshold"
+    ),
 }
 
 
@@ -762,9 +773,18 @@ def _contact_sheet(
         ", ".join(f"{reason} {count}" for reason, count in summary["rejected"].items()) or "none"
     )
     header = [
-        f"{person}: {summary['videos']} videos, {summary['frames_read']} frames read, {summary['faces_found']} faces found in {summary['tracks']} tracks",
-        f"kept {summary['faces_kept']} faces ({summary['frames_with_kept_face']} frames); rejected: {rejected}",
-        f"crop {params.crop_size}px margin {params.margin}, det {params.detector.det_size}px, identity threshold {params.identity.threshold}",
+        (
+            f"{person}: {summary['videos']} videos, {summary['frames_read']} frames read,"
+            f" {summary['faces_found']} faces found in {summary['tracks']} tracks"
+        ),
+        (
+            f"kept {summary['faces_kept']} faces ({summary['frames_with_kept_face']} frames);"
+            f" rejected: {rejected}"
+        ),
+        (
+            f"crop {params.crop_size}px margin {params.margin}, det {params.detector.det_size}px,"
+            f" identity threshold {params.identity.threshold}"
+        ),
     ]
     image = contact_sheet(
         [

@@ -60,18 +60,24 @@ class FaceExtractionParams(ExtractionSettings):
         1,
         ge=1,
         le=1024,
-        description="videos extracted at once, each in a Dask worker process; 1: one by one, no Dask",
+        description=(
+            "videos extracted at once, each in a Dask worker process; 1: one by one, no Dask"
+        ),
     )
     dask_scheduler: str | None = Field(
         None,
         min_length=1,
         pattern=r"^([a-z][a-z0-9+]*://)?[^\s/]+$",
-        description="address of a running Dask scheduler (tcp://host:8786) whose workers extract the videos",
+        description=(
+            "address of a running Dask scheduler (tcp://host:8786) whose workers extract the videos"
+        ),
     )
     dask_worker_memory: str = Field(
         "auto",
         min_length=1,
-        description="memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers",
+        description=(
+            "memory limit per LocalCluster worker (e.g. 4GiB); auto: the machine's / workers"
+        ),
     )
     png_compression: int = Field(1, ge=0, le=9)
     detector: DetectorParams = DetectorParams()

@@ -82,9 +82,9 @@ def parse_download_options(value: Any) -> DownloadOptions:
 
 # What a download that found no network adds: the README's "Offline" paragraph in one sentence.
 OFFLINE_HINT = (
-    "To run without a network, copy the videos into data/01_raw/videos/person_a/ and "
-    "data/01_raw/videos/person_b/ (any file name: a configured sha256 finds them), or replace each `url:` by "
-    '`path:` to a local video in conf/local/parameters_ingestion.yml (README, "Offline")'
+    "To run without a network, copy the videos into data/01_raw/videos/person_a/ and"
+    " data/01_raw/videos/person_b/ (any file name: a configured sha256 finds them), or replace each"
+    ' `url:` by `path:` to a local video in conf/local/parameters_ingestion.yml (README, "Offline")'
 )
 
 
@@ -115,8 +115,8 @@ def fetch_videos(
     options = parse_download_options(download)
     if not config.sources:
         raise BadInputError(
-            f"{config.name} has no video sources: add at least one `url` or `path` under its `sources` "
-            "in conf/base/parameters_ingestion.yml"
+            f"{config.name} has no video sources: add at least one `url` or `path` under its"
+            " `sources` in conf/base/parameters_ingestion.yml"
         )
     checksums = _ChecksumCache(existing_raw_videos)
     videos: dict[str, Path] = {}

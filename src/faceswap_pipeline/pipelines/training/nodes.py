@@ -125,16 +125,19 @@ def face_items(table: pd.DataFrame, aligned_faces: dict[str, Callable], person: 
     missing = [face_id for face_id in table["face_id"] if face_id not in aligned_faces]
     if missing:
         raise ValueError(
-            f"training_faces lists {len(missing)} faces of person_{person} that are not in "
-            f"person_{person}_aligned_faces (e.g. {missing[0]!r}); re-run the whole training pipeline"
+            f"training_faces lists {len(missing)} faces of person_{person} that are not in"
+            f" person_{person}_aligned_faces (e.g. {missing[0]!r}); re-run the whole training"
+            " pipeline"
         )
     return [
         FaceItem(
             face_id=row.face_id,
             load=aligned_faces[row.face_id],
-            landmarks68=None
-            if row.landmarks68_crop is None
-            else np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2),
+            landmarks68=(
+                None
+                if row.landmarks68_crop is None
+                else np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
+            ),
         )
         for row in table.itertuples()
     ]
@@ -239,7 +242,8 @@ def _validation_swap_callback(
     evaluation: dict[str, Any] | None,
 ):
     """The callback that swaps and judges held-out faces at every validation, or None when it cannot
-    (no identity tables, no held-out faces with landmarks) or is turned off (`validation_swaps.faces: 0`)."""
+    (no identity tables, no held-out faces with landmarks) or is turned off (`validation_swaps.faces: 0`).
+    """
     from faceswap_pipeline.evaluation.identity import identity_centre
     from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, ValidationSwapCallback
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as parse_evaluation
@@ -321,12 +325,14 @@ def _training_summary(
         "initialised_from": initialised_from,
         "faces": faces,
         "final_validation": run.final_validation,
-        "validation_swaps": {
-            "metrics": swap_check.latest,
-            "verdict": verdict.to_dict() if verdict else None,
-        }
-        if swap_check is not None
-        else None,
+        "validation_swaps": (
+            {
+                "metrics": swap_check.latest,
+                "verdict": verdict.to_dict() if verdict else None,
+            }
+            if swap_check is not None
+            else None
+        ),
     }
     logger.info(
         "training stopped at step %d (%s); validation %s",
