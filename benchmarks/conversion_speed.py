@@ -1,14 +1,16 @@
-"""Conversion speed: frames/s of the whole conversion of a clip against the same decode and encode alone.
+"""Conversion speed: frames/s of the whole conversion of a clip against the same decode and encode
+alone.
 
-    .venv/bin/python benchmarks/conversion_speed.py [--video PATH] [--model data/06_models/swap_model]
+    .venv/bin/python benchmarks/conversion_speed.py [--video PATH] [--model
+    data/06_models/swap_model]
         [--width 0.5] [--seconds N] [--repeat 3] [--set conversion.key=value ...]
 
-The limit is decoding every frame to RGB and encoding it (H.264 with the audio copied), with nothing in
-between. The conversion adds detection, tracking, identity, alignment, the model and compositing. Without
-`--model` a faceit `original` model of `--width` with untrained weights is timed (speed does not depend on
-the weights). The two runs alternate `--repeat` times and the medians are compared, since a shared
-machine's speed drifts by ±10% from one run to the next. Prints a table with the process's CPU time per
-frame as well; asserts nothing.
+The limit is decoding every frame to RGB and encoding it (H.264 with the audio copied), with nothing
+in between. The conversion adds detection, tracking, identity, alignment, the model and compositing.
+Without `--model` a faceit `original` model of `--width` with untrained weights is timed (speed does
+not depend on the weights). The two runs alternate `--repeat` times and the medians are compared,
+since a shared machine's speed drifts by ±10% from one run to the next. Prints a table with the
+process's CPU time per frame as well; asserts nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "videos" / "person_a_d6.mp4"
 
 
 def decode_encode_only(video: Path, output: Path, end_s: float | None) -> int:
-    """Decode every frame to RGB and encode it with the audio, nothing else; returns the frames written."""
+    """Decode every frame to RGB and encode it with the audio, nothing else; returns the frames
+    written."""
     info = probe_video(video)
     with VideoWriter(
         output,

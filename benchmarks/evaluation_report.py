@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/evaluation_report.py [--project DIR] [--reuse] [--env ENV]
         [--params "training.max_minutes=10,conversion.duration_s=10"]
 
-Without `--reuse`, makes a throw-away copy of this project in DIR (a temporary folder by default: conf,
-pyproject; its own data/ and mlflow.db), runs `kedro run` there (ingestion of person_a_d6.mp4 and
-person_b_d9.mp4, face extraction, training with the parameters of `--env` - base is the CPU preset -,
-conversion of person A's clip into B, evaluation), then runs the evaluation once more on its own to time
-it. With `--reuse`, DIR is a project whose upstream outputs exist (e.g. this one): only the evaluation
-runs. Prints the settings, the figures and the times; asserts nothing.
+Without `--reuse`, makes a throw-away copy of this project in DIR (a temporary folder by default:
+conf, pyproject; its own data/ and mlflow.db), runs `kedro run` there (ingestion of person_a_d6.mp4
+and person_b_d9.mp4, face extraction, training with the parameters of `--env` - base is the CPU
+preset -, conversion of person A's clip into B, evaluation), then runs the evaluation once more on
+its own to time it. With `--reuse`, DIR is a project whose upstream outputs exist (e.g. this one):
+only the evaluation runs. Prints the settings, the figures and the times; asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 
 
 def make_project(folder: Path) -> Path:
-    """A throw-away copy of this project's configuration in `folder` (its data and mlflow.db stay there)."""
+    """A throw-away copy of this project's configuration in `folder` (its data and mlflow.db stay
+    there)."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
     # The developer's own overrides and credentials stay out: base (+ --env) only.

@@ -1,25 +1,28 @@
 """Face-extraction speed: the whole extraction of a clip against decoding alone and faceit's way.
 
-    .venv/bin/python benchmarks/face_extraction_speed.py [--video PATH] [--end-s SECONDS] [--det-size 320]
-    .venv/bin/python benchmarks/face_extraction_speed.py --workers 1 2 [--repeat 2] [--videos PATH ...]
+    .venv/bin/python benchmarks/face_extraction_speed.py [--video PATH] [--end-s SECONDS]
+    [--det-size 320] .venv/bin/python benchmarks/face_extraction_speed.py --workers 1 2 [--repeat 2]
+    [--videos PATH ...]
 
 On every frame of the clip (default `person_a_d6.mp4`, 1008 frames) it times:
 - decoding alone (PyAV to RGB, every frame touched): the limit;
 - the whole extraction: the pipeline's two nodes through a SequentialRunner on a temporary catalog
-  (detect in batches, track, landmarks, align, quality, sampled descriptors, PNG crops written, identity
-  decided, aligned faces, table and contact sheet written);
+  (detect in batches, track, landmarks, align, quality, sampled descriptors, PNG crops written,
+  identity decided, aligned faces, table and contact sheet written);
 - faceit's way on the same frames: dlib's HOG face detector (upsampled once, as `face_recognition`
-  does) and a 68-landmark shape plus a 128-d descriptor for every face it finds, kept when within 0.6 of
-  the reference (here: the mean descriptor of its own faces, as no reference photo exists).
+  does) and a 68-landmark shape plus a 128-d descriptor for every face it finds, kept when within
+  0.6 of the reference (here: the mean descriptor of its own faces, as no reference photo exists).
 Then where the extraction's time goes (cProfile of the same run). CPU ms/frame (all threads) is the
-figure that other jobs on the machine do not distort; frames/s is wall time. Prints tables; asserts nothing.
+figure that other jobs on the machine do not distort; frames/s is wall time. Prints tables; asserts
+nothing.
 
-With ``--workers``, instead: the whole extraction of several videos of one person (default four short
-clips: single_d18, single_d12, no_audio_d0, person_b_d9; every frame) with ``face_extraction.workers``
-at each given count (1: one by one in this process; N: a Dask LocalCluster of N processes, its start
-and close included), frames/s in wall time, CPU seconds of this process and its workers, and whether
-the per-video tables are identical to those of the first count; with ``--repeat`` the counts
-alternate, round after round, and the medians are printed.
+With ``--workers``, instead: the whole extraction of several videos of one person (default four
+short
+clips: single_d18, single_d12, no_audio_d0, person_b_d9; every frame) with
+``face_extraction.workers`` at each given count (1: one by one in this process; N: a Dask
+LocalCluster of N processes, its start and close included), frames/s in wall time, CPU seconds of
+this process and its workers, and whether the per-video tables are identical to those of the first
+count; with ``--repeat`` the counts alternate, round after round, and the medians are printed.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ FAN_OUT_VIDEOS = [
     ROOT.parent / "shared" / "data" / "videos" / name
     for name in ("single_d18.mp4", "single_d12.mp4", "no_audio_d0.mp4", "person_b_d9.mp4")
 ]
-# Functions whose cumulative time shows where the extraction spends it (cProfile names). Decoding and
-# PNG encoding run in background threads, which cProfile does not see: the CPU column covers them.
+# Functions whose cumulative time shows where the extraction spends it (cProfile names). Decoding
+# and PNG encoding run in background threads, which cProfile does not see: the CPU column covers
+# them.
 STAGES = {
     "detect (RetinaFace ONNX, batched)": ("detection.py", "_detect_batch"),
     "align + sharpness + 68 landmarks": ("extraction.py", "_align"),
@@ -65,7 +69,8 @@ STAGES = {
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process, all threads (user + system): robust to other jobs sharing the cores."""
+    """CPU time of this process, all threads (user + system): robust to other jobs sharing the
+    cores."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -159,7 +164,8 @@ def table_digest(catalog: DataCatalog) -> str:
 
 
 class PeakWorkerMemory:
-    """Samples, every 0.2 s in a thread, the largest resident memory of one child process (a worker)."""
+    """Samples, every 0.2 s in a thread, the largest resident memory of one child process (a
+    worker)."""
 
     def __init__(self):
         import threading
@@ -191,7 +197,8 @@ class PeakWorkerMemory:
 
 
 def fan_out(videos: list[Path], worker_counts: list[int], det_size: int, repeat: int) -> None:
-    """The whole extraction of ``videos`` at each worker count, ``repeat`` rounds alternating; prints a table."""
+    """The whole extraction of ``videos`` at each worker count, ``repeat`` rounds alternating;
+    prints a table."""
     import logging
     import statistics
 

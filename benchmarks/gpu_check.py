@@ -4,22 +4,24 @@ Runs on a bare machine whose python3 has torch, lightning, onnxruntime, OpenCV a
 `src/` on `sys.path` and imports only the library layer (`model/`, `faces.detection`), never Kedro,
 MLflow, PyAV or dlib. It measures, in this order, each within what is left of `--budget-minutes`:
 
-1. `retinaface`: RetinaFace (mobilenet0.25 ONNX) on onnxruntime, CUDA provider when present: frames/s
-   at batch 8 on the clip frames in the faces file, and the faces found;
+1. `retinaface`: RetinaFace (mobilenet0.25 ONNX) on onnxruntime, CUDA provider when present:
+   frames/s at batch 8 on the clip frames in the faces file, and the faces found;
 2. `architectures`: training images/s of `original` 64 px and `hires` 128 px at full width, in bf16,
    channels-last, at swept batch sizes (faces per person), on resident tensors: the project's own
    training step (uint8 banks on the device, augmentation, loss, Adam) under `lightning.Trainer`;
 3. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
    person_b_d9; the `hires` gpu preset, batch 64, compiled: its first step is the compile time, its
-   images/s the compiled figure for the sweep's uncompiled one) for `--train-minutes` (5, cut to what
-   the budget leaves) with validation SSIM on held-out faces; uncompiled again if compiling fails;
+   images/s the compiled figure for the sweep's uncompiled one) for `--train-minutes` (5, cut to
+   what the budget leaves) with validation SSIM on held-out faces; uncompiled again if compiling
+   fails;
 4. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
 
-The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never passed
-on purpose, so the whole run stays within 8 minutes.
+The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never
+passed on purpose, so the whole run stays within 8 minutes.
 
-The faces file (a compressed `.npz` of at most 30 MB: each person's face bank at the hires source size
-with the eyes/mouth channel, the held-out split, a few clip frames and the RetinaFace ONNX weights) is
+The faces file (a compressed `.npz` of at most 30 MB: each person's face bank at the hires source
+size with the eyes/mouth channel, the held-out split, a few clip frames and the RetinaFace ONNX
+weights) is
 made here, where the whole project is installed, then carried to the device machine:
 
     .venv/bin/python benchmarks/gpu_check.py --build-faces data/05_model_input/gpu_check_faces.npz
@@ -67,13 +69,14 @@ def _log(message: str) -> None:
     print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-# --- the faces file -----------------------------------------------------------------------------------
+# --- the faces file -------------------------------------------------------------------------------
 
 
 def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_kept: int) -> dict:
     """Extract both people's faces from the shared clips with the project's face extraction, decode
-    them into face banks at the hires source size, and save them with the held-out split, a few frames
-    and the RetinaFace weights as one compressed `.npz` (needs the whole project: PyAV, dlib).
+    them into face banks at the hires source size, and save them with the held-out split, a few
+    frames and the RetinaFace weights as one compressed `.npz` (needs the whole project: PyAV,
+    dlib).
 
     Returns:
         What was written: faces per person, held-out counts, the file's size in MB.
@@ -138,7 +141,7 @@ def load_faces_file(path: Path) -> dict[str, np.ndarray]:
         return {name: stored[name] for name in stored.files}
 
 
-# --- measurements -------------------------------------------------------------------------------------
+# --- measurements ---------------------------------------------------------------------------------
 
 
 def _module(architecture: str, width: float, compile: bool):

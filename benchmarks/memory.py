@@ -3,14 +3,15 @@
     .venv/bin/python benchmarks/memory.py [--minutes 1 3 10] [--conversion-minutes 1 3]
         [--sample-fps 1] [--cache DIR]
 
-Measures `crowd_1080p.mp4` (1920x1080, 4.2 s, 4-8 small faces a frame) and 1080p videos of 1, 3 and 10
-minutes made by looping it (its H.264 and AAC packets copied with shifted time stamps, no re-encoding;
-made once into `--cache`). Each measurement runs in its own child process; its peak resident set (the
-kernel's `ru_maxrss` of that child, from `os.wait4`) is the figure. Extraction runs the face_extraction
-pipeline for one person through a Kedro runner and catalog in a temporary folder, sampling
-`--sample-fps` frames a second (every frame is still decoded); conversion runs the conversion node on
-every frame with an untrained tiny model, swapping every face of 24 px or more (`swap_all_faces`). Bounded memory means
-the peak stays flat from the short clip to the longest video. Prints a table; asserts nothing.
+Measures `crowd_1080p.mp4` (1920x1080, 4.2 s, 4-8 small faces a frame) and 1080p videos of 1, 3 and
+10 minutes made by looping it (its H.264 and AAC packets copied with shifted time stamps, no
+re-encoding; made once into `--cache`). Each measurement runs in its own child process; its peak
+resident set (the kernel's `ru_maxrss` of that child, from `os.wait4`) is the figure. Extraction
+runs the face_extraction pipeline for one person through a Kedro runner and catalog in a temporary
+folder, sampling `--sample-fps` frames a second (every frame is still decoded); conversion runs the
+conversion node on every frame with an untrained tiny model, swapping every face of 24 px or more
+(`swap_all_faces`). Bounded memory means the peak stays flat from the short clip to the longest
+video. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ DEFAULT_CACHE = Path(tempfile.gettempdir()) / "faceswap-benchmark-videos"
 
 
 def looped_video(source: Path, minutes: float, cache: Path) -> Path:
-    """``source`` repeated to last ``minutes`` (packets copied with shifted time stamps); made once."""
+    """``source`` repeated to last ``minutes`` (packets copied with shifted time stamps); made
+    once."""
     import av
 
     target = cache / f"{source.stem}_loop_{minutes:g}min.mp4"
@@ -77,7 +79,8 @@ def looped_video(source: Path, minutes: float, cache: Path) -> Path:
 
 
 def _extraction(video: Path, sample_fps: float) -> dict:
-    """The face_extraction pipeline for one person, through Kedro's runner and the project's catalog."""
+    """The face_extraction pipeline for one person, through Kedro's runner and the project's
+    catalog."""
     import hashlib
 
     import pandas as pd
@@ -136,7 +139,8 @@ def _extraction(video: Path, sample_fps: float) -> dict:
 
 
 def _conversion(video: Path) -> dict:
-    """The conversion node on every frame of ``video``, every face swapped by an untrained tiny model."""
+    """The conversion node on every frame of ``video``, every face swapped by an untrained tiny
+    model."""
     import pandas as pd
     import torch
 
@@ -145,7 +149,8 @@ def _conversion(video: Path) -> dict:
 
     torch.manual_seed(0)
     model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
-    # The crowd's faces are small: a larger detector input and lower limits, so that faces are swapped.
+    # The crowd's faces are small: a larger detector input and lower limits, so that faces are
+    # swapped.
     conversion = {
         "video": str(video),
         "identity": {"swap_all_faces": True},

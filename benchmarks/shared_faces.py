@@ -1,7 +1,7 @@
 """Aligned faces of the shared clips (../shared/data/videos) for the training benchmarks, cached.
 
-Every frame's face is extracted with the project's face extraction (detector, tracker, alignment) and
-cached as an npz of crops plus a parquet table, so a benchmark re-run starts training at once.
+Every frame's face is extracted with the project's face extraction (detector, tracker, alignment)
+and cached as an npz of crops plus a parquet table, so a benchmark re-run starts training at once.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.Da
     ``<stem>.npz`` + ``<stem>.parquet`` in ``cache``.
 
     Returns:
-        ``({face id: RGB uint8 (256, 256, 3)}, table)``; the table has ``face_id, video, frame_index,
-        time_s, track, landmarks68_crop, kept`` like ``face_alignments``.
+        ``({face id: RGB uint8 (256, 256, 3)}, table)``; the table has ``face_id, video,
+        frame_index, time_s, track, landmarks68_crop, kept`` like ``face_alignments``.
     """
     crops_file, table_file = cache / f"{video.stem}.npz", cache / f"{video.stem}.parquet"
     if crops_file.exists() and table_file.exists():

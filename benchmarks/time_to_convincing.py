@@ -1,21 +1,23 @@
-"""Time to a convincing swap: the validation swaps' verdict figures every few minutes of pair training,
-from scratch and from a base model (the `pretraining` face prior).
+"""Time to a convincing swap: the validation swaps' verdict figures every few minutes of pair
+training, from scratch and from a base model (the `pretraining` face prior).
 
-For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces are extracted (cached), its
-identity tables described with dlib, and the training pipeline's own nodes train it in stages of
+For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces are extracted (cached),
+its identity tables described with dlib, and the training pipeline's own nodes train it in stages of
 `--every` minutes up to `--minutes`, resuming between stages. After each stage the held-out swaps
-(A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share nearer
-the target, the detail kept (next to what a perfect model at the input size would keep) and SSIM; the table ends with the minute the verdict first holds (or "not
-within N min"). With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model
-on the shared clips that are not in the pair) the same runs start from the base model too.
+(A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share
+nearer the target, the detail kept (next to what a perfect model at the input size would keep) and
+SSIM; the table ends with the minute the verdict first holds (or "not within N min"). With
+`--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model on the shared
+clips that are not in the pair) the same runs start from the base model too.
 
 On a shared or loaded machine minutes buy fewer steps: the step column says how much training each
-row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend on
-the load.
+row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend
+on the load.
 
-    .venv/bin/python benchmarks/time_to_convincing.py                                  # CPU preset, 24 min
-    .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --minutes 12 --pretrain-minutes 10
-    .venv/bin/python benchmarks/time_to_convincing.py --preset conf/gpu/parameters_training.yml --minutes 30
+    .venv/bin/python benchmarks/time_to_convincing.py                                  # CPU preset,
+    24 min .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --minutes 12
+    --pretrain-minutes 10 .venv/bin/python benchmarks/time_to_convincing.py --preset
+    conf/gpu/parameters_training.yml --minutes 30
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ CLIPS = {
 def _pretrain(
     names: list[str], params: dict, minutes: float | None, steps: int | None, cache: Path, out: Path
 ) -> Path:
-    """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every identity);
-    its folder."""
+    """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every
+    identity); its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
     from faceswap_pipeline.model.settings import TrainingSettings
@@ -166,9 +168,11 @@ def _log_stage(row: dict) -> None:
 def _mlflow_run(
     tracking_uri: str | None, pair: tuple[str, str], start: str, trial: str, params: dict
 ):
-    """An MLflow run for one (pair, start, trial) in the `time_to_convincing` experiment, or a no-op.
+    """An MLflow run for one (pair, start, trial) in the `time_to_convincing` experiment, or a
+    no-op.
 
-    Lightning's logger inside the training node writes its step metrics (losses, `val_swap/*`) into it.
+    Lightning's logger inside the training node writes its step metrics (losses, `val_swap/*`) into
+    it.
     """
     import contextlib
 

@@ -1,4 +1,5 @@
-"""What the training loop costs beyond the model: its images/s against the bare model, and where the rest goes.
+"""What the training loop costs beyond the model: its images/s against the bare model, and where the
+rest goes.
 
 Two loops train the same network on the same faces, held in memory as uint8 face banks:
 - **bare model**: forward, loss, backward and Adam step on batches augmented beforehand and held as
@@ -7,18 +8,20 @@ Two loops train the same network on the same faces, held in memory as uint8 face
   batches by index from the banks, `SwapLightningModule` (uint8 to float, augmentation, loss, the
   non-finite check, logging) under `lightning.Trainer` with the node's per-step callbacks (images/s,
   progress log) and, when MLflow is installed, an `MLFlowLogger` into a throw-away SQLite store.
-  Validation, previews and checkpoints (every 50 steps in the CPU preset) are not in the timed steps.
+  Validation, previews and checkpoints (every 50 steps in the CPU preset) are not in the timed
+  steps.
 
-The loops alternate in rounds (bare, loop, bare, ...) so that a busy shared machine slows both alike;
-the table gives the best round (least disturbed, as `timeit` reports) and the median. Inside the loop,
-data (from one step's end to the next step's start: drawing the batch) and augmentation (uint8 to float
-and `augment_faces`) are timed directly; "other" is the rest of the difference (hooks, logging,
-the loss check). Goals on a CPU: the loop reaches >= 0.95 of the bare model's images/s, and at most
-3 % of a step is spent outside the model's forward and backward.
+The loops alternate in rounds (bare, loop, bare, ...) so that a busy shared machine slows both
+alike; the table gives the best round (least disturbed, as `timeit` reports) and the median. Inside
+the loop, data (from one step's end to the next step's start: drawing the batch) and augmentation
+(uint8 to float and `augment_faces`) are timed directly; "other" is the rest of the difference
+(hooks, logging, the loss check). Goals on a CPU: the loop reaches >= 0.95 of the bare model's
+images/s, and at most 3 % of a step is spent outside the model's forward and backward.
 
     .venv/bin/python benchmarks/training_overhead.py                 # CPU preset model, batch 32
     .venv/bin/python benchmarks/training_overhead.py --architecture hires --input-size 128 \\
-        --width 0.1 --batch 8 --precision bf16-mixed               # the gpu preset's code path, shrunk
+        --width 0.1 --batch 8 --precision bf16-mixed               # the gpu preset's code path,
+        shrunk
     .venv/bin/python benchmarks/training_overhead.py --compile      # torch.compile the network too
 """
 
@@ -65,7 +68,8 @@ def _autocast(args, device: torch.device):
 
 
 def bare_model_loop(args, banks: dict[str, torch.Tensor], device: torch.device) -> float:
-    """images/s of forward + loss + backward + Adam on batches augmented beforehand, on the device."""
+    """images/s of forward + loss + backward + Adam on batches augmented beforehand, on the
+    device."""
     module = _module(args).to(device)
     module.model.to(memory_format=torch.channels_last)
     if args.compile:
@@ -107,9 +111,10 @@ class _StepClock:
     """Times the loop's steps and, inside the same steps, each part of them (hooks and wrappers).
 
     The model's part is the network's forward (hooks on it), the loss (`reconstruction_loss`), the
-    backward (`on_before_backward` to `on_after_backward`) and Adam's update (`on_before_optimizer_step`
-    to the end of `optimizer_step`); data is one step's end to the next step's start; augmentation is
-    `augment_faces`. On a GPU every mark synchronises, which slows the loop a little.
+    backward (`on_before_backward` to `on_after_backward`) and Adam's update
+    (`on_before_optimizer_step` to the end of `optimizer_step`); data is one step's end to the next
+    step's start; augmentation is `augment_faces`. On a GPU every mark synchronises, which slows the
+    loop a little.
     """
 
     def __init__(self, warmup: int, device: torch.device) -> None:

@@ -1,16 +1,16 @@
 """Validation SSIM per person after N minutes of training with a preset, on the two shared clips.
 
-Uses the training pipeline's own nodes (the same code path as `kedro run --pipelines training`): faces
-of person_a_d6.mp4 and person_b_d9.mp4, the held-out end of each clip as validation, then training in
-stages up to each of `--minutes` (cumulative), resuming from the checkpoint between stages, and a table
-of the validation metrics of the weights after each stage. Wall-clock bound: on a shared machine the
-step counts (in the table) say how much training the minutes bought.
+Uses the training pipeline's own nodes (the same code path as `kedro run --pipelines training`):
+faces of person_a_d6.mp4 and person_b_d9.mp4, the held-out end of each clip as validation, then
+training in stages up to each of `--minutes` (cumulative), resuming from the checkpoint between
+stages, and a table of the validation metrics of the weights after each stage. Wall-clock bound: on
+a shared machine the step counts (in the table) say how much training the minutes bought.
 
 Faces come from `data/03_primary/faces/person_{a,b}` when face_extraction has run, else they are
 extracted here with the project's face extraction (every frame; cached under --cache).
 
-    .venv/bin/python benchmarks/training_quality.py                      # CPU preset, 5 and 10 minutes
-    .venv/bin/python benchmarks/training_quality.py --minutes 2 4 --set optimizer.lr=2e-4
+    .venv/bin/python benchmarks/training_quality.py                      # CPU preset, 5 and 10
+    minutes .venv/bin/python benchmarks/training_quality.py --minutes 2 4 --set optimizer.lr=2e-4
 """
 
 from __future__ import annotations

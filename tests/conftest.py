@@ -29,7 +29,8 @@ def shared_data() -> Path:
 
 @pytest.fixture
 def staging(tmp_path: Path) -> Path:
-    """A node's hidden work folder, as the catalog's `StagingFolderDataset`s give it (made on first use)."""
+    """A node's hidden work folder, as the catalog's `StagingFolderDataset`s give it (made on first
+    use)."""
     return tmp_path / ".partial-staging"
 
 

@@ -65,7 +65,8 @@ def test_ingestion_with_local_sources_and_an_mlflow_run(project, shared_videos):
 
 
 def test_default_configuration_offline_with_the_files_in_place(project, shared_videos):
-    # The default sources are URLs with checksums; offline, files with those checksums are used as found.
+    # The default sources are URLs with checksums; offline, files with those checksums are used as
+    # found.
     for person, clip in (("person_a", "person_a_d6.mp4"), ("person_b", "person_b_d9.mp4")):
         folder = project / "data/01_raw/videos" / person
         folder.mkdir(parents=True)

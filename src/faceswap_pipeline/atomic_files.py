@@ -1,7 +1,8 @@
 """Write a file so that no reader ever sees half of it: a temporary name beside it, then one rename.
 
-Every writer of final outputs (datasets, model files, checkpoints) goes through `atomic_output`, so a
-run killed mid-write leaves at most a hidden temporary file, never a partial file under a final name.
+Every writer of final outputs (datasets, model files, checkpoints) goes through `atomic_output`, so
+a run killed mid-write leaves at most a hidden temporary file, never a partial file under a final
+name.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def atomic_fs_output(fs: Any, destination: str, *, prefix: str = TEMP_PREFIX) ->
     """``atomic_output`` on an fsspec file system (object stores, shared remote storage).
 
     Yields a temporary path beside ``destination`` (nothing is created there yet); on success it is
-    moved to ``destination`` with ``fs.mv``. On object stores a move is a copy then a delete: the final
-    name still appears only once the file is complete. On any error the temporary file is removed.
+    moved to ``destination`` with ``fs.mv``. On object stores a move is a copy then a delete: the
+    final name still appears only once the file is complete. On any error the temporary file is
+    removed.
 
     Args:
         fs: an ``fsspec.AbstractFileSystem``.

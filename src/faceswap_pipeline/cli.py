@@ -1,10 +1,11 @@
 """The project's `kedro run`: Kedro's own command, ending in a few lines when a user error stops it.
 
 Kedro takes a project's commands from the `cli` group of `<package>.cli` (they override its built-in
-ones). `run` here is Kedro's `run` with the same options plus `--verbose`: an error a user can fix (a
-`FaceswapError`: bad input, a missing or foreign file, the network, the preflight check) ends the
-command with its message and exit status 1, without a traceback; `--verbose`, or the environment variable
-`FACESWAP_TRACEBACK=1`, shows the traceback too. Any other exception keeps Kedro's traceback.
+ones). `run` here is Kedro's `run` with the same options plus `--verbose`: an error a user can fix
+(a `FaceswapError`: bad input, a missing or foreign file, the network, the preflight check) ends the
+command with its message and exit status 1, without a traceback; `--verbose`, or the environment
+variable `FACESWAP_TRACEBACK=1`, shows the traceback too. Any other exception keeps Kedro's
+traceback.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def _show_traceback(verbose: bool) -> bool:
 
 
 def user_error(error: BaseException) -> FaceswapError | None:
-    """The `FaceswapError` behind ``error``: itself, or the one a dataset's load or save raised (Kedro
-    wraps those in its `DatasetError`); ``None`` for an unexpected error."""
+    """The `FaceswapError` behind ``error``: itself, or the one a dataset's load or save raised
+    (Kedro wraps those in its `DatasetError`); ``None`` for an unexpected error."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -69,7 +70,8 @@ def cli() -> None:
     """Commands of the faceswap_pipeline project."""
 
 
-# Module-level as well: `python -m faceswap_pipeline` (Kedro's `find_run_command`) looks for `cli.run`.
+# Module-level as well: `python -m faceswap_pipeline` (Kedro's `find_run_command`) looks for
+# `cli.run`.
 run = click.Command(
     name="run",
     callback=_run,

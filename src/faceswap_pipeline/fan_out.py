@@ -1,4 +1,5 @@
-"""Run independent jobs (one a video) side by side on Dask's distributed scheduler, or one by one here.
+"""Run independent jobs (one a video) side by side on Dask's distributed scheduler, or one by one
+here.
 
 A job is a picklable callable without arguments that writes its own result to storage every worker
 sees and returns nothing big. With one worker and no scheduler address nothing of Dask is imported:
@@ -18,7 +19,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-# Worker logs under this logger reach the user (the project's own messages: progress, counts, warnings).
+# Worker logs under this logger reach the user (the project's own messages: progress, counts,
+# warnings).
 FORWARDED_LOGGER = "faceswap_pipeline"
 
 
@@ -27,11 +29,11 @@ class FanOut:
     """Where jobs run.
 
     Attributes:
-        workers: worker processes of a ``LocalCluster`` started for the jobs, one thread each; 1 (and
-            no ``scheduler``) runs the jobs in this process, one after the other.
-        scheduler: address of a running Dask scheduler (e.g. ``tcp://10.0.0.5:8786``): the jobs go to
-            its workers and ``workers`` is not used. Its workers need this package installed and the
-            same view of the files (shared storage).
+        workers: worker processes of a ``LocalCluster`` started for the jobs, one thread each; 1
+            (and no ``scheduler``) runs the jobs in this process, one after the other.
+        scheduler: address of a running Dask scheduler (e.g. ``tcp://10.0.0.5:8786``): the jobs go
+            to its workers and ``workers`` is not used. Its workers need this package installed and
+            the same view of the files (shared storage).
         memory_limit: per ``LocalCluster`` worker, in Dask's syntax (``"4GiB"``; ``"auto"``: the
             machine's memory divided by ``workers``). Dask restarts a worker that passes 95 % of it.
     """
@@ -50,11 +52,13 @@ class FanOut:
         return self.workers > 1 or bool(self.scheduler)
 
     def local_workers(self, jobs: int) -> int:
-        """Worker processes of the ``LocalCluster`` for ``jobs`` jobs: no idle ones (each loads models)."""
+        """Worker processes of the ``LocalCluster`` for ``jobs`` jobs: no idle ones (each loads
+        models)."""
         return max(1, min(self.workers, jobs))
 
     def cpu_threads_per_job(self, jobs: int) -> int | None:
-        """Threads one job's libraries (onnxruntime, OpenCV) may use so that workers share the cores.
+        """Threads one job's libraries (onnxruntime, OpenCV) may use so that workers share the
+        cores.
 
         ``None`` when the jobs run here (the libraries' defaults: every core). A ``LocalCluster``
         shares this machine's cores evenly among its workers; on another cluster each job gets 1 (a
@@ -68,7 +72,8 @@ class FanOut:
 
 
 class FanOutJobs(dict):
-    """``{key: job}`` and where to run them (``fan_out``): a node's output that a dataset runs and writes."""
+    """``{key: job}`` and where to run them (``fan_out``): a node's output that a dataset runs and
+    writes."""
 
     def __init__(self, jobs: Mapping[str, Any], fan_out: FanOut):
         super().__init__(jobs)
@@ -84,8 +89,8 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
 
     On Dask the project's log records from the workers are re-emitted here (progress per job), the
     progress over jobs is logged, and the first failure cancels the other jobs, closes the cluster
-    started for them and raises ``JobFailed`` naming the job. Ctrl-C (``KeyboardInterrupt``) does the
-    same. A job that finished before a failure has written its result; the others have not.
+    started for them and raises ``JobFailed`` naming the job. Ctrl-C (``KeyboardInterrupt``) does
+    the same. A job that finished before a failure has written its result; the others have not.
 
     Args:
         jobs: ``{label: job}``; the label names the job in messages (e.g. ``"video d6.mp4"``).
@@ -130,7 +135,8 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], fan_out: FanOut, *, what: st
                 done += 1
                 logger.info("%s: %d of %d done (%s)", what, done, len(futures), label)
         except BaseException as error:
-            # Also on Ctrl-C: nothing more is started; a cluster of this run is closed on the way out.
+            # Also on Ctrl-C: nothing more is started; a cluster of this run is closed on the way
+            # out.
             client.cancel(list(futures), force=True)
             logger.warning(
                 "%s: stopped (%s) with %d of %d done; the others are cancelled",
@@ -164,7 +170,8 @@ def _task_key(label: str) -> str:
 def dask_client(fan_out: FanOut) -> Iterator[Any]:
     """A ``distributed.Client``: of the cluster at ``fan_out.scheduler``, or of a ``LocalCluster``.
 
-    The ``LocalCluster`` (``fan_out.workers`` processes, one thread each, no dashboard) lives as long
+    The ``LocalCluster`` (``fan_out.workers`` processes, one thread each, no dashboard) lives as
+    long
     as the block: closing it, on success, error or Ctrl-C, stops its worker processes, and they exit
     by themselves if this process is killed. The workers' records under ``faceswap_pipeline`` are
     forwarded to this process's loggers at this process's level.
@@ -178,8 +185,8 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
                 client.forward_logging(FORWARDED_LOGGER, level=level)
                 yield client
             return
-        # The scheduler always serves HTTP (health, metrics; the dashboard when bokeh is there): on a
-        # free port of the loopback interface, not on 8787 of every interface.
+        # The scheduler always serves HTTP (health, metrics; the dashboard when bokeh is there): on
+        # a free port of the loopback interface, not on 8787 of every interface.
         with _workers_ignore_ctrl_c():
             cluster = LocalCluster(
                 n_workers=fan_out.workers,

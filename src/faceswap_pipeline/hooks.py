@@ -1,10 +1,12 @@
-"""Project hooks: checks before a run starts, and after every node one log line saying what it made and where.
+"""Project hooks: checks before a run starts, and after every node one log line saying what it made
+and where.
 
-Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks that
-every folder the run will write to can be written, so a bad value or a read-only disk fails in seconds,
-not after hours of work. Nodes never see paths (the catalog does all I/O), so they cannot say where their
-outputs went; the catalog can: `OutputSummaryHooks` names each output written to a file or folder,
-relative to the project when it is inside it. `VerdictHooks` repeats the evaluation's verdict last.
+Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks
+that every folder the run will write to can be written, so a bad value or a read-only disk fails in
+seconds, not after hours of work. Nodes never see paths (the catalog does all I/O), so they cannot
+say where their outputs went; the catalog can: `OutputSummaryHooks` names each output written to a
+file or folder, relative to the project when it is inside it. `VerdictHooks` repeats the
+evaluation's verdict last.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 
 def _dataset_path(catalog: DataCatalog, name: str) -> tuple[Path, bool] | None:
-    """Where ``name`` is stored and whether that is a folder; ``None`` for in-memory and parameter datasets."""
+    """Where ``name`` is stored and whether that is a folder; ``None`` for in-memory and parameter
+    datasets."""
     if name.startswith("params:") or name == "parameters":
         return None
     dataset = catalog.get(name)
@@ -46,7 +49,8 @@ def _dataset_path(catalog: DataCatalog, name: str) -> tuple[Path, bool] | None:
 
 
 def _shown(path: Path) -> str:
-    """``path`` relative to the project (the cwd of a Kedro run) when it is inside it, else as it is."""
+    """``path`` relative to the project (the cwd of a Kedro run) when it is inside it, else as it
+    is."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
@@ -54,7 +58,8 @@ def _shown(path: Path) -> str:
 
 
 def _dataset_location(catalog: DataCatalog, name: str) -> str | None:
-    """Where ``name`` is stored (file or folder), or ``None`` for in-memory and parameter datasets."""
+    """Where ``name`` is stored (file or folder), or ``None`` for in-memory and parameter
+    datasets."""
     found = _dataset_path(catalog, name)
     if found is None:
         return None
@@ -79,8 +84,9 @@ class OutputSummaryHooks:
 
 
 class MlflowExperimentTagHooks:
-    """Gives the MLflow experiment the tags `mlflow.yml` lists under `create_experiment_kwargs.tags`, also
-    when it already exists (kedro-mlflow sets them only when it creates the experiment).
+    """Gives the MLflow experiment the tags `mlflow.yml` lists under
+    `create_experiment_kwargs.tags`, also when it already exists (kedro-mlflow sets them only when
+    it creates the experiment).
 
     The one set here: `mlflow.experimentKind: custom_model_development`, MLflow's record that the
     experiment is model training, not a GenAI app (MLflow 3.17's UI picks its view from the address:
@@ -115,12 +121,13 @@ class MlflowExperimentTagHooks:
 
 
 class PreflightError(FaceswapError, ValueError):
-    """A run refused before any node ran: bad parameters or an output folder that cannot be written."""
+    """A run refused before any node ran: bad parameters or an output folder that cannot be
+    written."""
 
 
 def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
-    """Each top-level parameter a stage reads → the function that validates it (raising ValueError that
-    names the parameter). Imported here, not at the top: settings.py imports this module."""
+    """Each top-level parameter a stage reads → the function that validates it (raising ValueError
+    that names the parameter). Imported here, not at the top: settings.py imports this module."""
     from faceswap_pipeline.pipelines.conversion.params import parse_params as conversion
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as evaluation
     from faceswap_pipeline.pipelines.face_extraction.params import parse_params as face_extraction
@@ -144,7 +151,8 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
 
 
 def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """One message per invalid top-level parameter that a node of ``pipeline`` reads (empty: all valid)."""
+    """One message per invalid top-level parameter that a node of ``pipeline`` reads (empty: all
+    valid)."""
     used = sorted(
         {
             name.removeprefix("params:").split(".")[0]
@@ -166,11 +174,13 @@ def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
 
 
 def _writable_folder_problem(folder: Path) -> str | None:
-    """Why ``folder`` cannot take new files, or ``None`` when it can; nothing is created for the check.
+    """Why ``folder`` cannot take new files, or ``None`` when it can; nothing is created for the
+    check.
 
-    A missing folder is judged by its nearest existing ancestor (the run makes the folder when it first
-    writes there). A test file is created in the folder that exists and removed at once: permission bits
-    alone say nothing for root, a read-only mount or a file where the folder should be.
+    A missing folder is judged by its nearest existing ancestor (the run makes the folder when it
+    first writes there). A test file is created in the folder that exists and removed at once:
+    permission bits alone say nothing for root, a read-only mount or a file where the folder should
+    be.
     """
     existing = folder
     while not existing.exists() and existing != existing.parent:
@@ -186,7 +196,8 @@ def _writable_folder_problem(folder: Path) -> str | None:
 
 
 def _staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> dict[Path, str]:
-    """The hidden work folders (`StagingFolderDataset`) that ``pipeline``'s nodes read → their names."""
+    """The hidden work folders (`StagingFolderDataset`) that ``pipeline``'s nodes read → their
+    names."""
     from faceswap_pipeline.datasets import StagingFolderDataset
 
     found = {}
@@ -242,8 +253,8 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
 
 
 def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
-    """Remove what a killed run left under temporary names (``.partial-*``: files being written, work
-    folders) in every folder this run writes to, so that nothing half-made outlives a run."""
+    """Remove what a killed run left under temporary names (``.partial-*``: files being written,
+    work folders) in every folder this run writes to, so that nothing half-made outlives a run."""
     from faceswap_pipeline.datasets.files import remove_stale_partials
 
     for folder in written_folders(pipeline, catalog):

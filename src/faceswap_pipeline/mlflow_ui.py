@@ -1,9 +1,10 @@
 """The address at which the MLflow UI shows this project's runs (`make mlflow-ui` prints it).
 
 MLflow 3.17's UI opens every experiment in its GenAI view (overview, traces, token usage) unless the
-address asks for the model-training view (`?workflowType=machine_learning`; its "Model training" toggle
-does the same and is remembered by the browser). The experiment is also tagged
-`mlflow.experimentKind: custom_model_development` (conf/base/mlflow.yml), MLflow's record of its kind.
+address asks for the model-training view (`?workflowType=machine_learning`; its "Model training"
+toggle does the same and is remembered by the browser). The experiment is also tagged
+`mlflow.experimentKind: custom_model_development` (conf/base/mlflow.yml), MLflow's record of its
+kind.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ EXPERIMENT = "faceswap_pipeline"
 
 
 def runs_url(tracking_uri: str, base_url: str = "http://127.0.0.1:5000") -> str:
-    """The UI address of the experiment's runs table, or of the experiment list before the first run."""
+    """The UI address of the experiment's runs table, or of the experiment list before the first
+    run."""
     import mlflow
 
     experiment = mlflow.MlflowClient(tracking_uri=tracking_uri).get_experiment_by_name(EXPERIMENT)

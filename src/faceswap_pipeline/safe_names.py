@@ -1,4 +1,5 @@
-"""File names made from untrusted text (titles, URLs, partition ids) that cannot leave their folder."""
+"""File names made from untrusted text (titles, URLs, partition ids) that cannot leave their
+folder."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def safe_stem(text: str, *, fallback: str = "file") -> str:
-    """A file-name stem from any text: ASCII letters, digits, ``.``, ``_``, ``-`` only, at most 80 chars.
+    """A file-name stem from any text: ASCII letters, digits, ``.``, ``_``, ``-`` only, at most 80
+    chars.
 
     Unicode is folded to ASCII (NFKD), separators and odd characters become ``_``, leading dots are
     removed (no hidden files, no ``..``). Empty results fall back to ``fallback``.
@@ -36,7 +38,8 @@ def path_inside(folder: str | Path, relative: str) -> Path:
         relative: a relative name, possibly with ``/``-separated sub-folders (partition ids).
 
     Raises:
-        ValueError: ``relative`` is empty, absolute, holds a NUL or ``..``, or resolves outside ``folder``.
+        ValueError: ``relative`` is empty, absolute, holds a NUL or ``..``, or resolves outside
+            ``folder``.
     """
     if not relative or "\x00" in relative:
         raise ValueError(f"invalid file name {relative!r}: empty or holds a NUL character")

@@ -25,9 +25,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 # Third-party notices a user of this project cannot act on, silenced here and only here, each by the
-# module it is attributed to, its category and its text; every other warning (ours included) still shows.
-# - OmegaConf 2.4 deprecates `register_new_resolver`, which Kedro's config loader and kedro-mlflow call.
-# - MLflow asks for type hints on kedro-mlflow's `KedroPipelineModel.predict` when kedro-mlflow loads.
+# module it is attributed to, its category and its text; every other warning (ours included) still
+# shows.
+# - OmegaConf 2.4 deprecates `register_new_resolver`, which Kedro's config loader and kedro-mlflow
+# call.
+# - MLflow asks for type hints on kedro-mlflow's `KedroPipelineModel.predict` when kedro-mlflow
+# loads.
 _THIRD_PARTY_NOTICES = (
     (r"register_new_resolver\(\) is deprecated", UserWarning, "kedro.config.omegaconf_config"),
     (
@@ -51,8 +54,8 @@ _THIRD_PARTY_NOTICES = (
 
 class _ThirdPartyNoticeFilter(logging.Filter):
     """Drops the notices above from Kedro's log of warnings (logger `py.warnings`, lines
-    `<file>:<line>: <Category>: <text>`): MLflow shows its own with `simplefilter("once")`, which takes
-    precedence over any `warnings` filter, so they are caught where Kedro logs them too."""
+    `<file>:<line>: <Category>: <text>`): MLflow shows its own with `simplefilter("once")`, which
+    takes precedence over any `warnings` filter, so they are caught where Kedro logs them too."""
 
     _LINES = [
         re.compile(
@@ -67,7 +70,8 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 
 
 def silence_third_party_notices() -> None:
-    """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES` (once a process)."""
+    """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES` (once a
+    process)."""
     for message, category, module in _THIRD_PARTY_NOTICES:
         warnings.filterwarnings(
             "ignore", message=message, category=category, module=re.escape(module)
@@ -84,7 +88,8 @@ _PACKAGE_PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _project_root() -> str:
-    """The Kedro project's root folder, so that `sqlite:///${project_root:}/mlflow.db` does not follow
+    """The Kedro project's root folder, so that `sqlite:///${project_root:}/mlflow.db` does not
+    follow
     the cwd (a notebook runs in `notebooks/`): the nearest folder at or above the cwd with a Kedro
     `pyproject.toml`, else the project this package was installed from."""
     from kedro.utils import find_kedro_project
@@ -93,9 +98,9 @@ def _project_root() -> str:
     return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
 
-# Before the first node: every stage's parameters and output folders checked, and the MLflow experiment
-# tagged as model development; after every node, a log line that names what it made and where (the
-# catalog knows; nodes do not); after the run, the evaluation's verdict as its last line.
+# Before the first node: every stage's parameters and output folders checked, and the MLflow
+# experiment tagged as model development; after every node, a log line that names what it made and
+# where (the catalog knows; nodes do not); after the run, the evaluation's verdict as its last line.
 HOOKS = (PreflightHooks(), MlflowExperimentTagHooks(), OutputSummaryHooks(), VerdictHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
@@ -103,9 +108,10 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"project_root": _project_root},
-    # Parameters merge key by key across environments: conf/local (or a preset such as conf/tiny) may set
-    # one value of a block, and `--params training.max_minutes=30`, which Kedro also merges into the run
-    # environment's parameters, changes that value only instead of replacing the whole `training` block.
-    # Lists (a person's `sources`) are replaced whole. Catalog entries still replace each other whole.
+    # Parameters merge key by key across environments: conf/local (or a preset such as conf/tiny)
+    # may set one value of a block, and `--params training.max_minutes=30`, which Kedro also merges
+    # into the run environment's parameters, changes that value only instead of replacing the whole
+    # `training` block. Lists (a person's `sources`) are replaced whole. Catalog entries still
+    # replace each other whole.
     "merge_strategy": {"parameters": "soft"},
 }

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """A Pydantic model that forbids unknown keys and is immutable; `model_copy(update=...)` derives one."""
+    """A Pydantic model that forbids unknown keys and is immutable; `model_copy(update=...)` derives
+    one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

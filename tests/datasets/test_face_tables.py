@@ -1,4 +1,5 @@
-"""The per-video face-table folder: chunked writes, renamed only when complete, read back by cell."""
+"""The per-video face-table folder: chunked writes, renamed only when complete, read back by
+cell."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def test_keys_cannot_leave_the_folder(tmp_path):
 
 
 def test_an_fsspec_folder_is_written_whole_and_read_back_the_same_way(tmp_path):
-    # Any fsspec URL (an object store, shared storage for Dask workers); fsspec's memory file system here.
+    # Any fsspec URL (an object store, shared storage for Dask workers); fsspec's memory file system
+    # here.
     import fsspec
 
     url = f"memory://face-tables/{tmp_path.name}"

@@ -24,7 +24,8 @@ def d18(shared_videos: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def unswapped_clip(d18: Path, tmp_path_factory) -> Path:
-    """The first frames of single_d18 re-encoded unchanged: what a conversion that swapped nothing writes."""
+    """The first frames of single_d18 re-encoded unchanged: what a conversion that swapped nothing
+    writes."""
     return write_derived_clip(
         d18, tmp_path_factory.mktemp("evaluation") / "unswapped.mp4", lambda rgb: rgb
     )
@@ -32,8 +33,8 @@ def unswapped_clip(d18: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def blurred_clip(d18: Path, tmp_path_factory) -> Path:
-    """The same frames blurred (Gaussian, sigma 4 px): what a swap that outputs a featureless oval looks
-    like to the detail measure."""
+    """The same frames blurred (Gaussian, sigma 4 px): what a swap that outputs a featureless oval
+    looks like to the detail measure."""
     return write_derived_clip(
         d18,
         tmp_path_factory.mktemp("evaluation") / "blurred.mp4",
@@ -49,7 +50,8 @@ def shifted_clip(d18: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def identities(shared_videos: Path) -> dict[str, np.ndarray]:
-    """References of the man in single_d18 (from later frames than the test clip) and of person B (d9)."""
+    """References of the man in single_d18 (from later frames than the test clip) and of person B
+    (d9)."""
     return {
         "d18": largest_face_descriptors(shared_videos / CLIP, start_s=3.0, count=3)[1],
         "d9": largest_face_descriptors(shared_videos / "person_b_d9.mp4", start_s=1.0, count=3)[1],

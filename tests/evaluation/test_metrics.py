@@ -1,4 +1,5 @@
-"""The metric functions on known cases: synthetic points and poses, then real frames of single_d18."""
+"""The metric functions on known cases: synthetic points and poses, then real frames of
+single_d18."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_jitter_is_zero_for_steady_motion_and_measures_back_and_forth():
 
 
 def _projected_face(yaw: float, pitch: float, roll: float, size=(640, 480)) -> np.ndarray:
-    """68 landmarks whose six pose points are the generic face turned by the angles, 1 m from the camera."""
+    """68 landmarks whose six pose points are the generic face turned by the angles, 1 m from the
+    camera."""
     rotation_vector = cv2.Rodrigues(angles_to_rotation(yaw, pitch, roll))[0]
     projected = cv2.projectPoints(
         GENERIC_FACE_3D,
@@ -91,7 +93,8 @@ def test_angle_difference_wraps_around():
 
 
 def test_head_pose_of_a_real_face_rotated_in_the_image_plane(d18):
-    """Rotating a real frame by 15° about the face turns the roll by 15° and leaves yaw and pitch alone."""
+    """Rotating a real frame by 15° about the face turns the roll by 15° and leaves yaw and pitch
+    alone."""
     frame = next(iter_frames(d18)).rgb
     detector = RetinaFaceDetector(det_size=320)
     box = detector.detect([frame])[0].boxes[0]
@@ -157,7 +160,8 @@ def test_region_change_and_flicker_ratio():
     ("clip", "start_s", "end_s"), [("person_a_d6.mp4", 32.5, 32.8), ("person_b_d9.mp4", 17.6, 18.7)]
 )
 def test_head_pose_of_a_talking_head_stays_upright(shared_videos, clip, start_s, end_s):
-    """Frames where a solver without a frontal start found an upside-down face (roll ~180°) or a yaw 60°
+    """Frames where a solver without a frontal start found an upside-down face (roll ~180°) or a yaw
+    60°
     off: these people talk to the camera, so every pose must stay near upright."""
     detector = RetinaFaceDetector(det_size=320)
     poses = []

@@ -1,4 +1,5 @@
-"""Reconstruction SSIM/L1 on real aligned faces: bounded, and better once the model has learnt the faces."""
+"""Reconstruction SSIM/L1 on real aligned faces: bounded, and better once the model has learnt the
+faces."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The validation swaps' detail ceiling: what a perfect model at its input size keeps of the detail."""
+"""The validation swaps' detail ceiling: what a perfect model at its input size keeps of the
+detail."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_a_perfect_model_keeps_its_resolution_s_ceiling(held_out_faces: list[Hel
         assert metrics["val_swap/detail_kept"] == pytest.approx(metrics["val_swap/detail_ceiling"])
         ceilings[size] = metrics["val_swap/detail_ceiling"]
         assert not verdict.convincing
-    # On d18's 256 px aligned crops a 64 px face cannot carry the detail: the verdict's 0.6 is out of
-    # reach of the CPU preset's resolution however long it trains; twice the resolution keeps more.
+    # On d18's 256 px aligned crops a 64 px face cannot carry the detail: the verdict's 0.6 is out
+    # of reach of the CPU preset's resolution however long it trains; twice the resolution keeps
+    # more.
     assert ceilings[64] < 0.2
     assert ceilings[128] > ceilings[64]

@@ -1,4 +1,5 @@
-"""The verdict on known figures, and the detail measure on a real face: sharp, blurred, untouched."""
+"""The verdict on known figures, and the detail measure on a real face: sharp, blurred,
+untouched."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The streaming evaluator on real clips: an unswapped video scores as the source, a shifted one as its shift."""
+"""The streaming evaluator on real clips: an unswapped video scores as the source, a shifted one as
+its shift."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def test_an_unswapped_video_scores_as_the_source(unswapped):
     assert metrics["pose/error_deg"] < 1.0
     # The face is untouched: all its detail is kept (the re-encode at crf 14 loses a little).
     assert 0.85 < metrics["detail/sharpness_ratio"] <= 1.05
-    # No added flicker or jitter (a re-encode at crf 14 changes each frame by a fraction of a level).
+    # No added flicker or jitter (a re-encode at crf 14 changes each frame by a fraction of a
+    # level).
     assert metrics["temporal/flicker_ratio"] == pytest.approx(1.0, abs=0.05)
     assert metrics["temporal/jitter_ratio"] == pytest.approx(1.0, abs=0.2)
     assert metrics["coverage/swapped_share"] == 1.0
@@ -164,7 +166,8 @@ def test_a_blurred_copy_of_the_source_is_not_convincing(d18, blurred_clip, ident
 
 
 def test_the_target_s_own_frames_pass_identity(d18, unswapped_clip, identities):
-    """d18's own frames judged as if d18 were the target: nearer it, within its spread, sharp: convincing."""
+    """d18's own frames judged as if d18 were the target: nearer it, within its spread, sharp:
+    convincing."""
     result = evaluate_swapped_video(
         d18,
         unswapped_clip,

@@ -1,4 +1,5 @@
-"""Streaming extraction on the real clips: one aligned face per frame of a talking head; crowds tracked."""
+"""Streaming extraction on the real clips: one aligned face per frame of a talking head; crowds
+tracked."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ MARGIN = 0.2
 
 @pytest.fixture(scope="module")
 def d6_faces(shared_videos):
-    """person_a_d6.mp4 sampled at 4 frames/s across its whole length (~135 frames, every expression)."""
+    """person_a_d6.mp4 sampled at 4 frames/s across its whole length (~135 frames, every
+    expression)."""
     extractor = FaceExtractor(
         RetinaFaceDetector(det_size=320), ExtractionSettings(crop_size=CROP, margin=MARGIN)
     )
@@ -62,7 +64,8 @@ def test_eyes_and_mouth_land_on_the_template(d6_faces):
         / CROP
     )
     assert np.mean(errors < 0.03) >= 0.95
-    # dlib's independent 68 landmarks in the crop: eye centres (36-41, 42-47) on the template's eyes.
+    # dlib's independent 68 landmarks in the crop: eye centres (36-41, 42-47) on the template's
+    # eyes.
     eye_errors = (
         np.array(
             [

@@ -1,4 +1,5 @@
-"""Headless Debian Chromium driven by Playwright, offline and without a profile (no `playwright install`)."""
+"""Headless Debian Chromium driven by Playwright, offline and without a profile (no `playwright
+install`)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def chromium_page(width: int = 1600, height: int = 1000) -> Iterator:
     """A Playwright page in headless Chromium with an empty, throw-away profile; closed on exit.
 
     Raises:
-        FileNotFoundError: when Debian's `chromium` is not installed (``apt-get install -y chromium``).
+        FileNotFoundError: when Debian's `chromium` is not installed (``apt-get install -y
+            chromium``).
     """
     from playwright.sync_api import sync_playwright
 

@@ -1,5 +1,5 @@
-"""Start `kedro run` in a child process and SIGKILL it at a chosen moment, as a power cut or the OOM killer would
-(or press Ctrl-C: SIGINT to its whole process group, as a terminal sends it)."""
+"""Start `kedro run` in a child process and SIGKILL it at a chosen moment, as a power cut or the OOM
+killer would (or press Ctrl-C: SIGINT to its whole process group, as a terminal sends it)."""
 
 from __future__ import annotations
 
@@ -28,14 +28,16 @@ def kill_kedro_run_when(
 
     Args:
         env: variables to set for the child on top of this process's.
-        signum: ``SIGKILL`` (the default) kills the run's own process only; ``SIGINT`` goes to its whole
-            process group, as Ctrl-C in a terminal does, and the run must then stop with an error.
+        signum: ``SIGKILL`` (the default) kills the run's own process only; ``SIGINT`` goes to its
+            whole process group, as Ctrl-C in a terminal does, and the run must then stop with an
+            error.
 
     Returns:
         The run's descendant processes (e.g. Dask workers) alive at the moment it was signalled.
 
     Raises:
-        AssertionError: the run ended (or ``timeout_s`` passed) before the moment came, with its output.
+        AssertionError: the run ended (or ``timeout_s`` passed) before the moment came, with its
+            output.
     """
     env = {
         **os.environ,

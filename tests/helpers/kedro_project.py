@@ -1,7 +1,9 @@
-"""A throw-away copy of this Kedro project (conf, pyproject) in a temporary folder, to run pipelines for real.
+"""A throw-away copy of this Kedro project (conf, pyproject) in a temporary folder, to run pipelines
+for real.
 
-Its `data/` and `mlflow.db` live in the copy, so tests never touch the developer's data or runs. Each run
-is a `kedro run` in its own process, as a user runs it (Kedro and kedro-mlflow keep global state).
+Its `data/` and `mlflow.db` live in the copy, so tests never touch the developer's data or runs.
+Each run is a `kedro run` in its own process, as a user runs it (Kedro and kedro-mlflow keep global
+state).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from tests.helpers import PROJECT_ROOT
 
 
 def make_project(folder: Path) -> Path:
-    """Copy conf/base, pyproject.toml and .telemetry into ``folder`` (with an empty src/); return it."""
+    """Copy conf/base, pyproject.toml and .telemetry into ``folder`` (with an empty src/); return
+    it."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PROJECT_ROOT / "conf" / "base", folder / "conf" / "base")
     (folder / "conf" / "local").mkdir(parents=True)
@@ -93,7 +96,8 @@ def kedro_run_failing(
     env: dict[str, str] | None = None,
     timeout_s: float = 600,
 ) -> subprocess.CompletedProcess:
-    """``kedro_run`` for a run that must fail: raise when it succeeds; the result (exit status, output)."""
+    """``kedro_run`` for a run that must fail: raise when it succeeds; the result (exit status,
+    output)."""
     result = _run_command(project, pipeline, params, extra_args, env, timeout_s)
     if result.returncode == 0:
         raise AssertionError(f"kedro run succeeded where it should fail:\n{result.stdout[-4000:]}")

@@ -37,7 +37,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @contextlib.contextmanager
 def serve_folder(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` as a static site on 127.0.0.1 in a thread; yield its base URL (``http://…/``)."""
+    """Serve ``folder`` as a static site on 127.0.0.1 in a thread; yield its base URL
+    (``http://…/``)."""
     handler = functools.partial(_QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer((LOCALHOST, 0), handler)
     thread = threading.Thread(target=server.serve_forever, name=f"serve {folder.name}", daemon=True)
@@ -51,7 +52,8 @@ def serve_folder(folder: Path) -> Iterator[str]:
 
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
-    """Wait until ``url`` answers 200, failing early with the server's output when ``process`` exits."""
+    """Wait until ``url`` answers 200, failing early with the server's output when ``process``
+    exits."""
     deadline = time.monotonic() + timeout_s
     last_error = "no answer yet"
     while time.monotonic() < deadline:
@@ -71,7 +73,8 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -
 
 
 def stop_process(process: subprocess.Popen) -> None:
-    """Stop a server started with ``start_new_session=True``: its whole process group (workers too)."""
+    """Stop a server started with ``start_new_session=True``: its whole process group (workers
+    too)."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

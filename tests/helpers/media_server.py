@@ -1,4 +1,5 @@
-"""A local HTTP server on 127.0.0.1 for download tests: serves a folder, counts requests, can misbehave."""
+"""A local HTTP server on 127.0.0.1 for download tests: serves a folder, counts requests, can
+misbehave."""
 
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ class _MediaServer(ThreadingHTTPServer):
 class MediaServer:
     """Serve ``directory`` at ``http://127.0.0.1:<port>/`` in a background thread.
 
-    ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length; ``/slow/<name>``
-    trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then nothing.
+    ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length;
+    ``/slow/<name>`` trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then
+    nothing.
     """
 
     def __init__(self, directory: Path):

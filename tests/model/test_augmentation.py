@@ -1,4 +1,5 @@
-"""faceit's augmentation in torch: identity at strength 0, reproducible with a seed, within its ranges."""
+"""faceit's augmentation in torch: identity at strength 0, reproducible with a seed, within its
+ranges."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def test_random_warp_distorts_the_input_only_and_gently():
     assert bool(
         ((warped - target).abs().mean(dim=(1, 2, 3)) > 1e-3).all()
     )  # every input is distorted
-    # ...by a jitter of a few pixels (faceit: 5 px on a 160 px region, 2 px at 64 px), not a new image.
+    # ...by a jitter of a few pixels (faceit: 5 px on a 160 px region, 2 px at 64 px), not a new
+    # image.
     dots = _dot_image(0.3, -0.2).expand(200, -1, -1, -1)
     warped, target = augment_faces(
         dots, INPUT_SIZE, COVERAGE, config, torch.Generator().manual_seed(5)

@@ -1,5 +1,5 @@
-"""benchmarks/gpu_check.py runs (--smoke, on the CPU) where Kedro, MLflow, PyAV and dlib cannot be imported,
-as on the bare GPU machine, on a faces file made from the shared clips' real faces."""
+"""benchmarks/gpu_check.py runs (--smoke, on the CPU) where Kedro, MLflow, PyAV and dlib cannot be
+imported, as on the bare GPU machine, on a faces file made from the shared clips' real faces."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from tests.helpers.faces import face_items
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from gpu_check import FORBIDDEN_MODULES, write_faces_file  # noqa: E402
 
-# Each forbidden module set to None in sys.modules: importing it raises ImportError, as on the bare machine.
+# Each forbidden module set to None in sys.modules: importing it raises ImportError, as on the bare
+# machine.
 _BARE_MACHINE = (
     "import runpy, sys; "
     f"sys.modules.update(dict.fromkeys({list(FORBIDDEN_MODULES)!r})); "

@@ -1,4 +1,5 @@
-"""The face prior's library: base model files, pretraining on real faces, starting a pair from it."""
+"""The face prior's library: base model files, pretraining on real faces, starting a pair from
+it."""
 
 from __future__ import annotations
 

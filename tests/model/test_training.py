@@ -1,4 +1,5 @@
-"""Training on real aligned faces of the two shared clips: Lightning runs, learns, resumes, fails clearly."""
+"""Training on real aligned faces of the two shared clips: Lightning runs, learns, resumes, fails
+clearly."""
 
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ def _params(tmp_path: Path, **overrides) -> dict:
 def _training_inputs(
     clip_faces, params: dict, bank_dir: Path
 ) -> tuple[dict, dict, pd.DataFrame, dict]:
-    """Both people's aligned-face loaders, the chosen training faces and the face banks (built through
-    their catalog dataset in `bank_dir`), as the training node gets them."""
+    """Both people's aligned-face loaders, the chosen training faces and the face banks (built
+    through their catalog dataset in `bank_dir`), as the training node gets them."""
     (crops_a, table_a), (crops_b, table_b) = clip_faces["a"], clip_faces["b"]
     faces_a, faces_b = as_loaders(crops_a), as_loaders(crops_b)
     faces = select_training_faces(faces_a, table_a, faces_b, table_b, params)
@@ -181,7 +182,8 @@ def test_short_overfit_makes_the_loss_fall_clearly(clip_faces):
 
 
 def test_a_seeded_run_repeats_its_losses_exactly(clip_faces):
-    # The face order comes from the data module's own seeded generator, the augmentation from torch's.
+    # The face order comes from the data module's own seeded generator, the augmentation from
+    # torch's.
     runs = []
     for _ in range(2):
         L.seed_everything(3, verbose=False)
@@ -285,7 +287,8 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
 
     _, _, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
     assert summary["resumed_at_step"] == 2 and summary["global_step"] == 7
-    # The weights learnt before the crash were the starting point: step 2's weights differ from a fresh model's.
+    # The weights learnt before the crash were the starting point: step 2's weights differ from a
+    # fresh model's.
     fresh = _module().model.state_dict()
     assert any(
         not torch.equal(saved["state_dict"][f"model.{name}"], value)

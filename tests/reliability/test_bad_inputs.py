@@ -1,8 +1,8 @@
 """Bad input files: one clear error (or warning) that names the input and says what to do.
 
 The cases the other test folders do not already cover (see docs/bad_inputs.md for the whole list):
-empty, truncated, audio-only and still-image files where a video is expected, a video where a photo is
-expected, a video whose faces are all too small, and a model file that is a crafted pickle.
+empty, truncated, audio-only and still-image files where a video is expected, a video where a photo
+is expected, a video whose faces are all too small, and a model file that is a crafted pickle.
 """
 
 from __future__ import annotations
@@ -164,7 +164,8 @@ def test_a_video_whose_faces_are_all_too_small_warns_naming_the_setting(
 
 
 def test_a_crafted_pickle_as_the_model_file_is_refused_without_running_it(tmp_path):
-    """A pickle that would create a file when unpickled, saved where the safetensors weights belong."""
+    """A pickle that would create a file when unpickled, saved where the safetensors weights
+    belong."""
     marker = tmp_path / "code_ran"
 
     class Payload:

@@ -1,4 +1,5 @@
-"""Checkpoints are saved beside their final name and renamed: a save cut short keeps the previous one whole."""
+"""Checkpoints are saved beside their final name and renamed: a save cut short keeps the previous
+one whole."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Kill a conversion midway (SIGKILL): the partial video lives only under a hidden name beside the final path,
-never at it nor in the system's temporary folder; running again removes it and makes the video whole.
+"""Kill a conversion midway (SIGKILL): the partial video lives only under a hidden name beside the
+final path, never at it nor in the system's temporary folder; running again removes it and makes the
+video whole.
 """
 
 from __future__ import annotations

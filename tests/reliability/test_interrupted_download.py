@@ -1,5 +1,5 @@
-"""Kill a download midway (SIGKILL), run again: no partial file ever sits among the raw videos; the partial one
-waits in the hidden work folder beside them until the next run removes it."""
+"""Kill a download midway (SIGKILL), run again: no partial file ever sits among the raw videos; the
+partial one waits in the hidden work folder beside them until the next run removes it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Kill face extraction midway (SIGKILL), run it again: the cut video is redone, the finished one is not,
-nothing half-written is ever read, and the outputs equal those of a run that was never interrupted.
+"""Kill face extraction midway (SIGKILL), run it again: the cut video is redone, the finished one is
+not, nothing half-written is ever read, and the outputs equal those of a run that was never
+interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from tests.helpers.kedro_project import kedro_run, make_project
 
 
 def _outputs(project: Path) -> dict:
-    """Everything face extraction made for person A: tables by key, crops by name, the final tables."""
+    """Everything face extraction made for person A: tables by key, crops by name, the final
+    tables."""
     data = project / "data"
     tables = FaceTableFolderDataset(
         path=str(data / "02_intermediate/face_extraction/person_a")
@@ -37,7 +39,8 @@ def _outputs(project: Path) -> dict:
 @pytest.mark.slow
 def test_sigkill_during_extraction_then_rerun_equals_an_uninterrupted_run(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
-    # Person A has two short clips sampled at 5 frames/s (two men: the dominant one is kept); B one tiny clip.
+    # Person A has two short clips sampled at 5 frames/s (two men: the dominant one is kept); B one
+    # tiny clip.
     (project / "conf/local/parameters_ingestion.yml").write_text(
         yaml.safe_dump(
             {

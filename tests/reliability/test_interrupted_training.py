@@ -1,6 +1,7 @@
-"""Kill training midway (SIGKILL), run it again: it resumes from the last checkpoint with the weights and the
-step count it had there, so nothing learned before that checkpoint is lost. (That a larger step budget then
-counts on from there is `tests/pipelines/training/test_training_pipeline.py`, 6 → 8 steps.)"""
+"""Kill training midway (SIGKILL), run it again: it resumes from the last checkpoint with the
+weights and the step count it had there, so nothing learned before that checkpoint is lost. (That a
+larger step budget then counts on from there is
+`tests/pipelines/training/test_training_pipeline.py`, 6 → 8 steps.)"""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Nothing half-made outlives a run: temporary files live beside their final place under `data/` (never in
-the system's temporary folder, never under a final name), the next run's start removes what a killed run
-left, and the preflight check creates no folder.
+"""Nothing half-made outlives a run: temporary files live beside their final place under `data/`
+(never in the system's temporary folder, never under a final name), the next run's start removes
+what a killed run left, and the preflight check creates no folder.
 
-Real `kedro run`s in a throw-away project, with the system's temporary folder pointed at an empty one.
+Real `kedro run`s in a throw-away project, with the system's temporary folder pointed at an empty
+one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from tests.helpers.kedro_project import kedro_run, kedro_run_failing, local_sour
 
 pytestmark = pytest.mark.slow
 
-# What a run killed mid-write leaves (made by hand here, as the interruption tests make them for real).
+# What a run killed mid-write leaves (made by hand here, as the interruption tests make them for
+# real).
 LEFTOVERS = (
     "data/01_raw/videos/.partial-fetch-person_a/.partial-fetch-k1ll3d/download.mp4",
     "data/01_raw/videos/person_a/.partial-abc123.mp4",
@@ -34,7 +36,8 @@ def _plant(project: Path, relative: str) -> Path:
 
 
 def _videos(folder: Path) -> list[str]:
-    """The videos and GIFs under ``folder`` (other programs keep their own files in the temporary folder)."""
+    """The videos and GIFs under ``folder`` (other programs keep their own files in the temporary
+    folder)."""
     return [name for name in _files(folder) if name.endswith((".mp4", ".gif"))]
 
 
@@ -53,7 +56,8 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     env = {"TMPDIR": str(system_temp)}
     planted = [_plant(project, relative) for relative in LEFTOVERS]
 
-    # Ingestion writes data/01_raw/videos/<person>/: its leftovers go, the others stay until their stage runs.
+    # Ingestion writes data/01_raw/videos/<person>/: its leftovers go, the others stay until their
+    # stage runs.
     kedro_run(project, "ingestion", local_sources(shared_videos), env=env)
     videos = project / "data/01_raw/videos"
     assert [p for p in planted if p.exists()] == planted[2:]
@@ -64,7 +68,8 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     assert len(list((videos / "person_a").glob("*.mp4"))) == 1
     assert _videos(system_temp) == []  # nothing fetched through the system's temporary folder
 
-    # Training and conversion sweep their folders before their first node, even when that node then stops.
+    # Training and conversion sweep their folders before their first node, even when that node then
+    # stops.
     kedro_run_failing(project, "training", env=env)  # no faces yet: a user error
     assert not planted[2].exists()
     kedro_run_failing(
@@ -77,7 +82,8 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
 
 def test_preflight_creates_no_folder(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
-    # No model: the conversion stops at its first node, after the preflight checked every output folder.
+    # No model: the conversion stops at its first node, after the preflight checked every output
+    # folder.
     result = kedro_run_failing(
         project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
     )

@@ -1,8 +1,9 @@
-"""A model trained for other people than the configuration says is refused before converting anything.
+"""A model trained for other people than the configuration says is refused before converting
+anything.
 
-Training records the mean identity descriptor of each person in the model file; the conversion compares
-them with the current `{person}_identity` tables. Real descriptors: person A (d6), person B (d9) and a
-third man (d18).
+Training records the mean identity descriptor of each person in the model file; the conversion
+compares them with the current `{person}_identity` tables. Real descriptors: person A (d6), person B
+(d9) and a third man (d18).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tests.helpers.faces import largest_face_descriptors
 
 
 def _identity(video: Path, start_s: float, count: int = 3) -> pd.DataFrame:
-    """`{person}_identity` rows: descriptors of the face in ``count`` frames, one a second from ``start_s``."""
+    """`{person}_identity` rows: descriptors of the face in ``count`` frames, one a second from
+    ``start_s``."""
     frames, descriptors = largest_face_descriptors(video, start_s, count)
     return pd.DataFrame(
         {"video": video.name, "track": 0, "frame_index": frames, "descriptor": descriptors.tolist()}
@@ -44,7 +46,8 @@ def identities(shared_videos) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def trained_model(identities, tmp_path_factory) -> SwapModel:
-    """A tiny model as training saves it: with the record of A's and B's faces, through the model file."""
+    """A tiny model as training saves it: with the record of A's and B's faces, through the model
+    file."""
     torch.manual_seed(0)
     model = SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
     # What training records: each person's descriptors and videos (`model_file.people_record`).

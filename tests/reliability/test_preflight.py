@@ -1,8 +1,9 @@
-"""Refused before any work starts: parameters out of range (named) and output folders that cannot be written.
+"""Refused before any work starts: parameters out of range (named) and output folders that cannot be
+written.
 
-The checks are `hooks.PreflightHooks`, run by Kedro before the first node. Each case is checked on the
-project's own parameter files in-process; two `kedro run`s in a throw-away project show that the run
-stops before anything is written.
+The checks are `hooks.PreflightHooks`, run by Kedro before the first node. Each case is checked on
+the project's own parameter files in-process; two `kedro run`s in a throw-away project show that the
+run stops before anything is written.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _base_parameters() -> dict:
 
 
 def _set(parameters: dict, dotted: str, value) -> dict:
-    """A copy of ``parameters`` with ``a.b.c`` set to ``value`` (what ``--params a.b.c=value`` does)."""
+    """A copy of ``parameters`` with ``a.b.c`` set to ``value`` (what ``--params a.b.c=value``
+    does)."""
     changed = copy.deepcopy(parameters)
     *parents, last = dotted.split(".")
     node = changed
@@ -176,12 +178,14 @@ def test_an_output_folder_that_is_a_file_is_named_with_its_dataset(tmp_path):
     )
     assert all("point the catalog entry" in problem for problem in problems)
     assert "NotADirectoryError" in problems[0] and "data/03_primary is a file" in problems[0]
-    # A missing folder that can be made is judged by its parent and not made; the check leaves nothing.
+    # A missing folder that can be made is judged by its parent and not made; the check leaves
+    # nothing.
     assert sorted(path.name for path in (tmp_path / "data").iterdir()) == ["03_primary"]
 
 
 def test_a_folder_that_refuses_new_files_even_to_root_is_refused(tmp_path):
-    """No file can be created in /proc/sys (procfs, read-only in containers), root included: a real OS refusal."""
+    """No file can be created in /proc/sys (procfs, read-only in containers), root included: a real
+    OS refusal."""
     target = Path("/proc/sys/kernel")
     catalog = DataCatalog({"report": ParquetDataset(filepath=str(target / "report.parquet"))})
     (problem,) = output_folder_problems(_writes("report"), catalog)

@@ -1,4 +1,5 @@
-"""No shell anywhere, ruff's security rules on for the code, and the UIs scripted to listen on 127.0.0.1 only."""
+"""No shell anywhere, ruff's security rules on for the code, and the UIs scripted to listen on
+127.0.0.1 only."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""`kedro run` as a user meets its errors: a known user error ends in a few lines without a traceback and
-exits non-zero; `--verbose` or `FACESWAP_TRACEBACK=1` shows the traceback; an unexpected error keeps it.
+"""`kedro run` as a user meets its errors: a known user error ends in a few lines without a
+traceback and exits non-zero; `--verbose` or `FACESWAP_TRACEBACK=1` shows the traceback; an
+unexpected error keeps it.
 
-Each case is a real `kedro run` in a throw-away project (the project's `cli.py` is what `kedro` runs).
+Each case is a real `kedro run` in a throw-away project (the project's `cli.py` is what `kedro`
+runs).
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def test_a_missing_model_and_a_preflight_refusal_are_short(tmp_path, shared_vide
         project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
     )
     output = _output(missing_model)
-    # The model file's error, raised inside the swap_model dataset (Kedro wraps it in a DatasetError).
+    # The model file's error, raised inside the swap_model dataset (Kedro wraps it in a
+    # DatasetError).
     assert "Error: ModelFileError: no model weights at" in missing_model.stderr, output[-3000:]
     assert "kedro run --pipelines training" in missing_model.stderr
     assert "Traceback" not in output and len(output.splitlines()) <= MAX_LINES, output

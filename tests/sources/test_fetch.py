@@ -1,4 +1,5 @@
-"""Fetching sources for real: yt-dlp's generic extractor against a local HTTP server, and local files."""
+"""Fetching sources for real: yt-dlp's generic extractor against a local HTTP server, and local
+files."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ _STAGING: list[Path] = []
 
 @pytest.fixture(autouse=True)
 def _staging_root(staging: Path):
-    """Each test's fetches are made in its own work folder (the catalog's `{person}.fetch_staging`)."""
+    """Each test's fetches are made in its own work folder (the catalog's
+    `{person}.fetch_staging`)."""
     _STAGING.append(staging)
     yield
     _STAGING.pop()

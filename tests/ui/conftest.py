@@ -1,4 +1,5 @@
-"""One tiny run of every registered pipeline, shared by the UI tests (Kedro-Viz, MLflow UI, notebook).
+"""One tiny run of every registered pipeline, shared by the UI tests (Kedro-Viz, MLflow UI,
+notebook).
 
 A throw-away project (tests/helpers/kedro_project.py) runs `kedro run --env tiny` once per test
 session on short real clips sampled sparsely: person A is `single_d18.mp4` (7.2 s) at 6 fps, person
@@ -34,7 +35,8 @@ TINY_RUN_PARAMS = ["conversion.duration_s=1.0"]
 
 
 def registered_pipelines(project: Path) -> tuple[str, ...]:
-    """The pipeline names `kedro registry list` prints for ``project`` (``__default__`` left out)."""
+    """The pipeline names `kedro registry list` prints for ``project`` (``__default__`` left
+    out)."""
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "registry", "list"],
         cwd=project,
@@ -74,7 +76,8 @@ def _write_pretraining_sources(project: Path, shared_videos: Path) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, shared_videos: Path) -> TinyRun:
-    """Run every registered pipeline once on tiny settings; the project with its data and MLflow store."""
+    """Run every registered pipeline once on tiny settings; the project with its data and MLflow
+    store."""
     project = make_project(tmp_path_factory.mktemp("ui") / "project")
     shutil.copytree(PROJECT_ROOT / "conf" / TINY_ENV, project / "conf" / TINY_ENV)
     _write_people(project, shared_videos)

@@ -1,6 +1,7 @@
-"""Kedro-Viz for real: `kedro viz build` of the project after a tiny run, served on 127.0.0.1 and opened in
-headless Chromium, offline. Checks the pipelines, layers, person groups and image previews, and saves
-screenshots to data/08_reporting/ (kedro_viz.png: the graph; kedro_viz_preview.png: a contact sheet preview).
+"""Kedro-Viz for real: `kedro viz build` of the project after a tiny run, served on 127.0.0.1 and
+opened in headless Chromium, offline. Checks the pipelines, layers, person groups and image
+previews, and saves screenshots to data/08_reporting/ (kedro_viz.png: the graph;
+kedro_viz_preview.png: a contact sheet preview).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from tests.helpers.local_servers import serve_folder
 from tests.helpers.tiny_run import TinyRun
 
 PEOPLE = ("person_a", "person_b")
-# Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ... data/08_reporting).
+# Kedro-Viz's layer bands, top to bottom (the project's conventions: data/01_raw ...
+# data/08_reporting).
 LAYER_ORDER = (
     "raw",
     "intermediate",
@@ -44,7 +46,8 @@ PREVIEW_TYPES = {
 }
 SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz.png"
 PREVIEW_SCREENSHOT = PROJECT_ROOT / "data" / "08_reporting" / "kedro_viz_preview.png"
-# A readable node name: lower-case words joined by underscores (Kedro's generated names hold brackets).
+# A readable node name: lower-case words joined by underscores (Kedro's generated names hold
+# brackets).
 READABLE_NAME = re.compile(r"[a-z]+(_[a-z0-9]+)*")
 
 
@@ -102,7 +105,8 @@ def test_build_has_every_pipeline_with_layers_and_person_groups(viz_build, tiny_
     used = {n["layer"] for n in datasets}
     assert main["layers"] == [layer for layer in LAYER_ORDER if layer in used]
 
-    # Person A and person B are groups (namespaces), each holding its own datasets and the same nodes.
+    # Person A and person B are groups (namespaces), each holding its own datasets and the same
+    # nodes.
     tree = main["modular_pipelines"]
     groups = {
         child["id"] for child in tree["__root__"]["children"] if child["type"] == "modularPipeline"
@@ -165,7 +169,8 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
                 route.abort()
 
         page.route("**/*", local_only)
-        # Kedro-Viz keeps its settings in localStorage: turn off the new-feature hints that cover the graph.
+        # Kedro-Viz keeps its settings in localStorage: turn off the new-feature hints that cover
+        # the graph.
         page.add_init_script(
             "localStorage.setItem('KedroViz', JSON.stringify({showFeatureHints: false}))"
         )
@@ -245,5 +250,6 @@ def test_the_graph_in_headless_chromium(viz_build, tiny_run):
         assert page.evaluate("img => img.naturalWidth", preview.element_handle()) > 100
         page.screenshot(path=str(PREVIEW_SCREENSHOT))
 
-    # Only the web font may be asked for beyond the local server; it is refused and the page still works.
+    # Only the web font may be asked for beyond the local server; it is refused and the page still
+    # works.
     assert [u for u in outside if "fonts.googleapis.com" not in u] == []

@@ -1,7 +1,7 @@
-"""The MLflow UI for real: `mlflow ui` (as `make mlflow-ui` starts it) on the tiny run's SQLite store, on
-127.0.0.1, answering its REST API with the run, its parameters, metrics and artifacts (the training preview
-byte for byte, and every other artifact dataset the run wrote), and showing the preview in headless
-Chromium (screenshot: data/08_reporting/mlflow_ui.png).
+"""The MLflow UI for real: `mlflow ui` (as `make mlflow-ui` starts it) on the tiny run's SQLite
+store, on 127.0.0.1, answering its REST API with the run, its parameters, metrics and artifacts (the
+training preview byte for byte, and every other artifact dataset the run wrote), and showing the
+preview in headless Chromium (screenshot: data/08_reporting/mlflow_ui.png).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ ARTIFACT_DATASET = "kedro_mlflow.io.artifacts.MlflowArtifactDataset"
 
 @pytest.fixture(scope="module")
 def mlflow_ui(tiny_run: TinyRun) -> Iterator[str]:
-    """`mlflow ui` on the tiny run's store, on a free port of 127.0.0.1; its base URL. Stopped afterwards."""
+    """`mlflow ui` on the tiny run's store, on a free port of 127.0.0.1; its base URL. Stopped
+    afterwards."""
     port = free_port()
     command = [
         sys.executable,
@@ -94,7 +95,8 @@ def _artifact_bytes(base_url: str, run_id: str, path: str) -> bytes:
 
 
 def _list_artifacts(base_url: str, run_id: str, path: str = "") -> set[str]:
-    """Every file path in the run's artifacts under ``path``, through the REST API (folders walked)."""
+    """Every file path in the run's artifacts under ``path``, through the REST API (folders
+    walked)."""
     listing = _get(
         base_url,
         "/api/2.0/mlflow/artifacts/list",
@@ -110,13 +112,14 @@ def _list_artifacts(base_url: str, run_id: str, path: str = "") -> set[str]:
     return files
 
 
-# The pretraining is its own run (`kedro run --pipelines pretraining`), never part of the default one.
+# The pretraining is its own run (`kedro run --pipelines pretraining`), never part of the default
+# one.
 PRETRAINING_CATALOG = "catalog_pretraining.yml"
 
 
 def _artifact_datasets(project: Path, pretraining: bool = False) -> dict[str, tuple[Path, str]]:
-    """Catalog entries kedro-mlflow logs as artifacts: name → (local file or folder, artifact path), of
-    the default run's pipelines, or of the pretraining's when ``pretraining``."""
+    """Catalog entries kedro-mlflow logs as artifacts: name → (local file or folder, artifact path),
+    of the default run's pipelines, or of the pretraining's when ``pretraining``."""
     found = {}
     for catalog_file in sorted((project / "conf" / "base").glob("catalog*.yml")):
         if (catalog_file.name == PRETRAINING_CATALOG) != pretraining:
@@ -132,7 +135,8 @@ def _artifact_datasets(project: Path, pretraining: bool = False) -> dict[str, tu
 
 
 def _run_named(base_url: str, name: str) -> dict:
-    """The one run named ``name`` (kedro-mlflow names a run after its pipeline), as `runs/get` returns it."""
+    """The one run named ``name`` (kedro-mlflow names a run after its pipeline), as `runs/get`
+    returns it."""
     experiment = _get(
         base_url, "/api/2.0/mlflow/experiments/get-by-name", experiment_name=EXPERIMENT
     )["experiment"]
@@ -153,7 +157,8 @@ def the_run(mlflow_ui: str) -> dict:
 def test_the_run_with_its_parameters(the_run, tiny_run):
     assert the_run["info"]["status"] == "FINISHED"
     params = {p["key"]: p["value"] for p in the_run["data"]["params"]}
-    # kedro-mlflow logs every `params:` input, flattened: the people and the tiny preset are all there.
+    # kedro-mlflow logs every `params:` input, flattened: the people and the tiny preset are all
+    # there.
     assert params["person_a.name"] == "person A"
     assert params["person_b.name"] == "person B"
     if "training" in tiny_run.pipelines:

@@ -1,4 +1,5 @@
-"""The notebooks run top to bottom (nbclient, a real IPython kernel) against the outputs of a tiny run."""
+"""The notebooks run top to bottom (nbclient, a real IPython kernel) against the outputs of a tiny
+run."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 
 
 def _execute(notebook_path: Path, project: Path) -> nbformat.NotebookNode:
-    """Run a copy of the notebook from the project's `notebooks/` folder (where Kedro finds the project)."""
+    """Run a copy of the notebook from the project's `notebooks/` folder (where Kedro finds the
+    project)."""
     folder = project / "notebooks"
     folder.mkdir(exist_ok=True)
     copy = folder / notebook_path.name

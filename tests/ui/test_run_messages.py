@@ -10,7 +10,8 @@ from tests.helpers.tiny_run import TinyRun
 
 pytestmark = pytest.mark.slow
 
-# pipeline -> the start of the line its main step logs when done (`<node> made <dataset> (<where>)`).
+# pipeline -> the start of the line its main step logs when done (`<node> made <dataset>
+# (<where>)`).
 STEP_SUMMARIES = {
     "ingestion": "person_a.fetch_videos made person_a_raw_videos (data/01_raw/videos/person_a)",
     "face_extraction": (
@@ -77,7 +78,8 @@ def test_only_the_listed_third_party_notices_are_silenced():
     ]
     assert shown[0].filename == "ours.py"
 
-    # MLflow forces its notice through `simplefilter("once")`: Kedro's log of warnings drops it there.
+    # MLflow forces its notice through `simplefilter("once")`: Kedro's log of warnings drops it
+    # there.
     def logged(text: str) -> logging.LogRecord:
         return logging.LogRecord("py.warnings", logging.WARNING, "", 0, text, None, None)
 

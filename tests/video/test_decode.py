@@ -65,7 +65,8 @@ def test_not_a_video(tmp_path, shared_photos):
 
 
 def _faststart_copy(source, destination):
-    """Remux with the index (moov) first, as streaming-friendly files are: a cut then keeps the index."""
+    """Remux with the index (moov) first, as streaming-friendly files are: a cut then keeps the
+    index."""
     import av
 
     with (

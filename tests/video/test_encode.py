@@ -1,4 +1,5 @@
-"""VideoWriter on the real clips: frame count and rate, time stamps, trimmed audio, metadata, atomicity."""
+"""VideoWriter on the real clips: frame count and rate, time stamps, trimmed audio, metadata,
+atomicity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Compositing a swapped face into its frame: masks, colour transfer, blending, warping back, label."""
+"""Compositing a swapped face into its frame: masks, colour transfer, blending, warping back,
+label."""
 
 from faceswap_pipeline.compositing.blend import BLENDERS, DEFAULT_BLENDER, get_blender
 from faceswap_pipeline.compositing.colour import (

@@ -1,4 +1,5 @@
-"""Blending the recoloured, warped-back face into the frame: feathered alpha or Poisson seamless clone.
+"""Blending the recoloured, warped-back face into the frame: feathered alpha or Poisson seamless
+clone.
 
 Every method has the same signature, `blend(face, frame, mask) -> blended`; pick one by name with
 `get_blender`. Pixels where the mask is 0 are returned exactly as they were in `frame`.
@@ -36,7 +37,8 @@ def seamless_clone(face: np.ndarray, frame: np.ndarray, mask: np.ndarray) -> np.
     """Poisson image editing (Pérez et al. 2003, OpenCV's `seamlessClone`, normal clone).
 
     The face's gradients are kept and its colours are solved to meet the frame at the mask's edge,
-    where mask > 0.5; the result is then alpha-blended with the soft mask so the edge stays feathered.
+    where mask > 0.5; the result is then alpha-blended with the soft mask so the edge stays
+    feathered.
 
     Args and Returns: as `alpha_blend`.
     """

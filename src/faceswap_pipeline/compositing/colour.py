@@ -1,7 +1,7 @@
 """Colour transfer: make the swapped face's colours match the original face region they replace.
 
-Every method has the same signature, `transfer(source, target, mask) -> source recoloured`; pick one by
-name with `get_colour_transfer`. Statistics are taken only where `mask > 0.5`.
+Every method has the same signature, `transfer(source, target, mask) -> source recoloured`; pick one
+by name with `get_colour_transfer`. Statistics are taken only where `mask > 0.5`.
 """
 
 from __future__ import annotations

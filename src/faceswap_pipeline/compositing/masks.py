@@ -7,8 +7,8 @@ import numpy as np
 
 from faceswap_pipeline.compositing.arrays import finite_array
 
-# Defaults, as fractions of the face's size (the square root of the hull's area), so a mask looks the
-# same on a 100-pixel and a 600-pixel face.
+# Defaults, as fractions of the face's size (the square root of the hull's area), so a mask looks
+# the same on a 100-pixel and a 600-pixel face.
 DEFAULT_EROSION = 0.03
 DEFAULT_FEATHER = 0.08
 
@@ -27,14 +27,16 @@ def landmark_hull_mask(
     erosion: float = DEFAULT_EROSION,
     feather: float = DEFAULT_FEATHER,
 ) -> np.ndarray:
-    """A soft mask of the face: the hull of its landmarks, shrunk by `erosion`, blurred by `feather`.
+    """A soft mask of the face: the hull of its landmarks, shrunk by `erosion`, blurred by
+    `feather`.
 
-    The feathering happens inside the eroded hull (the blurred edge is shifted inwards), so the mask is
+    The feathering happens inside the eroded hull (the blurred edge is shifted inwards), so the mask
+    is
     exactly 0 outside the hull: pixels outside the face are never touched.
 
     Args:
-        landmarks68: (68, 2) float x, y in the pixel coordinates of the image the mask is for (points
-            may lie outside it).
+        landmarks68: (68, 2) float x, y in the pixel coordinates of the image the mask is for
+            (points may lie outside it).
         shape: (height, width) of that image.
         erosion: how far to shrink the hull, as a fraction of the face size (>= 0).
         feather: the width of the soft edge, as a fraction of the face size (>= 0; 0 = a hard edge).
@@ -53,7 +55,8 @@ def landmark_hull_mask(
     mask = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(mask, hull, 255)
     feather_px = feather * size
-    # Shrink by the erosion plus half the feather, so after blurring the mask is 0 at the hull's edge.
+    # Shrink by the erosion plus half the feather, so after blurring the mask is 0 at the hull's
+    # edge.
     erode_px = int(round(erosion * size + feather_px / 2))
     if erode_px > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1, 2 * erode_px + 1))

@@ -20,7 +20,8 @@ def face_region(
         margin: extra pixels on each side.
 
     Returns:
-        (x0, y0, x1, y1) integer pixel bounds, x1/y1 exclusive; empty (x1 <= x0) when it lies outside.
+        (x0, y0, x1, y1) integer pixel bounds, x1/y1 exclusive; empty (x1 <= x0) when it lies
+        outside.
     """
     crop_to_frame = cv2.invertAffineTransform(_check_transform(frame_to_crop))
     corners = np.array([[0, 0], [crop_size, 0], [0, crop_size], [crop_size, crop_size]], np.float64)
@@ -45,8 +46,8 @@ def warp_crop_to_region(
         crop: (S, S, 3) uint8 RGB, the model's output in the aligned crop's coordinates.
         frame_to_crop: (2, 3) float, the frame → crop similarity transform used to align the face.
         region: (x0, y0, x1, y1) frame rectangle to fill (from `face_region`).
-        crop_weights: optional (S, S) float32 in [0, 1] in crop coordinates (e.g. a window that fades
-            out towards the crop's border); None: 1 over the whole crop.
+        crop_weights: optional (S, S) float32 in [0, 1] in crop coordinates (e.g. a window that
+            fades out towards the crop's border); None: 1 over the whole crop.
 
     Returns:
         (face, coverage): face is (y1 - y0, x1 - x0, 3) uint8 RGB; coverage is (y1 - y0, x1 - x0)
@@ -86,7 +87,8 @@ def warp_crop_to_region(
 
 
 def border_window(size: int, fade: float = 0.1) -> np.ndarray:
-    """A square weight window: 1 in the middle, fading linearly to 0 over `fade` of the side at each edge.
+    """A square weight window: 1 in the middle, fading linearly to 0 over `fade` of the side at each
+    edge.
 
     Args:
         size: the side in pixels.

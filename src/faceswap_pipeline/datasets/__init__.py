@@ -1,4 +1,5 @@
-"""Kedro datasets the catalog needs and kedro-datasets lacks (videos as paths, lazy image folders)."""
+"""Kedro datasets the catalog needs and kedro-datasets lacks (videos as paths, lazy image
+folders)."""
 
 from faceswap_pipeline.datasets.files import (
     ImageFolderDataset,

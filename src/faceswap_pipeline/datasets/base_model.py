@@ -1,4 +1,5 @@
-"""The `base_model` catalog dataset: a face prior's folder (safetensors weights + JSON), read lazily."""
+"""The `base_model` catalog dataset: a face prior's folder (safetensors weights + JSON), read
+lazily."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from kedro.io import AbstractDataset, DatasetError
 
 
 class BaseModelDataset(AbstractDataset):
-    """A pretrained `BaseModel` in a folder (`model.safetensors` + `config.json`), as the pretraining writes it.
+    """A pretrained `BaseModel` in a folder (`model.safetensors` + `config.json`), as the
+    pretraining writes it.
 
-    load → the folder's `Path`, read nothing: training opens it only when `training.init_from` asks for
-    it (so a pair without a base model never needs one), checking its configuration first.
+    load → the folder's `Path`, read nothing: training opens it only when `training.init_from` asks
+    for it (so a pair without a base model never needs one), checking its configuration first.
     save(`BaseModel`) → both files written atomically (temporary name, then rename).
 
     Args:
@@ -20,7 +22,8 @@ class BaseModelDataset(AbstractDataset):
     """
 
     def __init__(self, path: str, metadata: dict | None = None) -> None:
-        # `_filepath` (a PurePosixPath) is what kedro-mlflow's MlflowArtifactDataset logs as the artifact.
+        # `_filepath` (a PurePosixPath) is what kedro-mlflow's MlflowArtifactDataset logs as the
+        # artifact.
         self._filepath = PurePosixPath(Path(path).as_posix())
         self.metadata = metadata
 

@@ -14,13 +14,14 @@ _PERSONS = ("a", "b")
 
 
 class FaceBankFolderDataset(AbstractDataset):
-    """Each person's face bank as `person_<p>.npy` (uint8 `(N, C, T, T)`) + `person_<p>.json` (key, ids).
+    """Each person's face bank as `person_<p>.npy` (uint8 `(N, C, T, T)`) + `person_<p>.json` (key,
+    ids).
 
-    load → `{"a": FaceBank, "b": ...}` for the complete banks in the folder (memory-mapped: nothing is
-    read until used; `{}` when there are none). save(`{"a": FaceBank | FaceBankBuild, ...}`) → a bank
-    already on disk under the same key is left alone; a `FaceBankBuild` is decoded face by face into a
-    memory-mapped temporary file and renamed when complete, then its JSON written: an interrupted build
-    leaves no bank (rebuilt by the next run), never a half-written one.
+    load → `{"a": FaceBank, "b": ...}` for the complete banks in the folder (memory-mapped: nothing
+    is read until used; `{}` when there are none). save(`{"a": FaceBank | FaceBankBuild, ...}`) → a
+    bank already on disk under the same key is left alone; a `FaceBankBuild` is decoded face by face
+    into a memory-mapped temporary file and renamed when complete, then its JSON written: an
+    interrupted build leaves no bank (rebuilt by the next run), never a half-written one.
 
     Args:
         path: the folder, e.g. `data/05_model_input/face_bank`.

@@ -1,8 +1,9 @@
-"""A folder of per-video face tables (one parquet file per key), written chunk by chunk, renamed when complete.
+"""A folder of per-video face tables (one parquet file per key), written chunk by chunk, renamed
+when complete.
 
 Face extraction saves each video's faces here as they are found, so memory stays flat on long videos
-and an interrupted run leaves only finished videos under final names: the re-run skips those keys and
-redoes the ones that were cut. The tables can be written side by side by Dask workers
+and an interrupted run leaves only finished videos under final names: the re-run skips those keys
+and redoes the ones that were cut. The tables can be written side by side by Dask workers
 (``fan_out.FanOutJobs``), and the folder can be any fsspec URL (``s3://…``) that every worker sees.
 """
 
@@ -59,7 +60,8 @@ class FaceTableFile:
         return list(pq.read_schema(self.path, filesystem=self._fs).names)
 
     def metadata(self) -> dict[str, str]:
-        """The key-value metadata the writer attached (decoded; the pandas and Arrow schema entries dropped)."""
+        """The key-value metadata the writer attached (decoded; the pandas and Arrow schema entries
+        dropped)."""
         import pyarrow.parquet as pq
 
         raw = pq.read_metadata(self.path, filesystem=self._fs).metadata or {}
@@ -70,7 +72,8 @@ class FaceTableFile:
         }
 
     def cell(self, column: str, row: int) -> Any:
-        """One value, reading its whole row group once: call in row order to read each group once."""
+        """One value, reading its whole row group once: call in row order to read each group
+        once."""
         import pyarrow.parquet as pq
 
         if self._parquet is None:
@@ -96,19 +99,21 @@ class FaceTableFile:
 class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, FaceTableFile]]):
     """Per-video face tables in a folder: ``{key: FaceTableFile}`` on load (``{}`` when none).
 
-    Saving takes ``{key: data}``, where data is a DataFrame, an iterable of DataFrames or pyarrow Tables
-    of one schema (written as row groups one at a time), or a callable returning either (called then,
-    for lazy saving). An iterable with a ``parquet_metadata`` dict attribute, read after the last chunk,
-    has it stored as the file's key-value metadata. Each file is written under a temporary name and
-    renamed when complete; keys already present are overwritten, others kept.
+    Saving takes ``{key: data}``, where data is a DataFrame, an iterable of DataFrames or pyarrow
+    Tables of one schema (written as row groups one at a time), or a callable returning either
+    (called then, for lazy saving). An iterable with a ``parquet_metadata`` dict attribute, read
+    after the last chunk, has it stored as the file's key-value metadata. Each file is written under
+    a temporary name and renamed when complete; keys already present are overwritten, others kept.
 
-    When the dict is a ``fan_out.FanOutJobs``, its tables are written as its ``fan_out`` says: side by
-    side by Dask workers, each calling its callable and writing its file there (callables must then
-    pickle; a callable's ``label`` attribute names it in messages). The folder is then read and written
+    When the dict is a ``fan_out.FanOutJobs``, its tables are written as its ``fan_out`` says: side
+    by side by Dask workers, each calling its callable and writing its file there (callables must
+    then pickle; a callable's ``label`` attribute names it in messages). The folder is then read and
+    written
     by those workers: a local path must be on storage they share, or use an fsspec URL.
 
     Args:
-        path: the folder: a local path or an fsspec URL (``s3://bucket/tables``, ``memory://tables``).
+        path: the folder: a local path or an fsspec URL (``s3://bucket/tables``,
+            ``memory://tables``).
         metadata: Kedro-Viz and other metadata.
         fs_args: extra arguments for the fsspec file system (not for local paths).
     """
@@ -122,7 +127,8 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
         fs, folder = url_to_fs(str(path), **(fs_args or {}))
         self._local = isinstance(fs, LocalFileSystem)
         self._url = str(path)
-        # Absolute, so that workers started elsewhere (another working directory) write the same files.
+        # Absolute, so that workers started elsewhere (another working directory) write the same
+        # files.
         self._path = Path(folder).resolve() if self._local else None
         self._folder = str(self._path) if self._local else folder.rstrip("/")
         self._fs = None if self._local else fs
@@ -186,8 +192,8 @@ class FaceTableFolderDataset(AbstractDataset[dict[str, TableData], dict[str, Fac
 
 
 def write_face_table(destination: str, table: TableData, fs: Any = None) -> None:
-    """Write one table at ``destination`` (on ``fs``, or locally when ``None``) under a temporary name,
-    renamed when complete; runs where the folder's jobs run (here, or on a Dask worker)."""
+    """Write one table at ``destination`` (on ``fs``, or locally when ``None``) under a temporary
+    name, renamed when complete; runs where the folder's jobs run (here, or on a Dask worker)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -215,7 +221,8 @@ def write_face_table(destination: str, table: TableData, fs: Any = None) -> None
                 )
             if writer is None:
                 raise DatasetError(f"no table to save at {destination}: the data yielded no chunk")
-            # An iterable may carry key-value metadata known only once it is exhausted (e.g. counts).
+            # An iterable may carry key-value metadata known only once it is exhausted (e.g.
+            # counts).
             extra = getattr(chunks, "parquet_metadata", None)
             if extra:
                 writer.add_key_value_metadata({str(k): str(v) for k, v in extra.items()})

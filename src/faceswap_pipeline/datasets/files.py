@@ -61,10 +61,11 @@ def remove_stale_partials(folder: Path) -> None:
 class StagingFolderDataset(AbstractDataset[None, Path]):
     """A hidden work folder beside a dataset's final place, loaded as its path (made when missing).
 
-    Nodes that produce a file with a tool that writes to a path (a download, a video encoder) make it in
-    here; the output's dataset then moves it into place with a rename on the same file system. Its name
-    starts with the temporary prefix (``.partial-``), so readers of the folder around it never list it
-    and the next run's start removes whatever a killed run left (`sweep_stale_partials`).
+    Nodes that produce a file with a tool that writes to a path (a download, a video encoder) make
+    it in here; the output's dataset then moves it into place with a rename on the same file system.
+    Its name starts with the temporary prefix (``.partial-``), so readers of the folder around it
+    never list it and the next run's start removes whatever a killed run left
+    (`sweep_stale_partials`).
 
     Example (catalog)::
 
@@ -101,7 +102,8 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
     """A folder of video files, loaded as ``{file name: absolute path}``.
 
     Videos are not read into memory: nodes get paths and stream them (PyAV). Saving moves each given
-    file into the folder under its key, atomically; files already there and not in the dict are kept.
+    file into the folder under its key, atomically; files already there and not in the dict are
+    kept.
 
     Example (catalog)::
 
@@ -193,12 +195,14 @@ def _read_rgb(path: Path) -> np.ndarray:
 class ImageFolderDataset(
     AbstractDataset[dict[str, ImageOrLoader], dict[str, Callable[[], np.ndarray]]]
 ):
-    """A folder tree of images, loaded lazily as ``{partition id: loader of an RGB uint8 (H, W, 3) array}``.
+    """A folder tree of images, loaded lazily as ``{partition id: loader of an RGB uint8 (H, W, 3)
+    array}``.
 
     Partition ids are paths relative to the folder without the suffix (``d6-1a2b/000123_t001``).
-    Saving takes arrays or callables returning arrays (called one at a time: lazy saving keeps memory
-    flat), or, with the ``.png`` suffix, PNG file bytes (written as they are, not re-encoded); writes each image to a temporary name and renames it. Existing images are kept unless
-    ``overwrite`` is set, in which case the folder is emptied first.
+    Saving takes arrays or callables returning arrays (called one at a time: lazy saving keeps
+    memory flat), or, with the ``.png`` suffix, PNG file bytes (written as they are, not
+    re-encoded); writes each image to a temporary name and renames it. Existing images are kept
+    unless ``overwrite`` is set, in which case the folder is emptied first.
 
     Args:
         path: the folder.
@@ -235,7 +239,8 @@ class ImageFolderDataset(
                 and not item.name.startswith(".")
             ):
                 partition = item.relative_to(self._path).with_suffix("").as_posix()
-                # A partial of a transferable function, not a lambda: DDP's rank processes receive it.
+                # A partial of a transferable function, not a lambda: DDP's rank processes receive
+                # it.
                 loaders[partition] = functools.partial(_read_rgb, item)
         return loaders
 
@@ -258,7 +263,8 @@ class ImageFolderDataset(
             array = image() if callable(image) else image
             destination = path_inside(self._path, partition + self._suffix)
             if isinstance(array, bytes) and self._suffix == ".png":
-                # Already a PNG (face extraction keeps its crops encoded): written as is, not re-encoded.
+                # Already a PNG (face extraction keeps its crops encoded): written as is, not
+                # re-encoded.
                 if not array.startswith(_PNG_SIGNATURE):
                     raise DatasetError(
                         f"image {partition!r} was given as bytes that are not a PNG file"
@@ -293,7 +299,8 @@ class ImageFolderDataset(
         """A mosaic of up to ``max_images`` images spread evenly over the folder, for Kedro-Viz.
 
         Returns:
-            A PNG, base64-encoded (Kedro-Viz picks its image renderer from the ``ImagePreview`` name).
+            A PNG, base64-encoded (Kedro-Viz picks its image renderer from the ``ImagePreview``
+            name).
         """
         import base64
 

@@ -9,8 +9,9 @@ from kedro_datasets.text import TextDataset
 class PreviewHtmlDataset(TextDataset):
     """kedro-datasets' `text.TextDataset` for an HTML page, plus the `preview()` Kedro-Viz calls.
 
-    load → the page as `str`; save(`str`) → the file, as `text.TextDataset` does. Kedro-Viz shows the page
-    in the dataset's side panel (its HTML renderer, picked by the return annotation's name `HTMLPreview`).
+    load → the page as `str`; save(`str`) → the file, as `text.TextDataset` does. Kedro-Viz shows
+    the page in the dataset's side panel (its HTML renderer, picked by the return annotation's name
+    `HTMLPreview`).
     """
 
     def preview(self) -> HTMLPreview:

@@ -1,4 +1,5 @@
-"""Image datasets Kedro-Viz can preview: image files (contact sheets, preview grids) and GIF files."""
+"""Image datasets Kedro-Viz can preview: image files (contact sheets, preview grids) and GIF
+files."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ class PreviewImageDataset(ImageDataset):
     """kedro-datasets' `pillow.ImageDataset` plus the `preview()` Kedro-Viz calls.
 
     load → `PIL.Image.Image`; save(`PIL.Image.Image`) → the file (format from its suffix), as
-    `pillow.ImageDataset` does. Kedro-Viz (`kedro viz run`, `kedro viz build --include-previews`) shows the
-    image in the dataset's side panel; it reads the return annotation's name, `ImagePreview`, to pick the
-    image renderer, which takes the file's bytes in base64.
+    `pillow.ImageDataset` does. Kedro-Viz (`kedro viz run`, `kedro viz build --include-previews`)
+    shows the image in the dataset's side panel; it reads the return annotation's name,
+    `ImagePreview`, to pick the image renderer, which takes the file's bytes in base64.
     """
 
     def preview(self) -> ImagePreview:
@@ -32,8 +33,8 @@ class PreviewImageDataset(ImageDataset):
 
 
 class PreviewGifDataset(VideoFileDataset):
-    """A GIF file, loaded as its path and saved by moving a finished file into place (`VideoFileDataset`),
-    that Kedro-Viz previews as an (animated) image.
+    """A GIF file, loaded as its path and saved by moving a finished file into place
+    (`VideoFileDataset`), that Kedro-Viz previews as an (animated) image.
     """
 
     def preview(self) -> ImagePreview:

@@ -1,4 +1,5 @@
-"""A parquet table dataset whose Kedro-Viz preview also shows array cells (boxes, landmarks, descriptors)."""
+"""A parquet table dataset whose Kedro-Viz preview also shows array cells (boxes, landmarks,
+descriptors)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ _PREVIEW_VALUES = 4
 
 
 def _preview_cell(value: Any) -> Any:
-    """A JSON-friendly form of one table cell: arrays and lists become a short text, numbers stay."""
+    """A JSON-friendly form of one table cell: arrays and lists become a short text, numbers
+    stay."""
     if isinstance(value, np.ndarray | list | tuple):
         values = np.asarray(value).ravel()
         shown = ", ".join(
@@ -33,8 +35,9 @@ class PreviewParquetDataset(ParquetDataset):
     """kedro-datasets' `pandas.ParquetDataset` whose Kedro-Viz preview works with array columns.
 
     Loads and saves exactly as `pandas.ParquetDataset`. Its `preview()` returns the first rows as
-    Kedro-Viz's table (pandas "split" form) with every cell JSON-serialisable: kedro-datasets' own preview
-    hands Kedro-Viz numpy arrays for list columns, which makes `kedro viz build --include-previews` fail.
+    Kedro-Viz's table (pandas "split" form) with every cell JSON-serialisable: kedro-datasets' own
+    preview hands Kedro-Viz numpy arrays for list columns, which makes `kedro viz build
+    --include-previews` fail.
     """
 
     def preview(self, nrows: int = 5) -> TablePreview:

@@ -1,4 +1,5 @@
-"""The `swap_model` catalog dataset: a model folder of safetensors weights and a JSON configuration."""
+"""The `swap_model` catalog dataset: a model folder of safetensors weights and a JSON
+configuration."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from kedro.io import AbstractDataset, DatasetError
 
 
 class SwapModelDataset(AbstractDataset):
-    """A trained `SwapModel` in a folder (`model.safetensors` + `config.json`), loaded without pickle.
+    """A trained `SwapModel` in a folder (`model.safetensors` + `config.json`), loaded without
+    pickle.
 
     load → `SwapModel` in eval mode on `map_location` (its configuration is `model.config`);
     save(`SwapModel`) → both files written atomically (temporary name, then rename).
@@ -20,7 +22,8 @@ class SwapModelDataset(AbstractDataset):
     """
 
     def __init__(self, path: str, map_location: str = "cpu", metadata: dict | None = None) -> None:
-        # `_filepath` (a PurePosixPath) is what kedro-mlflow's MlflowArtifactDataset logs as the artifact.
+        # `_filepath` (a PurePosixPath) is what kedro-mlflow's MlflowArtifactDataset logs as the
+        # artifact.
         self._filepath = PurePosixPath(Path(path).as_posix())
         self._map_location = map_location
         self.metadata = metadata

@@ -1,10 +1,10 @@
 """Detail kept: how much fine texture a swapped face has against the face it replaced.
 
-A swap that outputs a smooth oval (no eye whites, no lip line, no skin texture) still follows the pose
-and can fool an identity descriptor; it cannot fake the Laplacian. The measure is the variance of the
-Laplacian inside the inner face (the 68-landmark hull, shrunk so that the face's outline and the blend
-seam are left out), output over source, in the same frame and the same region: 1 for an untouched face,
-far below 1 for a blur.
+A swap that outputs a smooth oval (no eye whites, no lip line, no skin texture) still follows the
+pose and can fool an identity descriptor; it cannot fake the Laplacian. The measure is the variance
+of the Laplacian inside the inner face (the 68-landmark hull, shrunk so that the face's outline and
+the blend seam are left out), output over source, in the same frame and the same region: 1 for an
+untouched face, far below 1 for a blur.
 """
 
 from __future__ import annotations
@@ -42,12 +42,14 @@ def inner_face_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarr
 
 
 def detail_ratio(output_rgb: np.ndarray, source_rgb: np.ndarray, landmarks68: np.ndarray) -> float:
-    """Fine detail of the swapped face over the source face's, inside the source face's inner region.
+    """Fine detail of the swapped face over the source face's, inside the source face's inner
+    region.
 
     Args:
         output_rgb: ``(H, W, 3)`` uint8 RGB, the swapped picture.
         source_rgb: ``(H, W, 3)`` uint8 RGB, the source picture (same size).
-        landmarks68: ``(68, 2)`` the source face's landmarks in pixels (the region measured in both).
+        landmarks68: ``(68, 2)`` the source face's landmarks in pixels (the region measured in
+            both).
 
     Returns:
         Laplacian variance ratio, output / source (>= 0; NaN when the region is empty or flat in the

@@ -1,9 +1,11 @@
-"""Does the swapped face look like the target? dlib descriptor distances to both people's identity centres.
+"""Does the swapped face look like the target? dlib descriptor distances to both people's identity
+centres.
 
-A person's identity centre is the mean of their descriptors (``{person}_identity``). Distances to it are
-read against the person's own spread: the mean distance of their own faces to their centre (0.2–0.3
-for one person in one clip), while two different people's centres lie ~0.8 apart. A blurred face that
-resembles nobody lies ~0.6 from both centres, so "nearer the target than the source" alone says little.
+A person's identity centre is the mean of their descriptors (``{person}_identity``). Distances to it
+are read against the person's own spread: the mean distance of their own faces to their centre
+(0.2–0.3 for one person in one clip), while two different people's centres lie ~0.8 apart. A blurred
+face that resembles nobody lies ~0.6 from both centres, so "nearer the target than the source" alone
+says little.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ class IdentityScores:
         distance_to_source: ``(N,)`` float64, the same to the source person's centre.
         share_closer_to_target: fraction of faces nearer the target than the source, in [0, 1].
         mean_distance_to_target, mean_distance_to_source: the means of the two distances.
-        target_spread: the mean distance of the target's own faces to their centre: what a real face of
-            the target scores.
+        target_spread: the mean distance of the target's own faces to their centre: what a real face
+            of the target scores.
         margin: mean of ``distance_to_source - distance_to_target``: how much nearer the target the
             swapped faces are (> 0: nearer the target).
 
@@ -50,7 +52,8 @@ def _references(references: np.ndarray, name: str) -> np.ndarray:
 
 
 def identity_centre(references: np.ndarray) -> np.ndarray:
-    """A person's identity centre: the mean of their ``(R, 128)`` descriptors, ``(128,)`` float64."""
+    """A person's identity centre: the mean of their ``(R, 128)`` descriptors, ``(128,)``
+    float64."""
     return _references(references, "references").mean(axis=0)
 
 
@@ -61,7 +64,8 @@ def identity_spread(references: np.ndarray) -> float:
 
 
 def distances_to_centre(descriptors: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """L2 distances of ``(N, 128)`` descriptors to a ``(128,)`` identity centre, ``(N,)`` float64."""
+    """L2 distances of ``(N, 128)`` descriptors to a ``(128,)`` identity centre, ``(N,)``
+    float64."""
     descriptors = np.asarray(descriptors, dtype=np.float64)
     if descriptors.size == 0:
         descriptors = descriptors.reshape(0, 128)
@@ -81,7 +85,8 @@ def identity_scores(
 
     Args:
         descriptors: ``(N, 128)`` dlib descriptors of swapped faces (N may be 0).
-        target_references: ``(R, 128)`` descriptors of the person swapped in (``{target}_identity``).
+        target_references: ``(R, 128)`` descriptors of the person swapped in
+            (``{target}_identity``).
         source_references: ``(S, 128)`` descriptors of the person swapped out.
 
     Returns:

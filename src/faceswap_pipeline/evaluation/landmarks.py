@@ -1,8 +1,9 @@
-"""Is the source's expression kept, and are the landmarks steady? 68-point errors normalised by the eyes.
+"""Is the source's expression kept, and are the landmarks steady? 68-point errors normalised by the
+eyes.
 
-Errors are divided by the inter-ocular distance (outer eye corners, iBUG 300-W points 36 and 45), the
-usual normalisation of 300-W and of the DeepFaceLab paper's landmark figure, so they do not depend on
-the face's size in the frame.
+Errors are divided by the inter-ocular distance (outer eye corners, iBUG 300-W points 36 and 45),
+the usual normalisation of 300-W and of the DeepFaceLab paper's landmark figure, so they do not
+depend on the face's size in the frame.
 """
 
 from __future__ import annotations
@@ -35,15 +36,16 @@ def inter_ocular_distance(landmarks: np.ndarray) -> np.ndarray:
 
 
 def landmark_error(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Mean point-to-point distance between two sets of landmarks, in units of the reference's eye distance.
+    """Mean point-to-point distance between two sets of landmarks, in units of the reference's eye
+    distance.
 
     Args:
         predicted: ``(N, 68, 2)`` (or ``(68, 2)``) points of the swapped face, frame pixels.
         reference: the same shape: the source face in the same frames.
 
     Returns:
-        ``(N,)`` (or a 0-d array) float64; 0 = the same landmarks; NaN where either input is NaN or the
-        reference's eyes coincide.
+        ``(N,)`` (or a 0-d array) float64; 0 = the same landmarks; NaN where either input is NaN or
+        the reference's eyes coincide.
     """
     predicted = _landmark_array(predicted, "predicted")
     reference = _landmark_array(reference, "reference")
@@ -61,8 +63,8 @@ def landmark_error(predicted: np.ndarray, reference: np.ndarray) -> np.ndarray:
 def landmark_jitter(landmarks: np.ndarray) -> np.ndarray:
     """How much landmarks shake from frame to frame: the size of their second difference over time.
 
-    Steady motion (a head turning) has a small second difference; jitter (points jumping back and forth
-    between frames) a large one. Each value is the mean over the 68 points of
+    Steady motion (a head turning) has a small second difference; jitter (points jumping back and
+    forth between frames) a large one. Each value is the mean over the 68 points of
     ``|p[t+1] - 2 p[t] + p[t-1]|``, divided by the inter-ocular distance at ``t``.
 
     Args:

@@ -1,10 +1,11 @@
 """Head pose (yaw, pitch, roll) from 68 landmarks: cv2.solvePnP on a generic 3D face.
 
 The 3D model is the six-point mean face of S. Mallick, "Head Pose Estimation using OpenCV and Dlib"
-(LearnOpenCV, 2016) - nose tip, chin, outer eye corners, mouth corners - written in the camera's axes
-(x right, y down, z away from the camera), so a face looking straight into the camera has yaw, pitch and
-roll 0. The camera is a pinhole with focal length the frame's longer side and no distortion: good for
-comparing two faces in the same frame, not for absolute angles of a calibrated rig.
+(LearnOpenCV, 2016) - nose tip, chin, outer eye corners, mouth corners - written in the camera's
+axes (x right, y down, z away from the camera), so a face looking straight into the camera has yaw,
+pitch and roll 0. The camera is a pinhole with focal length the frame's longer side and no
+distortion: good for comparing two faces in the same frame, not for absolute angles of a calibrated
+rig.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def camera_matrix(image_size: tuple[int, int]) -> np.ndarray:
 
 
 def rotation_to_angles(rotation: np.ndarray) -> np.ndarray:
-    """Euler angles of ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``: ``(3,)`` float64 degrees (yaw, pitch, roll)."""
+    """Euler angles of ``R = Rz(roll) @ Ry(yaw) @ Rx(pitch)``: ``(3,)`` float64 degrees (yaw, pitch,
+    roll)."""
     pitch, yaw, roll = cv2.RQDecomp3x3(np.asarray(rotation, dtype=np.float64))[0]
     return np.array([yaw, pitch, roll], dtype=np.float64)
 
@@ -59,8 +61,9 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         image_size: the frame's ``(width, height)`` in pixels.
 
     Returns:
-        ``(3,)`` float64 degrees ``(yaw, pitch, roll)``: yaw turns about the vertical axis, pitch about
-        the horizontal one, roll in the image plane; NaN when the landmarks hold NaN or PnP fails.
+        ``(3,)`` float64 degrees ``(yaw, pitch, roll)``: yaw turns about the vertical axis, pitch
+        about the horizontal one, roll in the image plane; NaN when the landmarks hold NaN or PnP
+        fails.
     """
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (68, 2):
@@ -93,7 +96,8 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
 
 
 def angle_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Absolute differences of angles in degrees, wrapped into [0, 180] (inputs of any equal shape)."""
+    """Absolute differences of angles in degrees, wrapped into [0, 180] (inputs of any equal
+    shape)."""
     difference = (
         np.abs(np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)) % 360.0
     )

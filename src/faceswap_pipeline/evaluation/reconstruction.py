@@ -1,7 +1,9 @@
-"""How well the model redraws each person's held-out faces: SSIM and L1, prepared exactly as validation does.
+"""How well the model redraws each person's held-out faces: SSIM and L1, prepared exactly as
+validation does.
 
-Faces go through the training DataModule's `AlignedFaceDataset` (resize to the model's source size) and
-`crop_model_region`, and are scored with the training loss's `ssim`, so the figures match `val/ssim_*`.
+Faces go through the training DataModule's `AlignedFaceDataset` (resize to the model's source size)
+and `crop_model_region`, and are scored with the training loss's `ssim`, so the figures match
+`val/ssim_*`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ class ReconstructionScores:
     """Per-face scores of a model redrawing one person's faces with that person's decoder.
 
     Attributes:
-        ssim: ``(N,)`` float64 mean SSIM per face, 1 = identical (Wang et al. 2004, Gaussian window).
+        ssim: ``(N,)`` float64 mean SSIM per face, 1 = identical (Wang et al. 2004, Gaussian
+            window).
         l1: ``(N,)`` float64 mean absolute error per face, RGB in [0, 1].
     """
 
@@ -42,7 +45,8 @@ def reconstruction_scores(
 
     Args:
         model: a trained `SwapModel`.
-        faces: loaders of aligned crops, each RGB uint8 ``(S, S, 3)`` with S = ``model.config.crop_size``.
+        faces: loaders of aligned crops, each RGB uint8 ``(S, S, 3)`` with S =
+            ``model.config.crop_size``.
         person: ``"a"`` or ``"b"``: whose faces these are (and so whose decoder redraws them).
         batch_size: faces per forward pass.
         device: where to run the model.

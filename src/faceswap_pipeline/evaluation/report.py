@@ -1,4 +1,5 @@
-"""The evaluation report: plots over time (matplotlib) and one self-contained HTML page (PNGs inlined)."""
+"""The evaluation report: plots over time (matplotlib) and one self-contained HTML page (PNGs
+inlined)."""
 
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def _format(value: float) -> str:
 
 
 def _verdict_html(verdict: Mapping[str, Any]) -> str:
-    """The verdict as a coloured box: "Convincing", or "Not convincing yet" and each failed criterion."""
+    """The verdict as a coloured box: "Convincing", or "Not convincing yet" and each failed
+    criterion."""
     if verdict.get("convincing"):
         return '<div class="verdict yes"><b>Verdict: convincing.</b> Every criterion holds.</div>'
     failures = "".join(
@@ -153,8 +155,8 @@ def render_report_html(
     facts: Mapping[str, str],
     verdict: Mapping[str, Any] | None = None,
 ) -> str:
-    """One self-contained HTML page: the verdict, facts, the figures' table, original | swapped frames,
-    plots.
+    """One self-contained HTML page: the verdict, facts, the figures' table, original | swapped
+    frames, plots.
 
     Args:
         table: `summary.metrics_table` output (``metric, value, description``).

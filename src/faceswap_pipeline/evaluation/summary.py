@@ -1,4 +1,5 @@
-"""The evaluation's figures: one flat `{name: value}` dict, as MLflow metrics and the report's table."""
+"""The evaluation's figures: one flat `{name: value}` dict, as MLflow metrics and the report's
+table."""
 
 from __future__ import annotations
 
@@ -84,8 +85,8 @@ def video_metrics(per_frame: pd.DataFrame, target_spread: float = float("nan")) 
             (`identity.identity_spread`), shown beside the swapped faces' distance.
 
     Returns:
-        ``identity/*``, ``detail/*``, ``landmarks/*``, ``pose/*``, ``temporal/*`` and ``coverage/*`` figures (NaN where
-        nothing was measured).
+        ``identity/*``, ``detail/*``, ``landmarks/*``, ``pose/*``, ``temporal/*`` and ``coverage/*``
+        figures (NaN where nothing was measured).
     """
     missing = {"swapped", "landmark_error", "change_output", "distance_to_target"} - set(
         per_frame.columns

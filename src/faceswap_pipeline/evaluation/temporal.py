@@ -1,4 +1,5 @@
-"""Is the swap stable over time? Frame-to-frame change inside the face region, output against source.
+"""Is the swap stable over time? Frame-to-frame change inside the face region, output against
+source.
 
 A viewer sees flicker as change between neighbouring frames that the original does not have. The
 ratio of the output's change to the source's in the same region is 1.0 when the swap adds none.
@@ -26,8 +27,8 @@ def _check_frame(frame: np.ndarray, name: str) -> None:
 
 
 def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """A box ``x0, y0, x1, y1`` (float pixels) as whole pixels inside a ``width`` x ``height`` frame, or
-    None when nothing of it is inside."""
+    """A box ``x0, y0, x1, y1`` (float pixels) as whole pixels inside a ``width`` x ``height``
+    frame, or None when nothing of it is inside."""
     x0, y0, x1, y1 = np.asarray(box, dtype=np.float64).reshape(4)
     left, top = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
     right, bottom = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
@@ -68,8 +69,8 @@ def flicker_ratio(output_changes: np.ndarray, source_changes: np.ndarray) -> flo
         source_changes: ``(T,)`` the same for the source video.
 
     Returns:
-        ``sum(output) / sum(source)`` over frames where both are known: 1.0 = no added flicker, above 1
-        = the swap flickers; NaN when no frame counts or the source never changes.
+        ``sum(output) / sum(source)`` over frames where both are known: 1.0 = no added flicker,
+        above 1 = the swap flickers; NaN when no frame counts or the source never changes.
     """
     output_changes = np.asarray(output_changes, dtype=np.float64)
     source_changes = np.asarray(source_changes, dtype=np.float64)

@@ -1,11 +1,13 @@
-"""Is training getting there? Held-out faces swapped (A→B and B→A) and judged as a converted video is.
+"""Is training getting there? Held-out faces swapped (A→B and B→A) and judged as a converted video
+is.
 
-At every validation the same few held-out aligned crops of each person are swapped to the other person,
-pasted back into their crop as the conversion pastes a face into a frame (landmark-hull mask,
-Reinhard colour transfer, alpha blend), then described with dlib: their distance to the target's
-identity centre, the share nearer the target than the source, and the fine detail kept against the
-real face (`detail.detail_ratio`). `ValidationSwapCallback` logs them per step, so a run's MLflow chart
-shows when the swap becomes convincing, and can stop training once `verdict.judge` says it is.
+At every validation the same few held-out aligned crops of each person are swapped to the other
+person, pasted back into their crop as the conversion pastes a face into a frame (landmark-hull
+mask, Reinhard colour transfer, alpha blend), then described with dlib: their distance to the
+target's identity centre, the share nearer the target than the source, and the fine detail kept
+against the real face (`detail.detail_ratio`). `ValidationSwapCallback` logs them per step, so a
+run's MLflow chart shows when the swap becomes convincing, and can stop training once
+`verdict.judge` says it is.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ DIRECTIONS = (("a", "b"), ("b", "a"))
 
 @dataclass(frozen=True)
 class HeldOutFace:
-    """A held-out aligned face: the crop, RGB uint8 ``(S, S, 3)``, and its 68 landmarks, ``(68, 2)`` crop px."""
+    """A held-out aligned face: the crop, RGB uint8 ``(S, S, 3)``, and its 68 landmarks, ``(68, 2)``
+    crop px."""
 
     crop: np.ndarray
     landmarks68: np.ndarray
@@ -86,7 +89,8 @@ def validation_swap_scores(
     Args:
         model: the swap model (its mode is left as it was).
         faces: ``{"a": [HeldOutFace], "b": [...]}``.
-        centres: ``{"a": (128,), "b": (128,)}`` each person's identity centre (mean dlib descriptor).
+        centres: ``{"a": (128,), "b": (128,)}`` each person's identity centre (mean dlib
+            descriptor).
         thresholds: the verdict's.
 
     Returns:
@@ -94,7 +98,8 @@ def validation_swap_scores(
         ``val_swap/detail_kept`` (median), ``val_swap/detail_ceiling`` (the detail kept by the real
         faces' own model regions pasted back: a perfect model's, the most this input size allows),
         ``val_swap/convincing`` (1 or 0) over both directions, and
-        per direction ``val_swap/<metric>_a_to_b`` / ``_b_to_a``; the verdict on the overall figures.
+        per direction ``val_swap/<metric>_a_to_b`` / ``_b_to_a``; the verdict on the overall
+        figures.
     """
     config = model.config
     metrics: dict[str, float] = {}
@@ -146,7 +151,8 @@ def validation_swap_scores(
 
 
 class ValidationSwapCallback(L.Callback):
-    """After every validation: swap the held-out faces, log the figures, stop once convincing if asked.
+    """After every validation: swap the held-out faces, log the figures, stop once convincing if
+    asked.
 
     Args:
         faces: ``{"a": [HeldOutFace], "b": [...]}`` (a few per person: ~0.15 s each on a CPU).

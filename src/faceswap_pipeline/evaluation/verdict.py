@@ -1,12 +1,14 @@
-"""The verdict: is the swap convincing? Three criteria a viewer would agree with, each with a threshold.
+"""The verdict: is the swap convincing? Three criteria a viewer would agree with, each with a
+threshold.
 
 - identity: most swapped faces are nearer the target's identity centre than the source's;
 - identity: on average they are as near the target as the target's own faces are to one another, or
   nearly (a blur that resembles nobody lies ~0.6 from both people; the target's own faces ~0.25);
-- detail: the swapped face keeps most of the fine detail of the face it replaced (a smooth oval without
-  eye whites or a lip line keeps ~0.35 of it).
+- detail: the swapped face keeps most of the fine detail of the face it replaced (a smooth oval
+  without eye whites or a lip line keeps ~0.35 of it).
 
-The same judgement serves the evaluation of a converted video and the validation swaps during training.
+The same judgement serves the evaluation of a converted video and the validation swaps during
+training.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class VerdictThresholds:
     """What "convincing" takes.
 
     Attributes:
-        min_share_nearer_target: share of swapped faces nearer the target than the source, in [0, 1].
+        min_share_nearer_target: share of swapped faces nearer the target than the source, in [0,
+            1].
         max_distance_to_target: mean dlib distance of swapped faces to the target's identity centre.
         min_detail_kept: fine detail of the swapped face over the source face's (median), >= 0.
     """

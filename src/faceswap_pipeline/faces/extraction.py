@@ -1,7 +1,8 @@
-"""One video's faces, streamed: detect in batches, track, check quality, align, landmark, sample descriptors.
+"""One video's faces, streamed: detect in batches, track, check quality, align, landmark, sample
+descriptors.
 
-Frames go through in batches of the detector's size and are dropped after use, so memory does not grow
-with the video's length. Identity is *not* decided here: each track gets a few descriptors
+Frames go through in batches of the detector's size and are dropped after use, so memory does not
+grow with the video's length. Identity is *not* decided here: each track gets a few descriptors
 (``ExtractedFace.descriptor``), and the caller decides per track once every video has been read.
 """
 
@@ -128,7 +129,8 @@ class FaceExtractor:
         """Extract faces from frames of one video, in order.
 
         Args:
-            frames: frames with ``index``, ``time_s`` and ``rgb`` (``(H, W, 3)`` uint8 RGB, one size).
+            frames: frames with ``index``, ``time_s`` and ``rgb`` (``(H, W, 3)`` uint8 RGB, one
+                size).
             on_frames: called with the number of frames just processed (for a progress bar).
             prefetch_frames: frames read ahead in a background thread (decoding overlaps detection);
                 0 reads in the caller's thread. Memory holds at most this many frames more.

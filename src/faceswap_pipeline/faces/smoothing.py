@@ -1,7 +1,7 @@
 """Temporal smoothing of landmarks: the One Euro filter (Casiez, Roussel and Vogel, CHI 2012).
 
-A low-pass filter whose cut-off rises with speed: a still face is smoothed hard (no jitter), a moving one
-lightly (little lag). Causal, so it runs on a stream with no look-ahead.
+A low-pass filter whose cut-off rises with speed: a still face is smoothed hard (no jitter), a
+moving one lightly (little lag). Causal, so it runs on a stream with no look-ahead.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class OneEuroFilter:
     """Smooths a fixed-shape array of coordinates over time.
 
     Args:
-        min_cutoff_hz: cut-off frequency for a still signal (lower: smoother, more lag when it starts).
+        min_cutoff_hz: cut-off frequency for a still signal (lower: smoother, more lag when it
+            starts).
         beta: how fast the cut-off rises with speed, in Hz per (scale per second): with `scale` the
             face's size, a face moving half its size per second gets a cut-off `beta / 2` Hz higher.
         derivative_cutoff_hz: cut-off of the speed estimate itself.

@@ -1,7 +1,7 @@
 """Linking detections frame to frame into tracks, by box overlap (IoU), greedily best pair first.
 
-Talking-head and interview footage moves little between sampled frames; a track survives a few frames
-without a match (a missed detection, a hand in front of the face) before it is closed.
+Talking-head and interview footage moves little between sampled frames; a track survives a few
+frames without a match (a missed detection, a hand in front of the face) before it is closed.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class ShotCutDetector:
         self._previous: np.ndarray | None = None
 
     def is_cut(self, image: np.ndarray) -> bool:
-        """Whether ``image`` (``(H, W, 3)`` uint8 RGB) starts a new shot (the first frame does not)."""
+        """Whether ``image`` (``(H, W, 3)`` uint8 RGB) starts a new shot (the first frame does
+        not)."""
         import cv2
 
         if (

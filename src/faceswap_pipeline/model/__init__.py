@@ -1,9 +1,9 @@
 """The swap model: networks, augmentation, losses, the Lightning training parts and model files.
 
-A plain Python API (no Kedro): `load_swap_model(path)` then `model.swap(faces, to="b")`; a face prior
-with `pretrain_base_model(...)`, `save_base_model`, and `init_swap_model_from_base(model, path)`.
-The names below load their module (and torch) when first used, so that `model.settings` (Pydantic
-only) is light to import.
+A plain Python API (no Kedro): `load_swap_model(path)` then `model.swap(faces, to="b")`; a face
+prior with `pretrain_base_model(...)`, `save_base_model`, and `init_swap_model_from_base(model,
+path)`. The names below load their module (and torch) when first used, so that `model.settings`
+(Pydantic only) is light to import.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
-"""What the model sees of an aligned face, and faceit's training augmentation, on whole batches in torch.
+"""What the model sees of an aligned face, and faceit's training augmentation, on whole batches in
+torch.
 
 An aligned crop (face_extraction's 256 px output, with margin) is first resized to `source_size` so
 that its centred model region (`coverage` of its side) is about `input_size` pixels: every later
 resampling is then close to 1:1 and needs no anti-aliasing. Training samples that region through a
 random similarity transform (rotation, zoom, shift, flip) and, for the model's input only, through a
-jittered grid (faceit's random warp) that the model must learn to undo. Everything runs on the batch's
-device with `affine_grid`/`grid_sample`.
+jittered grid (faceit's random warp) that the model must learn to undo. Everything runs on the
+batch's device with `affine_grid`/`grid_sample`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from torch.nn import functional as F
 # Defined with the other training settings (light, Pydantic only); imported here as augment_faces'.
 from faceswap_pipeline.model.settings import AugmentationConfig
 
-# faceit's random_warp moved a 5×5 grid over the 160 px region by N(0, 5 px): 5 / 80 in [-1, 1] units.
+# faceit's random_warp moved a 5×5 grid over the 160 px region by N(0, 5 px): 5 / 80 in [-1, 1]
+# units.
 _FACEIT_WARP_STD = 5.0 / 80.0
 
 
@@ -70,12 +72,13 @@ def _sample(faces: Tensor, grid: Tensor) -> Tensor:
 
 @lru_cache(maxsize=16)
 def _bicubic_weights(points: int, size: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """`(size, points)`: bicubic upsampling of `points` samples to `size` (align_corners) as a matrix.
+    """`(size, points)`: bicubic upsampling of `points` samples to `size` (align_corners) as a
+    matrix.
 
     PyTorch's bicubic upsampling is separable, so upsampling a `(points, points)` grid is
-    `W @ grid @ W.T`: the same values as `F.interpolate(..., mode="bicubic", align_corners=True)` up to
-    float rounding, at a fraction of its cost on small grids (it was a third of the augmentation's time
-    on a CPU).
+    `W @ grid @ W.T`: the same values as `F.interpolate(..., mode="bicubic", align_corners=True)` up
+    to float rounding, at a fraction of its cost on small grids (it was a third of the
+    augmentation's time on a CPU).
     """
     basis = torch.eye(points, device=device, dtype=torch.float32)[:, None, :, None]
     columns = F.interpolate(
@@ -93,7 +96,8 @@ def crop_model_region(faces: Tensor, input_size: int, coverage: float) -> Tensor
     Args:
         faces: RGB (or RGB + extra channels) float `(N, C, S, S)` aligned crops, values in [0, 1].
         input_size: the model's input side (`ModelConfig.input_size`).
-        coverage: fraction of the crop's side, centred, that the model sees (`ModelConfig.coverage`).
+        coverage: fraction of the crop's side, centred, that the model sees
+            (`ModelConfig.coverage`).
 
     Returns:
         float `(N, C, input_size, input_size)`: the region from `model_region_box`, resized.
@@ -121,21 +125,22 @@ def augment_faces(
 ) -> tuple[Tensor, Tensor]:
     """faceit's training augmentation on a batch: a random similarity transform, then a random warp.
 
-    The transform (rotation, zoom, shift, flip) applies to input and target alike; the warp only to the
-    input, so the model learns to produce an undistorted face from a distorted one.
+    The transform (rotation, zoom, shift, flip) applies to input and target alike; the warp only to
+    the input, so the model learns to produce an undistorted face from a distorted one.
 
     Args:
-        faces: float `(N, C, S, S)` aligned crops, RGB in channels 0-2 in [0, 1]; extra channels (e.g. a
-            loss-weight map) follow the same transform and are returned in the target only. Best at
-            S = `source_size(input_size, coverage)` (any S works; it is resized).
+        faces: float `(N, C, S, S)` aligned crops, RGB in channels 0-2 in [0, 1]; extra channels
+            (e.g. a loss-weight map) follow the same transform and are returned in the target only.
+            Best at S = `source_size(input_size, coverage)` (any S works; it is resized).
         input_size: the model's input side in pixels.
         coverage: fraction of the crop's side, centred, that the model sees.
         config: the augmentation ranges; `strength=0` returns `crop_model_region` twice.
-        generator: a torch generator on `faces.device` for reproducible batches; the global one if None.
+        generator: a torch generator on `faces.device` for reproducible batches; the global one if
+            None.
 
     Returns:
-        `(warped, target)`: warped RGB `(N, 3, input_size, input_size)` for the model's input and the
-        target `(N, C, input_size, input_size)`, both float in the input's range.
+        `(warped, target)`: warped RGB `(N, 3, input_size, input_size)` for the model's input and
+        the target `(N, C, input_size, input_size)`, both float in the input's range.
     """
     _check_faces(faces)
     if faces.shape[1] < 3:
@@ -156,7 +161,8 @@ def augment_faces(
         device=device, dtype=dtype
     )
 
-    # theta maps output coordinates to source coordinates: coverage · (R(angle) · diag(mirror, 1) / scale · p + shift)
+    # theta maps output coordinates to source coordinates: coverage · (R(angle) · diag(mirror, 1) /
+    # scale · p + shift)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = (
         torch.stack(

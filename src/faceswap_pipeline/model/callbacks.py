@@ -36,9 +36,9 @@ def render_preview_grid(model: SwapModel, faces: dict[str, Tensor]) -> np.ndarra
 
     Args:
         model: the swap model (left in the train/eval mode it was in).
-        faces: `{"a": uint8 (K, C, T, T), "b": ...}` aligned faces at the model's source size (as from
-            `FaceSwapDataModule.preview_faces`); the same K for both. With one person only, the rows
-            are that person's faces and their reconstructions.
+        faces: `{"a": uint8 (K, C, T, T), "b": ...}` aligned faces at the model's source size (as
+            from `FaceSwapDataModule.preview_faces`); the same K for both. With one person only, the
+            rows are that person's faces and their reconstructions.
 
     Returns:
         RGB uint8 `(R·S, 48 + K·S, 3)`, R = 6 (2 with one person), S = the model's input size.
@@ -79,7 +79,8 @@ def render_preview_grid(model: SwapModel, faces: dict[str, Tensor]) -> np.ndarra
 
 
 class PreviewGridCallback(L.Callback):
-    """Renders the preview grid every `every_n_steps` and at the end, logs it to MLflow, keeps the last.
+    """Renders the preview grid every `every_n_steps` and at the end, logs it to MLflow, keeps the
+    last.
 
     Args:
         faces: the preview faces, as for `render_preview_grid`.
@@ -97,7 +98,8 @@ class PreviewGridCallback(L.Callback):
         self.latest_step = -1
 
     def render(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """Render the grid for the current step (once per step) and log it to every MLflow logger."""
+        """Render the grid for the current step (once per step) and log it to every MLflow
+        logger."""
         step = trainer.global_step
         if step == self.latest_step:
             return
@@ -122,8 +124,8 @@ class PreviewGridCallback(L.Callback):
 
 
 class ImagesPerSecondCallback(L.Callback):
-    """Logs `train/images_per_s`: faces of both people per second of wall time, data loading included,
-    over all DDP ranks.
+    """Logs `train/images_per_s`: faces of both people per second of wall time, data loading
+    included, over all DDP ranks.
 
     Args:
         every_n_steps: the averaging window (optimizer steps).
@@ -148,7 +150,8 @@ class ImagesPerSecondCallback(L.Callback):
         if trainer.global_step % self.every_n_steps == 0 and self._window_start is not None:
             elapsed = time.perf_counter() - self._window_start
             self.latest = self._images / elapsed if elapsed > 0 else 0.0
-            # Straight to the loggers: `self.log` from a callback follows Lightning's own logging cadence.
+            # Straight to the loggers: `self.log` from a callback follows Lightning's own logging
+            # cadence.
             for trainer_logger in trainer.loggers:
                 trainer_logger.log_metrics(
                     {"train/images_per_s": self.latest}, step=trainer.global_step
@@ -182,7 +185,8 @@ class TimeBudgetCallback(L.Callback):
 
 
 class ProgressLogCallback(L.Callback):
-    """Tells the user how training goes, in the log: a line every `every_seconds` and after validation.
+    """Tells the user how training goes, in the log: a line every `every_seconds` and after
+    validation.
 
     Training runs for minutes to hours without a terminal progress bar (Kedro's log is the console),
     so this is what shows it is alive and learning: step, losses per person, images/s, time used.

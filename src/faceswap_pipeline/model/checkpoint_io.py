@@ -1,8 +1,9 @@
-"""Checkpoints written beside their final name and renamed, so a kill mid-save never leaves half a file.
+"""Checkpoints written beside their final name and renamed, so a kill mid-save never leaves half a
+file.
 
-Lightning's own save writes to the system's temporary folder and then moves the file; when that folder is
-on another file system (a tmpfs `/tmp`), the move is a copy, and a kill during it leaves a truncated
-`last.ckpt` that the next run cannot resume from: the training so far is lost.
+Lightning's own save writes to the system's temporary folder and then moves the file; when that
+folder is on another file system (a tmpfs `/tmp`), the move is a copy, and a kill during it leaves a
+truncated `last.ckpt` that the next run cannot resume from: the training so far is lost.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """`TorchCheckpointIO` whose saves are atomic: a temporary file in the checkpoint's folder, then
-    `os.replace` (a rename on one file system), so the previous checkpoint stays whole until the new one is.
+    `os.replace` (a rename on one file system), so the previous checkpoint stays whole until the new
+    one is.
     """
 
     def save_checkpoint(
@@ -43,14 +45,16 @@ def resume_checkpoint(
 
     Args:
         checkpoint_dir: the run's checkpoint folder.
-        resume: False starts over; the old `last.ckpt` is then kept as `previous.ckpt`, never destroyed.
+        resume: False starts over; the old `last.ckpt` is then kept as `previous.ckpt`, never
+            destroyed.
         model_config: the `ModelConfig` the run trains; a checkpoint of another one is refused.
 
     Returns:
         `(path, step)`, or `(None, 0)` when starting from scratch.
 
     Raises:
-        CheckpointMismatchError: `last.ckpt` is of another model configuration or cannot be read safely.
+        CheckpointMismatchError: `last.ckpt` is of another model configuration or cannot be read
+            safely.
     """
     from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
 

@@ -1,9 +1,10 @@
-"""Training data: both people's aligned faces, a held-out split by video or time span, and the batches.
+"""Training data: both people's aligned faces, a held-out split by video or time span, and the
+batches.
 
 A face is decoded once (`AlignedFaceDataset`: one callable per face, as the `aligned_faces` dataset
-gives them), resized to the model's source size (see `augmentation.source_size`), with an extra channel
-marking eyes and mouth when landmarks are known, into each person's face bank (`model.face_bank`).
-Training batches are then drawn by index from the banks on the training device
+gives them), resized to the model's source size (see `augmentation.source_size`), with an extra
+channel marking eyes and mouth when landmarks are known, into each person's face bank
+(`model.face_bank`). Training batches are then drawn by index from the banks on the training device
 (`FaceSwapDataModule`); augmentation happens there too, in the LightningModule.
 """
 
@@ -51,11 +52,13 @@ class FaceItem:
 
 
 def assign_validation_split(faces: pd.DataFrame, val_fraction: float) -> pd.Series:
-    """Choose held-out faces by whole videos, or by each video's last time span when there is one video.
+    """Choose held-out faces by whole videos, or by each video's last time span when there is one
+    video.
 
     Neighbouring frames are nearly identical, so interleaved frames would measure memory, not
     generalisation: validation takes whole videos when a person has several and the last videos hold
-    a fair share (at most twice `val_fraction`), else the last `val_fraction` of each video's faces in time.
+    a fair share (at most twice `val_fraction`), else the last `val_fraction` of each video's faces
+    in time.
 
     Args:
         faces: one row a face with columns `video` and `time_s` (seconds; NaN allowed, then the row
@@ -94,7 +97,8 @@ def assign_validation_split(faces: pd.DataFrame, val_fraction: float) -> pd.Seri
 def check_face_counts(
     train_counts: dict[str, int], val_counts: dict[str, int], minimum: int
 ) -> None:
-    """Fail with one sentence naming each person short of training faces, their counts and the minimum."""
+    """Fail with one sentence naming each person short of training faces, their counts and the
+    minimum."""
     short = [
         f"person_{person} has {train_counts[person]} training faces (+{val_counts.get(person, 0)}"
         " held out)"
@@ -112,8 +116,8 @@ def check_face_counts(
 class AlignedFaceDataset(Dataset):
     """One person's aligned faces as uint8 tensors `(C, T, T)`, T = the model's source size.
 
-    C is 3 (RGB) or 4 (RGB + 255 on eyes and mouth) when `with_landmark_mask`. Crops whose size is not
-    `crop_size` are resized, with one warning per dataset.
+    C is 3 (RGB) or 4 (RGB + 255 on eyes and mouth) when `with_landmark_mask`. Crops whose size is
+    not `crop_size` are resized, with one warning per dataset.
     """
 
     def __init__(
@@ -178,7 +182,8 @@ class AlignedFaceDataset(Dataset):
 
 
 def _to_tensor(faces: np.ndarray | Tensor) -> Tensor:
-    """A uint8 `(N, C, T, T)` tensor sharing memory with `faces` (a memory-mapped bank stays on disk)."""
+    """A uint8 `(N, C, T, T)` tensor sharing memory with `faces` (a memory-mapped bank stays on
+    disk)."""
     if isinstance(faces, Tensor):
         return faces
     with warnings.catch_warnings():
@@ -188,17 +193,19 @@ def _to_tensor(faces: np.ndarray | Tensor) -> Tensor:
 
 
 class ResidentTrainBatches:
-    """Endless training batches `{"a": uint8 (B, C, T, T), "b": ...}` drawn by index from face banks.
+    """Endless training batches `{"a": uint8 (B, C, T, T), "b": ...}` drawn by index from face
+    banks.
 
     Each person's faces are visited in a fresh random order per pass (as a shuffled loader with
-    `drop_last` would), the smaller person's cycling, so every step sees both people. Under DDP every
-    rank draws the same orders (the same seed) and takes its own part of each global batch
-    (`model.sharding.ShardedOrder`): B = `batch_size // world_size`. Faces are gathered on the banks'
+    `drop_last` would), the smaller person's cycling, so every step sees both people. Under DDP
+    every rank draws the same orders (the same seed) and takes its own part of each global batch
+    (`model.sharding.ShardedOrder`): B = `batch_size // world_size`. Faces are gathered on the
+        banks'
     device: no decoding, no copies through the host when resident.
 
     Args:
-        faces: `{"a": uint8 (N, C, T, T), ...}` banks (on the training device, or memory-mapped on the
-            host when they do not fit; batches then go to the device one at a time).
+        faces: `{"a": uint8 (N, C, T, T), ...}` banks (on the training device, or memory-mapped on
+            the host when they do not fit; batches then go to the device one at a time).
         indices: `{"a": int64 (M,)}` the rows of each bank to train on.
         batch_size: faces per person per step over all ranks (at most M are drawn).
         seed: seeds the orders; the same on every rank.
@@ -235,7 +242,8 @@ class ResidentTrainBatches:
 class ResidentValBatches:
     """Each person's held-out faces once, in order: `{"a": uint8 (B, C, T, T) | None, "b": ...}`.
 
-    A person's entry is None once their faces are exhausted (Lightning's `max_size` mode did the same).
+    A person's entry is None once their faces are exhausted (Lightning's `max_size` mode did the
+    same).
     """
 
     def __init__(
@@ -263,7 +271,8 @@ class ResidentValBatches:
 def fits_on_device(nbytes: int, device: torch.device, share: float = 0.5) -> bool:
     """Whether `nbytes` of faces may live on `device`: at most `share` of its free memory (CUDA).
 
-    A CPU keeps the banks memory-mapped: the page cache holds what fits in RAM, the rest stays on disk.
+    A CPU keeps the banks memory-mapped: the page cache holds what fits in RAM, the rest stays on
+    disk.
     """
     if device.type != "cuda":
         return False
@@ -275,10 +284,11 @@ class FaceSwapDataModule(L.LightningDataModule):
     """Batches of both people's faces (or of one person's alone, when only they are given: the
     pretraining's everyone-as-one), drawn on the training device from each person's face bank.
 
-    Training batches are `{"a": uint8 (N, C, T, T), "b": ...}` (see `ResidentTrainBatches`), validation
-    batches each person's held-out faces once (`ResidentValBatches`). On a GPU the banks are copied to
-    it once, when they take at most half its free memory; otherwise (and on a CPU) they stay
-    memory-mapped and each batch is gathered on the host. Under DDP `batch_size` is the batch of all
+    Training batches are `{"a": uint8 (N, C, T, T), "b": ...}` (see `ResidentTrainBatches`),
+    validation batches each person's held-out faces once (`ResidentValBatches`). On a GPU the banks
+    are copied to it once, when they take at most half its free memory; otherwise (and on a CPU)
+    they stay memory-mapped and each batch is gathered on the host. Under DDP `batch_size` is the
+    batch of all
     processes together: each rank draws its own part of it (`model.sharding`), and validates its own
     share of the held-out faces.
 

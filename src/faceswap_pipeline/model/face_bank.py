@@ -1,8 +1,9 @@
 """Each person's faces decoded once into one uint8 array at the model's source size: the face bank.
 
-Training draws its batches by index from the bank held on the training device (see `model.data`), so no
-face is decoded, resized or masked again during training. A bank is keyed by a fingerprint of what went
-into it (face ids, landmarks, a sample of the pixels, sizes), so it is rebuilt only when those change.
+Training draws its batches by index from the bank held on the training device (see `model.data`), so
+no face is decoded, resized or masked again during training. A bank is keyed by a fingerprint of
+what went into it (face ids, landmarks, a sample of the pixels, sizes), so it is rebuilt only when
+those change.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ class FaceBank:
     on each rank.
 
     Attributes:
-        faces: uint8 `(N, C, T, T)` (a `np.memmap` when read from disk), T = the model's source size;
-            C is 3 (RGB) or 4 (RGB + 255 on eyes and mouth, from the 68 landmarks).
+        faces: uint8 `(N, C, T, T)` (a `np.memmap` when read from disk), T = the model's source
+            size; C is 3 (RGB) or 4 (RGB + 255 on eyes and mouth, from the 68 landmarks).
         face_ids: the N partition ids of `aligned_faces`, in order.
         key: the fingerprint it was built for (`face_bank_key`).
     """
@@ -118,7 +119,8 @@ class FaceBankBuild:
                 pass
 
     def build(self) -> FaceBank:
-        """The bank in memory (tests, notebooks; the catalog writes it to disk with `fill` instead)."""
+        """The bank in memory (tests, notebooks; the catalog writes it to disk with `fill`
+        instead)."""
         faces = np.empty(self.shape, dtype=np.uint8)
         self.fill(faces)
         return FaceBank(faces, self.face_ids, self.key)
@@ -134,8 +136,8 @@ def face_bank_key(
     """A fingerprint of everything a bank's content depends on, 16 hex digits.
 
     It covers the face ids in order, their landmarks, the sizes, whether the mask channel is drawn,
-    and the pixels of the first, middle and last face (re-extracted faces keep their ids but not their
-    pixels or landmarks). Three decodes: cheap next to decoding every face.
+    and the pixels of the first, middle and last face (re-extracted faces keep their ids but not
+    their pixels or landmarks). Three decodes: cheap next to decoding every face.
     """
     digest = hashlib.sha256()
     header = {

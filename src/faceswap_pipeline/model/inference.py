@@ -13,11 +13,12 @@ def choose_device(requested: str) -> torch.device:
 
 
 def choose_precision(requested: str, device: torch.device) -> torch.dtype:
-    """The dtype the model computes in: `auto` is bfloat16 where the hardware has it natively, else float32.
+    """The dtype the model computes in: `auto` is bfloat16 where the hardware has it natively, else
+    float32.
 
     Native bf16 means a CUDA GPU that supports it, or a CPU with AVX512-BF16 or AMX (about twice the
-    float32 speed there; the model's output pixels differ by at most one grey level). Elsewhere bf16 would be
-    emulated and slower, so `auto` keeps float32.
+    float32 speed there; the model's output pixels differ by at most one grey level). Elsewhere bf16
+    would be emulated and slower, so `auto` keeps float32.
     """
     if requested == "fp32":
         return torch.float32

@@ -1,4 +1,5 @@
-"""The LightningModule that trains a `SwapModel`: augmentation on the device, one step for train and val."""
+"""The LightningModule that trains a `SwapModel`: augmentation on the device, one step for train and
+val."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ class CheckpointMismatchError(FaceswapError, ValueError):
 class SwapLightningModule(L.LightningModule):
     """Trains one shared encoder and a decoder per person to reconstruct each person's faces.
 
-    Batches are `{"a": uint8 (N, C, T, T), "b": ...}` from `FaceSwapDataModule`; channel 3, when present,
-    marks eyes and mouth (255) for the loss weighting.
+    Batches are `{"a": uint8 (N, C, T, T), "b": ...}` from `FaceSwapDataModule`; channel 3, when
+    present, marks eyes and mouth (255) for the loss weighting.
 
     Args:
         model: the `ModelConfig` (or its `to_dict()`).
@@ -131,7 +132,8 @@ class SwapLightningModule(L.LightningModule):
                 prediction, target_rgb = prediction.float(), target[:, :3].float()
                 self.log(f"val/l1_{person}", (prediction - target_rgb).abs().mean(), **log)
                 self.log(f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), **log)
-        # The batch size said, not inferred: Lightning warns when it has to guess it from a dict batch.
+        # The batch size said, not inferred: Lightning warns when it has to guess it from a dict
+        # batch.
         faces_per_person = max(
             (len(batch[p]) for p in PERSONS if batch.get(p) is not None), default=1
         )
@@ -146,7 +148,8 @@ class SwapLightningModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
-        # Checked before backward so the weights of the last good step are the ones a checkpoint keeps.
+        # Checked before backward so the weights of the last good step are the ones a checkpoint
+        # keeps.
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at step {self.global_step}; training"

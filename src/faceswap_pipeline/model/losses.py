@@ -1,4 +1,5 @@
-"""Reconstruction losses: L1 plus SSIM (Wang et al. 2004), optionally weighted towards eyes and mouth."""
+"""Reconstruction losses: L1 plus SSIM (Wang et al. 2004), optionally weighted towards eyes and
+mouth."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def ssim_map(x: Tensor, y: Tensor, window_size: int = 11, sigma: float = 1.5) ->
         raise ValueError(
             f"images must be at least {window_size} px for SSIM, got {tuple(x.shape[-2:])}"
         )
-    # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low precision
-    # (bf16 blurs gave variances below -c2, so an infinite loss, on the hires model at step 0).
-    # `.float()` alone is not enough: autocast would cast the blur's convolutions back to bf16.
+    # Statistics in float32 even under bf16 autocast: the variance terms cancel badly in low
+    # precision (bf16 blurs gave variances below -c2, so an infinite loss, on the hires model at
+    # step 0). `.float()` alone is not enough: autocast would cast the blur's convolutions back to
+    # bf16.
     with torch.autocast(device_type=x.device.type, enabled=False):
         return _ssim_map_float32(x.float(), y.float(), window_size, sigma)
 
@@ -79,8 +81,8 @@ def reconstruction_loss(
 
     Args:
         prediction, target: RGB float `(N, 3, H, W)` in [0, 1].
-        weight_map: optional float `(N, 1, H, W)` per-pixel weights (e.g. `landmark_weight_map`), applied
-            to both terms and normalised by its mean, so the loss keeps its scale.
+        weight_map: optional float `(N, 1, H, W)` per-pixel weights (e.g. `landmark_weight_map`),
+            applied to both terms and normalised by its mean, so the loss keeps its scale.
         ssim_weight: share of the SSIM term, in [0, 1].
 
     Returns:
@@ -109,8 +111,8 @@ def reconstruction_loss(
 
 
 def landmark_region_mask(landmarks68: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
-    """A mask of the eyes and mouth from 68 landmarks: each region's convex hull, enlarged 1.5× about
-    its centre so that lids, lashes and lip edges count too.
+    """A mask of the eyes and mouth from 68 landmarks: each region's convex hull, enlarged 1.5×
+    about its centre so that lids, lashes and lip edges count too.
 
     Args:
         landmarks68: float `(68, 2)` (or 136 flat) x, y points in aligned-crop pixels.

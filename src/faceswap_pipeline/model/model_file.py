@@ -1,8 +1,9 @@
-"""Swap model files: weights in safetensors (no pickle, so loading runs no code) plus a JSON configuration.
+"""Swap model files: weights in safetensors (no pickle, so loading runs no code) plus a JSON
+configuration.
 
-A model folder holds `model.safetensors` (its metadata carries the configuration too, the authoritative
-copy, and who the model was trained on) and `config.json` (the same configuration, for people and other
-tools).
+A model folder holds `model.safetensors` (its metadata carries the configuration too, the
+authoritative copy, and who the model was trained on) and `config.json` (the same configuration, for
+people and other tools).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ class ModelFileError(FaceswapError, ValueError):
 
 
 def _write_atomically(path: Path, write) -> None:
-    """Write through `write(temp_path)` next to `path`, then rename: a reader never sees half a file."""
+    """Write through `write(temp_path)` next to `path`, then rename: a reader never sees half a
+    file."""
     with atomic_output(path, prefix=f".{path.name}.") as temporary:
         write(temporary)
 
@@ -60,14 +62,17 @@ def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
 
 
 def people_record(descriptors: np.ndarray, videos: list[str]) -> dict:
-    """What a model remembers of one person it was trained on: the mean of their identity descriptors.
+    """What a model remembers of one person it was trained on: the mean of their identity
+    descriptors.
 
     Args:
-        descriptors: `(R, 128)` dlib face descriptors of the person (face_extraction's `{person}_identity`).
+        descriptors: `(R, 128)` dlib face descriptors of the person (face_extraction's
+            `{person}_identity`).
         videos: the names of the videos they come from.
 
     Returns:
-        `{"descriptor_mean": 128 floats or None when R == 0, "descriptors": R, "videos": sorted names}`.
+        `{"descriptor_mean": 128 floats or None when R == 0, "descriptors": R, "videos": sorted
+        names}`.
     """
     descriptors = np.asarray(descriptors, dtype=np.float64).reshape(-1, 128)
     mean = descriptors.mean(axis=0).round(6).tolist() if len(descriptors) else None
@@ -75,7 +80,8 @@ def people_record(descriptors: np.ndarray, videos: list[str]) -> dict:
 
 
 def read_model_people(directory: str | Path) -> dict[str, dict] | None:
-    """Who a saved model was trained on (`{"a": people_record, "b": ...}`), or None when not recorded."""
+    """Who a saved model was trained on (`{"a": people_record, "b": ...}`), or None when not
+    recorded."""
     from safetensors import SafetensorError, safe_open
 
     weights_path = Path(directory) / WEIGHTS_FILE
@@ -95,7 +101,8 @@ def read_model_people(directory: str | Path) -> dict[str, dict] | None:
 
 
 def read_model_config(directory: str | Path) -> ModelConfig:
-    """The configuration of a saved model, from its weights file's metadata (without loading weights)."""
+    """The configuration of a saved model, from its weights file's metadata (without loading
+    weights)."""
     # safetensors is imported here so that the networks and training import on a bare torch machine.
     from safetensors import SafetensorError, safe_open
 
@@ -136,8 +143,8 @@ def load_swap_model(
         `(model, config)`; `model.swap(faces, to="b")` then swaps faces.
 
     Raises:
-        ModelFileError: the folder is missing or unreadable, or the weights do not fit the architecture
-            the configuration names.
+        ModelFileError: the folder is missing or unreadable, or the weights do not fit the
+            architecture the configuration names.
     """
     from safetensors.torch import load_file
 

@@ -1,10 +1,10 @@
 """The swap networks: one shared encoder and one decoder per person, as plain `nn.Module`s.
 
 Two architectures, chosen by `ModelConfig.architecture`:
-- `original`: the 2018 deepfakes/faceit autoencoder (64×64 input, conv 128→1024 encoder, dense bottleneck,
-  4×4×1024 reshaped and upscaled, pixel-shuffle decoders).
-- `hires`: the same idea at 128 or 256 px in the style of DeepFaceLab's H128 (8×8 bottleneck, residual
-  blocks in the decoders), for GPUs.
+- `original`: the 2018 deepfakes/faceit autoencoder (64×64 input, conv 128→1024 encoder, dense
+  bottleneck, 4×4×1024 reshaped and upscaled, pixel-shuffle decoders).
+- `hires`: the same idea at 128 or 256 px in the style of DeepFaceLab's H128 (8×8 bottleneck,
+  residual blocks in the decoders), for GPUs.
 Both scale every channel count by `width`, so a small variant trains on a CPU in minutes.
 """
 
@@ -32,7 +32,8 @@ class ModelConfig:
         architecture: `original` or `hires`.
         input_size: the side of the square RGB input and output, in pixels.
         width: channel multiplier (1.0 = the published sizes; 0.25 for CPUs and tests).
-        coverage: fraction of the aligned crop's side, centred, that the model sees (faceit: 160/256).
+        coverage: fraction of the aligned crop's side, centred, that the model sees (faceit:
+            160/256).
         crop_size: side of the aligned crops the model was trained on (the face_extraction output).
     """
 
@@ -76,7 +77,8 @@ class ModelConfig:
 
 
 def _channels(base: int, width: float) -> int:
-    """`base` channels scaled by `width`, at least 4 and a multiple of 4 (pixel shuffle needs ×4)."""
+    """`base` channels scaled by `width`, at least 4 and a multiple of 4 (pixel shuffle needs
+    ×4)."""
     return max(4, int(round(base * width / 4)) * 4)
 
 
@@ -91,7 +93,8 @@ class _Conv(nn.Sequential):
 
 
 class _Upscale(nn.Sequential):
-    """faceit's `upscale`: 3×3 convolution to 4× channels, LeakyReLU(0.1), pixel shuffle; doubles the side."""
+    """faceit's `upscale`: 3×3 convolution to 4× channels, LeakyReLU(0.1), pixel shuffle; doubles
+    the side."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(
@@ -115,7 +118,8 @@ class _ResidualBlock(nn.Module):
 
 
 class _Encoder(nn.Module):
-    """Strided convolutions to a small grid, a dense bottleneck, and one upscale (shared by A and B)."""
+    """Strided convolutions to a small grid, a dense bottleneck, and one upscale (shared by A and
+    B)."""
 
     def __init__(
         self,
@@ -166,10 +170,10 @@ class _Decoder(nn.Module):
 class SwapModel(nn.Module):
     """A shared encoder and one decoder per person; decoding A's code with B's decoder is the swap.
 
-    `forward(faces, person)` and `swap(faces, to)` take RGB float tensors `(N, 3, S, S)` in [0, 1] where
-    S = `config.input_size`, cropped from aligned faces with `model.region.crop_model_region`.
-    `people` says who it was trained on (`{"a": {...}, "b": {...}}`, see `model_file.people_record`),
-    or None when unknown; it is saved in the model file.
+    `forward(faces, person)` and `swap(faces, to)` take RGB float tensors `(N, 3, S, S)` in [0, 1]
+    where S = `config.input_size`, cropped from aligned faces with `model.region.crop_model_region`.
+    `people` says who it was trained on (`{"a": {...}, "b": {...}}`, see
+    `model_file.people_record`), or None when unknown; it is saved in the model file.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -183,8 +187,8 @@ class SwapModel(nn.Module):
             conv_bases, upscale_bases = (128, 256, 512, 1024), (256, 128, 64)
             grid, dense, residual = 4, 1024, False
         else:
-            # DeepFaceLab H128-style: input → 8×8 grid, Dense(512), Dense(8·8·512), upscale(512) → 16×16;
-            # decoder upscales with residual blocks to the input size.
+            # DeepFaceLab H128-style: input → 8×8 grid, Dense(512), Dense(8·8·512), upscale(512) →
+            # 16×16; decoder upscales with residual blocks to the input size.
             downscales = int(math.log2(config.input_size // 8))
             conv_bases = (128, 256, 512, 1024, 1024)[:downscales]
             upscale_bases = (512, 256, 128, 64)[: downscales - 1]
@@ -217,7 +221,8 @@ class SwapModel(nn.Module):
 
     @torch.no_grad()
     def swap(self, faces: Tensor, to: Literal["a", "b"]) -> Tensor:
-        """Turn faces into person `to` (inference: no gradients, eval mode, input resized if needed).
+        """Turn faces into person `to` (inference: no gradients, eval mode, input resized if
+        needed).
 
         Args:
             faces: RGB float `(N, 3, H, W)` in [0, 1]: the model region of aligned faces

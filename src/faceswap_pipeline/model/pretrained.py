@@ -1,10 +1,11 @@
-"""A face prior: the swap model's shared encoder and one decoder, trained on many people's faces at once.
+"""A face prior: the swap model's shared encoder and one decoder, trained on many people's faces at
+once.
 
-DeepFaceLab's answer to the cost of every new pair: learn faces in general once, then start each pair
-from there. `pretrain_base_model` trains the same architecture as one autoencoder on everyone's faces;
-`save_base_model`/`load_base_model` keep it in a model folder like the swap model's (safetensors, no
-pickle), with a record of what it saw; `init_swap_model_from_base` starts a pair's encoder and *both*
-decoders from it, refusing a base model of another configuration.
+DeepFaceLab's answer to the cost of every new pair: learn faces in general once, then start each
+pair from there. `pretrain_base_model` trains the same architecture as one autoencoder on everyone's
+faces; `save_base_model`/`load_base_model` keep it in a model folder like the swap model's
+(safetensors, no pickle), with a record of what it saw; `init_swap_model_from_base` starts a pair's
+encoder and *both* decoders from it, refusing a base model of another configuration.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class BaseModel(nn.Module):
     """The shared encoder and one decoder of a `SwapModel` configuration, trained on many people.
 
     Attributes:
-        config: the `ModelConfig` it was built for (a pair can start from it only with the same one).
+        config: the `ModelConfig` it was built for (a pair can start from it only with the same
+            one).
         record: what it saw: `{"faces", "validation_faces", "videos", "steps", "final_validation",
             "pretraining_run_id"}` (see `pretrain_base_model`); `{}` when unknown.
     """
@@ -62,19 +64,22 @@ class BaseModel(nn.Module):
 
     @classmethod
     def from_swap_model(cls, model: SwapModel, record: dict[str, Any] | None = None) -> BaseModel:
-        """The base model in `model`'s encoder and pretraining decoder (weights copied to the CPU)."""
+        """The base model in `model`'s encoder and pretraining decoder (weights copied to the
+        CPU)."""
         base = cls(model.config, record)
         base.encoder.load_state_dict(model.encoder.state_dict())
         base.decoder.load_state_dict(model.decoders[PRETRAINING_PERSON].state_dict())
         return base.to(device="cpu", dtype=torch.float32).eval()
 
     def forward(self, faces: Tensor) -> Tensor:
-        """Reconstruct faces: RGB float `(N, 3, S, S)` in [0, 1] → the same shape, S = `config.input_size`."""
+        """Reconstruct faces: RGB float `(N, 3, S, S)` in [0, 1] → the same shape, S =
+        `config.input_size`."""
         return self.decoder(self.encoder(faces))
 
     @torch.no_grad()
     def reconstruct(self, faces: Tensor) -> Tensor:
-        """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S, S)` in [0, 1]."""
+        """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S,
+        S)` in [0, 1]."""
         if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
             raise ValueError(
                 f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)}"
@@ -93,7 +98,8 @@ class BaseModel(nn.Module):
 
 
 def save_base_model(model: BaseModel, directory: str | Path) -> Path:
-    """Write a base model to `directory`: `model.safetensors` (metadata: kind, config, record) + `config.json`.
+    """Write a base model to `directory`: `model.safetensors` (metadata: kind, config, record) +
+    `config.json`.
 
     Returns:
         The folder's path.
@@ -251,8 +257,8 @@ def start_from_base_model(
     Args:
         model: the pair's freshly built swap model.
         folder: the base model folder (None: start from scratch).
-        resuming_from: the pair checkpoint the run resumes from, if any: its weights win, so the base
-            model is not applied (and said so in the log).
+        resuming_from: the pair checkpoint the run resumes from, if any: its weights win, so the
+            base model is not applied (and said so in the log).
 
     Returns:
         `{"path", "record"}` of the base model applied, or None when none was.
@@ -307,14 +313,14 @@ def pretrain_base_model(
 ) -> PretrainingResult:
     """Train the shared encoder and one decoder to reconstruct everyone's faces; resumable.
 
-    The `SwapLightningModule` trains it with only the pretraining person's batches (its other decoder
-    gets no gradient and is not saved), with the pair training's augmentation and loss, so the base
-    model learns exactly the task a pair's decoders then specialise; `model.trainer.run_training`
-    runs it as it runs a pair's training.
+    The `SwapLightningModule` trains it with only the pretraining person's batches (its other
+    decoder gets no gradient and is not saved), with the pair training's augmentation and loss, so
+    the base model learns exactly the task a pair's decoders then specialise;
+    `model.trainer.run_training` runs it as it runs a pair's training.
 
     Args:
-        train_faces: `model.data.FaceItem`s (lazy loaders of RGB uint8 `(S, S, 3)` aligned crops, S =
-            `config.crop_size`), of any number of people.
+        train_faces: `model.data.FaceItem`s (lazy loaders of RGB uint8 `(S, S, 3)` aligned crops, S
+            = `config.crop_size`), of any number of people.
         val_faces: held-out faces (ideally of people or videos not in `train_faces`); may be empty.
         config: the model configuration (the pairs that start from the base model must share it).
         settings: budget, cadences, checkpoints, optimizer, loss, augmentation and trainer.
@@ -324,7 +330,8 @@ def pretrain_base_model(
         The base model, the last preview grid and a summary.
 
     Raises:
-        CheckpointMismatchError: the checkpoint in `settings.checkpoint_dir` is of another configuration.
+        CheckpointMismatchError: the checkpoint in `settings.checkpoint_dir` is of another
+            configuration.
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
     """
     import lightning as L

@@ -96,7 +96,8 @@ class TrainingRun:
     final_validation: dict[str, float]
 
     def stop_reason(self, max_steps: int) -> str:
-        """ "max_minutes", "max_steps" or "stopped" (another callback, e.g. a convincing verdict)."""
+        """ "max_minutes", "max_steps" or "stopped" (another callback, e.g. a convincing
+        verdict)."""
         if self.budget is not None and self.budget.stopped_early:
             return "max_minutes"
         return "max_steps" if self.trainer.global_step >= max_steps else "stopped"

@@ -1,4 +1,5 @@
-"""Validate a stage's parameters with its Pydantic model; a bad value fails naming `<stage>.<key>`."""
+"""Validate a stage's parameters with its Pydantic model; a bad value fails naming
+`<stage>.<key>`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def validate_parameters(model: type[Model], value: Any, *, prefix: str, file: str) -> Model:
-    """``model.model_validate(value)``, with one error naming every wrong parameter and the file to fix.
+    """``model.model_validate(value)``, with one error naming every wrong parameter and the file to
+    fix.
 
     Args:
         model: the stage's parameter model.

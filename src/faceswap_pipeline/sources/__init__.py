@@ -1,4 +1,5 @@
-"""Sources of video: yt-dlp downloads, direct links and local files, made into local, checked files."""
+"""Sources of video: yt-dlp downloads, direct links and local files, made into local, checked
+files."""
 
 from faceswap_pipeline.sources.fetch import (
     DownloadOptions,

@@ -31,7 +31,8 @@ _URL_SCHEMES = ("http", "https")
 
 
 class SourceError(FaceswapError, RuntimeError):
-    """A source could not be turned into a video; the message names the person, the source and what to do.
+    """A source could not be turned into a video; the message names the person, the source and what
+    to do.
 
     ``network`` is true when the server could not be reached or stopped answering (no network, a
     firewall, a stall), so that the caller can add how to do without it.
@@ -51,8 +52,8 @@ class VideoSource(BaseModel):
         start: first second to use (face extraction honours it); ``None`` = from the start.
         end: last second to use; ``None`` = to the end.
         fps: frames per second that face extraction samples; ``None`` = every frame.
-        sha256: the expected checksum: a file with it already in the folder is used without fetching,
-            and a download that does not match is refused.
+        sha256: the expected checksum: a file with it already in the folder is used without
+            fetching, and a download that does not match is refused.
         title: a human title; yt-dlp's title (or the file name) when not set.
     """
 
@@ -88,7 +89,8 @@ class VideoSource(BaseModel):
         return self.url if self.url is not None else str(self.path)
 
     def file_name(self, suffix: str = ".mp4") -> str:
-        """The name this source gets in the raw video folder: a readable stem plus a hash of the location.
+        """The name this source gets in the raw video folder: a readable stem plus a hash of the
+        location.
 
         Made from the configured location only (never from a downloaded title), so the same source
         always maps to the same file and nothing it says can steer where the file goes.
@@ -114,7 +116,8 @@ class DownloadOptions(BaseModel):
 
 @dataclass(frozen=True)
 class FetchedVideo:
-    """A source made local: ``path`` is a staged file (to be moved into the folder) or one already there."""
+    """A source made local: ``path`` is a staged file (to be moved into the folder) or one already
+    there."""
 
     source: VideoSource
     file_name: str
@@ -137,8 +140,8 @@ def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
 def ytdlp_options(options: DownloadOptions, output_template: str, progress_hook) -> dict:
     """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
 
-    The format caps the height (``<=?`` also accepts direct links whose height is unknown) and merges
-    the best video with the best audio; the ffmpeg binary for merging is imageio-ffmpeg's.
+    The format caps the height (``<=?`` also accepts direct links whose height is unknown) and
+    merges the best video with the best audio; the ffmpeg binary for merging is imageio-ffmpeg's.
     """
     import imageio_ffmpeg
 
@@ -213,8 +216,8 @@ class _ProgressLogger:
 
 
 def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
-    """A user-facing reason for a yt-dlp failure, whether retrying could help, and whether the network
-    (not the server's answer) failed."""
+    """A user-facing reason for a yt-dlp failure, whether retrying could help, and whether the
+    network (not the server's answer) failed."""
     from yt_dlp.networking.exceptions import HTTPError, TransportError
     from yt_dlp.utils import UnsupportedError
 
@@ -251,7 +254,8 @@ def download_url(
     """Download one URL with yt-dlp into ``staging_dir``.
 
     Retries a bounded number of times (``options.retries``, with backoff) when the failure may be
-    transient (refused or timed-out connection, HTTP 5xx); a 404 or a page without video fails at once.
+    transient (refused or timed-out connection, HTTP 5xx); a 404 or a page without video fails at
+    once.
 
     Returns:
         The downloaded file and its title.
@@ -297,7 +301,8 @@ def download_url(
 
 
 def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:
-    """Hard-link (or copy) a local source into ``staging_dir`` so that moving it never moves the original."""
+    """Hard-link (or copy) a local source into ``staging_dir`` so that moving it never moves the
+    original."""
     original = Path(str(source.path)).expanduser()
     if not original.is_file():
         raise SourceError(
@@ -323,18 +328,20 @@ def fetch_source(
 ) -> FetchedVideo:
     """Make one source local, reusing a file already in the person's folder when it is the same.
 
-    Reuse rules: a file with the configured ``sha256`` (whatever its name); a local source whose checksum
-    matches a file there; a URL whose file name (made from the URL) is there. Otherwise the source is
-    fetched into a fresh staging folder, checked to be a video, and its checksum compared.
+    Reuse rules: a file with the configured ``sha256`` (whatever its name); a local source whose
+        checksum
+    matches a file there; a URL whose file name (made from the URL) is there. Otherwise the source
+    is fetched into a fresh staging folder, checked to be a video, and its checksum compared.
 
     Args:
         source: the configured source.
         existing: ``{file name: path}`` already in ``data/01_raw/videos/<person>/``.
-        existing_checksums: ``{file name: sha256}`` of those files (filled lazily by the caller's cache).
+        existing_checksums: ``{file name: sha256}`` of those files (filled lazily by the caller's
+            cache).
         options: download settings.
         person: the person's namespace, for messages.
-        staging_root: the folder a fetched file is made in, beside its final place (same file system,
-            so placing it is a rename); each fetch gets its own hidden subfolder there.
+        staging_root: the folder a fetched file is made in, beside its final place (same file
+            system, so placing it is a rename); each fetch gets its own hidden subfolder there.
 
     Raises:
         SourceError: one sentence naming the person, the source and what to do.

@@ -1,8 +1,8 @@
 """Swapping the faces of a stream of frames: detect, track, recognise, align (smoothed), swap in
 batches, composite.
 
-`FaceSwapConverter.run` streams frames in and swapped frames out, holding one batch of frames at a time
-(memory does not grow with the video). It uses the face library (detection, tracking, identity,
+`FaceSwapConverter.run` streams frames in and swapped frames out, holding one batch of frames at a
+time (memory does not grow with the video). It uses the face library (detection, tracking, identity,
 alignment), a swap function (the model), and the compositing library; it knows nothing of files.
 """
 
@@ -39,7 +39,8 @@ from faceswap_pipeline.swapping.settings import SwapSettings
 
 logger = logging.getLogger(__name__)
 
-# A swap function turns model inputs into the other person: (N, S, S, 3) uint8 RGB -> the same shape.
+# A swap function turns model inputs into the other person: (N, S, S, 3) uint8 RGB -> the same
+# shape.
 SwapFunction = Callable[[np.ndarray], np.ndarray]
 
 SKIP_LOW_SCORE = "low_score"
@@ -129,7 +130,8 @@ class _Face:
 
 
 def _face_patch(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray | None:
-    """A tiny grey thumbnail of the landmarks' bounding box, float32 in [0, 1], to notice a lost face."""
+    """A tiny grey thumbnail of the landmarks' bounding box, float32 in [0, 1], to notice a lost
+    face."""
     x0, y0 = np.floor(points68.min(axis=0)).astype(int)
     x1, y1 = np.ceil(points68.max(axis=0)).astype(int)
     height, width = rgb.shape[:2]
@@ -147,7 +149,8 @@ def _face_patch(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray | None:
 
 @dataclass
 class _PendingFace:
-    """A face to swap: its frame's slot in the batch, frame -> model-input transform, smoothed landmarks."""
+    """A face to swap: its frame's slot in the batch, frame -> model-input transform, smoothed
+    landmarks."""
 
     slot: int
     to_input: np.ndarray
@@ -211,7 +214,8 @@ class FaceSwapConverter:
         self.descriptors_computed = 0
 
     def reset(self) -> None:
-        """Forget every track (before an unrelated image or video: no identity or smoothing carried over)."""
+        """Forget every track (before an unrelated image or video: no identity or smoothing carried
+        over)."""
         self._tracker = IouTracker()
         self._tracks.clear()
         self._previous_faces = []
@@ -221,17 +225,19 @@ class FaceSwapConverter:
         """Convert frames in order (one size).
 
         Args:
-            frames: objects with `index`, `time_s` and `rgb` ((H, W, 3) uint8 RGB), e.g. `VideoFrame`.
+            frames: objects with `index`, `time_s` and `rgb` ((H, W, 3) uint8 RGB), e.g.
+                `VideoFrame`.
 
         Yields:
             One `FrameResult` per frame, in order.
         """
-        # Three stages overlap on the cores: a thread detects faces one batch ahead (stateless: which
-        # frames are detected depends only on their position); the calling thread analyses batches in
-        # order (following, tracking, identity, smoothing: the stateful part); a worker cuts model inputs,
-        # runs the model and composites earlier batches (stateless). Torch, onnxruntime, OpenCV and PyAV
-        # release the GIL, so the stages share the cores; dlib's landmarks do not, which is why the
-        # serial stage does nothing else that could run elsewhere.
+        # Three stages overlap on the cores: a thread detects faces one batch ahead (stateless:
+        # which frames are detected depends only on their position); the calling thread analyses
+        # batches in order (following, tracking, identity, smoothing: the stateful part); a worker
+        # cuts model inputs, runs the model and composites earlier batches (stateless). Torch,
+        # onnxruntime, OpenCV and PyAV release the GIL, so the stages share the cores; dlib's
+        # landmarks do not, which is why the serial stage does nothing else that could run
+        # elsewhere.
         workers = _FINISH_WORKERS
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="faceswap-detect") as detect_pool,
@@ -265,7 +271,8 @@ class FaceSwapConverter:
     def _detect_ahead(
         self, pool: ThreadPoolExecutor, frames: list[FrameLike]
     ) -> tuple[list[FrameLike], list[int], Future]:
-        """Start detecting on the batch's every `every_n_frames`-th frame (counted over the whole run)."""
+        """Start detecting on the batch's every `every_n_frames`-th frame (counted over the whole
+        run)."""
         every = self.settings.detection.every_n_frames
         slots = [slot for slot in range(len(frames)) if (self._frames_seen + slot) % every == 0]
         self._frames_seen += len(frames)
@@ -311,7 +318,8 @@ class FaceSwapConverter:
     def _finish_batch(
         self, results: list[FrameResult], pending: list[_PendingFace]
     ) -> list[FrameResult]:
-        """Swap the batch's pending faces with the model and composite them into copies of their frames."""
+        """Swap the batch's pending faces with the model and composite them into copies of their
+        frames."""
         if pending:
             model_inputs = [
                 self.cut_model_input(results[face.slot].original, face.to_input) for face in pending
@@ -328,9 +336,9 @@ class FaceSwapConverter:
     def _follow(self, rgb: np.ndarray) -> list[_Face] | None:
         """The previous frame's faces moved to this frame without running the detector.
 
-        dlib's 68 landmarks are found again inside each face's previous box; the similarity transform
-        (Umeyama) from the old to the new landmarks moves the 5 detector landmarks and the box.
-        Faces that were not landmarked (skipped) are carried over unchanged.
+        dlib's 68 landmarks are found again inside each face's previous box; the similarity
+        transform (Umeyama) from the old to the new landmarks moves the 5 detector landmarks and the
+        box. Faces that were not landmarked (skipped) are carried over unchanged.
 
         Returns:
             The faces, or None when one was lost: its landmarks no longer move as one rigid face, or
@@ -368,7 +376,8 @@ class FaceSwapConverter:
     def _prepare_face(
         self, slot: int, frame: FrameLike, face: _Face, track_id: int, pending: list[_PendingFace]
     ) -> str | None:
-        """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or None."""
+        """Decide whether to swap one face; if so, queue its model input. Returns a skip reason or
+        None."""
         detection, identity, smoothing = (
             self.settings.detection,
             self.settings.identity,
@@ -449,10 +458,11 @@ class FaceSwapConverter:
         model_input: np.ndarray,
         swapped_face: np.ndarray,
     ) -> None:
-        """Mask and colour-match the swapped face in model space, warp it back and blend it into `output`.
+        """Mask and colour-match the swapped face in model space, warp it back and blend it into
+        `output`.
 
-        Mask and colour statistics are computed at `_WORK_SCALE` times the model's input size, not at
-        the face's size in the frame: the same result for a fraction of the cost on large faces.
+        Mask and colour statistics are computed at `_WORK_SCALE` times the model's input size, not
+        at the face's size in the frame: the same result for a fraction of the cost on large faces.
         """
         compositing = self.settings.compositing
         work_size = self.geometry.input_size * _WORK_SCALE

@@ -27,8 +27,8 @@ DEFAULT_DIRECTION: Direction = "a_to_b"
 class SwapDetectionSettings(DetectorSettings):
     """Which faces the detector finds and which of them are swapped.
 
-    The detector's batch and threads are the conversion's own `batch_size` and `cpu_threads`: setting
-    them here is refused rather than ignored.
+    The detector's batch and threads are the conversion's own `batch_size` and `cpu_threads`:
+    setting them here is refused rather than ignored.
     """
 
     det_size: int = Field(192, ge=64, le=4096, description="detector input's longer side, px")

@@ -192,8 +192,8 @@ class OutputFramer:
         return swapped
 
 
-# Frames decoded ahead, and converted frames waiting for the encoder (a batch's worth, so that handing
-# over a finished batch rarely blocks the analysis).
+# Frames decoded ahead, and converted frames waiting for the encoder (a batch's worth, so that
+# handing over a finished batch rarely blocks the analysis).
 _QUEUE_FRAMES = 8
 _ENCODE_QUEUE_FRAMES = 16
 

@@ -1,6 +1,7 @@
 """Decode a video as a stream of RGB frames with their real time stamps (PyAV; no frames on disk).
 
-Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits in
+Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits
+in
 memory: one frame at a time.
 """
 
@@ -70,12 +71,13 @@ def iter_frames(
 
     Args:
         path: a local video file.
-        start_s: first time to keep, seconds (``None``: from the start). Seeks to the keyframe before.
+        start_s: first time to keep, seconds (``None``: from the start). Seeks to the keyframe
+            before.
         end_s: stop before this time, seconds (``None``: to the end).
         sample_fps: keep about this many frames per second of video time, chosen by time stamp, so
             variable-rate video is sampled evenly (``None``: every frame).
-        report: filled in with counts, and with the error when the stream is damaged: decoding then stops
-            at the last good frame instead of raising, and a warning names the file.
+        report: filled in with counts, and with the error when the stream is damaged: decoding then
+            stops at the last good frame instead of raising, and a warning names the file.
         thread_type: PyAV's codec threading (``"AUTO"`` decodes with frame and slice threads).
 
     Yields:
@@ -93,7 +95,8 @@ def iter_frames(
         time_base = float(stream.time_base)
         first_pts = stream.start_time or 0
         if start_s:
-            # Seek to the keyframe at or before start_s; frames before start_s are decoded and dropped.
+            # Seek to the keyframe at or before start_s; frames before start_s are decoded and
+            # dropped.
             container.seek(int(start_s / time_base), stream=stream, backward=True, any_frame=False)
         next_sample_time = start_s or 0.0
         sample_interval = 1.0 / sample_fps if sample_fps else 0.0
@@ -122,8 +125,8 @@ def iter_frames(
                 if pts is not None
                 else report.frames_decoded / float(stream.guessed_rate or 25)
             )
-            # The stream index follows from the time stamp when seeking (frames before the seek point
-            # were never decoded); without a seek it is the decode count.
+            # The stream index follows from the time stamp when seeking (frames before the seek
+            # point were never decoded); without a seek it is the decode count.
             if start_s:
                 rate = float(stream.guessed_rate or stream.average_rate or 25)
                 index = round((time_s - first_pts * time_base) * rate)
@@ -146,8 +149,8 @@ def iter_frames(
             rgb = frame.to_ndarray(format="rgb24")
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
-        # A file cut short with its index intact decodes without an error but stops early: compare the
-        # frames decoded with the frames the container's index lists (whole-file reads only).
+        # A file cut short with its index intact decodes without an error but stops early: compare
+        # the frames decoded with the frames the container's index lists (whole-file reads only).
         listed = stream.frames or 0
         if (
             not report.damaged

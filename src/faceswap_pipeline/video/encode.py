@@ -1,8 +1,8 @@
 """Encode RGB frames to H.264 with the source's time stamps and a trimmed copy of its audio (PyAV).
 
-`VideoWriter` writes to a temporary name in the output folder and renames it into place only when the
-whole file is complete, so a crash or an error never leaves a half-written video at the final path.
-Frame-level helpers (`resize_frame`, `side_by_side`) and a GIF writer live here too.
+`VideoWriter` writes to a temporary name in the output folder and renames it into place only when
+the whole file is complete, so a crash or an error never leaves a half-written video at the final
+path. Frame-level helpers (`resize_frame`, `side_by_side`) and a GIF writer live here too.
 """
 
 from __future__ import annotations
@@ -275,21 +275,22 @@ class _OutputWriter:
 
 
 class VideoWriter(_OutputWriter):
-    """Writes RGB frames as H.264 (libx264, yuv420p) with given time stamps, plus the source's audio.
+    """Writes RGB frames as H.264 (libx264, yuv420p) with given time stamps, plus the source's
+    audio.
 
     Use as a context manager; the file appears at `output_path` only when the block ends without an
-    error (it is written to a hidden temporary name beside it and renamed). On an error the temporary
-    file is removed and nothing exists at `output_path`.
+    error (it is written to a hidden temporary name beside it and renamed). On an error the
+    temporary file is removed and nothing exists at `output_path`.
 
     Args:
         output_path: the final file (its suffix picks the container, e.g. `.mp4`).
         width, height: the frame size in pixels; even (yuv420p).
         frame_rate: the nominal frame rate, a hint for the encoder's rate control; the real timing
             comes from each frame's time stamp, so a variable frame rate is kept.
-        audio_source: a media file whose first audio stream is copied; None (or a file without audio)
-            writes no audio stream.
-        start_s, end_s: the span of the source (seconds, source clock) that is being converted: audio
-            outside it is left out. None: from the beginning / to the end.
+        audio_source: a media file whose first audio stream is copied; None (or a file without
+            audio) writes no audio stream.
+        start_s, end_s: the span of the source (seconds, source clock) that is being converted:
+            audio outside it is left out. None: from the beginning / to the end.
         metadata: container tags, e.g. {"comment": "synthetic ...", "description": ...}.
         crf, preset: libx264 quality and speed.
     """

@@ -1,4 +1,5 @@
-"""Facts about a video file, read with PyAV by demuxing (no decoding): size, codecs, rates, duration."""
+"""Facts about a video file, read with PyAV by demuxing (no decoding): size, codecs, rates,
+duration."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from faceswap_pipeline.errors import FaceswapError
 
 logger = logging.getLogger(__name__)
 
-# A stream is flagged variable-frame-rate when its frame intervals spread by more than this fraction,
-# or when its frames fill the container's duration at a rate this far from the nominal one
-# (a late start, dropped or duplicated frames: multi_hamilton.mp4 has 275 frames at 29.97 fps in 10 s).
+# A stream is flagged variable-frame-rate when its frame intervals spread by more than this
+# fraction, or when its frames fill the container's duration at a rate this far from the nominal one
+# (a late start, dropped or duplicated frames: multi_hamilton.mp4 has 275 frames at 29.97 fps in 10
+# s).
 _VFR_TOLERANCE = 0.02
 
 
@@ -62,7 +64,8 @@ def open_video(path: str | Path) -> av.container.InputContainer:
 
     Raises:
         FileNotFoundError: the path does not exist.
-        NotAVideoError: an empty file, not a media file PyAV can open, a still image, or no video stream.
+        NotAVideoError: an empty file, not a media file PyAV can open, a still image, or no video
+            stream.
     """
     path = Path(path)
     if not path.is_file():
@@ -76,7 +79,8 @@ def open_video(path: str | Path) -> av.container.InputContainer:
             f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a"
             " video; check the source"
         ) from error
-    # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a clip.
+    # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a
+    # clip.
     format_name = container.format.name
     if format_name == "image2" or format_name.endswith("_pipe"):
         container.close()
@@ -101,7 +105,8 @@ def probe_video(path: str | Path) -> VideoInfo:
 
     Raises:
         FileNotFoundError: the path does not exist.
-        NotAVideoError: the file is not a media file PyAV can open, or has no video stream or frames.
+        NotAVideoError: the file is not a media file PyAV can open, or has no video stream or
+            frames.
     """
     path = Path(path)
     with open_video(path) as container:

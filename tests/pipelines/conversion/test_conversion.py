@@ -1,4 +1,5 @@
-"""The conversion on the real clips, with a tiny swap model: frames, rate, audio span, size, identity, masks."""
+"""The conversion on the real clips, with a tiny swap model: frames, rate, audio span, size,
+identity, masks."""
 
 from __future__ import annotations
 
@@ -27,13 +28,15 @@ MARGIN = 0.2
 
 @pytest.fixture(scope="module")
 def swap_model() -> SwapModel:
-    """A tiny faceit-style model (untrained weights, fixed seed): its output differs from the input."""
+    """A tiny faceit-style model (untrained weights, fixed seed): its output differs from the
+    input."""
     torch.manual_seed(0)
     return SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)).eval()
 
 
 def _identity_of(video: Path) -> pd.DataFrame:
-    """Descriptors of the face in a video's first frame, as face extraction writes `{person}_identity`."""
+    """Descriptors of the face in a video's first frame, as face extraction writes
+    `{person}_identity`."""
     frame = next(iter_frames(video))
     found = RetinaFaceDetector(det_size=320).detect([frame.rgb])[0]
     points = landmarks68(frame.rgb, found.boxes[0])
@@ -54,7 +57,8 @@ def d18_identity(shared_videos: Path) -> pd.DataFrame:
 
 
 def _run(model, identity, video: Path, **conversion) -> tuple[Path, pd.DataFrame]:
-    """Run the node; its output (a finished file in the test's work folder) is removed after the test."""
+    """Run the node; its output (a finished file in the test's work folder) is removed after the
+    test."""
     conversion = {"video": str(video), **conversion}
     output, report = convert_video(
         model, identity, pd.DataFrame(), {}, {}, conversion, MARGIN, _STAGING[-1]
@@ -270,7 +274,8 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
 
 
 def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_videos):
-    # Batches of 2 frames: several batches in flight at once (detection ahead, analysis, compositing).
+    # Batches of 2 frames: several batches in flight at once (detection ahead, analysis,
+    # compositing).
     frames = [frame for _, frame in zip(range(24), iter_frames(shared_videos / "single_d18.mp4"))]
     results = {}
     for batch_size in (2, 24):

@@ -1,9 +1,10 @@
-"""`kedro run --pipelines evaluation` in a throw-away project after a real conversion of a short clip.
+"""`kedro run --pipelines evaluation` in a throw-away project after a real conversion of a short
+clip.
 
-Upstream results are made for real but small: ingestion of two shared clips, identity descriptors and a
-few aligned faces made with the project's face library, a tiny untrained swap model, then the conversion
-of 1.2 s of single_d18. The evaluation must then write its report holding every figure, and log them to
-MLflow linked to the conversion's run.
+Upstream results are made for real but small: ingestion of two shared clips, identity descriptors
+and a few aligned faces made with the project's face library, a tiny untrained swap model, then the
+conversion of 1.2 s of single_d18. The evaluation must then write its report holding every figure,
+and log them to MLflow linked to the conversion's run.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
     assert metrics["identity/described_faces"] <= 3
     assert metrics["reconstruction/faces_a"] == metrics["reconstruction/faces_b"] == 2
     assert 0 < metrics["reconstruction/l1_a"] < 1 and -1 < metrics["reconstruction/ssim_b"] < 1
-    # An untrained model's swap is a blur: the flicker and landmark figures are measured, not perfect.
+    # An untrained model's swap is a blur: the flicker and landmark figures are measured, not
+    # perfect.
     assert metrics["temporal/flicker_ratio"] > 0
     # ... and the verdict says so: at the top of the JSON, the report and the console. (An untrained
     # model draws noise, which has as much "detail" as a face: identity is what it fails.)
@@ -182,7 +184,8 @@ def test_bad_evaluation_parameters_are_named():
 
 
 def test_the_default_run_evaluates_last_with_its_inputs_made_upstream():
-    """`kedro run` sums the stages; Kedro orders nodes by data, so the evaluation must consume their outputs."""
+    """`kedro run` sums the stages; Kedro orders nodes by data, so the evaluation must consume their
+    outputs."""
     from kedro.framework.project import configure_project
 
     from faceswap_pipeline.pipeline_registry import DEFAULT_STAGES, register_pipelines

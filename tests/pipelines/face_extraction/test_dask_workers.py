@@ -1,6 +1,6 @@
-"""Face extraction fanned out on Dask (``face_extraction.workers``): the same tables and faces as one by
-one, a killed or Ctrl-C'd run keeps the finished videos and redoes only the others, a failing video is
-named, and the worker processes never outlive the run."""
+"""Face extraction fanned out on Dask (``face_extraction.workers``): the same tables and faces as
+one by one, a killed or Ctrl-C'd run keeps the finished videos and redoes only the others, a failing
+video is named, and the worker processes never outlive the run."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ TWO_WORKERS = ["--params", "face_extraction.workers=2"]
 
 
 def _project_with_two_videos_of_a(tmp_path: Path, shared_videos: Path) -> Path:
-    """Person A: a short clip and a longer one (so one finishes well before the other); B: a tiny clip."""
+    """Person A: a short clip and a longer one (so one finishes well before the other); B: a tiny
+    clip."""
     project = make_project(tmp_path / "project")
     (project / "conf/local/parameters_ingestion.yml").write_text(
         yaml.safe_dump(
@@ -70,8 +71,8 @@ def _partial_tables(project: Path) -> list[Path]:
 
 
 def _outputs(project: Path) -> dict:
-    """What face extraction made for person A: per-video tables (content and metadata less the timing),
-    the kept crops' bytes, and the final tables."""
+    """What face extraction made for person A: per-video tables (content and metadata less the
+    timing), the kept crops' bytes, and the final tables."""
     data = project / "data"
     tables = FaceTableFolderDataset(path=str(_tables_folder(project))).load()
     crops = data / "03_primary/faces/person_a"

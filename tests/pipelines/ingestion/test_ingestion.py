@@ -1,4 +1,5 @@
-"""The ingestion nodes as pure functions, and the pipeline through a SequentialRunner on a catalog."""
+"""The ingestion nodes as pure functions, and the pipeline through a SequentialRunner on a
+catalog."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`params:pretraining` is checked before work: the base model must fit the pairs, with its own checkpoints."""
+"""`params:pretraining` is checked before work: the base model must fit the pairs, with its own
+checkpoints."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`kedro run --pipelines pretraining --env tiny` on ../shared/data clips other than the swapped pair (d6/d9),
-then a pair's `kedro run --pipelines training` that starts from the base model, as a user runs them.
+"""`kedro run --pipelines pretraining --env tiny` on ../shared/data clips other than the swapped
+pair (d6/d9), then a pair's `kedro run --pipelines training` that starts from the base model, as a
+user runs them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ PRETRAINING_CLIPS = (("no_audio_d0.mp4", 10), ("single_d12.mp4", 5), ("multi_ham
 
 
 def write_pretraining_sources(project: Path, shared_videos: Path, env: str = "tiny") -> None:
-    """Point the preset's `pretraining.sources` at local clips (a conf file: --params splits on commas)."""
+    """Point the preset's `pretraining.sources` at local clips (a conf file: --params splits on
+    commas)."""
     conf = project / "conf" / env / "parameters_pretraining.yml"
     values = yaml.safe_load(conf.read_text())
     values["pretraining"]["sources"] = [
@@ -62,7 +64,8 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
         64,
     )
     record = base.record
-    # Held out: the last share of the faces (whole videos or time spans), validated on tiny's 8 of them.
+    # Held out: the last share of the faces (whole videos or time spans), validated on tiny's 8 of
+    # them.
     assert record["steps"] == 6 and len(kept) * 0.6 <= record["faces"] < len(kept)
     assert record["validation_faces"] == 8
     assert len(record["videos"]) == len(PRETRAINING_CLIPS)

@@ -1,9 +1,10 @@
 """`--params` beside a conf/local parameters file, as the README says to use both.
 
-Kedro merges runtime parameters into the run environment's (`local`) parameters too; the project merges
-parameters key by key (`settings.py`), so `--params training.max_steps=2` changes that key only and the
-rest of the `training` block stays the preset's. Checked on the configuration of every stage, then by
-real `kedro run`s of training and conversion whose model, video and MLflow parameters show the values.
+Kedro merges runtime parameters into the run environment's (`local`) parameters too; the project
+merges parameters key by key (`settings.py`), so `--params training.max_steps=2` changes that key
+only and the rest of the `training` block stays the preset's. Checked on the configuration of every
+stage, then by real `kedro run`s of training and conversion whose model, video and MLflow parameters
+show the values.
 """
 
 from __future__ import annotations

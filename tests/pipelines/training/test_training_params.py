@@ -1,4 +1,5 @@
-"""Training parameters: every preset is valid, and a wrong value is refused naming `training.<key>`."""
+"""Training parameters: every preset is valid, and a wrong value is refused naming
+`training.<key>`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`kedro run --pipelines training --env tiny` in a throw-away project: the model, the resume, the MLflow run."""
+"""`kedro run --pipelines training --env tiny` in a throw-away project: the model, the resume, the
+MLflow run."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
         )
         assert bank.shape == ((split["person"] == person).sum(), 4, 102, 102), bank.shape
 
-    # Asked to stop once convincing, with thresholds any swap meets: it stops at the next validation.
+    # Asked to stop once convincing, with thresholds any swap meets: it stops at the next
+    # validation.
     lenient = [
         "evaluation.verdict.min_share_nearer_target=0",
         "evaluation.verdict.max_distance_to_target=5",
@@ -107,8 +109,8 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
 
 
 def test_the_gpu_preset_starts_with_only_sizes_steps_and_accelerator_changed(project_with_faces):
-    """The `gpu` preset itself (hires 128 px, bf16-mixed, the resident face bank), shrunk to fit a CPU:
-    a preset that cannot start fails here, not on a rented GPU."""
+    """The `gpu` preset itself (hires 128 px, bf16-mixed, the resident face bank), shrunk to fit a
+    CPU: a preset that cannot start fails here, not on a rented GPU."""
     project = project_with_faces
     shutil.copytree(PROJECT_ROOT / "conf" / "gpu", project / "conf" / "gpu")
     shrink = [

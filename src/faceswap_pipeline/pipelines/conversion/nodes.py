@@ -157,10 +157,10 @@ def convert_video(
 
     Args:
         swap_model: the trained `SwapModel` (catalog `swap_model`).
-        person_a_identity, person_b_identity: each person's identity descriptors (`{person}_identity`);
-            the source person's are used to recognise their face.
-        person_a_raw_videos, person_b_raw_videos: each person's raw videos; the source person's first
-            one is converted when `conversion.video` is not set.
+        person_a_identity, person_b_identity: each person's identity descriptors
+            (`{person}_identity`); the source person's are used to recognise their face.
+        person_a_raw_videos, person_b_raw_videos: each person's raw videos; the source person's
+            first one is converted when `conversion.video` is not set.
         conversion: the `conversion` parameters (see `params.ConversionParams`).
         alignment_margin: face extraction's `margin`, so that faces are cut as the model saw them.
         staging: the hidden work folder beside the output (`conversion_staging`): a downloaded video
@@ -259,7 +259,8 @@ def convert_photos(
     conversion: dict[str, Any],
     alignment_margin: float,
 ) -> dict[str, Callable[[], np.ndarray]]:
-    """Swap the source person's face in every photo of `conversion.photos` (none when it is not set).
+    """Swap the source person's face in every photo of `conversion.photos` (none when it is not
+    set).
 
     Args:
         swap_model: the trained `SwapModel`.
@@ -268,7 +269,8 @@ def convert_photos(
         alignment_margin: face extraction's `margin`.
 
     Returns:
-        `{photo name: loader of the swapped RGB uint8 image}` for `swapped_photos`; `{}` without photos.
+        `{photo name: loader of the swapped RGB uint8 image}` for `swapped_photos`; `{}` without
+        photos.
     """
     params = parse_params(conversion)
     if params.photos is None:

@@ -1,4 +1,5 @@
-"""The evaluation pipeline: measure a swapped video and the model, write the report and MLflow metrics."""
+"""The evaluation pipeline: measure a swapped video and the model, write the report and MLflow
+metrics."""
 
 from faceswap_pipeline.pipelines.evaluation.pipeline import create_pipeline
 

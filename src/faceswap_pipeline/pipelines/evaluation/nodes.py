@@ -2,8 +2,8 @@
 then summarise, plot and render the report. Nodes compute and return: the catalog's datasets write
 every file and give MLflow the figures (metrics), the verdict (a metric and a tag) and the plots.
 
-Heavy libraries (torch, PyAV, OpenCV, onnxruntime, dlib, matplotlib) are imported inside the nodes so
-that the Kedro CLI and Kedro-Viz start fast.
+Heavy libraries (torch, PyAV, OpenCV, onnxruntime, dlib, matplotlib) are imported inside the nodes
+so that the Kedro CLI and Kedro-Viz start fast.
 """
 
 from __future__ import annotations
@@ -49,15 +49,18 @@ def _configured_direction(conversion: dict[str, Any] | None) -> str:
 
 
 def _converted_span(conversion_report: pd.DataFrame) -> tuple[float | None, float | None]:
-    """The span of the source that the conversion covered, from its report's frame times (seconds)."""
+    """The span of the source that the conversion covered, from its report's frame times
+    (seconds)."""
     times = conversion_report["time_s"].to_numpy(dtype=np.float64)
-    # A frame shown at `first` is kept by decoding from `first`; `end` just past the last frame's time.
+    # A frame shown at `first` is kept by decoding from `first`; `end` just past the last frame's
+    # time.
     start = float(times[0]) if times[0] > 1e-3 else None
     return start, float(times[-1]) + 1e-3
 
 
 def _is_side_by_side(source: Path, swapped_video: Path) -> bool:
-    """Whether the swapped video's frames are original | swapped: twice the source's aspect ratio."""
+    """Whether the swapped video's frames are original | swapped: twice the source's aspect
+    ratio."""
     from faceswap_pipeline.video.probe import probe_video
 
     source_info, output_info = probe_video(source), probe_video(swapped_video)
@@ -140,24 +143,27 @@ def evaluate_swapped_video(
         person_a_identity, person_b_identity: each person's identity descriptors.
         person_a_raw_videos, person_b_raw_videos: each person's raw videos (the conversion's source
             is found as the conversion found it).
-        conversion: `params:conversion`: the video to evaluate against when the swapped video's tags do
-            not name one of the source person's raw videos, and the direction when they name none.
-            The span comes from the report and the layout (side by side or not) from the frame sizes.
+        conversion: `params:conversion`: the video to evaluate against when the swapped video's tags
+            do not name one of the source person's raw videos, and the direction when they name
+            none. The span comes from the report and the layout (side by side or not) from the frame
+            sizes.
         evaluation: `params:evaluation` (the video evaluation's settings).
         staging: the hidden work folder beside the reports (`evaluation_staging`), where a source
             given by URL is fetched again for the comparison (removed afterwards).
 
     Returns:
         `(evaluation_frames, evaluation_report_frames)`: the per-frame table
-        (`evaluation.video.PER_FRAME_COLUMNS`) and `{"<position:06d>": original | swapped RGB uint8}`.
+        (`evaluation.video.PER_FRAME_COLUMNS`) and `{"<position:06d>": original | swapped RGB
+        uint8}`.
     """
     from faceswap_pipeline.evaluation.video import evaluate_swapped_video as evaluate
     from faceswap_pipeline.evaluation.video import read_provenance
 
     settings = parse_params(evaluation)
     _check_report(conversion_report)
-    # What the conversion really did is read from its outputs (the video's tags, the report), not from
-    # today's parameters: `--params` given to the conversion run alone must not mislead the evaluation.
+    # What the conversion really did is read from its outputs (the video's tags, the report), not
+    # from today's parameters: `--params` given to the conversion run alone must not mislead the
+    # evaluation.
     provenance = read_provenance(swapped_video)
     direction, source_person, target_person = _direction(provenance, conversion)
     identities = {"person_a": person_a_identity, "person_b": person_b_identity}
@@ -200,7 +206,8 @@ def evaluate_reconstruction(
     training_faces: pd.DataFrame,
     evaluation: dict[str, Any],
 ) -> dict[str, float]:
-    """SSIM and L1 of the model redrawing each person's held-out faces (the training's validation split).
+    """SSIM and L1 of the model redrawing each person's held-out faces (the training's validation
+    split).
 
     Args:
         swap_model: the trained `SwapModel`.
@@ -209,8 +216,8 @@ def evaluate_reconstruction(
         evaluation: `params:evaluation` (`reconstruction.*`).
 
     Returns:
-        `{"reconstruction/ssim_a": ..., "reconstruction/l1_a": ..., "reconstruction/faces_a": ..., ...b}`
-        (NaN SSIM/L1 for a person without held-out faces).
+        `{"reconstruction/ssim_a": ..., "reconstruction/l1_a": ..., "reconstruction/faces_a": ...,
+        ...b}` (NaN SSIM/L1 for a person without held-out faces).
     """
     from faceswap_pipeline.evaluation.reconstruction import reconstruction_scores
     from faceswap_pipeline.model.inference import choose_device
@@ -343,7 +350,8 @@ def summarise_evaluation(
         evaluation_frames: the per-frame table from `evaluate_swapped_video`.
         reconstruction_metrics: from `evaluate_reconstruction`.
         swapped_video: the swapped video (its tags name the conversion's MLflow run and direction).
-        person_a_identity, person_b_identity: each person's identity descriptors (the target's spread).
+        person_a_identity, person_b_identity: each person's identity descriptors (the target's
+            spread).
         conversion: `params:conversion` (the direction when the video's tags name none).
         evaluation: `params:evaluation` (`verdict.*`: what convincing takes).
         mlflow_run_id: the MLflow run the figures go to (`evaluation_mlflow_run_id`), named in the
@@ -397,7 +405,8 @@ def plot_identity_over_time(evaluation_frames: pd.DataFrame, evaluation: dict[st
 
 
 def plot_flicker_over_time(evaluation_frames: pd.DataFrame):
-    """The face region's frame-to-frame change and the landmark jitter over time (a matplotlib figure).
+    """The face region's frame-to-frame change and the landmark jitter over time (a matplotlib
+    figure).
 
     Args:
         evaluation_frames: the per-frame table.

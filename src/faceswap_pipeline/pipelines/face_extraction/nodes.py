@@ -1,10 +1,10 @@
 """Face-extraction nodes: per-video face tables (resumable), then the person's faces across videos.
 
 Node 1 (``extract_video_faces``) returns one lazy callable per video that is not already extracted
-with the same checksum and parameters; the catalog's folder dataset runs and writes them chunk by chunk,
-one video at a time or, with ``workers`` > 1 or a ``dask_scheduler``, side by side on Dask workers.
-Node 2 (``select_person_faces``) decides identity per track across all the person's videos and writes
-the aligned crops, the table, the identity descriptors and a contact sheet.
+with the same checksum and parameters; the catalog's folder dataset runs and writes them chunk by
+chunk, one video at a time or, with ``workers`` > 1 or a ``dask_scheduler``, side by side on Dask
+workers. Node 2 (``select_person_faces``) decides identity per track across all the person's videos
+and writes the aligned crops, the table, the identity descriptors and a contact sheet.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def _face_table_schema():
 
 
 class _VideoFaceChunks:
-    """Iterating runs the extraction of one video and yields its faces as pyarrow tables, batch by batch.
+    """Iterating runs the extraction of one video and yields its faces as pyarrow tables, batch by
+    batch.
 
     ``parquet_metadata`` (frames read, decode damage, speed) is complete once iteration ends; the
     face-table dataset stores it in the file.
@@ -162,8 +163,8 @@ class _VideoFaceChunks:
             columns["box"].append(face.box.ravel().tolist())
             columns["score"].append(face.score)
             columns["landmarks5"].append(face.landmarks5.ravel().tolist())
-            # Faces rejected before alignment (low score, too small: most of a crowd) store nulls, not
-            # 290 NaNs each, so a long crowded video's table stays small.
+            # Faces rejected before alignment (low score, too small: most of a crowd) store nulls,
+            # not 290 NaNs each, so a long crowded video's table stays small.
             aligned = face.crop is not None or not np.isnan(face.transform).all()
             columns["landmarks68"].append(
                 face.landmarks68.ravel().tolist() if face.crop is not None else None
@@ -210,9 +211,9 @@ class _VideoFaceChunks:
         started = time.perf_counter()
         yielded = False
         expected = self._expected_frames()
-        # PNG encoding of one batch runs in a second thread while the next batch is detected; at most
-        # two batches wait, so memory stays bounded. On a Dask worker a bar would garble the terminal:
-        # progress goes to the log instead, which the worker forwards to the user.
+        # PNG encoding of one batch runs in a second thread while the next batch is detected; at
+        # most two batches wait, so memory stays bounded. On a Dask worker a bar would garble the
+        # terminal: progress goes to the log instead, which the worker forwards to the user.
         progress = _ProgressLog(self.video, expected) if not self.progress_bar else None
         with (
             tqdm(
@@ -278,7 +279,8 @@ class _VideoFaceChunks:
 
 
 class _ProgressLog:
-    """Progress of one video as log lines, every ``every_s`` seconds (where a progress bar cannot show)."""
+    """Progress of one video as log lines, every ``every_s`` seconds (where a progress bar cannot
+    show)."""
 
     def __init__(self, video: str, expected: int | None, every_s: float = 30.0):
         self.video, self.expected, self.every_s = video, expected, every_s
@@ -315,7 +317,8 @@ class _VideoJob:
     It pickles (the detector is built where it runs), so it can run on a Dask worker.
 
     Args:
-        cpu_threads: threads OpenCV may use there (its own pool, beside onnxruntime's); ``None``: all.
+        cpu_threads: threads OpenCV may use there (its own pool, beside onnxruntime's); ``None``:
+            all.
     """
 
     def __init__(
@@ -361,7 +364,8 @@ class _Models:
         return {**self.__dict__, "_detector": None}
 
     def detector(self, det_size: int | None = None):
-        """The run's detector; with `det_size`, a one-off detector of that size (reference photos)."""
+        """The run's detector; with `det_size`, a one-off detector of that size (reference
+        photos)."""
         detector_params = self.params.detector
         if det_size is not None:
             return detector_params.build(det_size=det_size, batch_size=1)
@@ -432,7 +436,8 @@ def extract_video_faces(
 
     Args:
         raw_videos: ``{file name: path}`` of the person's videos.
-        video_metadata: ingestion's table (``file, sha256, start_s, end_s, sample_fps, person, ...``).
+        video_metadata: ingestion's table (``file, sha256, start_s, end_s, sample_fps, person,
+            ...``).
         extracted_before: the per-video face tables already on disk, by key (read-only view).
         face_extraction: the ``face_extraction`` parameters.
 
@@ -521,7 +526,8 @@ def _track_distances(
         cluster = dominant_identity(
             [groups[k] for k in keys], [float(passed.get(k, 1)) for k in keys], threshold
         )
-        # Distances to the cluster's centre: measured against all its members, a track would match itself.
+        # Distances to the cluster's centre: measured against all its members, a track would match
+        # itself.
         references = cluster.mean(axis=0, keepdims=True)
     return pd.Series(
         {key: float(np.median(descriptor_distances(d, references))) for key, d in groups.items()},
@@ -644,7 +650,8 @@ def _identity_table(faces: pd.DataFrame) -> pd.DataFrame:
 
 
 def _crop_png(table: Any, row: int) -> Callable[[], bytes]:
-    """A loader of one stored crop's PNG bytes (the image folder writes them without re-encoding)."""
+    """A loader of one stored crop's PNG bytes (the image folder writes them without
+    re-encoding)."""
     return lambda: table.cell("crop_png", int(row))
 
 

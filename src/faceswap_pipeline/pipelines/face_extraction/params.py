@@ -85,7 +85,8 @@ class FaceExtractionParams(ExtractionSettings):
     contact_sheet: ContactSheetParams = ContactSheetParams()
 
     def fan_out(self) -> FanOut:
-        """Where the videos are extracted (``workers``, ``dask_scheduler``, ``dask_worker_memory``)."""
+        """Where the videos are extracted (``workers``, ``dask_scheduler``,
+        ``dask_worker_memory``)."""
         return FanOut(
             workers=self.workers,
             scheduler=self.dask_scheduler,
@@ -93,7 +94,8 @@ class FaceExtractionParams(ExtractionSettings):
         )
 
     def extraction_fingerprint(self) -> dict[str, Any]:
-        """The settings that change a video's per-video result (not speed-only ones like batch size or workers)."""
+        """The settings that change a video's per-video result (not speed-only ones like batch size
+        or workers)."""
         return {
             "version": EXTRACTION_FORMAT_VERSION,
             "crop_size": self.crop_size,

@@ -1,4 +1,5 @@
-"""Face-extraction wiring: one template pipeline, instantiated for person A and person B by namespace."""
+"""Face-extraction wiring: one template pipeline, instantiated for person A and person B by
+namespace."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -51,8 +52,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 template,
                 namespace=person,
                 parameters={"params:face_extraction": "params:face_extraction"},
-                # The person's datasets that other stages read keep names of their own (`person_a_identity`):
-                # Kedro reserves `person_a.` for the namespace's inner datasets.
+                # The person's datasets that other stages read keep names of their own
+                # (`person_a_identity`): Kedro reserves `person_a.` for the namespace's inner
+                # datasets.
                 inputs={"raw_videos": f"{person}_raw_videos"},
                 outputs={name: f"{person}_{name}" for name in PUBLIC_OUTPUTS},
             )

@@ -94,7 +94,8 @@ def fetch_videos(
     download: dict[str, Any],
     staging: Path,
 ) -> tuple[dict[str, Path], pd.DataFrame]:
-    """Make every configured source of one person a local video, fetching only what is not there yet.
+    """Make every configured source of one person a local video, fetching only what is not there
+    yet.
 
     Args:
         existing_raw_videos: ``{file name: path}`` already in the person's raw video folder.
@@ -109,7 +110,8 @@ def fetch_videos(
 
     Raises:
         ValueError: bad parameters (an empty source list, an inverted start/end...).
-        SourceError: a source that cannot be fetched or is not a video; nothing is added to the folder.
+        SourceError: a source that cannot be fetched or is not a video; nothing is added to the
+            folder.
     """
     config = parse_person_sources(person)
     options = parse_download_options(download)

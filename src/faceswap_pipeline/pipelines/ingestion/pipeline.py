@@ -33,7 +33,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:person": f"params:{person}",
                     "params:download": "params:download",
                 },
-                # Read by the conversion and evaluation too (outside the namespace): a name of its own.
+                # Read by the conversion and evaluation too (outside the namespace): a name of its
+                # own.
                 outputs={"raw_videos": f"{person}_raw_videos"},
             )
             for person in PEOPLE

@@ -1,4 +1,5 @@
-"""Pretraining nodes: fetch many people's videos, keep every face, train one autoencoder on them all.
+"""Pretraining nodes: fetch many people's videos, keep every face, train one autoencoder on them
+all.
 
 The steps are the pair's own, reused: ingestion's `fetch_videos`, face extraction's nodes (with
 `identity.keep: everyone`), and the swap model's architecture, augmentation and loss, trained as one
@@ -52,7 +53,8 @@ def fetch_pretraining_videos(
 
 
 def keep_every_identity(face_extraction: dict[str, Any]) -> dict[str, Any]:
-    """The face-extraction settings with `identity.keep: everyone`: every track of every person is kept.
+    """The face-extraction settings with `identity.keep: everyone`: every track of every person is
+    kept.
 
     Args:
         face_extraction: `params:face_extraction` (the pair's settings: same crops, same filters).
@@ -72,10 +74,11 @@ def pretrain_base_model(
     pretraining: dict[str, Any],
     mlflow_run_id: str | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Train the base model (shared encoder + one decoder) on every face, resuming its own checkpoint.
+    """Train the base model (shared encoder + one decoder) on every face, resuming its own
+    checkpoint.
 
-    Held-out faces are whole videos when the last ones hold a fair share (people the model never saw),
-    else the last `val_fraction` of each video in time, as for a pair.
+    Held-out faces are whole videos when the last ones hold a fair share (people the model never
+    saw), else the last `val_fraction` of each video in time, as for a pair.
 
     Args:
         aligned_faces: `pretraining_aligned_faces`, `{partition id: loader of RGB uint8 (S, S, 3)}`.
@@ -86,9 +89,9 @@ def pretrain_base_model(
             base model; None without one.
 
     Returns:
-        `(base_model, pretraining_preview, pretraining_summary)`: the `BaseModel` (CPU, eval mode; its
-        record says how many faces, videos and steps it saw), the last preview grid (rows: held-out
-        faces, their reconstructions) as a PIL image, and a summary dict.
+        `(base_model, pretraining_preview, pretraining_summary)`: the `BaseModel` (CPU, eval mode;
+        its record says how many faces, videos and steps it saw), the last preview grid (rows:
+        held-out faces, their reconstructions) as a PIL image, and a summary dict.
 
     Raises:
         TooFewFacesError: fewer training faces than `min_faces_per_person`.

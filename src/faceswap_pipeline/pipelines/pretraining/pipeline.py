@@ -1,4 +1,5 @@
-"""Pretraining wiring: ingestion's fetch, face extraction's template (every identity kept) and the base model.
+"""Pretraining wiring: ingestion's fetch, face extraction's template (every identity kept) and the
+base model.
 
 Everything sits in the `pretraining` namespace, so its datasets come from the same `{person}.*` and
 `{person}_*` catalog patterns as person A's and B's (`data/01_raw/videos/pretraining/`,
@@ -21,8 +22,9 @@ from faceswap_pipeline.pipelines.pretraining.nodes import (
 NAMESPACE = "pretraining"
 # Produced here under these names, outside the namespace: the names users and training refer to.
 OUTPUTS = ("base_model", "pretraining_preview", "pretraining_summary")
-# A person's datasets that other stages read have undotted names (`person_a_identity`, ingestion's and
-# face extraction's public outputs); the pretraining's get the same, so the same catalog entries hold them.
+# A person's datasets that other stages read have undotted names (`person_a_identity`, ingestion's
+# and face extraction's public outputs); the pretraining's get the same, so the same catalog entries
+# hold them.
 PERSON_DATASETS = ("raw_videos", "aligned_faces", "face_alignments", "identity")
 
 

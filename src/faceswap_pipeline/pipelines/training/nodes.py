@@ -1,4 +1,5 @@
-"""Training nodes: choose the training and held-out faces, then train the swap model with Lightning."""
+"""Training nodes: choose the training and held-out faces, then train the swap model with
+Lightning."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ _FACE_ID = re.compile(r"^(?P<video>.+)/(?P<frame>\d+)_t(?P<track>\d+)$")
 def person_faces_table(
     person: str, aligned_faces: dict[str, Callable], face_alignments: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """One row per aligned face: its id, video, frame index, time and 68 landmarks (None when unknown)."""
+    """One row per aligned face: its id, video, frame index, time and 68 landmarks (None when
+    unknown)."""
     rows = []
     for face_id in sorted(aligned_faces):
         match = _FACE_ID.match(face_id)
@@ -76,7 +78,8 @@ def select_training_faces(
 
     Args:
         aligned_faces_a: person A's aligned faces, `{partition id: loader}` (only the ids are used).
-        face_alignments_a: person A's alignment table (for `time_s` and `landmarks68_crop`; may be empty).
+        face_alignments_a: person A's alignment table (for `time_s` and `landmarks68_crop`; may be
+            empty).
         aligned_faces_b: person B's aligned faces.
         face_alignments_b: person B's alignment table.
         training: `params:training` (uses `val_fraction` and `min_faces_per_person`).
@@ -150,7 +153,8 @@ def build_face_banks(
     training: dict[str, Any],
     face_banks_before: dict[str, Any],
 ) -> dict[str, Any]:
-    """Each person's faces decoded once at the model's source size, unless the bank on disk has them.
+    """Each person's faces decoded once at the model's source size, unless the bank on disk has
+    them.
 
     Args:
         aligned_faces_a, aligned_faces_b: each person's aligned faces, `{partition id: loader}`.
@@ -206,7 +210,8 @@ def active_mlflow_logger():
 
 
 def _base_model_folder(init_from: str | None, base_model: Path | None) -> Path | None:
-    """The base model folder `training.init_from` names: the catalog's `base_model`, a path, or None."""
+    """The base model folder `training.init_from` names: the catalog's `base_model`, a path, or
+    None."""
     if init_from is None:
         return None
     if init_from == "base_model":
@@ -242,7 +247,8 @@ def _validation_swap_callback(
     evaluation: dict[str, Any] | None,
 ):
     """The callback that swaps and judges held-out faces at every validation, or None when it cannot
-    (no identity tables, no held-out faces with landmarks) or is turned off (`validation_swaps.faces: 0`).
+    (no identity tables, no held-out faces with landmarks) or is turned off
+    (`validation_swaps.faces: 0`).
     """
     from faceswap_pipeline.evaluation.identity import identity_centre
     from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, ValidationSwapCallback

@@ -1,4 +1,5 @@
-"""Training wiring: pick the training and held-out faces, decode them once, then train the swap model.
+"""Training wiring: pick the training and held-out faces, decode them once, then train the swap
+model.
 
 `base_model` (the pretraining's output) is an input: read only when `training.init_from` names it.
 """
