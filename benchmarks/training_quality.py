@@ -112,9 +112,11 @@ def main() -> None:
         )
         preview.save(workdir / f"preview_{total:g}min.png")
 
+    preset = (
+        args.preset.relative_to(PROJECT) if args.preset.is_relative_to(PROJECT) else args.preset
+    )
     print(
-        "\npreset"
-        f" {args.preset.relative_to(PROJECT) if args.preset.is_relative_to(PROJECT) else args.preset}"
+        f"\npreset {preset}"
         f" {' '.join(args.set)}: {params['architecture']} width {params['width']}, batch"
         f" {params['batch_size']}, lr {params['optimizer']['lr']}; faces train/val A"
         f" {summary['faces']['train_a']}/{summary['faces']['val_a']}, B"

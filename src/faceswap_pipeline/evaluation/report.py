@@ -148,6 +148,12 @@ def _verdict_html(verdict: Mapping[str, Any]) -> str:
     return f'<div class="verdict no"><b>Verdict: not convincing yet.</b><ul>{failures}</ul></div>'
 
 
+def _figure_html(png: bytes, caption: str) -> str:
+    """One captioned image of the report."""
+    caption_html = html.escape(caption)
+    return f"<figure>{_image_tag(png, caption)}<figcaption>{caption_html}</figcaption></figure>"
+
+
 def render_report_html(
     table: pd.DataFrame,
     frames: Mapping[str, np.ndarray],
@@ -177,22 +183,19 @@ def render_report_html(
         f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in facts.items()
     )
     frame_items = (
-        "\n".join(
-            f"<figure>{_image_tag(png_bytes(image), caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
-            for caption, image in frames.items()
-        )
+        "\n".join(_figure_html(png_bytes(image), caption) for caption, image in frames.items())
         or "<p>No swapped frame to show.</p>"
     )
     verdict_section = _verdict_html(verdict) if verdict else ""
     plot_items = "\n".join(
-        f"<figure>{_image_tag(png_bytes(figure), title)}<figcaption>{html.escape(title)}</figcaption></figure>"
-        for title, figure in figures.items()
+        _figure_html(png_bytes(figure), title) for title, figure in figures.items()
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Face swap evaluation</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 75em; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: .3em .8em; text-align: left; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 figure {{ display: inline-block; margin: .5em; }} img {{ max-width: 100%; }}
 figcaption {{ font-size: .85em; color: #555; }}

@@ -295,7 +295,7 @@ class _PairMeasurer:
         return VideoEvaluation(per_frame, self.report_frames, landmarks_source, landmarks_output)
 
 
-def evaluate_swapped_video(
+def evaluate_swapped_video(  # noqa: PLR0913  # two videos, two references; the rest keyword
     source: str | Path,
     output: str | Path,
     target_references: np.ndarray,

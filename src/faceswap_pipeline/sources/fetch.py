@@ -1,4 +1,5 @@
-"""Turn a configured source (a yt-dlp URL, a direct http(s) link, or a local path) into a local video file.
+"""Turn a configured source (a yt-dlp URL, a direct http(s) link, or a local path) into a local
+video file.
 
 Downloads go through yt-dlp's Python API with options built from an allow-list: nothing from
 configuration can make yt-dlp run a command (no exec post-processors, external downloaders,

@@ -58,7 +58,7 @@ def _validate_window(start_s: float | None, end_s: float | None, sample_fps: flo
         raise ValueError(f"sample_fps must be > 0 frames per second, got {sample_fps}")
 
 
-def iter_frames(
+def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open while frames are yielded
     path: str | Path,
     *,
     start_s: float | None = None,

@@ -295,7 +295,7 @@ class VideoWriter(_OutputWriter):
         crf, preset: libx264 quality and speed.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  # the writer's encoding options, all keyword
         self,
         output_path: str | os.PathLike,
         *,

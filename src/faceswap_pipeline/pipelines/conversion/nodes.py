@@ -141,7 +141,7 @@ def _log_summary(report: pd.DataFrame, source_name: str, person: str) -> None:
         )
 
 
-def convert_video(
+def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it reads
     swap_model: Any,
     person_a_identity: pd.DataFrame,
     person_b_identity: pd.DataFrame,

@@ -124,7 +124,7 @@ def _warn_if_frames_differ(conversion_report: pd.DataFrame, per_frame: pd.DataFr
         )
 
 
-def evaluate_swapped_video(
+def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it reads
     swapped_video: Path,
     conversion_report: pd.DataFrame,
     person_a_identity: pd.DataFrame,

@@ -79,7 +79,8 @@ def _video_key(row: pd.Series, settings_hash: str) -> str:
             "settings": settings_hash,
         }
     )
-    return f"{safe_stem(Path(str(row['file'])).stem, fallback='video')}_{str(row['sha256'])[:12]}_{window}"
+    stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
+    return f"{stem}_{str(row['sha256'])[:12]}_{window}"
 
 
 def _face_table_schema():

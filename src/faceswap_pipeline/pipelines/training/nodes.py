@@ -350,7 +350,7 @@ def _training_summary(
 
 
 @runs_on_every_rank
-def train_swap_model(
+def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset it reads
     aligned_faces_a: dict[str, Callable[[], np.ndarray]],
     aligned_faces_b: dict[str, Callable[[], np.ndarray]],
     training_faces: pd.DataFrame,
