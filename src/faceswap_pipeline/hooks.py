@@ -131,7 +131,7 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
     from faceswap_pipeline.pipelines.conversion.params import parse_params as conversion
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as evaluation
     from faceswap_pipeline.pipelines.face_extraction.params import parse_params as face_extraction
-    from faceswap_pipeline.pipelines.ingestion.nodes import (
+    from faceswap_pipeline.pipelines.ingestion.params import (
         parse_download_options,
         parse_person_sources,
     )

@@ -202,13 +202,8 @@ class _VideoFaceChunks:
         schema = _face_table_schema()
         report = DecodeReport()
         extractor = FaceExtractor(self.models.detector(), self.params)
-        frames = iter_frames(
-            self.path,
-            start_s=_optional(self.row["start_s"]),
-            end_s=_optional(self.row["end_s"]),
-            sample_fps=_optional(self.row["sample_fps"]),
-            report=report,
-        )
+        window = {key: _optional(self.row[key]) for key in ("start_s", "end_s", "sample_fps")}
+        frames = iter_frames(self.path, report=report, **window)
         started = time.perf_counter()
         yielded = False
         expected = self._expected_frames()
@@ -239,10 +234,12 @@ class _VideoFaceChunks:
             for table in pending:
                 yielded = True
                 yield table.result()
-        elapsed = time.perf_counter() - started
         if not yielded:
             yield schema.empty_table()
-        counts = extractor.counts
+        self._record(extractor.counts, report, time.perf_counter() - started)
+
+    def _record(self, counts: Any, report: Any, elapsed: float) -> None:
+        """The video's figures into the table's metadata, and into the log (with its problems)."""
         self.parquet_metadata = {
             "frames_read": counts.frames_read,
             "frames_decoded": report.frames_decoded,

@@ -9,10 +9,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
 from faceswap_pipeline.errors import BadInputError
-from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.pipelines.ingestion.params import (
+    parse_download_options,
+    parse_person_sources,
+)
 from faceswap_pipeline.sources import (
     DownloadOptions,
     FetchedVideo,
@@ -21,7 +23,6 @@ from faceswap_pipeline.sources import (
     fetch_source,
     sha256_of,
 )
-from faceswap_pipeline.strict_model import StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -46,38 +47,6 @@ METADATA_COLUMNS = [
     "bytes",
     "sha256",
 ]
-
-
-class PersonSources(StrictModel):
-    """One person's configuration: a display name, video sources and optional reference photos."""
-
-    name: str
-    sources: list[VideoSource]
-    reference_photos: list[str] = []
-
-
-def _parse(model: type[BaseModel], value: Any, where: str) -> Any:
-    return validate_parameters(
-        model, value, prefix=where, file="conf/base/parameters_ingestion.yml"
-    )
-
-
-def parse_person_sources(value: Any, where: str = "person") -> PersonSources:
-    """Validate one person's ingestion parameters (`person_a` or `person_b`: `where`).
-
-    Raises:
-        ValueError: naming each wrong parameter (`<where>.<name>`) and the file to fix.
-    """
-    return _parse(PersonSources, value, where)
-
-
-def parse_download_options(value: Any) -> DownloadOptions:
-    """Validate the `download` parameters.
-
-    Raises:
-        ValueError: naming each wrong parameter (`download.<name>`) and the file to fix.
-    """
-    return _parse(DownloadOptions, value, "download")
 
 
 # What a download that found no network adds: the README's "Offline" paragraph in one sentence.
