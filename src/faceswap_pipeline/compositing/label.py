@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 DEFAULT_LABEL_TEXT = "SYNTHETIC"
 
 
@@ -18,15 +20,7 @@ def draw_label(rgb: np.ndarray, text: str = DEFAULT_LABEL_TEXT) -> np.ndarray:
     Returns:
         A labelled copy, (H, W, 3) uint8 RGB.
     """
-    if (
-        not isinstance(rgb, np.ndarray)
-        or rgb.dtype != np.uint8
-        or rgb.ndim != 3
-        or rgb.shape[2] != 3
-    ):
-        raise ValueError(
-            f"rgb must be an (H, W, 3) uint8 RGB array, got {getattr(rgb, 'shape', rgb)}"
-        )
+    require_rgb_image(rgb, "rgb must be an (H, W, 3) uint8 RGB array")
     labelled = rgb.copy()
     height, width = rgb.shape[:2]
     # About 1/40 of the frame's shorter side tall: readable, but small.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceswap_pipeline.compositing.arrays import finite_array
+from faceswap_pipeline.arrays import finite_array
 
 # Defaults, as fractions of the face's size (the square root of the hull's area), so a mask looks
 # the same on a 100-pixel and a 600-pixel face.

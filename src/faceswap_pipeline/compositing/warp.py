@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceswap_pipeline.compositing.arrays import finite_array
+from faceswap_pipeline.arrays import finite_array, require_rgb_image
 
 
 def face_region(
@@ -53,15 +53,7 @@ def warp_crop_to_region(
         (face, coverage): face is (y1 - y0, x1 - x0, 3) uint8 RGB; coverage is (y1 - y0, x1 - x0)
         float32 in [0, 1]: `crop_weights` warped into the region, 0 outside the crop's square.
     """
-    if (
-        not isinstance(crop, np.ndarray)
-        or crop.dtype != np.uint8
-        or crop.ndim != 3
-        or crop.shape[2] != 3
-    ):
-        raise ValueError(
-            f"crop must be an (S, S, 3) uint8 RGB array, got {getattr(crop, 'shape', crop)}"
-        )
+    require_rgb_image(crop, "crop must be an (S, S, 3) uint8 RGB array")
     x0, y0, x1, y1 = region
     if x1 <= x0 or y1 <= y0:
         raise ValueError(f"region {region} is empty")

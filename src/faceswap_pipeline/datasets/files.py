@@ -18,6 +18,7 @@ import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
 
+from faceswap_pipeline.arrays import require_rgb_image
 from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 from faceswap_pipeline.rank_call_codec import transferable
 from faceswap_pipeline.safe_names import path_inside
@@ -271,16 +272,9 @@ class ImageFolderDataset(
                     )
                 encoded = np.frombuffer(array, np.uint8)
             else:
-                if (
-                    not isinstance(array, np.ndarray)
-                    or array.dtype != np.uint8
-                    or array.ndim != 3
-                    or array.shape[2] != 3
-                ):
-                    raise DatasetError(
-                        f"image {partition!r} must be an RGB uint8 (H, W, 3) array, got "
-                        f"{getattr(array, 'dtype', type(array))} {getattr(array, 'shape', '')}"
-                    )
+                require_rgb_image(
+                    array, f"image {partition!r} must be an RGB uint8 (H, W, 3) array", DatasetError
+                )
                 ok, encoded = cv2.imencode(
                     self._suffix, np.ascontiguousarray(array[:, :, ::-1]), params
                 )

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 # ITU-R BT.601 luma weights: flicker is seen in brightness more than in colour.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _check_frame(frame: np.ndarray, name: str) -> None:
-    if (
-        not isinstance(frame, np.ndarray)
-        or frame.dtype != np.uint8
-        or frame.ndim != 3
-        or frame.shape[2] != 3
-    ):
-        raise ValueError(
-            f"{name} must be an (H, W, 3) uint8 RGB frame, got"
-            f" {getattr(frame, 'dtype', type(frame))} {getattr(frame, 'shape', '')}"
-        )
+    require_rgb_image(frame, f"{name} must be an (H, W, 3) uint8 RGB frame")
 
 
 def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 # ArcFace's template in a 112 x 112 crop: eye on the image's left, eye on the right, nose tip, mouth
 # corners left and right; RetinaFace returns its landmarks in the same order.
 _ARCFACE_TEMPLATE_112 = np.array(
@@ -126,16 +128,7 @@ def warp_face(image: np.ndarray, matrix: np.ndarray, crop_size: int = 256) -> np
         ``(crop_size, crop_size, 3)`` uint8; parts outside the frame (a face at its edge) are
         filled by reflecting the border so no hard black edge enters training.
     """
-    if (
-        not isinstance(image, np.ndarray)
-        or image.dtype != np.uint8
-        or image.ndim != 3
-        or image.shape[2] != 3
-    ):
-        raise ValueError(
-            "warp_face() takes an (H, W, 3) uint8 image, got"
-            f" {getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
-        )
+    require_rgb_image(image, "warp_face() takes an (H, W, 3) uint8 image")
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (2, 3):
         raise ValueError(f"matrix must be a (2, 3) affine matrix, got {matrix.shape}")

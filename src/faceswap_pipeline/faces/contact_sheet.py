@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 _BACKGROUND = (32, 32, 32)
 _TEXT_COLOUR = (235, 235, 235)
 _LINE_HEIGHT = 22
@@ -62,16 +64,7 @@ def contact_sheet(
         rows = -(-len(crops) // columns)
         grid = np.full((rows * thumbnail_size, width, 3), _BACKGROUND, dtype=np.uint8)
         for i, crop in enumerate(crops):
-            if (
-                not isinstance(crop, np.ndarray)
-                or crop.dtype != np.uint8
-                or crop.ndim != 3
-                or crop.shape[2] != 3
-            ):
-                raise ValueError(
-                    f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB, got"
-                    f" {getattr(crop, 'shape', type(crop))}"
-                )
+            require_rgb_image(crop, f"crop {i} of section {title!r} must be (S, S, 3) uint8 RGB")
             thumbnail = cv2.resize(
                 crop, (thumbnail_size, thumbnail_size), interpolation=cv2.INTER_AREA
             )

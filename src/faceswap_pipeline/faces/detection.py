@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from faceswap_pipeline.arrays import require_rgb_image
 from faceswap_pipeline.strict_model import StrictModel
 
 logger = logging.getLogger(__name__)
@@ -241,16 +242,7 @@ class RetinaFaceDetector:
             return []
         shape = images[0].shape
         for image in images:
-            if (
-                not isinstance(image, np.ndarray)
-                or image.dtype != np.uint8
-                or image.ndim != 3
-                or image.shape[2] != 3
-            ):
-                raise ValueError(
-                    "detect() takes (H, W, 3) uint8 RGB images, got "
-                    f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
-                )
+            require_rgb_image(image, "detect() takes (H, W, 3) uint8 RGB images")
             if image.shape != shape:
                 raise ValueError(
                     f"detect() takes images of one size per call, got {shape} and {image.shape}"

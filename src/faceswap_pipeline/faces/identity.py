@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import dlib
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -61,16 +63,7 @@ def _descriptor_network() -> dlib.face_recognition_model_v1:
 
 
 def _check_rgb(image: np.ndarray) -> np.ndarray:
-    if (
-        not isinstance(image, np.ndarray)
-        or image.dtype != np.uint8
-        or image.ndim != 3
-        or image.shape[2] != 3
-    ):
-        raise ValueError(
-            f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'dtype', type(image))}"
-            f" {getattr(image, 'shape', '')}"
-        )
+    require_rgb_image(image, "expected an (H, W, 3) uint8 RGB image")
     # dlib reads raw memory: frames sliced or of odd widths must be made contiguous first.
     return np.ascontiguousarray(image)
 

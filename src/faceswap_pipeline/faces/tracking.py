@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceswap_pipeline.arrays import require_rgb_image
+
 
 def box_iou(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """Intersection over union of every pair of boxes.
@@ -116,16 +118,7 @@ class ShotCutDetector:
         not)."""
         import cv2
 
-        if (
-            not isinstance(image, np.ndarray)
-            or image.dtype != np.uint8
-            or image.ndim != 3
-            or image.shape[2] != 3
-        ):
-            raise ValueError(
-                "is_cut() takes an (H, W, 3) uint8 RGB image, got"
-                f" {getattr(image, 'shape', type(image))}"
-            )
+        require_rgb_image(image, "is_cut() takes an (H, W, 3) uint8 RGB image")
         grey = cv2.cvtColor(
             cv2.resize(image, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
         )

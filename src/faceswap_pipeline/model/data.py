@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from faceswap_pipeline.arrays import require_rgb_image
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import source_size
 from faceswap_pipeline.model.losses import landmark_region_mask
@@ -142,17 +143,11 @@ class AlignedFaceDataset(Dataset):
     def __getitem__(self, index: int) -> Tensor:
         item = self.items[index]
         image = item.load()
-        if (
-            not isinstance(image, np.ndarray)
-            or image.dtype != np.uint8
-            or image.ndim != 3
-            or image.shape[2] != 3
-        ):
-            raise ValueError(
-                f"aligned face {item.face_id!r} of person_{self.person} must be an RGB uint8 (H, W,"
-                f" 3) array, got {getattr(image, 'shape', type(image))}"
-                f" {getattr(image, 'dtype', '')}"
-            )
+        require_rgb_image(
+            image,
+            f"aligned face {item.face_id!r} of person_{self.person} must be an RGB uint8"
+            " (H, W, 3) array",
+        )
         height, width = image.shape[:2]
         if (height, width) != (self.crop_size, self.crop_size) and not self._warned_size:
             self._warned_size = True

@@ -220,11 +220,7 @@ def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig)
     """
     found, step = read_checkpoint_info(checkpoint_path)
     if found != expected:
-        differences = ", ".join(
-            f"{key} {getattr(found, key)!r} (parameters say {getattr(expected, key)!r})"
-            for key in found.to_dict()
-            if getattr(found, key) != getattr(expected, key)
-        )
+        differences = found.differences(expected, "parameters say")
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained for another model: {differences}. "
             "Set training.resume: false to start over (the old checkpoints are then replaced), "

@@ -33,6 +33,29 @@ def _write_atomically(path: Path, write) -> None:
         write(temporary)
 
 
+def write_model_folder(
+    directory: str | Path, module: torch.nn.Module, metadata: dict[str, str], config_text: str
+) -> Path:
+    """A model folder: `model.safetensors` (the module's weights, copied to the CPU in their dtype,
+    with `metadata`) and `config.json` (`config_text`), each written atomically.
+
+    Returns:
+        The folder's path (created if needed).
+    """
+    from safetensors.torch import save_file
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        name: tensor.detach().cpu().contiguous() for name, tensor in module.state_dict().items()
+    }
+    _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
+    _write_atomically(
+        folder / CONFIG_FILE, lambda temp: temp.write_text(config_text + "\n", encoding="utf-8")
+    )
+    return folder
+
+
 def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
     """Write a swap model to `directory` (created if needed): `model.safetensors` and `config.json`.
 
@@ -43,22 +66,11 @@ def save_swap_model(model: SwapModel, directory: str | Path) -> Path:
     Returns:
         The folder's path.
     """
-    from safetensors.torch import save_file
-
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
     config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
-    state = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
-    }
     metadata = {"config": config_json}
     if model.people is not None:
         metadata["people"] = json.dumps(model.people, sort_keys=True)
-    _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
-    _write_atomically(
-        folder / CONFIG_FILE, lambda temp: temp.write_text(config_json + "\n", encoding="utf-8")
-    )
-    return folder
+    return write_model_folder(directory, model, metadata, config_json)
 
 
 def people_record(descriptors: np.ndarray, videos: list[str]) -> dict:

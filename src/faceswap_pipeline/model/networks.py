@@ -63,6 +63,15 @@ class ModelConfig:
         if self.crop_size < 16:
             raise ValueError(f"crop_size must be at least 16 px, got {self.crop_size}")
 
+    def differences(self, expected: ModelConfig, source: str) -> str:
+        """Each field that differs from `expected`, e.g. ``width 0.5 (parameters say 0.25)``, where
+        `source` says where `expected` came from ("parameters say")."""
+        return ", ".join(
+            f"{key} {getattr(self, key)!r} ({source} {getattr(expected, key)!r})"
+            for key in self.to_dict()
+            if getattr(self, key) != getattr(expected, key)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain JSON-serialisable values."""
         return asdict(self)
@@ -237,18 +246,28 @@ class SwapModel(nn.Module):
         """
         if to not in PERSONS:
             raise ValueError(f"swap target must be 'a' or 'b', got {to!r}")
-        if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
-            raise ValueError(
-                f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} "
-                f"{faces.dtype}"
-            )
+        faces = faces_for_model(self, faces, self.config.input_size)
         was_training = self.training
         self.eval()
-        parameter = next(self.parameters())
-        faces = faces.to(device=parameter.device, dtype=parameter.dtype)
-        size = self.config.input_size
-        if faces.shape[-2:] != (size, size):
-            faces = F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True)
         swapped = self(faces, to)
         self.train(was_training)
         return swapped.clamp(0.0, 1.0)
+
+
+def faces_for_model(module: nn.Module, faces: Tensor, size: int) -> Tensor:
+    """Faces as `module` takes them: RGB float `(N, 3, H, W)` in [0, 1] checked, moved to the
+    module's device and dtype, and resized to `(N, 3, size, size)` (antialiased bilinear).
+
+    Raises:
+        ValueError: faces of the wrong shape or dtype.
+    """
+    if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
+        raise ValueError(
+            f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)} "
+            f"{faces.dtype}"
+        )
+    parameter = next(module.parameters())
+    faces = faces.to(device=parameter.device, dtype=parameter.dtype)
+    if faces.shape[-2:] != (size, size):
+        faces = F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True)
+    return faces

@@ -21,15 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from faceswap_pipeline.model.model_file import (
-    CONFIG_FILE,
     WEIGHTS_FILE,
     ModelFileError,
-    _write_atomically,
+    write_model_folder,
 )
-from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel, faces_for_model
 from faceswap_pipeline.model.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
@@ -80,18 +78,9 @@ class BaseModel(nn.Module):
     def reconstruct(self, faces: Tensor) -> Tensor:
         """Inference: RGB float `(N, 3, H, W)` in [0, 1] (resized to the input size) → `(N, 3, S,
         S)` in [0, 1]."""
-        if faces.ndim != 4 or faces.shape[1] != 3 or not faces.is_floating_point():
-            raise ValueError(
-                f"faces must be a float tensor (N, 3, H, W) in [0, 1], got {tuple(faces.shape)}"
-                f" {faces.dtype}"
-            )
+        faces = faces_for_model(self, faces, self.config.input_size)
         was_training = self.training
         self.eval()
-        parameter = next(self.parameters())
-        faces = faces.to(device=parameter.device, dtype=parameter.dtype)
-        size = self.config.input_size
-        if faces.shape[-2:] != (size, size):
-            faces = F.interpolate(faces, size=(size, size), mode="bilinear", antialias=True)
         reconstructed = self(faces)
         self.train(was_training)
         return reconstructed.clamp(0.0, 1.0)
@@ -104,29 +93,17 @@ def save_base_model(model: BaseModel, directory: str | Path) -> Path:
     Returns:
         The folder's path.
     """
-    from safetensors.torch import save_file
-
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    config_json = json.dumps(model.config.to_dict(), indent=2, sort_keys=True)
-    state = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
-    }
     metadata = {
         "kind": BASE_MODEL_KIND,
-        "config": config_json,
+        "config": json.dumps(model.config.to_dict(), indent=2, sort_keys=True),
         "record": json.dumps(model.record, sort_keys=True),
     }
-    _write_atomically(folder / WEIGHTS_FILE, lambda temp: save_file(state, temp, metadata=metadata))
     readable = json.dumps(
         {"kind": BASE_MODEL_KIND, "config": model.config.to_dict(), "record": model.record},
         indent=2,
         sort_keys=True,
     )
-    _write_atomically(
-        folder / CONFIG_FILE, lambda temp: temp.write_text(readable + "\n", encoding="utf-8")
-    )
-    return folder
+    return write_model_folder(directory, model, metadata, readable)
 
 
 def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
@@ -210,11 +187,7 @@ def check_base_model_matches(directory: str | Path, expected: ModelConfig) -> di
     """
     found, record = read_base_model_info(directory)
     if found != expected:
-        differences = ", ".join(
-            f"{key} {getattr(found, key)!r} (training says {getattr(expected, key)!r})"
-            for key in found.to_dict()
-            if getattr(found, key) != getattr(expected, key)
-        )
+        differences = found.differences(expected, "training says")
         raise BaseModelMismatchError(
             f"base model {Path(directory)} was pretrained for another model: {differences}."
             " Pretrain one with the same training settings (the pretraining takes architecture,"

@@ -26,14 +26,8 @@ from faceswap_pipeline.sources import (
 
 logger = logging.getLogger(__name__)
 
-METADATA_COLUMNS = [
-    "person",
-    "source",
-    "title",
-    "file",
-    "start_s",
-    "end_s",
-    "sample_fps",
+# The columns read from the video itself (`video.probe` fields of the same names).
+PROBED_COLUMNS = [
     "duration_s",
     "frame_count",
     "avg_fps",
@@ -44,8 +38,11 @@ METADATA_COLUMNS = [
     "height",
     "video_codec",
     "audio_codec",
-    "bytes",
-    "sha256",
+]
+METADATA_COLUMNS = [
+    *["person", "source", "title", "file", "start_s", "end_s", "sample_fps"],
+    *PROBED_COLUMNS,
+    *["bytes", "sha256"],
 ]
 
 
@@ -156,21 +153,7 @@ def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> di
         "start_s": _nan_if_none(source.start),
         "end_s": _nan_if_none(source.end),
         "sample_fps": _nan_if_none(source.fps),
-        **{
-            key: getattr(info, key)
-            for key in (
-                "duration_s",
-                "frame_count",
-                "avg_fps",
-                "nominal_fps",
-                "variable_frame_rate",
-                "first_frame_time_s",
-                "width",
-                "height",
-                "video_codec",
-                "audio_codec",
-            )
-        },
+        **{key: getattr(info, key) for key in PROBED_COLUMNS},
         "bytes": fetched.path.stat().st_size,
         "sha256": fetched.sha256,
     }
