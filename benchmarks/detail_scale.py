@@ -27,7 +27,7 @@ from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, detail_ratio
 from faceswap_pipeline.evaluation.validation_swaps import composite_swap
 from faceswap_pipeline.model.augmentation import crop_model_region
 
-FACE_SIZES = (None, 128, 96, 64, DETAIL_FACE_PX, 32)
+FACE_SIZES = tuple(dict.fromkeys((None, 128, 96, 64, 48, 40, 32, DETAIL_FACE_PX)))
 
 
 def _as_uint8(region: torch.Tensor) -> np.ndarray:

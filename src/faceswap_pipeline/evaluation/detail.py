@@ -5,6 +5,17 @@ pose and can fool an identity descriptor; it cannot fake the Laplacian. The meas
 of the Laplacian inside the inner face (the 68-landmark hull, shrunk so that the face's outline and
 the blend seam are left out), output over source, in the same frame and the same region: 1 for an
 untouched face, far below 1 for a blur.
+
+Both faces are first brought to one size, `DETAIL_FACE_PX` (the square root of the landmark
+hull's area; larger faces are shrunk by area averaging, smaller ones left as they are). At a
+video's own scale the Laplacian's variance is the finest pixels' (noise, compression): there a
+perfect 64 px model kept 0.03-0.07 of a 480p face's, a perfect 128 px one 0.07-0.16 and a 1 px blur
+0.04-0.09, so no model of this project could pass and the same swap scored differently at every
+resolution. With the face at 40 px what varies is the eyes, brows, nostrils and lip line. On d9's
+and d18's faces (`benchmarks/detail_scale.py`) a perfect 64 px model keeps 0.56-0.57 (a 64 px face
+upscaled onto a 480p one looks soft: it stays below the verdict's 0.6), a perfect 128 px one
+0.73-0.76, a perfect 256 px one 0.93-0.94, a 1 px blur 0.53-0.58, a 2 px blur 0.20-0.23 and a 4 px
+blur 0.04-0.05.
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from faceswap_pipeline.faces.quality import laplacian_variance
 # conversion's mask is eroded by 0.03 and feathered over 0.08 of the face) are edges of the
 # compositing, not detail of the face.
 INNER_FACE_EROSION = 0.12
+# The face size (square root of the landmark hull's area, px) at which detail is compared.
+DETAIL_FACE_PX = 40.0
 
 
 def inner_face_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -41,15 +54,21 @@ def inner_face_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     return mask.astype(bool)
 
 
-def detail_ratio(output_rgb: np.ndarray, source_rgb: np.ndarray, landmarks68: np.ndarray) -> float:
+def detail_ratio(
+    output_rgb: np.ndarray,
+    source_rgb: np.ndarray,
+    landmarks68: np.ndarray,
+    face_px: float | None = DETAIL_FACE_PX,
+) -> float:
     """Fine detail of the swapped face over the source face's, inside the source face's inner
-    region.
+    region, both at `face_px`.
 
     Args:
         output_rgb: ``(H, W, 3)`` uint8 RGB, the swapped picture.
         source_rgb: ``(H, W, 3)`` uint8 RGB, the source picture (same size).
         landmarks68: ``(68, 2)`` the source face's landmarks in pixels (the region measured in
             both).
+        face_px: the face size both are compared at (None: the pictures' own scale).
 
     Returns:
         Laplacian variance ratio, output / source (>= 0; NaN when the region is empty or flat in the
@@ -67,9 +86,19 @@ def detail_ratio(output_rgb: np.ndarray, source_rgb: np.ndarray, landmarks68: np
     bottom = int(min(height, np.ceil(points[:, 1].max()) + 2))
     if right - left < 3 or bottom - top < 3:
         return float("nan")
-    mask = inner_face_mask(points - (left, top), (bottom - top, right - left))
-    source = laplacian_variance(np.ascontiguousarray(source_rgb[top:bottom, left:right]), mask)
-    output = laplacian_variance(np.ascontiguousarray(output_rgb[top:bottom, left:right]), mask)
+    source = np.ascontiguousarray(source_rgb[top:bottom, left:right])
+    output = np.ascontiguousarray(output_rgb[top:bottom, left:right])
+    points = points - (left, top)
+    scale = face_px / face_size(points) if face_px else 1.0
+    if scale < 1.0:
+        # Area averaging: what a viewer's eye does to a face seen smaller, without aliasing.
+        size = (max(3, round(source.shape[1] * scale)), max(3, round(source.shape[0] * scale)))
+        source = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+        output = cv2.resize(output, size, interpolation=cv2.INTER_AREA)
+        points = points * (size[0] / (right - left), size[1] / (bottom - top))
+    mask = inner_face_mask(points, source.shape[:2])
+    source = laplacian_variance(source, mask)
+    output = laplacian_variance(output, mask)
     if not np.isfinite(source) or source <= 1e-6:
         return float("nan")
     return float(output / source)
