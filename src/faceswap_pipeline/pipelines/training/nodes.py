@@ -363,62 +363,42 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the shared-encoder swap model, resuming from the last checkpoint when there is one.
 
-    Stops at `training.max_steps` (counted over all runs) or after `training.max_minutes` of this
-    run, whichever comes first; checkpoints every `checkpoint_every_n_steps` into
-    `training.checkpoint_dir` (`model.trainer.run_training`). Step metrics and preview grids go to
-    kedro-mlflow's active run when there is one. Under DDP this process is rank 0; the other ranks
-    run this same call in their own processes (`runs_on_every_rank`), and only this process's
-    result is returned to Kedro.
+    Stops at `training.max_steps` (over all runs) or after `training.max_minutes` of this run;
+    checkpoints into `training.checkpoint_dir` (`model.trainer.run_training`). Step metrics and
+    previews go to kedro-mlflow's active run. Under DDP this process is rank 0 and the other ranks
+    run this same call (`runs_on_every_rank`).
 
     Args:
-        aligned_faces_a: person A's aligned faces, `{partition id: loader of RGB uint8 (S, S, 3)}`;
-            training reads the face banks, these only give the validation swaps their whole
-            held-out crops.
-        aligned_faces_b: person B's aligned faces.
-        training_faces: the table from `select_training_faces`.
-        training: `params:training`.
-        person_a_identity, person_b_identity: each person's identity descriptors
-            (`{person}_identity`); the model records their means (`swap_model.people`), so a
-            conversion can refuse a model trained on other people than the configured ones; the
-            validation swaps are judged against them.
-        evaluation: `params:evaluation` (its `verdict` thresholds judge the validation swaps).
-        base_model: the `base_model` catalog folder, used when `training.init_from` is "base_model".
-        training_face_banks: `{"a": FaceBank, "b": ...}` from `build_face_banks` (memory-mapped),
-            the faces training draws its batches from; None (a call outside the pipeline) builds
-            them in memory from the aligned faces.
+        aligned_faces_a, aligned_faces_b: `{partition id: loader of RGB uint8 (S, S, 3)}`: the
+            validation swaps' whole held-out crops (training draws from the face banks).
+        training_faces: the table from `select_training_faces`; training: `params:training`.
+        person_a_identity, person_b_identity: `{person}_identity`: the model records their means
+            (`swap_model.people`); the validation swaps are judged against them.
+        evaluation: `params:evaluation` (its `verdict` thresholds).
+        base_model: the `base_model` folder, used when `training.init_from` is "base_model".
+        training_face_banks: `{"a": FaceBank, "b": ...}` (None: built in memory).
 
     Returns:
-        `(swap_model, training_preview, training_summary)`: the trained `SwapModel` (CPU, eval
-        mode), the last preview grid as a PIL image (rows A, A→A, A→B, B, B→B, B→A), and a summary
-        dict (steps, stop reason, faces, final validation L1/SSIM per person, images/s).
+        `(swap_model, training_preview, training_summary)`: the `SwapModel` (CPU, eval mode), the
+        last preview grid (rows A, A→A, A→B, B, B→B, B→A) and the summary dict.
 
     Raises:
-        CheckpointMismatchError: the last checkpoint was trained for another model configuration.
-        BaseModelMismatchError: `training.init_from` names a base model of another configuration.
-        NonFiniteLossError: the loss became NaN or infinite; the last good checkpoint is kept.
+        CheckpointMismatchError, BaseModelMismatchError: a checkpoint or base model of another
+            configuration; NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
     """
     import lightning as L
     from PIL import Image
 
-    from faceswap_pipeline.model.lightning_module import SwapLightningModule
-    from faceswap_pipeline.model.pretrained import start_from_base_model
-    from faceswap_pipeline.model.trainer import find_resume, run_training
+    from faceswap_pipeline.model.trainer import run_training
 
     params = parse_training_params(training)
     L.seed_everything(params.seed, workers=True, verbose=False)
-    model_config = params.swap_model_config()
     if training_face_banks is None:
         plans = build_face_banks(aligned_faces_a, aligned_faces_b, training_faces, training, {})
         training_face_banks = {person: plan.build() for person, plan in plans.items()}
     train_rows, val_rows = _face_rows(training_faces, training_face_banks, params)
     datamodule = _datamodule(training_face_banks, train_rows, val_rows, params)
-    module = SwapLightningModule(
-        model_config, params.optimizer, params.loss, params.augmentation, params.compile
-    )
-    resume = find_resume(params, model_config)
-    initialised_from = start_from_base_model(
-        module.model, _base_model_folder(params.init_from, base_model), resume.checkpoint
-    )
+    module, resume, initialised_from = _module_to_train(params, base_model)
     faces = _face_counts(train_rows, val_rows)
     mlflow_logger = active_mlflow_logger()
     if mlflow_logger is not None:
@@ -443,6 +423,23 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
     swap_model = module.export_model()
     swap_model.people = _people_trained_on(person_a_identity, person_b_identity)
     return swap_model, Image.fromarray(grid), summary
+
+
+def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[Any, Any, Any]:
+    """The LightningModule, the checkpoint to resume from, and the base model it started from."""
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+    from faceswap_pipeline.model.pretrained import start_from_base_model
+    from faceswap_pipeline.model.trainer import find_resume
+
+    model_config = params.swap_model_config()
+    module = SwapLightningModule(
+        model_config, params.optimizer, params.loss, params.augmentation, params.compile
+    )
+    resume = find_resume(params, model_config)
+    initialised_from = start_from_base_model(
+        module.model, _base_model_folder(params.init_from, base_model), resume.checkpoint
+    )
+    return module, resume, initialised_from
 
 
 def _datamodule(
