@@ -33,6 +33,14 @@ def _write_atomically(path: Path, write) -> None:
         write(temporary)
 
 
+def unreadable_model_file_errors() -> tuple[type[Exception], ...]:
+    """What reading a model folder's safetensors metadata raises when the file is not one this
+    version can read (damaged, another format, missing or malformed metadata)."""
+    from safetensors import SafetensorError
+
+    return (SafetensorError, OSError, KeyError, json.JSONDecodeError, TypeError, ValueError)
+
+
 def write_model_folder(
     directory: str | Path, module: torch.nn.Module, metadata: dict[str, str], config_text: str
 ) -> Path:
@@ -116,7 +124,7 @@ def read_model_config(directory: str | Path) -> ModelConfig:
     """The configuration of a saved model, from its weights file's metadata (without loading
     weights)."""
     # safetensors is imported here so that the networks and training import on a bare torch machine.
-    from safetensors import SafetensorError, safe_open
+    from safetensors import safe_open
 
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
@@ -128,14 +136,7 @@ def read_model_config(directory: str | Path) -> ModelConfig:
         with safe_open(weights_path, framework="pt") as weights:
             metadata = weights.metadata() or {}
         return ModelConfig.from_dict(json.loads(metadata["config"]))
-    except (
-        SafetensorError,
-        OSError,
-        KeyError,
-        json.JSONDecodeError,
-        TypeError,
-        ValueError,
-    ) as error:
+    except unreadable_model_file_errors() as error:
         raise ModelFileError(
             f"{weights_path} is not a swap model file this version can read"
             f" ({type(error).__name__}: {error}); re-run the training pipeline to write it again"

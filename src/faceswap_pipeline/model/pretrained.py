@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from faceswap_pipeline.model.model_file import (
     WEIGHTS_FILE,
     ModelFileError,
+    unreadable_model_file_errors,
     write_model_folder,
 )
 from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel, faces_for_model
@@ -112,7 +113,7 @@ def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, 
     Raises:
         ModelFileError: no base model there (missing, a swap model, unreadable).
     """
-    from safetensors import SafetensorError, safe_open
+    from safetensors import safe_open
 
     weights_path = Path(directory) / WEIGHTS_FILE
     if not weights_path.is_file():
@@ -133,14 +134,7 @@ def read_base_model_info(directory: str | Path) -> tuple[ModelConfig, dict[str, 
         )
     except ModelFileError:
         raise
-    except (
-        SafetensorError,
-        OSError,
-        KeyError,
-        json.JSONDecodeError,
-        TypeError,
-        ValueError,
-    ) as error:
+    except unreadable_model_file_errors() as error:
         raise ModelFileError(
             f"{weights_path} is not a base model this version can read ({type(error).__name__}:"
             f" {error}); run the pretraining pipeline again"
