@@ -18,7 +18,12 @@ from faceswap_pipeline.model import (
     read_model_config,
     save_swap_model,
 )
-from faceswap_pipeline.model.losses import landmark_region_mask, reconstruction_loss, ssim
+from faceswap_pipeline.model.losses import (
+    gradient_loss,
+    landmark_region_mask,
+    reconstruction_loss,
+    ssim,
+)
 
 
 def _parameters(model: torch.nn.Module) -> int:
@@ -135,6 +140,23 @@ def test_ssim_and_the_loss_measure_what_they_should():
     assert reconstruction_loss(error_inside, target, weights) > 2 * reconstruction_loss(
         error_outside, target, weights
     )
+
+
+def test_the_gradient_term_charges_a_blur_and_not_a_uniform_shift():
+    torch.manual_seed(0)
+    target = torch.nn.functional.interpolate(
+        torch.rand(2, 3, 16, 16), size=(64, 64), mode="bicubic"
+    ).clamp(0, 0.9)
+    blurred = torch.nn.functional.avg_pool2d(target, 5, stride=1, padding=2)
+    ones = torch.ones(2, 1, 64, 64)
+    assert float(gradient_loss(blurred, target, ones)) > 0.01
+    assert float(gradient_loss(target + 0.05, target, ones)) < 1e-6
+    # The term is added on top of L1 and SSIM, weighted, and 0 leaves the loss as it was.
+    plain = reconstruction_loss(blurred, target)
+    with_edges = reconstruction_loss(blurred, target, gradient_weight=2.0)
+    assert torch.allclose(with_edges - plain, 2 * gradient_loss(blurred, target, ones))
+    with pytest.raises(ValueError, match="gradient_weight"):
+        reconstruction_loss(blurred, target, gradient_weight=-1.0)
 
 
 def test_ssim_keeps_float32_statistics_under_bf16_autocast():

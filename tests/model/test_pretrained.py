@@ -22,6 +22,7 @@ from faceswap_pipeline.model import (
     save_swap_model,
 )
 from faceswap_pipeline.model.data import FaceItem
+from faceswap_pipeline.model.networks import MODEL_PARTS
 from faceswap_pipeline.model.pretrained import start_from_base_model
 
 TINY = ModelConfig(architecture="original", input_size=64, width=0.1)
@@ -53,6 +54,37 @@ def test_a_base_model_round_trips_and_starts_both_decoders(tmp_path):
             assert torch.equal(pair.decoders[person].state_dict()[name], tensor), (person, name)
     faces = torch.rand(2, 3, 64, 64)
     assert torch.allclose(pair.swap(faces, to="b"), loaded.reconstruct(faces))
+
+
+@pytest.mark.parametrize(
+    "fresh", [["bottleneck"], ["decoder_input"], ["decoder_input", "decoder_output"]]
+)
+def test_parts_left_fresh_keep_the_pairs_own_weights_and_the_rest_comes_from_the_base(
+    tmp_path, fresh
+):
+    torch.manual_seed(0)
+    base = BaseModel(TINY)
+    save_base_model(base, tmp_path / "base")
+    base_state = {f"encoder.{key}": value for key, value in base.encoder.state_dict().items()}
+    for person in ("a", "b"):
+        base_state.update(
+            {f"decoders.{person}.{key}": value for key, value in base.decoder.state_dict().items()}
+        )
+    torch.manual_seed(1)
+    pair = SwapModel(TINY)
+    own = {name: tensor.clone() for name, tensor in pair.state_dict().items()}
+
+    init_swap_model_from_base(pair, tmp_path / "base", fresh=fresh)
+
+    assert {pair.part_of(name) for name in own} == set(MODEL_PARTS)
+    for name, tensor in pair.state_dict().items():
+        if pair.part_of(name) in fresh:
+            assert torch.equal(tensor, own[name]), name
+            assert not torch.equal(tensor, base_state[name]), name
+        else:
+            assert torch.equal(tensor, base_state[name]), name
+    with pytest.raises(ValueError, match="unknown model parts \\['decoder'\\]"):
+        init_swap_model_from_base(pair, tmp_path / "base", fresh=["decoder"])
 
 
 def test_another_configuration_or_a_swap_model_is_refused(tmp_path):

@@ -123,6 +123,7 @@ class SwapLightningModule(L.LightningModule):
                 target[:, :3],
                 self._weight_map(target),
                 self.loss_settings.ssim_weight,
+                self.loss_settings.gradient_weight,
             )
             total = total + loss
             # Validation metrics are epoch means: averaged over all processes under DDP.

@@ -20,6 +20,14 @@ from torch.nn import functional as F
 
 ARCHITECTURES = ("original", "hires")
 PERSONS = ("a", "b")
+# The parts of a swap model, in the order the faces pass them (`SwapModel.part_of`):
+# convolutions: the encoder's strided convolutions;
+# bottleneck: the dense layers and the upscale after them (DeepFaceLab's "inter"), the code both
+#   decoders read;
+# decoder_input: each decoder's first upscale stage, which reads the code (the coarsest layout of
+#   the face);
+# decoder_output: each decoder's other stages and its RGB output.
+MODEL_PARTS = ("convolutions", "bottleneck", "decoder_input", "decoder_output")
 # Input sizes each architecture is built for: `original` is faceit's fixed 64 px model.
 SUPPORTED_INPUT_SIZES = {"original": (64,), "hires": (128, 256)}
 
@@ -171,6 +179,8 @@ class _Decoder(nn.Module):
             in_channels = channels
         self.upscales = nn.Sequential(*layers)
         self.to_rgb = nn.Conv2d(in_channels, 3, kernel_size=5, padding=2)
+        # The first upscale stage (with its residual block): `upscales.0` (and `upscales.1`).
+        self.input_layers = 2 if residual else 1
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self.to_rgb(self.upscales(x)))
@@ -215,6 +225,17 @@ class SwapModel(nn.Module):
             "residual": residual,
         }
         self.decoders = nn.ModuleDict({person: _Decoder(**decoder_args) for person in PERSONS})
+
+    def part_of(self, key: str) -> str:
+        """Which of `MODEL_PARTS` the `state_dict` entry `key` belongs to."""
+        top, _, rest = key.partition(".")
+        if top == "encoder":
+            return "convolutions" if rest.startswith("convs.") else "bottleneck"
+        _person, _, layer = rest.partition(".")
+        group, _, index = layer.partition(".")
+        if group == "upscales" and int(index.split(".")[0]) < self.decoders["a"].input_layers:
+            return "decoder_input"
+        return "decoder_output"
 
     def forward(self, faces: Tensor, person: Literal["a", "b"]) -> Tensor:
         """Encode `faces` and decode them as `person`.

@@ -28,7 +28,13 @@ from faceswap_pipeline.model.model_file import (
     unreadable_model_file_errors,
     write_model_folder,
 )
-from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel, faces_for_model
+from faceswap_pipeline.model.networks import (
+    MODEL_PARTS,
+    PERSONS,
+    ModelConfig,
+    SwapModel,
+    faces_for_model,
+)
 from faceswap_pipeline.model.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
@@ -191,12 +197,21 @@ def check_base_model_matches(directory: str | Path, expected: ModelConfig) -> di
     return record
 
 
-def init_swap_model_from_base(model: SwapModel, directory: str | Path) -> dict[str, Any]:
-    """Copy a base model's encoder into `model`'s encoder and its decoder into *both* decoders.
+def init_swap_model_from_base(
+    model: SwapModel, directory: str | Path, fresh: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Copy a base model's encoder into `model`'s encoder and its decoder into *both* decoders,
+    except the parts named in `fresh`, which keep `model`'s own fresh initialisation.
+
+    Why parts may stay fresh: the base model's decoder draws whoever it is given, so two decoders
+    started from it turn A's faces back into A, and a swap stays the source for hundreds of steps.
+    A decoder that reads the code afresh learns to draw its own person only, as one trained from
+    scratch does, while the other parts keep what the prior learnt.
 
     Args:
         model: a freshly built swap model of the base model's configuration.
         directory: the base model folder.
+        fresh: parts of `MODEL_PARTS` not taken from the base model.
 
     Returns:
         The base model's record (what it saw).
@@ -204,20 +219,31 @@ def init_swap_model_from_base(model: SwapModel, directory: str | Path) -> dict[s
     Raises:
         BaseModelMismatchError: the base model was pretrained for another configuration.
         ModelFileError: no readable base model there.
+        ValueError: an unknown part in `fresh`.
     """
+    unknown = sorted(set(fresh) - set(MODEL_PARTS))
+    if unknown:
+        raise ValueError(f"unknown model parts {unknown}; the parts are {', '.join(MODEL_PARTS)}")
     check_base_model_matches(directory, model.config)
     base = load_base_model(directory)
+    state = {f"encoder.{key}": value for key, value in base.encoder.state_dict().items()}
+    for person in PERSONS:
+        state.update(
+            {f"decoders.{person}.{key}": value for key, value in base.decoder.state_dict().items()}
+        )
+    state = {key: value for key, value in state.items() if model.part_of(key) not in fresh}
     parameter = next(model.parameters())
     with torch.no_grad():
-        model.encoder.load_state_dict(base.encoder.state_dict())
-        for person in PERSONS:
-            model.decoders[person].load_state_dict(base.decoder.state_dict())
+        model.load_state_dict(state, strict=not fresh)
     model.to(device=parameter.device, dtype=parameter.dtype)
     return base.record
 
 
 def start_from_base_model(
-    model: SwapModel, folder: Path | None, resuming_from: Path | None
+    model: SwapModel,
+    folder: Path | None,
+    resuming_from: Path | None,
+    fresh: Sequence[str] = (),
 ) -> dict[str, Any] | None:
     """Start a pair's training from a base model, unless it resumes from its own checkpoint.
 
@@ -226,6 +252,8 @@ def start_from_base_model(
         folder: the base model folder (None: start from scratch).
         resuming_from: the pair checkpoint the run resumes from, if any: its weights win, so the
             base model is not applied (and said so in the log).
+        fresh: the parts of the model not taken from the base model (see
+            `init_swap_model_from_base`).
 
     Returns:
         `{"path", "record"}` of the base model applied, or None when none was.
@@ -244,16 +272,18 @@ def start_from_base_model(
             folder,
         )
         return None
-    record = init_swap_model_from_base(model, folder)
+    record = init_swap_model_from_base(model, folder, fresh)
+    taken = [part for part in MODEL_PARTS if part not in fresh]
     logger.info(
-        "starting from base model %s: encoder and both decoders (pretrained %s steps on %s faces of"
-        " %s videos)",
+        "starting from base model %s (pretrained %s steps on %s faces of %s videos): %s from it%s",
         folder,
         record.get("steps", "?"),
         record.get("faces", "?"),
         len(record.get("videos", [])) or "?",
+        ", ".join(taken) or "nothing",
+        f", {', '.join(fresh)} fresh" if fresh else "",
     )
-    return {"path": str(folder), "record": record}
+    return {"path": str(folder), "record": record, "fresh": list(fresh)}
 
 
 @dataclass

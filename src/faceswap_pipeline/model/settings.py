@@ -50,9 +50,13 @@ class OptimizerSettings(StrictModel):
 
 
 class LossSettings(StrictModel):
-    """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2`, eyes and mouth weighted extra."""
+    """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2 + gradient_weight · edge L1`, eyes
+    and mouth weighted extra (`model.losses.reconstruction_loss`)."""
 
     ssim_weight: float = Field(0.5, ge=0, le=1)
+    gradient_weight: float = Field(
+        0.0, ge=0, description="L1 of the image gradients, against blur (0 = none)"
+    )
     eye_mouth_weight: float = Field(
         3.0, ge=1, description="weight of the eyes and mouth (from the 68 landmarks); 1 = none"
     )

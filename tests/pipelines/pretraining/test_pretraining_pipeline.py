@@ -114,7 +114,8 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
     project = project_with_faces
     shutil.copytree(base_folder, project / "data/06_models/base_model")
     base = load_base_model(base_folder)
-    # One step at a learning rate too small to move a weight: the pair's model is the base model.
+    # One step at a learning rate too small to move a weight: the pair's model is as it started.
+    # By default the encoder comes from the base model and the decoders start fresh.
     result = kedro_run(
         project,
         "training",
@@ -125,14 +126,37 @@ def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
     pair, _ = load_swap_model(project / "data/06_models/swap_model")
     for name, tensor in base.encoder.state_dict().items():
         assert torch.allclose(pair.encoder.state_dict()[name], tensor, atol=1e-8), name
+    first_layer = "upscales.0.0.weight"
+    for person in ("a", "b"):
+        assert not torch.allclose(
+            pair.decoders[person].state_dict()[first_layer],
+            base.decoder.state_dict()[first_layer],
+            atol=1e-3,
+        )
+    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
+    assert summary["initialised_from"]["record"]["steps"] == base.record["steps"]
+    assert summary["initialised_from"]["fresh"] == ["decoder_input", "decoder_output"]
+
+    # `init_fresh=[]` from the command line: both decoders start as the base model's decoder too.
+    result = kedro_run(
+        project,
+        "training",
+        [
+            "training.init_from=base_model",
+            "training.init_fresh=[]",
+            "training.resume=false",
+            "training.max_steps=1",
+            "training.optimizer.lr=1.0e-12",
+        ],
+        extra_args=["--env", "tiny"],
+    )
+    pair, _ = load_swap_model(project / "data/06_models/swap_model")
     for person in ("a", "b"):
         for name, tensor in base.decoder.state_dict().items():
             assert torch.allclose(pair.decoders[person].state_dict()[name], tensor, atol=1e-8), (
                 person,
                 name,
             )
-    summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
-    assert summary["initialised_from"]["record"]["steps"] == base.record["steps"]
 
     # A re-run resumes the pair's own checkpoint: the base model is not applied over it.
     result = kedro_run(

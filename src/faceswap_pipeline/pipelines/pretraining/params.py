@@ -19,7 +19,15 @@ from faceswap_pipeline.strict_model import StrictModel
 
 # `training` keys the pretraining cannot change: the base model must fit the pairs trained with the
 # same `training` settings, and it starts from scratch or its own checkpoint.
-_FIXED_TRAINING_KEYS = ("architecture", "input_size", "width", "coverage", "crop_size", "init_from")
+_FIXED_TRAINING_KEYS = (
+    "architecture",
+    "input_size",
+    "width",
+    "coverage",
+    "crop_size",
+    "init_from",
+    "init_fresh",
+)
 
 
 class PretrainingParams(StrictModel):

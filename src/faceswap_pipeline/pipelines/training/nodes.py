@@ -437,7 +437,10 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
     )
     resume = find_resume(params, model_config)
     initialised_from = start_from_base_model(
-        module.model, _base_model_folder(params.init_from, base_model), resume.checkpoint
+        module.model,
+        _base_model_folder(params.init_from, base_model),
+        resume.checkpoint,
+        params.init_fresh,
     )
     return module, resume, initialised_from
 

@@ -41,6 +41,12 @@ class TrainingParams(TrainingSettings):
     val_fraction: float = Field(0.1, ge=0, le=0.5)
     val_max_faces: int | None = Field(None, ge=1)
     init_from: str | None = None
+    # The parts of the model (model.networks.MODEL_PARTS) that do not come from the base model:
+    # fresh decoders learn their own person only, so the swap turns into the target sooner
+    # (benchmarks/README.md, "Time to a convincing swap").
+    init_fresh: list[
+        Literal["convolutions", "bottleneck", "decoder_input", "decoder_output"]
+    ] = ["decoder_input", "decoder_output"]
     validation_swaps: ValidationSwapParams = ValidationSwapParams()
     stop_when_convincing: bool = False
 
