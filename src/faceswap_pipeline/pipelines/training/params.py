@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from faceswap_pipeline.model.networks import ModelConfig
 
 _DEFAULT_INPUT_SIZE = {"original": 64, "hires": 128}
+# The parts of a swap model, as `model.networks.MODEL_PARTS` names them (that module imports torch).
+ModelPart = Literal["convolutions", "bottleneck", "decoder_input", "decoder_output"]
 # The keys of the model's configuration (`model.networks.ModelConfig`).
 MODEL_KEYS = ("architecture", "input_size", "width", "coverage", "crop_size")
 
@@ -44,9 +46,7 @@ class TrainingParams(TrainingSettings):
     # The parts of the model (model.networks.MODEL_PARTS) that do not come from the base model:
     # fresh decoders learn their own person only, so the swap turns into the target sooner
     # (benchmarks/README.md, "Time to a convincing swap").
-    init_fresh: list[
-        Literal["convolutions", "bottleneck", "decoder_input", "decoder_output"]
-    ] = ["decoder_input", "decoder_output"]
+    init_fresh: list[ModelPart] = ["decoder_input", "decoder_output"]
     validation_swaps: ValidationSwapParams = ValidationSwapParams()
     stop_when_convincing: bool = False
 
