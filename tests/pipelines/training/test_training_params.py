@@ -52,3 +52,15 @@ def test_the_cpu_preset_is_the_small_original_model_and_the_gpu_one_the_hires_mo
 def test_a_wrong_parameter_is_refused_by_name(override, message):
     with pytest.raises(ValueError, match=message):
         parse_training_params({**_preset("base"), **override})
+
+
+def test_init_fresh_takes_the_models_parts_and_refuses_others():
+    from typing import get_args
+
+    from faceswap_pipeline.model.networks import MODEL_PARTS
+    from faceswap_pipeline.pipelines.training.params import ModelPart
+
+    assert get_args(ModelPart) == MODEL_PARTS
+    assert parse_training_params(_preset("base")).init_fresh == ["decoder_input", "decoder_output"]
+    with pytest.raises(ValueError, match=r"training\.init_fresh"):
+        parse_training_params({**_preset("base"), "init_fresh": ["decoders"]})
