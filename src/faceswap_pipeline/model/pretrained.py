@@ -5,7 +5,8 @@ DeepFaceLab's answer to the cost of every new pair: learn faces in general once,
 pair from there. `pretrain_base_model` trains the same architecture as one autoencoder on everyone's
 faces; `save_base_model`/`load_base_model` keep it in a model folder like the swap model's
 (safetensors, no pickle), with a record of what it saw; `init_swap_model_from_base` starts a pair's
-encoder and *both* decoders from it, refusing a base model of another configuration.
+model from it (by default its encoder; the decoders too when asked), refusing a base model of
+another configuration.
 """
 
 from __future__ import annotations
