@@ -276,13 +276,14 @@ def start_from_base_model(
     record = init_swap_model_from_base(model, folder, fresh)
     taken = [part for part in MODEL_PARTS if part not in fresh]
     logger.info(
-        "starting from base model %s (pretrained %s steps on %s faces of %s videos): %s from it%s",
+        "starting from base model %s (pretrained %s steps on %s faces of %s videos); taken from"
+        " it: %s; fresh (training.init_fresh): %s",
         folder,
         record.get("steps", "?"),
         record.get("faces", "?"),
         len(record.get("videos", [])) or "?",
         ", ".join(taken) or "nothing",
-        f", {', '.join(fresh)} fresh" if fresh else "",
+        ", ".join(fresh) or "nothing",
     )
     return {"path": str(folder), "record": record, "fresh": list(fresh)}
 
