@@ -5,8 +5,8 @@ DeepFaceLab's answer to the cost of every new pair: learn faces in general once,
 pair from there. `pretrain_base_model` trains the same architecture as one autoencoder on everyone's
 faces; `save_base_model`/`load_base_model` keep it in a model folder like the swap model's
 (safetensors, no pickle), with a record of what it saw; `init_swap_model_from_base` starts a pair's
-model from it (by default its encoder; the decoders too when asked), refusing a base model of
-another configuration.
+model from it, all but the parts it is told to leave fresh (the training leaves both decoders fresh,
+`training.init_fresh`), refusing a base model of another configuration.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def start_from_base_model(
             `init_swap_model_from_base`).
 
     Returns:
-        `{"path", "record"}` of the base model applied, or None when none was.
+        `{"path", "record", "fresh"}` of the base model applied, or None when none was.
 
     Raises:
         BaseModelMismatchError: the base model was pretrained for another configuration.
