@@ -69,16 +69,32 @@ class _ThirdPartyNoticeFilter(logging.Filter):
         return not any(line.search(text) for line in self._LINES)
 
 
+# Lightning 2.6 logs an advertisement for its cloud logger (`💡 Tip: ... litlogger`) each time a
+# Trainer is built unless that logger is in use; the runs here log to MLflow.
+_LIGHTNING_TIPS_LOGGER = "lightning.pytorch.utilities.rank_zero"
+
+
+class _LightningTipFilter(logging.Filter):
+    """Drops Lightning's `💡 Tip:` lines; its other messages (GPU available, ...) still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
 def silence_third_party_notices() -> None:
-    """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES` (once a
-    process)."""
+    """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES`, and the
+    filter of Lightning's tips (once a process)."""
     for message, category, module in _THIRD_PARTY_NOTICES:
         warnings.filterwarnings(
             "ignore", message=message, category=category, module=re.escape(module)
         )
-    log = logging.getLogger("py.warnings")
-    if not any(isinstance(existing, _ThirdPartyNoticeFilter) for existing in log.filters):
-        log.addFilter(_ThirdPartyNoticeFilter())
+    for name, log_filter in (
+        ("py.warnings", _ThirdPartyNoticeFilter),
+        (_LIGHTNING_TIPS_LOGGER, _LightningTipFilter),
+    ):
+        log = logging.getLogger(name)
+        if not any(isinstance(existing, log_filter) for existing in log.filters):
+            log.addFilter(log_filter())
 
 
 silence_third_party_notices()

@@ -47,6 +47,8 @@ def test_a_whole_run_prints_no_warning_a_user_cannot_act_on(tiny_run: TinyRun):
     # warnings (a video without faces, ...) are log records and say what to do.
     assert re.findall(r"\w*Warning: .*", tiny_run.log) == [], tiny_run.log[-4000:]
     assert "dataset names contain '.'" not in tiny_run.log
+    # Lightning's advertisement for its cloud logger, printed with every Trainer.
+    assert "litlogger" not in tiny_run.log
 
 
 def test_only_the_listed_third_party_notices_are_silenced():
@@ -95,3 +97,18 @@ def test_only_the_listed_third_party_notices_are_silenced():
     kedro_warnings_log = logging.getLogger("py.warnings")
     assert not kedro_warnings_log.filter(logged(notice + " method ..."))
     assert kedro_warnings_log.filter(logged(other))
+
+
+def test_lightning_tips_are_dropped_and_its_other_messages_kept():
+    import logging
+
+    from faceswap_pipeline.settings import silence_third_party_notices
+
+    silence_third_party_notices()
+    rank_zero_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+
+    def record(text: str) -> logging.LogRecord:
+        return logging.LogRecord(rank_zero_log.name, logging.INFO, "", 0, text, None, None)
+
+    assert not rank_zero_log.filter(record("💡 Tip: For seamless cloud logging, try litlogger"))
+    assert rank_zero_log.filter(record("GPU available: False, used: False"))
