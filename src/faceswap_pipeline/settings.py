@@ -70,8 +70,18 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 
 
 # Lightning 2.6 logs an advertisement for its cloud logger (`💡 Tip: ... litlogger`) each time a
-# Trainer is built unless that logger is in use; the runs here log to MLflow.
-_LIGHTNING_TIPS_LOGGER = "lightning.pytorch.utilities.rank_zero"
+# Trainer is built unless that logger is in use; the runs here log to MLflow. Its messages go to the
+# logger of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same
+# library under its old name, imported by MLflow) or `lightning`, each of its trainer and fabric.
+_LIGHTNING_RANK_ZERO_LOGGERS = tuple(
+    f"{package}.utilities.rank_zero"
+    for package in (
+        "lightning.pytorch",
+        "lightning.fabric",
+        "pytorch_lightning",
+        "lightning_fabric",
+    )
+)
 
 
 class _LightningTipFilter(logging.Filter):
@@ -90,7 +100,7 @@ def silence_third_party_notices() -> None:
         )
     for name, log_filter in (
         ("py.warnings", _ThirdPartyNoticeFilter),
-        (_LIGHTNING_TIPS_LOGGER, _LightningTipFilter),
+        *((name, _LightningTipFilter) for name in _LIGHTNING_RANK_ZERO_LOGGERS),
     ):
         log = logging.getLogger(name)
         if not any(isinstance(existing, log_filter) for existing in log.filters):
