@@ -8,7 +8,7 @@ Two loops train the same network on the same faces, held in memory as uint8 face
   batches by index from the banks, `SwapLightningModule` (uint8 to float, augmentation, loss, the
   non-finite check, logging) under `lightning.Trainer` with the node's per-step callbacks (images/s,
   progress log) and, when MLflow is installed, an `MLFlowLogger` into a throw-away SQLite store.
-  Validation, previews and checkpoints (every 50 steps in the CPU preset) are not in the timed
+  Validation, previews and checkpoints (every 100 steps in the CPU preset) are not in the timed
   steps.
 
 The loops alternate in rounds (bare, loop, bare, ...) so that a busy shared machine slows both
@@ -18,7 +18,7 @@ the loop, data (from one step's end to the next step's start: drawing the batch)
 (hooks, logging, the loss check). Goals on a CPU: the loop reaches >= 0.95 of the bare model's
 images/s, and at most 3 % of a step is spent outside the model's forward and backward.
 
-    .venv/bin/python benchmarks/training_overhead.py                 # CPU preset model, batch 32
+    .venv/bin/python benchmarks/training_overhead.py                 # CPU preset model, batch 16
     .venv/bin/python benchmarks/training_overhead.py --architecture hires --input-size 128 \\
         --width 0.1 --batch 8 --precision bf16-mixed               # the gpu preset's code path,
         shrunk
@@ -193,7 +193,7 @@ def training_loop(args, banks: dict[str, torch.Tensor], device: torch.device) ->
     # The module's own calls, timed where it looks them up.
     lightning_module.augment_faces = clock.timed("augmentation", augment_faces)
     lightning_module.reconstruction_loss = _timed_into(clock, "model", reconstruction_loss)
-    speed = ImagesPerSecondCallback(10)
+    speed = ImagesPerSecondCallback(args.log_every)
     rows = {person: torch.arange(len(bank)) for person, bank in banks.items()}
     torch.manual_seed(0)
     module = clock.timed_module(SwapLightningModule)(**_module(args).hparams)
@@ -207,7 +207,7 @@ def training_loop(args, banks: dict[str, torch.Tensor], device: torch.device) ->
             max_steps=args.steps + args.warmup,
             max_epochs=-1,
             logger=_logger(folder),
-            log_every_n_steps=10,
+            log_every_n_steps=args.log_every,
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
@@ -257,7 +257,10 @@ def main() -> None:
     parser.add_argument("--architecture", default="original")
     parser.add_argument("--input-size", type=int, default=64)
     parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=32, help="faces per person per step")
+    parser.add_argument("--batch", type=int, default=16, help="faces per person per step")
+    parser.add_argument(
+        "--log-every", type=int, default=20, help="steps between logged metrics (the CPU preset's)"
+    )
     parser.add_argument("--faces", type=int, default=512, help="faces per person in the banks")
     parser.add_argument("--steps", type=int, default=12, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=3)
