@@ -72,7 +72,7 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 # Lightning 2.6 logs an advertisement for its cloud logger (`💡 Tip: ... litlogger`) each time a
 # Trainer is built unless that logger is in use; the runs here log to MLflow. Its messages go to the
 # logger of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same
-# library under its old name, imported by MLflow) or `lightning`, each of its trainer and fabric.
+# library under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
 _LIGHTNING_RANK_ZERO_LOGGERS = tuple(
     f"{package}.utilities.rank_zero"
     for package in (
