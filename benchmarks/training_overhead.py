@@ -35,8 +35,12 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "src"))
+# The defaults below are the CPU preset's, read where the pipeline reads them.
+CPU_PRESET = yaml.safe_load((PROJECT / "conf/base/parameters_training.yml").read_text())["training"]
 
 from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
 
@@ -254,12 +258,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--architecture", default="original")
+    parser.add_argument("--architecture", default=CPU_PRESET["architecture"])
     parser.add_argument("--input-size", type=int, default=64)
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=16, help="faces per person per step")
+    parser.add_argument("--width", type=float, default=CPU_PRESET["width"])
     parser.add_argument(
-        "--log-every", type=int, default=20, help="steps between logged metrics (the CPU preset's)"
+        "--batch", type=int, default=CPU_PRESET["batch_size"], help="faces per person per step"
+    )
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=CPU_PRESET["log_every_n_steps"],
+        help="steps between logged metrics",
     )
     parser.add_argument("--faces", type=int, default=512, help="faces per person in the banks")
     parser.add_argument("--steps", type=int, default=12, help="timed steps per round")

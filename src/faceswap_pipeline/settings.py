@@ -73,14 +73,11 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 # Trainer is built unless that logger is in use; the runs here log to MLflow. Its messages go to the
 # logger of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same
 # library under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
-_LIGHTNING_RANK_ZERO_LOGGERS = tuple(
-    f"{package}.utilities.rank_zero"
-    for package in (
-        "lightning.pytorch",
-        "lightning.fabric",
-        "pytorch_lightning",
-        "lightning_fabric",
-    )
+_LIGHTNING_RANK_ZERO_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "pytorch_lightning.utilities.rank_zero",
+    "lightning_fabric.utilities.rank_zero",
 )
 
 
@@ -98,13 +95,15 @@ def silence_third_party_notices() -> None:
         warnings.filterwarnings(
             "ignore", message=message, category=category, module=re.escape(module)
         )
-    for name, log_filter in (
-        ("py.warnings", _ThirdPartyNoticeFilter),
-        *((name, _LightningTipFilter) for name in _LIGHTNING_RANK_ZERO_LOGGERS),
-    ):
-        log = logging.getLogger(name)
-        if not any(isinstance(existing, log_filter) for existing in log.filters):
-            log.addFilter(log_filter())
+    _add_filter_once("py.warnings", _ThirdPartyNoticeFilter)
+    for name in _LIGHTNING_RANK_ZERO_LOGGERS:
+        _add_filter_once(name, _LightningTipFilter)
+
+
+def _add_filter_once(logger_name: str, log_filter: type[logging.Filter]) -> None:
+    log = logging.getLogger(logger_name)
+    if not any(isinstance(existing, log_filter) for existing in log.filters):
+        log.addFilter(log_filter())
 
 
 silence_third_party_notices()
