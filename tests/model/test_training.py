@@ -260,8 +260,8 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(
     assert 0 < summary["final_validation"]["val/ssim_a"] < 1
     assert preview.size == (48 + 4 * 64, 6 * 64)
     assert model.swap(torch.rand(2, 3, 64, 64), to="a").shape == (2, 3, 64, 64)
-    config, step = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
-    assert step == 6 and config == model.config
+    saved = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
+    assert saved.step == 6 and saved.config == model.config and not saved.code_adversary
     # The log says it is training and how validation goes (no progress bar in Kedro's console).
     assert "training from step 0" in caplog.text
     assert "validation at step" in caplog.text and "SSIM A 0." in caplog.text
@@ -352,6 +352,59 @@ def test_a_checkpoint_of_another_architecture_is_a_clear_error(clip_faces, tmp_p
         match=r"another model: width 0.1 \(parameters say 0.2\).*training.resume: false",
     ):
         train_swap_model(faces_a, faces_b, faces, {**params, "width": 0.2})
+
+
+def test_the_code_adversary_teaches_its_discriminator_and_the_encoder_the_opposite():
+    torch.manual_seed(0)
+    module = _module(loss={"code_identity_weight": 0.5})
+    codes_a = torch.randn(6, module.model.code_channels, 8, 8) + 0.5
+    codes_b = torch.randn(6, module.model.code_channels, 8, 8) - 0.5
+    codes_a.requires_grad_(True)
+    codes_b.requires_grad_(True)
+    logged = {}
+    module.log = lambda name, value, **_: logged.setdefault(name, float(value))
+
+    module._code_identity_loss(codes_a, codes_b).backward()
+
+    assert 0.0 <= logged["train/code_identity_accuracy"] <= 1.0
+    discriminator = module.code_discriminator
+    assert all(weight.grad is not None for weight in discriminator.parameters())
+    # The codes' gradient is the confusion term's alone, weighted: towards "either person, 0.5".
+    codes = torch.cat([codes_a, codes_b]).detach().requires_grad_(True)
+    confusion = torch.nn.functional.binary_cross_entropy_with_logits(
+        discriminator(codes), torch.full((12,), 0.5)
+    )
+    (expected,) = torch.autograd.grad(0.5 * confusion, codes)
+    assert torch.allclose(torch.cat([codes_a.grad, codes_b.grad]), expected, atol=1e-7)
+    with torch.no_grad():
+        before = discriminator(codes).abs().mean()
+        after = discriminator(codes - 50.0 * expected).abs().mean()
+    assert after < before  # a step of the encoder leaves the discriminator less sure
+
+
+def test_a_checkpoint_says_whether_it_trained_the_code_adversary_and_a_mismatch_is_refused(clip_faces, tmp_path):
+    params = _params(tmp_path, max_steps=2)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
+    train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    adversary = {**params, "loss": {**params["loss"], "code_identity_weight": 0.1}}
+    # Its weights and optimizer state would not fit the other: refused, saying what to do.
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"trained without the code adversary.*code_identity_weight is above 0.*"
+        r"training.resume: false",
+    ):
+        train_swap_model(faces_a, faces_b, faces, adversary, training_face_banks=banks)
+
+    model, _, summary = train_swap_model(
+        faces_a, faces_b, faces, {**adversary, "resume": False}, training_face_banks=banks
+    )
+    assert summary["global_step"] == 2
+    saved = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
+    assert saved.code_adversary
+    # The swap model a conversion loads is the same network either way: no discriminator in it.
+    assert not any("discriminator" in key for key in model.state_dict())
+    with pytest.raises(CheckpointMismatchError, match="trained with the code adversary"):
+        train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
 
 
 def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):

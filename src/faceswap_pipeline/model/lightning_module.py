@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
@@ -30,6 +31,26 @@ class NonFiniteLossError(FaceswapError, RuntimeError):
 
 class CheckpointMismatchError(FaceswapError, ValueError):
     """A checkpoint was made for another model configuration, or cannot be read safely."""
+
+
+class CodeDiscriminator(torch.nn.Module):
+    """Tells whose face a code is: `(N, C, G, G)` encoder output to one logit per face (B = 1)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = max(4, channels // 2)
+        self.layers = torch.nn.Sequential(
+            torch.nn.Conv2d(channels, hidden, kernel_size=3, stride=2, padding=1),
+            torch.nn.LeakyReLU(0.2),
+            torch.nn.Conv2d(hidden, hidden, kernel_size=3, stride=2, padding=1),
+            torch.nn.LeakyReLU(0.2),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(hidden, 1),
+        )
+
+    def forward(self, codes: Tensor) -> Tensor:
+        return self.layers(codes).squeeze(1)
 
 
 class SwapLightningModule(L.LightningModule):
@@ -73,6 +94,11 @@ class SwapLightningModule(L.LightningModule):
             }
         )
         self.model = SwapModel(self.model_config)
+        self.code_discriminator = (
+            CodeDiscriminator(self.model.code_channels)
+            if self.loss_settings.code_identity_weight > 0
+            else None
+        )
         self.compile_model = compile
         self._compiled = False
 
@@ -82,7 +108,11 @@ class SwapLightningModule(L.LightningModule):
         # forward and backward measured ~10-20 % faster too (benchmarks/training_overhead.py).
         self.model.to(memory_format=torch.channels_last)
         if self.compile_model and not self._compiled:
-            self.model.compile()
+            # The parts, not the whole model: the training step runs the encoder and the
+            # decoders one by one, to hand the code to the code adversary in between.
+            self.model.encoder.compile()
+            for decoder in self.model.decoders.values():
+                decoder.compile()
             self._compiled = True
 
     def export_model(self) -> SwapModel:
@@ -100,6 +130,7 @@ class SwapLightningModule(L.LightningModule):
     def _shared_step(self, batch: dict[str, Tensor | None], stage: str) -> Tensor:
         config = self.model_config
         total = torch.zeros((), device=self.device)
+        codes: dict[str, Tensor] = {}
         for person in PERSONS:
             faces = batch.get(person)
             if faces is None:
@@ -117,7 +148,9 @@ class SwapLightningModule(L.LightningModule):
                 target = crop_model_region(faces, config.input_size, config.coverage) / 255.0
                 inputs = target[:, :3]
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-            prediction = self.model(inputs, person)
+            code = self.model.encoder(inputs)
+            codes[person] = code
+            prediction = self.model.decoders[person](code)
             loss = reconstruction_loss(
                 prediction,
                 target[:, :3],
@@ -145,7 +178,26 @@ class SwapLightningModule(L.LightningModule):
             sync_dist=stage == "val",
             batch_size=faces_per_person,
         )
+        if self.code_discriminator is not None and stage == "train" and len(codes) == 2:
+            return total + self._code_identity_loss(codes["a"], codes["b"])
         return total
+
+    def _code_identity_loss(self, codes_a: Tensor, codes_b: Tensor) -> Tensor:
+        """The code adversary's two terms: the discriminator learns whose codes these are (from
+        detached codes), and the encoder learns to leave it guessing, 0.5 for every face (through
+        a frozen copy of the discriminator), weighted by `code_identity_weight`."""
+        discriminator = self.code_discriminator
+        codes = torch.cat([codes_a, codes_b]).float()
+        labels = torch.cat([torch.zeros(len(codes_a)), torch.ones(len(codes_b))]).to(codes)
+        logits = discriminator(codes.detach())
+        discriminator_loss = F.binary_cross_entropy_with_logits(logits, labels)
+        frozen = {name: weight.detach() for name, weight in discriminator.named_parameters()}
+        confusion = F.binary_cross_entropy_with_logits(
+            torch.func.functional_call(discriminator, frozen, (codes,)), torch.full_like(labels, 0.5)
+        )
+        accuracy = ((logits > 0) == (labels > 0.5)).float().mean()
+        self.log("train/code_identity_accuracy", accuracy, batch_size=len(logits))
+        return discriminator_loss + self.loss_settings.code_identity_weight * confusion
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._shared_step(batch, "train")
@@ -165,16 +217,30 @@ class SwapLightningModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         settings = self.optimizer_settings
         return OPTIMIZERS[settings.name](
-            self.model.parameters(),
+            self.parameters(),
             lr=settings.lr,
             betas=settings.betas,
             weight_decay=settings.weight_decay,
         )
 
 
-def read_checkpoint_info(checkpoint_path: str | Path) -> tuple[ModelConfig, int]:
-    """The model configuration a Lightning checkpoint of `SwapLightningModule` was trained with, and
-    the optimizer step it was saved at.
+class CheckpointInfo(NamedTuple):
+    """What a training checkpoint says about itself (`read_checkpoint_info`).
+
+    Attributes:
+        config: the model configuration it was trained with.
+        step: the optimizer step it was saved at.
+        code_adversary: whether it trained a code discriminator (`loss.code_identity_weight` > 0),
+            whose weights and optimizer state it then holds.
+    """
+
+    config: ModelConfig
+    step: int
+    code_adversary: bool
+
+
+def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
+    """What a Lightning checkpoint of `SwapLightningModule` was trained as and when it was saved.
 
     The file is read with `torch.load(weights_only=True)`: a checkpoint that needs arbitrary pickled
     objects (and so could run code) is refused.
@@ -192,26 +258,33 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> tuple[ModelConfig, int]
             f" {str(error).splitlines()[0]}); it may be corrupt or contain pickled code. Delete it"
             " or set training.resume: false."
         ) from error
-    model = (
-        checkpoint.get("hyper_parameters", {}).get("model")
-        if isinstance(checkpoint, dict)
-        else None
-    )
+    hyperparameters = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
+    model = hyperparameters.get("model")
     if not isinstance(model, dict):
         raise CheckpointMismatchError(
             f"checkpoint {path} is not a swap-model training checkpoint (no model configuration); "
             "delete it or set training.resume: false."
         )
     try:
-        return ModelConfig.from_dict(model), int(checkpoint.get("global_step", 0))
+        config = ModelConfig.from_dict(model)
     except (TypeError, ValueError) as error:
         raise CheckpointMismatchError(
             f"checkpoint {path} has an unusable model configuration: {error}"
         ) from error
+    loss = hyperparameters.get("loss") or {}
+    return CheckpointInfo(
+        config,
+        int(checkpoint.get("global_step", 0)),
+        float(loss.get("code_identity_weight", 0.0)) > 0,
+    )
 
 
-def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig) -> int:
-    """Fail with a clear message when a checkpoint was trained for another model configuration.
+def check_checkpoint_matches(
+    checkpoint_path: str | Path, expected: ModelConfig, code_adversary: bool = False
+) -> int:
+    """Fail with a clear message when a checkpoint was trained for another model configuration, or
+    with the code adversary where the run trains without it (or the other way round): its
+    weights and optimizer state would not fit.
 
     Returns:
         The optimizer step the checkpoint was saved at.
@@ -219,12 +292,20 @@ def check_checkpoint_matches(checkpoint_path: str | Path, expected: ModelConfig)
     Raises:
         CheckpointMismatchError: the configurations differ (naming both) or the file is unsafe.
     """
-    found, step = read_checkpoint_info(checkpoint_path)
-    if found != expected:
-        differences = found.differences(expected, "parameters say")
+    found = read_checkpoint_info(checkpoint_path)
+    if found.config != expected:
+        differences = found.config.differences(expected, "parameters say")
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained for another model: {differences}. "
             "Set training.resume: false to start over (the old checkpoints are then replaced), "
             "or restore the parameters it was trained with."
         )
-    return step
+    if found.code_adversary != code_adversary:
+        trained, asked = ("with", "0") if found.code_adversary else ("without", "above 0")
+        raise CheckpointMismatchError(
+            f"checkpoint {checkpoint_path} was trained {trained} the code adversary, and"
+            f" training.loss.code_identity_weight is {asked} now. Set training.resume: false to"
+            " start over (the old checkpoint is kept as previous.ckpt), or restore the weight it"
+            " was trained with."
+        )
+    return found.step

@@ -212,15 +212,17 @@ class SwapModel(nn.Module):
             conv_bases = (128, 256, 512, 1024, 1024)[:downscales]
             upscale_bases = (512, 256, 128, 64)[: downscales - 1]
             grid, dense, residual = 8, 512, True
+        # The code: what the encoder hands both decoders, (N, code_channels, 2·grid, 2·grid).
+        self.code_channels = _channels(512, width)
         self.encoder = _Encoder(
             conv_channels=[_channels(c, width) for c in conv_bases],
             grid=grid,
             bottleneck=_channels(dense, width),
             reshape_channels=_channels(dense, width),
-            out_channels=_channels(512, width),
+            out_channels=self.code_channels,
         )
         decoder_args = {
-            "in_channels": _channels(512, width),
+            "in_channels": self.code_channels,
             "upscale_channels": [_channels(c, width) for c in upscale_bases],
             "residual": residual,
         }

@@ -338,6 +338,10 @@ def pretrain_base_model(
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.trainer import find_resume, run_training
 
+    # One person's batches: there are no two people's codes for the code adversary to tell apart.
+    settings = settings.model_copy(
+        update={"loss": settings.loss.model_copy(update={"code_identity_weight": 0.0})}
+    )
     L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = _pretraining_data(train_faces, val_faces, config, settings)
     module = SwapLightningModule(

@@ -60,6 +60,11 @@ class LossSettings(StrictModel):
     eye_mouth_weight: float = Field(
         3.0, ge=1, description="weight of the eyes and mouth (from the 68 landmarks); 1 = none"
     )
+    code_identity_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the adversary that tells A's codes from B's (0 = none)",
+    )
 
     @property
     def with_landmark_mask(self) -> bool:
