@@ -14,10 +14,17 @@ On a shared or loaded machine minutes buy fewer steps: the step column says how 
 row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend
 on the load.
 
-    .venv/bin/python benchmarks/time_to_convincing.py                                  # CPU preset,
-    24 min .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --minutes 12
-    --pretrain-minutes 10 .venv/bin/python benchmarks/time_to_convincing.py --preset
-    conf/gpu/parameters_training.yml --minutes 30
+    # the CPU preset, both pairs, 24 minutes each
+    .venv/bin/python benchmarks/time_to_convincing.py
+    # d6->d9 for 12 minutes, from scratch and from a base model pretrained for 10 minutes first
+    .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --minutes 12 \
+        --pretrain-minutes 10
+    # staged by steps (figures independent of the load), from a base model only
+    .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --threads 1 --steps 1600 \
+        --every-steps 400 --no-scratch --base-model DIR
+    # the gpu preset on a device machine
+    .venv/bin/python benchmarks/time_to_convincing.py --preset conf/gpu/parameters_training.yml \
+        --minutes 30
 """
 
 from __future__ import annotations

@@ -54,6 +54,9 @@ def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(
     ]
     assert "Traceback" not in output and "──── Traceback" not in output
     assert len(output.splitlines()) <= MAX_LINES, output
+    # kedro-mlflow closes the failed run and says so once (not once per node it had restarted it
+    # at: conf/base/mlflow.yml `nested: False`).
+    assert output.count("was closed because of an error in the pipeline") == 1, output
 
     verbose = _output(kedro_run_failing(project, "ingestion", extra_args=["--verbose"]))
     assert "Traceback" in verbose and "is not a playable video" in verbose
