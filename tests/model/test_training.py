@@ -382,7 +382,9 @@ def test_the_code_adversary_teaches_its_discriminator_and_the_encoder_the_opposi
     assert after < before  # a step of the encoder leaves the discriminator less sure
 
 
-def test_a_checkpoint_says_whether_it_trained_the_code_adversary_and_a_mismatch_is_refused(clip_faces, tmp_path):
+def test_a_checkpoint_says_whether_it_trained_the_code_adversary_and_a_mismatch_is_refused(
+    clip_faces, tmp_path
+):
     params = _params(tmp_path, max_steps=2)
     faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
     train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
 from faceswap_pipeline.model.losses import reconstruction_loss, ssim
-from faceswap_pipeline.model.networks import PERSONS, ModelConfig, SwapModel
+from faceswap_pipeline.model.networks import PERSONS, CodeDiscriminator, ModelConfig, SwapModel
 from faceswap_pipeline.model.settings import (
     AugmentationConfig,
     LossSettings,
@@ -33,31 +33,14 @@ class CheckpointMismatchError(FaceswapError, ValueError):
     """A checkpoint was made for another model configuration, or cannot be read safely."""
 
 
-class CodeDiscriminator(torch.nn.Module):
-    """Tells whose face a code is: `(N, C, G, G)` encoder output to one logit per face (B = 1)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        hidden = max(4, channels // 2)
-        self.layers = torch.nn.Sequential(
-            torch.nn.Conv2d(channels, hidden, kernel_size=3, stride=2, padding=1),
-            torch.nn.LeakyReLU(0.2),
-            torch.nn.Conv2d(hidden, hidden, kernel_size=3, stride=2, padding=1),
-            torch.nn.LeakyReLU(0.2),
-            torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(),
-            torch.nn.Linear(hidden, 1),
-        )
-
-    def forward(self, codes: Tensor) -> Tensor:
-        return self.layers(codes).squeeze(1)
-
-
 class SwapLightningModule(L.LightningModule):
     """Trains one shared encoder and a decoder per person to reconstruct each person's faces.
 
     Batches are `{"a": uint8 (N, C, T, T), "b": ...}` from `FaceSwapDataModule`; channel 3, when
     present, marks eyes and mouth (255) for the loss weighting.
+
+    With `loss.code_identity_weight > 0` it also trains a `CodeDiscriminator` on the shared code
+    (the code adversary, `_code_identity_loss`); it is not part of the exported `SwapModel`.
 
     Args:
         model: the `ModelConfig` (or its `to_dict()`).
@@ -193,7 +176,8 @@ class SwapLightningModule(L.LightningModule):
         discriminator_loss = F.binary_cross_entropy_with_logits(logits, labels)
         frozen = {name: weight.detach() for name, weight in discriminator.named_parameters()}
         confusion = F.binary_cross_entropy_with_logits(
-            torch.func.functional_call(discriminator, frozen, (codes,)), torch.full_like(labels, 0.5)
+            torch.func.functional_call(discriminator, frozen, (codes,)),
+            torch.full_like(labels, 0.5),
         )
         accuracy = ((logits > 0) == (labels > 0.5)).float().mean()
         self.log("train/code_identity_accuracy", accuracy, batch_size=len(logits))

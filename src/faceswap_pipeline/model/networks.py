@@ -277,6 +277,28 @@ class SwapModel(nn.Module):
         return swapped.clamp(0.0, 1.0)
 
 
+class CodeDiscriminator(nn.Module):
+    """Tells whose face a code is: the shared code `(N, C, G, G)` (`SwapModel.code_channels`) to one
+    logit per face, > 0 for B. The code adversary's (`SwapLightningModule`); training only, never
+    saved in a swap model."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = max(4, channels // 2)
+        self.layers = nn.Sequential(
+            nn.Conv2d(channels, hidden, kernel_size=3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(hidden, hidden, kernel_size=3, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(hidden, 1),
+        )
+
+    def forward(self, codes: Tensor) -> Tensor:
+        return self.layers(codes).squeeze(1)
+
+
 def faces_for_model(module: nn.Module, faces: Tensor, size: int) -> Tensor:
     """Faces as `module` takes them: RGB float `(N, 3, H, W)` in [0, 1] checked, moved to the
     module's device and dtype, and resized to `(N, 3, size, size)` (antialiased bilinear).
