@@ -39,7 +39,7 @@ def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(pro
     assert not (
         project / "data/06_models/swap_model/model.safetensors"
     ).exists()  # only a finished run writes it
-    _, step = read_checkpoint_info(last)
+    step = read_checkpoint_info(last).step
     assert step >= 2
     saved = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
 
