@@ -79,7 +79,7 @@ class SwapLightningModule(L.LightningModule):
         self.model = SwapModel(self.model_config)
         self.code_discriminator = (
             CodeDiscriminator(self.model.code_channels)
-            if self.loss_settings.code_identity_weight > 0
+            if self.loss_settings.with_code_adversary
             else None
         )
         self.compile_model = compile
@@ -255,6 +255,8 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
         raise CheckpointMismatchError(
             f"checkpoint {path} has an unusable model configuration: {error}"
         ) from error
+    # The dict as saved (older checkpoints hold None or only some keys), not `LossSettings`: an
+    # unreadable loss block must not stop the configuration check above from naming the problem.
     loss = hyperparameters.get("loss") or {}
     return CheckpointInfo(
         config,

@@ -71,6 +71,11 @@ class LossSettings(StrictModel):
         """Whether the faces need their eyes-and-mouth channel (only a weight above 1 reads it)."""
         return self.eye_mouth_weight > 1.0
 
+    @property
+    def with_code_adversary(self) -> bool:
+        """Whether training has the code discriminator (its weights and optimizer state)."""
+        return self.code_identity_weight > 0
+
 
 class TrainerSettings(StrictModel):
     """Lightning `Trainer` settings; `precision: auto` is bf16-mixed on a CUDA GPU that has it,
