@@ -13,6 +13,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
+# The third-party notices `kedro run` silences (Lightning's cloud-logger tip, torch's LeafSpec
+# deprecation, ...) are silenced here too: the benchmarks drive the same nodes outside Kedro.
+from faceswap_pipeline.settings import silence_third_party_notices
+
+silence_third_party_notices()
+
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = PROJECT.parent / "shared" / "data" / "videos"
 

@@ -1,4 +1,4 @@
-"""Time to a convincing swap: the validation swaps' verdict figures every few minutes of pair
+r"""Time to a convincing swap: the validation swaps' verdict figures every few minutes of pair
 training, from scratch and from a base model (the `pretraining` face prior).
 
 For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces are extracted (cached),
@@ -6,9 +6,9 @@ its identity tables described with dlib, and the training pipeline's own nodes t
 `--every` minutes up to `--minutes`, resuming between stages. After each stage the held-out swaps
 (A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share
 nearer the target, the detail kept (next to what a perfect model at the input size would keep) and
-SSIM; the table ends with the minute the verdict first holds (or "not within N min"). With
-`--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model on the shared
-clips that are not in the pair) the same runs start from the base model too.
+SSIM; the table ends with the minute the verdict first holds (or "not convincing within N min").
+With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model on the
+shared clips that are not in the pair) the same runs start from the base model too.
 
 On a shared or loaded machine minutes buy fewer steps: the step column says how much training each
 row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend
@@ -335,14 +335,11 @@ def main() -> None:
                     f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
                     f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) | {row.ssim:.3f} |"
                 )
-            print(
-                "convincing first at",
-                (
-                    f"{first['stage'].iloc[0]:g} {unit}"
-                    if len(first)
-                    else f"not within {total:g} {unit}"
-                ),
-            )
+            if len(first):
+                stage = f"{first['stage'].iloc[0]:g}"
+                print("convincing first at", f"step {stage}" if by_steps else f"{stage} min")
+            else:
+                print(f"not convincing within {total:g}", "steps" if by_steps else "min")
         print(f"previews: {workdir}")
 
 

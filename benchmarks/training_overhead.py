@@ -1,5 +1,5 @@
-"""What the training loop costs beyond the model: its images/s against the bare model, and where the
-rest goes.
+r"""What the training loop costs beyond the model: its images/s against the bare model, and where
+the rest goes.
 
 Two loops train the same network on the same faces, held in memory as uint8 face banks:
 - **bare model**: forward, loss, backward and Adam step on batches augmented beforehand and held as
@@ -19,7 +19,7 @@ the loop, data (from one step's end to the next step's start: drawing the batch)
 images/s, and at most 3 % of a step is spent outside the model's forward and backward.
 
     .venv/bin/python benchmarks/training_overhead.py                 # CPU preset model, batch 16
-    .venv/bin/python benchmarks/training_overhead.py --architecture hires --input-size 128 \\
+    .venv/bin/python benchmarks/training_overhead.py --architecture hires --input-size 128 \
         --width 0.1 --batch 8 --precision bf16-mixed               # the gpu preset's code path,
         shrunk
     .venv/bin/python benchmarks/training_overhead.py --compile      # torch.compile the network too
