@@ -57,8 +57,7 @@ def _pretrain(
     identity); its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
-    from faceswap_pipeline.model.settings import TrainingSettings
-    from faceswap_pipeline.pipelines.training.params import parse_training_params
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
 
     train, val = [], []
     for name in names:
@@ -69,27 +68,27 @@ def _pretrain(
             landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
             item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
             (val if index >= len(rows) - held_out else train).append(item)
-    # Parsed as the training pipeline parses them (input_size: null is the architecture's own).
-    config = parse_training_params(params).swap_model_config()
-    settings = TrainingSettings(
-        batch_size=2 * params["batch_size"],
-        max_minutes=minutes,
-        max_steps=steps or 10**9,
-        checkpoint_dir=str(out / "pretraining_checkpoints"),
-        val_every_n_steps=params["val_every_n_steps"],
-        checkpoint_every_n_steps=params["checkpoint_every_n_steps"],
-        preview_every_n_steps=0,
-        optimizer=params["optimizer"],
-        loss=params["loss"],
-        augmentation=params["augmentation"],
-        trainer={"precision": "32-true"},  # the pretraining's precision in every trial so far
-    )
+    # The pretraining pipeline's parameters (its batch, `pretraining.training`), with the budget
+    # and folders of this benchmark.
+    pretraining = yaml.safe_load((PROJECT / "conf/base/parameters_pretraining.yml").read_text())
+    pretraining = pretraining["pretraining"]
+    pretraining["training"] = {
+        **pretraining.get("training", {}),
+        "max_minutes": minutes,
+        "max_steps": steps or 10**9,
+        "checkpoint_dir": str(out / "pretraining_checkpoints"),
+        "preview_every_n_steps": 0,
+        "trainer": {"precision": "32-true"},  # the pretraining's precision in every trial so far
+    }
+    settings = pretraining_training_params(params, pretraining)
+    config = settings.swap_model_config()
     started = time.perf_counter()
     result = pretrain_base_model(train, val, config, settings)
     folder = out / "base_model"
     save_base_model(result.base_model, folder)
     print(
-        f"base model: {len(train)} faces of {', '.join(names)}, {result.summary['steps']} steps in "
+        f"base model: {len(train)} faces of {', '.join(names)}, {result.summary['steps']} steps of "
+        f"{settings.batch_size} faces in "
         f"{(time.perf_counter() - started) / 60:.1f} min, held-out SSIM "
         f"{result.summary['final_validation'].get('val/ssim', float('nan')):.3f} -> {folder}"
     )

@@ -25,10 +25,11 @@ def test_the_default_pretraining_takes_the_pair_model_and_its_own_budget_and_fol
         _conf("parameters_pretraining.yml")["pretraining"],
     )
     params = pretraining_training_params(training, pretraining)
+    # A pair's step puts batch_size faces of each of its two people through the encoder.
     assert (params.architecture, params.width, params.batch_size) == (
         training["architecture"],
         training["width"],
-        training["batch_size"],
+        2 * training["batch_size"],
     )
     assert (params.max_minutes, params.checkpoint_dir) == (
         30,
@@ -38,6 +39,15 @@ def test_the_default_pretraining_takes_the_pair_model_and_its_own_budget_and_fol
     assert all(
         source.sha256 and source.url for source in parse_pretraining_params(pretraining).sources
     )
+
+
+def test_a_pretraining_batch_size_of_its_own_wins():
+    training, pretraining = (
+        _conf("parameters_training.yml")["training"],
+        _conf("parameters_pretraining.yml")["pretraining"],
+    )
+    own = {**pretraining, "training": {**pretraining["training"], "batch_size": 24}}
+    assert pretraining_training_params(training, own).batch_size == 24
 
 
 def test_the_face_extraction_settings_keep_everyone_and_stay_the_pairs():

@@ -73,11 +73,18 @@ def pretraining_training_params(
 ) -> TrainingParams:
     """The pair training's parameters with the pretraining's changes (`pretraining.training`).
 
+    Unless `pretraining.training.batch_size` says otherwise, a base model's step takes twice the
+    pair's `batch_size`: a pair's step puts `batch_size` faces of each person through the shared
+    encoder, and the base model's one decoder sees as many faces a step (the recipe of every base
+    model measured in benchmarks/README.md).
+
     Raises:
         ValueError: a bad value, or a checkpoint folder shared with the pair training.
     """
     overrides = parse_pretraining_params(pretraining).training
+    pair = parse_training_params(training)
     merged = copy.deepcopy(dict(training))
+    merged["batch_size"] = 2 * pair.batch_size
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
@@ -85,7 +92,6 @@ def pretraining_training_params(
             merged[key] = value
     merged["init_from"] = None
     params = parse_training_params(merged)
-    pair = parse_training_params(training)
     if Path(params.checkpoint_dir).resolve() == Path(pair.checkpoint_dir).resolve():
         raise ValueError(
             "pretraining.training.checkpoint_dir is the pair training's "
