@@ -22,7 +22,7 @@ TINY = ["--env", "tiny"]
 @pytest.mark.slow
 def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(project_with_faces):
     project = project_with_faces
-    last = project / "data/06_models/checkpoints/last.ckpt"
+    last = project / "data/06_models/checkpoints_tiny/last.ckpt"
     first_seen: list[float] = []
 
     def a_while_after_the_first_checkpoint() -> bool:
@@ -47,7 +47,7 @@ def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(pro
     # so the model it writes holds exactly the checkpoint's weights.
     kedro_run(project, "training", [f"training.max_steps={step}"], extra_args=TINY)
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
-    assert summary["resumed_from"].endswith("checkpoints/last.ckpt")
+    assert summary["resumed_from"].endswith("checkpoints_tiny/last.ckpt")
     assert summary["resumed_at_step"] == step and summary["global_step"] == step
     model, _ = load_swap_model(project / "data/06_models/swap_model")
     for name, tensor in model.state_dict().items():

@@ -73,8 +73,8 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
     summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
     assert summary["steps"] == 6 and summary["stop_reason"] == "max_steps"
     assert (project / "data/08_reporting/pretraining_preview.png").is_file()
-    assert (project / "data/06_models/pretraining_checkpoints/last.ckpt").is_file()
-    assert not (project / "data/06_models/checkpoints/last.ckpt").exists()
+    assert (project / "data/06_models/pretraining_checkpoints_tiny/last.ckpt").is_file()
+    assert not (project / "data/06_models/checkpoints_tiny/last.ckpt").exists()
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     experiment = client.get_experiment_by_name("faceswap_pipeline")
@@ -183,4 +183,4 @@ def test_a_base_model_of_another_configuration_is_refused(pretrained, project_wi
         )
     # Refused before the first step: no model written, no checkpoint to resume from.
     assert not (project_with_faces / "data/06_models/swap_model/model.safetensors").exists()
-    assert not (project_with_faces / "data/06_models/checkpoints/last.ckpt").exists()
+    assert not (project_with_faces / "data/06_models/checkpoints_tiny/last.ckpt").exists()

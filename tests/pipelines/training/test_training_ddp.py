@@ -123,7 +123,7 @@ def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
     project_with_faces,
 ):
     project = project_with_faces
-    last = project / "data/06_models/checkpoints/last.ckpt"
+    last = project / "data/06_models/checkpoints_tiny/last.ckpt"
     command = [
         sys.executable,
         "-m",

@@ -64,3 +64,41 @@ def test_init_fresh_takes_the_models_parts_and_refuses_others():
     assert parse_training_params(_preset("base")).init_fresh == ["decoder_input", "decoder_output"]
     with pytest.raises(ValueError, match=r"training\.init_fresh"):
         parse_training_params({**_preset("base"), "init_fresh": ["decoders"]})
+
+
+def test_each_preset_trains_and_pretrains_into_checkpoint_folders_of_its_own(tmp_path):
+    """A switch of preset (a tiny smoke run, then the CPU preset) resumes each one's own training
+    instead of meeting the other model's checkpoint."""
+    from kedro.config import OmegaConfigLoader
+
+    from faceswap_pipeline.settings import CONFIG_LOADER_ARGS
+
+    # The presets as `kedro run --env ENV` loads them; an empty run environment stands in for a
+    # developer's conf/local when no preset is named.
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for env in PRESETS:
+        (conf / env).symlink_to(PROJECT_ROOT / "conf" / env)
+    (conf / "empty").mkdir()
+    parameters = {
+        env: OmegaConfigLoader(
+            conf_source=str(conf),
+            **{**CONFIG_LOADER_ARGS, "default_run_env": "empty"},
+            env=None if env == "base" else env,
+        )["parameters"]
+        for env in PRESETS
+    }
+    folders = [
+        folder
+        for env in PRESETS
+        for folder in (
+            parameters[env]["training"]["checkpoint_dir"],
+            parameters[env]["pretraining"]["training"]["checkpoint_dir"],
+        )
+    ]
+    assert len(set(folders)) == len(folders) == 2 * len(PRESETS)
+    assert folders[:2] == ["data/06_models/checkpoints", "data/06_models/pretraining_checkpoints"]
+    # The gpu preset changes only the pretraining's folder: its sources are conf/base's.
+    assert (
+        parameters["gpu"]["pretraining"]["sources"] == parameters["base"]["pretraining"]["sources"]
+    )
