@@ -69,41 +69,54 @@ class _ThirdPartyNoticeFilter(logging.Filter):
         return not any(line.search(text) for line in self._LINES)
 
 
-# Lightning 2.6 logs an advertisement for its cloud logger (`💡 Tip: ... litlogger`) each time a
-# Trainer is built unless that logger is in use; the runs here log to MLflow. Its messages go to the
-# logger of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same
-# library under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
+# Tips logged on every run that advertise something this project does not use, each dropped from
+# its logger's messages by the start of its text:
+# - Lightning 2.6 logs one for its cloud logger (`💡 Tip: ... litlogger`) each time a Trainer is
+#   built unless that logger is in use; the runs here log to MLflow. Its messages go to the logger
+#   of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same library
+#   under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
+# - Kedro's sequential runner suggests `--async` loading and saving at every run; its other
+#   messages ("Pipeline execution completed ...") come from the same logger.
 _LIGHTNING_RANK_ZERO_LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
     "pytorch_lightning.utilities.rank_zero",
     "lightning_fabric.utilities.rank_zero",
 )
+_LOGGED_TIPS = {
+    **{name: "💡 Tip:" for name in _LIGHTNING_RANK_ZERO_LOGGERS},
+    "kedro.runner.sequential_runner": "Using synchronous mode for loading and saving data",
+}
 
 
-class _LightningTipFilter(logging.Filter):
-    """Drops Lightning's `💡 Tip:` lines; its other messages (GPU available, ...) still show."""
+class _TipFilter(logging.Filter):
+    """Drops a logger's messages that start with `start` (its tip); its others still show."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip:")
+        return not str(record.msg).startswith(self.start)
 
 
 def silence_third_party_notices() -> None:
     """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES`, and the
-    filter of Lightning's tips (once a process)."""
+    filters of `_LOGGED_TIPS` (once a process)."""
     for message, category, module in _THIRD_PARTY_NOTICES:
         warnings.filterwarnings(
             "ignore", message=message, category=category, module=re.escape(module)
         )
-    _add_filter_once("py.warnings", _ThirdPartyNoticeFilter)
-    for name in _LIGHTNING_RANK_ZERO_LOGGERS:
-        _add_filter_once(name, _LightningTipFilter)
+    _add_filter_once("py.warnings", _ThirdPartyNoticeFilter())
+    for name, start in _LOGGED_TIPS.items():
+        _add_filter_once(name, _TipFilter(start))
 
 
-def _add_filter_once(logger_name: str, log_filter: type[logging.Filter]) -> None:
+def _add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:
+    """Adds `log_filter` unless the logger has a filter of its class already."""
     log = logging.getLogger(logger_name)
-    if not any(isinstance(existing, log_filter) for existing in log.filters):
-        log.addFilter(log_filter())
+    if not any(isinstance(existing, type(log_filter)) for existing in log.filters):
+        log.addFilter(log_filter)
 
 
 silence_third_party_notices()

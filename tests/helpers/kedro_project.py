@@ -18,10 +18,11 @@ from tests.helpers import PROJECT_ROOT
 
 
 def make_project(folder: Path) -> Path:
-    """Copy conf/base, pyproject.toml and .telemetry into ``folder`` (with an empty src/); return
-    it."""
+    """Copy conf/base, conf/logging.yml, pyproject.toml and .telemetry into ``folder`` (with an
+    empty src/); return it."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(PROJECT_ROOT / "conf" / "base", folder / "conf" / "base")
+    shutil.copy(PROJECT_ROOT / "conf" / "logging.yml", folder / "conf" / "logging.yml")
     (folder / "conf" / "local").mkdir(parents=True)
     for name in ("pyproject.toml", ".telemetry"):
         shutil.copy(PROJECT_ROOT / name, folder / name)

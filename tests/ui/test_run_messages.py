@@ -51,6 +51,21 @@ def test_a_whole_run_prints_no_warning_a_user_cannot_act_on(tiny_run: TinyRun):
     assert "litlogger" not in tiny_run.log
 
 
+def test_the_console_has_no_line_per_dataset_and_no_tips(tiny_run: TinyRun):
+    # conf/logging.yml: the catalog's line for every load and save is off (the summaries above say
+    # what each node made), and so are the notices of every run; the runner's progress stays.
+    for line in (
+        "Loading data from",
+        "Saving data to",
+        "Using synchronous mode",
+        "as logging configuration",
+        "No typed parameter requirements",
+    ):
+        assert line not in tiny_run.log, line
+    assert "Completed 1 out of" in tiny_run.log
+    assert "Pipeline execution completed successfully" in tiny_run.log
+
+
 def test_only_the_listed_third_party_notices_are_silenced():
     import logging
     import warnings
@@ -99,7 +114,7 @@ def test_only_the_listed_third_party_notices_are_silenced():
     assert kedro_warnings_log.filter(logged(other))
 
 
-def test_lightning_tips_are_dropped_and_its_other_messages_kept():
+def test_lightning_and_kedro_tips_are_dropped_and_their_other_messages_kept():
     import logging
 
     import lightning.pytorch  # noqa: F401  (sets the rank-zero logger; MLflow may set another)
@@ -117,3 +132,6 @@ def test_lightning_tips_are_dropped_and_its_other_messages_kept():
         rank_zero_log = logging.getLogger(name)
         assert not rank_zero_log.filter(record("💡 Tip: For seamless cloud logging, try litlogger"))
         assert rank_zero_log.filter(record("GPU available: False, used: False"))
+    runner_log = logging.getLogger("kedro.runner.sequential_runner")
+    assert not runner_log.filter(record("Using synchronous mode for loading and saving data. Use"))
+    assert runner_log.filter(record("Pipeline execution completed successfully in 9.5 sec."))

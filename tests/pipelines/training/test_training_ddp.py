@@ -55,7 +55,7 @@ def test_ddp_from_kedro_run_trains_once_like_one_process_and_resumes_on_two_mach
 
     # The pipeline ran once: one completion, one save of each output, one MLflow run.
     assert log.count("Pipeline execution completed") == 1
-    assert log.count("Saving data to swap_model ") == 1
+    assert log.count("train_swap_model made swap_model ") == 1
     assert "DDP: 2 processes on 1 machine(s)" in log
     client, (run,) = _runs(ddp_project)
     assert run.info.run_name == "training"
