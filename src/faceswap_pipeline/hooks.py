@@ -261,9 +261,20 @@ def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
         remove_stale_partials(folder.parent if folder.name.startswith(TEMP_PREFIX) else folder)
 
 
+def remove_empty_staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> None:
+    """Remove the hidden work folders of ``pipeline``'s nodes that a finished run left empty (each
+    node removes its own work inside them; the folder itself is made when it is loaded)."""
+    for folder in _staging_folders(pipeline, catalog):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or not there: what the next run's start sweeps
+            pass
+
+
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid or an output folder
-    cannot be written; the one error lists every problem found."""
+    cannot be written; the one error lists every problem found. A run that finishes leaves no
+    empty work folder behind."""
 
     @hook_impl
     def before_pipeline_run(
@@ -276,6 +287,12 @@ class PreflightHooks:
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))
         sweep_stale_partials(pipeline, catalog)
+
+    @hook_impl
+    def after_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
+    ) -> None:
+        remove_empty_staging_folders(pipeline, catalog)
 
 
 class VerdictHooks:
