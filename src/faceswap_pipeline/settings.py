@@ -69,28 +69,31 @@ class _ThirdPartyNoticeFilter(logging.Filter):
         return not any(line.search(text) for line in self._LINES)
 
 
-# Tips logged on every run that advertise something this project does not use, each dropped from
-# its logger's messages by the start of its text:
+# Lines logged on every run that a user of this project cannot act on, each dropped from its
+# logger's messages by the start of its text:
 # - Lightning 2.6 logs one for its cloud logger (`💡 Tip: ... litlogger`) each time a Trainer is
 #   built unless that logger is in use; the runs here log to MLflow. Its messages go to the logger
 #   of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same library
 #   under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
 # - Kedro's sequential runner suggests `--async` loading and saving at every run; its other
 #   messages ("Pipeline execution completed ...") come from the same logger.
+# - kedro-mlflow says it registers its `km.random_name` resolver at every run; the same logger
+#   says when the run's MLflow run starts and when an error closed it.
 _LIGHTNING_RANK_ZERO_LOGGERS = (
     "lightning.pytorch.utilities.rank_zero",
     "lightning.fabric.utilities.rank_zero",
     "pytorch_lightning.utilities.rank_zero",
     "lightning_fabric.utilities.rank_zero",
 )
-_LOGGED_TIPS = {
+_LOGGED_NOTICES = {
     **{name: "💡 Tip:" for name in _LIGHTNING_RANK_ZERO_LOGGERS},
     "kedro.runner.sequential_runner": "Using synchronous mode for loading and saving data",
+    "kedro_mlflow.framework.hooks.mlflow_hook": "Registering new custom resolver",
 }
 
 
-class _TipFilter(logging.Filter):
-    """Drops a logger's messages that start with `start` (its tip); its others still show."""
+class _NoticeFilter(logging.Filter):
+    """Drops a logger's messages that start with `start` (its notice); its others still show."""
 
     def __init__(self, start: str) -> None:
         super().__init__()
@@ -102,14 +105,14 @@ class _TipFilter(logging.Filter):
 
 def silence_third_party_notices() -> None:
     """Installs the `warnings` filters and the log filter for `_THIRD_PARTY_NOTICES`, and the
-    filters of `_LOGGED_TIPS` (once a process)."""
+    filters of `_LOGGED_NOTICES` (once a process)."""
     for message, category, module in _THIRD_PARTY_NOTICES:
         warnings.filterwarnings(
             "ignore", message=message, category=category, module=re.escape(module)
         )
     _add_filter_once("py.warnings", _ThirdPartyNoticeFilter())
-    for name, start in _LOGGED_TIPS.items():
-        _add_filter_once(name, _TipFilter(start))
+    for name, start in _LOGGED_NOTICES.items():
+        _add_filter_once(name, _NoticeFilter(start))
 
 
 def _add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:

@@ -60,6 +60,7 @@ def test_the_console_has_no_line_per_dataset_and_no_tips(tiny_run: TinyRun):
         "Using synchronous mode",
         "as logging configuration",
         "No typed parameter requirements",
+        "Registering new custom resolver",
     ):
         assert line not in tiny_run.log, line
     assert "Completed 1 out of" in tiny_run.log
@@ -114,7 +115,7 @@ def test_only_the_listed_third_party_notices_are_silenced():
     assert kedro_warnings_log.filter(logged(other))
 
 
-def test_lightning_and_kedro_tips_are_dropped_and_their_other_messages_kept():
+def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kept():
     import logging
 
     import lightning.pytorch  # noqa: F401  (sets the rank-zero logger; MLflow may set another)
@@ -135,3 +136,6 @@ def test_lightning_and_kedro_tips_are_dropped_and_their_other_messages_kept():
     runner_log = logging.getLogger("kedro.runner.sequential_runner")
     assert not runner_log.filter(record("Using synchronous mode for loading and saving data. Use"))
     assert runner_log.filter(record("Pipeline execution completed successfully in 9.5 sec."))
+    mlflow_hook_log = logging.getLogger("kedro_mlflow.framework.hooks.mlflow_hook")
+    assert not mlflow_hook_log.filter(record("Registering new custom resolver: 'km.random_name'"))
+    assert mlflow_hook_log.filter(record("Mlflow run 'training' - '0123' has started"))
