@@ -11,6 +11,7 @@ evaluation's verdict last.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
@@ -265,10 +266,9 @@ def remove_empty_staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> No
     """Remove the hidden work folders of ``pipeline``'s nodes that a finished run left empty (each
     node removes its own work inside them; the folder itself is made when it is loaded)."""
     for folder in _staging_folders(pipeline, catalog):
-        try:
+        # Not empty, or not there: what is left is the next run's start to sweep.
+        with contextlib.suppress(OSError):
             folder.rmdir()
-        except OSError:  # not empty, or not there: what the next run's start sweeps
-            pass
 
 
 class PreflightHooks:

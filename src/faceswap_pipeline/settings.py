@@ -116,9 +116,12 @@ def silence_third_party_notices() -> None:
 
 
 def _add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:
-    """Adds `log_filter` unless the logger has a filter of its class already."""
+    """Adds `log_filter` unless the logger has an equal one (same class and settings) already."""
     log = logging.getLogger(logger_name)
-    if not any(isinstance(existing, type(log_filter)) for existing in log.filters):
+    if not any(
+        type(existing) is type(log_filter) and vars(existing) == vars(log_filter)
+        for existing in log.filters
+    ):
         log.addFilter(log_filter)
 
 
