@@ -30,6 +30,7 @@ from faceswap_pipeline.model.lightning_module import (
     SwapLightningModule,
     read_checkpoint_info,
 )
+from faceswap_pipeline.model.settings import OptimizerSettings
 from faceswap_pipeline.pipelines.training.nodes import (
     build_face_banks,
     select_training_faces,
@@ -438,3 +439,51 @@ def test_a_damaged_or_stale_face_bank_is_a_clear_error(clip_faces, tmp_path):
     (tmp_path / "banks" / "person_a.npy").write_bytes(b"not an array")
     with pytest.raises(DatasetError, match=r"person_a.npy cannot be read .*delete .* and re-run"):
         FaceBankFolderDataset(str(tmp_path / "banks")).load()
+
+
+class _LearningRateRecorder(L.Callback):
+    """The learning rate each optimizer step ran at."""
+
+    def __init__(self) -> None:
+        self.rates: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_the_cosine_schedule_warms_up_decays_to_its_floor_and_holds_it():
+    settings = OptimizerSettings(
+        lr=1e-3, schedule="cosine", warmup_steps=4, decay_steps=104, final_lr_fraction=0.1
+    )
+    factors = [settings.learning_rate_factor(step) for step in range(200)]
+    assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
+    assert factors[54] == pytest.approx(0.55)  # half way down: (1 + 0.1) / 2
+    assert all(later <= earlier for earlier, later in zip(factors[4:], factors[5:], strict=False))
+    assert factors[104] == factors[199] == pytest.approx(0.1)
+    assert OptimizerSettings(lr=1e-3).learning_rate_factor(10**6) == 1.0
+
+
+def test_a_cosine_schedule_without_its_horizon_is_refused_naming_decay_steps():
+    with pytest.raises(ValueError, match="decay_steps"):
+        OptimizerSettings(schedule="cosine")
+    with pytest.raises(ValueError, match=r"decay_steps \(4\) must be more than warmup_steps"):
+        OptimizerSettings(schedule="cosine", warmup_steps=4, decay_steps=4)
+
+
+def test_a_resumed_run_trains_at_this_runs_learning_rate_not_the_checkpoints(clip_faces, tmp_path):
+    # A checkpoint holds the optimizer's state, its learning rate too: restored as it is, a rate or
+    # schedule changed between runs would be silently ignored.
+    trainer = _trainer(max_steps=2, limit_val_batches=0)
+    trainer.fit(_module(optimizer={"lr": 1e-3}), datamodule=_datamodule(clip_faces))
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+
+    settings = {"lr": 1e-4, "schedule": "cosine", "decay_steps": 4, "final_lr_fraction": 0.5}
+    recorder = _LearningRateRecorder()
+    _trainer(max_steps=6, limit_val_batches=0, callbacks=[recorder]).fit(
+        _module(optimizer=settings),
+        datamodule=_datamodule(clip_faces),
+        ckpt_path=tmp_path / "last.ckpt",
+    )
+    expected = [1e-4 * OptimizerSettings(**settings).learning_rate_factor(s) for s in range(2, 6)]
+    assert recorder.rates == pytest.approx(expected)
+    assert expected[0] > expected[1] > expected[2] == expected[3] == pytest.approx(5e-5)

@@ -207,6 +207,20 @@ class SwapLightningModule(L.LightningModule):
             weight_decay=settings.weight_decay,
         )
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Set this step's learning rate from the settings and the step count.
+
+        Set here rather than by a torch scheduler: a resumed checkpoint restores the optimizer's
+        own learning rate (and a scheduler's base rate), so a rate or schedule changed between
+        runs would be silently ignored; the settings of this run win.
+        """
+        settings = self.optimizer_settings
+        learning_rate = settings.lr * settings.learning_rate_factor(self.global_step)
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+        self.log("train/lr", learning_rate, batch_size=1)
+
 
 class CheckpointInfo(NamedTuple):
     """What a training checkpoint says about itself (`read_checkpoint_info`).

@@ -9,9 +9,10 @@ torch.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from faceswap_pipeline.strict_model import StrictModel
 
@@ -41,12 +42,49 @@ class AugmentationConfig(StrictModel):
 
 
 class OptimizerSettings(StrictModel):
-    """The optimizer of every network's weights (faceit's Adam)."""
+    """The optimizer of every network's weights (faceit's Adam), and its learning rate over the
+    optimizer steps (`learning_rate_factor`).
+
+    `schedule: cosine` lowers the rate from `lr` along half a cosine to `lr · final_lr_fraction`
+    at step `decay_steps` (counted over all runs, resumes included) and holds it there;
+    `warmup_steps` first raise it linearly from 0. `constant` keeps `lr` (after any warm-up).
+    """
 
     name: Literal["adam", "adamw"] = "adam"
     lr: float = Field(5e-5, gt=0, description="faceit's 5e-5, for days of training")
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    decay_steps: int | None = Field(
+        None, ge=1, description="the step at which `cosine` reaches its final rate"
+    )
+    final_lr_fraction: float = Field(0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _cosine_needs_its_horizon(self) -> OptimizerSettings:
+        if self.schedule == "cosine" and self.decay_steps is None:
+            raise ValueError(
+                "schedule: cosine needs decay_steps, the optimizer step at which the learning"
+                " rate reaches lr · final_lr_fraction (e.g. the steps a run of max_minutes makes)"
+            )
+        if self.decay_steps is not None and self.decay_steps <= self.warmup_steps:
+            raise ValueError(
+                f"decay_steps ({self.decay_steps}) must be more than warmup_steps"
+                f" ({self.warmup_steps})"
+            )
+        return self
+
+    def learning_rate_factor(self, step: int) -> float:
+        """The learning rate at optimizer step `step` (0-based, over all runs), as a share of
+        `lr`."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup_steps) / (self.decay_steps - self.warmup_steps))
+        floor = self.final_lr_fraction
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 class LossSettings(StrictModel):
