@@ -51,10 +51,16 @@ CLIPS = {
 
 
 def _pretrain(
-    names: list[str], params: dict, minutes: float | None, steps: int | None, cache: Path, out: Path
+    names: list[str],
+    params: dict,
+    minutes: float | None,
+    steps: int | None,
+    cache: Path,
+    out: Path,
+    assignments: list[str],
 ) -> Path:
     """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every
-    identity); its folder."""
+    identity), with `assignments` (``KEY=VALUE``) set in `pretraining.training`; its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
     from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
@@ -80,6 +86,8 @@ def _pretrain(
         "preview_every_n_steps": 0,
         "trainer": {"precision": "32-true"},  # the pretraining's precision in every trial so far
     }
+    for assignment in assignments:
+        set_parameter(pretraining["training"], assignment)
     settings = pretraining_training_params(params, pretraining)
     config = settings.swap_model_config()
     started = time.perf_counter()
@@ -267,6 +275,14 @@ def main() -> None:
         help="pretrain a base model on the clips not in the pair for this many steps first",
     )
     parser.add_argument(
+        "--pretrain-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pretraining.training parameter, e.g. batch_size=64 (default: twice the"
+        " pair's batch)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument(
@@ -300,7 +316,13 @@ def main() -> None:
         elif args.pretrain_minutes or args.pretrain_steps:
             others = [name for name in CLIPS if name not in pair]
             starts["base model"] = _pretrain(
-                others, params, args.pretrain_minutes, args.pretrain_steps, args.cache, workdir
+                others,
+                params,
+                args.pretrain_minutes,
+                args.pretrain_steps,
+                args.cache,
+                workdir,
+                args.pretrain_set,
             )
         print(
             f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
