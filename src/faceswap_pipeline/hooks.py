@@ -151,6 +151,17 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
     }
 
 
+def _dotted(params: dict[str, Any], prefix: str = "") -> list[str]:
+    """``--params`` as the user typed them: ``{"a": {"b": 1}}`` → ``["a.b=1"]``."""
+    items = []
+    for key, value in params.items():
+        if isinstance(value, dict) and value:
+            items += _dotted(value, f"{prefix}{key}.")
+        else:
+            items.append(f"{prefix}{key}={value}")
+    return items
+
+
 def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     """One message per invalid top-level parameter that a node of ``pipeline`` reads (empty: all
     valid)."""
@@ -281,6 +292,12 @@ class PreflightHooks:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
         problems = parameter_problems(pipeline, catalog)
+        given = _dotted(run_params.get("runtime_params") or {})
+        if problems and given:
+            # The messages name the parameter file; a value from the command line is not in it.
+            problems.append(
+                f"--params given: {', '.join(given)} (they override the parameter files)"
+            )
         if not problems:
             # Only valid parameters name folders worth checking (training.checkpoint_dir).
             problems = output_folder_problems(pipeline, catalog)

@@ -240,6 +240,8 @@ def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_pat
         "training.architecture",
         "conversion.compositing.colour_transfer",
         "refused before any work started",
+        # The files are named; the values from the command line are said apart from them.
+        f"--params given: {', '.join(bad)} (they override the parameter files)",
     ):
         assert named in output, output[-4000:]
     assert "Running node" not in output and _files_under(project / "data") == []
