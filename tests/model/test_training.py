@@ -30,7 +30,8 @@ from faceswap_pipeline.model.lightning_module import (
     SwapLightningModule,
     read_checkpoint_info,
 )
-from faceswap_pipeline.model.settings import OptimizerSettings
+from faceswap_pipeline.model.settings import OptimizerSettings, TrainingSettings
+from faceswap_pipeline.model.trainer import build_trainer
 from faceswap_pipeline.pipelines.training.nodes import (
     build_face_banks,
     select_training_faces,
@@ -487,3 +488,36 @@ def test_a_resumed_run_trains_at_this_runs_learning_rate_not_the_checkpoints(cli
     expected = [1e-4 * OptimizerSettings(**settings).learning_rate_factor(s) for s in range(2, 6)]
     assert recorder.rates == pytest.approx(expected)
     assert expected[0] > expected[1] > expected[2] == expected[3] == pytest.approx(5e-5)
+
+
+class _GradientNorms(L.Callback):
+    """Each step's total gradient norm as computed, and as the optimizer steps with it."""
+
+    def __init__(self) -> None:
+        self.computed: list[float] = []
+        self.stepped: list[float] = []
+
+    @staticmethod
+    def _norm(module) -> float:
+        grads = [weight.grad for weight in module.parameters() if weight.grad is not None]
+        return float(torch.nn.utils.get_total_norm(grads))
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # After the step: Lightning runs the closure (forward, backward, clipping) inside `step`.
+        trainer.optimizers[0].register_step_post_hook(
+            lambda *_: self.stepped.append(self._norm(pl_module))
+        )
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.computed.append(self._norm(pl_module))
+
+
+def test_clip_grad_norm_bounds_every_step_of_the_trainer_a_run_builds(clip_faces, tmp_path):
+    settings = TrainingSettings(
+        max_steps=3, optimizer={"lr": 1e-3, "clip_grad_norm": 0.01}, progress_bar=False
+    )
+    norms = _GradientNorms()
+    trainer = build_trainer(settings, tmp_path, [norms], None, False, "auto")
+    trainer.fit(_module(optimizer=settings.optimizer), datamodule=_datamodule(clip_faces))
+    assert len(norms.stepped) == 3 and min(norms.computed) > 0.01
+    assert norms.stepped == pytest.approx([0.01] * 3, rel=1e-3)

@@ -221,6 +221,14 @@ class SwapLightningModule(L.LightningModule):
                 group["lr"] = learning_rate
         self.log("train/lr", learning_rate, batch_size=1)
 
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the step's total gradient norm (before any clipping): a spike in it comes before a
+        collapse of the reconstruction (`optimizer.clip_grad_norm` bounds it)."""
+        gradients = [weight.grad for weight in self.parameters() if weight.grad is not None]
+        if gradients:
+            # torch's foreach norm: no device sync (Lightning's `grad_norm` makes one per weight).
+            self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients), batch_size=1)
+
 
 class CheckpointInfo(NamedTuple):
     """What a training checkpoint says about itself (`read_checkpoint_info`).

@@ -48,6 +48,7 @@ class OptimizerSettings(StrictModel):
     `schedule: cosine` lowers the rate from `lr` along half a cosine to `lr · final_lr_fraction`
     at step `decay_steps` (counted over all runs, resumes included) and holds it there;
     `warmup_steps` first raise it linearly from 0. `constant` keeps `lr` (after any warm-up).
+    `clip_grad_norm` bounds a step's gradients (Lightning's `gradient_clip_val`, by norm).
     """
 
     name: Literal["adam", "adamw"] = "adam"
@@ -60,6 +61,11 @@ class OptimizerSettings(StrictModel):
         None, ge=1, description="the step at which `cosine` reaches its final rate"
     )
     final_lr_fraction: float = Field(0.05, ge=0, le=1)
+    clip_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        description="rescale a step's gradients whose total L2 norm is above this (None: never)",
+    )
 
     @model_validator(mode="after")
     def _cosine_needs_its_horizon(self) -> OptimizerSettings:

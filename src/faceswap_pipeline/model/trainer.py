@@ -151,6 +151,8 @@ def build_trainer(
         precision=resolve_precision(hardware.precision),
         max_steps=settings.max_steps,
         max_epochs=-1,
+        gradient_clip_val=settings.optimizer.clip_grad_norm,
+        gradient_clip_algorithm="norm",
         val_check_interval=settings.val_every_n_steps if has_validation else None,
         check_val_every_n_epoch=None,
         limit_val_batches=None if has_validation else 0,
