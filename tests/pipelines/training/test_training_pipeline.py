@@ -46,8 +46,18 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
     assert params["faces.train_a"] == str(
         (split["person"].eq("a") & split["split"].eq("train")).sum()
     )
-    for metric in ("train/loss_a", "train/loss_b", "val/l1_a", "val/ssim_b", "train/images_per_s"):
+    for metric in (
+        "train/loss_a",
+        "train/loss_b",
+        "val/l1_a",
+        "val/ssim_b",
+        "train/images_per_s",
+        "train/grad_norm",
+    ):
         assert client.get_metric_history(run.info.run_id, metric), metric
+    # The tiny preset's constant rate, as this run set it at every step.
+    rates = [m.value for m in client.get_metric_history(run.info.run_id, "train/lr")]
+    assert rates and rates == pytest.approx([float(params["training.optimizer.lr"])] * len(rates))
     assert len(client.get_metric_history(run.info.run_id, "train/loss_a")) >= 5
     # At every validation the held-out faces are swapped and judged: the chart of when it convinces.
     for metric in (
