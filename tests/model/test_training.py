@@ -16,6 +16,7 @@ from kedro.io import DatasetError
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
+from faceswap_pipeline.model.callbacks import ProgressLogCallback
 from faceswap_pipeline.model.data import (
     AlignedFaceDataset,
     FaceItem,
@@ -521,3 +522,24 @@ def test_clip_grad_norm_bounds_every_step_of_the_trainer_a_run_builds(clip_faces
     trainer.fit(_module(optimizer=settings.optimizer), datamodule=_datamodule(clip_faces))
     assert len(norms.stepped) == 3 and min(norms.computed) > 0.01
     assert norms.stepped == pytest.approx([0.01] * 3, rel=1e-3)
+
+
+def test_a_collapsed_model_is_named_at_validation_and_a_fresh_one_is_not(clip_faces, caplog):
+    caplog.set_level("WARNING", logger="faceswap_pipeline")
+    fresh = _module()
+    _trainer(callbacks=[ProgressLogCallback()]).validate(
+        fresh, datamodule=_datamodule(clip_faces, count=16)
+    )
+    assert "collapsed" not in caplog.text
+
+    # As a run at too high a learning rate ends: every face one saturated colour (yellow).
+    collapsed = _module()
+    with torch.no_grad():
+        for decoder in collapsed.model.decoders.values():
+            decoder.to_rgb.weight.zero_()
+            decoder.to_rgb.bias.copy_(torch.tensor([30.0, 30.0, -30.0]))
+    _trainer(callbacks=[ProgressLogCallback()]).validate(
+        collapsed, datamodule=_datamodule(clip_faces, count=16)
+    )
+    assert "the model draws one flat colour for 100% of the faces" in caplog.text
+    assert "training.optimizer.clip_grad_norm" in caplog.text

@@ -255,3 +255,16 @@ class ProgressLogCallback(L.Callback):
             self._metric(trainer, "val/l1_a"),
             self._metric(trainer, "val/l1_b"),
         )
+        collapsed = max(
+            float(trainer.callback_metrics.get(f"val/saturated_share_{person}", 0.0))
+            for person in ("a", "b")
+        )
+        if collapsed > 0.5:
+            logger.warning(
+                "validation at step %d: the model draws one flat colour for %.0f%% of the faces:"
+                " training has collapsed (its output saturated) and will not recover. Start again"
+                " with training.resume=false and a lower training.optimizer.lr, or set"
+                " training.optimizer.clip_grad_norm (see train/grad_norm in MLflow)",
+                trainer.global_step,
+                100 * collapsed,
+            )

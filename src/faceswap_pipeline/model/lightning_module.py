@@ -25,6 +25,16 @@ from faceswap_pipeline.model.settings import (
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
+def saturated(faces: Tensor) -> Tensor:
+    """Per face of `faces` (N, 3, H, W) in 0-1: 1.0 when 90 % of its values are within 0.01 of 0 or
+    1, the flat colour of a collapsed model whose sigmoid output saturated; else 0.0. (N,).
+
+    A fresh model draws a flat grey near 0.5, a trained one a face: neither is saturated.
+    """
+    extreme = (faces < 0.01) | (faces > 0.99)
+    return (extreme.flatten(1).float().mean(dim=1) > 0.9).float()
+
+
 class NonFiniteLossError(FaceswapError, RuntimeError):
     """The training loss became NaN or infinite; the step's weights were not updated."""
 
@@ -149,6 +159,8 @@ class SwapLightningModule(L.LightningModule):
                 prediction, target_rgb = prediction.float(), target[:, :3].float()
                 self.log(f"val/l1_{person}", (prediction - target_rgb).abs().mean(), **log)
                 self.log(f"val/ssim_{person}", ssim(prediction, target_rgb).mean(), **log)
+                # A collapsed model draws one flat colour, its sigmoid saturated, for every face.
+                self.log(f"val/saturated_share_{person}", saturated(prediction).mean(), **log)
         # The batch size said, not inferred: Lightning warns when it has to guess it from a dict
         # batch.
         faces_per_person = max(
