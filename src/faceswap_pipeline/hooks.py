@@ -292,9 +292,15 @@ class PreflightHooks:
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
         problems = parameter_problems(pipeline, catalog)
+        # The messages name conf/base's parameter file; a value may come from elsewhere.
+        environment = run_params.get("env")
+        if problems and environment and environment not in ("base", "local"):
+            problems.append(
+                f"environment {environment}: conf/{environment}/parameters_*.yml override"
+                " conf/base's"
+            )
         given = _dotted(run_params.get("runtime_params") or {})
         if problems and given:
-            # The messages name the parameter file; a value from the command line is not in it.
             problems.append(
                 f"--params given: {', '.join(given)} (they override the parameter files)"
             )

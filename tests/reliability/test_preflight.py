@@ -133,6 +133,21 @@ def test_a_parameter_out_of_range_is_named_before_any_node_runs(
         )
 
 
+def test_a_refusal_says_which_environment_and_params_the_values_came_from(default_pipeline):
+    catalog = _params_catalog(_set(_base_parameters(), "training.architecture", "dfl"))
+    run_params = {"env": "tiny", "runtime_params": {"training": {"architecture": "dfl"}}}
+    with pytest.raises(PreflightError) as refused:
+        PreflightHooks().before_pipeline_run(
+            run_params=run_params, pipeline=default_pipeline, catalog=catalog
+        )
+    assert str(refused.value).splitlines()[1:] == [
+        "  - invalid parameters in conf/base/parameters_training.yml: training.architecture:"
+        " Input should be 'original' or 'hires'",
+        "  - environment tiny: conf/tiny/parameters_*.yml override conf/base's",
+        "  - --params given: training.architecture=dfl (they override the parameter files)",
+    ]
+
+
 def test_the_project_parameters_pass(default_pipeline):
     assert parameter_problems(default_pipeline, _params_catalog(_base_parameters())) == []
 
