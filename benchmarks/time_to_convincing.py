@@ -155,6 +155,14 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
         )
         preview.save(workdir / f"preview_{stage:g}.png")
         _log_stage(rows[-1])
+        # A line per stage as it ends: a run takes minutes to hours before its table.
+        row = rows[-1]
+        print(
+            f"  {name_a} -> {name_b} {workdir.name.replace('_', ' ')}, step {row['steps']}"
+            f" ({minutes:.1f} min): distance {row['distance']:.3f}, nearer {row['nearer']:.2f},"
+            f" detail {row['detail']:.2f}, SSIM {row['ssim']:.3f}",
+            flush=True,
+        )
     return pd.DataFrame(rows)
 
 
