@@ -103,7 +103,7 @@ def _pretrain(
     return folder
 
 
-def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model):
+def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model, start):
     from faceswap_pipeline.faces.identity import identity_table
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
 
@@ -158,7 +158,7 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model)
         # A line per stage as it ends: a run takes minutes to hours before its table.
         row = rows[-1]
         print(
-            f"  {name_a} -> {name_b} {workdir.name.replace('_', ' ')}, step {row['steps']}"
+            f"  {name_a} -> {name_b} {start}, step {row['steps']}"
             f" ({minutes:.1f} min): distance {row['distance']:.3f}, nearer {row['nearer']:.2f},"
             f" detail {row['detail']:.2f}, SSIM {row['ssim']:.3f}",
             flush=True,
@@ -351,6 +351,7 @@ def main() -> None:
                     args.cache,
                     workdir / start.replace(" ", "_"),
                     base,
+                    start,
                 )
             first = table[table["convincing"]]
             print(f"\nfrom {start}:")

@@ -13,7 +13,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from torch import Tensor
 
 from faceswap_pipeline.model.augmentation import crop_model_region
-from faceswap_pipeline.model.networks import SwapModel
+from faceswap_pipeline.model.networks import PERSONS, SwapModel
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class ProgressLogCallback(L.Callback):
         )
         collapsed = max(
             float(trainer.callback_metrics.get(f"val/saturated_share_{person}", 0.0))
-            for person in ("a", "b")
+            for person in PERSONS
         )
         if collapsed > 0.5:
             logger.warning(
