@@ -119,6 +119,9 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model,
         progress_bar=False,
         init_from=str(base_model) if base_model else None,
     )
+    if base_model is None:
+        # `init_frozen` names parts of a base model: from scratch there are none to keep.
+        run["init_frozen"] = []
     faces = select_training_faces(faces_a, table_a, faces_b, table_b, run)
     rows, done, minutes = [], 0.0, 0.0
     for stage in stages:

@@ -23,6 +23,8 @@ images/s, and at most 3 % of a step is spent outside the model's forward and bac
         --width 0.1 --batch 8 --precision bf16-mixed               # the gpu preset's code path,
         shrunk
     .venv/bin/python benchmarks/training_overhead.py --compile      # torch.compile the network too
+    .venv/bin/python benchmarks/training_overhead.py --frozen convolutions  # a step with the base
+                                                                    # model's convolutions frozen
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ def _module(args) -> SwapLightningModule:
         optimizer={"lr": 2e-4},
         loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0},
         compile=args.compile,
+        frozen=args.frozen,
     )
 
 
@@ -76,6 +79,7 @@ def bare_model_loop(args, banks: dict[str, torch.Tensor], device: torch.device) 
     device."""
     module = _module(args).to(device)
     module.model.to(memory_format=torch.channels_last)
+    module.freeze_parts()
     if args.compile:
         module.model.compile()
     optimizer = module.configure_optimizers()
@@ -276,6 +280,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--precision", default="32-true", help="32-true or bf16-mixed")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument(
+        "--frozen",
+        nargs="*",
+        default=[],
+        metavar="PART",
+        help="model parts that do not train (training.init_frozen), e.g. convolutions",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()

@@ -543,3 +543,27 @@ def test_a_collapsed_model_is_named_at_validation_and_a_fresh_one_is_not(clip_fa
     )
     assert "the model draws one flat colour for 100% of the faces" in caplog.text
     assert "training.optimizer.clip_grad_norm" in caplog.text
+
+
+def test_frozen_parts_get_no_gradient_and_keep_their_weights_while_the_rest_trains(clip_faces):
+    module = _module(optimizer={"lr": 1e-3}, frozen=["convolutions", "decoder_input"])
+    before = {name: weight.detach().clone() for name, weight in module.model.named_parameters()}
+    _trainer(max_steps=3, limit_val_batches=0).fit(module, datamodule=_datamodule(clip_faces))
+    changed = {
+        module.model.part_of(name): not torch.equal(before[name], weight.detach())
+        for name, weight in module.model.named_parameters()
+        if name.endswith("weight")
+    }
+    assert changed == {
+        "convolutions": False,
+        "bottleneck": True,
+        "decoder_input": False,
+        "decoder_output": True,
+    }
+    assert all(
+        weight.grad is None
+        for name, weight in module.model.named_parameters()
+        if module.model.part_of(name) in ("convolutions", "decoder_input")
+    )
+    # A checkpoint's hyperparameters give the frozen parts back, as a resumed run needs them.
+    assert SwapLightningModule(**module.hparams).frozen_parts == ("convolutions", "decoder_input")

@@ -3,7 +3,7 @@ val."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,7 +15,13 @@ from torch.nn import functional as F
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
 from faceswap_pipeline.model.losses import reconstruction_loss, ssim
-from faceswap_pipeline.model.networks import PERSONS, CodeDiscriminator, ModelConfig, SwapModel
+from faceswap_pipeline.model.networks import (
+    MODEL_PARTS,
+    PERSONS,
+    CodeDiscriminator,
+    ModelConfig,
+    SwapModel,
+)
 from faceswap_pipeline.model.settings import (
     AugmentationConfig,
     LossSettings,
@@ -58,6 +64,8 @@ class SwapLightningModule(L.LightningModule):
             (a checkpoint's hyperparameters); None: the defaults.
         compile: compile the network with `torch.compile` when training starts (pays on a GPU's long
             runs; its minutes of compilation do not on a CPU, see benchmarks/training_overhead.py).
+        frozen: parts of the model (`model.networks.MODEL_PARTS`) that do not train: their weights
+            stay as loaded (a base model's), and no gradient is computed for them.
     """
 
     def __init__(
@@ -67,8 +75,14 @@ class SwapLightningModule(L.LightningModule):
         loss: LossSettings | Mapping[str, Any] | None = None,
         augmentation: AugmentationConfig | Mapping[str, Any] | None = None,
         compile: bool = False,
+        frozen: Sequence[str] = (),
     ) -> None:
         super().__init__()
+        unknown = sorted(set(frozen) - set(MODEL_PARTS))
+        if unknown:
+            raise ValueError(
+                f"unknown model parts {unknown}; the parts are {', '.join(MODEL_PARTS)}"
+            )
         config = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
         self.model_config = config
         self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})
@@ -84,6 +98,7 @@ class SwapLightningModule(L.LightningModule):
                 "loss": self.loss_settings.model_dump(),
                 "augmentation": self.augmentation.model_dump(),
                 "compile": compile,
+                "frozen": list(frozen),
             }
         )
         self.model = SwapModel(self.model_config)
@@ -94,9 +109,13 @@ class SwapLightningModule(L.LightningModule):
         )
         self.compile_model = compile
         self._compiled = False
+        self.frozen_parts = tuple(frozen)
 
     def configure_model(self) -> None:
-        """Channels-last weights and the optional compilation, once, before training starts."""
+        """Frozen parts, channels-last weights and the optional compilation, once, before training
+        starts (and before DDP wraps the model, which then leaves frozen weights out of its
+        gradient exchange)."""
+        self.freeze_parts()
         # NHWC lets cuDNN pick its tensor-core kernels on a GPU; on a CPU (oneDNN) the CPU preset's
         # forward and backward measured ~10-20 % faster too (benchmarks/training_overhead.py).
         self.model.to(memory_format=torch.channels_last)
@@ -107,6 +126,13 @@ class SwapLightningModule(L.LightningModule):
             for decoder in self.model.decoders.values():
                 decoder.compile()
             self._compiled = True
+
+    def freeze_parts(self) -> None:
+        """Turn off the gradient of the frozen parts' weights (`frozen`), on of the others."""
+        for name, weight in self.model.named_parameters():
+            # No gradient at all, not a zeroed one: the backward pass stops at the frozen layers,
+            # which makes a step cheaper (benchmarks/README.md, "frozen convolutions").
+            weight.requires_grad_(self.model.part_of(name) not in self.frozen_parts)
 
     def export_model(self) -> SwapModel:
         """The trained network for saving: float32, contiguous weights on the CPU, eval mode."""

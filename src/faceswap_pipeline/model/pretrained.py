@@ -245,6 +245,7 @@ def start_from_base_model(
     folder: Path | None,
     resuming_from: Path | None,
     fresh: Sequence[str] = (),
+    frozen: Sequence[str] = (),
 ) -> dict[str, Any] | None:
     """Start a pair's training from a base model, unless it resumes from its own checkpoint.
 
@@ -255,9 +256,11 @@ def start_from_base_model(
             base model is not applied (and said so in the log).
         fresh: the parts of the model not taken from the base model (see
             `init_swap_model_from_base`).
+        frozen: the parts taken from it that the training leaves as they are (said in the log
+            and the result; `SwapLightningModule(frozen=...)` freezes them).
 
     Returns:
-        `{"path", "record", "fresh"}` of the base model applied, or None when none was.
+        `{"path", "record", "fresh", "frozen"}` of the base model applied, or None when none was.
 
     Raises:
         BaseModelMismatchError: the base model was pretrained for another configuration.
@@ -277,15 +280,16 @@ def start_from_base_model(
     taken = [part for part in MODEL_PARTS if part not in fresh]
     logger.info(
         "starting from base model %s (pretrained %s steps on %s faces of %s videos); taken from"
-        " it: %s; fresh (training.init_fresh): %s",
+        " it: %s; fresh (training.init_fresh): %s; frozen (training.init_frozen): %s",
         folder,
         record.get("steps", "?"),
         record.get("faces", "?"),
         len(record.get("videos", [])) or "?",
         ", ".join(taken) or "nothing",
         ", ".join(fresh) or "nothing",
+        ", ".join(frozen) or "nothing",
     )
-    return {"path": str(folder), "record": record, "fresh": list(fresh)}
+    return {"path": str(folder), "record": record, "fresh": list(fresh), "frozen": list(frozen)}
 
 
 @dataclass

@@ -66,6 +66,23 @@ def test_init_fresh_takes_the_models_parts_and_refuses_others():
         parse_training_params({**_preset("base"), "init_fresh": ["decoders"]})
 
 
+def test_frozen_parts_must_come_from_a_base_model():
+    base = _preset("base")
+    assert parse_training_params(base).init_frozen == []
+    frozen = parse_training_params(
+        {**base, "init_from": "base_model", "init_frozen": ["convolutions"]}
+    )
+    assert frozen.init_frozen == ["convolutions"]
+    with pytest.raises(ValueError, match=r"training.*init_from names no base model"):
+        parse_training_params({**base, "init_frozen": ["convolutions"]})
+    with pytest.raises(
+        ValueError, match=r"init_frozen \['decoder_output'\] are also in init_fresh"
+    ):
+        parse_training_params(
+            {**base, "init_from": "base_model", "init_frozen": ["decoder_output"]}
+        )
+
+
 def test_each_preset_trains_and_pretrains_into_checkpoint_folders_of_its_own(tmp_path):
     """A switch of preset (a tiny smoke run, then the CPU preset) resumes each one's own training
     instead of meeting the other model's checkpoint."""

@@ -27,6 +27,7 @@ _FIXED_TRAINING_KEYS = (
     "crop_size",
     "init_from",
     "init_fresh",
+    "init_frozen",
 )
 
 

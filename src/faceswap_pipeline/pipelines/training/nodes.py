@@ -433,7 +433,12 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
 
     model_config = params.swap_model_config()
     module = SwapLightningModule(
-        model_config, params.optimizer, params.loss, params.augmentation, params.compile
+        model_config,
+        params.optimizer,
+        params.loss,
+        params.augmentation,
+        params.compile,
+        frozen=params.init_frozen,
     )
     resume = find_resume(params, model_config)
     initialised_from = start_from_base_model(
@@ -441,6 +446,7 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
         _base_model_folder(params.init_from, base_model),
         resume.checkpoint,
         params.init_fresh,
+        params.init_frozen,
     )
     return module, resume, initialised_from
 

@@ -47,6 +47,8 @@ class TrainingParams(TrainingSettings):
     # fresh decoders learn their own person only, so the swap turns into the target sooner
     # (benchmarks/README.md, "Time to a convincing swap").
     init_fresh: list[ModelPart] = ["decoder_input", "decoder_output"]
+    # The parts taken from the base model that the pair's training leaves as they are.
+    init_frozen: list[ModelPart] = []
     validation_swaps: ValidationSwapParams = ValidationSwapParams()
     stop_when_convincing: bool = False
 
@@ -68,6 +70,22 @@ class TrainingParams(TrainingSettings):
             raise ValueError(
                 f"input_size {self.input_size} does not fit architecture {self.architecture!r}, "
                 f"which takes {' or '.join(map(str, sizes))}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _frozen_parts_come_from_the_base_model(self) -> TrainingParams:
+        both = [part for part in self.init_frozen if part in self.init_fresh]
+        if both:
+            raise ValueError(
+                f"init_frozen {both} are also in init_fresh: a frozen part must come from the base"
+                " model (a fresh one would stay random); take it out of one of them"
+            )
+        if self.init_frozen and self.init_from is None:
+            raise ValueError(
+                f"init_frozen {self.init_frozen} keeps parts as the base model made them, and"
+                " init_from names no base model; set training.init_from (e.g. base_model) or"
+                " init_frozen: []"
             )
         return self
 
