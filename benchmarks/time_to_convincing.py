@@ -88,7 +88,8 @@ def _pretrain(
     }
     for assignment in assignments:
         set_parameter(pretraining["training"], assignment)
-    settings = pretraining_training_params(params, pretraining)
+    # The pair's `init_frozen` names parts of this base model, which trains all of its own.
+    settings = pretraining_training_params({**params, "init_frozen": []}, pretraining)
     config = settings.swap_model_config()
     started = time.perf_counter()
     result = pretrain_base_model(train, val, config, settings)
