@@ -16,11 +16,11 @@ from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
 from faceswap_pipeline.model.losses import reconstruction_loss, ssim
 from faceswap_pipeline.model.networks import (
-    MODEL_PARTS,
     PERSONS,
     CodeDiscriminator,
     ModelConfig,
     SwapModel,
+    check_model_parts,
 )
 from faceswap_pipeline.model.settings import (
     AugmentationConfig,
@@ -78,11 +78,7 @@ class SwapLightningModule(L.LightningModule):
         frozen: Sequence[str] = (),
     ) -> None:
         super().__init__()
-        unknown = sorted(set(frozen) - set(MODEL_PARTS))
-        if unknown:
-            raise ValueError(
-                f"unknown model parts {unknown}; the parts are {', '.join(MODEL_PARTS)}"
-            )
+        check_model_parts(frozen)
         config = model if isinstance(model, ModelConfig) else ModelConfig.from_dict(model)
         self.model_config = config
         self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})

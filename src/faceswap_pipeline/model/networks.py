@@ -11,6 +11,7 @@ Both scale every channel count by `width`, so a small variant trains on a CPU in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,19 @@ PERSONS = ("a", "b")
 #   the face);
 # decoder_output: each decoder's other stages and its RGB output.
 MODEL_PARTS = ("convolutions", "bottleneck", "decoder_input", "decoder_output")
+
+
+def check_model_parts(parts: Sequence[str]) -> None:
+    """Fail naming any of `parts` that is not one of `MODEL_PARTS`.
+
+    Raises:
+        ValueError: an unknown part.
+    """
+    unknown = sorted(set(parts) - set(MODEL_PARTS))
+    if unknown:
+        raise ValueError(f"unknown model parts {unknown}; the parts are {', '.join(MODEL_PARTS)}")
+
+
 # Input sizes each architecture is built for: `original` is faceit's fixed 64 px model.
 SUPPORTED_INPUT_SIZES = {"original": (64,), "hires": (128, 256)}
 

@@ -34,6 +34,7 @@ from faceswap_pipeline.model.networks import (
     PERSONS,
     ModelConfig,
     SwapModel,
+    check_model_parts,
     faces_for_model,
 )
 from faceswap_pipeline.model.settings import TrainingSettings
@@ -222,9 +223,7 @@ def init_swap_model_from_base(
         ModelFileError: no readable base model there.
         ValueError: an unknown part in `fresh`.
     """
-    unknown = sorted(set(fresh) - set(MODEL_PARTS))
-    if unknown:
-        raise ValueError(f"unknown model parts {unknown}; the parts are {', '.join(MODEL_PARTS)}")
+    check_model_parts(fresh)
     check_base_model_matches(directory, model.config)
     base = load_base_model(directory)
     state = {f"encoder.{key}": value for key, value in base.encoder.state_dict().items()}
