@@ -25,6 +25,7 @@ images/s, and at most 3 % of a step is spent outside the model's forward and bac
     .venv/bin/python benchmarks/training_overhead.py --compile      # torch.compile the network too
     .venv/bin/python benchmarks/training_overhead.py --frozen convolutions  # a step with the base
                                                                     # model's convolutions frozen
+    .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1   # the face adversary too
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ def _module(args) -> SwapLightningModule:
             "crop_size": 256,
         },
         optimizer={"lr": 2e-4},
-        loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0},
+        loss={
+            "ssim_weight": 0.5,
+            "eye_mouth_weight": 3.0,
+            "code_identity_weight": args.code_adversary,
+            "face_adversary_weight": args.face_adversary,
+        },
         compile=args.compile,
         frozen=args.frozen,
     )
@@ -287,6 +293,15 @@ def main() -> None:
         metavar="PART",
         help="model parts that do not train (training.init_frozen), e.g. convolutions",
     )
+    for name, key in (("code", "code_identity_weight"), ("face", "face_adversary_weight")):
+        parser.add_argument(
+            f"--{name}-adversary",
+            type=float,
+            default=0.0,
+            metavar="WEIGHT",
+            help=f"train the {name} adversary too (training.loss.{key}); the bare model"
+            " never has it, so compare the training loop's figure",
+        )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()

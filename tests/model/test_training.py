@@ -14,6 +14,7 @@ import torch
 import yaml
 from kedro.io import DatasetError
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.nn import functional as F
 
 from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
 from faceswap_pipeline.model.callbacks import ProgressLogCallback
@@ -264,7 +265,7 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(
     assert preview.size == (48 + 4 * 64, 6 * 64)
     assert model.swap(torch.rand(2, 3, 64, 64), to="a").shape == (2, 3, 64, 64)
     saved = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
-    assert saved.step == 6 and saved.config == model.config and not saved.code_adversary
+    assert saved.step == 6 and saved.config == model.config and saved.adversaries == ()
     # The log says it is training and how validation goes (no progress bar in Kedro's console).
     assert "training from step 0" in caplog.text
     assert "validation at step" in caplog.text and "SSIM A 0." in caplog.text
@@ -385,7 +386,35 @@ def test_the_code_adversary_teaches_its_discriminator_and_the_encoder_the_opposi
     assert after < before  # a step of the encoder leaves the discriminator less sure
 
 
-def test_a_checkpoint_says_whether_it_trained_the_code_adversary_and_a_mismatch_is_refused(
+def test_the_face_adversary_teaches_its_discriminators_and_the_decoders_the_opposite():
+    torch.manual_seed(0)
+    module = _module(loss={"face_adversary_weight": 0.5})
+    # Real faces with edges, drawn ones a blur of them: what a young decoder draws.
+    real = torch.rand(4, 3, 64, 64)
+    blurred = F.avg_pool2d(real, 9, stride=1, padding=4).requires_grad_(True)
+    logged = {}
+    module.log = lambda name, value, **_: logged.setdefault(name, float(value))
+
+    module._face_adversary_loss({"b": (blurred, real)}).backward()
+
+    assert 0.0 <= logged["train/face_adversary_accuracy_b"] <= 1.0
+    discriminator = module.face_discriminators["b"]
+    assert all(weight.grad is not None for weight in discriminator.parameters())
+    # Only the drawn faces' person's discriminator learnt; A's saw no faces.
+    assert all(weight.grad is None for weight in module.face_discriminators["a"].parameters())
+    # The drawn faces' gradient is the fooling term's alone, weighted: towards "real" everywhere.
+    drawn = blurred.detach().requires_grad_(True)
+    logits = discriminator(drawn)
+    fooling = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    (expected,) = torch.autograd.grad(0.5 * fooling, drawn)
+    assert torch.allclose(blurred.grad, expected, atol=1e-7)
+    with torch.no_grad():
+        before = discriminator(drawn).mean()
+        after = discriminator(drawn - 1e3 * expected).mean()
+    assert after > before  # a step of the decoder makes the discriminator call them more real
+
+
+def test_a_checkpoint_says_which_adversaries_it_trained_and_a_mismatch_is_refused(
     clip_faces, tmp_path
 ):
     params = _params(tmp_path, max_steps=2)
@@ -405,11 +434,25 @@ def test_a_checkpoint_says_whether_it_trained_the_code_adversary_and_a_mismatch_
     )
     assert summary["global_step"] == 2
     saved = read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt")
-    assert saved.code_adversary
+    assert saved.adversaries == ("code",)
     # The swap model a conversion loads is the same network either way: no discriminator in it.
     assert not any("discriminator" in key for key in model.state_dict())
     with pytest.raises(CheckpointMismatchError, match="trained with the code adversary"):
         train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    both = {**adversary, "loss": {**adversary["loss"], "face_adversary_weight": 0.1}}
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"trained without the face adversary.*face_adversary_weight is above 0",
+    ):
+        train_swap_model(faces_a, faces_b, faces, both, training_face_banks=banks)
+    model, _, _ = train_swap_model(
+        faces_a, faces_b, faces, {**both, "resume": False}, training_face_banks=banks
+    )
+    assert read_checkpoint_info(tmp_path / "checkpoints" / "last.ckpt").adversaries == (
+        "code",
+        "face",
+    )
+    assert not any("discriminator" in key for key in model.state_dict())
 
 
 def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path):

@@ -39,7 +39,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def resume_checkpoint(
-    checkpoint_dir: Path, resume: bool, model_config: Any, code_adversary: bool = False
+    checkpoint_dir: Path, resume: bool, model_config: Any, adversaries: tuple[str, ...] = ()
 ) -> tuple[Path | None, int]:
     """The checkpoint a training run continues from, and its step: `last.ckpt` in `checkpoint_dir`.
 
@@ -48,8 +48,8 @@ def resume_checkpoint(
         resume: False starts over; the old `last.ckpt` is then kept as `previous.ckpt`, never
             destroyed.
         model_config: the `ModelConfig` the run trains; a checkpoint of another one is refused.
-        code_adversary: whether the run trains the code discriminator; a checkpoint that differs
-            is refused.
+        adversaries: the adversaries the run trains (`LossSettings.adversaries`); a checkpoint
+            trained with others is refused.
 
     Returns:
         `(path, step)`, or `(None, 0)` when starting from scratch.
@@ -68,6 +68,6 @@ def resume_checkpoint(
         shutil.move(last, kept)
         logger.info("resume is false: starting over; the old checkpoint is kept as %s", kept)
         return None, 0
-    step = check_checkpoint_matches(last, model_config, code_adversary)
+    step = check_checkpoint_matches(last, model_config, adversaries)
     logger.info("resuming from %s (step %d)", last, step)
     return last, step

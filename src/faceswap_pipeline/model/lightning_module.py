@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from faceswap_pipeline.errors import FaceswapError
@@ -18,11 +18,13 @@ from faceswap_pipeline.model.losses import reconstruction_loss, ssim
 from faceswap_pipeline.model.networks import (
     PERSONS,
     CodeDiscriminator,
+    FaceDiscriminator,
     ModelConfig,
     SwapModel,
     check_model_parts,
 )
 from faceswap_pipeline.model.settings import (
+    ADVERSARY_WEIGHTS,
     AugmentationConfig,
     LossSettings,
     OptimizerSettings,
@@ -56,7 +58,9 @@ class SwapLightningModule(L.LightningModule):
     present, marks eyes and mouth (255) for the loss weighting.
 
     With `loss.code_identity_weight > 0` it also trains a `CodeDiscriminator` on the shared code
-    (the code adversary, `_code_identity_loss`); it is not part of the exported `SwapModel`.
+    (the code adversary, `_code_identity_loss`), and with `loss.face_adversary_weight > 0` a
+    `FaceDiscriminator` per person on the decoded faces (the face adversary,
+    `_face_adversary_loss`); neither is part of the exported `SwapModel`.
 
     Args:
         model: the `ModelConfig` (or its `to_dict()`).
@@ -103,6 +107,11 @@ class SwapLightningModule(L.LightningModule):
             if self.loss_settings.with_code_adversary
             else None
         )
+        self.face_discriminators = (
+            nn.ModuleDict({person: FaceDiscriminator(config.width) for person in PERSONS})
+            if self.loss_settings.with_face_adversary
+            else None
+        )
         self.compile_model = compile
         self._compiled = False
         self.frozen_parts = tuple(frozen)
@@ -146,6 +155,7 @@ class SwapLightningModule(L.LightningModule):
         config = self.model_config
         total = torch.zeros((), device=self.device)
         codes: dict[str, Tensor] = {}
+        drawn: dict[str, tuple[Tensor, Tensor]] = {}
         for person in PERSONS:
             faces = batch.get(person)
             if faces is None:
@@ -174,6 +184,7 @@ class SwapLightningModule(L.LightningModule):
                 self.loss_settings.gradient_weight,
             )
             total = total + loss
+            drawn[person] = (prediction, target[:, :3])
             # Validation metrics are epoch means: averaged over all processes under DDP.
             log = {"batch_size": faces.shape[0], "sync_dist": stage == "val"}
             self.log(f"{stage}/loss_{person}", loss, prog_bar=stage == "train", **log)
@@ -195,8 +206,37 @@ class SwapLightningModule(L.LightningModule):
             sync_dist=stage == "val",
             batch_size=faces_per_person,
         )
-        if self.code_discriminator is not None and stage == "train" and len(codes) == 2:
-            return total + self._code_identity_loss(codes["a"], codes["b"])
+        if stage == "train":
+            if self.code_discriminator is not None and len(codes) == 2:
+                total = total + self._code_identity_loss(codes["a"], codes["b"])
+            if self.face_discriminators is not None:
+                total = total + self._face_adversary_loss(drawn)
+        return total
+
+    def _face_adversary_loss(self, drawn: dict[str, tuple[Tensor, Tensor]]) -> Tensor:
+        """The face adversaries' terms, per person P: P's discriminator learns to tell P's real
+        faces from P's decoder's reconstructions of them, and the networks learn to make it take
+        them for real (through a frozen copy), weighted by `face_adversary_weight`."""
+        settings = self.loss_settings
+        total = torch.zeros((), device=self.device)
+        for person, (reconstruction, real) in drawn.items():
+            discriminator = self.face_discriminators[person]
+            fake = reconstruction.float()
+            real_logits = discriminator(real.float())
+            fake_logits = discriminator(fake.detach())
+            discriminator_loss = F.binary_cross_entropy_with_logits(
+                real_logits, torch.ones_like(real_logits)
+            ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            frozen = {name: weight.detach() for name, weight in discriminator.named_parameters()}
+            fooled = torch.func.functional_call(discriminator, frozen, (fake,))
+            generator_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+            accuracy = torch.cat([(real_logits > 0).flatten(), (fake_logits < 0).flatten()])
+            self.log(
+                f"train/face_adversary_accuracy_{person}",
+                accuracy.float().mean(),
+                batch_size=len(real),
+            )
+            total = total + discriminator_loss + settings.face_adversary_weight * generator_loss
         return total
 
     def _code_identity_loss(self, codes_a: Tensor, codes_b: Tensor) -> Tensor:
@@ -270,13 +310,13 @@ class CheckpointInfo(NamedTuple):
     Attributes:
         config: the model configuration it was trained with.
         step: the optimizer step it was saved at.
-        code_adversary: whether it trained a code discriminator (`loss.code_identity_weight` > 0),
+        adversaries: the adversaries it trained (`LossSettings.adversaries`: "code", "face"),
             whose weights and optimizer state it then holds.
     """
 
     config: ModelConfig
     step: int
-    code_adversary: bool
+    adversaries: tuple[str, ...]
 
 
 def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
@@ -317,16 +357,16 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
     return CheckpointInfo(
         config,
         int(checkpoint.get("global_step", 0)),
-        float(loss.get("code_identity_weight", 0.0)) > 0,
+        tuple(name for name, key in ADVERSARY_WEIGHTS.items() if float(loss.get(key, 0.0)) > 0),
     )
 
 
 def check_checkpoint_matches(
-    checkpoint_path: str | Path, expected: ModelConfig, code_adversary: bool = False
+    checkpoint_path: str | Path, expected: ModelConfig, adversaries: tuple[str, ...] = ()
 ) -> int:
     """Fail with a clear message when a checkpoint was trained for another model configuration, or
-    with the code adversary where the run trains without it (or the other way round): its
-    weights and optimizer state would not fit.
+    with an adversary (`LossSettings.adversaries`) that the run trains without (or the other way
+    round): its weights and optimizer state would not fit.
 
     Returns:
         The optimizer step the checkpoint was saved at.
@@ -342,12 +382,12 @@ def check_checkpoint_matches(
             "Set training.resume: false to start over (the old checkpoints are then replaced), "
             "or restore the parameters it was trained with."
         )
-    if found.code_adversary != code_adversary:
-        trained, asked = ("with", "0") if found.code_adversary else ("without", "above 0")
+    for name in sorted(set(found.adversaries) ^ set(adversaries)):
+        trained, asked = ("with", "0") if name in found.adversaries else ("without", "above 0")
         raise CheckpointMismatchError(
-            f"checkpoint {checkpoint_path} was trained {trained} the code adversary, and"
-            f" training.loss.code_identity_weight is {asked} now. Set training.resume: false to"
-            " start over (the old checkpoint is kept as previous.ckpt), or restore the weight it"
-            " was trained with."
+            f"checkpoint {checkpoint_path} was trained {trained} the {name} adversary, and"
+            f" training.loss.{ADVERSARY_WEIGHTS[name]} is {asked} now. Set training.resume: false"
+            " to start over (the old checkpoint is kept as previous.ckpt), or restore the weight"
+            " it was trained with."
         )
     return found.step

@@ -313,6 +313,31 @@ class CodeDiscriminator(nn.Module):
         return self.layers(codes).squeeze(1)
 
 
+class FaceDiscriminator(nn.Module):
+    """Tells one person's real faces from drawn ones, patch by patch (a PatchGAN, Isola et al.
+    2017): RGB `(N, 3, S, S)` in [0, 1] to logits `(N, S/8, S/8)`, > 0 for real. Each logit sees a
+    ~34 px patch at 64 px. The face adversary's (`SwapLightningModule`); training only, never
+    saved in a swap model."""
+
+    def __init__(self, width: float) -> None:
+        super().__init__()
+        channels = _channels(64, width)
+        layers: list[nn.Module] = []
+        in_channels = 3
+        for out_channels in (channels, channels * 2, channels * 4):
+            layers += [
+                nn.Conv2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
+            in_channels = out_channels
+        layers.append(nn.Conv2d(in_channels, 1, kernel_size=3, padding=1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, faces: Tensor) -> Tensor:
+        # Centred on 0, as the real faces' statistics are not the network's business.
+        return self.layers(faces * 2.0 - 1.0).squeeze(1)
+
+
 def faces_for_model(module: nn.Module, faces: Tensor, size: int) -> Tensor:
     """Faces as `module` takes them: RGB float `(N, 3, H, W)` in [0, 1] checked, moved to the
     module's device and dtype, and resized to `(N, 3, size, size)` (antialiased bilinear).

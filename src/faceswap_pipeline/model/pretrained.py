@@ -37,7 +37,7 @@ from faceswap_pipeline.model.networks import (
     check_model_parts,
     faces_for_model,
 )
-from faceswap_pipeline.model.settings import TrainingSettings
+from faceswap_pipeline.model.settings import ADVERSARY_WEIGHTS, TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -341,10 +341,11 @@ def pretrain_base_model(
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.trainer import find_resume, run_training
 
-    # One person's batches: there are no two people's codes for the code adversary to tell apart.
-    settings = settings.model_copy(
-        update={"loss": settings.loss.model_copy(update={"code_identity_weight": 0.0})}
-    )
+    # Without the adversaries. One person's batches: there are no two people's codes for the code
+    # adversary to tell apart. And a pair takes fresh decoders by default (training.init_fresh),
+    # so the face adversary's sharper decoder would mostly cost steps here.
+    no_adversaries = {key: 0.0 for key in ADVERSARY_WEIGHTS.values()}
+    settings = settings.model_copy(update={"loss": settings.loss.model_copy(update=no_adversaries)})
     L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = _pretraining_data(train_faces, val_faces, config, settings)
     module = SwapLightningModule(

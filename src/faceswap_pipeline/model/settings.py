@@ -93,9 +93,15 @@ class OptimizerSettings(StrictModel):
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+# The adversaries a pair's training can have, by the loss weight that turns each on (> 0). Each
+# brings weights and optimizer state of its own, so a checkpoint fits only a run with the same ones.
+ADVERSARY_WEIGHTS = {"code": "code_identity_weight", "face": "face_adversary_weight"}
+
+
 class LossSettings(StrictModel):
     """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2 + gradient_weight · edge L1`, eyes
-    and mouth weighted extra (`model.losses.reconstruction_loss`)."""
+    and mouth weighted extra (`model.losses.reconstruction_loss`), and the optional adversaries'
+    terms (`SwapLightningModule`)."""
 
     ssim_weight: float = Field(0.5, ge=0, le=1)
     gradient_weight: float = Field(
@@ -109,6 +115,12 @@ class LossSettings(StrictModel):
         ge=0,
         description="weight of the adversary that tells A's codes from B's (0 = none)",
     )
+    face_adversary_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the adversaries that tell each person's real faces from drawn ones"
+        " (0 = none)",
+    )
 
     @property
     def with_landmark_mask(self) -> bool:
@@ -119,6 +131,16 @@ class LossSettings(StrictModel):
     def with_code_adversary(self) -> bool:
         """Whether training has the code discriminator (its weights and optimizer state)."""
         return self.code_identity_weight > 0
+
+    @property
+    def with_face_adversary(self) -> bool:
+        """Whether training has the face discriminators (their weights and optimizer state)."""
+        return self.face_adversary_weight > 0
+
+    @property
+    def adversaries(self) -> tuple[str, ...]:
+        """The adversaries training has, by their names in `ADVERSARY_WEIGHTS`."""
+        return tuple(name for name, key in ADVERSARY_WEIGHTS.items() if getattr(self, key) > 0)
 
 
 class TrainerSettings(StrictModel):

@@ -71,7 +71,7 @@ def find_resume(settings: TrainingSettings, config: ModelConfig) -> Resume:
     checkpoint_dir = Path(settings.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, step = resume_checkpoint(
-        checkpoint_dir, settings.resume, config, settings.loss.with_code_adversary
+        checkpoint_dir, settings.resume, config, settings.loss.adversaries
     )
     return Resume(checkpoint_dir, checkpoint, step)
 
