@@ -9,12 +9,14 @@ MLflow, PyAV or dlib. It measures, in this order, each within what is left of `-
 2. `architectures`: training images/s of `original` 64 px and `hires` 128 px at full width, in bf16,
    channels-last, at swept batch sizes (faces per person), on resident tensors: the project's own
    training step (uint8 banks on the device, augmentation, loss, Adam) under `lightning.Trainer`;
-3. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
+3. `face_adversary`: `hires` at batch 64 with `loss.face_adversary_weight: 0.1` (the CPU preset's),
+   images/s against the sweep's figure without it;
+4. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
    person_b_d9; the `hires` gpu preset, batch 64, compiled: its first step is the compile time, its
    images/s the compiled figure for the sweep's uncompiled one) for `--train-minutes` (5, cut to
    what the budget leaves) with validation SSIM on held-out faces; uncompiled again if compiling
    fails;
-4. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
+5. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
 
 The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never
 passed on purpose, so the whole run stays within 8 minutes.
@@ -144,7 +146,7 @@ def load_faces_file(path: Path) -> dict[str, np.ndarray]:
 # --- measurements ---------------------------------------------------------------------------------
 
 
-def _module(architecture: str, width: float, compile: bool):
+def _module(architecture: str, width: float, compile: bool, face_adversary: float = 0.0):
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
 
     return SwapLightningModule(
@@ -156,7 +158,7 @@ def _module(architecture: str, width: float, compile: bool):
             "crop_size": 256,
         },
         optimizer={"lr": 1e-4},
-        loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0},
+        loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0, "face_adversary_weight": face_adversary},
         compile=compile,
     )
 
@@ -189,8 +191,10 @@ def training_speed(
     compile: bool,
     device: torch.device,
     precision: str,
+    face_adversary: float = 0.0,
 ) -> dict:
-    """images/s of the project's training step on resident synthetic banks, and peak memory."""
+    """images/s of the project's training step on resident synthetic banks, and peak memory;
+    `face_adversary`: `loss.face_adversary_weight` (0: without the face adversary)."""
     import lightning as L
 
     from faceswap_pipeline.model.augmentation import source_size
@@ -217,7 +221,7 @@ def training_speed(
     first = time.perf_counter()
     trainer = _trainer(device, precision, warmup + steps, [clock], limit_val_batches=0)
     trainer.fit(
-        _module(architecture, width, compile),
+        _module(architecture, width, compile, face_adversary),
         datamodule=FaceSwapDataModule(banks, rows, {}, batch_size=batch, seed=0),
     )
     synchronize(device)
@@ -228,6 +232,7 @@ def training_speed(
         "width": width,
         "batch_per_person": batch,
         "compiled": compile,
+        "face_adversary": face_adversary,
         "images_per_s": round(clock.images / elapsed, 1),
         "warmup_s": round(clock.started - first, 1),
         "peak_gib": (
@@ -436,6 +441,18 @@ def main() -> None:
                 torch.cuda.empty_cache()
             report["architectures"].append(result)
             emit()
+
+    # The face adversary's cost (the CPU preset's 0.1; the gpu preset's is 0 until measured): the
+    # gpu preset's model and batch, against the sweep's figure without it.
+    face_batch = 2 if args.smoke else 64
+    if clock.left_s() > train_minutes * 60 + 45:
+        _log(f"hires batch {face_batch} with the face adversary")
+        report["face_adversary"] = training_speed(
+            "hires", width, face_batch, steps, warmup, False, device, precision, face_adversary=0.1
+        )
+    else:
+        report["face_adversary"] = {"skipped": "time"}
+    emit()
 
     if faces is not None:
         # As long as asked, but never past the budget (the final validation takes a few seconds).

@@ -64,6 +64,8 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
         (r["architecture"], r["input_size"]): r["images_per_s"] for r in report["architectures"]
     }
     assert set(speeds) == {("original", 64), ("hires", 128)} and min(speeds.values()) > 0
+    assert report["face_adversary"]["face_adversary"] == 0.1
+    assert report["face_adversary"]["images_per_s"] > 0
     training = report["training"]
     assert training["steps"] >= 1 and training["faces"]["a"] == {"train": 8, "val": 2}
     assert 0 < training["final_validation"]["val/ssim_a"] < 1
