@@ -316,7 +316,7 @@ class CodeDiscriminator(nn.Module):
 class FaceDiscriminator(nn.Module):
     """Tells one person's real faces from drawn ones, patch by patch (a PatchGAN, Isola et al.
     2017): RGB `(N, 3, S, S)` in [0, 1] to logits `(N, S/8, S/8)`, > 0 for real. Each logit sees a
-    ~34 px patch at 64 px. The face adversary's (`SwapLightningModule`); training only, never
+    ~38 px patch at 64 px. The face adversary's (`SwapLightningModule`); training only, never
     saved in a swap model."""
 
     def __init__(self, width: float) -> None:
