@@ -28,6 +28,7 @@ from faceswap_pipeline.model.settings import (
     AugmentationConfig,
     LossSettings,
     OptimizerSettings,
+    adversaries_in,
 )
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
@@ -222,8 +223,10 @@ class SwapLightningModule(L.LightningModule):
         for person, (reconstruction, real) in drawn.items():
             discriminator = self.face_discriminators[person]
             fake = reconstruction.float()
-            real_logits = discriminator(real.float())
-            fake_logits = discriminator(fake.detach())
+            # Real and detached drawn faces in one pass: the discriminator has no batch statistics.
+            real_logits, fake_logits = discriminator(
+                torch.cat([real.float(), fake.detach()])
+            ).split(len(real))
             discriminator_loss = F.binary_cross_entropy_with_logits(
                 real_logits, torch.ones_like(real_logits)
             ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
@@ -357,7 +360,7 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
     return CheckpointInfo(
         config,
         int(checkpoint.get("global_step", 0)),
-        tuple(name for name, key in ADVERSARY_WEIGHTS.items() if float(loss.get(key, 0.0)) > 0),
+        adversaries_in(loss),
     )
 
 

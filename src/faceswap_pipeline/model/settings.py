@@ -10,7 +10,8 @@ torch.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -98,6 +99,12 @@ class OptimizerSettings(StrictModel):
 ADVERSARY_WEIGHTS = {"code": "code_identity_weight", "face": "face_adversary_weight"}
 
 
+def adversaries_in(loss: Mapping[str, Any]) -> tuple[str, ...]:
+    """The adversaries (names in `ADVERSARY_WEIGHTS`) whose weight is above 0 in `loss`, a
+    `LossSettings` dump or the loss block a checkpoint saved (a missing weight counts as 0)."""
+    return tuple(name for name, key in ADVERSARY_WEIGHTS.items() if float(loss.get(key, 0.0)) > 0)
+
+
 class LossSettings(StrictModel):
     """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2 + gradient_weight · edge L1`, eyes
     and mouth weighted extra (`model.losses.reconstruction_loss`), and the optional adversaries'
@@ -140,7 +147,7 @@ class LossSettings(StrictModel):
     @property
     def adversaries(self) -> tuple[str, ...]:
         """The adversaries training has, by their names in `ADVERSARY_WEIGHTS`."""
-        return tuple(name for name, key in ADVERSARY_WEIGHTS.items() if getattr(self, key) > 0)
+        return adversaries_in(self.model_dump())
 
 
 class TrainerSettings(StrictModel):
