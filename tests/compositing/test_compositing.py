@@ -111,7 +111,7 @@ def test_warp_back_inverts_the_alignment(photo: np.ndarray):
     assert face.shape == (y1 - y0, x1 - x0, 3) and coverage.shape == face.shape[:2]
     full = coverage > 0.999
     error = np.abs(face[full].astype(int) - photo[y0:y1, x0:x1][full].astype(int)).mean()
-    assert error < 8  # two bilinear resamplings of a downscaled crop
+    assert error < 8  # a bilinear and a bicubic resampling of a downscaled crop
     assert coverage.min() == 0.0  # the crop's corners leave part of the region uncovered
 
 

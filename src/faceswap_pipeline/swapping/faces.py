@@ -476,8 +476,10 @@ class FaceSwapConverter:
         mask = hull * self._window
         if not mask.any():
             return
+        # Bicubic, as the warp back into the frame: each bilinear resampling of the enlarged face
+        # softens the detail the model drew (`warp_crop_to_region`).
         swapped_work = cv2.resize(
-            swapped_face, (work_size, work_size), interpolation=cv2.INTER_LINEAR
+            swapped_face, (work_size, work_size), interpolation=cv2.INTER_CUBIC
         )
         original_work = cv2.resize(
             model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR
