@@ -21,12 +21,13 @@ class _RegionModel:
     input size can hold (``blur_px=0``), or one that draws smooth ovals (the real models are tested
     in tests/pipelines/training)."""
 
-    def __init__(self, config: ModelConfig, blur_px: float = 0.0) -> None:
+    def __init__(self, config: ModelConfig, blur_px: float = 0.0, blurred_into: str = "ab") -> None:
         self.config = config
         self.blur_px = blur_px
+        self.blurred_into = blurred_into  # the targets whose swaps are blurred
 
     def swap(self, region: torch.Tensor, target: str) -> torch.Tensor:
-        if not self.blur_px:
+        if not self.blur_px or target not in self.blurred_into:
             return region.clone()
         pictures = region.permute(0, 2, 3, 1).numpy()
         blurred = [cv2.GaussianBlur(picture, (0, 0), self.blur_px) for picture in pictures]
@@ -69,3 +70,22 @@ def test_a_model_of_smooth_ovals_keeps_too_little_detail(held_out_faces: list[He
     # the verdict's detail criterion, and keeps far less than the model's resolution allows.
     assert metrics["val_swap/detail_kept"] < VerdictThresholds().min_detail_kept
     assert metrics["val_swap/detail_kept"] < 0.5 * metrics["val_swap/detail_ceiling"]
+
+
+def test_each_direction_is_judged_on_its_own(held_out_faces: list[HeldOutFace]) -> None:
+    # Sharp into A, smooth ovals into B: the conversion (A→B by default) would show the ovals, so
+    # the detail B→A keeps must not carry A→B's verdict.
+    model = _RegionModel(ModelConfig("hires", input_size=128), blur_px=2.0, blurred_into="b")
+    centres = {"a": np.zeros(128, np.float32), "b": np.full(128, 0.1, np.float32)}
+    faces = {"a": held_out_faces, "b": held_out_faces}
+    metrics, verdict = validation_swap_scores(model, faces, centres)
+    threshold = VerdictThresholds().min_detail_kept
+    assert (
+        metrics["val_swap/detail_kept_b_to_a"] > threshold > metrics["val_swap/detail_kept_a_to_b"]
+    )
+    assert not verdict.convincing and metrics["val_swap/convincing"] == 0.0
+    detail_failures = [c.text for c in verdict.failed if c.metric == "detail/sharpness_ratio"]
+    assert len(detail_failures) == 1 and detail_failures[0].startswith("A→B: detail:")
+    assert all(c.text.startswith(("A→B: ", "B→A: ")) for c in verdict.failed)
+    # The centres are no one's faces: neither direction is near its target, and each says so.
+    assert metrics["val_swap/convincing_a_to_b"] == metrics["val_swap/convincing_b_to_a"] == 0.0

@@ -27,7 +27,7 @@ from faceswap_pipeline.compositing.colour import reinhard_lab
 from faceswap_pipeline.compositing.masks import landmark_hull_mask
 from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.evaluation.identity import distances_to_centre
-from faceswap_pipeline.evaluation.verdict import Verdict, VerdictThresholds, judge
+from faceswap_pipeline.evaluation.verdict import Verdict, VerdictThresholds, judge, judge_each
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model.augmentation import crop_model_region, model_region_box
 from faceswap_pipeline.model.networks import SwapModel
@@ -97,13 +97,15 @@ def validation_swap_scores(
         ``(metrics, verdict)``: ``val_swap/distance_to_target``, ``val_swap/share_nearer_target``,
         ``val_swap/detail_kept`` (median), ``val_swap/detail_ceiling`` (the detail kept by the real
         faces' own model regions pasted back: a perfect model's, the most this input size allows),
-        ``val_swap/convincing`` (1 or 0) over both directions, and
-        per direction ``val_swap/<metric>_a_to_b`` / ``_b_to_a``; the verdict on the overall
-        figures.
+        ``val_swap/convincing`` (1 or 0: 1 when each direction is), and per direction
+        ``val_swap/<metric>_a_to_b`` / ``_b_to_a`` (``convincing`` too); the verdict, each
+        direction judged on its own (`verdict.judge_each`): the conversion swaps one way, so a
+        pooled figure could pass on the other direction's strength.
     """
     config = model.config
     metrics: dict[str, float] = {}
     all_target, all_nearer, all_detail, all_ceiling = [], [], [], []
+    verdicts: dict[str, Verdict] = {}
     for source, target in DIRECTIONS:
         held_out = list(faces.get(source, ()))
         if not held_out:
@@ -131,6 +133,13 @@ def validation_swap_scores(
         metrics[f"val_swap/distance_to_target_{direction}"] = float(np.mean(to_target))
         metrics[f"val_swap/share_nearer_target_{direction}"] = float(nearer.mean())
         metrics[f"val_swap/detail_kept_{direction}"] = float(np.nanmedian(details))
+        verdicts[f"{source.upper()}→{target.upper()}"] = verdict = judge(
+            metrics[f"val_swap/share_nearer_target_{direction}"],
+            metrics[f"val_swap/distance_to_target_{direction}"],
+            metrics[f"val_swap/detail_kept_{direction}"],
+            thresholds,
+        )
+        metrics[f"val_swap/convincing_{direction}"] = float(verdict.convincing)
         all_target += to_target
         all_nearer += nearer.tolist()
         all_detail += details
@@ -140,14 +149,25 @@ def validation_swap_scores(
     metrics["val_swap/share_nearer_target"] = float(np.mean(all_nearer))
     metrics["val_swap/detail_kept"] = float(np.nanmedian(all_detail))
     metrics["val_swap/detail_ceiling"] = float(np.nanmedian(all_ceiling))
-    verdict = judge(
-        metrics["val_swap/share_nearer_target"],
-        metrics["val_swap/distance_to_target"],
-        metrics["val_swap/detail_kept"],
-        thresholds,
-    )
+    verdict = judge_each(verdicts)
     metrics["val_swap/convincing"] = float(verdict.convincing)
     return metrics, verdict
+
+
+def _direction_figures(metrics: Mapping[str, float]) -> list[str]:
+    """``"A→B 100% nearer the target, distance 0.53, detail kept 0.24"`` per direction measured."""
+    said = []
+    for source, target in DIRECTIONS:
+        direction = f"{source}_to_{target}"
+        if f"val_swap/detail_kept_{direction}" not in metrics:
+            continue
+        said.append(
+            f"{source.upper()}→{target.upper()}"
+            f" {metrics[f'val_swap/share_nearer_target_{direction}']:.0%} nearer the target,"
+            f" distance {metrics[f'val_swap/distance_to_target_{direction}']:.2f},"
+            f" detail kept {metrics[f'val_swap/detail_kept_{direction}']:.2f}"
+        )
+    return said
 
 
 class ValidationSwapCallback(L.Callback):
@@ -191,12 +211,10 @@ class ValidationSwapCallback(L.Callback):
             for trainer_logger in trainer.loggers:
                 trainer_logger.log_metrics(self.latest, step=trainer.global_step)
             logger.info(
-                "validation swaps at step %d: %.0f%% nearer the target, distance to the target"
-                " %.2f, detail kept %.2f (a perfect model at %d px keeps %.2f): %s",
+                "validation swaps at step %d: %s (a perfect model at %d px keeps %.2f of the"
+                " detail): %s",
                 trainer.global_step,
-                100 * self.latest["val_swap/share_nearer_target"],
-                self.latest["val_swap/distance_to_target"],
-                self.latest["val_swap/detail_kept"],
+                "; ".join(_direction_figures(self.latest)),
                 pl_module.model.config.input_size,
                 self.latest["val_swap/detail_ceiling"],
                 self.latest_verdict.text,

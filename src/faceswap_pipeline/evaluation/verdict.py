@@ -8,13 +8,14 @@ threshold.
   without eye whites or a lip line keeps ~0.35 of it).
 
 The same judgement serves the evaluation of a converted video and the validation swaps during
-training.
+training, where each direction of the pair is judged on its own (`judge_each`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 # The figures judged, by their metric names (evaluation's; training logs them under `val_swap/`).
@@ -150,6 +151,28 @@ def judge(
         if value is None or not passes(value)
     ]
     return Verdict(convincing=not failed, failed=tuple(failed), thresholds=t)
+
+
+def judge_each(verdicts: Mapping[str, Verdict]) -> Verdict:
+    """One verdict over several swaps judged on their own (e.g. the two directions of a pair):
+    convincing only when each is, every failure named by its part (``"A→B: detail: ..."``).
+
+    A pooled figure would hide a failing direction behind the other: the conversion swaps one way,
+    and a decoder that keeps 0.6 of B's detail says nothing about the other's 0.24 of A's.
+
+    Args:
+        verdicts: ``{part's name: its verdict}`` (at least one), all with the same thresholds.
+    """
+    if not verdicts:
+        raise ValueError("judge_each() needs at least one verdict")
+    failed = tuple(
+        replace(criterion, text=f"{part}: {criterion.text}")
+        for part, verdict in verdicts.items()
+        for criterion in verdict.failed
+    )
+    thresholds = next(iter(verdicts.values())).thresholds
+    convincing = all(verdict.convincing for verdict in verdicts.values())
+    return Verdict(convincing=convincing, failed=failed, thresholds=thresholds)
 
 
 def judge_metrics(
