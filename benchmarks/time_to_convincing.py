@@ -5,8 +5,10 @@ For each pair of shared clips (default d6→d9 and d12→d18), the pair's faces 
 its identity tables described with dlib, and the training pipeline's own nodes train it in stages of
 `--every` minutes up to `--minutes`, resuming between stages. After each stage the held-out swaps
 (A→B and B→A, `training.validation_swaps`) give the identity distance to the target, the share
-nearer the target, the detail kept (next to what a perfect model at the input size would keep) and
-SSIM; the table ends with the minute the verdict first holds (or "not convincing within N min").
+nearer the target, the detail kept (both directions pooled, next to what a perfect model at the
+input size would keep, and A→B alone: the conversion's direction, what its video keeps) and SSIM;
+the verdict judges each direction on its own; the table ends with the minute the verdict first
+holds (or "not convincing within N min").
 With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model on the
 shared clips that are not in the pair) the same runs start from the base model too.
 
@@ -146,6 +148,8 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model,
                 "distance": swaps.get("val_swap/distance_to_target"),
                 "nearer": swaps.get("val_swap/share_nearer_target"),
                 "detail": swaps.get("val_swap/detail_kept"),
+                # The conversion's own direction (A→B by default): what its video keeps.
+                "detail_a_to_b": swaps.get("val_swap/detail_kept_a_to_b", float("nan")),
                 "ceiling": swaps.get("val_swap/detail_ceiling", float("nan")),
                 "ssim": (
                     (
@@ -164,7 +168,7 @@ def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model,
         print(
             f"  {name_a} -> {name_b} {start}, step {row['steps']}"
             f" ({minutes:.1f} min): distance {row['distance']:.3f}, nearer {row['nearer']:.2f},"
-            f" detail {row['detail']:.2f}, SSIM {row['ssim']:.3f}",
+            f" detail {row['detail']:.2f} (A→B {row['detail_a_to_b']:.2f}), SSIM {row['ssim']:.3f}",
             flush=True,
         )
     return pd.DataFrame(rows)
@@ -180,6 +184,7 @@ def _log_stage(row: dict) -> None:
         "distance_to_target": row["distance"],
         "share_nearer_target": row["nearer"],
         "detail_kept": row["detail"],
+        "detail_kept_a_to_b": row["detail_a_to_b"],
         "detail_ceiling": row["ceiling"],
         "ssim": row["ssim"],
         "wall_minutes": row["wall_min"],
@@ -361,13 +366,14 @@ def main() -> None:
             print(f"\nfrom {start}:")
             print(
                 f"| {unit} | steps | wall min | distance to target | share nearer target | detail"
-                " kept (perfect model) | SSIM |"
+                " kept (perfect model) | detail A→B | SSIM |"
             )
-            print("|---:|---:|---:|---:|---:|---:|---:|")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|")
             for row in table.itertuples():
                 print(
                     f"| {row.stage:g} | {row.steps} | {row.wall_min:.1f} | {row.distance:.3f} | "
-                    f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) | {row.ssim:.3f} |"
+                    f"{row.nearer:.2f} | {row.detail:.2f} ({row.ceiling:.2f}) |"
+                    f" {row.detail_a_to_b:.2f} | {row.ssim:.3f} |"
                 )
             if len(first):
                 stage = f"{first['stage'].iloc[0]:g}"

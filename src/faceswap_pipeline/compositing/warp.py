@@ -63,7 +63,8 @@ def warp_crop_to_region(
     size = (x1 - x0, y1 - y0)
     # The face is enlarged here (a 64 px model's face to a 200 px one): bicubic keeps what detail
     # the model drew, where bilinear softens it (with bilinear here and in the work-size resize, a
-    # perfect 64 px model kept 0.40-0.42 of d6's and d9's detail at 40 px, with bicubic 0.67-0.71).
+    # perfect 64 px model kept 0.39-0.41 of d6's and d9's detail at 40 px, with bicubic 0.60-0.65:
+    # benchmarks/detail_scale.py).
     face = cv2.warpAffine(
         crop,
         to_crop,
