@@ -307,7 +307,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("lightning").setLevel(logging.WARNING)
+    # Lightning sets its logger to INFO and gives it a handler of its own when it is imported, so
+    # its notices ("GPU available", "Restoring states ...") came twice at every stage: import it
+    # first, then quiet it.
+    import lightning.pytorch  # noqa: F401
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
     if args.threads:
         import torch

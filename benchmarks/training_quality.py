@@ -9,8 +9,8 @@ a shared machine the step counts (in the table) say how much training the minute
 Faces come from `data/03_primary/faces/person_{a,b}` when face_extraction has run, else they are
 extracted here with the project's face extraction (every frame; cached under --cache).
 
-    .venv/bin/python benchmarks/training_quality.py                      # CPU preset, 5 and 10
-    minutes .venv/bin/python benchmarks/training_quality.py --minutes 2 4 --set optimizer.lr=2e-4
+    .venv/bin/python benchmarks/training_quality.py     # the CPU preset, 5 and 10 minutes
+    .venv/bin/python benchmarks/training_quality.py --minutes 2 4 --set optimizer.lr=2e-4
 """
 
 from __future__ import annotations
@@ -73,6 +73,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # Lightning sets its logger to INFO and gives it a handler of its own when it is imported, so
+    # its notices ("GPU available", "Restoring states ...") came twice at every stage: import it
+    # first, then quiet it.
+    import lightning.pytorch  # noqa: F401
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
     from faceswap_pipeline.model import save_swap_model
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
