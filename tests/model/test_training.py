@@ -17,7 +17,6 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.nn import functional as F
 
 from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
-from faceswap_pipeline.model.callbacks import ProgressLogCallback
 from faceswap_pipeline.model.data import (
     AlignedFaceDataset,
     FaceItem,
@@ -30,10 +29,11 @@ from faceswap_pipeline.model.lightning_module import (
     CheckpointMismatchError,
     NonFiniteLossError,
     SwapLightningModule,
+    TrainingCollapsedError,
     read_checkpoint_info,
 )
 from faceswap_pipeline.model.settings import OptimizerSettings, TrainingSettings
-from faceswap_pipeline.model.trainer import build_trainer
+from faceswap_pipeline.model.trainer import build_trainer, find_resume, run_training
 from faceswap_pipeline.pipelines.training.nodes import (
     build_face_banks,
     select_training_faces,
@@ -567,25 +567,39 @@ def test_clip_grad_norm_bounds_every_step_of_the_trainer_a_run_builds(clip_faces
     assert norms.stepped == pytest.approx([0.01] * 3, rel=1e-3)
 
 
-def test_a_collapsed_model_is_named_at_validation_and_a_fresh_one_is_not(clip_faces, caplog):
-    caplog.set_level("WARNING", logger="faceswap_pipeline")
-    fresh = _module()
-    _trainer(callbacks=[ProgressLogCallback()]).validate(
-        fresh, datamodule=_datamodule(clip_faces, count=16)
-    )
-    assert "collapsed" not in caplog.text
+def test_a_collapsed_run_stops_with_a_clear_error_and_a_fresh_one_trains_on(clip_faces, tmp_path):
+    def run(module, folder):
+        settings = TrainingSettings(
+            max_steps=4,
+            val_every_n_steps=2,
+            checkpoint_every_n_steps=2,
+            preview_every_n_steps=0,
+            checkpoint_dir=str(tmp_path / folder),
+        )
+        return run_training(
+            module,
+            _datamodule(clip_faces, count=16),
+            settings,
+            find_resume(settings, module.model.config),
+            has_validation=True,
+        )
 
-    # As a run at too high a learning rate ends: every face one saturated colour (yellow).
+    fresh = run(_module(), "fresh")
+    assert fresh.trainer.global_step == 4 and fresh.final_validation["val/saturated_share_a"] == 0.0
+
+    # As a run at too high a learning rate ends: every face one saturated colour (yellow). Its
+    # sigmoid gets no gradient there, so it stays so whatever the optimizer does.
     collapsed = _module()
     with torch.no_grad():
         for decoder in collapsed.model.decoders.values():
             decoder.to_rgb.weight.zero_()
             decoder.to_rgb.bias.copy_(torch.tensor([30.0, 30.0, -30.0]))
-    _trainer(callbacks=[ProgressLogCallback()]).validate(
-        collapsed, datamodule=_datamodule(clip_faces, count=16)
-    )
-    assert "the model draws one flat colour for 100% of the faces" in caplog.text
-    assert "training.optimizer.clip_grad_norm" in caplog.text
+    with pytest.raises(
+        TrainingCollapsedError,
+        match=r"at step 2 the model draws one flat colour for 100% of the validation faces.*"
+        r"no model was written.*training.resume=false.*training.optimizer.clip_grad_norm",
+    ):
+        run(collapsed, "collapsed")
 
 
 def test_frozen_parts_get_no_gradient_and_keep_their_weights_while_the_rest_trains(clip_faces):

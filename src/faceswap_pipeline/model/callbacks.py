@@ -13,9 +13,14 @@ from lightning.pytorch.loggers import MLFlowLogger
 from torch import Tensor
 
 from faceswap_pipeline.model.augmentation import crop_model_region
+from faceswap_pipeline.model.lightning_module import TrainingCollapsedError
 from faceswap_pipeline.model.networks import PERSONS, SwapModel
 
 logger = logging.getLogger(__name__)
+
+# A validation where more than this share of a person's faces are one saturated colour
+# (`lightning_module.saturated`) means the run has collapsed; a fresh model draws none.
+COLLAPSED_SHARE = 0.5
 
 _LABEL_WIDTH = 48
 
@@ -245,26 +250,35 @@ class ProgressLogCallback(L.Callback):
         )
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or trainer.global_rank != 0:
+        """The validation line; a collapsed model stops the run (`TrainingCollapsedError`).
+
+        Raises:
+            TrainingCollapsedError: most validation faces of a person are one saturated colour.
+                Its output saturated, the model gets no gradient to leave that state: hours more
+                of training would end in the same useless model, written over the last good one.
+        """
+        if trainer.sanity_checking:
             return
-        logger.info(
-            "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
-            trainer.global_step,
-            self._metric(trainer, "val/ssim_a"),
-            self._metric(trainer, "val/ssim_b"),
-            self._metric(trainer, "val/l1_a"),
-            self._metric(trainer, "val/l1_b"),
-        )
+        if trainer.global_rank == 0:
+            logger.info(
+                "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
+                trainer.global_step,
+                self._metric(trainer, "val/ssim_a"),
+                self._metric(trainer, "val/ssim_b"),
+                self._metric(trainer, "val/l1_a"),
+                self._metric(trainer, "val/l1_b"),
+            )
+        # The validation metrics are synchronised, so every DDP process raises at the same step.
         collapsed = max(
             float(trainer.callback_metrics.get(f"val/saturated_share_{person}", 0.0))
             for person in PERSONS
         )
-        if collapsed > 0.5:
-            logger.warning(
-                "validation at step %d: the model draws one flat colour for %.0f%% of the faces:"
-                " training has collapsed (its output saturated) and will not recover. Start again"
-                " with training.resume=false and a lower training.optimizer.lr, or set"
-                " training.optimizer.clip_grad_norm (see train/grad_norm in MLflow)",
-                trainer.global_step,
-                100 * collapsed,
+        if collapsed > COLLAPSED_SHARE:
+            raise TrainingCollapsedError(
+                f"training collapsed: at step {trainer.global_step} the model draws one flat"
+                f" colour for {100 * collapsed:.0f}% of the validation faces (its output"
+                " saturated) and would not recover, so training stopped and no model was written."
+                " Start again with training.resume=false and a lower training.optimizer.lr, or"
+                " set training.optimizer.clip_grad_norm (see train/grad_norm in MLflow); the"
+                " checkpoints may hold the collapsed weights."
             )

@@ -48,6 +48,11 @@ class NonFiniteLossError(FaceswapError, RuntimeError):
     """The training loss became NaN or infinite; the step's weights were not updated."""
 
 
+class TrainingCollapsedError(FaceswapError, RuntimeError):
+    """The model draws one flat, saturated colour for most validation faces: a collapse that
+    training does not recover from, so the run stops and writes no model."""
+
+
 class CheckpointMismatchError(FaceswapError, ValueError):
     """A checkpoint was made for another model configuration, or cannot be read safely."""
 

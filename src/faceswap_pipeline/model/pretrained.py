@@ -335,6 +335,7 @@ def pretrain_base_model(
         CheckpointMismatchError: the checkpoint in `settings.checkpoint_dir` is of another
             configuration.
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+        TrainingCollapsedError: the model collapsed to one flat colour (no base model is written).
     """
     import lightning as L
 

@@ -224,6 +224,7 @@ def run_training(
 
     Raises:
         NonFiniteLossError: the loss became NaN or infinite (the last good checkpoint is kept).
+        TrainingCollapsedError: a validation found the model drawing one flat colour.
     """
     preview = PreviewGridCallback(
         datamodule.preview_faces(settings.preview_faces), settings.preview_every_n_steps

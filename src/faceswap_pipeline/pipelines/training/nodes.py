@@ -384,7 +384,8 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
 
     Raises:
         CheckpointMismatchError, BaseModelMismatchError: a checkpoint or base model of another
-            configuration; NonFiniteLossError: the loss diverged (the last good checkpoint is kept).
+            configuration; NonFiniteLossError: the loss diverged (the last good checkpoint is kept);
+            TrainingCollapsedError: the model collapsed to one flat colour (no model is written).
     """
     import lightning as L
     from PIL import Image
