@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.rank_call_codec import CallCodecError, decode_call, encode_call, transferable
 
 logger = logging.getLogger(__name__)
@@ -350,9 +351,10 @@ def runs_on_every_rank(function: F) -> F:
             rank_call.wait_for_ranks()
             return result
         except BaseException as error:
-            failure = (
-                None if isinstance(error, RankFailedError) else rank_call.failure_after_error()
-            )
+            # A user-fixable error of rank 0's own (e.g. a collapse every rank sees at the same
+            # validation) is the message to show, even when the other ranks ended with it first.
+            own = isinstance(error, (RankFailedError, FaceswapError))
+            failure = None if own else rank_call.failure_after_error()
             rank_call.stop_ranks()
             if failure:
                 raise RankFailedError(failure) from error

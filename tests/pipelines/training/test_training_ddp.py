@@ -20,7 +20,7 @@ import torch
 
 from faceswap_pipeline.model import load_swap_model
 from faceswap_pipeline.model.lightning_module import read_checkpoint_info
-from tests.helpers.kedro_project import kedro_run
+from tests.helpers.kedro_project import kedro_run, kedro_run_failing
 from tests.helpers.local_servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -166,4 +166,20 @@ def test_a_rank_that_dies_stops_the_run_with_its_name_and_keeps_the_checkpoint(
     )
     assert "Pipeline execution completed" not in output
     assert read_checkpoint_info(last).step >= 2  # the last checkpoint is whole
+    assert not (project / "data/06_models/swap_model/model.safetensors").exists()
+
+
+def test_a_collapse_under_ddp_stops_every_rank_with_its_own_message(project_with_faces):
+    project = project_with_faces
+    # Adam moves every weight by about lr a step: at 1.0 the sigmoid saturates within 3 steps.
+    result = kedro_run_failing(
+        project,
+        "training",
+        [*COMMON, *DDP, "training.optimizer.lr=1.0", "training.max_steps=12"],
+        extra_args=["--env", "tiny"],
+        timeout_s=300,
+    )
+    output = result.stdout + result.stderr
+    assert "TrainingCollapsedError: training collapsed: at step 3" in output, output[-4000:]
+    assert "RankFailedError" not in output
     assert not (project / "data/06_models/swap_model/model.safetensors").exists()
