@@ -1,4 +1,5 @@
-"""Training side effects as Lightning callbacks: the preview grid and the images/s metric."""
+"""Lightning callbacks of every training run: the preview grid, the images/s metric, the time
+budget, the progress log and the stop at a collapse."""
 
 from __future__ import annotations
 
@@ -250,24 +251,35 @@ class ProgressLogCallback(L.Callback):
         )
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        """The validation line; a collapsed model stops the run (`TrainingCollapsedError`).
+        if trainer.sanity_checking or trainer.global_rank != 0:
+            return
+        logger.info(
+            "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
+            trainer.global_step,
+            self._metric(trainer, "val/ssim_a"),
+            self._metric(trainer, "val/ssim_b"),
+            self._metric(trainer, "val/l1_a"),
+            self._metric(trainer, "val/l1_b"),
+        )
+
+
+class CollapseStopCallback(L.Callback):
+    """Stops a run whose model has collapsed: most validation faces of a person drawn as one
+    saturated colour (`val/saturated_share_*`, `lightning_module.saturated`).
+
+    Its output saturated, such a model gets no gradient to leave that state (too high a learning
+    rate ends there): the rest of the budget would train the same useless model, and the node would
+    write it over the last good one.
+    """
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Ends the run at a validation that finds it collapsed.
 
         Raises:
-            TrainingCollapsedError: most validation faces of a person are one saturated colour.
-                Its output saturated, the model gets no gradient to leave that state: hours more
-                of training would end in the same useless model, written over the last good one.
+            TrainingCollapsedError: more than `COLLAPSED_SHARE` of a person's faces are saturated.
         """
         if trainer.sanity_checking:
             return
-        if trainer.global_rank == 0:
-            logger.info(
-                "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
-                trainer.global_step,
-                self._metric(trainer, "val/ssim_a"),
-                self._metric(trainer, "val/ssim_b"),
-                self._metric(trainer, "val/l1_a"),
-                self._metric(trainer, "val/l1_b"),
-            )
         # The validation metrics are synchronised, so every DDP process raises at the same step.
         collapsed = max(
             float(trainer.callback_metrics.get(f"val/saturated_share_{person}", 0.0))

@@ -21,6 +21,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from faceswap_pipeline.model.callbacks import (
+    CollapseStopCallback,
     ImagesPerSecondCallback,
     PreviewGridCallback,
     ProgressLogCallback,
@@ -234,6 +235,7 @@ def run_training(
         preview,
         speed,
         ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
+        CollapseStopCallback(),
         ModelCheckpoint(
             dirpath=resume.checkpoint_dir,
             every_n_train_steps=settings.checkpoint_every_n_steps,
