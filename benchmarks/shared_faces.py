@@ -6,6 +6,7 @@ and cached as an npz of crops plus a parquet table, so a benchmark re-run starts
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,19 @@ silence_third_party_notices()
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = PROJECT.parent / "shared" / "data" / "videos"
+
+
+def log_warnings_only() -> None:
+    """Logs warnings and errors only, Lightning's included: the training benchmarks print tables.
+
+    Lightning sets its logger to INFO and gives it a handler of its own when it is imported, so
+    it is imported first and then quieted; otherwise its notices ("GPU available", "Restoring
+    states ...") came twice at every stage, once through each handler.
+    """
+    import lightning.pytorch  # noqa: F401
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 
 def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame]:

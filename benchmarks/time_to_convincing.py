@@ -32,7 +32,6 @@ on the load.
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -40,7 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, set_parameter
+from shared_faces import (
+    PROJECT,
+    SHARED_VIDEOS,
+    extract_clip,
+    loaders,
+    log_warnings_only,
+    set_parameter,
+)
 
 CLIPS = {
     "d6": "person_a_d6.mp4",
@@ -306,13 +312,7 @@ def main() -> None:
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces"
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    # Lightning sets its logger to INFO and gives it a handler of its own when it is imported, so
-    # its notices ("GPU available", "Restoring states ...") came twice at every stage: import it
-    # first, then quiet it.
-    import lightning.pytorch  # noqa: F401
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    log_warnings_only()
 
     if args.threads:
         import torch

@@ -16,7 +16,6 @@ extracted here with the project's face extraction (every frame; cached under --c
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from shared_faces import PROJECT, extract_clip, loaders, set_parameter
+from shared_faces import PROJECT, extract_clip, loaders, log_warnings_only, set_parameter
 
 CLIPS = {"a": "person_a_d6.mp4", "b": "person_b_d9.mp4"}
 
@@ -72,13 +71,7 @@ def main() -> None:
         "--keep", type=Path, default=None, help="copy the final swap model and preview here"
     )
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    # Lightning sets its logger to INFO and gives it a handler of its own when it is imported, so
-    # its notices ("GPU available", "Restoring states ...") came twice at every stage: import it
-    # first, then quiet it.
-    import lightning.pytorch  # noqa: F401
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    log_warnings_only()
 
     from faceswap_pipeline.model import save_swap_model
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
