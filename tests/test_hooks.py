@@ -9,7 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node
 from kedro_datasets.pandas import ParquetDataset
 
-from faceswap_pipeline.hooks import OutputSummaryHooks
+from faceswap_pipeline.hooks import OutputSummaryHooks, unread_local_parameters
 
 
 def _split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -42,3 +42,15 @@ def test_names_stored_outputs_and_where(tmp_path, monkeypatch, caplog):
         "split_table made kept_table (data/03_primary/kept.parquet)",
         f"export made elsewhere ({tmp_path.parent / 'outside.parquet'})",
     ]
+
+
+def test_conf_local_parameters_a_preset_environment_does_not_read_are_named(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "local").mkdir(parents=True)
+    (conf / "local" / "parameters_ingestion.yml").write_text("person_a:\n  name: Alice\n")
+    (conf / "local" / "parameters_training.yml").write_text("\n")  # empty: nothing lost
+    (conf / "local" / "credentials.yml").write_text("token: x\n")  # not parameters
+
+    assert unread_local_parameters(conf, "tiny") == [conf / "local" / "parameters_ingestion.yml"]
+    assert unread_local_parameters(conf, "local") == []
+    assert unread_local_parameters(conf, None) == []

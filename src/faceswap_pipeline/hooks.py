@@ -282,18 +282,44 @@ def remove_empty_staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> No
             folder.rmdir()
 
 
+def unread_local_parameters(conf: Path, environment: str | None) -> list[Path]:
+    """The parameter files of `conf`/local that a run in `environment` does not read.
+
+    Kedro reads conf/base and one run environment: conf/local by default, the preset's folder
+    with `--env tiny` or `--env gpu`. Your own people in conf/local/parameters_ingestion.yml would
+    be silently replaced by the default clips there.
+    """
+    if environment in (None, "base", "local"):
+        return []
+    return [
+        path
+        for path in sorted((conf / "local").glob("parameters*.yml"))
+        if path.read_text(encoding="utf-8").strip()
+    ]
+
+
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid or an output folder
-    cannot be written; the one error lists every problem found. A run that finishes leaves no
-    empty work folder behind."""
+    cannot be written; the one error lists every problem found. Warns when `--env` leaves
+    conf/local's parameter files unread. A run that finishes leaves no empty work folder behind."""
 
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:
+        environment = run_params.get("env")
+        conf = Path(run_params.get("project_path") or ".") / "conf"
+        for unread in unread_local_parameters(conf, environment):
+            logger.warning(
+                "%s is not read in this run: --env %s reads conf/base and conf/%s only. Copy its"
+                " values into conf/%s/ or pass them with --params, or run without --env.",
+                unread.relative_to(conf.parent),
+                environment,
+                environment,
+                environment,
+            )
         problems = parameter_problems(pipeline, catalog)
         # The messages name conf/base's parameter file; a value may come from elsewhere.
-        environment = run_params.get("env")
         if problems and environment and environment not in ("base", "local"):
             problems.append(
                 f"environment {environment}: conf/{environment}/parameters_*.yml override"
