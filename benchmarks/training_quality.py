@@ -77,8 +77,6 @@ def main() -> None:
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
 
     params = yaml.safe_load(args.preset.read_text())["training"]
-    for assignment in args.set:
-        set_parameter(params, assignment)
     workdir = Path(tempfile.mkdtemp(prefix="training_quality_"))
     params.update(
         checkpoint_dir=str(workdir / "checkpoints"),
@@ -86,6 +84,9 @@ def main() -> None:
         max_steps=10**9,
         progress_bar=False,
     )
+    # After the benchmark's own settings: `--set max_steps=N` caps the steps over all stages.
+    for assignment in args.set:
+        set_parameter(params, assignment)
     loaders_a, table_a = _faces("a", args.shared_videos, args.cache)
     loaders_b, table_b = _faces("b", args.shared_videos, args.cache)
     faces = select_training_faces(loaders_a, table_a, loaders_b, table_b, params)
