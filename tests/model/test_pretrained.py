@@ -22,7 +22,7 @@ from faceswap_pipeline.model import (
     save_swap_model,
 )
 from faceswap_pipeline.model.data import FaceItem
-from faceswap_pipeline.model.lightning_module import read_checkpoint_info
+from faceswap_pipeline.model.lightning_module import CheckpointMismatchError, read_checkpoint_info
 from faceswap_pipeline.model.networks import MODEL_PARTS
 from faceswap_pipeline.model.pretrained import start_from_base_model
 
@@ -124,7 +124,8 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
         log_every_n_steps=1,
         checkpoint_dir=str(tmp_path / "ckpt"),
         optimizer={"lr": 1e-3},
-        # The pair's adversaries, as a pair's loss hands them on: the pretraining drops them.
+        # Both adversaries asked for: one person's batches have no two people's codes, so the
+        # code adversary is dropped; the face adversary trains on the one decoder's faces.
         loss={"face_adversary_weight": 0.1, "code_identity_weight": 0.3},
         trainer={"accelerator": "cpu", "devices": 1},
     )
@@ -136,9 +137,21 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
     )
     assert 0 < result.base_model.record["final_validation"]["val/ssim"] <= 1
     assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)  # rows: faces, reconstructions
-    assert read_checkpoint_info(tmp_path / "ckpt" / "last.ckpt").adversaries == ()
+    assert read_checkpoint_info(tmp_path / "ckpt" / "last.ckpt").adversaries == ("face",)
 
     again = pretrain_base_model(
         faces[8:], faces[:8], TINY, settings.model_copy(update={"max_steps": 6})
     )
     assert (again.summary["resumed_at_step"], again.base_model.record["steps"]) == (4, 6)
+
+    # Its checkpoint holds the face discriminator: resuming without the face adversary is refused,
+    # naming the pretraining's own keys (not the pair training's).
+    without = settings.loss.model_copy(update={"face_adversary_weight": 0.0})
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"pretraining\.training\.loss\.face_adversary_weight is 0 now\. Set"
+        r" pretraining\.training\.resume: false",
+    ):
+        pretrain_base_model(
+            faces[8:], faces[:8], TINY, settings.model_copy(update={"loss": without})
+        )

@@ -39,7 +39,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def resume_checkpoint(
-    checkpoint_dir: Path, resume: bool, model_config: Any, adversaries: tuple[str, ...] = ()
+    checkpoint_dir: Path,
+    resume: bool,
+    model_config: Any,
+    adversaries: tuple[str, ...] = (),
+    parameters: str = "training",
 ) -> tuple[Path | None, int]:
     """The checkpoint a training run continues from, and its step: `last.ckpt` in `checkpoint_dir`.
 
@@ -50,6 +54,8 @@ def resume_checkpoint(
         model_config: the `ModelConfig` the run trains; a checkpoint of another one is refused.
         adversaries: the adversaries the run trains (`LossSettings.adversaries`); a checkpoint
             trained with others is refused.
+        parameters: where the run's settings are (`training`, `pretraining.training`), for
+            the keys a refusal names.
 
     Returns:
         `(path, step)`, or `(None, 0)` when starting from scratch.
@@ -68,6 +74,6 @@ def resume_checkpoint(
         shutil.move(last, kept)
         logger.info("resume is false: starting over; the old checkpoint is kept as %s", kept)
         return None, 0
-    step = check_checkpoint_matches(last, model_config, adversaries)
+    step = check_checkpoint_matches(last, model_config, adversaries, parameters)
     logger.info("resuming from %s (step %d)", last, step)
     return last, step

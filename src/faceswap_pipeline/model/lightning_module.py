@@ -370,11 +370,15 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
 
 
 def check_checkpoint_matches(
-    checkpoint_path: str | Path, expected: ModelConfig, adversaries: tuple[str, ...] = ()
+    checkpoint_path: str | Path,
+    expected: ModelConfig,
+    adversaries: tuple[str, ...] = (),
+    parameters: str = "training",
 ) -> int:
     """Fail with a clear message when a checkpoint was trained for another model configuration, or
     with an adversary (`LossSettings.adversaries`) that the run trains without (or the other way
-    round): its weights and optimizer state would not fit.
+    round): its weights and optimizer state would not fit. `parameters` is where the run's settings
+    are (`training`, or `pretraining.training`), for the keys the message names.
 
     Returns:
         The optimizer step the checkpoint was saved at.
@@ -387,15 +391,15 @@ def check_checkpoint_matches(
         differences = found.config.differences(expected, "parameters say")
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained for another model: {differences}. "
-            "Set training.resume: false to start over (the old checkpoints are then replaced), "
-            "or restore the parameters it was trained with."
+            f"Set {parameters}.resume: false to start over (the old checkpoints are then"
+            " replaced), or restore the parameters it was trained with."
         )
     for name in sorted(set(found.adversaries) ^ set(adversaries)):
         trained, asked = ("with", "0") if name in found.adversaries else ("without", "above 0")
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained {trained} the {name} adversary, and"
-            f" training.loss.{ADVERSARY_WEIGHTS[name]} is {asked} now. Set training.resume: false"
-            " to start over (the old checkpoint is kept as previous.ckpt), or restore the weight"
-            " it was trained with."
+            f" {parameters}.loss.{ADVERSARY_WEIGHTS[name]} is {asked} now. Set"
+            f" {parameters}.resume: false to start over (the old checkpoint is kept as"
+            " previous.ckpt), or restore the weight it was trained with."
         )
     return found.step

@@ -342,11 +342,13 @@ def pretrain_base_model(
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.trainer import find_resume, run_training
 
-    # Without the adversaries. One person's batches: there are no two people's codes for the code
-    # adversary to tell apart. And a pair takes fresh decoders by default (training.init_fresh),
-    # so the face adversary's sharper decoder would mostly cost steps here.
-    no_adversaries = {key: 0.0 for key in ADVERSARY_WEIGHTS.values()}
-    settings = settings.model_copy(update={"loss": settings.loss.model_copy(update=no_adversaries)})
+    # Without the code adversary: one person's batches hold no two people's codes to tell apart.
+    # The face adversary trains as `settings.loss` says (the pretraining's own weight,
+    # parameters_pretraining.yml): it works on one person's reconstructions as on a pair's.
+    no_code_adversary = {ADVERSARY_WEIGHTS["code"]: 0.0}
+    settings = settings.model_copy(
+        update={"loss": settings.loss.model_copy(update=no_code_adversary)}
+    )
     L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = _pretraining_data(train_faces, val_faces, config, settings)
     module = SwapLightningModule(
@@ -356,7 +358,7 @@ def pretrain_base_model(
         module,
         datamodule,
         settings,
-        find_resume(settings, config),
+        find_resume(settings, config, parameters="pretraining.training"),
         mlflow_logger=mlflow_logger,
         has_validation=len(val_faces) > 0,
         strategy=settings.trainer.strategy,

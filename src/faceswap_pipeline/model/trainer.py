@@ -63,8 +63,12 @@ class Resume:
     step: int
 
 
-def find_resume(settings: TrainingSettings, config: ModelConfig) -> Resume:
+def find_resume(
+    settings: TrainingSettings, config: ModelConfig, parameters: str = "training"
+) -> Resume:
     """The checkpoint folder of `settings` and the checkpoint a run of `config` resumes from.
+    `parameters` is where `settings` come from (`training`, `pretraining.training`): a refusal
+    names its keys.
 
     Raises:
         CheckpointMismatchError: `last.ckpt` is of another model configuration or unreadable.
@@ -72,7 +76,7 @@ def find_resume(settings: TrainingSettings, config: ModelConfig) -> Resume:
     checkpoint_dir = Path(settings.checkpoint_dir)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, step = resume_checkpoint(
-        checkpoint_dir, settings.resume, config, settings.loss.adversaries
+        checkpoint_dir, settings.resume, config, settings.loss.adversaries, parameters
     )
     return Resume(checkpoint_dir, checkpoint, step)
 
