@@ -22,6 +22,7 @@ from faceswap_pipeline.distributed import (
     is_rank_process,
     node_layout,
 )
+from faceswap_pipeline.model.settings import TrainingSettings
 
 STRATEGIES = ("auto", "ddp")
 
@@ -51,6 +52,7 @@ def training_strategy(
     devices: int | str | list[int],
     num_nodes: int,
     seed: int,
+    find_unused_parameters: bool = False,
 ) -> str | Strategy:
     """The `strategy` for `lightning.Trainer`: `strategy` itself for one process, else DDP from
     here.
@@ -64,6 +66,8 @@ def training_strategy(
         seed: the training seed; under DDP rank r reseeds torch with `seed + r` once the
             process group exists, so ranks draw different augmentations for their different
             faces.
+        find_unused_parameters: DDP's own flag: True when some trainable weights get no gradient
+            (the pretraining's second decoder); it costs a pass over the graph every step.
 
     Raises:
         ValueError: another strategy name (its launcher would re-run `kedro run` on every
@@ -83,7 +87,21 @@ def training_strategy(
             "DDP training must run inside a function decorated with "
             "faceswap_pipeline.distributed.runs_on_every_rank"
         )
-    return _NodeDDPStrategy(rank_call, node_layout(num_nodes), seed)
+    return _NodeDDPStrategy(rank_call, node_layout(num_nodes), seed, find_unused_parameters)
+
+
+def strategy_of(settings: TrainingSettings, find_unused_parameters: bool = False) -> str | Strategy:
+    """`training_strategy` for a run's settings (`trainer.*`, `seed`): DDP started from the
+    current `runs_on_every_rank` call for several processes, else the strategy's name."""
+    hardware = settings.trainer
+    return training_strategy(
+        hardware.strategy,
+        hardware.accelerator,
+        hardware.devices,
+        hardware.num_nodes,
+        settings.seed,
+        find_unused_parameters,
+    )
 
 
 class _NodeEnvironment(LightningEnvironment):
@@ -141,8 +159,14 @@ class _NodeLauncher(_SubprocessScriptLauncher):
 class _NodeDDPStrategy(DDPStrategy):
     """`DDPStrategy` with `_NodeLauncher`; ranks reseed torch with `seed + global rank` at setup."""
 
-    def __init__(self, rank_call: RankCall, layout: NodeLayout, seed: int) -> None:
-        super().__init__(cluster_environment=_NodeEnvironment(layout), start_method="popen")
+    def __init__(
+        self, rank_call: RankCall, layout: NodeLayout, seed: int, find_unused_parameters: bool
+    ) -> None:
+        super().__init__(
+            cluster_environment=_NodeEnvironment(layout),
+            start_method="popen",
+            find_unused_parameters=find_unused_parameters,
+        )
         self._rank_call = rank_call
         self._seed = seed
 

@@ -328,6 +328,10 @@ def pretrain_base_model(
         settings: budget, cadences, checkpoints, optimizer, loss, augmentation and trainer.
         mlflow_logger: a Lightning logger for step metrics and preview grids (None: no logging).
 
+    Several processes (`settings.trainer`: devices, strategy ddp) train under DDP as a pair does:
+    call this from a function decorated with `distributed.runs_on_every_rank` (the pretraining
+    node is), whose other ranks run the same call.
+
     Returns:
         The base model, the last preview grid and a summary.
 
@@ -339,6 +343,7 @@ def pretrain_base_model(
     """
     import lightning as L
 
+    from faceswap_pipeline.model.ddp import strategy_of
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.trainer import find_resume, run_training
 
@@ -361,7 +366,9 @@ def pretrain_base_model(
         find_resume(settings, config, parameters="pretraining.training"),
         mlflow_logger=mlflow_logger,
         has_validation=len(val_faces) > 0,
-        strategy=settings.trainer.strategy,
+        # Several processes: DDP started from the caller's `runs_on_every_rank` call. The
+        # second decoder (and its face discriminator) get no gradient here, which DDP must know.
+        strategy=strategy_of(settings, find_unused_parameters=True),
     )
     videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in [*train_faces, *val_faces]})
     person = PRETRAINING_PERSON

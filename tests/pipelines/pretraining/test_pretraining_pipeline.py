@@ -107,6 +107,34 @@ def test_pretraining_resumes_from_its_checkpoint(pretrained):
     assert "0 to extract" in result.stdout + result.stderr
 
 
+def test_pretraining_on_two_processes_runs_the_pipeline_once_and_continues_its_checkpoint(
+    pretrained,
+):
+    project, _ = pretrained
+    summary_file = project / "data/08_reporting/pretraining_summary.json"
+    before = json.loads(summary_file.read_text())["steps"]
+    ddp = [
+        f"pretraining.training.max_steps={before + 4}",
+        "pretraining.training.trainer.accelerator=cpu",
+        "pretraining.training.trainer.strategy=ddp",
+        "pretraining.training.trainer.devices=2",
+    ]
+    result = kedro_run(
+        project,
+        extra_args=["--pipelines", "pretraining", "--env", "tiny", "--params", ",".join(ddp)],
+    )
+    log = result.stdout + result.stderr
+    # The ranks run the node's call, not the command line again (Lightning's own launcher re-ran
+    # the whole `kedro run` on every rank), and the base model's second decoder, which gets no
+    # gradient, does not stop DDP.
+    assert "DDP: 2 processes on 1 machine(s)" in log
+    assert log.count("Kedro project faceswap_pipeline") == 1
+    assert log.count("Pipeline execution completed") == 1
+    summary = json.loads(summary_file.read_text())
+    assert (summary["resumed_at_step"], summary["steps"]) == (before, before + 4)
+    assert load_base_model(project / "data/06_models/base_model").record["steps"] == before + 4
+
+
 def test_a_pair_starts_from_the_base_model_and_its_checkpoint_then_wins(
     pretrained, project_with_faces
 ):

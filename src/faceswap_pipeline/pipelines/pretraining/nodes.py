@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from faceswap_pipeline.distributed import runs_on_every_rank
 from faceswap_pipeline.pipelines.pretraining.params import (
     parse_pretraining_params,
     pretraining_training_params,
@@ -67,6 +68,7 @@ def keep_every_identity(face_extraction: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+@runs_on_every_rank
 def pretrain_base_model(
     aligned_faces: dict[str, Any],
     face_alignments: pd.DataFrame,
@@ -78,7 +80,9 @@ def pretrain_base_model(
     checkpoint.
 
     Held-out faces are whole videos when the last ones hold a fair share (people the model never
-    saw), else the last `val_fraction` of each video in time, as for a pair.
+    saw), else the last `val_fraction` of each video in time, as for a pair. Under DDP
+    (`trainer.devices` of several, as a pair's) this process is rank 0 and the other ranks run
+    this same call (`runs_on_every_rank`); the pipeline and its MLflow run happen once.
 
     Args:
         aligned_faces: `pretraining_aligned_faces`, `{partition id: loader of RGB uint8 (S, S, 3)}`.

@@ -390,6 +390,7 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
     import lightning as L
     from PIL import Image
 
+    from faceswap_pipeline.model.ddp import strategy_of
     from faceswap_pipeline.model.trainer import run_training
 
     params = parse_training_params(training)
@@ -417,7 +418,8 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
         mlflow_logger=mlflow_logger,
         extra_callbacks=[swap_check] if swap_check is not None else [],
         has_validation=any(len(val_rows[p]) for p in PERSONS),
-        strategy=_strategy(params),
+        # DDP started from this node for several processes.
+        strategy=strategy_of(params),
     )
     summary = _training_summary(run, module, swap_check, faces, initialised_from, params)
     grid = run.preview_grid(module)
@@ -481,14 +483,3 @@ def _held_out_items(
         rows = training_faces[training_faces["person"] == person]
         items[person] = face_items(rows.iloc[val_rows[person]], aligned[person], person)
     return items
-
-
-def _strategy(params: TrainingParams) -> Any:
-    """The Trainer's strategy: DDP started from this node for several processes
-    (`model.ddp.training_strategy`)."""
-    from faceswap_pipeline.model.ddp import training_strategy
-
-    hardware = params.trainer
-    return training_strategy(
-        hardware.strategy, hardware.accelerator, hardware.devices, hardware.num_nodes, params.seed
-    )
