@@ -155,3 +155,33 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
         pretrain_base_model(
             faces[8:], faces[:8], TINY, settings.model_copy(update={"loss": without})
         )
+
+
+def test_pretraining_trains_on_a_given_bank_of_its_faces_and_refuses_another(tmp_path, clip_faces):
+    from faceswap_pipeline.model.face_bank import FaceBankBuild
+
+    faces = _faces({**clip_faces["a"][0], **clip_faces["b"][0]})
+    train, held_out = faces[8:], faces[:8]
+    settings = TrainingSettings(
+        batch_size=8,
+        max_steps=2,
+        val_every_n_steps=2,
+        preview_faces=2,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        trainer={"accelerator": "cpu", "devices": 1},
+    )
+    sizes = (TINY.input_size, TINY.coverage, TINY.crop_size, settings.loss.with_landmark_mask, "a")
+    bank = FaceBankBuild(tuple(train + held_out), "given", *sizes).build()
+    result = pretrain_base_model(train, held_out, TINY, settings, bank=bank)
+    assert result.base_model.record["steps"] == 2
+
+    # A bank of the same faces in another order would pair faces with the wrong rows.
+    shuffled = FaceBankBuild(tuple(held_out + train), "other", *sizes).build()
+    with pytest.raises(ValueError, match="face bank holds .* not the .* in their order"):
+        pretrain_base_model(
+            train,
+            held_out,
+            TINY,
+            settings.model_copy(update={"checkpoint_dir": str(tmp_path / "other")}),
+            bank=shuffled,
+        )

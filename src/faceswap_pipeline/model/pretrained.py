@@ -312,6 +312,7 @@ def pretrain_base_model(
     config: ModelConfig,
     settings: TrainingSettings,
     mlflow_logger: Any | None = None,
+    bank: Any | None = None,
 ) -> PretrainingResult:
     """Train the shared encoder and one decoder to reconstruct everyone's faces; resumable.
 
@@ -327,6 +328,9 @@ def pretrain_base_model(
         config: the model configuration (the pairs that start from the base model must share it).
         settings: budget, cadences, checkpoints, optimizer, loss, augmentation and trainer.
         mlflow_logger: a Lightning logger for step metrics and preview grids (None: no logging).
+        bank: the faces already decoded (`model.face_bank.FaceBank` of `train_faces` then
+            `val_faces`, e.g. the `pretraining_face_banks` dataset's, memory-mapped); None:
+            decoded here, in memory (under DDP on every rank).
 
     Several processes (`settings.trainer`: devices, strategy ddp) train under DDP as a pair does:
     call this from a function decorated with `distributed.runs_on_every_rank` (the pretraining
@@ -355,7 +359,7 @@ def pretrain_base_model(
         update={"loss": settings.loss.model_copy(update=no_code_adversary)}
     )
     L.seed_everything(settings.seed, workers=True, verbose=False)
-    datamodule = _pretraining_data(train_faces, val_faces, config, settings)
+    datamodule = _pretraining_data(train_faces, val_faces, config, settings, bank)
     module = SwapLightningModule(
         config, settings.optimizer, settings.loss, settings.augmentation, settings.compile
     )
@@ -406,23 +410,34 @@ def _pretraining_data(
     val_faces: Sequence[Any],
     config: ModelConfig,
     settings: TrainingSettings,
+    bank: Any | None,
 ) -> Any:
-    """Everyone's faces decoded once into one bank (in memory: no catalog cache for pretraining
-    yet), as the pretraining person's: a `FaceSwapDataModule` of one person."""
+    """Everyone's faces as the pretraining person's: a `FaceSwapDataModule` of one person, from
+    `bank` or from the faces decoded once into a bank in memory.
+
+    Raises:
+        ValueError: `bank` holds other faces than `train_faces` then `val_faces`.
+    """
     from faceswap_pipeline.model.data import FaceSwapDataModule
     from faceswap_pipeline.model.face_bank import FaceBankBuild
 
     person = PRETRAINING_PERSON
     faces = (*train_faces, *val_faces)
-    bank = FaceBankBuild(
-        tuple(faces),
-        "pretraining",
-        config.input_size,
-        config.coverage,
-        config.crop_size,
-        settings.loss.with_landmark_mask,
-        person,
-    ).build()
+    if bank is None:
+        bank = FaceBankBuild(
+            tuple(faces),
+            "pretraining",
+            config.input_size,
+            config.coverage,
+            config.crop_size,
+            settings.loss.with_landmark_mask,
+            person,
+        ).build()
+    elif tuple(bank.face_ids) != tuple(str(face.face_id) for face in faces):
+        raise ValueError(
+            f"the pretraining face bank holds {len(bank.face_ids)} faces, not the"
+            f" {len(faces)} training and held-out faces in their order; build it from them"
+        )
     return FaceSwapDataModule(
         {person: bank.faces},
         {person: np.arange(len(train_faces))},

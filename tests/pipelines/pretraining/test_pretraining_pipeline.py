@@ -74,6 +74,13 @@ def test_pretraining_keeps_every_identity_and_writes_the_base_model(pretrained):
     assert summary["steps"] == 6 and summary["stop_reason"] == "max_steps"
     assert (project / "data/08_reporting/pretraining_preview.png").is_file()
     assert (project / "data/06_models/pretraining_checkpoints_tiny/last.ckpt").is_file()
+    # Every face it trained and validated on, decoded once into its own bank (training's is
+    # the pair's).
+    bank_info = json.loads(
+        (project / "data/05_model_input/face_bank_pretraining/person_a.json").read_text()
+    )
+    assert len(bank_info["face_ids"]) == record["faces"] + record["validation_faces"]
+    assert "pretraining: face bank of" in log and "to build" in log
     assert not (project / "data/06_models/checkpoints_tiny/last.ckpt").exists()
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
@@ -103,8 +110,10 @@ def test_pretraining_resumes_from_its_checkpoint(pretrained):
     summary = json.loads((project / "data/08_reporting/pretraining_summary.json").read_text())
     assert (summary["resumed_at_step"], summary["steps"]) == (6, 8)
     assert load_base_model(project / "data/06_models/base_model").record["steps"] == 8
-    # The videos were extracted once: the second run reuses every per-video face table.
+    # The videos were extracted once: the second run reuses every per-video face table, and the
+    # faces decoded into the bank.
     assert "0 to extract" in result.stdout + result.stderr
+    assert "unchanged, reused" in result.stdout + result.stderr
 
 
 def test_pretraining_on_two_processes_runs_the_pipeline_once_and_continues_its_checkpoint(

@@ -68,6 +68,56 @@ def keep_every_identity(face_extraction: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def build_pretraining_face_bank(
+    aligned_faces: dict[str, Any],
+    face_alignments: pd.DataFrame,
+    training: dict[str, Any],
+    pretraining: dict[str, Any],
+    face_banks_before: dict[str, Any],
+) -> dict[str, Any]:
+    """Every pretraining face decoded once at the model's source size (training faces, then the
+    held-out ones), unless the bank on disk has them.
+
+    Decoded once here rather than in the training node: a re-run does not decode them again,
+    and under DDP every rank maps the one file rather than decoding every face itself.
+
+    Args:
+        aligned_faces, face_alignments, training, pretraining: as `pretrain_base_model`'s.
+        face_banks_before: the bank already on disk (`pretraining_face_banks_before`), `{}` if
+            none.
+
+    Returns:
+        `{"a": FaceBank | FaceBankBuild}` (the pretraining's one person): an unchanged bank is
+        reused; a build is decoded by the `pretraining_face_banks` dataset as it saves.
+
+    Raises:
+        TooFewFacesError: fewer training faces than `min_faces_per_person`.
+    """
+    from faceswap_pipeline.model.face_bank import FaceBankBuild, plan_face_bank
+    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON
+    from faceswap_pipeline.pipelines.training.nodes import face_items
+
+    params = pretraining_training_params(training, pretraining)
+    person = PRETRAINING_PERSON
+    train_rows, val_rows, _ = _split_faces(aligned_faces, face_alignments, params)
+    rows = pd.concat([train_rows, val_rows])
+    bank = plan_face_bank(
+        face_items(rows, aligned_faces, person),
+        params.input_size,
+        params.coverage,
+        params.crop_size,
+        with_landmark_mask=params.loss.with_landmark_mask,
+        person=person,
+        existing=face_banks_before.get(person),
+    )
+    logger.info(
+        "pretraining: face bank of %d faces %s",
+        len(rows),
+        "to build" if isinstance(bank, FaceBankBuild) else "unchanged, reused",
+    )
+    return {person: bank}
+
+
 @runs_on_every_rank
 def pretrain_base_model(
     aligned_faces: dict[str, Any],
@@ -75,6 +125,7 @@ def pretrain_base_model(
     training: dict[str, Any],
     pretraining: dict[str, Any],
     mlflow_run_id: str | None = None,
+    face_banks: dict[str, Any] | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Train the base model (shared encoder + one decoder) on every face, resuming its own
     checkpoint.
@@ -91,6 +142,8 @@ def pretrain_base_model(
         pretraining: `params:pretraining`; its `training` changes the budget, checkpoint folder, ...
         mlflow_run_id: the MLflow run that pretrains (`pretraining.mlflow_run_id`), recorded in the
             base model; None without one.
+        face_banks: `pretraining_face_banks` (`build_pretraining_face_bank`'s, memory-mapped);
+            None: the faces are decoded in memory.
 
     Returns:
         `(base_model, pretraining_preview, pretraining_summary)`: the `BaseModel` (CPU, eval mode;
@@ -128,7 +181,10 @@ def pretrain_base_model(
                 "pretraining.videos": videos,
             }
         )
-    result = pretrain(train_items, val_items, params.swap_model_config(), params, mlflow_logger)
+    bank = (face_banks or {}).get(person)
+    result = pretrain(
+        train_items, val_items, params.swap_model_config(), params, mlflow_logger, bank
+    )
     result.base_model.record["pretraining_run_id"] = mlflow_run_id
     return result.base_model, Image.fromarray(result.preview), result.summary
 

@@ -14,6 +14,7 @@ from faceswap_pipeline.pipelines.face_extraction.pipeline import (
     create_template as face_extraction_template,
 )
 from faceswap_pipeline.pipelines.pretraining.nodes import (
+    build_pretraining_face_bank,
     fetch_pretraining_videos,
     keep_every_identity,
     pretrain_base_model,
@@ -50,6 +51,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             face_extraction_template(settings="face_extraction_settings"),
             Node(
+                build_pretraining_face_bank,
+                inputs=[
+                    "aligned_faces",
+                    "face_alignments",
+                    "params:training",
+                    "params:pretraining",
+                    "face_banks_before",
+                ],
+                outputs="face_banks",
+                name="build_pretraining_face_bank",
+            ),
+            Node(
                 pretrain_base_model,
                 inputs=[
                     "aligned_faces",
@@ -57,6 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:training",
                     "params:pretraining",
                     "mlflow_run_id",
+                    "face_banks",
                 ],
                 outputs=list(OUTPUTS),
                 name="pretrain_base_model",
@@ -75,8 +89,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params:training",
             )
         },
+        inputs={"face_banks_before": f"{NAMESPACE}_face_banks_before"},
         outputs={
             **{name: name for name in OUTPUTS},
             **{name: f"{NAMESPACE}_{name}" for name in PERSON_DATASETS},
+            "face_banks": f"{NAMESPACE}_face_banks",
         },
     )
