@@ -329,7 +329,7 @@ def pretrain_base_model(
         settings: budget, cadences, checkpoints, optimizer, loss, augmentation and trainer.
         mlflow_logger: a Lightning logger for step metrics and preview grids (None: no logging).
         bank: the faces already decoded (`model.face_bank.FaceBank` of `train_faces` then
-            `val_faces`, e.g. the `pretraining_face_banks` dataset's, memory-mapped); None:
+            `val_faces`, e.g. the `pretraining.face_banks` dataset's, memory-mapped); None:
             decoded here, in memory (under DDP on every rank).
 
     Several processes (`settings.trainer`: devices, strategy ddp) train under DDP as a pair does:

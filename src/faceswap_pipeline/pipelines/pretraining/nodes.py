@@ -83,12 +83,12 @@ def build_pretraining_face_bank(
 
     Args:
         aligned_faces, face_alignments, training, pretraining: as `pretrain_base_model`'s.
-        face_banks_before: the bank already on disk (`pretraining_face_banks_before`), `{}` if
+        face_banks_before: the bank already on disk (`pretraining.face_banks_before`), `{}` if
             none.
 
     Returns:
         `{"a": FaceBank | FaceBankBuild}` (the pretraining's one person): an unchanged bank is
-        reused; a build is decoded by the `pretraining_face_banks` dataset as it saves.
+        reused; a build is decoded by the `pretraining.face_banks` dataset as it saves.
 
     Raises:
         TooFewFacesError: fewer training faces than `min_faces_per_person`.
@@ -142,7 +142,7 @@ def pretrain_base_model(
         pretraining: `params:pretraining`; its `training` changes the budget, checkpoint folder, ...
         mlflow_run_id: the MLflow run that pretrains (`pretraining.mlflow_run_id`), recorded in the
             base model; None without one.
-        face_banks: `pretraining_face_banks` (`build_pretraining_face_bank`'s, memory-mapped);
+        face_banks: `pretraining.face_banks` (`build_pretraining_face_bank`'s, memory-mapped);
             None: the faces are decoded in memory.
 
     Returns:

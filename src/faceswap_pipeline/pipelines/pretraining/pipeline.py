@@ -89,10 +89,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "params:training",
             )
         },
-        inputs={"face_banks_before": f"{NAMESPACE}_face_banks_before"},
         outputs={
             **{name: name for name in OUTPUTS},
             **{name: f"{NAMESPACE}_{name}" for name in PERSON_DATASETS},
-            "face_banks": f"{NAMESPACE}_face_banks",
         },
     )
