@@ -405,6 +405,25 @@ def pretrain_base_model(
     return PretrainingResult(base_model, grid, summary)
 
 
+def plan_pretraining_bank(
+    faces: Sequence[Any], config: ModelConfig, settings: TrainingSettings, existing: Any = None
+) -> Any:
+    """The face bank of the pretraining's faces (training, then held-out) at `config`'s sizes:
+    `existing` (a `FaceBank`) when it holds them, else a `FaceBankBuild` to decode
+    (`model.face_bank.plan_face_bank`)."""
+    from faceswap_pipeline.model.face_bank import plan_face_bank
+
+    return plan_face_bank(
+        tuple(faces),
+        config.input_size,
+        config.coverage,
+        config.crop_size,
+        with_landmark_mask=settings.loss.with_landmark_mask,
+        person=PRETRAINING_PERSON,
+        existing=existing,
+    )
+
+
 def _pretraining_data(
     train_faces: Sequence[Any],
     val_faces: Sequence[Any],
@@ -419,20 +438,11 @@ def _pretraining_data(
         ValueError: `bank` holds other faces than `train_faces` then `val_faces`.
     """
     from faceswap_pipeline.model.data import FaceSwapDataModule
-    from faceswap_pipeline.model.face_bank import FaceBankBuild
 
     person = PRETRAINING_PERSON
     faces = (*train_faces, *val_faces)
     if bank is None:
-        bank = FaceBankBuild(
-            tuple(faces),
-            "pretraining",
-            config.input_size,
-            config.coverage,
-            config.crop_size,
-            settings.loss.with_landmark_mask,
-            person,
-        ).build()
+        bank = plan_pretraining_bank(faces, config, settings).build()
     elif tuple(bank.face_ids) != tuple(str(face.face_id) for face in faces):
         raise ValueError(
             f"the pretraining face bank holds {len(bank.face_ids)} faces, not the"

@@ -93,21 +93,20 @@ def build_pretraining_face_bank(
     Raises:
         TooFewFacesError: fewer training faces than `min_faces_per_person`.
     """
-    from faceswap_pipeline.model.face_bank import FaceBankBuild, plan_face_bank
-    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON
+    from faceswap_pipeline.model.face_bank import FaceBankBuild
+    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON, plan_pretraining_bank
     from faceswap_pipeline.pipelines.training.nodes import face_items
 
     params = pretraining_training_params(training, pretraining)
     person = PRETRAINING_PERSON
+    # The same split as `pretrain_base_model` makes (`_split_faces`, a table operation): the bank
+    # holds its faces in that order.
     train_rows, val_rows, _ = _split_faces(aligned_faces, face_alignments, params)
     rows = pd.concat([train_rows, val_rows])
-    bank = plan_face_bank(
+    bank = plan_pretraining_bank(
         face_items(rows, aligned_faces, person),
-        params.input_size,
-        params.coverage,
-        params.crop_size,
-        with_landmark_mask=params.loss.with_landmark_mask,
-        person=person,
+        params.swap_model_config(),
+        params,
         existing=face_banks_before.get(person),
     )
     logger.info(
