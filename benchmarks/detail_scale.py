@@ -117,7 +117,8 @@ def main() -> None:
     if args.checkpoint:
         from faceswap_pipeline.model.lightning_module import SwapLightningModule
 
-        model = SwapLightningModule.load_from_checkpoint(args.checkpoint, map_location="cpu").model
+        module = SwapLightningModule.load_from_checkpoint(args.checkpoint, map_location="cpu")
+        model = module.export_model()
         model.eval()
     clip = args.source if model is not None else args.clip
     ratios: dict[tuple, list[float]] = {}

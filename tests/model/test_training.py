@@ -14,6 +14,7 @@ import torch
 import yaml
 from kedro.io import DatasetError
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import Tensor
 from torch.nn import functional as F
 
 from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
@@ -624,3 +625,91 @@ def test_frozen_parts_get_no_gradient_and_keep_their_weights_while_the_rest_trai
     )
     # A checkpoint's hyperparameters give the frozen parts back, as a resumed run needs them.
     assert SwapLightningModule(**module.hparams).frozen_parts == ("convolutions", "decoder_input")
+
+
+class _TrainedWeights(L.Callback):
+    """The trained weights after each optimizer step, and the weights each validation judged."""
+
+    def __init__(self) -> None:
+        self.trained: list[dict[str, Tensor]] = []
+        self.judged: dict[int, dict[str, Tensor]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.trained.append(_weights(pl_module.model))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.judged[trainer.global_step] = _weights(pl_module.network)
+
+
+def _weights(network: torch.nn.Module) -> dict[str, Tensor]:
+    return {name: weight.detach().clone() for name, weight in network.state_dict().items()}
+
+
+def _average_by_hand(steps: list[dict[str, Tensor]], decay: float) -> dict[str, Tensor]:
+    # The first update copies; the n-th after it keeps min(decay, (1 + n) / (10 + n)).
+    average = dict(steps[0])
+    for count, weights in enumerate(steps[1:], start=1):
+        kept = min(decay, (1 + count) / (10 + count))
+        average = {name: kept * average[name] + (1 - kept) * weights[name] for name in weights}
+    return average
+
+
+def _close(first: dict[str, Tensor], second: dict[str, Tensor]) -> bool:
+    return all(torch.allclose(first[name], second[name], atol=1e-6) for name in first)
+
+
+def test_the_moving_average_of_the_weights_is_what_validation_and_the_exported_model_use(
+    clip_faces, tmp_path
+):
+    module = _module(optimizer={"lr": 1e-3, "average_decay": 0.5})
+    weights = _TrainedWeights()
+    trainer = _trainer(max_steps=4, val_check_interval=2, callbacks=[weights])
+    trainer.fit(module, datamodule=_datamodule(clip_faces, count=16))
+
+    # Each validation judged the average of the steps so far, not the step's trained weights...
+    assert _close(weights.judged[2], _average_by_hand(weights.trained[:2], 0.5))
+    assert not _close(weights.judged[2], weights.trained[1])
+    # ... and training went on from its own weights, swapped back after it.
+    assert _close(_weights(module.model), weights.trained[3])
+    exported = _weights(module.export_model())
+    assert _close(exported, _average_by_hand(weights.trained, 0.5))
+    assert not _close(exported, weights.trained[3])
+    # The average is no weight of the optimizer's.
+    optimized = {
+        id(weight) for group in trainer.optimizers[0].param_groups for weight in group["params"]
+    }
+    assert optimized == {id(weight) for weight in module.model.parameters()}
+
+    # A checkpoint holds both; resumed, the average goes on from where it was.
+    trainer.save_checkpoint(tmp_path / "averaged.ckpt")
+    resumed = _module(optimizer={"lr": 1e-3, "average_decay": 0.5})
+    more = _TrainedWeights()
+    _trainer(max_steps=5, limit_val_batches=0, callbacks=[more]).fit(
+        resumed, datamodule=_datamodule(clip_faces, count=16), ckpt_path=tmp_path / "averaged.ckpt"
+    )
+    expected = _average_by_hand(weights.trained + more.trained, 0.5)
+    assert _close(_weights(resumed.network), expected)
+
+    # Without an average now, the run resumes from the trained weights (the average is dropped).
+    plain = _module(optimizer={"lr": 1e-3})
+    _trainer(max_steps=4, limit_val_batches=0).fit(
+        plain, datamodule=_datamodule(clip_faces, count=16), ckpt_path=tmp_path / "averaged.ckpt"
+    )
+    assert _close(_weights(plain.network), weights.trained[3])
+
+    # A checkpoint saved without one starts the average at its trained weights.
+    trainer = _trainer(max_steps=1, limit_val_batches=0)
+    trainer.fit(_module(optimizer={"lr": 1e-3}), datamodule=_datamodule(clip_faces, count=16))
+    trainer.save_checkpoint(tmp_path / "plain.ckpt")
+    started = torch.load(tmp_path / "plain.ckpt", weights_only=True)["state_dict"]
+    late = _module(optimizer={"lr": 1e-3, "average_decay": 0.5})
+    late_weights = _TrainedWeights()
+    _trainer(max_steps=2, limit_val_batches=0, callbacks=[late_weights]).fit(
+        late, datamodule=_datamodule(clip_faces, count=16), ckpt_path=tmp_path / "plain.ckpt"
+    )
+    start = {name.removeprefix("model."): value for name, value in started.items()}
+    kept = min(0.5, 2 / 11)  # one update counted before: the checkpoint's step
+    assert _close(
+        _weights(late.network),
+        {name: kept * start[name] + (1 - kept) * late_weights.trained[0][name] for name in start},
+    )

@@ -205,7 +205,7 @@ class ValidationSwapCallback(L.Callback):
         convincing = False
         if trainer.global_rank == 0:
             self.latest, self.latest_verdict = validation_swap_scores(
-                pl_module.model, self.faces, self.centres, self.thresholds
+                pl_module.network, self.faces, self.centres, self.thresholds
             )
             convincing = self.latest_verdict.convincing
             for trainer_logger in trainer.loggers:
@@ -215,7 +215,7 @@ class ValidationSwapCallback(L.Callback):
                 " detail): %s",
                 trainer.global_step,
                 "; ".join(_direction_figures(self.latest)),
-                pl_module.model.config.input_size,
+                pl_module.network.config.input_size,
                 self.latest["val_swap/detail_ceiling"],
                 self.latest_verdict.text,
             )

@@ -109,7 +109,7 @@ class PreviewGridCallback(L.Callback):
         step = trainer.global_step
         if step == self.latest_step:
             return
-        self.latest_grid = render_preview_grid(pl_module.model, self.faces)
+        self.latest_grid = render_preview_grid(pl_module.network, self.faces)
         self.latest_step = step
         if trainer.global_rank != 0:
             return

@@ -3,7 +3,7 @@ val."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -11,6 +11,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
@@ -32,6 +33,23 @@ from faceswap_pipeline.model.settings import (
 )
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+
+# The state_dict prefix of the moving average's weights (`SwapLightningModule.average`).
+AVERAGE_PREFIX = "average."
+
+
+def moving_average(decay: float) -> Callable[[list[Tensor], list[Tensor], Tensor], None]:
+    """An exponential moving average for `AveragedModel(multi_avg_fn=...)` whose decay grows with
+    the updates it has had: `min(decay, (1 + n) / (10 + n))` after n, so a short run averages about
+    its last ninth of steps rather than keeping its random start (0.999 ** 1,200 is 0.3)."""
+
+    def update(averaged: list[Tensor], current: list[Tensor], updates: Tensor) -> None:
+        count = int(updates)
+        kept = min(decay, (1 + count) / (10 + count))
+        # torch's own EMA (`swa_utils.get_ema_multi_avg_fn`) updates this way, in one kernel.
+        torch._foreach_lerp_(averaged, current, 1.0 - kept)
+
+    return update
 
 
 def saturated(faces: Tensor) -> Tensor:
@@ -67,6 +85,12 @@ class SwapLightningModule(L.LightningModule):
     (the code adversary, `_code_identity_loss`), and with `loss.face_adversary_weight > 0` a
     `FaceDiscriminator` per person on the decoded faces (the face adversary,
     `_face_adversary_loss`); neither is part of the exported `SwapModel`.
+
+    With `optimizer.average_decay` it keeps a moving average of the swap network's weights
+    (`average`, updated after every optimizer step), and what the run is judged and exported by
+    is that average (`network`): validation swaps it in, previews and `export_model` use it.
+    Lightning's `EMAWeightAveraging` callback would average the discriminators too, and swap the
+    trained weights back before the callbacks that judge a validation (`on_validation_end`) run.
 
     Args:
         model: the `ModelConfig` (or its `to_dict()`).
@@ -118,6 +142,17 @@ class SwapLightningModule(L.LightningModule):
             if self.loss_settings.with_face_adversary
             else None
         )
+        # Registered after every trained part: the optimizer takes the others in the order
+        # that checkpoints of runs without an average hold them.
+        decay = self.optimizer_settings.average_decay
+        self.average = (
+            AveragedModel(
+                self.model, multi_avg_fn=moving_average(decay), use_buffers=True
+            ).requires_grad_(False)
+            if decay is not None
+            else None
+        )
+        self._average_in_use = False
         self.compile_model = compile
         self._compiled = False
         self.frozen_parts = tuple(frozen)
@@ -130,6 +165,8 @@ class SwapLightningModule(L.LightningModule):
         # NHWC lets cuDNN pick its tensor-core kernels on a GPU; on a CPU (oneDNN) the CPU preset's
         # forward and backward measured ~10-20 % faster too (benchmarks/training_overhead.py).
         self.model.to(memory_format=torch.channels_last)
+        if self.average is not None:
+            self.average.to(memory_format=torch.channels_last)
         if self.compile_model and not self._compiled:
             # The parts, not the whole model: the training step runs the encoder and the
             # decoders one by one, to hand the code to the code adversary in between.
@@ -145,9 +182,43 @@ class SwapLightningModule(L.LightningModule):
             # which makes a step cheaper (benchmarks/README.md, "frozen convolutions").
             weight.requires_grad_(self.model.part_of(name) not in self.frozen_parts)
 
+    @property
+    def network(self) -> SwapModel:
+        """The swap network the run is judged and exported by: the moving average of its weights
+        once it has one (and is not swapped into `model` already, as during validation), else
+        the trained weights."""
+        if self.average is not None and not self._average_in_use and self._average_ready:
+            return self.average.module
+        return self.model
+
+    @property
+    def _average_ready(self) -> bool:
+        return self.average is not None and int(self.average.n_averaged) > 0
+
+    def _use_average(self, use: bool) -> None:
+        """Swap the moving average's weights into `model` (`use`), or the trained ones back."""
+        if use == self._average_in_use or not self._average_ready:
+            return
+        with torch.no_grad():
+            for averaged, trained in zip(
+                self.average.module.parameters(), self.model.parameters(), strict=True
+            ):
+                kept = averaged.clone()
+                averaged.copy_(trained)
+                trained.copy_(kept)
+        self._average_in_use = use
+
+    def trained_weights(self) -> list[nn.Parameter]:
+        """Every weight the optimizer trains: all but the moving average's."""
+        return [
+            weight
+            for name, weight in self.named_parameters()
+            if not name.startswith(AVERAGE_PREFIX)
+        ]
+
     def export_model(self) -> SwapModel:
-        """The trained network for saving: float32, contiguous weights on the CPU, eval mode."""
-        return self.model.to(
+        """The network for saving (`network`): float32, contiguous weights on the CPU, eval mode."""
+        return self.network.to(
             device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format
         ).eval()
 
@@ -283,7 +354,7 @@ class SwapLightningModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         settings = self.optimizer_settings
         return OPTIMIZERS[settings.name](
-            self.parameters(),
+            self.trained_weights(),
             lr=settings.lr,
             betas=settings.betas,
             weight_decay=settings.weight_decay,
@@ -306,10 +377,40 @@ class SwapLightningModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the step's total gradient norm (before any clipping): a spike in it comes before a
         collapse of the reconstruction (`optimizer.clip_grad_norm` bounds it)."""
-        gradients = [weight.grad for weight in self.parameters() if weight.grad is not None]
+        gradients = [weight.grad for weight in self.trained_weights() if weight.grad is not None]
         if gradients:
             # torch's foreach norm: no device sync (Lightning's `grad_norm` makes one per weight).
             self.log("train/grad_norm", torch.nn.utils.get_total_norm(gradients), batch_size=1)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.average is not None:
+            self.average.update_parameters(self.model)
+
+    def on_validation_start(self) -> None:
+        # Lightning runs the module's validation hooks after the callbacks', so every callback's
+        # on_validation_end (the validation swaps' verdict, the collapse check) sees the average.
+        self._use_average(True)
+
+    def on_validation_end(self) -> None:
+        self._use_average(False)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Fit a checkpoint's weights to whether this run keeps a moving average: one saved
+        without it starts the average at its trained weights; one saved with it, resumed without,
+        drops it."""
+        state = checkpoint["state_dict"]
+        averaged = [key for key in state if key.startswith(AVERAGE_PREFIX)]
+        if self.average is None:
+            for key in averaged:
+                del state[key]
+        elif not averaged:
+            for key, value in list(state.items()):
+                if key.startswith("model."):
+                    state[f"{AVERAGE_PREFIX}module.{key.removeprefix('model.')}"] = value.clone()
+            # As if averaged since step 0: the decay goes on where the run's steps are.
+            state[f"{AVERAGE_PREFIX}n_averaged"] = torch.tensor(
+                max(1, int(checkpoint.get("global_step", 0))), dtype=torch.long
+            )
 
 
 class CheckpointInfo(NamedTuple):

@@ -50,6 +50,11 @@ class OptimizerSettings(StrictModel):
     at step `decay_steps` (counted over all runs, resumes included) and holds it there;
     `warmup_steps` first raise it linearly from 0. `constant` keeps `lr` (after any warm-up).
     `clip_grad_norm` bounds a step's gradients (Lightning's `gradient_clip_val`, by norm).
+
+    `average_decay` keeps an exponential moving average of the swap network's weights beside the
+    trained ones (`SwapLightningModule.average`): validation, previews and the exported model use
+    it. Its decay after n updates is `min(average_decay, (1 + n) / (10 + n))`, so a run averages
+    about its last ninth of steps until n reaches the decay's own horizon.
     """
 
     name: Literal["adam", "adamw"] = "adam"
@@ -66,6 +71,13 @@ class OptimizerSettings(StrictModel):
         None,
         gt=0,
         description="rescale a step's gradients whose total L2 norm is above this (None: never)",
+    )
+    average_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="decay of the moving average of the weights that the model is used by"
+        " (None: the trained weights themselves)",
     )
 
     @model_validator(mode="after")
