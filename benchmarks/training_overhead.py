@@ -26,6 +26,7 @@ images/s, and at most 3 % of a step is spent outside the model's forward and bac
     .venv/bin/python benchmarks/training_overhead.py --frozen convolutions  # a step with the base
                                                                     # model's convolutions frozen
     .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1   # the face adversary too
+    .venv/bin/python benchmarks/training_overhead.py --average-decay 0.999  # the moving average too
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _module(args) -> SwapLightningModule:
             "coverage": 0.625,
             "crop_size": 256,
         },
-        optimizer={"lr": 2e-4},
+        optimizer={"lr": 2e-4, "average_decay": args.average_decay},
         loss={
             "ssim_weight": 0.5,
             "eye_mouth_weight": 3.0,
@@ -302,6 +303,13 @@ def main() -> None:
             help=f"train the {name} adversary too (training.loss.{key}); the bare model"
             " never has it, so compare the training loop's figure",
         )
+    parser.add_argument(
+        "--average-decay",
+        type=float,
+        metavar="DECAY",
+        help="keep the moving average of the weights too (training.optimizer.average_decay);"
+        " the bare model never has it, so compare the training loop's figure",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     args = parser.parse_args()
