@@ -44,11 +44,12 @@ def test_sigkill_during_training_then_rerun_resumes_from_the_last_checkpoint(pro
     saved = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
 
     # Run again with the budget the killed run had reached: it resumes there and trains no further,
-    # so the model it writes holds exactly the checkpoint's weights.
+    # so the model it writes holds exactly the checkpoint's weights: the moving average of them
+    # (training.optimizer.average_decay, which the tiny preset takes from the base one).
     kedro_run(project, "training", [f"training.max_steps={step}"], extra_args=TINY)
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
     assert summary["resumed_from"].endswith("checkpoints_tiny/last.ckpt")
     assert summary["resumed_at_step"] == step and summary["global_step"] == step
     model, _ = load_swap_model(project / "data/06_models/swap_model")
     for name, tensor in model.state_dict().items():
-        torch.testing.assert_close(tensor, saved[f"model.{name}"], rtol=0, atol=0)
+        torch.testing.assert_close(tensor, saved[f"average.module.{name}"], rtol=0, atol=0)
