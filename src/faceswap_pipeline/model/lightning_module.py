@@ -187,7 +187,7 @@ class SwapLightningModule(L.LightningModule):
         """The swap network the run is judged and exported by: the moving average of its weights
         once it has one (and is not swapped into `model` already, as during validation), else
         the trained weights."""
-        if self.average is not None and not self._average_in_use and self._average_ready:
+        if self._average_ready and not self._average_in_use:
             return self.average.module
         return self.model
 
