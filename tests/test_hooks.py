@@ -9,7 +9,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node
 from kedro_datasets.pandas import ParquetDataset
 
-from faceswap_pipeline.hooks import OutputSummaryHooks, unread_local_parameters
+from faceswap_pipeline.hooks import OutputSummaryHooks, local_parameters_over_preset
 
 
 def _split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -44,13 +44,15 @@ def test_names_stored_outputs_and_where(tmp_path, monkeypatch, caplog):
     ]
 
 
-def test_conf_local_parameters_a_preset_environment_does_not_read_are_named(tmp_path):
+def test_conf_local_parameters_a_preset_run_reads_over_its_preset_are_named(tmp_path):
     conf = tmp_path / "conf"
     (conf / "local").mkdir(parents=True)
     (conf / "local" / "parameters_ingestion.yml").write_text("person_a:\n  name: Alice\n")
-    (conf / "local" / "parameters_training.yml").write_text("\n")  # empty: nothing lost
+    (conf / "local" / "parameters_training.yml").write_text("\n")  # empty: sets nothing
     (conf / "local" / "credentials.yml").write_text("token: x\n")  # not parameters
 
-    assert unread_local_parameters(conf, "tiny") == [conf / "local" / "parameters_ingestion.yml"]
-    assert unread_local_parameters(conf, "local") == []
-    assert unread_local_parameters(conf, None) == []
+    over_tiny = local_parameters_over_preset(conf, "tiny")
+    assert over_tiny == [conf / "local" / "parameters_ingestion.yml"]
+    # conf/local is the run environment itself: nothing is read over a preset.
+    assert local_parameters_over_preset(conf, "local") == []
+    assert local_parameters_over_preset(conf, None) == []

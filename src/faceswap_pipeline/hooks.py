@@ -23,6 +23,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
+from faceswap_pipeline.config_loader import USER_ENV
 from faceswap_pipeline.errors import FaceswapError
 
 logger = logging.getLogger(__name__)
@@ -282,26 +283,26 @@ def remove_empty_staging_folders(pipeline: Pipeline, catalog: DataCatalog) -> No
             folder.rmdir()
 
 
-def unread_local_parameters(conf: Path, environment: str | None) -> list[Path]:
-    """The parameter files of `conf`/local that a run in `environment` does not read.
+def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Path]:
+    """The parameter files of `conf`/local that a run in `environment` reads over its preset.
 
-    Kedro reads conf/base and one run environment: conf/local by default, the preset's folder
-    with `--env tiny` or `--env gpu`. Your own people in conf/local/parameters_ingestion.yml would
-    be silently replaced by the default clips there.
+    A run with `--env tiny` or `--env gpu` reads conf/base, the preset, then conf/local
+    (`config_loader.PresetConfigLoader`): the user's own values there win over the preset's.
     """
-    if environment in (None, "base", "local"):
+    if environment in (None, "base", USER_ENV):
         return []
     return [
         path
-        for path in sorted((conf / "local").glob("parameters*.yml"))
+        for path in sorted((conf / USER_ENV).glob("parameters*.yml"))
         if path.read_text(encoding="utf-8").strip()
     ]
 
 
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid or an output folder
-    cannot be written; the one error lists every problem found. Warns when `--env` leaves
-    conf/local's parameter files unread. A run that finishes leaves no empty work folder behind."""
+    cannot be written; the one error lists every problem found. Says which of conf/local's parameter
+    files a preset run reads over its preset. A run that finishes leaves no empty work folder
+    behind."""
 
     @hook_impl
     def before_pipeline_run(
@@ -309,21 +310,20 @@ class PreflightHooks:
     ) -> None:
         environment = run_params.get("env")
         conf = Path(run_params.get("project_path") or ".") / "conf"
-        for unread in unread_local_parameters(conf, environment):
-            logger.warning(
-                "%s is not read in this run: --env %s reads conf/base and conf/%s only. Copy its"
-                " values into conf/%s/ or pass them with --params, or run without --env.",
-                unread.relative_to(conf.parent),
+        local = local_parameters_over_preset(conf, environment)
+        if local:
+            logger.info(
+                "parameters: conf/base, then conf/%s, then %s over them (your own values win over"
+                " the preset's; --params over all)",
                 environment,
-                environment,
-                environment,
+                ", ".join(str(path.relative_to(conf.parent)) for path in local),
             )
         problems = parameter_problems(pipeline, catalog)
         # The messages name conf/base's parameter file; a value may come from elsewhere.
         if problems and environment and environment not in ("base", "local"):
             problems.append(
                 f"environment {environment}: conf/{environment}/parameters_*.yml override"
-                " conf/base's"
+                " conf/base's" + (", and conf/local's override both" if local else "")
             )
         given = _dotted(run_params.get("runtime_params") or {})
         if problems and given:

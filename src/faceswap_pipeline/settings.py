@@ -9,8 +9,7 @@ import re
 import warnings
 from pathlib import Path
 
-from kedro.config import OmegaConfigLoader
-
+from faceswap_pipeline.config_loader import PresetConfigLoader
 from faceswap_pipeline.hooks import (
     MlflowExperimentTagHooks,
     OutputSummaryHooks,
@@ -147,15 +146,17 @@ def _project_root() -> str:
 # where (the catalog knows; nodes do not); after the run, the evaluation's verdict as its last line.
 HOOKS = (PreflightHooks(), MlflowExperimentTagHooks(), OutputSummaryHooks(), VerdictHooks())
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+# conf/base, then the run environment (a preset with `--env tiny` or `--env gpu`), then conf/local
+# over a preset, then `--params` (config_loader.py).
+CONFIG_LOADER_CLASS = PresetConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"project_root": _project_root},
-    # Parameters merge key by key across environments: conf/local (or a preset such as conf/tiny)
-    # may set one value of a block, and `--params training.max_minutes=30`, which Kedro also merges
-    # into the run environment's parameters, changes that value only instead of replacing the whole
-    # `training` block. Lists (a person's `sources`) are replaced whole. Catalog entries still
+    # Parameters merge key by key across environments: conf/local and a preset such as conf/tiny
+    # may each set one value of a block, and `--params training.max_minutes=30`, which Kedro also
+    # merges into each environment's parameters, changes that value only instead of replacing the
+    # whole `training` block. Lists (a person's `sources`) are replaced whole. Catalog entries still
     # replace each other whole.
     "merge_strategy": {"parameters": "soft"},
 }

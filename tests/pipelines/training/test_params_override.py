@@ -10,6 +10,7 @@ show the values.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import av
@@ -79,6 +80,31 @@ def test_one_key_overrides_keep_every_other_key_of_every_stage(tmp_path, shared_
         params["person_a"]["name"] == "Alice"
         and params["training"]["width"] == base["training"]["width"]
     )
+
+
+def test_own_people_in_conf_local_stay_under_a_preset_with_params_on_top(tmp_path, shared_videos):
+    """The README's order: conf/base, the preset (`--env tiny`), conf/local, then `--params`."""
+    project = make_project(tmp_path / "project")
+    shutil.copytree(PROJECT_ROOT / "conf/tiny", project / "conf/tiny")
+    _local_people(project, shared_videos)
+    _write_local(project, "parameters_training.yml", {"training": {"max_steps": 4}})
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env="tiny", runtime_params={"training": {"batch_size": 4}}
+    ) as session:
+        params = session.load_context().params
+    tiny = yaml.safe_load((PROJECT_ROOT / "conf/tiny/parameters_training.yml").read_text())
+    assert params["person_a"]["name"] == "Alice"
+    assert params["person_b"]["sources"] == [{"path": str(shared_videos / "person_b_d9.mp4")}]
+    training = params["training"]
+    assert (training["width"], training["checkpoint_dir"]) == (
+        tiny["training"]["width"],
+        tiny["training"]["checkpoint_dir"],
+    )
+    assert (training["max_steps"], training["batch_size"]) == (4, 4)
+    # A key neither the preset nor conf/local sets stays conf/base's.
+    base = _base_parameters()["training"]
+    assert training["optimizer"]["average_decay"] == base["optimizer"]["average_decay"]
 
 
 @pytest.mark.slow
