@@ -9,6 +9,8 @@ import re
 import warnings
 from pathlib import Path
 
+from kedro.framework.project import LOGGING, configure_logging
+
 from faceswap_pipeline.config_loader import PresetConfigLoader
 from faceswap_pipeline.hooks import (
     MlflowExperimentTagHooks,
@@ -16,6 +18,7 @@ from faceswap_pipeline.hooks import (
     PreflightHooks,
     VerdictHooks,
 )
+from faceswap_pipeline.log_console import console_is_terminal, plain_logging_config
 
 # These machines are offline: nothing may wait on telemetry. `.telemetry` (consent: false) at the
 # project root turns kedro-telemetry off; the variables cover tools started from this process.
@@ -125,6 +128,11 @@ def _add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:
 
 
 silence_third_party_notices()
+# Off a terminal, one plain line per log record (log_console.py). Kedro has configured its logging
+# when it imports these settings, and configures it again from `LOGGING.data` afterwards.
+if not console_is_terminal():
+    configure_logging(plain_logging_config(LOGGING.data))
+    logging.captureWarnings(True)  # as Kedro's Rich handler does: warnings go to `py.warnings`
 
 # Where the package sits in an editable install: the fallback when no project is found from the cwd.
 _PACKAGE_PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -34,6 +34,14 @@ def test_each_step_says_what_it_made_and_where(tiny_run: TinyRun):
     assert missing == [], tiny_run.log[-4000:]
 
 
+def test_off_a_terminal_each_log_record_is_one_line(tiny_run: TinyRun):
+    # The run's output is a pipe here: plain lines (log_console.py), not Rich's 80-column layout,
+    # so the verdict, longer than any console, is found whole on its line.
+    if "evaluation" in tiny_run.pipelines:
+        verdict_line = r"^\[.+\] INFO +verdict: .+MLflow tag evaluation\.verdict\)$"
+        assert re.search(verdict_line, tiny_run.log, re.M), tiny_run.log[-4000:]
+
+
 def test_long_steps_show_progress(tiny_run: TinyRun):
     # Per-video face extraction and conversion show progress bars (tqdm, on stderr) named by video.
     if "face_extraction" in tiny_run.pipelines:
