@@ -10,27 +10,37 @@ traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.utils import find_kedro_project
 
 from faceswap_pipeline.errors import FaceswapError
+from faceswap_pipeline.pipeline_registry import pipeline_names
 
 TRACEBACK_VARIABLE = "FACESWAP_TRACEBACK"
 
 
 class UserError(click.ClickException):
-    """How click ends a command with a message and no traceback (exit status 1)."""
+    """How click ends a command with a message and no traceback (exit status 1); `has_traceback`:
+    whether `--verbose` would show one (an error raised inside the run)."""
+
+    def __init__(self, message: str, has_traceback: bool = True) -> None:
+        super().__init__(message)
+        self.has_traceback = has_traceback
 
     def show(self, file: Any = None) -> None:
         click.secho(f"Error: {self.message}", fg="red", err=True)
-        click.secho(
-            f"(the traceback: kedro run ... --verbose, or {TRACEBACK_VARIABLE}=1)",
-            err=True,
-            dim=True,
-        )
+        if self.has_traceback:
+            click.secho(
+                f"(the traceback: kedro run ... --verbose, or {TRACEBACK_VARIABLE}=1)",
+                err=True,
+                dim=True,
+            )
 
 
 def _show_traceback(verbose: bool) -> bool:
@@ -55,7 +65,45 @@ def user_error(error: BaseException) -> FaceswapError | None:
     return None
 
 
+def _did_you_mean(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def run_option_problems(options: dict[str, Any], project: Path) -> list[str]:
+    """What is wrong with `kedro run`'s `--pipelines` (or `--pipeline`) and `--env` (or
+    `KEDRO_ENV`) for the project at `project`, before Kedro starts a session: Kedro would stop
+    on an unknown pipeline with an import traceback, and on a missing environment only where
+    a stage first reads its configuration, after MLflow has fallen back to a store of its own."""
+    problems = []
+    known = pipeline_names()
+    asked = options.get("pipelines") or []
+    if options.get("pipeline"):
+        asked = [*asked, options["pipeline"]]
+    for name in asked:
+        if name not in known:
+            problems.append(
+                f"no pipeline named {name!r}{_did_you_mean(name, known)}; the pipelines are:"
+                f" {', '.join(known[:-1])}"
+            )
+    env = options.get("env") or os.environ.get("KEDRO_ENV")
+    conf = project / "conf"
+    if env and not (conf / env).is_dir():
+        environments = sorted(
+            folder.name for folder in conf.iterdir() if folder.is_dir() and folder.name != "base"
+        )
+        problems.append(
+            f"no configuration environment {env!r}{_did_you_mean(env, environments)}: there is"
+            f" no folder conf/{env}; the environments are: {', '.join(environments)}"
+        )
+    return problems
+
+
 def _run(verbose: bool, **options: Any) -> Any:
+    project = find_kedro_project(Path.cwd())
+    problems = run_option_problems(options, Path(project)) if project else []
+    if problems:
+        raise UserError("; ".join(problems), has_traceback=False)
     try:
         return kedro_run.callback(**options)
     except Exception as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
@@ -10,6 +12,18 @@ from kedro.pipeline import Pipeline
 # is left out on purpose: a user runs it deliberately (`kedro run --pipelines pretraining`), once,
 # and pairs then start from its base model (`training.init_from: base_model`).
 DEFAULT_STAGES = ("ingestion", "face_extraction", "training", "conversion", "evaluation")
+
+
+def pipeline_names() -> list[str]:
+    """The names `kedro run --pipelines` takes: the packages under `pipelines/` (the ones
+    `find_pipelines` imports), sorted, and `__default__`."""
+    folders = files(f"{__package__}.pipelines").iterdir()
+    names = [
+        folder.name
+        for folder in folders
+        if folder.is_dir() and not folder.name.startswith((".", "__"))
+    ]
+    return [*sorted(names), "__default__"]
 
 
 def register_pipelines() -> dict[str, Pipeline]:

@@ -114,3 +114,30 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path):
     )
     output = _output(kedro_run_failing(project, "ingestion"))
     assert "Traceback" in output and "NoSuchDataset" in output, output[-3000:]
+
+
+def test_a_misspelt_pipeline_or_environment_is_named_before_anything_starts(tmp_path):
+    project = make_project(tmp_path / "project")
+    before = sorted(path.relative_to(project) for path in project.rglob("*"))
+
+    pipeline = kedro_run_failing(project, "trainin")
+    assert pipeline.returncode == 1
+    assert pipeline.stderr.startswith(
+        "Error: no pipeline named 'trainin' (did you mean 'training'?); the pipelines are:"
+        " conversion, evaluation, face_extraction, ingestion, pretraining, training"
+    ), _output(pipeline)[-3000:]
+    # Nothing ran, so there is no traceback to offer.
+    assert len(_output(pipeline).splitlines()) == 1
+
+    environment = kedro_run_failing(project, "training,evaluation", extra_args=["--env", "tny"])
+    assert environment.returncode == 1
+    # The throw-away project has conf/base and conf/local only.
+    assert environment.stderr.startswith(
+        "Error: no configuration environment 'tny': there is no folder conf/tny; the environments"
+        " are: local"
+    ), _output(environment)[-3000:]
+    # KEDRO_ENV is Kedro's other way to name it.
+    variable = kedro_run_failing(project, "training", env={"KEDRO_ENV": "gpux"})
+    assert "Error: no configuration environment 'gpux'" in variable.stderr, _output(variable)
+    # No MLflow store, log or data folder was made.
+    assert sorted(path.relative_to(project) for path in project.rglob("*")) == before
