@@ -5,7 +5,7 @@ ones). `run` here is Kedro's `run` with the same options plus `--verbose`: an er
 (a `FaceswapError`: bad input, a missing or foreign file, the network, the preflight check) ends the
 command with its message and exit status 1, without a traceback; `--verbose`, or the environment
 variable `FACESWAP_TRACEBACK=1`, shows the traceback too. Any other exception keeps Kedro's
-traceback.
+traceback. A pipeline or environment name that does not exist is refused before the session starts.
 """
 
 from __future__ import annotations
