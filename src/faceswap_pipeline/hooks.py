@@ -265,6 +265,29 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
     return problems
 
 
+def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """One message per training of ``pipeline`` (the pair's, the pretraining's) whose accelerator
+    or device count this machine does not have (empty: all fine); parameters already valid."""
+    from faceswap_pipeline.model.trainer import accelerator_problem
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    # The pair's training reads `training`; the pretraining reads `training` (the model) and
+    # `pretraining` (its own changes, the trainer's included).
+    reads = [set(node.inputs) for node in pipeline.nodes if "params:training" in node.inputs]
+    if not reads:
+        return []
+    training = catalog.load("params:training")
+    trainers = {}
+    if any("params:pretraining" not in inputs for inputs in reads):
+        trainers["training.trainer"] = parse_training_params(training).trainer
+    if any("params:pretraining" in inputs for inputs in reads):
+        pretraining = pretraining_training_params(training, catalog.load("params:pretraining"))
+        trainers["pretraining.training.trainer"] = pretraining.trainer
+    problems = [accelerator_problem(trainer, name) for name, trainer in trainers.items()]
+    return [problem for problem in problems if problem is not None]
+
+
 def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
     """Remove what a killed run left under temporary names (``.partial-*``: files being written,
     work folders) in every folder this run writes to, so that nothing half-made outlives a run."""
@@ -299,10 +322,10 @@ def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Pa
 
 
 class PreflightHooks:
-    """Refuses a run before its first node when a parameter it reads is invalid or an output folder
-    cannot be written; the one error lists every problem found. Says which of conf/local's parameter
-    files a preset run reads over its preset. A run that finishes leaves no empty work folder
-    behind."""
+    """Refuses a run before its first node when a parameter it reads is invalid, an output folder
+    cannot be written or its training asks for a GPU this machine does not have; the one error
+    lists every problem found. Says which of conf/local's parameter files a preset run reads over
+    its preset. A run that finishes leaves no empty work folder behind."""
 
     @hook_impl
     def before_pipeline_run(
@@ -331,8 +354,11 @@ class PreflightHooks:
                 f"--params given: {', '.join(given)} (they override the parameter files)"
             )
         if not problems:
-            # Only valid parameters name folders worth checking (training.checkpoint_dir).
-            problems = output_folder_problems(pipeline, catalog)
+            # Only valid parameters name folders worth checking (training.checkpoint_dir) and
+            # devices (training.trainer).
+            problems = output_folder_problems(pipeline, catalog) + accelerator_problems(
+                pipeline, catalog
+            )
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))
         sweep_stale_partials(pipeline, catalog)

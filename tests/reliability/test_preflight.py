@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.pipeline import Node, Pipeline
@@ -25,6 +26,7 @@ from faceswap_pipeline.datasets import ImageFolderDataset
 from faceswap_pipeline.hooks import (
     PreflightError,
     PreflightHooks,
+    accelerator_problems,
     output_folder_problems,
     parameter_problems,
 )
@@ -133,9 +135,15 @@ def test_a_parameter_out_of_range_is_named_before_any_node_runs(
         )
 
 
-def test_a_refusal_says_which_environment_and_params_the_values_came_from(default_pipeline):
+def test_a_refusal_says_which_environment_and_params_the_values_came_from(
+    default_pipeline, tmp_path
+):
     catalog = _params_catalog(_set(_base_parameters(), "training.architecture", "dfl"))
-    run_params = {"env": "tiny", "runtime_params": {"training": {"architecture": "dfl"}}}
+    run_params = {
+        "env": "tiny",
+        "runtime_params": {"training": {"architecture": "dfl"}},
+        "project_path": str(tmp_path),  # no conf/local files over the preset
+    }
     with pytest.raises(PreflightError) as refused:
         PreflightHooks().before_pipeline_run(
             run_params=run_params, pipeline=default_pipeline, catalog=catalog
@@ -157,6 +165,29 @@ def test_only_the_stages_that_run_are_checked(pipelines, default_pipeline):
     ingestion = pipelines["ingestion"]
     assert parameter_problems(ingestion, catalog) == []
     assert len(parameter_problems(default_pipeline, catalog)) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without a CUDA GPU")
+def test_a_training_on_a_gpu_this_machine_does_not_have_is_refused(pipelines, default_pipeline):
+    gpu = _set(_base_parameters(), "training.trainer.accelerator", "gpu")
+    expected = (
+        "training.trainer.accelerator: gpu, but this machine has no gpu device (torch "
+        f"{torch.__version__}, CUDA not built in); run on a machine with one, or set"
+        " training.trainer.accelerator=auto to train on what this one has"
+    )
+    assert accelerator_problems(default_pipeline, _params_catalog(gpu)) == [expected]
+    with pytest.raises(PreflightError, match=re.escape(expected)):
+        PreflightHooks().before_pipeline_run(
+            run_params={}, pipeline=default_pipeline, catalog=_params_catalog(gpu)
+        )
+    # The pretraining trains with the pair's trainer unless `pretraining.training` changes it.
+    (pretraining,) = accelerator_problems(pipelines["pretraining"], _params_catalog(gpu))
+    assert pretraining.startswith("pretraining.training.trainer.accelerator: gpu, but")
+    # Stages that train nothing, and the CPU or whatever there is, pass.
+    assert accelerator_problems(pipelines["conversion"], _params_catalog(gpu)) == []
+    for accelerator in ("auto", "cpu"):
+        settings = _set(_base_parameters(), "training.trainer.accelerator", accelerator)
+        assert accelerator_problems(default_pipeline, _params_catalog(settings)) == []
 
 
 def _writes(*names: str) -> Pipeline:

@@ -31,7 +31,7 @@ from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_che
 from faceswap_pipeline.model.data import FaceSwapDataModule
 from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
 from faceswap_pipeline.model.networks import ModelConfig
-from faceswap_pipeline.model.settings import TrainingSettings
+from faceswap_pipeline.model.settings import TrainerSettings, TrainingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,34 @@ def resolve_precision(requested: str) -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16-mixed"
     return "32-true"
+
+
+def accelerator_problem(trainer: TrainerSettings, name: str = "training.trainer") -> str | None:
+    """Why this machine cannot run `trainer`'s accelerator and devices (None when it can), for the
+    parameter block `name`: Lightning would say so only when the Trainer is built, after the faces
+    were selected and loaded."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
+
+    accelerator = str(trainer.accelerator).lower()
+    if accelerator == "gpu":  # Lightning's name for CUDA, or MPS on a Mac
+        kind = CUDAAccelerator if CUDAAccelerator.is_available() else MPSAccelerator
+    elif accelerator in AcceleratorRegistry and accelerator != "cpu":
+        kind = AcceleratorRegistry[accelerator]["accelerator"]
+    else:  # auto (whatever there is), cpu, or a name Lightning itself refuses
+        return None
+    if not kind.is_available():
+        return (
+            f"{name}.accelerator: {accelerator}, but this machine has no {accelerator} device"
+            f" (torch {torch.__version__}, CUDA {torch.version.cuda or 'not built in'}); run on a"
+            f" machine with one, or set {name}.accelerator=auto to train on what this one has"
+        )
+    available = kind.auto_device_count()
+    if isinstance(trainer.devices, int) and trainer.devices > available:
+        return (
+            f"{name}.devices: {trainer.devices}, but this machine has {available} {accelerator}"
+            f" device(s); set {name}.devices={available} or auto"
+        )
+    return None
 
 
 @dataclass(frozen=True)
