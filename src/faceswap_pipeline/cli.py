@@ -77,6 +77,7 @@ def run_option_problems(options: dict[str, Any], project: Path) -> list[str]:
     a stage first reads its configuration, after MLflow has fallen back to a store of its own."""
     problems = []
     known = pipeline_names()
+    listed = ", ".join(name for name in known if name != "__default__")
     asked = options.get("pipelines") or []
     if options.get("pipeline"):
         asked = [*asked, options["pipeline"]]
@@ -84,7 +85,7 @@ def run_option_problems(options: dict[str, Any], project: Path) -> list[str]:
         if name not in known:
             problems.append(
                 f"no pipeline named {name!r}{_did_you_mean(name, known)}; the pipelines are:"
-                f" {', '.join(known[:-1])}"
+                f" {listed}"
             )
     env = options.get("env") or os.environ.get("KEDRO_ENV")
     conf = project / "conf"
