@@ -13,8 +13,16 @@ from typing import Any
 
 from kedro.config import OmegaConfigLoader
 
-# The user's own environment, read over any other run environment.
+# conf/base: every stage's defaults; conf/local: the user's own environment, read over any other
+# run environment (a preset).
+BASE_ENV = "base"
 USER_ENV = "local"
+
+
+def is_preset(environment: str | None) -> bool:
+    """Whether the run environment `environment` (None: Kedro's default, conf/local) is a preset,
+    read over conf/base and under conf/local."""
+    return environment not in (None, BASE_ENV, USER_ENV)
 
 
 class PresetConfigLoader(OmegaConfigLoader):
@@ -47,8 +55,7 @@ class PresetConfigLoader(OmegaConfigLoader):
     def user_env_path(self) -> Path | None:
         """conf/local when this run reads it over another environment, else None (a run in
         conf/local or conf/base itself, or a project without conf/local)."""
-        run_env = self.env or self.default_run_env
-        if run_env in (USER_ENV, self.base_env) or self._protocol != "file":
+        if not is_preset(self.env or self.default_run_env) or self._protocol != "file":
             return None
         path = Path(self.conf_source) / USER_ENV
         return path if path.is_dir() else None

@@ -23,7 +23,7 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
-from faceswap_pipeline.config_loader import USER_ENV
+from faceswap_pipeline.config_loader import USER_ENV, is_preset
 from faceswap_pipeline.errors import FaceswapError
 
 logger = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Pa
     A run with `--env tiny` or `--env gpu` reads conf/base, the preset, then conf/local
     (`config_loader.PresetConfigLoader`): the user's own values there win over the preset's.
     """
-    if environment in (None, "base", USER_ENV):
+    if not is_preset(environment):
         return []
     return [
         path
@@ -343,7 +343,7 @@ class PreflightHooks:
             )
         problems = parameter_problems(pipeline, catalog)
         # The messages name conf/base's parameter file; a value may come from elsewhere.
-        if problems and environment and environment not in ("base", "local"):
+        if problems and is_preset(environment):
             problems.append(
                 f"environment {environment}: conf/{environment}/parameters_*.yml override"
                 " conf/base's" + (", and conf/local's override both" if local else "")

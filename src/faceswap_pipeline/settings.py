@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kedro.framework.project import LOGGING, configure_logging
 
-from faceswap_pipeline.config_loader import PresetConfigLoader
+from faceswap_pipeline.config_loader import BASE_ENV, USER_ENV, PresetConfigLoader
 from faceswap_pipeline.hooks import (
     MlflowExperimentTagHooks,
     OutputSummaryHooks,
@@ -158,8 +158,8 @@ HOOKS = (PreflightHooks(), MlflowExperimentTagHooks(), OutputSummaryHooks(), Ver
 # over a preset, then `--params` (config_loader.py).
 CONFIG_LOADER_CLASS = PresetConfigLoader
 CONFIG_LOADER_ARGS = {
-    "base_env": "base",
-    "default_run_env": "local",
+    "base_env": BASE_ENV,
+    "default_run_env": USER_ENV,
     "custom_resolvers": {"project_root": _project_root},
     # Parameters merge key by key across environments: conf/local and a preset such as conf/tiny
     # may each set one value of a block, and `--params training.max_minutes=30`, which Kedro also

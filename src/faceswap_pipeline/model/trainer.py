@@ -54,7 +54,7 @@ def accelerator_problem(trainer: TrainerSettings, name: str = "training.trainer"
     were selected and loaded."""
     from lightning.pytorch.accelerators import AcceleratorRegistry, CUDAAccelerator, MPSAccelerator
 
-    accelerator = str(trainer.accelerator).lower()
+    accelerator = trainer.accelerator.lower()
     if accelerator == "gpu":  # Lightning's name for CUDA, or MPS on a Mac
         kind = CUDAAccelerator if CUDAAccelerator.is_available() else MPSAccelerator
     elif accelerator in AcceleratorRegistry and accelerator != "cpu":
