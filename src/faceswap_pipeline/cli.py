@@ -10,13 +10,18 @@ traceback. A pipeline or environment name that does not exist is refused before 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.pipeline import Node
 from kedro.utils import find_kedro_project
 
 from faceswap_pipeline.errors import FaceswapError
@@ -65,6 +70,37 @@ def user_error(error: BaseException) -> FaceswapError | None:
     return None
 
 
+class _MessageOnceAtTheEnd(logging.Filter):
+    """Kedro logs a failed node as "Node <node> failed with error: <message>", and the command
+    then ends on the same message (`UserError`). For a user error the log line keeps the node and
+    the error's type and points to the end, so the message is printed once.
+
+    Kedro logs inside its ``except`` block, so the error being handled is ``sys.exc_info()``'s.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = sys.exc_info()[1]
+        known = user_error(error) if record.levelno >= logging.ERROR and error else None
+        message = str(known) if known is not None else ""
+        text = record.getMessage() if message else ""
+        if message and message in text:
+            pointer = f"{type(known).__name__}, its message at the end"
+            record.msg = text.replace(message, pointer).replace(": \n" + pointer, ": " + pointer)
+            record.args = ()
+        return True
+
+
+@contextlib.contextmanager
+def _node_failures_point_to_the_end() -> Iterator[None]:
+    logger = logging.getLogger(Node.__module__)  # where `Node.run` logs a failure
+    message_once = _MessageOnceAtTheEnd()
+    logger.addFilter(message_once)
+    try:
+        yield
+    finally:
+        logger.removeFilter(message_once)
+
+
 def _did_you_mean(name: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -105,11 +141,13 @@ def _run(verbose: bool, **options: Any) -> Any:
     problems = run_option_problems(options, Path(project)) if project else []
     if problems:
         raise UserError("; ".join(problems), has_traceback=False)
+    traceback = _show_traceback(verbose)
     try:
-        return kedro_run.callback(**options)
+        with contextlib.nullcontext() if traceback else _node_failures_point_to_the_end():
+            return kedro_run.callback(**options)
     except Exception as error:
         known = user_error(error)
-        if known is None or _show_traceback(verbose):
+        if known is None or traceback:
             raise
         raise UserError(f"{type(known).__name__}: {known}") from error
 

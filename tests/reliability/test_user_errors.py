@@ -49,17 +49,19 @@ def test_a_truncated_video_ends_in_a_few_lines_and_verbose_shows_the_traceback(
     result = kedro_run_failing(project, "ingestion")
     output = _output(result)
     assert result.returncode == 1
-    assert f"Error: SourceError: A: {truncated} is not a playable video" in result.stderr, output[
-        -3000:
-    ]
+    said = f"Error: SourceError: A: {truncated} is not a video file PyAV can read"
+    assert said in result.stderr, output[-3000:]
     assert "Traceback" not in output and "──── Traceback" not in output
+    # Said once, at the end: Kedro's log line for the failed node points there.
+    assert output.count("is not a video file PyAV can read") == 1, output
+    assert "failed with error: SourceError, its message at the end" in output, output
     assert len(output.splitlines()) <= MAX_LINES, output
     # kedro-mlflow closes the failed run and says so once (not once per node it had restarted it
     # at: conf/base/mlflow.yml `nested: False`).
     assert output.count("was closed because of an error in the pipeline") == 1, output
 
     verbose = _output(kedro_run_failing(project, "ingestion", extra_args=["--verbose"]))
-    assert "Traceback" in verbose and "is not a playable video" in verbose
+    assert "Traceback" in verbose and "is not a video file PyAV can read" in verbose
     by_variable = _output(kedro_run_failing(project, "ingestion", env={TRACEBACK_VARIABLE: "1"}))
     assert "Traceback" in by_variable
 

@@ -101,7 +101,7 @@ def test_refused_connection_fails_after_bounded_retries():
 
 
 def test_text_file_named_mp4_is_not_a_video(served):
-    with pytest.raises(SourceError, match=r"person_a: .*notes\.mp4 is not a playable video"):
+    with pytest.raises(SourceError, match=r"person_a: .*notes\.mp4 is not a video file PyAV"):
         _fetch(VideoSource(url=f"{served.url}/notes.mp4"))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from faceswap_pipeline.video.decode import DecodeReport, iter_frames
@@ -54,8 +56,20 @@ def test_bad_windows(shared_videos, kwargs, message):
 def test_not_a_video(tmp_path, shared_photos):
     text = tmp_path / "notes.mp4"
     text.write_text("hello")
-    with pytest.raises(NotAVideoError, match="notes.mp4"):
+    with pytest.raises(NotAVideoError, match="notes.mp4") as raised:
         probe_video(text)
+    # FFmpeg's reason once, without the path it repeats; the error crosses to and from Dask
+    # workers whole.
+    assert raised.value.detail.startswith(
+        "is not a video file PyAV can read (Invalid data found when processing input);"
+    )
+    assert str(text) not in raised.value.detail
+    copy = pickle.loads(pickle.dumps(raised.value))  # noqa: S301 (our own bytes)
+    assert (str(copy), copy.path, copy.detail) == (
+        str(raised.value),
+        text,
+        raised.value.detail,
+    )
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(NotAVideoError, match="empty"):

@@ -400,7 +400,10 @@ def fetch_source(
 def _probe_or_fail(path: Path, source: VideoSource, *, person: str) -> VideoInfo:
     try:
         return probe_video(path)
-    except (NotAVideoError, FileNotFoundError) as error:
+    except NotAVideoError as error:
+        # Named by the source the user wrote: `path` is the staged copy, which they never saw.
+        raise SourceError(f"{person}: {source.location} {error.detail}") from error
+    except FileNotFoundError as error:
         raise SourceError(
             f"{person}: {source.location} is not a playable video ({error}); point the source at a"
             " video"

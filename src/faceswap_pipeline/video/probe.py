@@ -22,7 +22,22 @@ _VFR_TOLERANCE = 0.02
 
 
 class NotAVideoError(FaceswapError, ValueError):
-    """The file is not a readable video (not a media file, or no video stream)."""
+    """The file is not a readable video (not a media file, or no video stream).
+
+    Attributes:
+        path: the file that was opened.
+        detail: what is wrong with it and what to do, without the path (``"is empty (0 bytes);
+            fetch it again ..."``): for a caller that names the file its own way, as the fetch
+            names a source by its configured location, not by the staged copy it opened.
+    """
+
+    def __init__(self, path: str | Path, detail: str) -> None:
+        super().__init__(f"{path} {detail}")
+        self.path = Path(path)
+        self.detail = detail
+
+    def __reduce__(self) -> tuple:  # pickled whole across processes (Dask workers)
+        return type(self), (self.path, self.detail)
 
 
 @dataclass(frozen=True)
@@ -71,13 +86,16 @@ def open_video(path: str | Path) -> av.container.InputContainer:
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     if path.stat().st_size == 0:
-        raise NotAVideoError(f"{path} is empty (0 bytes); fetch it again or point at a video file")
+        raise NotAVideoError(path, "is empty (0 bytes); fetch it again or point at a video file")
     try:
         container = av.open(str(path), mode="r")
     except av.error.FFmpegError as error:
+        # FFmpeg's own words, without the path it repeats ("Invalid data found when processing
+        # input").
         raise NotAVideoError(
-            f"{path} is not a video file PyAV can read ({error}); a truncated download, or not a"
-            " video; check the source"
+            path,
+            f"is not a video file PyAV can read ({error.strerror or error}); a truncated download,"
+            " or not a video; check the source",
         ) from error
     # FFmpeg opens a photo as a one-frame "video" (image2, png_pipe, ...): a user mistake, not a
     # clip.
@@ -85,12 +103,15 @@ def open_video(path: str | Path) -> av.container.InputContainer:
     if format_name == "image2" or format_name.endswith("_pipe"):
         container.close()
         raise NotAVideoError(
-            f"{path} is a still image ({format_name}), not a video; give a video file "
-            "(photos of a person go in reference_photos)"
+            path,
+            f"is a still image ({format_name}), not a video; give a video file (photos of a"
+            " person go in reference_photos)",
         )
     if not container.streams.video:
         container.close()
-        raise NotAVideoError(f"{path} has no video stream (audio only or an image?)")
+        raise NotAVideoError(
+            path, "has no video stream (audio only or an image?); give a video file"
+        )
     return container
 
 
@@ -122,9 +143,7 @@ def probe_video(path: str | Path) -> VideoInfo:
                 "%s: demuxing stopped early (%s); the file may be truncated", path, error
             )
         if not pts:
-            raise NotAVideoError(
-                f"{path} has a video stream but no frames; the file may be damaged"
-            )
+            raise NotAVideoError(path, "has a video stream but no frames; the file may be damaged")
         time_base = float(stream.time_base)
         times = np.sort(np.asarray(pts, dtype=np.float64)) * time_base
         if container.duration is not None:
