@@ -598,9 +598,73 @@ def test_a_collapsed_run_stops_with_a_clear_error_and_a_fresh_one_trains_on(clip
     with pytest.raises(
         TrainingCollapsedError,
         match=r"at step 2 the model draws one flat colour for 100% of the validation faces.*"
-        r"no model was written.*training.resume=false.*training.optimizer.clip_grad_norm",
+        r"no model was written; no checkpoint was saved before the collapse, so a re-run starts"
+        r" over.*training.optimizer.clip_grad_norm.*kept aside as .*collapsed.ckpt",
     ):
         run(collapsed, "collapsed")
+    # The only checkpoint is the collapsed one: kept aside, never resumed from.
+    assert sorted(p.name for p in (tmp_path / "collapsed").glob("*.ckpt")) == ["collapsed.ckpt"]
+
+
+class _CollapseAfter(L.Callback):
+    """Saturates every decoder's output (the average's too) after step `step`, as a run at too high
+    a learning rate ends."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step:
+            return
+        models = [pl_module.model]
+        if pl_module.average is not None:
+            models.append(pl_module.average.module)
+        with torch.no_grad():
+            for model in models:
+                for decoder in model.decoders.values():
+                    decoder.to_rgb.weight.zero_()
+                    decoder.to_rgb.bias.copy_(torch.tensor([30.0, 30.0, -30.0]))
+
+
+def test_a_collapse_puts_the_checkpoint_back_to_before_it_and_a_rerun_goes_on_from_there(
+    clip_faces, tmp_path
+):
+    folder = tmp_path / "checkpoints"
+    settings = TrainingSettings(
+        max_steps=6,
+        val_every_n_steps=2,
+        checkpoint_every_n_steps=2,
+        preview_every_n_steps=0,
+        checkpoint_dir=str(folder),
+    )
+    datamodule = _datamodule(clip_faces, count=16)
+    module = _module(optimizer=settings.optimizer)
+    # Sound at step 2 (checkpoint, then validation); collapsed from step 3; the checkpoint of step
+    # 4 holds the collapse, and the validation after it finds it.
+    with pytest.raises(
+        TrainingCollapsedError,
+        match=r"at step 4 .*; .*last.ckpt is the checkpoint of the last validation before the"
+        r" collapse: re-run with a lower training.optimizer.lr.*training.resume=false",
+    ):
+        run_training(
+            module,
+            datamodule,
+            settings,
+            find_resume(settings, module.model.config),
+            has_validation=True,
+            extra_callbacks=[_CollapseAfter(3)],
+        )
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["collapsed.ckpt", "last.ckpt"]
+    assert read_checkpoint_info(folder / "last.ckpt").step == 2
+    assert read_checkpoint_info(folder / "collapsed.ckpt").step == 4
+
+    again = _module(optimizer=settings.optimizer)
+    resume = find_resume(settings, again.model.config)
+    assert (resume.checkpoint, resume.step) == (folder / "last.ckpt", 2)
+    done = run_training(again, datamodule, settings, resume, has_validation=True)
+    assert done.trainer.global_step == 6 and done.final_validation["val/saturated_share_a"] == 0.0
+    # Ended sound: only its own last checkpoint (and the collapse, kept aside) remain.
+    assert sorted(p.name for p in folder.glob("*.ckpt")) == ["collapsed.ckpt", "last.ckpt"]
 
 
 def test_frozen_parts_get_no_gradient_and_keep_their_weights_while_the_rest_trains(clip_faces):

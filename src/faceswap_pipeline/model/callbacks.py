@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import cv2
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import Tensor
 
 from faceswap_pipeline.model.augmentation import crop_model_region
+from faceswap_pipeline.model.checkpoint_io import (
+    COLLAPSED_CHECKPOINT,
+    keep_last_checkpoint_as_sound,
+    restore_last_sound_checkpoint,
+)
 from faceswap_pipeline.model.lightning_module import TrainingCollapsedError
 from faceswap_pipeline.model.networks import PERSONS, SwapModel
 
@@ -269,8 +276,21 @@ class CollapseStopCallback(L.Callback):
 
     Its output saturated, such a model gets no gradient to leave that state (too high a learning
     rate ends there): the rest of the budget would train the same useless model, and the node would
-    write it over the last good one.
+    write it over the last good one. The checkpoint a re-run resumes from is put back to the last
+    one a validation found sound (`checkpoint_io.restore_last_sound_checkpoint`), so the steps
+    before the collapse are not lost with it.
+
+    Args:
+        checkpoint_dir: the run's checkpoint folder (`last.ckpt`).
     """
+
+    def __init__(self, checkpoint_dir: str | Path) -> None:
+        self.checkpoint_dir = Path(checkpoint_dir)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # A checkpoint resumed from was the last state of a run that did not collapse.
+        if trainer.is_global_zero:
+            keep_last_checkpoint_as_sound(self.checkpoint_dir)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         """Ends the run at a validation that finds it collapsed.
@@ -285,12 +305,32 @@ class CollapseStopCallback(L.Callback):
             float(trainer.callback_metrics.get(f"val/saturated_share_{person}", 0.0))
             for person in PERSONS
         )
-        if collapsed > COLLAPSED_SHARE:
-            raise TrainingCollapsedError(
-                f"training collapsed: at step {trainer.global_step} the model draws one flat"
-                f" colour for {100 * collapsed:.0f}% of the validation faces (its output"
-                " saturated) and would not recover, so training stopped and no model was written."
-                " Start again with training.resume=false and a lower training.optimizer.lr, or"
-                " set training.optimizer.clip_grad_norm (see train/grad_norm in MLflow); the"
-                " checkpoints may hold the collapsed weights."
+        if collapsed <= COLLAPSED_SHARE:
+            # A validation during the fit; the one after it (`trainer.validate`) ends the run.
+            if trainer.is_global_zero and trainer.state.fn == TrainerFn.FITTING:
+                keep_last_checkpoint_as_sound(self.checkpoint_dir)
+            return
+        restored = (
+            restore_last_sound_checkpoint(self.checkpoint_dir) if trainer.is_global_zero else None
+        )
+        restored = trainer.strategy.broadcast(restored)  # every rank says the same
+        if restored is not None:
+            kept = (
+                f"{restored} is the checkpoint of the last validation before the collapse:"
+                " re-run with a lower training.optimizer.lr, or with"
+                " training.optimizer.clip_grad_norm set (see train/grad_norm in MLflow), to go"
+                " on from there, or with training.resume=false to start over"
             )
+        else:
+            kept = (
+                "no checkpoint was saved before the collapse, so a re-run starts over: lower"
+                " training.optimizer.lr, or set training.optimizer.clip_grad_norm (see"
+                " train/grad_norm in MLflow)"
+            )
+        raise TrainingCollapsedError(
+            f"training collapsed: at step {trainer.global_step} the model draws one flat"
+            f" colour for {100 * collapsed:.0f}% of the validation faces (its output"
+            f" saturated) and would not recover, so training stopped and no model was written;"
+            f" {kept} (the collapsed weights are kept aside as"
+            f" {self.checkpoint_dir / COLLAPSED_CHECKPOINT}, never resumed from)."
+        )

@@ -9,6 +9,7 @@ truncated `last.ckpt` that the next run cannot resume from: the training so far 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 
 logger = logging.getLogger(__name__)
+
+LAST_CHECKPOINT = "last.ckpt"
+# `last.ckpt` as it was at the last validation that found the model sound (a hard link).
+SOUND_CHECKPOINT = "last_sound.ckpt"
+# What a collapse left in `last.ckpt`, kept aside for a look, never resumed from.
+COLLAPSED_CHECKPOINT = "collapsed.ckpt"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -66,7 +73,7 @@ def resume_checkpoint(
     """
     from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
 
-    last = checkpoint_dir / "last.ckpt"
+    last = checkpoint_dir / LAST_CHECKPOINT
     if not last.exists():
         return None, 0
     if not resume:
@@ -77,3 +84,46 @@ def resume_checkpoint(
     step = check_checkpoint_matches(last, model_config, adversaries, parameters)
     logger.info("resuming from %s (step %d)", last, step)
     return last, step
+
+
+def keep_last_checkpoint_as_sound(checkpoint_dir: Path) -> None:
+    """Keep `last.ckpt` as `last_sound.ckpt`: a validation has just found the model sound, and every
+    checkpoint comes before the validation of its step. A hard link (a copy where the file system
+    has none): `last.ckpt`'s next save is a rename and leaves it whole."""
+    last = checkpoint_dir / LAST_CHECKPOINT
+    if not last.exists():  # none yet: one from an earlier run is no longer this run's
+        (checkpoint_dir / SOUND_CHECKPOINT).unlink(missing_ok=True)
+        return
+    with atomic_output(checkpoint_dir / SOUND_CHECKPOINT) as temporary:
+        temporary.unlink()
+        try:
+            os.link(last, temporary)
+        except OSError:
+            shutil.copyfile(last, temporary)
+
+
+def restore_last_sound_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """After a collapse: `last.ckpt` back to what it was at the last validation that found the
+    model sound, so that a re-run resumes from before the collapse; the `last.ckpt` saved since
+    is moved to `collapsed.ckpt`. Without a sound one, `last.ckpt` is moved there all the same,
+    and a re-run starts over.
+
+    Returns:
+        `last.ckpt` when it now holds a sound checkpoint, else None.
+    """
+    last = checkpoint_dir / LAST_CHECKPOINT
+    sound = checkpoint_dir / SOUND_CHECKPOINT
+    if last.exists() and sound.exists() and os.path.samefile(last, sound):
+        sound.unlink()  # nothing was saved since that validation (and a rename would do nothing)
+        return last
+    if last.exists():
+        os.replace(last, checkpoint_dir / COLLAPSED_CHECKPOINT)
+    if not sound.exists():
+        return None
+    os.replace(sound, last)
+    return last
+
+
+def forget_last_sound_checkpoint(checkpoint_dir: Path) -> None:
+    """The run ended sound: its `last.ckpt` is the one to resume from."""
+    (checkpoint_dir / SOUND_CHECKPOINT).unlink(missing_ok=True)

@@ -27,15 +27,18 @@ from faceswap_pipeline.model.callbacks import (
     ProgressLogCallback,
     TimeBudgetCallback,
 )
-from faceswap_pipeline.model.checkpoint_io import AtomicCheckpointIO, resume_checkpoint
+from faceswap_pipeline.model.checkpoint_io import (
+    LAST_CHECKPOINT,
+    AtomicCheckpointIO,
+    forget_last_sound_checkpoint,
+    resume_checkpoint,
+)
 from faceswap_pipeline.model.data import FaceSwapDataModule
 from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
 from faceswap_pipeline.model.networks import ModelConfig
 from faceswap_pipeline.model.settings import TrainerSettings, TrainingSettings
 
 logger = logging.getLogger(__name__)
-
-LAST_CHECKPOINT = "last.ckpt"
 
 
 def resolve_precision(requested: str) -> str:
@@ -267,7 +270,7 @@ def run_training(
         preview,
         speed,
         ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
-        CollapseStopCallback(),
+        CollapseStopCallback(resume.checkpoint_dir),
         ModelCheckpoint(
             dirpath=resume.checkpoint_dir,
             every_n_train_steps=settings.checkpoint_every_n_steps,
@@ -289,6 +292,7 @@ def run_training(
     if has_validation:
         results = trainer.validate(module, datamodule=datamodule, verbose=False)
         final = {key: float(value) for key, value in (results[0] if results else {}).items()}
+    forget_last_sound_checkpoint(resume.checkpoint_dir)  # the run ended sound
     return TrainingRun(trainer, resume, preview, speed, budget, final)
 
 
