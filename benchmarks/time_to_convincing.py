@@ -217,6 +217,9 @@ def _mlflow_run(
         return contextlib.nullcontext()
     import mlflow
 
+    from faceswap_pipeline.mlflow_store import prepare_tracking_store
+
+    prepare_tracking_store(tracking_uri)  # runs started at once on a fresh store
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_experiment("time_to_convincing")
     run = mlflow.start_run(run_name=f"{pair[0]}->{pair[1]} {start} {trial}".strip())

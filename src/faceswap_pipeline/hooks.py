@@ -25,6 +25,7 @@ from kedro.pipeline import Node, Pipeline
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.config_loader import USER_ENV, is_preset
 from faceswap_pipeline.errors import FaceswapError
+from faceswap_pipeline.mlflow_store import mlflow_tracking_uri, prepare_tracking_store
 
 logger = logging.getLogger(__name__)
 
@@ -85,22 +86,26 @@ class OutputSummaryHooks:
             logger.info("%s made %s", node.name, ", ".join(made))
 
 
-class MlflowExperimentTagHooks:
-    """Gives the MLflow experiment the tags `mlflow.yml` lists under
-    `create_experiment_kwargs.tags`, also when it already exists (kedro-mlflow sets them only when
-    it creates the experiment).
+class MlflowStoreHooks:
+    """The project's MLflow store made once before kedro-mlflow opens it, and the experiment's tags.
 
-    The one set here: `mlflow.experimentKind: custom_model_development`, MLflow's record that the
-    experiment is model training, not a GenAI app (MLflow 3.17's UI picks its view from the address:
-    `mlflow_ui.runs_url`).
+    - Before kedro-mlflow's own hook (`tryfirst`): a fresh SQLite store is made under a lock
+      (`mlflow_store.prepare_tracking_store`), so two runs started at once do not both create its
+      tables and break it.
+    - Before the pipeline: the experiment gets the tags `mlflow.yml` lists under
+      `create_experiment_kwargs.tags`, also when it already exists (kedro-mlflow sets them only
+      when it creates the experiment). The one set here: `mlflow.experimentKind:
+      custom_model_development`, MLflow's record that the experiment is model training, not a
+      GenAI app (MLflow 3.17's UI picks its view from the address: `mlflow_ui.runs_url`).
     """
 
     def __init__(self) -> None:
         self._context: Any = None
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         self._context = context
+        prepare_tracking_store(mlflow_tracking_uri(context.config_loader))
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:

@@ -19,6 +19,9 @@ def runs_url(tracking_uri: str, base_url: str = "http://127.0.0.1:5000") -> str:
     run."""
     import mlflow
 
+    from faceswap_pipeline.mlflow_store import prepare_tracking_store
+
+    prepare_tracking_store(tracking_uri)  # `mlflow ui` next opens the same store; a run may too
     experiment = mlflow.MlflowClient(tracking_uri=tracking_uri).get_experiment_by_name(EXPERIMENT)
     where = f"experiments/{experiment.experiment_id}" if experiment is not None else "experiments"
     return f"{base_url}/#/{where}?workflowType=machine_learning"

@@ -13,7 +13,7 @@ from kedro.framework.project import LOGGING, configure_logging
 
 from faceswap_pipeline.config_loader import BASE_ENV, USER_ENV, PresetConfigLoader
 from faceswap_pipeline.hooks import (
-    MlflowExperimentTagHooks,
+    MlflowStoreHooks,
     OutputSummaryHooks,
     PreflightHooks,
     VerdictHooks,
@@ -149,10 +149,11 @@ def _project_root() -> str:
     return Path(found or _PACKAGE_PROJECT_ROOT).resolve().as_posix()
 
 
-# Before the first node: every stage's parameters and output folders checked, and the MLflow
-# experiment tagged as model development; after every node, a log line that names what it made and
-# where (the catalog knows; nodes do not); after the run, the evaluation's verdict as its last line.
-HOOKS = (PreflightHooks(), MlflowExperimentTagHooks(), OutputSummaryHooks(), VerdictHooks())
+# Before the first node: the MLflow store made once (two runs may start at once), every stage's
+# parameters and output folders checked, and the MLflow experiment tagged as model development;
+# after every node, a log line that names what it made and where (the catalog knows; nodes do not);
+# after the run, the evaluation's verdict as its last line.
+HOOKS = (PreflightHooks(), MlflowStoreHooks(), OutputSummaryHooks(), VerdictHooks())
 
 # conf/base, then the run environment (a preset with `--env tiny` or `--env gpu`), then conf/local
 # over a preset, then `--params` (config_loader.py).
