@@ -270,6 +270,15 @@ class ProgressLogCallback(L.Callback):
         )
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device, inode), None where none is: tells a file moved there."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class CollapseStopCallback(L.Callback):
     """Stops a run whose model has collapsed: most validation faces of a person drawn as one
     saturated colour (`val/saturated_share_*`, `lightning_module.saturated`).
@@ -310,10 +319,13 @@ class CollapseStopCallback(L.Callback):
             if trainer.is_global_zero and trainer.state.fn == TrainerFn.FITTING:
                 keep_last_checkpoint_as_sound(self.checkpoint_dir)
             return
-        restored = (
-            restore_last_sound_checkpoint(self.checkpoint_dir) if trainer.is_global_zero else None
-        )
-        restored = trainer.strategy.broadcast(restored)  # every rank says the same
+        collapsed_kept = self.checkpoint_dir / COLLAPSED_CHECKPOINT
+        outcome = None
+        if trainer.is_global_zero:
+            before = _file_id(collapsed_kept)  # an earlier collapse's may be there: kept too
+            restored = restore_last_sound_checkpoint(self.checkpoint_dir)
+            outcome = (restored, _file_id(collapsed_kept) not in (None, before))
+        restored, kept_aside = trainer.strategy.broadcast(outcome)  # every rank says the same
         if restored is not None:
             kept = (
                 f"{restored} is the checkpoint of the last validation before the collapse:"
@@ -331,6 +343,10 @@ class CollapseStopCallback(L.Callback):
             f"training collapsed: at step {trainer.global_step} the model draws one flat"
             f" colour for {100 * collapsed:.0f}% of the validation faces (its output"
             f" saturated) and would not recover, so training stopped and no model was written;"
-            f" {kept} (the collapsed weights are kept aside as"
-            f" {self.checkpoint_dir / COLLAPSED_CHECKPOINT}, never resumed from)."
+            f" {kept}"
+            + (
+                f" (the collapsed weights are kept aside as {collapsed_kept}, never resumed from)."
+                if kept_aside
+                else "."
+            )
         )
