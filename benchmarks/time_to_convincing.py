@@ -59,7 +59,7 @@ CLIPS = {
 
 
 def _pretrain(
-    names: list[str],
+    videos: list[Path],
     params: dict,
     minutes: float | None,
     steps: int | None,
@@ -67,15 +67,15 @@ def _pretrain(
     out: Path,
     assignments: list[str],
 ) -> Path:
-    """A base model trained `minutes` (or `steps`) on the faces of the clips `names` (every
-    identity), with `assignments` (``KEY=VALUE``) set in `pretraining.training`; its folder."""
+    """A base model trained `minutes` (or `steps`) on the faces of `videos` (every identity), with
+    `assignments` (``KEY=VALUE``) set in `pretraining.training`; its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
     from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
 
     train, val = [], []
-    for name in names:
-        crops, table = extract_clip(SHARED_VIDEOS / CLIPS[name], cache)
+    for video in videos:
+        crops, table = extract_clip(video, cache)
         rows = table.sort_values("time_s")
         held_out = max(1, len(rows) // 10)
         for index, row in enumerate(rows.itertuples()):
@@ -104,7 +104,8 @@ def _pretrain(
     folder = out / "base_model"
     save_base_model(result.base_model, folder)
     print(
-        f"base model: {len(train)} faces of {', '.join(names)}, {result.summary['steps']} steps of "
+        f"base model: {len(train)} faces of {', '.join(video.stem for video in videos)},"
+        f" {result.summary['steps']} steps of "
         f"{settings.batch_size} faces in "
         f"{(time.perf_counter() - started) / 60:.1f} min, held-out SSIM "
         f"{result.summary['final_validation'].get('val/ssim', float('nan')):.3f} -> {folder}"
@@ -309,6 +310,14 @@ def main() -> None:
         " pair's batch)",
     )
     parser.add_argument(
+        "--pretrain-videos",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="VIDEO",
+        help="more videos of other people to pretrain on, beside the shared clips not in the pair",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument(
@@ -339,9 +348,9 @@ def main() -> None:
         if args.base_model:
             starts["base model"] = args.base_model
         elif args.pretrain_minutes or args.pretrain_steps:
-            others = [name for name in CLIPS if name not in pair]
+            others = [SHARED_VIDEOS / CLIPS[name] for name in CLIPS if name not in pair]
             starts["base model"] = _pretrain(
-                others,
+                others + args.pretrain_videos,
                 params,
                 args.pretrain_minutes,
                 args.pretrain_steps,

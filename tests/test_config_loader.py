@@ -1,5 +1,5 @@
 """The configuration loader: conf/base, then a preset (`--env tiny`), then conf/local, then
-`--params`, each merged with Kedro's merge strategy for its key."""
+`--params`, each merged with Kedro's merge strategy for its key; and where a value came from."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from faceswap_pipeline.config_loader import PresetConfigLoader
+from faceswap_pipeline.config_loader import PresetConfigLoader, parameter_origins, sets_key
 from faceswap_pipeline.settings import CONFIG_LOADER_ARGS
 
 
@@ -69,3 +69,50 @@ def test_a_preset_without_conf_local_or_with_an_empty_one_reads_base_and_the_pre
     (conf / "local").mkdir()
     (conf / "local" / "parameters_training.yml").write_text("\n")
     assert _loader(conf, "tiny")["parameters"] == expected
+
+
+def test_each_value_is_traced_to_the_file_or_params_that_set_it_last(tmp_path):
+    conf = tmp_path / "conf"
+    _write(
+        conf,
+        "base",
+        "parameters_training.yml",
+        {"training": {"width": 0.25, "seed": 42, "optimizer": {"lr": 5e-4, "betas": [0.5, 0.9]}}},
+    )
+    _write(conf, "base", "parameters_ingestion.yml", {"person_a": {"sources": [{"url": "u"}]}})
+    _write(conf, "tiny", "parameters_training.yml", {"training": {"width": 0.1, "seed": 1}})
+    _write(conf, "local", "parameters_training.yml", {"training": {"seed": 7}})
+    _write(conf, "local", "parameters_ingestion.yml", {"person_a": {"sources": [{"path": "a"}]}})
+    given = {"training": {"optimizer": {"lr": -1}}}
+
+    def origins(key: str, env: str | None = "tiny", params: dict | None = given) -> list[str]:
+        return parameter_origins(key, conf, env, params)
+
+    base, tiny = "conf/base/parameters_training.yml", "conf/tiny/parameters_training.yml"
+    local = "conf/local/parameters_training.yml"
+    # --params over conf/local over the preset over conf/base, key by key: the winner first.
+    assert origins("training.optimizer.lr") == ["--params", base]
+    assert origins("training.seed") == [local, tiny, base]
+    assert origins("training.width") == [tiny, base]
+    assert origins("training.optimizer.betas") == [base]
+    # A block: every place that sets a value in it.
+    assert origins("training.optimizer") == ["--params", base]
+    assert origins("training") == ["--params", local, tiny, base]
+    # An item of a list belongs to whoever set the list: lists are replaced whole.
+    assert origins("training.optimizer.betas.1") == [base]
+    assert origins("person_a.sources.0.path") == [
+        "conf/local/parameters_ingestion.yml",
+        "conf/base/parameters_ingestion.yml",
+    ]
+    # A key nobody set (a required one left out).
+    assert origins("training.max_minutes") == []
+    # Without a preset the run reads conf/local over conf/base only.
+    assert origins("training.width", env=None, params=None) == [base]
+    assert origins("training.seed", env="local", params=None) == [local, base]
+
+
+def test_sets_key_walks_mappings_and_stops_at_a_list():
+    config = {"a": {"b": [1, 2], "c": None}}
+    assert sets_key(config, "a.c") and sets_key(config, "a.b.1") and sets_key(config, "a")
+    assert not sets_key(config, "a.d") and not sets_key(config, "a.c.e")
+    assert not sets_key(None, "a") and not sets_key({}, "a")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kedro.config import OmegaConfigLoader
 
 # conf/base: every stage's defaults; conf/local: the user's own environment, read over any other
@@ -59,3 +60,64 @@ class PresetConfigLoader(OmegaConfigLoader):
             return None
         path = Path(self.conf_source) / USER_ENV
         return path if path.is_dir() else None
+
+
+# Kedro's patterns for parameter files (OmegaConfigLoader's default `config_patterns`), with the
+# file types it reads.
+_PARAMETER_PATTERNS = ("parameters*", "parameters*/**", "**/parameters*")
+_PARAMETER_SUFFIXES = (".yml", ".yaml", ".json")
+
+
+def _parameter_files(folder: Path) -> list[Path]:
+    """The parameter files Kedro reads in one environment folder (`conf/<env>`)."""
+    files = {
+        path
+        for pattern in _PARAMETER_PATTERNS
+        for path in folder.glob(pattern)
+        if path.is_file() and path.suffix in _PARAMETER_SUFFIXES
+    }
+    return sorted(files)
+
+
+def sets_key(config: Any, key: str) -> bool:
+    """Whether the nested mapping `config` sets the dotted `key`: the key itself, or a list or
+    value above it (a list is replaced whole, so whoever sets it sets its items)."""
+    node = config
+    for part in key.split("."):
+        if isinstance(node, list):
+            return True
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def parameter_origins(
+    key: str, conf: Path, environment: str | None, runtime_params: dict[str, Any] | None
+) -> list[str]:
+    """Every place that sets the dotted parameter `key` (or a value of it, for a block) in a run,
+    the one that wins first: ``"--params"``, then the parameter files of conf/local, the preset and
+    conf/base that set it (``conf/local/parameters_training.yml``, relative to the project).
+
+    Args:
+        key: e.g. ``training.optimizer.lr``.
+        conf: the project's conf folder.
+        environment: the run's `--env` (None: Kedro's default, conf/local).
+        runtime_params: the run's `--params`, nested as Kedro gives them.
+
+    Returns:
+        The places, highest first; empty where none sets it (a required key left out).
+    """
+    origins = ["--params"] if sets_key(runtime_params or {}, key) else []
+    run_env = environment or USER_ENV
+    # Highest first: conf/local over a preset (PresetConfigLoader), the run environment over base.
+    environments = [USER_ENV, run_env] if is_preset(run_env) else [run_env]
+    for env in [*environments, BASE_ENV]:
+        for path in _parameter_files(conf / env):
+            try:
+                config = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):  # the loader has read it already; be safe
+                continue
+            if sets_key(config, key):
+                origins.append(str(path.relative_to(conf.parent)))
+    return origins

@@ -23,9 +23,10 @@ from kedro.io import DataCatalog
 from kedro.pipeline import Node, Pipeline
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
-from faceswap_pipeline.config_loader import USER_ENV, is_preset
+from faceswap_pipeline.config_loader import USER_ENV, is_preset, parameter_origins
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.mlflow_store import mlflow_tracking_uri, prepare_tracking_store
+from faceswap_pipeline.pipelines.parameters import InvalidParametersError
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class PreflightError(FaceswapError, ValueError):
     written."""
 
 
-def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
+def _parameter_checks(catalog: DataCatalog) -> dict[str, Callable[[Any], Any]]:
     """Each top-level parameter a stage reads → the function that validates it (raising ValueError
     that names the parameter). Imported here, not at the top: settings.py imports this module."""
     from faceswap_pipeline.pipelines.conversion.params import parse_params as conversion
@@ -142,8 +143,22 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
         parse_download_options,
         parse_person_sources,
     )
-    from faceswap_pipeline.pipelines.pretraining.params import parse_pretraining_params
+    from faceswap_pipeline.pipelines.pretraining.params import (
+        parse_pretraining_params,
+        pretraining_training_params,
+    )
     from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    def pretraining(value: Any) -> None:
+        parse_pretraining_params(value)
+        # Its training settings are the pair's changed by `pretraining.training`: checked merged,
+        # once the pair's own are valid (a wrong one of those is the `training` check's).
+        training = catalog.load("params:training") if "params:training" in catalog else {}
+        try:
+            parse_training_params(training)
+        except ValueError:
+            return
+        pretraining_training_params(training, value)
 
     return {
         "person_a": lambda value: parse_person_sources(value, "person_a"),
@@ -151,26 +166,25 @@ def _parameter_checks() -> dict[str, Callable[[Any], Any]]:
         "download": parse_download_options,
         "face_extraction": face_extraction,
         "training": parse_training_params,
-        "pretraining": parse_pretraining_params,
+        "pretraining": pretraining,
         "conversion": conversion,
         "evaluation": evaluation,
     }
 
 
-def _dotted(params: dict[str, Any], prefix: str = "") -> list[str]:
-    """``--params`` as the user typed them: ``{"a": {"b": 1}}`` → ``["a.b=1"]``."""
-    items = []
-    for key, value in params.items():
-        if isinstance(value, dict) and value:
-            items += _dotted(value, f"{prefix}{key}.")
-        else:
-            items.append(f"{prefix}{key}={value}")
-    return items
-
-
-def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+def parameter_problems(
+    pipeline: Pipeline,
+    catalog: DataCatalog,
+    origins: Callable[[str], list[str]] | None = None,
+) -> list[str]:
     """One message per invalid top-level parameter that a node of ``pipeline`` reads (empty: all
-    valid)."""
+    valid).
+
+    Args:
+        origins: the places that set a dotted key, the winning one first
+            (``config_loader.parameter_origins``): each wrong value is then named with the file or
+            ``--params`` it came from, not with its stage's file in conf/base.
+    """
     used = sorted(
         {
             name.removeprefix("params:").split(".")[0]
@@ -179,16 +193,56 @@ def parameter_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
             if name.startswith("params:")
         }
     )
-    checks = _parameter_checks()
+    checks = _parameter_checks(catalog)
     problems = []
     for key in used:
         if key not in checks:
             continue
+        value = catalog.load(f"params:{key}")
         try:
-            checks[key](catalog.load(f"params:{key}"))
+            checks[key](value)
+        except InvalidParametersError as error:
+            problems += _by_origin(error, {key: value}, origins)
         except ValueError as error:
             problems.append(str(error))
     return problems
+
+
+def _by_origin(
+    error: InvalidParametersError,
+    parameters: dict[str, Any],
+    origins: Callable[[str], list[str]] | None,
+) -> list[str]:
+    """``error``'s wrong values, one message per place (a file, ``--params``) they came from."""
+    if origins is None:
+        return [str(error)]
+    wrong: dict[str, list[str]] = {}
+    for key, why in error.problems:
+        places = origins(key)
+        if not places:
+            # A required key left out: its stage's file is where it belongs.
+            where = error.file
+        elif isinstance(_value_at(parameters, key), dict):
+            # A check across a block's values: every place that set one of them, in the order
+            # they are read (conf/base first, --params last).
+            *earlier, last = reversed(places)
+            where = f"{', '.join(earlier)} and {last}" if earlier else last
+        else:
+            where = places[0]
+        wrong.setdefault(where, []).append(f"{key}: {why}")
+    return [f"invalid parameters in {where}: {'; '.join(items)}" for where, items in wrong.items()]
+
+
+def _value_at(parameters: Any, key: str) -> Any:
+    """The value at the dotted ``key`` of nested parameters (None where there is none)."""
+    for part in key.split("."):
+        if isinstance(parameters, dict):
+            parameters = parameters.get(part)
+        elif isinstance(parameters, list) and part.isdigit() and int(part) < len(parameters):
+            parameters = parameters[int(part)]
+        else:
+            return None
+    return parameters
 
 
 def _writable_folder_problem(folder: Path) -> str | None:
@@ -346,18 +400,12 @@ class PreflightHooks:
                 environment,
                 ", ".join(str(path.relative_to(conf.parent)) for path in local),
             )
-        problems = parameter_problems(pipeline, catalog)
-        # The messages name conf/base's parameter file; a value may come from elsewhere.
-        if problems and is_preset(environment):
-            problems.append(
-                f"environment {environment}: conf/{environment}/parameters_*.yml override"
-                " conf/base's" + (", and conf/local's override both" if local else "")
-            )
-        given = _dotted(run_params.get("runtime_params") or {})
-        if problems and given:
-            problems.append(
-                f"--params given: {', '.join(given)} (they override the parameter files)"
-            )
+        runtime_params = run_params.get("runtime_params") or {}
+        problems = parameter_problems(
+            pipeline,
+            catalog,
+            origins=lambda key: parameter_origins(key, conf, environment, runtime_params),
+        )
         if not problems:
             # Only valid parameters name folders worth checking (training.checkpoint_dir) and
             # devices (training.trainer).

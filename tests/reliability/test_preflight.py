@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,25 +136,83 @@ def test_a_parameter_out_of_range_is_named_before_any_node_runs(
         )
 
 
-def test_a_refusal_says_which_environment_and_params_the_values_came_from(
-    default_pipeline, tmp_path
-):
-    catalog = _params_catalog(_set(_base_parameters(), "training.architecture", "dfl"))
+def test_a_refusal_names_the_file_or_params_that_set_each_wrong_value(default_pipeline, tmp_path):
+    # A project whose conf/local sets one value over the preset; --params sets another.
+    conf = tmp_path / "conf"
+    for env in ("base", "tiny"):
+        (conf / env).mkdir(parents=True)
+        shutil.copy(PROJECT_ROOT / "conf" / env / "parameters_training.yml", conf / env)
+    (conf / "local").mkdir()
+    (conf / "local" / "parameters_training.yml").write_text("training:\n  max_minutes: -1\n")
+    parameters = _set(_base_parameters(), "training.architecture", "dfl")
+    parameters = _set(parameters, "training.max_minutes", -1)
+    parameters = _set(parameters, "training.optimizer.betas", [0.5])
+    parameters = _set(parameters, "training.init_frozen", ["wings"])
     run_params = {
         "env": "tiny",
         "runtime_params": {"training": {"architecture": "dfl"}},
-        "project_path": str(tmp_path),  # no conf/local files over the preset
+        "project_path": str(tmp_path),
     }
     with pytest.raises(PreflightError) as refused:
         PreflightHooks().before_pipeline_run(
-            run_params=run_params, pipeline=default_pipeline, catalog=catalog
+            run_params=run_params, pipeline=default_pipeline, catalog=_params_catalog(parameters)
         )
-    assert str(refused.value).splitlines()[1:] == [
-        "  - invalid parameters in conf/base/parameters_training.yml: training.architecture:"
-        " Input should be 'original' or 'hires'",
-        "  - environment tiny: conf/tiny/parameters_*.yml override conf/base's",
-        "  - --params given: training.architecture=dfl (they override the parameter files)",
+    assert sorted(str(refused.value).splitlines()[1:]) == [
+        "  - invalid parameters in --params: training.architecture: Input should be 'original' or"
+        " 'hires'",
+        # Set in conf/base only: the stage's own file.
+        "  - invalid parameters in conf/base/parameters_training.yml: training.init_frozen.0: Input"
+        " should be 'convolutions', 'bottleneck', 'decoder_input' or 'decoder_output'",
+        "  - invalid parameters in conf/local/parameters_training.yml: training.max_minutes: Input"
+        " should be greater than 0",
+        # The preset sets the list, so it answers for its items.
+        "  - invalid parameters in conf/tiny/parameters_training.yml: training.optimizer.betas.1:"
+        " Field required",
     ]
+
+
+def test_a_check_across_a_block_names_every_file_that_set_one_of_its_values(
+    default_pipeline, tmp_path
+):
+    conf = tmp_path / "conf"
+    (conf / "base").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "conf/base/parameters_training.yml", conf / "base")
+    (conf / "local").mkdir()
+    (conf / "local/parameters_training.yml").write_text(
+        "training:\n  optimizer: {schedule: cosine}\n"
+    )
+    cosine = _set(_base_parameters(), "training.optimizer.schedule", "cosine")
+    run_params = {"runtime_params": {"training": {"optimizer": {"lr": 1e-3}}}}
+    with pytest.raises(PreflightError) as refused:
+        PreflightHooks().before_pipeline_run(
+            run_params={**run_params, "project_path": str(tmp_path)},
+            pipeline=default_pipeline,
+            catalog=_params_catalog(cosine),
+        )
+    assert (
+        str(refused.value)
+        .splitlines()[1]
+        .startswith(
+            "  - invalid parameters in conf/base/parameters_training.yml,"
+            " conf/local/parameters_training.yml and --params: training.optimizer: Value error,"
+            " schedule: cosine needs decay_steps"
+        )
+    )
+
+
+def test_the_pretraining_s_own_training_values_are_checked_merged_and_named_as_set(pipelines):
+    # `pretraining.training` changes the pair's settings for the base model: a wrong value there
+    # is refused before any work, named as the user wrote it (not as the `training` it merges into).
+    parameters = _set(_base_parameters(), "pretraining.training.max_steps", 0)
+    (problem,) = parameter_problems(pipelines["pretraining"], _params_catalog(parameters))
+    assert problem == (
+        "invalid parameters in conf/base/parameters_pretraining.yml:"
+        " pretraining.training.max_steps: Input should be greater than or equal to 1"
+    )
+    # A wrong value of the pair's own is named once, as the pair's.
+    parameters = _set(parameters, "training.batch_size", 0)
+    (problem,) = parameter_problems(pipelines["pretraining"], _params_catalog(parameters))
+    assert problem.endswith("training.batch_size: Input should be greater than or equal to 1")
 
 
 def test_the_project_parameters_pass(default_pipeline):
@@ -280,14 +339,13 @@ def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_pat
     bad = ["training.architecture=dfl", "conversion.compositing.colour_transfer=sepia"]
     output = _kedro_run_failing(project, ["--params", ",".join(bad)])
     for named in (
-        "person_a.sources.0.fps",
-        "person_b.sources.0",
-        "must be after start",
-        "training.architecture",
-        "conversion.compositing.colour_transfer",
         "refused before any work started",
-        # The files are named; the values from the command line are said apart from them.
-        f"--params given: {', '.join(bad)} (they override the parameter files)",
+        # Each wrong value is named with where the user set it: conf/local, or --params.
+        "invalid parameters in conf/local/parameters_ingestion.yml: person_a.sources.0.fps:",
+        "invalid parameters in conf/local/parameters_ingestion.yml: person_b.sources.0: Value"
+        " error, end (3.0) must be after start (12.0)",
+        "invalid parameters in --params: training.architecture:",
+        "invalid parameters in --params: conversion.compositing.colour_transfer:",
     ):
         assert named in output, output[-4000:]
     assert "Running node" not in output and _files_under(project / "data") == []

@@ -70,6 +70,14 @@ def test_the_face_extraction_settings_keep_everyone_and_stay_the_pairs():
         ({"training": {"max_minuts": 5}}, r"unknown training keys \['max_minuts'\]"),
         ({"sources": []}, r"pretraining.sources is empty"),
         ({"training": {"checkpoint_dir": "data/06_models/checkpoints"}}, r"is the pair training's"),
+        # A value of `pretraining.training` is named there, not as the pair's `training` it merges
+        # into.
+        (
+            {"training": {"max_steps": 0, "optimizer": {"average_decay": 2}}},
+            r"^invalid parameters in conf/base/parameters_pretraining.yml: "
+            r"pretraining.training.max_steps: Input should be greater than or equal to 1; "
+            r"pretraining.training.optimizer.average_decay: .*$",
+        ),
     ],
 )
 def test_bad_pretraining_parameters_are_named(change, message):

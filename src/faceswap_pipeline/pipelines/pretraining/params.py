@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import field_validator
 
-from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.config_loader import sets_key
+from faceswap_pipeline.pipelines.parameters import InvalidParametersError, validate_parameters
 from faceswap_pipeline.pipelines.training.params import TrainingParams, parse_training_params
 from faceswap_pipeline.sources import VideoSource
 from faceswap_pipeline.strict_model import StrictModel
@@ -29,6 +30,7 @@ _FIXED_TRAINING_KEYS = (
     "init_fresh",
     "init_frozen",
 )
+_FILE = "conf/base/parameters_pretraining.yml"
 
 
 class PretrainingParams(StrictModel):
@@ -59,7 +61,7 @@ def parse_pretraining_params(pretraining: dict[str, Any]) -> PretrainingParams:
         PretrainingParams,
         pretraining,
         prefix="pretraining",
-        file="conf/base/parameters_pretraining.yml",
+        file=_FILE,
     )
     if not params.sources:
         raise ValueError(
@@ -92,7 +94,16 @@ def pretraining_training_params(
         else:
             merged[key] = value
     merged["init_from"] = None
-    params = parse_training_params(merged)
+    try:
+        params = parse_training_params(merged)
+    except InvalidParametersError as error:
+        # A wrong value of `pretraining.training` is named where the user set it.
+        renamed = [
+            (f"pretraining.{key}" if sets_key({"training": overrides}, key) else key, why)
+            for key, why in error.problems
+        ]
+        ours = any(key.startswith("pretraining.") for key, _ in renamed)
+        raise InvalidParametersError(_FILE if ours else error.file, renamed) from error
     if Path(params.checkpoint_dir).resolve() == Path(pair.checkpoint_dir).resolve():
         raise ValueError(
             "pretraining.training.checkpoint_dir is the pair training's "
