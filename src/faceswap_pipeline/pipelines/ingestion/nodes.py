@@ -103,9 +103,10 @@ def fetch_videos(
         raise
     metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
     logger.info(
-        "%s: %d videos ready (%d fetched, %d already there), %.1f s of video",
+        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video",
         config.name,
         len(videos),
+        "" if len(videos) == 1 else "s",
         len(staged),
         len(videos) - len(staged),
         metadata["duration_s"].sum(),
@@ -191,7 +192,9 @@ def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
         photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = (
             np.ascontiguousarray(bgr[:, :, ::-1])
         )
-    logger.info("%s: %d reference photos", config.name, len(photos))
+    logger.info(
+        "%s: %d reference photo%s", config.name, len(photos), "" if len(photos) == 1 else "s"
+    )
     return photos
 
 
