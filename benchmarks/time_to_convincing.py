@@ -10,7 +10,8 @@ input size would keep, and A→B alone: the conversion's direction, what its vid
 the verdict judges each direction on its own; the table ends with the minute the verdict first
 holds (or "not convincing within N min").
 With `--base-model DIR` (or `--pretrain-minutes M`, which first pretrains a base model on the
-shared clips that are not in the pair) the same runs start from the base model too.
+shared clips that are not in the pair, and on `--pretrain-videos` of more people) the same runs
+start from the base model too.
 
 On a shared or loaded machine minutes buy fewer steps: the step column says how much training each
 row had; `--every-steps`/`--steps` stage by optimizer steps instead, for figures that do not depend
