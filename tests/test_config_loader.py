@@ -90,25 +90,25 @@ def test_each_value_is_traced_to_the_file_or_params_that_set_it_last(tmp_path):
 
     base, tiny = "conf/base/parameters_training.yml", "conf/tiny/parameters_training.yml"
     local = "conf/local/parameters_training.yml"
-    # --params over conf/local over the preset over conf/base, key by key: the winner first.
-    assert origins("training.optimizer.lr") == ["--params", base]
-    assert origins("training.seed") == [local, tiny, base]
-    assert origins("training.width") == [tiny, base]
+    # --params over conf/local over the preset over conf/base, key by key: a value set higher
+    # hides the ones below it.
+    assert origins("training.optimizer.lr") == ["--params"]
+    assert origins("training.seed") == [local]
+    assert origins("training.width") == [tiny]
     assert origins("training.optimizer.betas") == [base]
     # A block: every place that sets a value in it.
     assert origins("training.optimizer") == ["--params", base]
     assert origins("training") == ["--params", local, tiny, base]
     # An item of a list belongs to whoever set the list: lists are replaced whole.
     assert origins("training.optimizer.betas.1") == [base]
-    assert origins("person_a.sources.0.path") == [
-        "conf/local/parameters_ingestion.yml",
-        "conf/base/parameters_ingestion.yml",
-    ]
+    assert origins("person_a.sources.0.path") == ["conf/local/parameters_ingestion.yml"]
+    # ... and for a check across one item: the list conf/local set replaced conf/base's whole.
+    assert origins("person_a.sources.0") == ["conf/local/parameters_ingestion.yml"]
     # A key nobody set (a required one left out).
     assert origins("training.max_minutes") == []
     # Without a preset the run reads conf/local over conf/base only.
     assert origins("training.width", env=None, params=None) == [base]
-    assert origins("training.seed", env="local", params=None) == [local, base]
+    assert origins("training.seed", env="local", params=None) == [local]
 
 
 def test_sets_key_walks_mappings_and_stops_at_a_list():

@@ -82,22 +82,31 @@ def _parameter_files(folder: Path) -> list[Path]:
 def sets_key(config: Any, key: str) -> bool:
     """Whether the nested mapping `config` sets the dotted `key`: the key itself, or a list or
     value above it (a list is replaced whole, so whoever sets it sets its items)."""
+    return _setting(config, key) is not None
+
+
+def _setting(config: Any, key: str) -> str | None:
+    """How `config` sets the dotted `key`: ``"block"`` (a mapping, merged with the ones below it
+    key by key), ``"whole"`` (a value, or a list at or above the key: it replaces what is below),
+    or None (it does not)."""
     node = config
     for part in key.split("."):
         if isinstance(node, list):
-            return True
+            return "whole"
         if not isinstance(node, dict) or part not in node:
-            return False
+            return None
         node = node[part]
-    return True
+    return "block" if isinstance(node, dict) else "whole"
 
 
 def parameter_origins(
     key: str, conf: Path, environment: str | None, runtime_params: dict[str, Any] | None
 ) -> list[str]:
-    """Every place that sets the dotted parameter `key` (or a value of it, for a block) in a run,
-    the one that wins first: ``"--params"``, then the parameter files of conf/local, the preset and
-    conf/base that set it (``conf/local/parameters_training.yml``, relative to the project).
+    """The places whose value of the dotted parameter `key` reaches a run, the one that wins first:
+    ``"--params"``, then the parameter files of conf/local, the preset and conf/base
+    (``conf/local/parameters_training.yml``, relative to the project). A value or a list hides
+    the places below it; a block (a mapping) is merged key by key, so each place that sets a value
+    in it counts.
 
     Args:
         key: e.g. ``training.optimizer.lr``.
@@ -108,16 +117,22 @@ def parameter_origins(
     Returns:
         The places, highest first; empty where none sets it (a required key left out).
     """
-    origins = ["--params"] if sets_key(runtime_params or {}, key) else []
     run_env = environment or USER_ENV
     # Highest first: conf/local over a preset (PresetConfigLoader), the run environment over base.
     environments = [USER_ENV, run_env] if is_preset(run_env) else [run_env]
+    places: list[tuple[str, Any]] = [("--params", runtime_params or {})]
     for env in [*environments, BASE_ENV]:
         for path in _parameter_files(conf / env):
             try:
                 config = yaml.safe_load(path.read_text(encoding="utf-8"))
             except (OSError, yaml.YAMLError):  # the loader has read it already; be safe
                 continue
-            if sets_key(config, key):
-                origins.append(str(path.relative_to(conf.parent)))
+            places.append((str(path.relative_to(conf.parent)), config))
+    origins = []
+    for place, config in places:
+        setting = _setting(config, key)
+        if setting is not None:
+            origins.append(place)
+        if setting == "whole":  # what lies below it never reaches the run
+            break
     return origins
