@@ -150,13 +150,14 @@ def _parameter_checks(catalog: DataCatalog) -> dict[str, Callable[[Any], Any]]:
     from faceswap_pipeline.pipelines.training.params import parse_training_params
 
     def pretraining(value: Any) -> None:
-        parse_pretraining_params(value)
-        # Its training settings are the pair's changed by `pretraining.training`: checked merged,
-        # once the pair's own are valid (a wrong one of those is the `training` check's).
+        # Its training settings are the pair's changed by `pretraining.training`: checked merged
+        # (pretraining_training_params checks `pretraining` itself too), once the pair's own are
+        # valid (a wrong one of those is the `training` check's).
         training = catalog.load("params:training") if "params:training" in catalog else {}
         try:
             parse_training_params(training)
         except ValueError:
+            parse_pretraining_params(value)
             return
         pretraining_training_params(training, value)
 
@@ -198,51 +199,30 @@ def parameter_problems(
     for key in used:
         if key not in checks:
             continue
-        value = catalog.load(f"params:{key}")
         try:
-            checks[key](value)
+            checks[key](catalog.load(f"params:{key}"))
         except InvalidParametersError as error:
-            problems += _by_origin(error, {key: value}, origins)
+            problems += _by_origin(error, origins)
         except ValueError as error:
             problems.append(str(error))
     return problems
 
 
 def _by_origin(
-    error: InvalidParametersError,
-    parameters: dict[str, Any],
-    origins: Callable[[str], list[str]] | None,
+    error: InvalidParametersError, origins: Callable[[str], list[str]] | None
 ) -> list[str]:
     """``error``'s wrong values, one message per place (a file, ``--params``) they came from."""
     if origins is None:
         return [str(error)]
     wrong: dict[str, list[str]] = {}
     for key, why in error.problems:
-        places = origins(key)
-        if not places:
-            # A required key left out: its stage's file is where it belongs.
-            where = error.file
-        elif isinstance(_value_at(parameters, key), dict):
-            # A check across a block's values: every place that set one of them, in the order
-            # they are read (conf/base first, --params last).
-            *earlier, last = reversed(places)
-            where = f"{', '.join(earlier)} and {last}" if earlier else last
-        else:
-            where = places[0]
+        # One place for a value; for a check across a block's values, every place that set one of
+        # them, in the order they are read (conf/base first, --params last).
+        places = origins(key) or [error.file]  # none: a required key left out, named by its file
+        *earlier, last = reversed(places)
+        where = f"{', '.join(earlier)} and {last}" if earlier else last
         wrong.setdefault(where, []).append(f"{key}: {why}")
     return [f"invalid parameters in {where}: {'; '.join(items)}" for where, items in wrong.items()]
-
-
-def _value_at(parameters: Any, key: str) -> Any:
-    """The value at the dotted ``key`` of nested parameters (None where there is none)."""
-    for part in key.split("."):
-        if isinstance(parameters, dict):
-            parameters = parameters.get(part)
-        elif isinstance(parameters, list) and part.isdigit() and int(part) < len(parameters):
-            parameters = parameters[int(part)]
-        else:
-            return None
-    return parameters
 
 
 def _writable_folder_problem(folder: Path) -> str | None:
