@@ -364,9 +364,13 @@ class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid, an output folder
     cannot be written or its training asks for a GPU this machine does not have; the one error
     lists every problem found. Says which of conf/local's parameter files a preset run reads over
-    its preset. A run that finishes leaves no empty work folder behind."""
+    its preset. A run that finishes leaves no empty work folder behind.
 
-    @hook_impl
+    It goes first (`tryfirst`): kedro-mlflow opens its MLflow run in its own `before_pipeline_run`,
+    and a refusal after that left a run in the UI marked FINISHED, with nothing in it.
+    """
+
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: DataCatalog
     ) -> None:

@@ -12,6 +12,7 @@ import copy
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -315,6 +316,15 @@ def _files_under(folder: Path) -> list[Path]:
     return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
 
 
+def _mlflow_runs(project: Path) -> list[tuple[str, str]]:
+    """``(name, status)`` of every MLflow run in the project's store (none when it has no store)."""
+    store = project / "mlflow.db"
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as connection:
+        return connection.execute("SELECT name, status FROM runs").fetchall()
+
+
 @pytest.mark.slow
 def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
@@ -349,6 +359,8 @@ def test_kedro_run_with_bad_parameters_stops_before_any_work_naming_each(tmp_pat
     ):
         assert named in output, output[-4000:]
     assert "Running node" not in output and _files_under(project / "data") == []
+    # Refused before kedro-mlflow opens its run: no empty run in the MLflow UI (it read FINISHED).
+    assert _mlflow_runs(project) == []
 
 
 @pytest.mark.slow
