@@ -1,9 +1,9 @@
 """How much fine detail real people's faces have, in the verdict's own measure: why "detail kept"
 has a floor and no ceiling.
 
-For each clip, the median over its faces of the Laplacian variance inside the inner face (the
-68-landmark hull shrunk as `evaluation.detail.inner_face_mask` does), with the face brought to
-`DETAIL_FACE_PX` as `evaluation.detail.detail_ratio` does. A perfect swap of person X onto person Y
+For each clip, the median over its faces of `evaluation.detail.inner_face_detail`: the Laplacian
+variance inside the inner face with the face at `DETAIL_FACE_PX`, one picture's half of
+`detail_ratio`. A perfect swap of person X onto person Y
 scores about X's figure over Y's, so the spread between people is what an upper bound on detail
 kept would wrongly fail.
 
@@ -17,22 +17,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 from shared_faces import SHARED_VIDEOS, extract_clip
 
-from faceswap_pipeline.compositing.masks import face_size
-from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, inner_face_mask
-from faceswap_pipeline.faces.quality import laplacian_variance
-
-
-def inner_face_detail(crop: np.ndarray, landmarks: np.ndarray) -> float:
-    """Laplacian variance of an aligned ``(S, S, 3)`` crop's inner face with the face at
-    `DETAIL_FACE_PX` (area-averaged down; a smaller face is left as it is)."""
-    scale = min(1.0, DETAIL_FACE_PX / face_size(landmarks))
-    size = max(3, round(crop.shape[0] * scale))
-    small = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return laplacian_variance(small, inner_face_mask(landmarks * scale, small.shape[:2]))
+from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, inner_face_detail
 
 
 def main() -> None:

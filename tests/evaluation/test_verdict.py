@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap_pipeline.evaluation.detail import detail_ratio, inner_face_mask
+from faceswap_pipeline.evaluation.detail import detail_ratio, inner_face_detail, inner_face_mask
 from faceswap_pipeline.evaluation.verdict import (
     DETAIL_KEPT,
     DISTANCE_TO_TARGET,
@@ -90,3 +90,13 @@ def test_detail_ratio_of_a_face_sharp_blurred_and_outside_the_face(face):
     assert detail_ratio(outside_blurred, frame, points) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same size"):
         detail_ratio(frame[:-1], frame, points)
+
+
+def test_one_face_s_detail_is_the_ratio_s_measure_of_one_picture(face):
+    """`inner_face_detail` (what differs between people, benchmarks/detail_between_people.py) is
+    the measure whose ratio `detail_ratio` takes: a blur lowers it."""
+    frame, points = face
+    blurred = cv2.GaussianBlur(frame, (0, 0), 3.0)
+    sharp, soft = inner_face_detail(frame, points), inner_face_detail(blurred, points)
+    assert 0 < soft < sharp
+    assert detail_ratio(blurred, frame, points) == pytest.approx(soft / sharp)

@@ -54,6 +54,52 @@ def inner_face_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     return mask.astype(bool)
 
 
+def _inner_faces(
+    images: list[np.ndarray], landmarks68: np.ndarray, face_px: float | None
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The face's box of each same-size picture, brought to `face_px` (area-averaged down; a
+    smaller face is left as it is), and the inner-face mask there; None when the box is too small.
+    """
+    height, width = images[0].shape[:2]
+    points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
+    # Only the face's box is filtered (+1 px for the Laplacian's kernel): frames can be 4K.
+    left, top = (int(max(0, np.floor(v) - 1)) for v in points.min(axis=0))
+    right = int(min(width, np.ceil(points[:, 0].max()) + 2))
+    bottom = int(min(height, np.ceil(points[:, 1].max()) + 2))
+    if right - left < 3 or bottom - top < 3:
+        return None
+    faces = [np.ascontiguousarray(image[top:bottom, left:right]) for image in images]
+    points = points - (left, top)
+    scale = face_px / face_size(points) if face_px else 1.0
+    if scale < 1.0:
+        # Area averaging: what a viewer's eye does to a face seen smaller, without aliasing.
+        size = (max(3, round(faces[0].shape[1] * scale)), max(3, round(faces[0].shape[0] * scale)))
+        faces = [cv2.resize(face, size, interpolation=cv2.INTER_AREA) for face in faces]
+        points = points * (size[0] / (right - left), size[1] / (bottom - top))
+    return faces, inner_face_mask(points, faces[0].shape[:2])
+
+
+def inner_face_detail(
+    image_rgb: np.ndarray, landmarks68: np.ndarray, face_px: float | None = DETAIL_FACE_PX
+) -> float:
+    """Fine detail of one face: the Laplacian variance inside its inner region, the face at
+    `face_px` (`detail_ratio`'s measure of one picture; what differs between people).
+
+    Args:
+        image_rgb: ``(H, W, 3)`` uint8 RGB.
+        landmarks68: ``(68, 2)`` the face's landmarks in pixels of the image.
+        face_px: the face size it is measured at (None: the picture's own scale).
+
+    Returns:
+        The variance (>= 0; NaN when the region is empty).
+    """
+    faces = _inner_faces([image_rgb], landmarks68, face_px)
+    if faces is None:
+        return float("nan")
+    (face,), mask = faces
+    return laplacian_variance(face, mask)
+
+
 def detail_ratio(
     output_rgb: np.ndarray,
     source_rgb: np.ndarray,
@@ -78,25 +124,10 @@ def detail_ratio(
         raise ValueError(
             f"output {output_rgb.shape} and source {source_rgb.shape} must be the same size"
         )
-    height, width = source_rgb.shape[:2]
-    points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
-    # Only the face's box is filtered (+1 px for the Laplacian's kernel): frames can be 4K.
-    left, top = (int(max(0, np.floor(v) - 1)) for v in points.min(axis=0))
-    right = int(min(width, np.ceil(points[:, 0].max()) + 2))
-    bottom = int(min(height, np.ceil(points[:, 1].max()) + 2))
-    if right - left < 3 or bottom - top < 3:
+    faces = _inner_faces([source_rgb, output_rgb], landmarks68, face_px)
+    if faces is None:
         return float("nan")
-    source = np.ascontiguousarray(source_rgb[top:bottom, left:right])
-    output = np.ascontiguousarray(output_rgb[top:bottom, left:right])
-    points = points - (left, top)
-    scale = face_px / face_size(points) if face_px else 1.0
-    if scale < 1.0:
-        # Area averaging: what a viewer's eye does to a face seen smaller, without aliasing.
-        size = (max(3, round(source.shape[1] * scale)), max(3, round(source.shape[0] * scale)))
-        source = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
-        output = cv2.resize(output, size, interpolation=cv2.INTER_AREA)
-        points = points * (size[0] / (right - left), size[1] / (bottom - top))
-    mask = inner_face_mask(points, source.shape[:2])
+    (source, output), mask = faces
     source = laplacian_variance(source, mask)
     output = laplacian_variance(output, mask)
     if not np.isfinite(source) or source <= 1e-6:

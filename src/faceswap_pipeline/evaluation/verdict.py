@@ -11,7 +11,7 @@ Detail has no upper bound. Noise drawn over a face scores well above 1 (the tiny
 but so does a real face swapped onto a smoother one: at 40 px the inner faces of 17 people (the
 shared and LivePortrait clips, `benchmarks/detail_between_people.py`) differ up to 5.3x in this
 measure. A ceiling would fail real swaps; noise fails on identity instead. For the same reason the
-floor is not fair to every pair: d6's face (eye make-up, wide expressions) has 2.6x d9's detail, so
+floor is not fair to every pair: d6's face (eye make-up, wide expressions) has 2.5x d9's detail, so
 d6->d9 reads less than d9->d6 at the same sharpness (training's validation swaps: A->B 0.24-0.32,
 both directions pooled 0.44-0.45). Dividing by the two people's own ratio would over-correct, as a
 swap takes the source's expression (d6's wide eyes and open mouth on d9's face), so the floor stays
