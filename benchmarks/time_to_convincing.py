@@ -376,7 +376,8 @@ def main() -> None:
                     stages(total),
                     by_steps,
                     args.cache,
-                    workdir / start.replace(" ", "_"),
+                    # Not "base_model": that folder holds the base model pretrained above.
+                    workdir / f"from_{start.replace(' ', '_')}",
                     base,
                     start,
                 )
