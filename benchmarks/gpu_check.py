@@ -12,22 +12,39 @@ MLflow, PyAV or dlib. It measures, in this order, each within what is left of `-
 3. `face_adversary`: `hires` at batch 64 with `loss.face_adversary_weight: 0.1` (the CPU preset's),
    images/s against the sweep's figure without it;
 4. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
-   person_b_d9; the `hires` gpu preset, batch 64, compiled: its first step is the compile time, its
-   images/s the compiled figure for the sweep's uncompiled one) for `--train-minutes` (5, cut to
-   what the budget leaves) with validation SSIM on held-out faces; uncompiled again if compiling
-   fails;
+   person_b_d9; the gpu preset's model, optimizer, loss and augmentation from
+   conf/gpu/parameters_training.yml, batch 64, compiled as the preset says: compiled, its first
+   step is the compile time and its images/s the compiled figure for the sweep's uncompiled one)
+   for `--train-minutes` (5, cut to what the budget leaves) with validation SSIM on held-out faces;
+   uncompiled again if compiling fails. After 0.5, 1, 2, 3, ... minutes and at the end it swaps
+   16 held-out faces each way (`validation_swaps.swap_held_out`) into `--swaps-out`: dlib is not
+   on the device machine, so the verdict's figures (identity, detail) are judged back here with
+   `--judge-swaps`;
 5. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
 
 The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never
 passed on purpose, so the whole run stays within 8 minutes.
 
-The faces file (a compressed `.npz` of at most 30 MB: each person's face bank at the hires source
-size with the eyes/mouth channel, the held-out split, a few clip frames and the RetinaFace ONNX
-weights) is
-made here, where the whole project is installed, then carried to the device machine:
+The faces file (a compressed `.npz`, ~40 MB at the default 8 faces a second, at most 50: each
+person's face bank at the hires source size with the eyes/mouth channel, the held-out split, the
+held-out faces the swaps are judged on (aligned crops and landmarks) and each person's identity
+centre, a few clip frames and the RetinaFace ONNX weights) is made here, where the whole project is
+installed (dlib describes the faces), then carried to the device machine; the swaps come back and
+are judged here. The device's python3 lacks pydantic (the library layer's settings): its wheels
+travel too (`.whl`, ignored by git; a call carries 64 MiB in all):
 
     .venv/bin/python benchmarks/gpu_check.py --build-faces data/05_model_input/gpu_check_faces.npz
-    python3 benchmarks/gpu_check.py --faces data/05_model_input/gpu_check_faces.npz   # on the GPU
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux2014_x86_64 -d .whl pydantic==V pydantic_core==V annotated-types==V \
+        typing-inspection==V typing_extensions==V    # the versions .venv holds
+    # on the device (carry .whl and the faces file):
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+    PYTHONPATH=/tmp/site python3 benchmarks/gpu_check.py \
+        --faces data/05_model_input/gpu_check_faces.npz \
+        --out $OUT/gpu_check.json --swaps-out $OUT/validation_swaps.npz
+    # back here: the verdict's figures per snapshot, and a PNG of the last one's swaps
+    .venv/bin/python benchmarks/gpu_check.py --faces data/05_model_input/gpu_check_faces.npz \
+        --judge-swaps validation_swaps.npz
     .venv/bin/python benchmarks/gpu_check.py --smoke [--faces ...]   # CPU, tiny sizes, seconds
 """
 
@@ -35,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -51,9 +69,14 @@ from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 
 
 ARCHITECTURES = {"original": 64, "hires": 128}
 COVERAGE = 0.625
+GPU_PRESET = HERE.parent / "conf" / "gpu" / "parameters_training.yml"
+# Held-out faces swapped each way per snapshot (the gpu preset's `validation_swaps.faces`), and the
+# training minutes after which a snapshot is taken (and one at the end).
+JUDGED_FACES = 16
+SNAPSHOT_MINUTES = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 # What the bare device machine lacks; importing any of them here would fail there.
 FORBIDDEN_MODULES = ("kedro", "mlflow", "av", "dlib", "kedro_mlflow")
-MAX_FACES_FILE_MB = 30
+MAX_FACES_FILE_MB = 50
 
 
 class Clock:
@@ -83,13 +106,18 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
     Returns:
         What was written: faces per person, held-out counts, the file's size in MB.
     """
+    from faceswap_pipeline.evaluation.identity import identity_centre
+    from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, spread_picks
     from faceswap_pipeline.faces.detection import retinaface_onnx_weights
     from faceswap_pipeline.faces.extraction import extract_clip_faces
+    from faceswap_pipeline.faces.identity import face_descriptor
     from faceswap_pipeline.model.data import FaceItem, assign_validation_split
     from faceswap_pipeline.model.face_bank import FaceBankBuild
     from faceswap_pipeline.video.decode import iter_frames
 
     banks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    judged: dict[str, list] = {}
+    centres: dict[str, np.ndarray] = {}
     clips = {"a": videos / "person_a_d6.mp4", "b": videos / "person_b_d9.mp4"}
     for person, clip in clips.items():
         crops, table = extract_clip_faces(clip, sample_fps=sample_fps)
@@ -104,10 +132,22 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
         held_out = assign_validation_split(table[["video", "time_s"]], 0.1).to_numpy()
         bank = FaceBankBuild(tuple(items), "gpu_check", 128, COVERAGE, 256, True, person).build()
         banks[person] = (bank.faces, held_out)
+        # The identity centre from every face of the clip (each holds one person), described from
+        # its aligned crop; the judged faces spread over the held-out ones, as training picks them.
+        centres[person] = identity_centre(
+            np.stack([face_descriptor(item.load(), item.landmarks68) for item in items])
+        )
+        rows = np.flatnonzero(held_out)
+        judged[person] = [
+            HeldOutFace(items[row].load(), items[row].landmarks68)
+            for row in rows[spread_picks(len(rows), JUDGED_FACES)]
+        ]
     frames = np.stack(
         [frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept]
     )
-    return write_faces_file(destination, banks, frames, retinaface_onnx_weights())
+    return write_faces_file(
+        destination, banks, frames, retinaface_onnx_weights(), judged=judged, centres=centres
+    )
 
 
 def write_faces_file(
@@ -115,18 +155,29 @@ def write_faces_file(
     banks: dict[str, tuple[np.ndarray, np.ndarray]],
     frames: np.ndarray,
     retinaface_onnx: bytes,
+    judged: dict[str, list] | None = None,
+    centres: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """Save the faces file: per person a uint8 `(N, 4, 205, 205)` bank and a bool `(N,)` held-out
-    flag, RGB uint8 `(F, H, W, 3)` frames and the RetinaFace ONNX bytes, compressed.
+    flag, RGB uint8 `(F, H, W, 3)` frames and the RetinaFace ONNX bytes, compressed; with `judged`
+    (`{person: [HeldOutFace]}`) and `centres` (`{person: (128,)}` mean dlib descriptor) also the
+    held-out faces the swaps are judged on: uint8 `(K, S, S, 3)` crops, `(K, 68, 2)` landmarks.
 
     Returns:
-        Faces and held-out faces per person, and the file's size in MB.
+        Faces, held-out faces and judged faces per person, and the file's size in MB.
     """
     arrays = {"frames": frames, "retinaface_onnx": np.frombuffer(retinaface_onnx, dtype=np.uint8)}
     summary: dict = {}
     for person, (faces, held_out) in banks.items():
         arrays[f"faces_{person}"], arrays[f"val_{person}"] = faces, np.asarray(held_out, dtype=bool)
         summary[person] = {"faces": len(faces), "held_out": int(np.sum(held_out))}
+    for person, held_out_faces in (judged or {}).items():
+        arrays[f"judged_crops_{person}"] = np.stack([face.crop for face in held_out_faces])
+        arrays[f"judged_landmarks_{person}"] = np.stack(
+            [np.asarray(face.landmarks68, np.float32) for face in held_out_faces]
+        )
+        arrays[f"centre_{person}"] = np.asarray(centres[person], np.float64)
+        summary[person]["judged"] = len(held_out_faces)
     destination.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(destination, **arrays)
     summary["megabytes"] = round(destination.stat().st_size / 1e6, 1)
@@ -141,6 +192,24 @@ def write_faces_file(
 def load_faces_file(path: Path) -> dict[str, np.ndarray]:
     with np.load(path) as stored:
         return {name: stored[name] for name in stored.files}
+
+
+def judged_faces(faces: dict[str, np.ndarray]) -> dict[str, list] | None:
+    """The faces file's judged held-out faces, `{person: [HeldOutFace]}`, or None when it has none
+    (a file made before they were added)."""
+    from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace
+
+    if any(f"judged_crops_{p}" not in faces for p in PERSONS):
+        return None
+    return {
+        p: [
+            HeldOutFace(crop, landmarks)
+            for crop, landmarks in zip(
+                faces[f"judged_crops_{p}"], faces[f"judged_landmarks_{p}"], strict=True
+            )
+        ]
+        for p in PERSONS
+    }
 
 
 # --- measurements ---------------------------------------------------------------------------------
@@ -161,6 +230,51 @@ def _module(architecture: str, width: float, compile: bool, face_adversary: floa
         loss={"ssim_weight": 0.5, "eye_mouth_weight": 3.0, "face_adversary_weight": face_adversary},
         compile=compile,
     )
+
+
+def gpu_preset() -> dict:
+    """The gpu preset's `training` parameters (conf/gpu/parameters_training.yml)."""
+    import yaml
+
+    return yaml.safe_load(GPU_PRESET.read_text(encoding="utf-8"))["training"]
+
+
+def _gpu_preset_module(width: float, compile: bool):
+    """The gpu preset's LightningModule: its model at `width`, optimizer, loss, augmentation."""
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+
+    preset = gpu_preset()
+    model = {key: preset[key] for key in ("architecture", "input_size", "coverage", "crop_size")}
+    return SwapLightningModule(
+        {**model, "width": width},
+        preset["optimizer"],
+        preset["loss"],
+        preset["augmentation"],
+        compile=compile,
+    )
+
+
+def write_swaps_file(destination: Path, snapshots: list[dict]) -> None:
+    """Save the held-out swaps of every snapshot so far, replacing the file whole (a run cut off
+    mid-write leaves the previous one): `steps`, `minutes`, `ssim_a`, `ssim_b` `(K,)`, per person
+    `real_<p>` uint8 `(N, T, T, 3)` (the faces' own model regions) and `swapped_<p>` uint8
+    `(K, N, T, T, 3)`."""
+    arrays = {
+        "steps": np.array([snap["step"] for snap in snapshots]),
+        "minutes": np.array([snap["minutes"] for snap in snapshots]),
+    }
+    for person in PERSONS:
+        arrays[f"ssim_{person}"] = np.array(
+            [snap["ssim"].get(person, np.nan) for snap in snapshots]
+        )
+        arrays[f"real_{person}"] = snapshots[0]["swaps"][person].real
+        arrays[f"swapped_{person}"] = np.stack(
+            [snap["swaps"][person].swapped for snap in snapshots]
+        )
+    partial = destination.with_name(destination.name + ".partial.npz")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(partial, **arrays)
+    os.replace(partial, destination)
 
 
 def _trainer(device: torch.device, precision: str, max_steps: int, callbacks: list, **kwargs):
@@ -253,21 +367,41 @@ def resident_training(
     precision: str,
     max_val_faces: int | None = None,
     compile: bool = False,
+    swaps_out: Path | None = None,
 ) -> dict:
-    """The project's training loop (hires, gpu preset settings) on real faces for `minutes`, with
+    """The project's training loop (the gpu preset's settings) on real faces for `minutes`, with
     validation SSIM on the held-out faces along the way and at the end. Compiled, its first step's
     time is the compilation's and its images/s the compiled loop's (compare the sweep's uncompiled
-    figure at the same batch size)."""
+    figure at the same batch size). With `swaps_out` and judged faces in the faces file, the
+    held-out swaps after each of `SNAPSHOT_MINUTES` and at the end go there (`write_swaps_file`)."""
     import lightning as L
 
+    from faceswap_pipeline.evaluation.validation_swaps import swap_held_out
     from faceswap_pipeline.model.callbacks import ImagesPerSecondCallback, TimeBudgetCallback
     from faceswap_pipeline.model.data import FaceSwapDataModule
 
     banks = {p: faces[f"faces_{p}"] for p in PERSONS}
     val = {p: np.flatnonzero(faces[f"val_{p}"])[:max_val_faces] for p in PERSONS}
     train = {p: np.flatnonzero(~faces[f"val_{p}"]) for p in PERSONS}
+    judged = judged_faces(faces) if swaps_out else None
     history: list[dict] = []
+    snapshots: list[dict] = []
     started = time.monotonic()
+
+    def snapshot(step: int, metrics: dict) -> None:
+        snapshots.append(
+            {
+                "step": step,
+                "minutes": round((time.monotonic() - started) / 60, 2),
+                "ssim": {
+                    p: float(metrics[f"val/ssim_{p}"])
+                    for p in PERSONS
+                    if f"val/ssim_{p}" in metrics
+                },
+                "swaps": swap_held_out(module.network, judged),
+            }
+        )
+        write_swaps_file(swaps_out, snapshots)
 
     class ValidationLog(L.Callback):
         def on_validation_end(self, trainer, pl_module):
@@ -276,20 +410,20 @@ def resident_training(
                 for k, v in trainer.callback_metrics.items()
                 if k.startswith("val/")
             }
-            history.append(
-                {
-                    "step": trainer.global_step,
-                    "minutes": round((time.monotonic() - started) / 60, 2),
-                    **metrics,
-                }
-            )
+            elapsed = (time.monotonic() - started) / 60
+            history.append({"step": trainer.global_step, "minutes": round(elapsed, 2), **metrics})
             _log(f"validation at step {trainer.global_step}: {metrics}")
+            passed = sum(mark <= elapsed for mark in SNAPSHOT_MINUTES)
+            if judged and passed > len(marks_taken):
+                marks_taken.extend(SNAPSHOT_MINUTES[len(marks_taken) : passed])
+                snapshot(trainer.global_step, metrics)
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch_data, batch_idx):
             if not first_step:
                 first_step.append(time.monotonic() - started)
 
     first_step: list[float] = []
+    marks_taken: list[float] = []
     speed = ImagesPerSecondCallback(50)
     budget = TimeBudgetCallback(minutes * 60.0)
     trainer = _trainer(
@@ -300,13 +434,16 @@ def resident_training(
         val_check_interval=val_every,
         check_val_every_n_epoch=None,
     )
-    module = _module("hires", width, compile=compile)
+    module = _gpu_preset_module(width, compile=compile)
     datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=42)
     trainer.fit(module, datamodule=datamodule)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)
     trained_s = time.monotonic() - started
+    if judged and (not snapshots or snapshots[-1]["step"] != trainer.global_step):
+        snapshot(trainer.global_step, dict(trainer.callback_metrics))
     return {
-        "architecture": "hires",
+        "architecture": module.model_config.architecture,
+        "input_size": module.model_config.input_size,
         "width": width,
         "batch_per_person": batch,
         "compiled": compile,
@@ -317,7 +454,76 @@ def resident_training(
         "images_per_s_last": round(speed.latest, 1) if speed.latest else None,
         "final_validation": {k: round(float(v), 4) for k, v in (final[0] if final else {}).items()},
         "validation_history": history,
+        "swap_snapshots": [(snap["step"], snap["minutes"]) for snap in snapshots],
     }
+
+
+def judge_swaps(faces: dict[str, np.ndarray], swaps_path: Path, picture: Path) -> list[dict]:
+    """Judge the device's held-out swaps here, where dlib is: per snapshot the verdict's figures of
+    each direction (`validation_swaps.judge_swapped_held_out`, as training's validation swaps), and
+    a PNG of the last snapshot (rows: A's held-out faces, A→B pasted back, B's, B→A).
+
+    Returns:
+        One row per snapshot: step, minutes, SSIM per person, the metrics, the verdict's text.
+    """
+    import cv2
+
+    from faceswap_pipeline.evaluation.validation_swaps import (
+        SwappedHeldOut,
+        composite_swap,
+        judge_swapped_held_out,
+    )
+
+    judged = judged_faces(faces)
+    if judged is None:
+        raise SystemExit(
+            "the faces file has no judged held-out faces: make it again (--build-faces)"
+        )
+    centres = {p: faces[f"centre_{p}"] for p in PERSONS}
+    stored = load_faces_file(swaps_path)
+    rows = []
+    for k, step in enumerate(stored["steps"]):
+        swaps = {p: SwappedHeldOut(stored[f"swapped_{p}"][k], stored[f"real_{p}"]) for p in PERSONS}
+        metrics, verdict = judge_swapped_held_out(judged, swaps, centres, COVERAGE)
+        rows.append(
+            {
+                "step": int(step),
+                "minutes": float(stored["minutes"][k]),
+                **{f"ssim_{p}": round(float(stored[f"ssim_{p}"][k]), 4) for p in PERSONS},
+                **{name: round(value, 4) for name, value in metrics.items()},
+                "verdict": verdict.text,
+            }
+        )
+    tiles = []
+    for p in PERSONS:
+        faces_shown = judged[p][:8]
+        pasted = [
+            composite_swap(face.crop, face.landmarks68, output, COVERAGE)
+            for face, output in zip(faces_shown, stored[f"swapped_{p}"][-1], strict=False)
+        ]
+        tiles.append(np.concatenate([face.crop for face in faces_shown], axis=1))
+        tiles.append(np.concatenate(pasted, axis=1))
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(picture), cv2.cvtColor(np.concatenate(tiles, axis=0), cv2.COLOR_RGB2BGR))
+    return rows
+
+
+def _print_judged(rows: list[dict]) -> None:
+    """The judged snapshots as a table: per direction distance / share nearer / detail kept."""
+    print("| step | min | SSIM a / b | A→B | B→A | detail ceiling | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        directions = [
+            f"{row[f'val_swap/distance_to_target_{d}']:.3f} /"
+            f" {row[f'val_swap/share_nearer_target_{d}']:.2f} /"
+            f" {row[f'val_swap/detail_kept_{d}']:.2f}"
+            for d in ("a_to_b", "b_to_a")
+        ]
+        print(
+            f"| {row['step']} | {row['minutes']:.1f} | {row['ssim_a']:.3f} / {row['ssim_b']:.3f}"
+            f" | {directions[0]} | {directions[1]} | {row['val_swap/detail_ceiling']:.2f}"
+            f" | {row['verdict']} |"
+        )
 
 
 def retinaface_speed(weights: bytes | None, frames: np.ndarray, seconds: float) -> dict:
@@ -355,7 +561,7 @@ def main() -> None:
         "--videos", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/videos"
     )
     parser.add_argument(
-        "--sample-fps", type=float, default=4.0, help="faces sampled per second of clip"
+        "--sample-fps", type=float, default=8.0, help="faces sampled per second of clip"
     )
     parser.add_argument(
         "--smoke", action="store_true", help="CPU, tiny sizes: checks the script in seconds"
@@ -365,7 +571,30 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="also write the JSON here (rewritten after every part)"
     )
+    parser.add_argument(
+        "--swaps-out", type=Path, help="write the training's held-out swaps here (to judge here)"
+    )
+    parser.add_argument(
+        "--judge-swaps",
+        type=Path,
+        metavar="PATH",
+        help="judge a device run's held-out swaps with dlib (needs --faces) and stop",
+    )
+    parser.add_argument(
+        "--picture",
+        type=Path,
+        default=Path("data/08_reporting/gpu_check_swaps.png"),
+        help="with --judge-swaps: the last snapshot's swaps as a PNG",
+    )
     args = parser.parse_args()
+
+    if args.judge_swaps:
+        if not args.faces:
+            raise SystemExit("--judge-swaps needs --faces, the faces file the device run used")
+        rows = judge_swaps(load_faces_file(args.faces), args.judge_swaps, args.picture)
+        _print_judged(rows)
+        print(json.dumps(rows))
+        return
 
     if args.build_faces:
         print(
@@ -385,12 +614,12 @@ def main() -> None:
     else:
         sweep = {"original": [128, 256, 512, 1024], "hires": [32, 64, 128, 256]}
         width, steps, warmup, train_minutes, val_every, train_batch = (
-            1.0,
+            gpu_preset()["width"],
             10,
             3,
             args.train_minutes,
             250,
-            64,
+            gpu_preset()["batch_size"],
         )
         torch.backends.cudnn.benchmark = True
     clock = Clock(args.budget_minutes)
@@ -457,8 +686,9 @@ def main() -> None:
     if faces is not None:
         # As long as asked, but never past the budget (the final validation takes a few seconds).
         minutes = max(0.05, min(train_minutes, (clock.left_s() - 30) / 60))
-        # Compiled on the GPU: the compile time and the compiled images/s come with the SSIM.
-        compiled = not args.smoke
+        # As a user trains with the preset (compiled if it says so: then the compile time and the
+        # compiled images/s come with the SSIM; part 5 measures compiling either way).
+        compiled = not args.smoke and bool(gpu_preset()["compile"])
         _log(f"training {minutes:.2f} min{' compiled' if compiled else ''}")
         started = time.monotonic()
         try:
@@ -472,6 +702,7 @@ def main() -> None:
                 precision,
                 max_val_faces=4 if args.smoke else None,
                 compile=compiled,
+                swaps_out=args.swaps_out,
             )
         except Exception as error:  # noqa: BLE001 - a compiler failure is a result; train without it
             if not compiled:
@@ -479,7 +710,14 @@ def main() -> None:
             _log(f"compiled training failed ({type(error).__name__}); again without compiling")
             minutes = max(0.05, minutes - (time.monotonic() - started) / 60)
             report["training"] = resident_training(
-                faces, width, train_batch, minutes, val_every, device, precision
+                faces,
+                width,
+                train_batch,
+                minutes,
+                val_every,
+                device,
+                precision,
+                swaps_out=args.swaps_out,
             )
             report["training"]["compile_error"] = f"{type(error).__name__}: {error}"[:300]
         emit()

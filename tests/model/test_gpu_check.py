@@ -1,5 +1,6 @@
 """benchmarks/gpu_check.py runs (--smoke, on the CPU) where Kedro, MLflow, PyAV and dlib cannot be
-imported, as on the bare GPU machine, on a faces file made from the shared clips' real faces."""
+imported, as on the bare GPU machine, on a faces file made from the shared clips' real faces; the
+held-out swaps it brings back are judged here, with dlib."""
 
 from __future__ import annotations
 
@@ -10,14 +11,23 @@ import sys
 import numpy as np
 import pytest
 
+from faceswap_pipeline.evaluation.identity import identity_centre
+from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace
 from faceswap_pipeline.faces.detection import retinaface_onnx_weights
+from faceswap_pipeline.faces.identity import face_descriptor
 from faceswap_pipeline.model.face_bank import FaceBankBuild
 from faceswap_pipeline.video.decode import iter_frames
 from tests.helpers import PROJECT_ROOT
 from tests.helpers.faces import face_items
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from gpu_check import FORBIDDEN_MODULES, write_faces_file  # noqa: E402
+from gpu_check import (  # noqa: E402
+    FORBIDDEN_MODULES,
+    MAX_FACES_FILE_MB,
+    judge_swaps,
+    load_faces_file,
+    write_faces_file,
+)
 
 # Each forbidden module set to None in sys.modules: importing it raises ImportError, as on the bare
 # machine.
@@ -30,14 +40,21 @@ _BARE_MACHINE = (
 
 @pytest.mark.slow
 def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared_videos, tmp_path):
-    banks = {}
+    banks, judged, centres = {}, {}, {}
     for person in ("a", "b"):
         items = face_items(clip_faces, person, count=10)
         faces = FaceBankBuild(tuple(items), "t", 128, 0.625, 256, True, person).build().faces
         banks[person] = (faces, np.arange(len(items)) >= 8)
+        judged[person] = [HeldOutFace(item.load(), item.landmarks68) for item in items[8:]]
+        centres[person] = identity_centre(
+            np.stack([face_descriptor(item.load(), item.landmarks68) for item in items])
+        )
     frames = np.stack([f.rgb for f in iter_frames(shared_videos / "single_d18.mp4", end_s=0.1)])
-    faces_file = tmp_path / "faces.npz"
-    assert write_faces_file(faces_file, banks, frames, retinaface_onnx_weights())["megabytes"] < 30
+    faces_file, swaps_file = tmp_path / "faces.npz", tmp_path / "swaps.npz"
+    written = write_faces_file(
+        faces_file, banks, frames, retinaface_onnx_weights(), judged=judged, centres=centres
+    )
+    assert written["megabytes"] < MAX_FACES_FILE_MB and written["a"]["judged"] == 2
 
     result = subprocess.run(
         [
@@ -48,6 +65,8 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
             "--smoke",
             "--faces",
             str(faces_file),
+            "--swaps-out",
+            str(swaps_file),
         ],
         capture_output=True,
         text=True,
@@ -69,3 +88,14 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
     training = report["training"]
     assert training["steps"] >= 1 and training["faces"]["a"] == {"train": 8, "val": 2}
     assert 0 < training["final_validation"]["val/ssim_a"] < 1
+    # The swaps at the end of training, judged here as training's validation swaps are.
+    assert training["swap_snapshots"][-1][0] == training["steps"]
+    picture = tmp_path / "swaps.png"
+    (judged_row,) = judge_swaps(load_faces_file(faces_file), swaps_file, picture)
+    assert judged_row["step"] == training["steps"] and 0 < judged_row["ssim_b"] < 1
+    for direction in ("a_to_b", "b_to_a"):
+        assert 0 < judged_row[f"val_swap/distance_to_target_{direction}"] < 2
+        assert 0 <= judged_row[f"val_swap/share_nearer_target_{direction}"] <= 1
+    # A few steps of a tiny model swap in no one: the verdict must say so.
+    assert judged_row["val_swap/convincing"] == 0 and "not convincing" in judged_row["verdict"]
+    assert picture.stat().st_size > 0

@@ -28,7 +28,6 @@ from faceswap_pipeline.compositing.masks import landmark_hull_mask
 from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.evaluation.identity import distances_to_centre
 from faceswap_pipeline.evaluation.verdict import Verdict, VerdictThresholds, judge, judge_each
-from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model.augmentation import crop_model_region, model_region_box
 from faceswap_pipeline.model.networks import SwapModel
 
@@ -44,6 +43,14 @@ class HeldOutFace:
 
     crop: np.ndarray
     landmarks68: np.ndarray
+
+
+def spread_picks(available: int, count: int) -> np.ndarray:
+    """Indices of at most `count` of `available` held-out faces, spread evenly over them (held-out
+    faces come in clip order, so the picks span the clip): sorted, unique, int."""
+    if available <= 0 or count <= 0:
+        return np.zeros(0, dtype=int)
+    return np.unique(np.linspace(0, available - 1, min(count, available)).round().astype(int))
 
 
 def composite_swap(
@@ -78,34 +85,30 @@ def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
     return np.array([x0, y0, x1, y1], dtype=np.float64)
 
 
-def validation_swap_scores(
-    model: SwapModel,
-    faces: Mapping[str, Sequence[HeldOutFace]],
-    centres: Mapping[str, np.ndarray],
-    thresholds: VerdictThresholds | None = None,
-) -> tuple[dict[str, float], Verdict]:
-    """Swap each person's held-out faces to the other person and judge them.
+@dataclass(frozen=True)
+class SwappedHeldOut:
+    """One direction's held-out faces through the model: its output and the real faces' own model
+    regions, each uint8 RGB ``(N, T, T, 3)``, T = the model's input size."""
+
+    swapped: np.ndarray
+    real: np.ndarray
+
+
+def swap_held_out(
+    model: SwapModel, faces: Mapping[str, Sequence[HeldOutFace]]
+) -> dict[str, SwappedHeldOut]:
+    """Each person's held-out faces swapped to the other person (torch only: this half runs where
+    dlib is not, as `benchmarks/gpu_check.py` does on a device machine).
 
     Args:
-        model: the swap model (its mode is left as it was).
-        faces: ``{"a": [HeldOutFace], "b": [...]}``.
-        centres: ``{"a": (128,), "b": (128,)}`` each person's identity centre (mean dlib
-            descriptor).
-        thresholds: the verdict's.
+        model: the swap model (its mode is left as it was), on any device.
+        faces: ``{"a": [HeldOutFace], "b": [...]}``; a person without faces is left out.
 
     Returns:
-        ``(metrics, verdict)``: ``val_swap/distance_to_target``, ``val_swap/share_nearer_target``,
-        ``val_swap/detail_kept`` (median), ``val_swap/detail_ceiling`` (the detail kept by the real
-        faces' own model regions pasted back: a perfect model's, the most this input size allows),
-        ``val_swap/convincing`` (1 or 0: 1 when each direction is), and per direction
-        ``val_swap/<metric>_a_to_b`` / ``_b_to_a`` (``convincing`` too); the verdict, each
-        direction judged on its own (`verdict.judge_each`): the conversion swaps one way, so a
-        pooled figure could pass on the other direction's strength.
+        ``{"a": SwappedHeldOut, "b": ...}`` keyed by the source person, faces in the given order.
     """
     config = model.config
-    metrics: dict[str, float] = {}
-    all_target, all_nearer, all_detail, all_ceiling = [], [], [], []
-    verdicts: dict[str, Verdict] = {}
+    swaps: dict[str, SwappedHeldOut] = {}
     for source, target in DIRECTIONS:
         held_out = list(faces.get(source, ()))
         if not held_out:
@@ -113,16 +116,52 @@ def validation_swap_scores(
         crops = torch.from_numpy(np.stack([face.crop for face in held_out])).permute(0, 3, 1, 2)
         region = crop_model_region(crops.float() / 255.0, config.input_size, config.coverage)
         swapped = model.swap(region, target).float().mul(255).round().to(torch.uint8)
-        swapped = swapped.permute(0, 2, 3, 1).cpu().numpy()
+        real = region.mul(255).round().to(torch.uint8)
+        swaps[source] = SwappedHeldOut(
+            swapped.permute(0, 2, 3, 1).cpu().numpy(), real.permute(0, 2, 3, 1).cpu().numpy()
+        )
+    return swaps
+
+
+def judge_swapped_held_out(
+    faces: Mapping[str, Sequence[HeldOutFace]],
+    swaps: Mapping[str, SwappedHeldOut],
+    centres: Mapping[str, np.ndarray],
+    coverage: float,
+    thresholds: VerdictThresholds | None = None,
+) -> tuple[dict[str, float], Verdict]:
+    """Paste each swapped face back into its crop and judge it with dlib (`validation_swap_scores`'
+    second half).
+
+    Args:
+        faces: the held-out faces `swap_held_out` was given.
+        swaps: its result.
+        centres: ``{"a": (128,), "b": (128,)}`` each person's identity centre (mean dlib
+            descriptor).
+        coverage: the model's coverage (where its region sits in the crop).
+        thresholds: the verdict's.
+
+    Returns:
+        As `validation_swap_scores`.
+    """
+    # dlib here, not with the module: the swapping half must import where dlib is not installed.
+    from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
+
+    metrics: dict[str, float] = {}
+    all_target, all_nearer, all_detail, all_ceiling = [], [], [], []
+    verdicts: dict[str, Verdict] = {}
+    for source, target in DIRECTIONS:
+        if source not in swaps:
+            continue
+        held_out = list(faces[source])
         # The real faces' own regions, pasted back the same way: what a perfect model at this input
         # size would keep of the detail (the resolution's ceiling on detail kept).
-        real = region.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        for face, own in zip(held_out, real, strict=True):
-            perfect = composite_swap(face.crop, face.landmarks68, own, config.coverage)
+        for face, own in zip(held_out, swaps[source].real, strict=True):
+            perfect = composite_swap(face.crop, face.landmarks68, own, coverage)
             all_ceiling.append(detail_ratio(perfect, face.crop, face.landmarks68))
         to_target, to_source, details = [], [], []
-        for face, output in zip(held_out, swapped, strict=True):
-            picture = composite_swap(face.crop, face.landmarks68, output, config.coverage)
+        for face, output in zip(held_out, swaps[source].swapped, strict=True):
+            picture = composite_swap(face.crop, face.landmarks68, output, coverage)
             points = landmarks68(picture, _landmark_box(face.landmarks68))
             descriptor = face_descriptor(picture, points)[None]
             to_target.append(float(distances_to_centre(descriptor, centres[target])[0]))
@@ -152,6 +191,34 @@ def validation_swap_scores(
     verdict = judge_each(verdicts)
     metrics["val_swap/convincing"] = float(verdict.convincing)
     return metrics, verdict
+
+
+def validation_swap_scores(
+    model: SwapModel,
+    faces: Mapping[str, Sequence[HeldOutFace]],
+    centres: Mapping[str, np.ndarray],
+    thresholds: VerdictThresholds | None = None,
+) -> tuple[dict[str, float], Verdict]:
+    """Swap each person's held-out faces to the other person and judge them.
+
+    Args:
+        model: the swap model (its mode is left as it was).
+        faces: ``{"a": [HeldOutFace], "b": [...]}``.
+        centres: ``{"a": (128,), "b": (128,)}`` each person's identity centre (mean dlib
+            descriptor).
+        thresholds: the verdict's.
+
+    Returns:
+        ``(metrics, verdict)``: ``val_swap/distance_to_target``, ``val_swap/share_nearer_target``,
+        ``val_swap/detail_kept`` (median), ``val_swap/detail_ceiling`` (the detail kept by the real
+        faces' own model regions pasted back: a perfect model's, the most this input size allows),
+        ``val_swap/convincing`` (1 or 0: 1 when each direction is), and per direction
+        ``val_swap/<metric>_a_to_b`` / ``_b_to_a`` (``convincing`` too); the verdict, each
+        direction judged on its own (`verdict.judge_each`): the conversion swaps one way, so a
+        pooled figure could pass on the other direction's strength.
+    """
+    swaps = swap_held_out(model, faces)
+    return judge_swapped_held_out(faces, swaps, centres, model.config.coverage, thresholds)
 
 
 def _direction_figures(metrics: Mapping[str, float]) -> list[str]:

@@ -251,7 +251,11 @@ def _validation_swap_callback(
     (`validation_swaps.faces: 0`).
     """
     from faceswap_pipeline.evaluation.identity import identity_centre
-    from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, ValidationSwapCallback
+    from faceswap_pipeline.evaluation.validation_swaps import (
+        HeldOutFace,
+        ValidationSwapCallback,
+        spread_picks,
+    )
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as parse_evaluation
 
     count = params.validation_swaps.faces
@@ -263,12 +267,10 @@ def _validation_swap_callback(
     faces = {}
     for person in PERSONS:
         usable = [item for item in val_items[person] if item.landmarks68 is not None]
-        picks = np.unique(
-            np.linspace(0, len(usable) - 1, min(count, len(usable))).round().astype(int)
-        )
-        faces[person] = (
-            [HeldOutFace(usable[i].load(), usable[i].landmarks68) for i in picks] if usable else []
-        )
+        faces[person] = [
+            HeldOutFace(usable[i].load(), usable[i].landmarks68)
+            for i in spread_picks(len(usable), count)
+        ]
     if not any(faces.values()):
         logger.info("no held-out faces with landmarks: the validation swaps are not judged")
         return None
