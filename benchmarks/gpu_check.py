@@ -77,6 +77,7 @@ SNAPSHOT_MINUTES = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 # What the bare device machine lacks; importing any of them here would fail there.
 FORBIDDEN_MODULES = ("kedro", "mlflow", "av", "dlib", "kedro_mlflow")
 MAX_FACES_FILE_MB = 50
+PARTS = ("retinaface", "architectures", "face_adversary", "training", "compiled")
 
 
 class Clock:
@@ -572,6 +573,16 @@ def main() -> None:
         "--out", type=Path, help="also write the JSON here (rewritten after every part)"
     )
     parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"which parts to run, comma-separated (default all: {','.join(PARTS)})",
+    )
+    parser.add_argument(
+        "--train-compiled",
+        action="store_true",
+        help="compile the training part even where the gpu preset does not (its compile figures)",
+    )
+    parser.add_argument(
         "--swaps-out", type=Path, help="write the training's held-out swaps here (to judge here)"
     )
     parser.add_argument(
@@ -587,6 +598,9 @@ def main() -> None:
         help="with --judge-swaps: the last snapshot's swaps as a PNG",
     )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        raise SystemExit(f"--parts: unknown {sorted(parts - set(PARTS))}; choose from {PARTS}")
 
     if args.judge_swaps:
         if not args.faces:
@@ -640,7 +654,7 @@ def main() -> None:
         if args.out:
             args.out.write_text(json.dumps(report, indent=1))
 
-    if faces is not None and "frames" in faces:
+    if faces is not None and "frames" in faces and "retinaface" in parts:
         _log("RetinaFace")
         report["retinaface"] = retinaface_speed(
             faces["retinaface_onnx"].tobytes(), faces["frames"], seconds=0.5 if args.smoke else 10.0
@@ -648,7 +662,7 @@ def main() -> None:
         emit()
 
     report["architectures"] = []
-    for architecture, batches in sweep.items():
+    for architecture, batches in sweep.items() if "architectures" in parts else ():
         for batch in batches:
             # The training's minutes come first: a sweep point that would cut into them is skipped.
             if clock.left_s() < train_minutes * 60 + 45:
@@ -674,21 +688,22 @@ def main() -> None:
     # The face adversary's cost (the CPU preset's 0.1; the gpu preset's is 0 until measured): the
     # gpu preset's model and batch, against the sweep's figure without it.
     face_batch = 2 if args.smoke else 64
-    if clock.left_s() > train_minutes * 60 + 45:
-        _log(f"hires batch {face_batch} with the face adversary")
-        report["face_adversary"] = training_speed(
-            "hires", width, face_batch, steps, warmup, False, device, precision, face_adversary=0.1
-        )
-    else:
-        report["face_adversary"] = {"skipped": "time"}
-    emit()
+    if "face_adversary" in parts:
+        if clock.left_s() > train_minutes * 60 + 45:
+            _log(f"hires batch {face_batch} with the face adversary")
+            report["face_adversary"] = training_speed(
+                "hires", width, face_batch, steps, warmup, False, device, precision, 0.1
+            )
+        else:
+            report["face_adversary"] = {"skipped": "time"}
+        emit()
 
-    if faces is not None:
+    if faces is not None and "training" in parts:
         # As long as asked, but never past the budget (the final validation takes a few seconds).
         minutes = max(0.05, min(train_minutes, (clock.left_s() - 30) / 60))
         # As a user trains with the preset (compiled if it says so: then the compile time and the
         # compiled images/s come with the SSIM; part 5 measures compiling either way).
-        compiled = not args.smoke and bool(gpu_preset()["compile"])
+        compiled = not args.smoke and (args.train_compiled or bool(gpu_preset()["compile"]))
         _log(f"training {minutes:.2f} min{' compiled' if compiled else ''}")
         started = time.monotonic()
         try:
@@ -724,7 +739,8 @@ def main() -> None:
 
     # With any time left: the compiled speed of each architecture at its best batch size.
     report["compiled"] = []
-    for architecture in sweep if not args.smoke else ():  # compiling takes minutes on a CPU
+    # Compiling takes minutes on a CPU: not in the smoke run.
+    for architecture in sweep if "compiled" in parts and not args.smoke else ():
         measured = [
             r
             for r in report["architectures"]
