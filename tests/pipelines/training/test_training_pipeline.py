@@ -120,7 +120,8 @@ def test_training_run_writes_the_model_and_an_mlflow_run_and_resumes(
 
 def test_the_gpu_preset_starts_with_only_sizes_steps_and_accelerator_changed(project_with_faces):
     """The `gpu` preset itself (hires 128 px, bf16-mixed, the resident face bank), shrunk to fit a
-    CPU: a preset that cannot start fails here, not on a rented GPU."""
+    CPU: a preset that cannot start fails here, not on a rented GPU. Its `compile: true` is turned
+    off too: compiling takes minutes on a CPU (a speed setting, measured on a GPU by gpu_check)."""
     project = project_with_faces
     shutil.copytree(PROJECT_ROOT / "conf" / "gpu", project / "conf" / "gpu")
     shrink = [
@@ -131,6 +132,7 @@ def test_the_gpu_preset_starts_with_only_sizes_steps_and_accelerator_changed(pro
         "training.min_faces_per_person=8",
         "training.val_max_faces=4",
         "training.preview_faces=2",
+        "training.compile=false",
     ]
     kedro_run(project, "training", shrink, extra_args=["--env", "gpu"])
     summary = json.loads((project / "data/08_reporting/training_summary.json").read_text())
