@@ -706,8 +706,9 @@ def main() -> None:
         compiled = not args.smoke and (args.train_compiled or bool(gpu_preset()["compile"]))
         _log(f"training {minutes:.2f} min{' compiled' if compiled else ''}")
         started = time.monotonic()
-        try:
-            report["training"] = resident_training(
+
+        def train(minutes: float, compile: bool) -> dict:
+            return resident_training(
                 faces,
                 width,
                 train_batch,
@@ -716,23 +717,18 @@ def main() -> None:
                 device,
                 precision,
                 max_val_faces=4 if args.smoke else None,
-                compile=compiled,
+                compile=compile,
                 swaps_out=args.swaps_out,
             )
+
+        try:
+            report["training"] = train(minutes, compiled)
         except Exception as error:  # noqa: BLE001 - a compiler failure is a result; train without it
             if not compiled:
                 raise
             _log(f"compiled training failed ({type(error).__name__}); again without compiling")
-            minutes = max(0.05, minutes - (time.monotonic() - started) / 60)
-            report["training"] = resident_training(
-                faces,
-                width,
-                train_batch,
-                minutes,
-                val_every,
-                device,
-                precision,
-                swaps_out=args.swaps_out,
+            report["training"] = train(
+                max(0.05, minutes - (time.monotonic() - started) / 60), compile=False
             )
             report["training"]["compile_error"] = f"{type(error).__name__}: {error}"[:300]
         emit()
