@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, validation_swap_scores
+from faceswap_pipeline.evaluation.validation_swaps import (
+    HeldOutFace,
+    spread_picks,
+    validation_swap_scores,
+)
 from faceswap_pipeline.evaluation.verdict import VerdictThresholds
 from faceswap_pipeline.faces.extraction import extract_clip_faces
 from faceswap_pipeline.model.networks import ModelConfig
@@ -89,3 +93,11 @@ def test_each_direction_is_judged_on_its_own(held_out_faces: list[HeldOutFace]) 
     assert all(c.text.startswith(("A→B: ", "B→A: ")) for c in verdict.failed)
     # The centres are no one's faces: neither direction is near its target, and each says so.
     assert metrics["val_swap/convincing_a_to_b"] == metrics["val_swap/convincing_b_to_a"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("available", "count", "expected"),
+    [(10, 4, [0, 3, 6, 9]), (3, 16, [0, 1, 2]), (1, 16, [0]), (0, 16, []), (5, 0, [])],
+)
+def test_the_held_out_picks_span_the_faces_from_first_to_last(available, count, expected):
+    assert spread_picks(available, count).tolist() == expected
