@@ -1,8 +1,9 @@
 """Every GPU measurement in one run (at most 8 minutes on one H200), printed as one JSON object.
 
-Runs on a bare machine whose python3 has torch, lightning, onnxruntime, OpenCV and pandas: it puts
-`src/` on `sys.path` and imports only the library layer (`model/`, `faces.detection`), never Kedro,
-MLflow, PyAV or dlib. It measures, in this order, each within what is left of `--budget-minutes`:
+Runs on a bare machine whose python3 has torch, lightning, onnxruntime, OpenCV and pandas (pydantic
+travels as wheels, below): it puts `src/` on `sys.path` and imports only the library layer
+(`model/`, `faces.detection`, `evaluation.validation_swaps`), never Kedro, MLflow, PyAV or dlib.
+It measures, in this order, each within what is left of `--budget-minutes`:
 
 1. `retinaface`: RetinaFace (mobilenet0.25 ONNX) on onnxruntime, CUDA provider when present:
    frames/s at batch 8 on the clip frames in the faces file, and the faces found;
