@@ -25,9 +25,12 @@ on the load.
     # staged by steps (figures independent of the load), from a base model only
     .venv/bin/python benchmarks/time_to_convincing.py --pairs d6/d9 --threads 1 --steps 1600 \
         --every-steps 400 --no-scratch --base-model DIR
-    # the gpu preset on a device machine
+    # the gpu preset on a GPU machine where the whole project is installed
     .venv/bin/python benchmarks/time_to_convincing.py --preset conf/gpu/parameters_training.yml \
         --minutes 30
+
+On a bare device machine (no Kedro, MLflow or dlib) `gpu_check.py` measures the same for the gpu
+preset from scratch: its held-out swaps come back and are judged here by the same verdict.
 """
 
 from __future__ import annotations
