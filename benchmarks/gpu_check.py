@@ -623,18 +623,19 @@ def main() -> None:
     if device.type != "cuda" and not args.smoke:
         raise SystemExit("no CUDA device here: run with --smoke to check the script on a CPU")
     precision = "bf16-mixed"
+    preset = gpu_preset()
     if args.smoke:
         sweep = {"original": [2], "hires": [2]}
         width, steps, warmup, train_minutes, val_every, train_batch = 0.05, 2, 1, 0.01, 2, 2
     else:
         sweep = {"original": [128, 256, 512, 1024], "hires": [32, 64, 128, 256]}
         width, steps, warmup, train_minutes, val_every, train_batch = (
-            gpu_preset()["width"],
+            preset["width"],
             30,  # 10 timed steps after 3 measured half the loop's steady speed on an H200
             5,
             args.train_minutes,
             250,
-            gpu_preset()["batch_size"],
+            preset["batch_size"],
         )
         torch.backends.cudnn.benchmark = True
     clock = Clock(args.budget_minutes)
@@ -704,7 +705,7 @@ def main() -> None:
         minutes = max(0.05, min(train_minutes, (clock.left_s() - 30) / 60))
         # As a user trains with the preset (compiled if it says so: then the compile time and the
         # compiled images/s come with the SSIM; part 5 measures compiling either way).
-        compiled = not args.smoke and (args.train_compiled or bool(gpu_preset()["compile"]))
+        compiled = not args.smoke and (args.train_compiled or bool(preset["compile"]))
         _log(f"training {minutes:.2f} min{' compiled' if compiled else ''}")
         started = time.monotonic()
 
