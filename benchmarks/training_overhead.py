@@ -26,6 +26,8 @@ images/s, and at most 3 % of a step is spent outside the model's forward and bac
     .venv/bin/python benchmarks/training_overhead.py --frozen convolutions  # a step with the base
                                                                     # model's convolutions frozen
     .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1   # the face adversary too
+    .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1 --swap-adversary 0.1
+                                                                    # ... judging the swaps too
     .venv/bin/python benchmarks/training_overhead.py --average-decay 0.999  # the moving average too
 """
 
@@ -70,6 +72,7 @@ def _module(args) -> SwapLightningModule:
             "eye_mouth_weight": 3.0,
             "code_identity_weight": args.code_adversary,
             "face_adversary_weight": args.face_adversary,
+            "swap_adversary_weight": args.swap_adversary,
         },
         compile=args.compile,
         frozen=args.frozen,
@@ -294,7 +297,11 @@ def main() -> None:
         metavar="PART",
         help="model parts that do not train (training.init_frozen), e.g. convolutions",
     )
-    for name, key in (("code", "code_identity_weight"), ("face", "face_adversary_weight")):
+    for name, key in (
+        ("code", "code_identity_weight"),
+        ("face", "face_adversary_weight"),
+        ("swap", "swap_adversary_weight"),
+    ):
         parser.add_argument(
             f"--{name}-adversary",
             type=float,

@@ -33,7 +33,7 @@ from faceswap_pipeline.model.lightning_module import (
     TrainingCollapsedError,
     read_checkpoint_info,
 )
-from faceswap_pipeline.model.settings import OptimizerSettings, TrainingSettings
+from faceswap_pipeline.model.settings import LossSettings, OptimizerSettings, TrainingSettings
 from faceswap_pipeline.model.trainer import build_trainer, find_resume, run_training
 from faceswap_pipeline.pipelines.training.nodes import (
     build_face_banks,
@@ -413,6 +413,40 @@ def test_the_face_adversary_teaches_its_discriminators_and_the_decoders_the_oppo
         before = discriminator(drawn).mean()
         after = discriminator(drawn - 1e3 * expected).mean()
     assert after > before  # a step of the decoder makes the discriminator call them more real
+
+
+def test_the_swap_adversary_judges_the_swaps_by_the_target_s_discriminator():
+    torch.manual_seed(0)
+    module = _module(loss={"face_adversary_weight": 0.1, "swap_adversary_weight": 0.5})
+    codes = {person: module.model.encoder(torch.rand(2, 3, 64, 64)) for person in ("a", "b")}
+    swaps = module._swaps(codes)
+    # A's codes drawn by B's decoder are B's swaps, as a conversion A→B makes them.
+    assert torch.equal(swaps["b"], module.model.decoders["b"](codes["a"]))
+    assert swaps["a"].shape == (2, 3, 64, 64)
+    real = torch.rand(2, 3, 64, 64)
+    reconstruction = F.avg_pool2d(real, 9, stride=1, padding=4)
+    swapped = F.avg_pool2d(torch.rand(2, 3, 64, 64), 9, stride=1, padding=4).requires_grad_(True)
+    module.log = lambda *_, **__: None
+
+    module._face_adversary_loss({"b": (reconstruction, real)}, {"b": swapped}).backward()
+
+    # The swaps' gradient is their own fooling term, weighted by swap_adversary_weight.
+    discriminator = module.face_discriminators["b"]
+    drawn = swapped.detach().requires_grad_(True)
+    logits = discriminator(drawn)
+    fooling = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    (expected,) = torch.autograd.grad(0.5 * fooling, drawn)
+    assert torch.allclose(swapped.grad, expected, atol=1e-7)
+    # And the discriminator learnt from them as fakes: its gradient differs from without them.
+    with_swaps = [weight.grad.clone() for weight in discriminator.parameters()]
+    discriminator.zero_grad()
+    module._face_adversary_loss({"b": (reconstruction, real)}).backward()
+    assert not torch.allclose(with_swaps[0], next(discriminator.parameters()).grad)
+
+
+def test_the_swap_adversary_needs_the_face_adversary():
+    with pytest.raises(ValueError, match=r"swap_adversary_weight needs.*face_adversary_weight"):
+        LossSettings(swap_adversary_weight=0.1)
 
 
 def test_a_checkpoint_says_which_adversaries_it_trained_and_a_mismatch_is_refused(

@@ -287,35 +287,60 @@ class SwapLightningModule(L.LightningModule):
             if self.code_discriminator is not None and len(codes) == 2:
                 total = total + self._code_identity_loss(codes["a"], codes["b"])
             if self.face_discriminators is not None:
-                total = total + self._face_adversary_loss(drawn)
+                swaps = (
+                    self._swaps(codes)
+                    if self.loss_settings.swap_adversary_weight > 0 and len(codes) == 2
+                    else {}
+                )
+                total = total + self._face_adversary_loss(drawn, swaps)
         return total
 
-    def _face_adversary_loss(self, drawn: dict[str, tuple[Tensor, Tensor]]) -> Tensor:
+    def _swaps(self, codes: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Each person's decoder drawing the other person's codes: `{P: (N, 3, S, S)}`, the
+        faces a conversion makes into P (A's faces as B under "b")."""
+        return {
+            person: self.model.decoders[person](codes[other])
+            for person, other in zip(PERSONS, reversed(PERSONS))
+        }
+
+    def _face_adversary_loss(
+        self, drawn: dict[str, tuple[Tensor, Tensor]], swaps: dict[str, Tensor] | None = None
+    ) -> Tensor:
         """The face adversaries' terms, per person P: P's discriminator learns to tell P's real
-        faces from P's decoder's reconstructions of them, and the networks learn to make it take
-        them for real (through a frozen copy), weighted by `face_adversary_weight`."""
+        faces from P's decoder's reconstructions of them (and from `swaps[P]`, the other's faces
+        drawn by P's decoder, when given), and the networks learn to make it take them for real
+        (through a frozen copy), weighted by `face_adversary_weight` (`swap_adversary_weight`)."""
         settings = self.loss_settings
+        swaps = swaps or {}
         total = torch.zeros((), device=self.device)
         for person, (reconstruction, real) in drawn.items():
             discriminator = self.face_discriminators[person]
-            fake = reconstruction.float()
+            fakes = [reconstruction.float()]
+            weights = [settings.face_adversary_weight]
+            if person in swaps:
+                fakes.append(swaps[person].float())
+                weights.append(settings.swap_adversary_weight)
+            fake = torch.cat(fakes)
             # Real and detached drawn faces in one pass: the discriminator has no batch statistics.
             real_logits, fake_logits = discriminator(
                 torch.cat([real.float(), fake.detach()])
-            ).split(len(real))
+            ).split([len(real), len(fake)])
             discriminator_loss = F.binary_cross_entropy_with_logits(
                 real_logits, torch.ones_like(real_logits)
             ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             frozen = {name: weight.detach() for name, weight in discriminator.named_parameters()}
             fooled = torch.func.functional_call(discriminator, frozen, (fake,))
-            generator_loss = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+            for weight, fooled_part in zip(weights, fooled.split([len(f) for f in fakes])):
+                total = total + weight * F.binary_cross_entropy_with_logits(
+                    fooled_part, torch.ones_like(fooled_part)
+                )
             accuracy = torch.cat([(real_logits > 0).flatten(), (fake_logits < 0).flatten()])
             self.log(
                 f"train/face_adversary_accuracy_{person}",
                 accuracy.float().mean(),
                 batch_size=len(real),
             )
-            total = total + discriminator_loss + settings.face_adversary_weight * generator_loss
+            total = total + discriminator_loss
         return total
 
     def _code_identity_loss(self, codes_a: Tensor, codes_b: Tensor) -> Tensor:

@@ -140,6 +140,22 @@ class LossSettings(StrictModel):
         description="weight of the adversaries that tell each person's real faces from drawn ones"
         " (0 = none)",
     )
+    swap_adversary_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the face adversaries' term on the swaps: each person's"
+        " discriminator also judges the other person's faces drawn by this person's decoder"
+        " (0 = none; needs face_adversary_weight > 0)",
+    )
+
+    @model_validator(mode="after")
+    def _swaps_need_the_face_adversary(self) -> LossSettings:
+        if self.swap_adversary_weight > 0 and self.face_adversary_weight <= 0:
+            raise ValueError(
+                "loss.swap_adversary_weight needs the face adversary's discriminators: set"
+                " loss.face_adversary_weight above 0 too (e.g. 0.1), or swap_adversary_weight to 0"
+            )
+        return self
 
     @property
     def with_landmark_mask(self) -> bool:
