@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning as L
 import numpy as np
@@ -18,6 +19,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from faceswap_pipeline.datasets.face_bank import FaceBankFolderDataset
+from faceswap_pipeline.model.callbacks import ProgressLogCallback
 from faceswap_pipeline.model.data import (
     AlignedFaceDataset,
     FaceItem,
@@ -270,6 +272,16 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(
     # The log says it is training and how validation goes (no progress bar in Kedro's console).
     assert "training from step 0" in caplog.text
     assert "validation at step" in caplog.text and "SSIM A 0." in caplog.text
+
+
+def test_the_progress_log_names_the_people_only_where_there_are_two():
+    progress = ProgressLogCallback()
+    both = SimpleNamespace(callback_metrics={"val/ssim_a": torch.tensor(0.5), "val/ssim_b": 0.25})
+    assert progress._per_person(both, "val/ssim") == "A 0.5000, B 0.2500"
+    # The pretraining's one autoencoder: its figure, not "A 0.5000, B -".
+    one = SimpleNamespace(callback_metrics={"val/ssim_a": torch.tensor(0.5)})
+    assert progress._per_person(one, "val/ssim") == "0.5000"
+    assert progress._per_person(SimpleNamespace(callback_metrics={}), "val/ssim") == "A -, B -"
 
 
 def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):

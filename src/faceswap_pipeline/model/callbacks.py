@@ -222,9 +222,20 @@ class ProgressLogCallback(L.Callback):
         self._started = 0.0
         self._last_line = 0.0
 
-    def _metric(self, trainer: L.Trainer, name: str) -> str:
-        value = trainer.callback_metrics.get(name)
-        return f"{float(value):.4f}" if value is not None else "-"
+    def _per_person(self, trainer: L.Trainer, stem: str) -> str:
+        """`stem`'s figure per person, "A 0.1234, B 0.2345"; one figure without a label where
+        only one person has it (the pretraining's one autoencoder); "-" where none has yet."""
+        found = {
+            person: float(value)
+            for person in PERSONS
+            if (value := trainer.callback_metrics.get(f"{stem}_{person}")) is not None
+        }
+        if len(found) == 1:
+            return f"{next(iter(found.values())):.4f}"
+        return ", ".join(
+            f"{person.upper()} {found[person]:.4f}" if person in found else f"{person.upper()} -"
+            for person in PERSONS
+        )
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._started = self._last_line = time.monotonic()
@@ -248,10 +259,9 @@ class ProgressLogCallback(L.Callback):
             else "- images/s"
         )
         logger.info(
-            "training step %d: loss A %s, B %s; %s; %.1f%s min",
+            "training step %d: loss %s; %s; %.1f%s min",
             trainer.global_step,
-            self._metric(trainer, "train/loss_a"),
-            self._metric(trainer, "train/loss_b"),
+            self._per_person(trainer, "train/loss"),
             speed,
             used,
             budget,
@@ -261,12 +271,10 @@ class ProgressLogCallback(L.Callback):
         if trainer.sanity_checking or trainer.global_rank != 0:
             return
         logger.info(
-            "validation at step %d: SSIM A %s, B %s; L1 A %s, B %s",
+            "validation at step %d: SSIM %s; L1 %s",
             trainer.global_step,
-            self._metric(trainer, "val/ssim_a"),
-            self._metric(trainer, "val/ssim_b"),
-            self._metric(trainer, "val/l1_a"),
-            self._metric(trainer, "val/l1_b"),
+            self._per_person(trainer, "val/ssim"),
+            self._per_person(trainer, "val/l1"),
         )
 
 
