@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from faceswap_pipeline.faces.detection import RetinaFaceDetector, choose_providers
 from faceswap_pipeline.faces.extraction import describe_largest_face
@@ -61,9 +64,20 @@ def test_batches_give_the_same_faces_as_single_frames(shared_photos):
     assert len(batch[1]) == 2
 
 
-def test_provider_choice_falls_back_to_the_cpu():
+def test_provider_choice_falls_back_to_the_cpu(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.faces.detection")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert choose_providers(["NoSuchExecutionProvider"]) == ["CPUExecutionProvider"]
     assert choose_providers(None)[-1] == "CPUExecutionProvider"
+    # Without a GPU, CUDA's absence is no news: nothing said at INFO.
+    assert not caplog.records
+    # With one, an onnxruntime without CUDA costs the user its speed: said, with the fix.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_providers(["NoSuchExecutionProvider"]) == ["CPUExecutionProvider"]
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "NoSuchExecutionProvider" in record.getMessage()
+    assert "onnxruntime-gpu" in record.getMessage()
 
 
 def test_bad_images_are_refused(detector):

@@ -95,9 +95,22 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
     wanted = list(requested) if requested else list(DEFAULT_PROVIDERS)
     chosen = [name for name in wanted if name in available]
     missing = [name for name in wanted if name not in available]
+    chosen = chosen or ["CPUExecutionProvider"]
     if missing:
-        logger.info("onnxruntime providers not available here, skipped: %s", ", ".join(missing))
-    return chosen or ["CPUExecutionProvider"]
+        import torch
+
+        # Without a GPU, CUDA's absence is expected (the detector's own line names where it
+        # runs); with one, it is a missing install that costs the user the GPU's speed.
+        if torch.cuda.is_available():
+            logger.warning(
+                "a CUDA GPU is here but this onnxruntime has no %s: RetinaFace runs on %s. Install"
+                " onnxruntime-gpu (in place of onnxruntime) to detect faces on the GPU",
+                ", ".join(missing),
+                chosen[0],
+            )
+        else:
+            logger.debug("onnxruntime providers not here, skipped: %s", ", ".join(missing))
+    return chosen
 
 
 @lru_cache(maxsize=8)
