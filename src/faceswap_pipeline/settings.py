@@ -74,9 +74,11 @@ class _ThirdPartyNoticeFilter(logging.Filter):
 # Lines logged on every run that a user of this project cannot act on, each dropped from its
 # logger's messages by the start of its text:
 # - Lightning 2.6 logs one for its cloud logger (`💡 Tip: ... litlogger`) each time a Trainer is
-#   built unless that logger is in use; the runs here log to MLflow. Its messages go to the logger
-#   of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the same library
-#   under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and fabric each.
+#   built unless that logger is in use (the runs here log to MLflow), and whether a TPU is there
+#   (this project trains on a GPU or the CPU; its "GPU available" line stays). Its messages go to
+#   the logger of whichever of its rank-zero modules was imported last: `pytorch_lightning` (the
+#   same library under its old name, imported by `mlflow.pytorch`) or `lightning`; trainer and
+#   fabric each.
 # - Kedro's sequential runner suggests `--async` loading and saving at every run; its other
 #   messages ("Pipeline execution completed ...") come from the same logger.
 # - kedro-mlflow says it registers its `km.random_name` resolver at every run; the same logger
@@ -88,16 +90,17 @@ _LIGHTNING_RANK_ZERO_LOGGERS = (
     "lightning_fabric.utilities.rank_zero",
 )
 _LOGGED_NOTICES = {
-    **{name: "💡 Tip:" for name in _LIGHTNING_RANK_ZERO_LOGGERS},
+    **{name: ("💡 Tip:", "TPU available:") for name in _LIGHTNING_RANK_ZERO_LOGGERS},
     "kedro.runner.sequential_runner": "Using synchronous mode for loading and saving data",
     "kedro_mlflow.framework.hooks.mlflow_hook": "Registering new custom resolver",
 }
 
 
 class _NoticeFilter(logging.Filter):
-    """Drops a logger's messages that start with `start` (its notice); its others still show."""
+    """Drops a logger's messages that start with `start` (its notice, or one of several); its
+    others still show."""
 
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str | tuple[str, ...]) -> None:
         super().__init__()
         self.start = start
 

@@ -140,6 +140,7 @@ def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kep
     for name in {rank_zero.log.name, "pytorch_lightning.utilities.rank_zero"}:
         rank_zero_log = logging.getLogger(name)
         assert not rank_zero_log.filter(record("💡 Tip: For seamless cloud logging, try litlogger"))
+        assert not rank_zero_log.filter(record("TPU available: False, using: 0 TPU cores"))
         assert rank_zero_log.filter(record("GPU available: False, used: False"))
     runner_log = logging.getLogger("kedro.runner.sequential_runner")
     assert not runner_log.filter(record("Using synchronous mode for loading and saving data. Use"))
