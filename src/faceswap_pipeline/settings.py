@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from kedro.framework.project import LOGGING, configure_logging
@@ -100,9 +101,11 @@ class _NoticeFilter(logging.Filter):
     """Drops a logger's messages that start with `start` (its notice, or one of several); its
     others still show."""
 
-    def __init__(self, start: str | tuple[str, ...]) -> None:
+    def __init__(self, start: str | Sequence[str]) -> None:
         super().__init__()
-        self.start = start
+        # A tuple for `str.startswith`: Kedro's settings loader (dynaconf) reads this module's
+        # upper-case names and turns the tuples in `_LOGGED_NOTICES` into lists in place.
+        self.start = start if isinstance(start, str) else tuple(start)
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.start)

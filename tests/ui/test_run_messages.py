@@ -129,7 +129,7 @@ def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kep
     import lightning.pytorch  # noqa: F401  (sets the rank-zero logger; MLflow may set another)
     from lightning_utilities.core import rank_zero
 
-    from faceswap_pipeline.settings import silence_third_party_notices
+    from faceswap_pipeline.settings import _NoticeFilter, silence_third_party_notices
 
     silence_third_party_notices()
 
@@ -142,6 +142,10 @@ def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kep
         assert not rank_zero_log.filter(record("💡 Tip: For seamless cloud logging, try litlogger"))
         assert not rank_zero_log.filter(record("TPU available: False, using: 0 TPU cores"))
         assert rank_zero_log.filter(record("GPU available: False, used: False"))
+    # Kedro's settings loader turns the notices' tuples into lists in place: the same filter.
+    listed = _NoticeFilter(["💡 Tip:", "TPU available:"])
+    assert not listed.filter(record("TPU available: False, using: 0 TPU cores"))
+    assert listed.filter(record("GPU available: False, used: False"))
     runner_log = logging.getLogger("kedro.runner.sequential_runner")
     assert not runner_log.filter(record("Using synchronous mode for loading and saving data. Use"))
     assert runner_log.filter(record("Pipeline execution completed successfully in 9.5 sec."))
