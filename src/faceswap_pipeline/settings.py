@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 from kedro.framework.project import LOGGING, configure_logging
@@ -92,23 +91,23 @@ _LIGHTNING_RANK_ZERO_LOGGERS = (
 )
 _LOGGED_NOTICES = {
     **{name: ("💡 Tip:", "TPU available:") for name in _LIGHTNING_RANK_ZERO_LOGGERS},
-    "kedro.runner.sequential_runner": "Using synchronous mode for loading and saving data",
-    "kedro_mlflow.framework.hooks.mlflow_hook": "Registering new custom resolver",
+    "kedro.runner.sequential_runner": ("Using synchronous mode for loading and saving data",),
+    "kedro_mlflow.framework.hooks.mlflow_hook": ("Registering new custom resolver",),
 }
 
 
 class _NoticeFilter(logging.Filter):
-    """Drops a logger's messages that start with `start` (its notice, or one of several); its
-    others still show."""
+    """Drops a logger's messages that start with one of `starts` (its notices); its others still
+    show."""
 
-    def __init__(self, start: str | Sequence[str]) -> None:
+    def __init__(self, *starts: str) -> None:
         super().__init__()
-        # A tuple for `str.startswith`: Kedro's settings loader (dynaconf) reads this module's
-        # upper-case names and turns the tuples in `_LOGGED_NOTICES` into lists in place.
-        self.start = start if isinstance(start, str) else tuple(start)
+        # A tuple whatever `_LOGGED_NOTICES` holds: Kedro's settings loader (dynaconf) reads this
+        # module's upper-case names and turns its tuples into lists in place.
+        self.starts = starts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(self.start)
+        return not str(record.msg).startswith(self.starts)
 
 
 def silence_third_party_notices() -> None:
@@ -119,8 +118,8 @@ def silence_third_party_notices() -> None:
             "ignore", message=message, category=category, module=re.escape(module)
         )
     _add_filter_once("py.warnings", _ThirdPartyNoticeFilter())
-    for name, start in _LOGGED_NOTICES.items():
-        _add_filter_once(name, _NoticeFilter(start))
+    for name, starts in _LOGGED_NOTICES.items():
+        _add_filter_once(name, _NoticeFilter(*starts))
 
 
 def _add_filter_once(logger_name: str, log_filter: logging.Filter) -> None:

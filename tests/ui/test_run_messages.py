@@ -143,7 +143,7 @@ def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kep
         assert not rank_zero_log.filter(record("TPU available: False, using: 0 TPU cores"))
         assert rank_zero_log.filter(record("GPU available: False, used: False"))
     # Kedro's settings loader turns the notices' tuples into lists in place: the same filter.
-    listed = _NoticeFilter(["💡 Tip:", "TPU available:"])
+    listed = _NoticeFilter(*["💡 Tip:", "TPU available:"])
     assert not listed.filter(record("TPU available: False, using: 0 TPU cores"))
     assert listed.filter(record("GPU available: False, used: False"))
     runner_log = logging.getLogger("kedro.runner.sequential_runner")
