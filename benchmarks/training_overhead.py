@@ -29,6 +29,10 @@ images/s, and at most 3 % of a step is spent outside the model's forward and bac
     .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1 --swap-adversary 0.1
                                                                     # ... judging the swaps too
     .venv/bin/python benchmarks/training_overhead.py --average-decay 0.999  # the moving average too
+    # a step of the preset from scratch against one of the base model's recipe (README --params)
+    .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1 --average-decay 0.999
+    .venv/bin/python benchmarks/training_overhead.py --face-adversary 0.1 --average-decay 0.999 \
+        --code-adversary 0.1 --warp 0 --clip-grad-norm 1.0
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ def _module(args) -> SwapLightningModule:
             "face_adversary_weight": args.face_adversary,
             "swap_adversary_weight": args.swap_adversary,
         },
+        augmentation={"warp": args.warp},
         compile=args.compile,
         frozen=args.frozen,
     )
@@ -231,6 +236,7 @@ def training_loop(args, banks: dict[str, torch.Tensor], device: torch.device) ->
             enable_model_summary=False,
             num_sanity_val_steps=0,
             limit_val_batches=0,
+            gradient_clip_val=args.clip_grad_norm,
             default_root_dir=folder,
             callbacks=[clock.callback, speed, ProgressLogCallback(speed=speed)],
         )
@@ -316,6 +322,20 @@ def main() -> None:
         metavar="DECAY",
         help="keep the moving average of the weights too (training.optimizer.average_decay);"
         " the bare model never has it, so compare the training loop's figure",
+    )
+    parser.add_argument(
+        "--warp",
+        type=float,
+        default=CPU_PRESET["augmentation"]["warp"],
+        help="random warp strength (training.augmentation.warp); 0: off, as in the base model's"
+        " recipe",
+    )
+    parser.add_argument(
+        "--clip-grad-norm",
+        type=float,
+        metavar="NORM",
+        help="clip each step's gradients to this norm (training.optimizer.clip_grad_norm); the"
+        " bare model never clips, so compare the training loop's figure",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
