@@ -54,7 +54,7 @@ def inner_face_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     return mask.astype(bool)
 
 
-def _inner_faces(
+def inner_faces(
     images: list[np.ndarray], landmarks68: np.ndarray, face_px: float | None
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
     """The face's box of each same-size picture, brought to `face_px` (area-averaged down; a
@@ -93,7 +93,7 @@ def inner_face_detail(
     Returns:
         The variance (>= 0; NaN when the region is empty).
     """
-    faces = _inner_faces([image_rgb], landmarks68, face_px)
+    faces = inner_faces([image_rgb], landmarks68, face_px)
     if faces is None:
         return float("nan")
     (face,), mask = faces
@@ -124,7 +124,7 @@ def detail_ratio(
         raise ValueError(
             f"output {output_rgb.shape} and source {source_rgb.shape} must be the same size"
         )
-    faces = _inner_faces([source_rgb, output_rgb], landmarks68, face_px)
+    faces = inner_faces([source_rgb, output_rgb], landmarks68, face_px)
     if faces is None:
         return float("nan")
     (source, output), mask = faces

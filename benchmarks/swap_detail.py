@@ -1,0 +1,149 @@
+r"""Where a trained pair's detail goes: each checkpoint's held-out faces reconstructed (A→A, B→B)
+and swapped (A→B, B→A), pasted back into their crops as the validation swaps are, and measured.
+
+For each checkpoint (a pair training's `last.ckpt`, e.g. one `time_to_convincing.py` leaves in its
+preview folder), the judged network (the moving average where the run keeps one) draws the held-out
+faces of both people, the same faces the training holds out (its `val_fraction` and `val_max_faces`,
+then `--faces` spread over them). Per direction, medians over the faces:
+- **detail kept**: `evaluation.detail.detail_ratio`, the validation swaps' figure (drawn face over
+  the real one, inner face at 40 px);
+- **following the source**: the correlation of the drawn face's Laplacian with the real face's
+  inside the same inner face. A reconstruction should follow it closely; a swap follows the
+  source's pose and expression (eye and mouth edges in the same places) but should not carry its
+  texture, so a swap whose detail rises with this figure is copying the source (glasses, teeth,
+  hair), one whose detail rises without it draws its own.
+A swap that reconstructs each person sharply but keeps little detail when swapped has a decoder
+that does not carry over to the other person's codes; one that keeps little in both is soft.
+
+    .venv/bin/python benchmarks/swap_detail.py --pair d12/d18 \
+        scratch=/tmp/time_to_convincing_d12_d18_XXXX/from_scratch/checkpoints/last.ckpt \
+        base=/tmp/time_to_convincing_d12_d18_YYYY/from_base_model/checkpoints/last.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, log_warnings_only
+from time_to_convincing import CLIPS
+
+from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, detail_ratio, inner_faces
+from faceswap_pipeline.evaluation.validation_swaps import (
+    DIRECTIONS,
+    HeldOutFace,
+    composite_swap,
+    spread_picks,
+)
+from faceswap_pipeline.model.augmentation import crop_model_region
+from faceswap_pipeline.model.lightning_module import SwapLightningModule
+from faceswap_pipeline.model.networks import SwapModel
+
+PRESET = PROJECT / "conf" / "base" / "parameters_training.yml"
+
+
+def held_out_faces(pair: tuple[str, str], count: int, cache: Path) -> dict[str, list[HeldOutFace]]:
+    """Each person's held-out faces as the training holds them out (the preset's `val_fraction`
+    and `val_max_faces`), `count` of them spread over the span: ``{"a": [...], "b": [...]}``."""
+    from faceswap_pipeline.pipelines.training.nodes import face_items, select_training_faces
+
+    params = yaml.safe_load(PRESET.read_text())["training"]
+    clips = [extract_clip(SHARED_VIDEOS / CLIPS[name], cache) for name in pair]
+    (crops_a, table_a), (crops_b, table_b) = clips
+    faces_a, faces_b = loaders(crops_a), loaders(crops_b)
+    table = select_training_faces(faces_a, table_a, faces_b, table_b, params)
+    held_out = {}
+    for person, faces in (("a", faces_a), ("b", faces_b)):
+        rows = table[(table["person"] == person) & (table["split"] == "val")]
+        # As `bank_rows` keeps at most `val_max_faces`, spread over the held-out span.
+        rows = rows.iloc[spread_picks(len(rows), params["val_max_faces"])]
+        items = [item for item in face_items(rows, faces, person) if item.landmarks68 is not None]
+        held_out[person] = [
+            HeldOutFace(items[i].load(), items[i].landmarks68)
+            for i in spread_picks(len(items), count)
+        ]
+    return held_out
+
+
+def judged_network(checkpoint: Path) -> tuple[SwapModel, int]:
+    """The network a run is judged by (its moving average, where it keeps one) and its step."""
+    module = SwapLightningModule.load_from_checkpoint(checkpoint, map_location="cpu")
+    step = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    return module.network.eval(), int(step)
+
+
+def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.ndarray) -> float:
+    """Correlation of the two pictures' Laplacians (grey) inside the real face's inner face, the
+    face at `DETAIL_FACE_PX`: 1 when the drawn face's fine detail is the real face's."""
+    regions = inner_faces([real, drawn], landmarks68, DETAIL_FACE_PX)
+    if regions is None:
+        return float("nan")
+    pictures, mask = regions
+    real_edges, drawn_edges = (
+        cv2.Laplacian(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), cv2.CV_64F)[mask]
+        for picture in pictures
+    )
+    return float(np.corrcoef(real_edges, drawn_edges)[0, 1])
+
+
+def measure(network: SwapModel, faces: dict[str, list[HeldOutFace]]) -> dict[str, tuple]:
+    """``{"A→A": (detail kept, following the source), "A→B": ...}``, medians over the faces."""
+    config = network.config
+    figures = {}
+    for source, target in DIRECTIONS:
+        crops = torch.from_numpy(np.stack([face.crop for face in faces[source]]))
+        region = crop_model_region(
+            crops.permute(0, 3, 1, 2).float() / 255.0, config.input_size, config.coverage
+        )
+        for person in (source, target):
+            with torch.no_grad():
+                drawn = network(region, person).mul(255).round().to(torch.uint8)
+            details, followed = [], []
+            for face, output in zip(faces[source], drawn.permute(0, 2, 3, 1).numpy(), strict=True):
+                picture = composite_swap(face.crop, face.landmarks68, output, config.coverage)
+                details.append(detail_ratio(picture, face.crop, face.landmarks68))
+                followed.append(laplacian_correlation(picture, face.crop, face.landmarks68))
+            figures[f"{source.upper()}→{person.upper()}"] = (
+                float(np.nanmedian(details)),
+                float(np.nanmedian(followed)),
+            )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("checkpoints", nargs="+", metavar="NAME=CKPT")
+    parser.add_argument("--pair", default="d12/d18", help=f"A/B, of {', '.join(CLIPS)}")
+    parser.add_argument("--faces", type=int, default=20, help="held-out faces per person")
+    parser.add_argument(
+        "--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces"
+    )
+    args = parser.parse_args()
+    log_warnings_only()
+
+    pair = tuple(args.pair.split("/"))
+    faces = held_out_faces(pair, args.faces, args.cache)
+    print(
+        f"{args.pair}: {len(faces['a'])} and {len(faces['b'])} held-out faces; detail kept /"
+        " following the source (Laplacian correlation), medians"
+    )
+    columns = ("A→A", "B→B", "A→B", "B→A")
+    print("| checkpoint | step | " + " | ".join(columns) + " |")
+    print("|---|---:|" + "---|" * len(columns))
+    for entry in args.checkpoints:
+        name, _, path = entry.partition("=")
+        network, step = judged_network(Path(path))
+        figures = measure(network, faces)
+        cells = [f"{figures[c][0]:.2f} / {figures[c][1]:.2f}" for c in columns]
+        print(f"| {name} | {step} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
