@@ -118,6 +118,20 @@ def test_zoom_and_shift_stay_within_five_percent():
     assert scale.max() - scale.min() >= 0.07
 
 
+def test_the_random_warp_is_off_before_warp_from_step_and_as_configured_from_it():
+    config = AugmentationConfig(warp=0.7, warp_from_step=400)
+    assert config.at_step(0).warp == config.at_step(399).warp == 0.0
+    assert config.at_step(0).rotation_deg == config.rotation_deg  # the rest as configured
+    assert config.at_step(400) == config.at_step(5000) == config
+    assert AugmentationConfig(warp=1.0).at_step(0).warp == 1.0  # 0: from the first step
+    only_warp = AugmentationConfig(**{**NOTHING, "warp": 1.0, "warp_from_step": 400})
+    faces = _faces(count=4)
+    warped, target = augment_faces(faces, INPUT_SIZE, COVERAGE, only_warp.at_step(10))
+    assert torch.equal(warped, target[:, :3])
+    warped, target = augment_faces(faces, INPUT_SIZE, COVERAGE, only_warp.at_step(400))
+    assert not torch.equal(warped, target[:, :3])
+
+
 def test_random_warp_distorts_the_input_only_and_gently():
     faces = _faces(count=32)
     config = AugmentationConfig(**{**NOTHING, "warp": 1.0})

@@ -581,6 +581,24 @@ def test_a_resumed_run_trains_at_this_runs_learning_rate_not_the_checkpoints(cli
     assert expected[0] > expected[1] > expected[2] == expected[3] == pytest.approx(5e-5)
 
 
+def test_a_run_warps_its_faces_from_warp_from_step_and_says_so(clip_faces, monkeypatch, caplog):
+    from faceswap_pipeline.model import lightning_module
+
+    warps, augment_faces = [], lightning_module.augment_faces
+
+    def recording(faces, input_size, coverage, config, *args, **kwargs):
+        warps.append(config.warp)
+        return augment_faces(faces, input_size, coverage, config, *args, **kwargs)
+
+    monkeypatch.setattr(lightning_module, "augment_faces", recording)
+    module = _module(augmentation={"warp": 1.0, "warp_from_step": 2})
+    with caplog.at_level("INFO", logger=lightning_module.__name__):
+        _trainer(max_steps=4, limit_val_batches=0).fit(module, datamodule=_datamodule(clip_faces))
+    # Each step augments both people's faces: two calls a step.
+    assert warps == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    assert "step 2: the random warp is on from here" in caplog.text
+
+
 class _GradientNorms(L.Callback):
     """Each step's total gradient norm as computed, and as the optimizer steps with it."""
 

@@ -3,6 +3,7 @@ val."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +32,8 @@ from faceswap_pipeline.model.settings import (
     OptimizerSettings,
     adversaries_in,
 )
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -118,6 +121,8 @@ class SwapLightningModule(L.LightningModule):
         self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})
         self.loss_settings = LossSettings.model_validate(loss or {})
         self.augmentation = AugmentationConfig.model_validate(augmentation or {})
+        # This step's augmentation (`augmentation.at_step`): set at the start of every step.
+        self._augmentation_now = self.augmentation.at_step(0)
         # Plain values, as every checkpoint so far holds them: checkpoints are read back with
         # torch.load(weights_only=True), which refuses other classes, and `load_from_checkpoint`
         # passes them back in here.
@@ -242,7 +247,7 @@ class SwapLightningModule(L.LightningModule):
             faces = faces.float()
             if stage == "train":
                 inputs, target = augment_faces(
-                    faces, config.input_size, config.coverage, self.augmentation
+                    faces, config.input_size, config.coverage, self._augmentation_now
                 )
                 # Out of place: without warp, the input is a view of the target.
                 inputs, target = inputs / 255.0, target / 255.0
@@ -386,7 +391,8 @@ class SwapLightningModule(L.LightningModule):
         )
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        """Set this step's learning rate from the settings and the step count.
+        """Set this step's learning rate and augmentation (the random warp from
+        `augmentation.warp_from_step`) from the settings and the step count.
 
         Set here rather than by a torch scheduler: a resumed checkpoint restores the optimizer's
         own learning rate (and a scheduler's base rate), so a rate or schedule changed between
@@ -398,6 +404,15 @@ class SwapLightningModule(L.LightningModule):
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate
         self.log("train/lr", learning_rate, batch_size=1)
+        augmentation = self.augmentation.at_step(self.global_step)
+        if augmentation.warp != self._augmentation_now.warp and self.global_rank == 0:
+            logger.info(
+                "step %d: the random warp is on from here (training.augmentation.warp_from_step:"
+                " %d)",
+                self.global_step,
+                self.augmentation.warp_from_step,
+            )
+        self._augmentation_now = augmentation
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the step's total gradient norm (before any clipping): a spike in it comes before a

@@ -31,6 +31,8 @@ class AugmentationConfig(StrictModel):
         flip: mirror half of the faces horizontally.
         warp: multiplier of faceit's random-warp jitter (1 = N(0, 5 px) on a 160 px region).
         warp_grid: control points per side of the jittered grid (faceit: 5).
+        warp_from_step: the optimizer step (counted over all runs) from which the random warp is
+            on; before it the faces are not warped (`at_step`). 0: from the first step.
     """
 
     strength: float = Field(1.0, ge=0)
@@ -40,6 +42,14 @@ class AugmentationConfig(StrictModel):
     flip: bool = True
     warp: float = Field(1.0, ge=0)
     warp_grid: int = Field(5, ge=2)
+    warp_from_step: int = Field(0, ge=0)
+
+    def at_step(self, step: int) -> AugmentationConfig:
+        """The augmentation of optimizer step `step`: without the random warp before
+        `warp_from_step`, as configured from it."""
+        if step >= self.warp_from_step or self.warp == 0:
+            return self
+        return self.model_copy(update={"warp": 0.0})
 
 
 class OptimizerSettings(StrictModel):
