@@ -26,7 +26,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import yaml
@@ -38,10 +37,12 @@ from faceswap_pipeline.evaluation.validation_swaps import (
     DIRECTIONS,
     HeldOutFace,
     composite_swap,
+    pick_held_out_faces,
     spread_picks,
 )
+from faceswap_pipeline.faces.quality import grey_laplacian
 from faceswap_pipeline.model.augmentation import crop_model_region
-from faceswap_pipeline.model.lightning_module import SwapLightningModule
+from faceswap_pipeline.model.lightning_module import SwapLightningModule, read_checkpoint_info
 from faceswap_pipeline.model.networks import SwapModel
 
 PRESET = PROJECT / "conf" / "base" / "parameters_training.yml"
@@ -62,19 +63,14 @@ def held_out_faces(pair: tuple[str, str], count: int, cache: Path) -> dict[str, 
         rows = table[(table["person"] == person) & (table["split"] == "val")]
         # As `bank_rows` keeps at most `val_max_faces`, spread over the held-out span.
         rows = rows.iloc[spread_picks(len(rows), params["val_max_faces"])]
-        items = [item for item in face_items(rows, faces, person) if item.landmarks68 is not None]
-        held_out[person] = [
-            HeldOutFace(items[i].load(), items[i].landmarks68)
-            for i in spread_picks(len(items), count)
-        ]
+        held_out[person] = pick_held_out_faces(face_items(rows, faces, person), count)
     return held_out
 
 
 def judged_network(checkpoint: Path) -> tuple[SwapModel, int]:
     """The network a run is judged by (its moving average, where it keeps one) and its step."""
     module = SwapLightningModule.load_from_checkpoint(checkpoint, map_location="cpu")
-    step = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
-    return module.network.eval(), int(step)
+    return module.network.eval(), read_checkpoint_info(checkpoint).step
 
 
 def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.ndarray) -> float:
@@ -84,10 +80,7 @@ def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.n
     if regions is None:
         return float("nan")
     pictures, mask = regions
-    real_edges, drawn_edges = (
-        cv2.Laplacian(cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY), cv2.CV_64F)[mask]
-        for picture in pictures
-    )
+    real_edges, drawn_edges = (grey_laplacian(picture)[mask] for picture in pictures)
     return float(np.corrcoef(real_edges, drawn_edges)[0, 1])
 
 

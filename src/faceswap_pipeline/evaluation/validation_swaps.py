@@ -53,6 +53,21 @@ def spread_picks(available: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(0, available - 1, min(count, available)).round().astype(int))
 
 
+def pick_held_out_faces(items: Sequence, count: int) -> list[HeldOutFace]:
+    """The faces a person's validation swaps judge: `count` of their held-out faces that have
+    landmarks, spread over them (`spread_picks`), loaded.
+
+    Args:
+        items: the person's held-out `model.data.FaceItem`s, in clip order.
+        count: how many to pick (`training.validation_swaps.faces`).
+    """
+    usable = [item for item in items if item.landmarks68 is not None]
+    return [
+        HeldOutFace(usable[i].load(), usable[i].landmarks68)
+        for i in spread_picks(len(usable), count)
+    ]
+
+
 def composite_swap(
     crop: np.ndarray, landmarks: np.ndarray, swapped_region: np.ndarray, coverage: float
 ) -> np.ndarray:

@@ -6,6 +6,21 @@ import cv2
 import numpy as np
 
 
+def grey_laplacian(image: np.ndarray) -> np.ndarray:
+    """The Laplacian of the grey image: ``(H, W)`` float64 (sharpness's raw material).
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB (or ``(H, W)`` grey).
+    """
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(
+            "the Laplacian takes an (H, W, 3) or (H, W) uint8 image, got "
+            f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
+        )
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    return cv2.Laplacian(grey, cv2.CV_64F)
+
+
 def laplacian_variance(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     """Sharpness: the variance of the Laplacian of the grey image (Pech-Pacheco et al. 2000).
 
@@ -19,17 +34,11 @@ def laplacian_variance(image: np.ndarray, mask: np.ndarray | None = None) -> flo
     Returns:
         The variance, >= 0.
     """
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError(
-            "laplacian_variance() takes an (H, W, 3) or (H, W) uint8 image, got "
-            f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
-        )
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    laplacian = cv2.Laplacian(grey, cv2.CV_64F)
+    laplacian = grey_laplacian(image)
     if mask is None:
         return float(laplacian.var())
-    if mask.shape != grey.shape:
-        raise ValueError(f"mask must be {grey.shape} like the image, got {mask.shape}")
+    if mask.shape != laplacian.shape:
+        raise ValueError(f"mask must be {laplacian.shape} like the image, got {mask.shape}")
     selected = laplacian[mask.astype(bool)]
     return float(selected.var()) if selected.size else float("nan")
 

@@ -252,9 +252,8 @@ def _validation_swap_callback(
     """
     from faceswap_pipeline.evaluation.identity import identity_centre
     from faceswap_pipeline.evaluation.validation_swaps import (
-        HeldOutFace,
         ValidationSwapCallback,
-        spread_picks,
+        pick_held_out_faces,
     )
     from faceswap_pipeline.pipelines.evaluation.params import parse_params as parse_evaluation
 
@@ -264,13 +263,7 @@ def _validation_swap_callback(
     if any(identities[p] is None or len(identities[p]) == 0 for p in PERSONS):
         logger.info("no identity tables: the validation swaps are not judged (run face_extraction)")
         return None
-    faces = {}
-    for person in PERSONS:
-        usable = [item for item in val_items[person] if item.landmarks68 is not None]
-        faces[person] = [
-            HeldOutFace(usable[i].load(), usable[i].landmarks68)
-            for i in spread_picks(len(usable), count)
-        ]
+    faces = {person: pick_held_out_faces(val_items[person], count) for person in PERSONS}
     if not any(faces.values()):
         logger.info("no held-out faces with landmarks: the validation swaps are not judged")
         return None
