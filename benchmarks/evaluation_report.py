@@ -44,9 +44,16 @@ def make_project(folder: Path) -> Path:
     return folder
 
 
-def kedro_run(project: Path, pipeline: str | None, params: list[str], env: str | None) -> float:
-    """`kedro run` in `project`; returns its wall time in seconds, or exits with its output."""
-    command = [sys.executable, "-m", "kedro", "run"]
+def kedro_run(
+    project: Path,
+    pipeline: str | None,
+    params: list[str],
+    env: str | None,
+    options: tuple[str, ...] = (),
+) -> float:
+    """`kedro run` in `project` (`options`: more of its options, e.g. `--to-outputs X`); returns its
+    wall time in seconds, or exits with its output."""
+    command = [sys.executable, "-m", "kedro", "run", *options]
     if pipeline:
         command += ["--pipelines", pipeline]
     if env:

@@ -15,6 +15,7 @@ from faceswap_pipeline.compositing import (
     face_region,
     get_blender,
     get_colour_transfer,
+    jaw_fitted_mask,
     landmark_hull_mask,
     warp_crop_to_region,
 )
@@ -48,6 +49,43 @@ def test_mask_is_zero_outside_the_hull_and_one_in_its_middle():
     assert (mask > 0).sum() < hull.sum()
     hard = landmark_hull_mask(landmarks, (240, 240), erosion=0.0, feather=0.0)
     assert set(np.unique(hard)) <= {0.0, 1.0}
+
+
+def _on_ellipse(angle_deg: float, fraction: float, centre=(120.0, 110.0), radii=(50.0, 65.0)):
+    """(row, col) of the point at `fraction` of the radius in the direction `angle_deg`."""
+    angle = np.radians(angle_deg)
+    x = centre[0] + fraction * radii[0] * np.cos(angle)
+    y = centre[1] + fraction * radii[1] * np.sin(angle)
+    return int(round(y)), int(round(x))
+
+
+def test_mask_cut_to_the_swapped_jaw_only_where_that_lies_inside():
+    source = _ellipse_landmarks()
+    centre = source.mean(axis=0)
+    # Points 0-16 are the jaw line in the 68-point layout: on this ellipse, angles 0-86 degrees.
+    inward = source.copy()
+    inward[:17] += (centre - source[:17]) * 0.12  # ~7 px towards the middle
+    hard = {"erosion": 0.0, "feather": 0.0}
+    cut = jaw_fitted_mask(source, inward, (240, 240), **hard)
+    whole = landmark_hull_mask(source, (240, 240), **hard)
+    assert whole[_on_ellipse(40, 0.95)] == 1 and cut[_on_ellipse(40, 0.95)] == 0
+    assert cut[_on_ellipse(40, 0.8)] == 1
+    assert np.array_equal(cut[:, :100], whole[:, :100])  # the side away from the jaw is whole
+    # A jaw drawn wider changes nothing; the result is never above the source's own mask.
+    outward = source.copy()
+    outward[:17] -= (centre - source[:17]) * 0.12
+    assert np.array_equal(
+        jaw_fitted_mask(source, outward, (240, 240)), landmark_hull_mask(source, (240, 240))
+    )
+    assert (
+        jaw_fitted_mask(source, inward, (240, 240)) <= landmark_hull_mask(source, (240, 240))
+    ).all()
+    # Landmarks found far off (a poor model's output) move the jaw by at most 0.15 of the face's
+    # size (~15 px here): the face is not cut away.
+    wild = source.copy()
+    wild[:17] = centre
+    clamped = jaw_fitted_mask(source, wild, (240, 240), **hard)
+    assert clamped[_on_ellipse(40, 0.95)] == 0 and clamped[_on_ellipse(40, 0.6)] == 1
 
 
 def test_mask_rejects_bad_landmarks():

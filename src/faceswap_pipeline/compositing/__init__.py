@@ -8,7 +8,7 @@ from faceswap_pipeline.compositing.colour import (
     get_colour_transfer,
 )
 from faceswap_pipeline.compositing.label import draw_label
-from faceswap_pipeline.compositing.masks import landmark_hull_mask
+from faceswap_pipeline.compositing.masks import jaw_fitted_mask, landmark_hull_mask
 from faceswap_pipeline.compositing.warp import border_window, face_region, warp_crop_to_region
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "face_region",
     "get_blender",
     "get_colour_transfer",
+    "jaw_fitted_mask",
     "landmark_hull_mask",
     "warp_crop_to_region",
 ]

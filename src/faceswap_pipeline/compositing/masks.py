@@ -1,4 +1,5 @@
-"""Face masks: the convex hull of the 68 facial landmarks, eroded and feathered."""
+"""Face masks: the convex hull of the 68 facial landmarks, eroded and feathered, and that hull cut
+to a swapped face's own jaw line."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from faceswap_pipeline.arrays import finite_array
 # the same on a 100-pixel and a 600-pixel face.
 DEFAULT_EROSION = 0.03
 DEFAULT_FEATHER = 0.08
+# The jaw line in dlib's 68-point (iBUG 300-W) layout: ear to ear along the chin.
+JAW_POINTS = slice(0, 17)
+# How far a swapped face's jaw point may pull the mask inwards, as a fraction of the face's size:
+# a narrower face's jaw lies ~0.1 inside a wider one's; landmarks found on a poor model output may
+# be far off, and must not cut the face away.
+MAX_JAW_SHIFT = 0.15
 
 
 def face_size(landmarks68: np.ndarray) -> float:
@@ -26,6 +33,7 @@ def landmark_hull_mask(
     *,
     erosion: float = DEFAULT_EROSION,
     feather: float = DEFAULT_FEATHER,
+    size: float | None = None,
 ) -> np.ndarray:
     """A soft mask of the face: the hull of its landmarks, shrunk by `erosion`, blurred by
     `feather`.
@@ -40,6 +48,7 @@ def landmark_hull_mask(
         shape: (height, width) of that image.
         erosion: how far to shrink the hull, as a fraction of the face size (>= 0).
         feather: the width of the soft edge, as a fraction of the face size (>= 0; 0 = a hard edge).
+        size: the face size in pixels the fractions are of; None: these landmarks' (`face_size`).
 
     Returns:
         (height, width) float32 in [0, 1]; 1 inside the face, 0 outside.
@@ -50,7 +59,7 @@ def landmark_hull_mask(
     height, width = int(shape[0]), int(shape[1])
     if height <= 0 or width <= 0:
         raise ValueError(f"mask shape must be positive (height, width), got {shape}")
-    size = face_size(points)
+    size = face_size(points) if size is None else size
     hull = cv2.convexHull(np.round(points).astype(np.int32))
     mask = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(mask, hull, 255)
@@ -71,6 +80,50 @@ def landmark_hull_mask(
         cv2.fillConvexPoly(hull_mask, hull, 1)
         soft *= hull_mask
     return np.clip(soft, 0.0, 1.0)
+
+
+def jaw_fitted_mask(
+    landmarks68: np.ndarray,
+    swapped_landmarks68: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    erosion: float = DEFAULT_EROSION,
+    feather: float = DEFAULT_FEATHER,
+    max_jaw_shift: float = MAX_JAW_SHIFT,
+) -> np.ndarray:
+    """The source face's mask (`landmark_hull_mask`), cut along the swapped face's jaw line where it
+    lies inside the source's.
+
+    A decoder draws its own person's face shape and, around it, that person's background: where the
+    target's face is narrower than the source's, the source's hull would paste a strip of the
+    target's background along the jaw. Cut there, the source's own cheek shows instead. Each jaw
+    point moves at most `max_jaw_shift` of the face's size, and outward moves change nothing (the
+    mask is the smaller of the two hulls), so a wrong landmark costs at most a thin strip.
+
+    Args:
+        landmarks68: (68, 2) the source face's landmarks, pixels of the image the mask is for.
+        swapped_landmarks68: (68, 2) the landmarks found on the swapped face, the same pixels.
+        shape: (height, width) of that image.
+        erosion, feather: as `landmark_hull_mask`, for both hulls.
+        max_jaw_shift: the largest move of a jaw point, a fraction of the source face's size.
+
+    Returns:
+        (height, width) float32 in [0, 1], never above the source's own mask.
+    """
+    points = _check_landmarks(landmarks68)
+    swapped = _check_landmarks(swapped_landmarks68)
+    if max_jaw_shift < 0:
+        raise ValueError(f"max_jaw_shift must be >= 0, got {max_jaw_shift}")
+    shift = swapped[JAW_POINTS] - points[JAW_POINTS]
+    length = np.linalg.norm(shift, axis=1, keepdims=True)
+    size = face_size(points)
+    shift *= np.minimum(1.0, max_jaw_shift * size / np.maximum(length, 1e-9))
+    fitted = points.astype(np.float64)
+    fitted[JAW_POINTS] += shift
+    # Both edges eroded and feathered by the same pixels: the source face's.
+    source_mask = landmark_hull_mask(points, shape, erosion=erosion, feather=feather, size=size)
+    fitted_mask = landmark_hull_mask(fitted, shape, erosion=erosion, feather=feather, size=size)
+    return np.minimum(source_mask, fitted_mask)
 
 
 def _check_landmarks(landmarks68: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from faceswap_pipeline.compositing import (
     face_region,
     get_blender,
     get_colour_transfer,
+    jaw_fitted_mask,
     landmark_hull_mask,
     warp_crop_to_region,
 )
@@ -467,20 +468,33 @@ class FaceSwapConverter:
         compositing = self.settings.compositing
         work_size = self.geometry.input_size * _WORK_SCALE
         to_work = face.to_input * _WORK_SCALE
-        hull = landmark_hull_mask(
-            transform_points(face.landmarks68, to_work),
-            (work_size, work_size),
-            erosion=compositing.mask_erosion,
-            feather=compositing.mask_feather,
-        )
-        mask = hull * self._window
-        if not mask.any():
-            return
         # Bicubic, as the warp back into the frame: each bilinear resampling of the enlarged face
         # softens the detail the model drew (`warp_crop_to_region`).
         swapped_work = cv2.resize(
             swapped_face, (work_size, work_size), interpolation=cv2.INTER_CUBIC
         )
+        points = transform_points(face.landmarks68, to_work)
+        if compositing.follow_swapped_jaw:
+            # dlib's shape predictor on the drawn face, in the source face's box (the model's
+            # output is aligned as its input was): ~1 ms at this size.
+            box = np.concatenate([points.min(axis=0), points.max(axis=0)])
+            hull = jaw_fitted_mask(
+                points,
+                landmarks68(swapped_work, box),
+                (work_size, work_size),
+                erosion=compositing.mask_erosion,
+                feather=compositing.mask_feather,
+            )
+        else:
+            hull = landmark_hull_mask(
+                points,
+                (work_size, work_size),
+                erosion=compositing.mask_erosion,
+                feather=compositing.mask_feather,
+            )
+        mask = hull * self._window
+        if not mask.any():
+            return
         original_work = cv2.resize(
             model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR
         )

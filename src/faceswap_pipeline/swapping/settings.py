@@ -92,6 +92,12 @@ class CompositingSettings(StrictModel):
     border_fade: float = Field(
         0.08, ge=0.0, le=0.5, description="fraction of the model region its square edge fades over"
     )
+    follow_swapped_jaw: bool = Field(
+        True,
+        description="cut the mask to the swapped face's own jaw line where it lies inside the"
+        " source's (landmarks found on the model's output), so a narrower target face shows the"
+        " source's cheek there, not the target's background",
+    )
     colour_transfer: Literal["reinhard_lab", "histogram", "none"] = "reinhard_lab"
     blend: Literal["alpha", "seamless"] = "alpha"
 

@@ -7,12 +7,15 @@ import logging
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from faceswap_pipeline.compositing import jaw_fitted_mask, landmark_hull_mask
 from faceswap_pipeline.evaluation.detail import detail_ratio
+from faceswap_pipeline.faces.alignment import transform_points
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import face_descriptor, landmarks68
 from faceswap_pipeline.model import ModelConfig, SwapModel
@@ -192,6 +195,76 @@ def test_pixels_change_inside_the_face_only_and_faceless_frames_are_untouched(
         int(points[:, 0].mean()) - 10 : int(points[:, 0].mean()) + 10,
     ]
     assert centre.mean() > 0.5
+
+
+def _frame(video: Path, index: int) -> VideoFrame:
+    return next(frame for frame in iter_frames(video) if frame.index == index)
+
+
+@pytest.mark.parametrize("follow_swapped_jaw", [True, False])
+def test_a_narrower_target_face_shows_the_source_cheek_not_its_background(
+    swap_model, shared_videos, follow_swapped_jaw
+):
+    # A "model" that draws d18's real aligned face, narrowed to 80 % of its width around its
+    # middle, whatever it is given: a perfect swap onto a target whose face is narrower than
+    # d12's (or turned, as d18 never is while d12 is), with d18's grey background around it. Along
+    # d12's jaw outside d18's, the mask cut to the swapped jaw keeps d12's own cheek; the source's
+    # hull alone pastes d18's background there (a pale streak along the jaw in the video).
+    params = parse_params(
+        {
+            "precision": "fp32",
+            "identity": {"swap_all_faces": True},
+            "output": {"label": False},
+            "compositing": {"follow_swapped_jaw": follow_swapped_jaw, "colour_transfer": "none"},
+        }
+    )
+    working = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+    geometry, detector = working.geometry, working.detector
+
+    def aligned(frame: VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The face's model input, its 68 landmarks in frame px and the frame → input matrix."""
+        found = detector.detect([frame.rgb])[0]
+        to_input = geometry.frame_to_model_input(found.landmarks5[0])
+        points = landmarks68(frame.rgb, found.boxes[0])
+        return working.cut_model_input(frame.rgb, to_input), points, to_input
+
+    target_face, target_points, target_to_input = aligned(
+        _frame(shared_videos / "single_d18.mp4", 60)
+    )
+    size = geometry.input_size
+    narrowing = np.array([[0.8, 0.0, 0.1 * size], [0.0, 1.0, 0.0]])
+    target_face = cv2.warpAffine(
+        target_face, narrowing, (size, size), borderMode=cv2.BORDER_REPLICATE
+    )
+    source = _frame(shared_videos / "single_d12.mp4", 20)
+    _, source_points, source_to_input = aligned(source)
+    converter = FaceSwapConverter(
+        lambda faces: np.stack([target_face] * len(faces)), geometry, detector, None, params
+    )
+    (result,) = converter.run([source])
+    assert result.faces_swapped == 1
+
+    # d18's landmarks where the swap draws them in d12's frame.
+    drawn_points = transform_points(
+        transform_points(transform_points(target_points, target_to_input), narrowing),
+        cv2.invertAffineTransform(source_to_input),
+    )
+    # Where the source's mask (as the converter makes it) pastes at least a third of the swapped
+    # face, outside the jaw line d18's face is drawn with (its hull grown by 4 px for the
+    # landmarks' disagreement).
+    shape = source.rgb.shape[:2]
+    compositing = params.compositing
+    pasted = landmark_hull_mask(
+        source_points, shape, erosion=compositing.mask_erosion, feather=compositing.mask_feather
+    )
+    drawn = jaw_fitted_mask(source_points, drawn_points, shape, erosion=0, feather=0)
+    strip = (pasted > 0.33) & (cv2.dilate(drawn, np.ones((9, 9), np.uint8)) == 0)
+    assert strip.sum() > 100  # d18's jaw lies inside d12's on one side at least
+    difference = np.abs(result.swapped.astype(float) - source.rgb).mean(axis=2)[strip].mean()
+    if follow_swapped_jaw:
+        assert difference < 3
+    else:
+        assert difference > 10
 
 
 def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
