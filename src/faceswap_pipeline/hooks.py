@@ -327,6 +327,68 @@ def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     return [problem for problem in problems if problem is not None]
 
 
+def missing_input_problems(
+    pipeline: Pipeline,
+    catalog: DataCatalog,
+    stages: Callable[[], dict[str, Pipeline]],
+) -> list[str]:
+    """One message per stage that makes inputs of ``pipeline`` not made yet (empty: all there).
+
+    A run of some stages reads what earlier ones wrote (conversion reads face extraction's identity
+    tables and training's swap model); without them Kedro failed in the first node that read one,
+    with a traceback of a few hundred lines. An input is missing when its dataset does not exist
+    and cannot be loaded: the optional ones (a base model, reference photos, a previous run's
+    faces) load as "none" and are not named.
+
+    Args:
+        pipeline: the stages this run runs.
+        catalog: the run's catalog.
+        stages: gives the project's stages by name, in run order (called only when an input is
+            missing: it imports every stage).
+    """
+    from kedro.io import DatasetError
+
+    missing = []
+    for name in sorted(pipeline.inputs()):
+        if name.startswith("params:") or name == "parameters" or catalog.exists(name):
+            continue
+        try:
+            catalog.load(name)
+        except DatasetError:
+            missing.append(name)
+    if not missing:
+        return []
+    by_stage: dict[str, list[str]] = {}
+    made_by = stages()
+    for name in missing:
+        makers = [stage for stage, made in made_by.items() if name in made.all_outputs()]
+        if makers:  # else not a stage's output: the node that reads it says what is wrong
+            location = _dataset_location(catalog, name)
+            by_stage.setdefault(makers[0], []).append(f"{name} ({location})" if location else name)
+    return [
+        f"not made yet: {', '.join(by_stage[stage])}, which the {stage} pipeline makes: run"
+        f" `kedro run --pipelines {stage}` first, or a plain `kedro run` (every stage in order)"
+        for stage in made_by
+        if stage in by_stage
+    ]
+
+
+def project_stages() -> dict[str, Pipeline]:
+    """Every stage of the project by name, in the order a plain `kedro run` runs them, then the
+    others (`pretraining`). Built here: in a `kedro run --pipelines X` Kedro loads only X."""
+    import importlib
+
+    from faceswap_pipeline.pipeline_registry import DEFAULT_STAGES, pipeline_names
+
+    names = [name for name in pipeline_names() if name != "__default__"]
+    order = [name for name in DEFAULT_STAGES if name in names]
+    order += [name for name in names if name not in order]
+    return {
+        name: importlib.import_module(f"faceswap_pipeline.pipelines.{name}").create_pipeline()
+        for name in order
+    }
+
+
 def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
     """Remove what a killed run left under temporary names (``.partial-*``: files being written,
     work folders) in every folder this run writes to, so that nothing half-made outlives a run."""
@@ -362,7 +424,8 @@ def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Pa
 
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid, an output folder
-    cannot be written or its training asks for a GPU this machine does not have; the one error
+    cannot be written, its training asks for a GPU this machine does not have or an input an
+    earlier stage makes is not there yet; the one error
     lists every problem found. Says which of conf/local's parameter files a preset run reads over
     its preset. A run that finishes leaves no empty work folder behind.
 
@@ -393,8 +456,10 @@ class PreflightHooks:
         if not problems:
             # Only valid parameters name folders worth checking (training.checkpoint_dir) and
             # devices (training.trainer).
-            problems = output_folder_problems(pipeline, catalog) + accelerator_problems(
-                pipeline, catalog
+            problems = (
+                output_folder_problems(pipeline, catalog)
+                + accelerator_problems(pipeline, catalog)
+                + missing_input_problems(pipeline, catalog, project_stages)
             )
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))

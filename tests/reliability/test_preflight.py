@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -29,6 +30,7 @@ from faceswap_pipeline.hooks import (
     PreflightError,
     PreflightHooks,
     accelerator_problems,
+    missing_input_problems,
     output_folder_problems,
     parameter_problems,
 )
@@ -298,6 +300,33 @@ def test_a_folder_that_refuses_new_files_even_to_root_is_refused(tmp_path):
     assert problem.startswith("cannot write report: folder /proc/sys/kernel is not writable (")
 
 
+def _identity(table: pd.DataFrame) -> pd.DataFrame:
+    return table
+
+
+def test_an_input_an_earlier_stage_makes_is_named_with_that_stage_until_it_is_there(tmp_path):
+    table = tmp_path / "03_primary" / "identity_person_a.parquet"
+    catalog = DataCatalog(
+        {
+            "person_a_identity": ParquetDataset(filepath=str(table)),
+            # Optional: an empty folder loads as no photos, so it is never "missing".
+            "reference_photos": ImageFolderDataset(path=str(tmp_path / "photos")),
+        }
+    )
+    extraction = Pipeline([Node(_identity, "frames", "person_a_identity")])
+    conversion = Pipeline(
+        [Node(lambda identity, photos: identity, ["person_a_identity", "reference_photos"], "out")]
+    )
+    stages = {"face_extraction": extraction, "conversion": conversion}
+    (problem,) = missing_input_problems(conversion, catalog, lambda: stages)
+    assert problem.startswith("not made yet: person_a_identity (")
+    assert "identity_person_a.parquet), which the face_extraction pipeline makes: run" in problem
+    assert "`kedro run --pipelines face_extraction` first" in problem
+    table.parent.mkdir(parents=True)
+    pd.DataFrame({"track": [0]}).to_parquet(table)
+    assert missing_input_problems(conversion, catalog, lambda: stages) == []
+
+
 def _kedro_run_failing(project: Path, args: list[str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "run", *args],
@@ -377,3 +406,25 @@ def test_kedro_run_with_an_unwritable_output_folder_writes_nothing(tmp_path, sha
     ), output[-4000:]
     assert "Running node" not in output
     assert _files_under(project / "data") == [project / "data" / "02_intermediate"]
+
+
+@pytest.mark.slow
+def test_kedro_run_of_a_later_stage_before_the_earlier_ones_names_what_to_run_first(
+    tmp_path, shared_videos
+):
+    project = make_project(tmp_path / "project")
+    output = _kedro_run_failing(
+        project,
+        ["--pipelines", "conversion", "--params", ",".join(local_sources(shared_videos))],
+    )
+    assert "Error: PreflightError: refused before any work started" in output, output[-4000:]
+    assert (
+        "not made yet: person_a_identity (data/03_primary/identity_person_a.parquet),"
+        " person_b_identity (data/03_primary/identity_person_b.parquet), which the"
+        " face_extraction pipeline makes: run `kedro run --pipelines face_extraction` first"
+        in output
+    ), output[-4000:]
+    assert "swap_model" in output and "the training pipeline makes" in output, output[-4000:]
+    assert "Running node" not in output and "Traceback" not in output
+    assert "not implemented for" not in output  # no warning from the check itself
+    assert _mlflow_runs(project) == []

@@ -23,5 +23,8 @@ class MlflowRunIdDataset(AbstractDataset[None, "str | None"]):
     def _save(self, data: None) -> None:
         raise DatasetError("MlflowRunIdDataset is read-only: it reports the active MLflow run")
 
+    def _exists(self) -> bool:
+        return True  # always loads: None outside a run
+
     def _describe(self) -> dict[str, Any]:
         return {}
