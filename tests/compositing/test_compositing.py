@@ -19,7 +19,7 @@ from faceswap_pipeline.compositing import (
     landmark_hull_mask,
     warp_crop_to_region,
 )
-from faceswap_pipeline.compositing.colour import histogram_match, reinhard_lab
+from faceswap_pipeline.compositing.colour import MAX_SPREAD_GAIN, histogram_match, reinhard_lab
 
 
 def _ellipse_landmarks(centre=(120.0, 110.0), radii=(50.0, 65.0)) -> np.ndarray:
@@ -104,6 +104,29 @@ def test_colour_transfer_moves_the_statistics_towards_the_target(photo: np.ndarr
     after = np.abs(recoloured[inside].astype(np.float32).mean(0) - target[inside].mean(0)).sum()
     assert after < 0.25 * before
     assert recoloured.shape == photo.shape and recoloured.dtype == np.uint8
+
+
+def test_reinhard_widens_a_channel_spread_at_most_by_its_cap(photo: np.ndarray):
+    # The drawn face is a washed-out copy (a quarter of the colour spread around its mean): matching
+    # the photo's spread would widen each channel 4x and blow its slight tints up into colours (the
+    # purple eyes and mouths of a pale target's face pasted under warm light). The mean is matched.
+    mean = photo.reshape(-1, 3).mean(0)
+    washed_out = np.clip(mean + (photo - mean) * 0.25, 0, 255).astype(np.uint8)
+    mask = landmark_hull_mask(_ellipse_landmarks(), photo.shape[:2], feather=0.0)
+    inside = mask > 0.5
+
+    def lab_spread(image: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2LAB)[inside].astype(np.float64).std(0)
+
+    recoloured = reinhard_lab(washed_out, photo, mask)
+    gain = lab_spread(recoloured) / lab_spread(washed_out)
+    assert (gain <= MAX_SPREAD_GAIN * 1.05).all() and (gain >= MAX_SPREAD_GAIN * 0.9).all(), gain
+    lab_mean = cv2.cvtColor(recoloured, cv2.COLOR_RGB2LAB)[inside].mean(0)
+    target_mean = cv2.cvtColor(photo, cv2.COLOR_RGB2LAB)[inside].mean(0)
+    assert np.abs(lab_mean - target_mean).max() < 3
+    # Narrowing is not capped: the photo matched to its washed-out copy takes its spread.
+    narrowed = lab_spread(reinhard_lab(photo, washed_out, mask)) / lab_spread(photo)
+    assert (narrowed < 0.3).all(), narrowed
 
 
 def test_histogram_match_reproduces_the_target_distribution():
