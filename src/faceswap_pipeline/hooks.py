@@ -2,8 +2,9 @@
 and where.
 
 Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks
-that every folder the run will write to can be written, so a bad value or a read-only disk fails in
-seconds, not after hours of work. Nodes never see paths (the catalog does all I/O), so they cannot
+that every folder the run will write to can be written and every input an earlier stage makes is
+there, so a bad value, a read-only disk or a stage run too early fails in seconds, not after hours
+of work. Nodes never see paths (the catalog does all I/O), so they cannot
 say where their outputs went; the catalog can: `OutputSummaryHooks` names each output written to a
 file or folder, relative to the project when it is inside it. `VerdictHooks` repeats the
 evaluation's verdict last.
@@ -425,9 +426,9 @@ def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Pa
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid, an output folder
     cannot be written, its training asks for a GPU this machine does not have or an input an
-    earlier stage makes is not there yet; the one error
-    lists every problem found. Says which of conf/local's parameter files a preset run reads over
-    its preset. A run that finishes leaves no empty work folder behind.
+    earlier stage makes is not there yet; the one error lists every problem found. Says which of
+    conf/local's parameter files a preset run reads over its preset. A run that finishes leaves no
+    empty work folder behind.
 
     It goes first (`tryfirst`): kedro-mlflow opens its MLflow run in its own `before_pipeline_run`,
     and a refusal after that left a run in the UI marked FINISHED, with nothing in it.
