@@ -3,7 +3,7 @@ alone.
 
     .venv/bin/python benchmarks/conversion_speed.py [--video PATH] [--model
     data/06_models/swap_model]
-        [--width 0.5] [--seconds N] [--repeat 3] [--set conversion.key=value ...]
+        [--width 0.5] [--seconds N] [--repeat 3] [--set compositing.blend=seamless ...]
 
 The limit is decoding every frame to RGB and encoding it (H.264 with the audio copied), with nothing
 in between. The conversion adds detection, tracking, identity, alignment, the model and compositing.
