@@ -222,7 +222,7 @@ def convert_video_file(
         converter: from `build_converter` (its `settings.output`: size, label, side by side, H.264).
         metadata: container tags (`provenance_tags`).
         start_s, end_s: the span to convert, in seconds of the source; None: its start, its end.
-        show_progress: show a progress bar with frames/s.
+        show_progress: show a progress bar with frames/s (on a terminal; never in a log file).
 
     Returns:
         The per-frame report (`REPORT_COLUMNS`).
@@ -263,7 +263,8 @@ def convert_video_file(
             total=expected_frames,
             unit="frame",
             desc=f"converting {video.name}",
-            disable=not show_progress,
+            # On a terminal only (None: tqdm's own check); in a log file its redraws are noise.
+            disable=None if show_progress else True,
         ) as bar,
     ):
         decoded = iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report)

@@ -411,7 +411,8 @@ class VideoWriter(_OutputWriter):
         except BaseException:
             self.abort()
             raise
-        logger.info("wrote %d frames to %s", self.frames_written, self.output_path)
+        # Debug: the file is often a work file the caller moves into place, and says so itself.
+        logger.debug("wrote %d frames to %s", self.frames_written, self.output_path)
         return self.output_path
 
     def abort(self) -> None:

@@ -153,6 +153,14 @@ def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, sh
     assert report["time_s"].iloc[0] == pytest.approx(2.0, abs=1e-3)
 
 
+def test_no_progress_bar_is_drawn_into_a_log_file(swap_model, d18_identity, shared_videos, capfd):
+    # `kedro run > run.log`: stderr is not a terminal, so tqdm's redraws would be noise in the log
+    # (one "converting ...: 1%|..." record per update, joined by carriage returns).
+    _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", start_s=1.0, duration_s=0.5)
+    written = capfd.readouterr()
+    assert "frame/s" not in written.err and "frame/s" not in written.out
+
+
 def test_video_without_audio_and_without_the_source_person_passes_through(
     swap_model, d18_identity, shared_videos, caplog
 ):

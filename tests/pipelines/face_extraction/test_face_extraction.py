@@ -104,12 +104,15 @@ def _faceless_video(path: Path, frames: int = 12) -> Path:
     return path
 
 
-def test_a_video_without_faces_warns_and_gives_empty_outputs(tmp_path, caplog):
+def test_a_video_without_faces_warns_and_gives_empty_outputs(tmp_path, caplog, capfd):
     video = _faceless_video(tmp_path / "empty_wall.mp4")
     metadata = video_metadata("person_b", video)
     catalog = face_extraction_catalog(tmp_path, "person_b", video, metadata)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         run_face_extraction(catalog, "person_b")
+    # Not a terminal (a log file): progress goes to log lines, no bar's redraws.
+    assert "frame/s" not in capfd.readouterr().err
+    assert "empty_wall: extracting faces (12 frames)" in caplog.text
     assert "empty_wall: no face found in 12 frames" in caplog.text
     assert "person_b: no face kept" in caplog.text
     assert catalog.load("person_b_face_alignments").empty

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -210,7 +211,9 @@ class _VideoFaceChunks:
         # PNG encoding of one batch runs in a second thread while the next batch is detected; at
         # most two batches wait, so memory stays bounded. On a Dask worker a bar would garble the
         # terminal: progress goes to the log instead, which the worker forwards to the user.
-        progress = _ProgressLog(self.video, expected) if not self.progress_bar else None
+        # A bar only where a person watches (a terminal); in a log file its redraws are noise.
+        show_bar = self.progress_bar and sys.stderr.isatty()
+        progress = _ProgressLog(self.video, expected) if not show_bar else None
         with (
             tqdm(
                 total=expected,
@@ -218,7 +221,7 @@ class _VideoFaceChunks:
                 unit="frame",
                 mininterval=1.0,
                 leave=False,
-                disable=not self.progress_bar,
+                disable=not show_bar,
             ) as bar,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="face-png") as encoder,
         ):
