@@ -453,9 +453,10 @@ def extract_video_faces(
     params = parse_params(face_extraction)
     plan, to_extract = _plan_videos(raw_videos, video_metadata, extracted_before, params)
     logger.info(
-        "%s: %d videos, %d already extracted with these settings, %d to extract",
+        "%s: %d video%s, %d already extracted with these settings, %d to extract",
         plan["person"].iloc[0] if len(plan) else "face extraction",
         len(plan),
+        "" if len(plan) == 1 else "s",
         int(plan["reused"].sum()),
         len(to_extract),
     )
@@ -710,12 +711,14 @@ def _identity_rule(params: FaceExtractionParams, with_references: bool) -> str:
 
 def _log_summary(person: str, summary: dict[str, Any], identity_rule: str) -> None:
     logger.info(
-        "%s: %d videos, %d frames read, %d faces found in %d tracks, %d kept (%s), rejected: %s",
+        "%s: %d video%s, %d frames read, %d faces found in %d track%s, %d kept (%s), rejected: %s",
         person,
         summary["videos"],
+        "" if summary["videos"] == 1 else "s",
         summary["frames_read"],
         summary["faces_found"],
         summary["tracks"],
+        "" if summary["tracks"] == 1 else "s",
         summary["faces_kept"],
         identity_rule,
         _describe_counts(summary["rejected"]) or "none",
@@ -782,8 +785,9 @@ def _contact_sheet(
     )
     header = [
         (
-            f"{person}: {summary['videos']} videos, {summary['frames_read']} frames read,"
-            f" {summary['faces_found']} faces found in {summary['tracks']} tracks"
+            f"{person}: {summary['videos']} video{'' if summary['videos'] == 1 else 's'},"
+            f" {summary['frames_read']} frames read, {summary['faces_found']} faces found in"
+            f" {summary['tracks']} track{'' if summary['tracks'] == 1 else 's'}"
         ),
         (
             f"kept {summary['faces_kept']} faces ({summary['frames_with_kept_face']} frames);"
