@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
+from faceswap_pipeline.model import ModelConfig, SwapModel, save_swap_model
 from tests.helpers.kedro_project import kedro_run, kedro_run_failing, local_sources, make_project
 
 pytestmark = pytest.mark.slow
@@ -55,10 +57,12 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     system_temp.mkdir()
     env = {"TMPDIR": str(system_temp)}
     planted = [_plant(project, relative) for relative in LEFTOVERS]
+    # The two short clips: face extraction takes seconds.
+    sources = local_sources(shared_videos, "single_d18.mp4", "single_d12.mp4")
 
     # Ingestion writes data/01_raw/videos/<person>/: its leftovers go, the others stay until their
     # stage runs.
-    kedro_run(project, "ingestion", local_sources(shared_videos), env=env)
+    kedro_run(project, "ingestion", sources, env=env)
     videos = project / "data/01_raw/videos"
     assert [p for p in planted if p.exists()] == planted[2:]
     hidden = [
@@ -69,12 +73,22 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
     assert _videos(system_temp) == []  # nothing fetched through the system's temporary folder
 
     # Training and conversion sweep their folders before their first node, even when that node then
-    # stops.
-    kedro_run_failing(project, "training", env=env)  # no faces yet: a user error
-    assert not planted[2].exists()
-    kedro_run_failing(
-        project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"], env=env
+    # stops (their inputs there, so the preflight lets them start).
+    kedro_run(project, "face_extraction", sources, env=env)
+    too_few = kedro_run_failing(
+        project, "training", ["training.min_faces_per_person=100000"], env=env
     )
+    assert "TooFewFacesError" in too_few.stderr, too_few.stderr[-3000:]
+    assert not planted[2].exists()
+    torch.manual_seed(0)
+    save_swap_model(
+        SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
+        project / "data/06_models/swap_model",
+    )
+    not_a_video = tmp_path / "page.mp4"
+    not_a_video.write_text("<html>not a video</html>")
+    refused = kedro_run_failing(project, "conversion", [f"conversion.video={not_a_video}"], env=env)
+    assert "page.mp4" in refused.stderr, refused.stderr[-3000:]
     assert [p for p in planted if p.exists()] == []
     assert _files(project / "data/07_model_output") == []
     assert _videos(system_temp) == []
@@ -82,12 +96,11 @@ def test_each_run_sweeps_what_a_killed_run_left_in_the_folders_it_writes(tmp_pat
 
 def test_preflight_creates_no_folder(tmp_path, shared_videos):
     project = make_project(tmp_path / "project")
-    # No model: the conversion stops at its first node, after the preflight checked every output
-    # folder.
+    # No faces, no model: the preflight refuses the conversion, after checking every output folder.
     result = kedro_run_failing(
         project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
     )
-    assert "ModelFileError" in result.stderr, (result.stdout + result.stderr)[-3000:]
+    assert "not made yet: " in result.stderr, (result.stdout + result.stderr)[-3000:]
     made = (
         sorted(p.relative_to(project).as_posix() for p in (project / "data").rglob("*"))
         if (project / "data").exists()

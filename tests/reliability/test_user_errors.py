@@ -88,9 +88,10 @@ def test_a_missing_model_and_a_preflight_refusal_are_short(tmp_path, shared_vide
         project, "conversion", [f"conversion.video={shared_videos / 'single_d18.mp4'}"]
     )
     output = _output(missing_model)
-    # The model file's error, raised inside the swap_model dataset (Kedro wraps it in a
-    # DatasetError).
-    assert "Error: ModelFileError: no model weights at" in missing_model.stderr, output[-3000:]
+    # Refused before any work: what the earlier stages make and is not there yet, and the
+    # pipeline that makes it.
+    assert "Error: PreflightError: refused before any work started" in missing_model.stderr
+    assert "not made yet: swap_model (data/06_models/swap_model" in missing_model.stderr, output
     assert "kedro run --pipelines training" in missing_model.stderr
     assert "Traceback" not in output and len(output.splitlines()) <= MAX_LINES, output
 
