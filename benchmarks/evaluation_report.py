@@ -50,9 +50,10 @@ def kedro_run(
     params: list[str],
     env: str | None,
     options: tuple[str, ...] = (),
+    echo: bool = True,
 ) -> float:
-    """`kedro run` in `project` (`options`: more of its options, e.g. `--to-outputs X`); returns its
-    wall time in seconds, or exits with its output."""
+    """`kedro run` in `project` (`options`: more of its options, e.g. `--to-outputs X`; `echo`:
+    print the command first); returns its wall time in seconds, or exits with its output."""
     command = [sys.executable, "-m", "kedro", "run", *options]
     if pipeline:
         command += ["--pipelines", pipeline]
@@ -66,7 +67,8 @@ def kedro_run(
         "DO_NOT_TRACK": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    print(f"$ {' '.join(command[1:])}   (in {project})", flush=True)
+    if echo:
+        print(f"$ {' '.join(command[1:])}   (in {project})", flush=True)
     started = time.perf_counter()
     result = subprocess.run(
         command, cwd=project, env=environment, capture_output=True, text=True, check=False

@@ -70,7 +70,7 @@ def main() -> None:
         save_swap_model(network, project / "data" / "06_models" / "swap_model")
         for variant in ["", *args.variant]:
             params = people + [item for item in variant.split(",") if item]
-            kedro_run(project, "conversion,evaluation", params, None)
+            kedro_run(project, "conversion,evaluation", params, None, echo=False)
             summary = json.loads((reporting / "evaluation_summary.json").read_text())
             figures = [f"{summary['metrics'][key]:.3f}" for key in COLUMNS]
             verdict = "convincing" if summary["verdict"]["convincing"] else "not yet"
