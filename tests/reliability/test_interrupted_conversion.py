@@ -54,11 +54,12 @@ def test_sigkill_during_conversion_leaves_nothing_at_the_final_path(tmp_path, sh
     ]
 
     def output_being_written() -> bool:
-        # Midway: the progress bar is past 40% and the encoder's hidden partial file exists (the
-        # muxer may still hold the packets in its interleaving queue, so its size says little).
+        # Midway: the progress lines are past 40 % and the encoder's hidden partial file exists
+        # (the muxer may still hold the packets in its interleaving queue, so its size says little).
         logs = list(project.glob("killed-run-*.log"))
         progress = logs[0].read_text(errors="replace") if logs else ""
-        midway = re.search(r"converting single_d18\.mp4:\s+([4-9]\d)%", progress) is not None
+        midway = re.search(r"converting single_d18\.mp4: \d+ frames of \d+ \([4-9]\d %\)", progress)
+        midway = midway is not None
         return midway and any(staging.glob("*.partial.mp4"))
 
     kill_kedro_run_when(project, params, output_being_written, env={"TMPDIR": str(system_temp)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from faceswap_pipeline import __version__
 from faceswap_pipeline.compositing import draw_label
 from faceswap_pipeline.model import SwapModel
 from faceswap_pipeline.model.inference import choose_device, choose_precision
+from faceswap_pipeline.progress import ProgressLog
 from faceswap_pipeline.swapping.faces import (
     FaceSwapConverter,
     FrameResult,
@@ -222,7 +224,8 @@ def convert_video_file(
         converter: from `build_converter` (its `settings.output`: size, label, side by side, H.264).
         metadata: container tags (`provenance_tags`).
         start_s, end_s: the span to convert, in seconds of the source; None: its start, its end.
-        show_progress: show a progress bar with frames/s (on a terminal; never in a log file).
+        show_progress: show progress: a bar with frames/s on a terminal, else a log line at every
+            tenth of the frames.
 
     Returns:
         The per-frame report (`REPORT_COLUMNS`).
@@ -263,17 +266,24 @@ def convert_video_file(
             total=expected_frames,
             unit="frame",
             desc=f"converting {video.name}",
-            # On a terminal only (None: tqdm's own check); in a log file its redraws are noise.
-            disable=None if show_progress else True,
+            # A bar on a terminal only; in a log file its redraws are noise: ten lines instead.
+            disable=not (show_progress and sys.stderr.isatty()),
         ) as bar,
     ):
         decoded = iter_frames(video, start_s=start_s, end_s=end_s, report=decode_report)
         frames = prefetched(decoded, _QUEUE_FRAMES)
         with BackgroundWriter(writer.write, _ENCODE_QUEUE_FRAMES) as background:
+            progress = (
+                ProgressLog(f"converting {video.name}", expected_frames, every_s=None, tenths=True)
+                if show_progress and bar.disable
+                else None
+            )
             for result in converter.run(frames):
                 background.write(framer(result.original, result.swapped), result.time_s)
                 rows.append(_report_row(result))
                 bar.update(1)
+                if progress is not None:
+                    progress.update(1)
         if not rows:
             raise ValueError(
                 f"no frames of {video.name} between {start_s or 0} s and {end_s or 'the end'}; "

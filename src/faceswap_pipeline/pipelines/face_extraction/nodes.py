@@ -28,6 +28,7 @@ from faceswap_pipeline.pipelines.face_extraction.params import (
     fingerprint_hash,
     parse_params,
 )
+from faceswap_pipeline.progress import ProgressLog
 from faceswap_pipeline.safe_names import safe_stem
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,14 @@ class _VideoFaceChunks:
         # terminal: progress goes to the log instead, which the worker forwards to the user.
         # A bar only where a person watches (a terminal); in a log file its redraws are noise.
         show_bar = self.progress_bar and sys.stderr.isatty()
-        progress = _ProgressLog(self.video, expected) if not show_bar else None
+        progress = None
+        if not show_bar:
+            logger.info(
+                "%s: extracting faces (%s frames)",
+                self.video,
+                expected if expected is not None else "unknown",
+            )
+            progress = ProgressLog(self.video, expected)
         with (
             tqdm(
                 total=expected,
@@ -277,39 +285,6 @@ class _VideoFaceChunks:
             counts.descriptors,
             dict(counts.rejected) or "none",
         )
-
-
-class _ProgressLog:
-    """Progress of one video as log lines, every ``every_s`` seconds (where a progress bar cannot
-    show)."""
-
-    def __init__(self, video: str, expected: int | None, every_s: float = 30.0):
-        self.video, self.expected, self.every_s = video, expected, every_s
-        self.frames = 0
-        self.started = self.last = time.perf_counter()
-        logger.info(
-            "%s: extracting faces (%s frames)",
-            video,
-            expected if expected is not None else "unknown",
-        )
-
-    def update(self, frames: int) -> None:
-        self.frames += frames
-        now = time.perf_counter()
-        if now - self.last >= self.every_s:
-            self.last = now
-            share = (
-                f" of {self.expected} ({100 * self.frames / self.expected:.0f} %)"
-                if self.expected
-                else ""
-            )
-            logger.info(
-                "%s: %d frames%s, %.1f frames/s",
-                self.video,
-                self.frames,
-                share,
-                self.frames / (now - self.started),
-            )
 
 
 class _VideoJob:
