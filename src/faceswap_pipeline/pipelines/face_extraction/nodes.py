@@ -210,9 +210,9 @@ class _VideoFaceChunks:
         yielded = False
         expected = self._expected_frames()
         # PNG encoding of one batch runs in a second thread while the next batch is detected; at
-        # most two batches wait, so memory stays bounded. On a Dask worker a bar would garble the
-        # terminal: progress goes to the log instead, which the worker forwards to the user.
-        # A bar only where a person watches (a terminal); in a log file its redraws are noise.
+        # most two batches wait, so memory stays bounded. A bar only where a person watches a
+        # terminal: on a Dask worker it would garble it, in a log file each redraw is a line;
+        # there progress goes to the log (which a worker forwards to the user).
         show_bar = self.progress_bar and sys.stderr.isatty()
         progress = None
         if not show_bar:
