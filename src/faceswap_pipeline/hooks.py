@@ -27,6 +27,7 @@ from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.config_loader import USER_ENV, is_preset, parameter_origins
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.mlflow_store import mlflow_tracking_uri, prepare_tracking_store
+from faceswap_pipeline.pipeline_registry import every_stage
 from faceswap_pipeline.pipelines.parameters import InvalidParametersError
 
 logger = logging.getLogger(__name__)
@@ -374,22 +375,6 @@ def missing_input_problems(
     ]
 
 
-def project_stages() -> dict[str, Pipeline]:
-    """Every stage of the project by name, in the order a plain `kedro run` runs them, then the
-    others (`pretraining`). Built here: in a `kedro run --pipelines X` Kedro loads only X."""
-    import importlib
-
-    from faceswap_pipeline.pipeline_registry import DEFAULT_STAGES, pipeline_names
-
-    names = [name for name in pipeline_names() if name != "__default__"]
-    order = [name for name in DEFAULT_STAGES if name in names]
-    order += [name for name in names if name not in order]
-    return {
-        name: importlib.import_module(f"faceswap_pipeline.pipelines.{name}").create_pipeline()
-        for name in order
-    }
-
-
 def sweep_stale_partials(pipeline: Pipeline, catalog: DataCatalog) -> None:
     """Remove what a killed run left under temporary names (``.partial-*``: files being written,
     work folders) in every folder this run writes to, so that nothing half-made outlives a run."""
@@ -460,7 +445,7 @@ class PreflightHooks:
             problems = (
                 output_folder_problems(pipeline, catalog)
                 + accelerator_problems(pipeline, catalog)
-                + missing_input_problems(pipeline, catalog, project_stages)
+                + missing_input_problems(pipeline, catalog, every_stage)
             )
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.resources import files
 
 from kedro.framework.project import find_pipelines
@@ -12,6 +13,18 @@ from kedro.pipeline import Pipeline
 # is left out on purpose: a user runs it deliberately (`kedro run --pipelines pretraining`), once,
 # and pairs then start from its base model (`training.init_from: base_model`).
 DEFAULT_STAGES = ("ingestion", "face_extraction", "training", "conversion", "evaluation")
+
+
+def every_stage() -> dict[str, Pipeline]:
+    """Every stage by name, in the order a plain `kedro run` runs them, then the others
+    (`pretraining`). Not `find_pipelines`: in a `kedro run --pipelines X` it loads only X, and the
+    preflight asks which stage makes an input X lacks."""
+    names = [name for name in pipeline_names() if name != "__default__"]
+    order = [name for name in DEFAULT_STAGES if name in names]
+    order += [name for name in names if name not in order]
+    return {
+        name: import_module(f"{__package__}.pipelines.{name}").create_pipeline() for name in order
+    }
 
 
 def pipeline_names() -> list[str]:
