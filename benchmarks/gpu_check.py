@@ -235,10 +235,14 @@ def _module(architecture: str, width: float, compile: bool, face_adversary: floa
 
 
 def gpu_preset() -> dict:
-    """The gpu preset's `training` parameters (conf/gpu/parameters_training.yml)."""
+    """The gpu preset's `training` parameters from scratch (conf/gpu/parameters_training.yml, its
+    `auto` settings resolved as the pipeline resolves them without a base model)."""
     import yaml
 
-    return yaml.safe_load(GPU_PRESET.read_text(encoding="utf-8"))["training"]
+    from faceswap_pipeline.model.settings import resolve_auto_settings
+
+    preset = yaml.safe_load(GPU_PRESET.read_text(encoding="utf-8"))["training"]
+    return resolve_auto_settings(preset, from_base_model=False)
 
 
 def _gpu_preset_module(width: float, compile: bool):

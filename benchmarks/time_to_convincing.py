@@ -52,6 +52,8 @@ from shared_faces import (
     set_parameter,
 )
 
+from faceswap_pipeline.model.settings import resolve_auto_settings
+
 CLIPS = {
     "d6": "person_a_d6.mp4",
     "d9": "person_b_d9.mp4",
@@ -372,7 +374,9 @@ def main() -> None:
                 total = args.base_steps if from_base and args.base_steps else args.steps
             else:
                 total = args.base_minutes if from_base and args.base_minutes else args.minutes
-            with _mlflow_run(args.mlflow, pair, start, args.trial, params):
+            # Logged as the run trains them: the `auto` settings of its start.
+            logged = resolve_auto_settings(params, from_base_model=from_base)
+            with _mlflow_run(args.mlflow, pair, start, args.trial, logged):
                 table = _train_in_stages(
                     pair,
                     params,

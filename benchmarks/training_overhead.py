@@ -49,15 +49,19 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "src"))
-# The defaults below are the CPU preset's, read where the pipeline reads them.
-CPU_PRESET = yaml.safe_load((PROJECT / "conf/base/parameters_training.yml").read_text())["training"]
-
 from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
 
 from faceswap_pipeline.model import lightning_module  # noqa: E402
 from faceswap_pipeline.model.augmentation import augment_faces, source_size  # noqa: E402
 from faceswap_pipeline.model.lightning_module import SwapLightningModule  # noqa: E402
 from faceswap_pipeline.model.losses import reconstruction_loss  # noqa: E402
+from faceswap_pipeline.model.settings import resolve_auto_settings  # noqa: E402
+
+# The defaults below are the CPU preset's from scratch, read where the pipeline reads them.
+CPU_PRESET = resolve_auto_settings(
+    yaml.safe_load((PROJECT / "conf/base/parameters_training.yml").read_text())["training"],
+    from_base_model=False,
+)
 
 
 def _module(args) -> SwapLightningModule:

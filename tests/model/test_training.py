@@ -35,7 +35,12 @@ from faceswap_pipeline.model.lightning_module import (
     TrainingCollapsedError,
     read_checkpoint_info,
 )
-from faceswap_pipeline.model.settings import LossSettings, OptimizerSettings, TrainingSettings
+from faceswap_pipeline.model.settings import (
+    LossSettings,
+    OptimizerSettings,
+    TrainingSettings,
+    resolve_auto_settings,
+)
 from faceswap_pipeline.model.trainer import build_trainer, find_resume, run_training
 from faceswap_pipeline.pipelines.training.nodes import (
     build_face_banks,
@@ -45,9 +50,13 @@ from faceswap_pipeline.pipelines.training.nodes import (
 from tests.helpers import PROJECT_ROOT
 from tests.helpers.faces import as_loaders, face_items
 
-TINY = yaml.safe_load((PROJECT_ROOT / "conf" / "tiny" / "parameters_training.yml").read_text())[
-    "training"
-]
+# The tiny preset from scratch: its blocks also build modules directly (no `auto` left).
+TINY = resolve_auto_settings(
+    yaml.safe_load((PROJECT_ROOT / "conf" / "tiny" / "parameters_training.yml").read_text())[
+        "training"
+    ],
+    from_base_model=False,
+)
 
 
 def _params(tmp_path: Path, **overrides) -> dict:

@@ -227,3 +227,43 @@ class TrainingSettings(StrictModel):
     loss: LossSettings = LossSettings()
     augmentation: AugmentationConfig = AugmentationConfig()
     trainer: TrainerSettings = TrainerSettings()
+
+
+# The settings whose best value depends on whether a pair starts from a base model, and what
+# "auto" (their default in `training`) means in each case: (from scratch, from a base model).
+# From scratch, faceit's random warp is what keeps a fresh shared-encoder model from copying its
+# input, and it needs no more. From a base model that takes its decoders too (`init_fresh: []`),
+# the code adversary hides whose face a code is instead, the decoders learn the pair's faces
+# unwarped, as the conversion shows them, and clipping bounds the gradient spike that collapsed one
+# run in six: the fastest recipe measured (README "What you get after how long").
+AUTO = "auto"
+AUTO_SETTINGS: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("augmentation", "warp"): (1.0, 0.0),
+    ("loss", "code_identity_weight"): (0.0, 0.1),
+    ("optimizer", "clip_grad_norm"): (None, 1.0),
+}
+
+
+def resolve_auto_settings(training: Mapping[str, Any], from_base_model: bool) -> dict[str, Any]:
+    """`training` (the YAML's block, or part of it) with each `AUTO_SETTINGS` key that is "auto"
+    or not given set to its value from scratch or from a base model; a number given wins.
+
+    Returns a new dict; the blocks it changes are copied, the others shared.
+    """
+    resolved = dict(training)
+    for (block, key), (scratch, fine_tune) in AUTO_SETTINGS.items():
+        settings = resolved.get(block)
+        if settings is not None and not isinstance(settings, Mapping):
+            continue  # not a block: the settings' own validation names it
+        settings = dict(settings or {})
+        if settings.get(key, AUTO) == AUTO:
+            settings[key] = fine_tune if from_base_model else scratch
+            resolved[block] = settings
+    return resolved
+
+
+def auto_settings_of(settings: TrainingSettings) -> dict[str, Any]:
+    """The values `settings` has for the `AUTO_SETTINGS` keys, by dotted name (for the log)."""
+    return {
+        f"{block}.{key}": getattr(getattr(settings, block), key) for block, key in AUTO_SETTINGS
+    }

@@ -61,9 +61,61 @@ def test_init_fresh_takes_the_models_parts_and_refuses_others():
     from faceswap_pipeline.pipelines.training.params import ModelPart
 
     assert get_args(ModelPart) == MODEL_PARTS
-    assert parse_training_params(_preset("base")).init_fresh == ["decoder_input", "decoder_output"]
+    # By default a base model gives every part, both decoders included.
+    assert parse_training_params(_preset("base")).init_fresh == []
+    fresh = parse_training_params({**_preset("base"), "init_fresh": ["decoder_output"]})
+    assert fresh.init_fresh == ["decoder_output"]
     with pytest.raises(ValueError, match=r"training\.init_fresh"):
         parse_training_params({**_preset("base"), "init_fresh": ["decoders"]})
+
+
+@pytest.mark.parametrize("env", PRESETS)
+def test_the_auto_settings_train_from_scratch_as_before_and_from_a_base_model_by_the_recipe(env):
+    """The random warp, the code adversary and gradient clipping say `auto` in every preset:
+    from scratch faceit's warp and nothing else; from a base model the measured recipe (no warp,
+    the code adversary at 0.1, gradients clipped at norm 1)."""
+    preset = _preset(env)
+    assert preset["augmentation"]["warp"] == "auto"
+    assert preset["loss"]["code_identity_weight"] == "auto"
+    assert preset["optimizer"]["clip_grad_norm"] == "auto"
+
+    def recipe(params):
+        return (
+            params.augmentation.warp,
+            params.loss.code_identity_weight,
+            params.optimizer.clip_grad_norm,
+        )
+
+    assert recipe(parse_training_params(preset)) == (1.0, 0.0, None)
+    from_base = parse_training_params({**preset, "init_from": "base_model"})
+    assert recipe(from_base) == (0.0, 0.1, 1.0)
+    assert from_base.loss.adversaries[0] == "code"
+    # A value given wins, either way; a key left out counts as auto.
+    given = parse_training_params(
+        {
+            **preset,
+            "init_from": "base_model",
+            "augmentation": {**preset["augmentation"], "warp": 0.5},
+            "optimizer": {
+                key: v for key, v in preset["optimizer"].items() if key != "clip_grad_norm"
+            },
+        }
+    )
+    assert recipe(given) == (0.5, 0.1, 1.0)
+    scratch = parse_training_params(
+        {**preset, "loss": {**preset["loss"], "code_identity_weight": 0.3}}
+    )
+    assert recipe(scratch) == (1.0, 0.3, None)
+
+
+def test_a_misspelt_auto_is_refused_naming_the_setting():
+    preset = _preset("base")
+    with pytest.raises(
+        ValueError, match=r"training\.augmentation\.warp: Input should be a valid number"
+    ):
+        parse_training_params(
+            {**preset, "augmentation": {**preset["augmentation"], "warp": "atuo"}}
+        )
 
 
 def test_frozen_parts_must_come_from_a_base_model():
@@ -79,7 +131,12 @@ def test_frozen_parts_must_come_from_a_base_model():
         ValueError, match=r"init_frozen \['decoder_output'\] are also in init_fresh"
     ):
         parse_training_params(
-            {**base, "init_from": "base_model", "init_frozen": ["decoder_output"]}
+            {
+                **base,
+                "init_from": "base_model",
+                "init_fresh": ["decoder_output"],
+                "init_frozen": ["decoder_output"],
+            }
         )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from faceswap_pipeline.distributed import runs_on_every_rank
+from faceswap_pipeline.model.settings import auto_settings_of
 from faceswap_pipeline.pipelines.training.params import TrainingParams, parse_training_params
 
 if TYPE_CHECKING:
@@ -446,6 +447,12 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
         params.init_fresh,
         params.init_frozen,
     )
+    if params.init_from is not None:
+        # Said whether applied or resumed: these values hold for the whole fine-tune.
+        logger.info(
+            "from a base model: %s (where training says auto; a value set wins)",
+            ", ".join(f"{key} {value}" for key, value in auto_settings_of(params).items()),
+        )
     return module, resume, initialised_from
 
 

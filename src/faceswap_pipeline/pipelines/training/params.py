@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from faceswap_pipeline.model.settings import TrainingSettings
+from faceswap_pipeline.model.settings import TrainingSettings, resolve_auto_settings
 from faceswap_pipeline.pipelines.parameters import validate_parameters
 from faceswap_pipeline.strict_model import StrictModel
 
@@ -43,10 +43,10 @@ class TrainingParams(TrainingSettings):
     val_fraction: float = Field(0.1, ge=0, le=0.5)
     val_max_faces: int | None = Field(None, ge=1)
     init_from: str | None = None
-    # The parts of the model (model.networks.MODEL_PARTS) that do not come from the base model:
-    # fresh decoders learn their own person only, so the swap turns into the target sooner
-    # (benchmarks/README.md, "Time to a convincing swap").
-    init_fresh: list[ModelPart] = ["decoder_input", "decoder_output"]
+    # The parts of the model (model.networks.MODEL_PARTS) that do not come from the base model.
+    # Empty: the decoders too; a base model's decoder draws whoever it is given, and the code
+    # adversary ("auto", below) is what turns the pair's swaps to the target.
+    init_fresh: list[ModelPart] = []
     # The parts taken from the base model that the pair's training leaves as they are.
     init_frozen: list[ModelPart] = []
     validation_swaps: ValidationSwapParams = ValidationSwapParams()
@@ -59,6 +59,16 @@ class TrainingParams(TrainingSettings):
         if isinstance(data, dict) and data.get("input_size") is None:
             architecture = data.get("architecture", "original")
             data = {**data, "input_size": _DEFAULT_INPUT_SIZE.get(architecture)}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_settings(cls, data: Any) -> Any:
+        """The settings that default to "auto" (`model.settings.AUTO_SETTINGS`: the random warp,
+        the code adversary, gradient clipping) take their value from scratch or from a base model,
+        as `init_from` says."""
+        if isinstance(data, dict):
+            return resolve_auto_settings(data, from_base_model=data.get("init_from") is not None)
         return data
 
     @model_validator(mode="after")
