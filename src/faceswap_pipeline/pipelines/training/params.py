@@ -45,7 +45,7 @@ class TrainingParams(TrainingSettings):
     init_from: str | None = None
     # The parts of the model (model.networks.MODEL_PARTS) that do not come from the base model.
     # Empty: the decoders too; a base model's decoder draws whoever it is given, and the code
-    # adversary ("auto", below) is what turns the pair's swaps to the target.
+    # adversary (an `auto` setting, `model.settings.AUTO_SETTINGS`) turns the swaps to the target.
     init_fresh: list[ModelPart] = []
     # The parts taken from the base model that the pair's training leaves as they are.
     init_frozen: list[ModelPart] = []
