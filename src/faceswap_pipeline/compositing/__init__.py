@@ -8,7 +8,7 @@ from faceswap_pipeline.compositing.colour import (
     get_colour_transfer,
 )
 from faceswap_pipeline.compositing.label import draw_label
-from faceswap_pipeline.compositing.masks import jaw_fitted_mask, landmark_hull_mask
+from faceswap_pipeline.compositing.masks import jaw_fitted_mask, landmark_hull_mask, mouth_mask
 from faceswap_pipeline.compositing.warp import border_window, face_region, warp_crop_to_region
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "get_colour_transfer",
     "jaw_fitted_mask",
     "landmark_hull_mask",
+    "mouth_mask",
     "warp_crop_to_region",
 ]

@@ -1,5 +1,5 @@
-"""Face masks: the convex hull of the 68 facial landmarks, eroded and feathered, and that hull cut
-to a swapped face's own jaw line."""
+"""Face masks: the convex hull of the 68 facial landmarks, eroded and feathered, that hull cut to a
+swapped face's own jaw line, and the mouth's mask (the source's own mouth kept)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ JAW_POINTS = slice(0, 17)
 # a narrower face's jaw lies ~0.1 inside a wider one's; landmarks found on a poor model output may
 # be far off, and must not cut the face away.
 MAX_JAW_SHIFT = 0.15
+# The outer lip line in the same layout (48-59; 60-67 are the inner one, the opening).
+MOUTH_POINTS = slice(48, 60)
+# The mouth's mask reaches this far past the outer lip line, and fades over this width beyond it
+# (fractions of the face's size): the lips' edge and the skin just around them come from the
+# same picture, so no drawn lip line lies beside the source's.
+DEFAULT_MOUTH_GROW = 0.03
+DEFAULT_MOUTH_FEATHER = 0.06
 
 
 def face_size(landmarks68: np.ndarray) -> float:
@@ -124,6 +131,49 @@ def jaw_fitted_mask(
     source_mask = landmark_hull_mask(points, shape, erosion=erosion, feather=feather, size=size)
     fitted_mask = landmark_hull_mask(fitted, shape, erosion=erosion, feather=feather, size=size)
     return np.minimum(source_mask, fitted_mask)
+
+
+def mouth_mask(
+    landmarks68: np.ndarray,
+    shape: tuple[int, int],
+    *,
+    grow: float = DEFAULT_MOUTH_GROW,
+    feather: float = DEFAULT_MOUTH_FEATHER,
+    size: float | None = None,
+) -> np.ndarray:
+    """A soft mask of the mouth: the hull of the outer lip line, grown by `grow`, its edge fading
+    outwards over `feather` (1 on the lips and between them).
+
+    Args:
+        landmarks68: (68, 2) float x, y in the pixels of the image the mask is for.
+        shape: (height, width) of that image.
+        grow, feather: fractions of the face size (>= 0).
+        size: the face size in pixels the fractions are of; None: these landmarks' (`face_size`).
+
+    Returns:
+        (height, width) float32 in [0, 1].
+    """
+    points = _check_landmarks(landmarks68)
+    if grow < 0 or feather < 0:
+        raise ValueError(f"grow and feather must be >= 0, got {grow} and {feather}")
+    height, width = int(shape[0]), int(shape[1])
+    size = face_size(points) if size is None else size
+    hull = cv2.convexHull(np.round(points[MOUTH_POINTS]).astype(np.int32))
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 255)
+    feather_px = feather * size
+    # Grown by half the feather more, so that after blurring the lips themselves stay at 1.
+    grow_px = int(round(grow * size + feather_px / 2))
+    if grow_px > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
+        mask = cv2.dilate(mask, kernel)
+    soft = mask.astype(np.float32) / 255.0
+    if feather_px >= 1:
+        kernel_size = 2 * int(np.ceil(feather_px / 2)) + 1
+        soft = cv2.GaussianBlur(
+            soft, (kernel_size, kernel_size), sigmaX=feather_px / 4, sigmaY=feather_px / 4
+        )
+    return np.clip(soft, 0.0, 1.0)
 
 
 def _check_landmarks(landmarks68: np.ndarray) -> np.ndarray:

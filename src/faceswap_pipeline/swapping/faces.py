@@ -24,6 +24,7 @@ from faceswap_pipeline.compositing import (
     get_colour_transfer,
     jaw_fitted_mask,
     landmark_hull_mask,
+    mouth_mask,
     warp_crop_to_region,
 )
 from faceswap_pipeline.faces.alignment import alignment_matrix, transform_points, umeyama
@@ -499,6 +500,10 @@ class FaceSwapConverter:
             model_input, (work_size, work_size), interpolation=cv2.INTER_LINEAR
         )
         recoloured = self._colour_transfer(swapped_work, original_work, mask)
+        if compositing.keep_source_mouth:
+            # After the colour statistics, which the whole face gives: the mouth is left out of
+            # the blend only, so the source's own lips, teeth and tongue show there.
+            mask = mask * (1.0 - mouth_mask(points, (work_size, work_size)))
         x0, y0, x1, y1 = face_region(to_work, work_size, original.shape[:2])
         # The mask is 0 outside the landmarks' hull, so only the hull's bounding box (plus a pixel
         # for interpolation) is warped and blended: about half of the model region.

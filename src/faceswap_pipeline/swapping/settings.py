@@ -98,6 +98,12 @@ class CompositingSettings(StrictModel):
         " source's (landmarks found on the model's output), so a narrower target face shows the"
         " source's cheek there, not the target's background",
     )
+    keep_source_mouth: bool = Field(
+        False,
+        description="show the source face's own mouth (its lips and what lies between them)"
+        " through the swapped face: speech, teeth and tongue move as in the source, at the cost of"
+        " the target's lips",
+    )
     colour_transfer: Literal["reinhard_lab", "histogram", "none"] = "reinhard_lab"
     blend: Literal["alpha", "seamless"] = "alpha"
 
