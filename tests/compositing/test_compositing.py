@@ -17,6 +17,7 @@ from faceswap_pipeline.compositing import (
     get_colour_transfer,
     jaw_fitted_mask,
     landmark_hull_mask,
+    mouth_mask,
     warp_crop_to_region,
 )
 from faceswap_pipeline.compositing.colour import MAX_SPREAD_GAIN, histogram_match, reinhard_lab
@@ -86,6 +87,25 @@ def test_mask_cut_to_the_swapped_jaw_only_where_that_lies_inside():
     wild[:17] = centre
     clamped = jaw_fitted_mask(source, wild, (240, 240), **hard)
     assert clamped[_on_ellipse(40, 0.95)] == 0 and clamped[_on_ellipse(40, 0.6)] == 1
+
+
+def test_the_mouth_mask_covers_the_lips_and_fades_outwards():
+    landmarks = _ellipse_landmarks()
+    # Points 48-59 are the outer lip line: a 32 x 14 px mouth centred at (120, 150).
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    landmarks[48:60] = np.stack([120 + 16 * np.cos(angles), 150 + 7 * np.sin(angles)], axis=1)
+    mask = mouth_mask(landmarks, (240, 240))
+    assert mask.dtype == np.float32 and mask.shape == (240, 240)
+    # Whole between the lips and on their line (the right corner at x 136), none at the eyes or
+    # the cheeks.
+    assert mask[150, 120] == pytest.approx(1.0) and mask[150, 136] == pytest.approx(1.0)
+    assert mask[100, 120] == 0.0 and mask[150, 80] == 0.0 and mask[150, 160] == 0.0
+    # Past the corner it fades to 0 within ~0.1 of the face's size (~100 px here).
+    beyond = mask[150, 136:160]
+    assert ((beyond > 0.05) & (beyond < 0.95)).any()
+    assert (np.diff(beyond) <= 1e-6).all()
+    with pytest.raises(ValueError, match="grow and feather"):
+        mouth_mask(landmarks, (240, 240), grow=-0.1)
 
 
 def test_mask_rejects_bad_landmarks():

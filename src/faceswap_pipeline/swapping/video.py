@@ -85,7 +85,13 @@ def model_fingerprint(model: SwapModel) -> str:
 
 
 def provenance_tags(
-    model: SwapModel, *, direction: str, precision: str, source: str, run_id: str | None
+    model: SwapModel,
+    *,
+    direction: str,
+    precision: str,
+    source: str,
+    run_id: str | None,
+    source_mouth_kept: bool = False,
 ) -> dict[str, str]:
     """Container tags saying that the video is synthetic and what made it.
 
@@ -95,6 +101,8 @@ def provenance_tags(
         precision: the `precision` setting the model ran with.
         source: the source video's path (only its name is kept) or URL.
         run_id: the MLflow run that made the video, None without one.
+        source_mouth_kept: the source face's own mouth shows through the swapped face
+            (`compositing.keep_source_mouth`).
     """
     config = model.config
     made_by = {
@@ -110,13 +118,15 @@ def provenance_tags(
         "direction": direction,
         "precision": precision,
         "source": Path(source).name if "://" not in source else source,
+        "source_mouth_kept": source_mouth_kept,
     }
+    mouth = ", the source's own mouth kept" if source_mouth_kept else ""
     return {
         "title": "SYNTHETIC face-swapped video",
         "comment": (
             f"SYNTHETIC: faces replaced by a face-swap model ({config.architecture}, "
-            f"weights {made_by['model']['weights_sha256_16']}, MLflow run {run_id or 'none'}); "
-            "not a real recording"
+            f"weights {made_by['model']['weights_sha256_16']}, MLflow run {run_id or 'none'}"
+            f"{mouth}); not a real recording"
         ),
         "description": json.dumps(made_by, sort_keys=True),
     }

@@ -3,6 +3,7 @@ identity, masks."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from faceswap_pipeline.compositing import jaw_fitted_mask, landmark_hull_mask
+from faceswap_pipeline.compositing import jaw_fitted_mask, landmark_hull_mask, mouth_mask
 from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.faces.alignment import transform_points
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
@@ -273,6 +274,65 @@ def test_a_narrower_target_face_shows_the_source_cheek_not_its_background(
         assert difference < 3
     else:
         assert difference > 10
+
+
+@pytest.mark.parametrize("keep_source_mouth", [True, False])
+def test_the_source_mouth_shows_through_the_swapped_face_when_kept(
+    swap_model, shared_videos, keep_source_mouth
+):
+    # A "model" that draws one flat grey face whatever it is given: with the source's mouth
+    # kept, d12's own lips and open mouth show in the output, the rest of his face is the grey;
+    # without, the grey covers the mouth too.
+    params = parse_params(
+        {
+            "precision": "fp32",
+            "identity": {"swap_all_faces": True},
+            "output": {"label": False},
+            "compositing": {"keep_source_mouth": keep_source_mouth, "colour_transfer": "none"},
+        }
+    )
+    working = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+    converter = FaceSwapConverter(
+        lambda faces: np.full_like(faces, 128), working.geometry, working.detector, None, params
+    )
+    source = _frame(shared_videos / "single_d12.mp4", 20)
+    (result,) = converter.run([source])
+    assert result.faces_swapped == 1
+    found = working.detector.detect([source.rgb])[0]
+    points = landmarks68(source.rgb, found.boxes[0])
+    difference = np.abs(result.swapped.astype(float) - source.rgb).mean(axis=2)
+    # The lips and what lies between them (the mask whole there, as the converter's smoothed
+    # landmarks may lie a pixel or two off these), and the cheeks between eye and jaw.
+    lips = mouth_mask(points, source.rgb.shape[:2], grow=0.0, feather=0.0) > 0.5
+    lips = cv2.erode(lips.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    face = landmark_hull_mask(points, source.rgb.shape[:2]) > 0.99
+    cheeks = face & ~(mouth_mask(points, source.rgb.shape[:2]) > 0)
+    assert lips.sum() > 200 and cheeks.sum() > 2000
+    assert difference[cheeks].mean() > 20  # the grey, either way
+    if keep_source_mouth:
+        assert difference[lips].mean() < 3
+    else:
+        assert difference[lips].mean() > 20
+
+
+def test_the_video_and_its_evaluation_say_whether_the_mouth_is_the_source_s(swap_model):
+    from faceswap_pipeline.pipelines.evaluation.nodes import _facts
+
+    for kept in (False, True):
+        tags = swapping.provenance_tags(
+            swap_model,
+            direction="a_to_b",
+            precision="fp32",
+            source="/videos/clip.mp4",
+            run_id=None,
+            source_mouth_kept=kept,
+        )
+        made_by = json.loads(tags["description"])
+        assert made_by["synthetic"] is True and made_by["source_mouth_kept"] is kept
+        assert ("the source's own mouth kept" in tags["comment"]) is kept
+        assert tags["comment"].startswith("SYNTHETIC")
+        facts = _facts(Path("swapped.mp4"), made_by, "a_to_b", None)
+        assert facts["mouth"].startswith("the source's own" if kept else "the model's")
 
 
 def test_bad_input_is_named(swap_model, d18_identity, tmp_path):

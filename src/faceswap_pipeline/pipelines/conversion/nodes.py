@@ -194,6 +194,7 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
             precision=params.precision,
             source=source_name,
             run_id=mlflow_run_id,
+            source_mouth_kept=params.compositing.keep_source_mouth,
         )
         logger.info("converting %s (%s, %s)", video, params.direction, person)
         report = swapping.convert_video_file(

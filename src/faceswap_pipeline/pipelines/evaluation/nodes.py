@@ -301,6 +301,13 @@ def _facts(
         ),
         "conversion MLflow run": provenance.get("mlflow_run_id") or "none recorded",
         "evaluation MLflow run": run_id or "none",
+        # The mouth's detail and landmarks are then the source's own, not the model's.
+        "mouth": (
+            "the source's own (conversion.compositing.keep_source_mouth): its detail and"
+            " landmarks count in the figures"
+            if provenance.get("source_mouth_kept")
+            else "the model's"
+        ),
     }
 
 
