@@ -63,27 +63,15 @@ def landmark_hull_mask(
     points = _check_landmarks(landmarks68)
     if erosion < 0 or feather < 0:
         raise ValueError(f"erosion and feather must be >= 0, got {erosion} and {feather}")
-    height, width = int(shape[0]), int(shape[1])
-    if height <= 0 or width <= 0:
-        raise ValueError(f"mask shape must be positive (height, width), got {shape}")
     size = face_size(points) if size is None else size
     hull = cv2.convexHull(np.round(points).astype(np.int32))
-    mask = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(mask, hull, 255)
     feather_px = feather * size
-    # Shrink by the erosion plus half the feather, so after blurring the mask is 0 at the hull's
+    # Shrunk by the erosion plus half the feather, so after blurring the mask is 0 at the hull's
     # edge.
-    erode_px = int(round(erosion * size + feather_px / 2))
-    if erode_px > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode_px + 1, 2 * erode_px + 1))
-        mask = cv2.erode(mask, kernel)
-    soft = mask.astype(np.float32) / 255.0
+    soft = _soft_hull(hull, shape, -(erosion * size + feather_px / 2), feather_px)
     if feather_px >= 1:
-        sigma = feather_px / 4
-        kernel_size = 2 * int(np.ceil(feather_px / 2)) + 1
-        soft = cv2.GaussianBlur(soft, (kernel_size, kernel_size), sigmaX=sigma, sigmaY=sigma)
         # The blur's tail must not leak past the hull.
-        hull_mask = np.zeros((height, width), np.uint8)
+        hull_mask = np.zeros(soft.shape, np.uint8)
         cv2.fillConvexPoly(hull_mask, hull, 1)
         soft *= hull_mask
     return np.clip(soft, 0.0, 1.0)
@@ -156,24 +144,34 @@ def mouth_mask(
     points = _check_landmarks(landmarks68)
     if grow < 0 or feather < 0:
         raise ValueError(f"grow and feather must be >= 0, got {grow} and {feather}")
-    height, width = int(shape[0]), int(shape[1])
     size = face_size(points) if size is None else size
     hull = cv2.convexHull(np.round(points[MOUTH_POINTS]).astype(np.int32))
-    mask = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(mask, hull, 255)
     feather_px = feather * size
     # Grown by half the feather more, so that after blurring the lips themselves stay at 1.
-    grow_px = int(round(grow * size + feather_px / 2))
-    if grow_px > 0:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1))
-        mask = cv2.dilate(mask, kernel)
+    soft = _soft_hull(hull, shape, grow * size + feather_px / 2, feather_px)
+    return np.clip(soft, 0.0, 1.0)
+
+
+def _soft_hull(
+    hull: np.ndarray, shape: tuple[int, int], offset_px: float, feather_px: float
+) -> np.ndarray:
+    """The filled `hull` (cv2 int32 points) in an image of `shape` (height, width), its edge moved
+    out by `offset_px` (in when negative), blurred over `feather_px`: float32 in [0, 1]."""
+    height, width = int(shape[0]), int(shape[1])
+    if height <= 0 or width <= 0:
+        raise ValueError(f"mask shape must be positive (height, width), got {shape}")
+    mask = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(mask, hull, 255)
+    radius = int(round(abs(offset_px)))
+    if radius > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        mask = cv2.dilate(mask, kernel) if offset_px > 0 else cv2.erode(mask, kernel)
     soft = mask.astype(np.float32) / 255.0
     if feather_px >= 1:
+        sigma = feather_px / 4
         kernel_size = 2 * int(np.ceil(feather_px / 2)) + 1
-        soft = cv2.GaussianBlur(
-            soft, (kernel_size, kernel_size), sigmaX=feather_px / 4, sigmaY=feather_px / 4
-        )
-    return np.clip(soft, 0.0, 1.0)
+        soft = cv2.GaussianBlur(soft, (kernel_size, kernel_size), sigmaX=sigma, sigmaY=sigma)
+    return soft
 
 
 def _check_landmarks(landmarks68: np.ndarray) -> np.ndarray:

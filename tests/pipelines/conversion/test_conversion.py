@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -210,6 +211,21 @@ def _frame(video: Path, index: int) -> VideoFrame:
     return next(frame for frame in iter_frames(video) if frame.index == index)
 
 
+def _every_face_uncoloured(swap_model, compositing: dict) -> tuple[Any, FaceSwapConverter]:
+    """Conversion settings that swap every face, unlabelled, without colour transfer, with these
+    `compositing` settings, and the converter `build_converter` makes of them (its geometry and
+    detector, for a converter with a "model" of the test's own)."""
+    params = parse_params(
+        {
+            "precision": "fp32",
+            "identity": {"swap_all_faces": True},
+            "output": {"label": False},
+            "compositing": {**compositing, "colour_transfer": "none"},
+        }
+    )
+    return params, swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+
+
 @pytest.mark.parametrize("follow_swapped_jaw", [True, False])
 def test_a_narrower_target_face_shows_the_source_cheek_not_its_background(
     swap_model, shared_videos, follow_swapped_jaw
@@ -219,15 +235,7 @@ def test_a_narrower_target_face_shows_the_source_cheek_not_its_background(
     # d12's (or turned, as d18 never is while d12 is), with d18's grey background around it. Along
     # d12's jaw outside d18's, the mask cut to the swapped jaw keeps d12's own cheek; the source's
     # hull alone pastes d18's background there (a pale streak along the jaw in the video).
-    params = parse_params(
-        {
-            "precision": "fp32",
-            "identity": {"swap_all_faces": True},
-            "output": {"label": False},
-            "compositing": {"follow_swapped_jaw": follow_swapped_jaw, "colour_transfer": "none"},
-        }
-    )
-    working = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+    params, working = _every_face_uncoloured(swap_model, {"follow_swapped_jaw": follow_swapped_jaw})
     geometry, detector = working.geometry, working.detector
 
     def aligned(frame: VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -283,15 +291,7 @@ def test_the_source_mouth_shows_through_the_swapped_face_when_kept(
     # A "model" that draws one flat grey face whatever it is given: with the source's mouth
     # kept, d12's own lips and open mouth show in the output, the rest of his face is the grey;
     # without, the grey covers the mouth too.
-    params = parse_params(
-        {
-            "precision": "fp32",
-            "identity": {"swap_all_faces": True},
-            "output": {"label": False},
-            "compositing": {"keep_source_mouth": keep_source_mouth, "colour_transfer": "none"},
-        }
-    )
-    working = swapping.build_converter(swap_model, None, params, params.target, MARGIN)
+    params, working = _every_face_uncoloured(swap_model, {"keep_source_mouth": keep_source_mouth})
     converter = FaceSwapConverter(
         lambda faces: np.full_like(faces, 128), working.geometry, working.detector, None, params
     )
