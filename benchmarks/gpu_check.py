@@ -12,7 +12,15 @@ It measures, in this order, each within what is left of `--budget-minutes`:
    training step (uint8 banks on the device, augmentation, loss, Adam) under `lightning.Trainer`;
 3. `face_adversary`: `hires` at batch 64 with `loss.face_adversary_weight: 0.1` (the CPU preset's),
    images/s against the sweep's figure without it;
-4. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
+4. `base_model`, only when `--parts` names it: the issue's "4x shorter from a base model" on a GPU.
+   It pretrains a base model as `kedro run --pipelines pretraining --env gpu` would (the gpu
+   preset's model, the gpu environment's pretraining settings) on the faces file's base-model faces
+   (the shared clips of other people, the pipeline's default sources) for `--pretrain-minutes`, then
+   trains the pair from it as `training.init_from: base_model` does (the preset's `auto` settings
+   from a base model) for `--fine-tune-minutes` (a quarter of `--train-minutes`), its held-out swaps
+   into `<--swaps-out>_base_model.npz`; the `training` part then trains the same pair from scratch
+   for `--train-minutes` on the same card, so the two are judged side by side here;
+5. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
    person_b_d9; the gpu preset's model, optimizer, loss and augmentation from
    conf/gpu/parameters_training.yml, batch 64, compiled as the preset says: compiled, its first
    step is the compile time and its images/s the compiled figure for the sweep's uncompiled one)
@@ -21,18 +29,19 @@ It measures, in this order, each within what is left of `--budget-minutes`:
    16 held-out faces each way (`validation_swaps.swap_held_out`) into `--swaps-out`: dlib is not
    on the device machine, so the verdict's figures (identity, detail) are judged back here with
    `--judge-swaps`;
-5. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
+6. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
 
 The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never
 passed on purpose, so the whole run stays within 8 minutes.
 
-The faces file (a compressed `.npz`, ~40 MB at the default 8 faces a second, at most 50: each
+The faces file (a compressed `.npz`, ~50 MB at the default 8 faces a second, at most 58: each
 person's face bank at the hires source size with the eyes/mouth channel, the held-out split, the
 held-out faces the swaps are judged on (aligned crops and landmarks) and each person's identity
-centre, a few clip frames and the RetinaFace ONNX weights) is made here, where the whole project is
-installed (dlib describes the faces), then carried to the device machine; the swaps come back and
-are judged here. The device's python3 lacks pydantic (the library layer's settings): its wheels
-travel too (`.whl`, ignored by git; a call carries 64 MiB in all):
+centre, a few clip frames, the RetinaFace ONNX weights and the base model's faces as JPEG, ~10 MB)
+is made here, where the whole project is installed (dlib describes the faces), then carried to the
+device machine; the swaps come back and are judged here. The device's python3 lacks pydantic (the
+library layer's settings): its wheels travel too (`.whl`, ignored by git; a call carries 64 MiB in
+all):
 
     .venv/bin/python benchmarks/gpu_check.py --build-faces data/05_model_input/gpu_check_faces.npz
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -43,9 +52,14 @@ travel too (`.whl`, ignored by git; a call carries 64 MiB in all):
     PYTHONPATH=/tmp/site python3 benchmarks/gpu_check.py \
         --faces data/05_model_input/gpu_check_faces.npz \
         --out $OUT/gpu_check.json --swaps-out $OUT/validation_swaps.npz
+    # or the base model against scratch, about 9 minutes (one call):
+    PYTHONPATH=/tmp/site python3 benchmarks/gpu_check.py --parts base_model,training --no-compile \
+        --pretrain-minutes 3 --train-minutes 4 --budget-minutes 9 \
+        --faces data/05_model_input/gpu_check_faces.npz \
+        --out $OUT/gpu_check.json --swaps-out $OUT/validation_swaps.npz
     # back here: the verdict's figures per snapshot, and a PNG of the last one's swaps
     .venv/bin/python benchmarks/gpu_check.py --faces data/05_model_input/gpu_check_faces.npz \
-        --judge-swaps validation_swaps.npz
+        --judge-swaps validation_swaps.npz      # and validation_swaps_base_model.npz
     .venv/bin/python benchmarks/gpu_check.py --smoke [--faces ...]   # CPU, tiny sizes, seconds
 """
 
@@ -56,6 +70,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,19 +81,28 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "src"), str(HERE)]
 
-from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402 - beside this script
+from presets import environment_parameters  # noqa: E402 - beside this script
+from synthetic_faces import PERSONS, synchronize, synthetic_banks  # noqa: E402
 
 ARCHITECTURES = {"original": 64, "hires": 128}
 COVERAGE = 0.625
-GPU_PRESET = HERE.parent / "conf" / "gpu" / "parameters_training.yml"
+# The base model's faces: the shared clips of people other than the pair (the pipeline's default
+# `pretraining.sources`), every frame, every face; stored as JPEG (a face bank of them would not
+# fit the faces file) and decoded into the pretraining's face bank on the device.
+PRETRAINING_CLIPS = ("no_audio_d0.mp4", "single_d12.mp4", "single_d18.mp4", "multi_hamilton.mp4")
+PRETRAINING_JPEG_QUALITY = 95
 # Held-out faces swapped each way per snapshot (the gpu preset's `validation_swaps.faces`), and the
 # training minutes after which a snapshot is taken (and one at the end).
 JUDGED_FACES = 16
 SNAPSHOT_MINUTES = (0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0)
 # What the bare device machine lacks; importing any of them here would fail there.
 FORBIDDEN_MODULES = ("kedro", "mlflow", "av", "dlib", "kedro_mlflow")
-MAX_FACES_FILE_MB = 50
-PARTS = ("retinaface", "architectures", "face_adversary", "training", "compiled")
+# A device call carries 64 MiB in all (the working tree, the faces file and the wheels, ~3 MB).
+MAX_FACES_FILE_MB = 58
+PARTS = ("retinaface", "architectures", "face_adversary", "base_model", "training", "compiled")
+# `base_model` (a pretraining, then a pair fine-tune from it) only when asked: it needs the minutes
+# of the others.
+DEFAULT_PARTS = tuple(part for part in PARTS if part != "base_model")
 
 
 class Clock:
@@ -102,8 +126,8 @@ def _log(message: str) -> None:
 def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_kept: int) -> dict:
     """Extract both people's faces from the shared clips with the project's face extraction, decode
     them into face banks at the hires source size, and save them with the held-out split, a few
-    frames and the RetinaFace weights as one compressed `.npz` (needs the whole project: PyAV,
-    dlib).
+    frames, the RetinaFace weights and the base model's faces (`pretraining_faces`) as one
+    compressed `.npz` (needs the whole project: PyAV, dlib).
 
     Returns:
         What was written: faces per person, held-out counts, the file's size in MB.
@@ -148,8 +172,49 @@ def build_faces_file(destination: Path, videos: Path, sample_fps: float, frames_
         [frame.rgb for frame in iter_frames(clips["a"], sample_fps=1.0)][:frames_kept]
     )
     return write_faces_file(
-        destination, banks, frames, retinaface_onnx_weights(), judged=judged, centres=centres
+        destination,
+        banks,
+        frames,
+        retinaface_onnx_weights(),
+        judged=judged,
+        centres=centres,
+        pretraining=pretraining_faces(videos),
     )
+
+
+def pretraining_faces(videos: Path) -> dict[str, list]:
+    """The base model's faces as the pretraining pipeline would have them from
+    `PRETRAINING_CLIPS`: every face of every frame, every person, held out as the pipeline holds
+    them out (`split_pretraining_faces`, with the gpu environment's pretraining settings).
+
+    Returns:
+        ``{"train": [FaceItem], "val": [FaceItem]}``.
+    """
+    import pandas as pd
+
+    from faceswap_pipeline.faces.extraction import extract_clip_faces
+    from faceswap_pipeline.model.pretrained import PRETRAINING_PERSON
+    from faceswap_pipeline.pipelines.pretraining.nodes import split_pretraining_faces
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
+    from faceswap_pipeline.pipelines.training.nodes import face_items
+
+    crops, tables = {}, []
+    for clip in PRETRAINING_CLIPS:
+        clip_crops, table = extract_clip_faces(videos / clip)
+        crops.update(clip_crops)
+        tables.append(table)
+    loaders = {face_id: (lambda crop=crop: crop) for face_id, crop in crops.items()}
+    params = pretraining_training_params(gpu_preset(None), gpu_pretraining())
+    train_rows, val_rows, _ = split_pretraining_faces(loaders, pd.concat(tables), params)
+    return {
+        "train": face_items(train_rows, loaders, PRETRAINING_PERSON),
+        "val": face_items(val_rows, loaders, PRETRAINING_PERSON),
+    }
+
+
+def gpu_pretraining() -> dict:
+    """`params:pretraining` of the gpu environment."""
+    return environment_parameters("gpu", "parameters_pretraining.yml")["pretraining"]
 
 
 def write_faces_file(
@@ -159,14 +224,20 @@ def write_faces_file(
     retinaface_onnx: bytes,
     judged: dict[str, list] | None = None,
     centres: dict[str, np.ndarray] | None = None,
+    pretraining: dict[str, list] | None = None,
 ) -> dict:
     """Save the faces file: per person a uint8 `(N, 4, 205, 205)` bank and a bool `(N,)` held-out
     flag, RGB uint8 `(F, H, W, 3)` frames and the RetinaFace ONNX bytes, compressed; with `judged`
     (`{person: [HeldOutFace]}`) and `centres` (`{person: (128,)}` mean dlib descriptor) also the
-    held-out faces the swaps are judged on: uint8 `(K, S, S, 3)` crops, `(K, 68, 2)` landmarks.
+    held-out faces the swaps are judged on: uint8 `(K, S, S, 3)` crops, `(K, 68, 2)` landmarks;
+    with `pretraining` (`{"train": [FaceItem], "val": [...]}`) the base model's faces: their
+    aligned crops as JPEG bytes one after another (`pretraining_jpeg`, each ending at
+    `pretraining_jpeg_ends`), `(M, 68, 2)` landmarks, ids and a held-out flag
+    (`pretraining_items` reads them back).
 
     Returns:
-        Faces, held-out faces and judged faces per person, and the file's size in MB.
+        Faces, held-out faces and judged faces per person (and of the pretraining), and the file's
+        size in MB.
     """
     arrays = {"frames": frames, "retinaface_onnx": np.frombuffer(retinaface_onnx, dtype=np.uint8)}
     summary: dict = {}
@@ -180,6 +251,12 @@ def write_faces_file(
         )
         arrays[f"centre_{person}"] = np.asarray(centres[person], np.float64)
         summary[person]["judged"] = len(held_out_faces)
+    if pretraining is not None:
+        arrays.update(_pretraining_arrays(pretraining["train"], pretraining["val"]))
+        summary["pretraining"] = {
+            "faces": len(pretraining["train"]),
+            "held_out": len(pretraining["val"]),
+        }
     destination.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(destination, **arrays)
     summary["megabytes"] = round(destination.stat().st_size / 1e6, 1)
@@ -189,6 +266,62 @@ def write_faces_file(
             " --sample-fps"
         )
     return summary
+
+
+def _pretraining_arrays(train: list, val: list) -> dict[str, np.ndarray]:
+    """The faces file's arrays of the base model's faces (`write_faces_file`)."""
+    import cv2
+
+    items = [*train, *val]
+    encoded = []
+    for item in items:
+        ok, jpeg = cv2.imencode(
+            ".jpg",
+            cv2.cvtColor(item.load(), cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, PRETRAINING_JPEG_QUALITY],
+        )
+        if not ok:
+            raise ValueError(f"the pretraining face {item.face_id} could not be encoded as JPEG")
+        encoded.append(jpeg.reshape(-1))
+    return {
+        "pretraining_jpeg": np.concatenate(encoded),
+        "pretraining_jpeg_ends": np.cumsum([len(jpeg) for jpeg in encoded]),
+        "pretraining_landmarks": np.stack(
+            [np.asarray(item.landmarks68, np.float32) for item in items]
+        ),
+        "pretraining_ids": np.array([str(item.face_id) for item in items]),
+        "pretraining_val": np.arange(len(items)) >= len(train),
+    }
+
+
+def pretraining_items(faces: dict[str, np.ndarray]) -> tuple[list, list]:
+    """The faces file's base-model faces as `model.data.FaceItem`s decoding their JPEG when
+    loaded: ``(train, held_out)``; both empty when the file has none."""
+    import cv2
+
+    from faceswap_pipeline.model.data import FaceItem
+
+    if "pretraining_jpeg" not in faces:
+        return [], []
+    data, ends = faces["pretraining_jpeg"], faces["pretraining_jpeg_ends"]
+    starts = np.concatenate([[0], ends[:-1]])
+
+    def loader(start: int, end: int):
+        return lambda: cv2.cvtColor(
+            cv2.imdecode(data[start:end], cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB
+        )
+
+    train, val = [], []
+    for face_id, start, end, landmarks, held_out in zip(
+        faces["pretraining_ids"],
+        starts,
+        ends,
+        faces["pretraining_landmarks"],
+        faces["pretraining_val"],
+        strict=True,
+    ):
+        (val if held_out else train).append(FaceItem(str(face_id), loader(start, end), landmarks))
+    return train, val
 
 
 def load_faces_file(path: Path) -> dict[str, np.ndarray]:
@@ -234,30 +367,103 @@ def _module(architecture: str, width: float, compile: bool, face_adversary: floa
     )
 
 
-def gpu_preset() -> dict:
-    """The gpu preset's `training` parameters from scratch (conf/gpu/parameters_training.yml, its
-    `auto` settings resolved as the pipeline resolves them without a base model)."""
-    import yaml
-
+def gpu_preset(from_base_model: bool | None = False) -> dict:
+    """The gpu preset's `training` parameters (conf/gpu/parameters_training.yml over conf/base's),
+    its `auto` settings resolved as the pipeline resolves them from scratch or, `from_base_model`,
+    from a base model; None: left as the files say."""
     from faceswap_pipeline.model.settings import resolve_auto_settings
 
-    preset = yaml.safe_load(GPU_PRESET.read_text(encoding="utf-8"))["training"]
-    return resolve_auto_settings(preset, from_base_model=False)
+    preset = environment_parameters("gpu", "parameters_training.yml")["training"]
+    if from_base_model is None:
+        return preset
+    return resolve_auto_settings(preset, from_base_model=from_base_model)
 
 
-def _gpu_preset_module(width: float, compile: bool):
-    """The gpu preset's LightningModule: its model at `width`, optimizer, loss, augmentation."""
-    from faceswap_pipeline.model.lightning_module import SwapLightningModule
-
+def gpu_preset_model(width: float) -> dict:
+    """The gpu preset's model configuration at `width` (`ModelConfig`'s keys)."""
     preset = gpu_preset()
     model = {key: preset[key] for key in ("architecture", "input_size", "coverage", "crop_size")}
-    return SwapLightningModule(
-        {**model, "width": width},
+    return {**model, "width": width}
+
+
+def _gpu_preset_module(width: float, compile: bool, base_model: Path | None = None):
+    """The gpu preset's LightningModule: its model at `width`, optimizer, loss, augmentation; with
+    `base_model` (a base model folder) started from it as `training.init_from` starts a pair, with
+    the settings the preset's `auto` takes from a base model.
+
+    Returns:
+        The module, and the settings that say `auto` in the preset as it trains them.
+    """
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+    from faceswap_pipeline.model.pretrained import start_from_base_model
+    from faceswap_pipeline.model.settings import AUTO_SETTINGS
+
+    preset = gpu_preset(from_base_model=base_model is not None)
+    module = SwapLightningModule(
+        gpu_preset_model(width),
         preset["optimizer"],
         preset["loss"],
         preset["augmentation"],
         compile=compile,
     )
+    start_from_base_model(module.model, base_model, None, preset["init_fresh"])
+    return module, {f"{block}.{key}": preset[block][key] for block, key in AUTO_SETTINGS}
+
+
+def pretrain_on_device(
+    faces: dict[str, np.ndarray],
+    width: float,
+    minutes: float,
+    device: torch.device,
+    precision: str,
+    compile: bool,
+    folder: Path,
+    smoke: bool = False,
+) -> tuple[Path, dict]:
+    """The pretraining pipeline's training on the faces file's base-model faces: the gpu
+    environment's pretraining settings (the gpu preset's, with conf/base's and conf/gpu's
+    `pretraining.training` changes) for `minutes`, the base model saved under `folder`.
+
+    Returns:
+        The base model folder and the pretraining's summary (steps, faces, held-out SSIM, images/s).
+    """
+    from faceswap_pipeline.model.networks import ModelConfig
+    from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
+    from faceswap_pipeline.model.settings import (
+        TrainingSettings,
+        pretraining_settings,
+        resolve_auto_settings,
+    )
+
+    train, val = pretraining_items(faces)
+    if not train:
+        raise SystemExit("the faces file has no base-model faces: make it again (--build-faces)")
+    settings = resolve_auto_settings(
+        pretraining_settings(gpu_preset(None), gpu_pretraining()["training"]), from_base_model=False
+    )
+    settings.update(
+        max_minutes=minutes,
+        checkpoint_dir=str(folder / "checkpoints"),
+        resume=False,
+        compile=compile,
+        progress_bar=False,
+        trainer={
+            "accelerator": "gpu" if device.type == "cuda" else "cpu",
+            "devices": 1,
+            "precision": precision,
+        },
+    )
+    if smoke:
+        settings.update(batch_size=2, max_steps=2, val_every_n_steps=1, preview_every_n_steps=0)
+    result = pretrain_base_model(
+        train,
+        val,
+        ModelConfig(**gpu_preset_model(width)),
+        TrainingSettings.model_validate(
+            {key: value for key, value in settings.items() if key in TrainingSettings.model_fields}
+        ),
+    )
+    return save_base_model(result.base_model, folder / "base_model"), result.summary
 
 
 def write_swaps_file(destination: Path, snapshots: list[dict]) -> None:
@@ -374,12 +580,14 @@ def resident_training(
     max_val_faces: int | None = None,
     compile: bool = False,
     swaps_out: Path | None = None,
+    base_model: Path | None = None,
 ) -> dict:
     """The project's training loop (the gpu preset's settings) on real faces for `minutes`, with
     validation SSIM on the held-out faces along the way and at the end. Compiled, its first step's
     time is the compilation's and its images/s the compiled loop's (compare the sweep's uncompiled
     figure at the same batch size). With `swaps_out` and judged faces in the faces file, the
-    held-out swaps after each of `SNAPSHOT_MINUTES` and at the end go there (`write_swaps_file`)."""
+    held-out swaps after each of `SNAPSHOT_MINUTES` and at the end go there (`write_swaps_file`).
+    With `base_model` (a folder) the pair starts from it, as `training.init_from` starts it."""
     import lightning as L
 
     from faceswap_pipeline.evaluation.validation_swaps import swap_held_out
@@ -440,7 +648,7 @@ def resident_training(
         val_check_interval=val_every,
         check_val_every_n_epoch=None,
     )
-    module = _gpu_preset_module(width, compile=compile)
+    module, auto_settings = _gpu_preset_module(width, compile=compile, base_model=base_model)
     datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=42)
     trainer.fit(module, datamodule=datamodule)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)
@@ -453,6 +661,8 @@ def resident_training(
         "width": width,
         "batch_per_person": batch,
         "compiled": compile,
+        "from_base_model": base_model is not None,
+        "auto_settings": auto_settings,
         "first_step_s": round(first_step[0], 1) if first_step else None,
         "minutes": round(trained_s / 60, 2),
         "steps": int(trainer.global_step),
@@ -575,12 +785,30 @@ def main() -> None:
     parser.add_argument("--budget-minutes", type=float, default=7.5, help="all parts together")
     parser.add_argument("--train-minutes", type=float, default=5.0)
     parser.add_argument(
+        "--pretrain-minutes",
+        type=float,
+        default=3.0,
+        help="base_model: pretraining minutes (cut to what the budget leaves)",
+    )
+    parser.add_argument(
+        "--fine-tune-minutes",
+        type=float,
+        help="base_model: the pair's minutes from the base model (default: a quarter of"
+        " --train-minutes, the issue's 4x shorter)",
+    )
+    parser.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="train uncompiled where the gpu preset compiles (short runs: compiling takes ~1 min)",
+    )
+    parser.add_argument(
         "--out", type=Path, help="also write the JSON here (rewritten after every part)"
     )
     parser.add_argument(
         "--parts",
-        default=",".join(PARTS),
-        help=f"which parts to run, comma-separated (default all: {','.join(PARTS)})",
+        default=",".join(DEFAULT_PARTS),
+        help=f"which parts to run, comma-separated, of {','.join(PARTS)} (default all but"
+        " base_model)",
     )
     parser.add_argument(
         "--train-compiled",
@@ -704,12 +932,48 @@ def main() -> None:
             report["face_adversary"] = {"skipped": "time"}
         emit()
 
+    # As a user trains with the preset (compiled if it says so: then the compile time and the
+    # compiled images/s come with the SSIM; part 5 measures compiling either way).
+    compiled = (
+        not args.smoke and not args.no_compile and (args.train_compiled or bool(preset["compile"]))
+    )
+    if faces is not None and "base_model" in parts:
+        # The issue's comparison on one card: the pair from a base model for a quarter of the
+        # minutes scratch trains (the `training` part, after this one).
+        fine_tune = args.fine_tune_minutes or train_minutes / 4
+        reserved = 60 * (fine_tune + (train_minutes if "training" in parts else 0)) + 90
+        pretrain = min(args.pretrain_minutes, (clock.left_s() - reserved) / 60)
+        if args.smoke or pretrain >= 0.5:
+            _log(f"pretraining {pretrain:.2f} min, then the pair {fine_tune:.2f} min from it")
+            with tempfile.TemporaryDirectory() as folder:
+                base_model, pretraining = pretrain_on_device(
+                    faces, width, pretrain, device, precision, compiled, Path(folder), args.smoke
+                )
+                report["base_model"] = {"pretraining": pretraining}
+                emit()
+                swaps_out = args.swaps_out and args.swaps_out.with_name(
+                    f"{args.swaps_out.stem}_base_model{args.swaps_out.suffix}"
+                )
+                report["base_model"]["fine_tune"] = resident_training(
+                    faces,
+                    width,
+                    train_batch,
+                    fine_tune,
+                    val_every,
+                    device,
+                    precision,
+                    max_val_faces=4 if args.smoke else None,
+                    compile=compiled,
+                    swaps_out=swaps_out,
+                    base_model=base_model,
+                )
+        else:
+            report["base_model"] = {"skipped": "time"}
+        emit()
+
     if faces is not None and "training" in parts:
         # As long as asked, but never past the budget (the final validation takes a few seconds).
         minutes = max(0.05, min(train_minutes, (clock.left_s() - 30) / 60))
-        # As a user trains with the preset (compiled if it says so: then the compile time and the
-        # compiled images/s come with the SSIM; part 5 measures compiling either way).
-        compiled = not args.smoke and (args.train_compiled or bool(preset["compile"]))
         _log(f"training {minutes:.2f} min{' compiled' if compiled else ''}")
         started = time.monotonic()
 

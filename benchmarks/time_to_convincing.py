@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from presets import CONF, environment_parameters
 from shared_faces import (
     PROJECT,
     SHARED_VIDEOS,
@@ -242,6 +243,15 @@ def _mlflow_run(
     return run
 
 
+def preset_training(preset: Path) -> dict:
+    """`training` of a preset file: one of the project's (conf/<env>/...) as `kedro run --env ENV`
+    reads it (over conf/base's), any other file alone."""
+    preset = preset.resolve()
+    if preset.parent.parent == CONF:
+        return environment_parameters(preset.parent.name, preset.name)["training"]
+    return yaml.safe_load(preset.read_text(encoding="utf-8"))["training"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -336,7 +346,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    params = yaml.safe_load(args.preset.read_text())["training"]
+    params = preset_training(args.preset)
     for assignment in args.set:
         set_parameter(params, assignment)
     by_steps = args.steps is not None

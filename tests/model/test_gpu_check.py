@@ -24,10 +24,39 @@ sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from gpu_check import (  # noqa: E402
     FORBIDDEN_MODULES,
     MAX_FACES_FILE_MB,
+    PARTS,
     judge_swaps,
     load_faces_file,
+    pretraining_items,
     write_faces_file,
 )
+from presets import environment_parameters  # noqa: E402
+
+
+@pytest.mark.parametrize("env", ["base", "gpu", "tiny"])
+def test_the_benchmarks_read_each_preset_as_kedro_run_env_does(env, tmp_path):
+    from kedro.config import OmegaConfigLoader
+
+    from faceswap_pipeline.settings import CONFIG_LOADER_ARGS
+
+    # The project's environments without a developer's conf/local (an empty run environment).
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for folder in ("base", env):
+        if not (conf / folder).exists():
+            (conf / folder).symlink_to(PROJECT_ROOT / "conf" / folder)
+    (conf / "empty").mkdir()
+    loaded = OmegaConfigLoader(
+        conf_source=str(conf),
+        **{**CONFIG_LOADER_ARGS, "default_run_env": "empty"},
+        env=None if env == "base" else env,
+    )["parameters"]
+    for name, key in (
+        ("parameters_training.yml", "training"),
+        ("parameters_pretraining.yml", "pretraining"),
+    ):
+        assert environment_parameters(env, name)[key] == loaded[key]
+
 
 # Each forbidden module set to None in sys.modules: importing it raises ImportError, as on the bare
 # machine.
@@ -51,10 +80,25 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
         )
     frames = np.stack([f.rgb for f in iter_frames(shared_videos / "single_d18.mp4", end_s=0.1)])
     faces_file, swaps_file = tmp_path / "faces.npz", tmp_path / "swaps.npz"
+    # The base model's faces (any real faces will do for the smoke run): stored as JPEG and read
+    # back as face items that load the same crops, within JPEG's error.
+    pretraining = face_items(clip_faces, "b", count=8)
     written = write_faces_file(
-        faces_file, banks, frames, retinaface_onnx_weights(), judged=judged, centres=centres
+        faces_file,
+        banks,
+        frames,
+        retinaface_onnx_weights(),
+        judged=judged,
+        centres=centres,
+        pretraining={"train": pretraining[:6], "val": pretraining[6:]},
     )
     assert written["megabytes"] < MAX_FACES_FILE_MB and written["a"]["judged"] == 2
+    assert written["pretraining"] == {"faces": 6, "held_out": 2}
+    train, val = pretraining_items(load_faces_file(faces_file))
+    assert [item.face_id for item in train + val] == [item.face_id for item in pretraining]
+    for stored, item in zip(train + val, pretraining, strict=True):
+        assert np.abs(stored.load().astype(int) - item.load()).mean() < 3
+        np.testing.assert_allclose(stored.landmarks68, item.landmarks68)
 
     result = subprocess.run(
         [
@@ -67,6 +111,8 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
             str(faces_file),
             "--swaps-out",
             str(swaps_file),
+            "--parts",
+            ",".join(PARTS),
         ],
         capture_output=True,
         text=True,
@@ -99,3 +145,20 @@ def test_the_gpu_check_smoke_run_needs_only_the_library_layer(clip_faces, shared
     # A few steps of a tiny model swap in no one: the verdict must say so.
     assert judged_row["val_swap/convincing"] == 0 and "not convincing" in judged_row["verdict"]
     assert picture.stat().st_size > 0
+    # A base model pretrained on the pretraining faces, the pair fine-tuned from it: its swaps
+    # come back beside scratch's, judged the same way.
+    pretrained, fine_tune = report["base_model"]["pretraining"], report["base_model"]["fine_tune"]
+    assert pretrained["steps"] == 2 and pretrained["faces"] == 6
+    assert fine_tune["steps"] >= 1 and fine_tune["faces"]["b"] == {"train": 8, "val": 2}
+    # ... with the settings a pair takes from a base model, where scratch takes its own.
+    assert fine_tune["from_base_model"] and fine_tune["auto_settings"] == {
+        "augmentation.warp": 0.0,
+        "loss.code_identity_weight": 0.1,
+        "optimizer.clip_grad_norm": 1.0,
+    }
+    assert report["training"]["auto_settings"]["augmentation.warp"] == 1.0
+    (base_row,) = judge_swaps(
+        load_faces_file(faces_file), tmp_path / "swaps_base_model.npz", tmp_path / "base.png"
+    )
+    assert base_row["step"] == fine_tune["steps"]
+    assert 0 < base_row["val_swap/distance_to_target_a_to_b"] < 2

@@ -9,6 +9,7 @@ torch.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -267,3 +268,27 @@ def auto_settings_of(settings: TrainingSettings) -> dict[str, Any]:
     return {
         f"{block}.{key}": getattr(getattr(settings, block), key) for block, key in AUTO_SETTINGS
     }
+
+
+def pretraining_settings(training: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a base model trains with: the pair training's (`training`, as in
+    parameters_training.yml) with the pretraining's `changes` (`pretraining.training`; a mapping
+    value is merged into the pair's, key by key).
+
+    Unless `changes` sets `batch_size`, a base model's step takes twice the pair's: a pair's step
+    puts `batch_size` faces of each person through the shared encoder, and the base model's one
+    decoder sees as many faces a step (the recipe of every base model measured in
+    benchmarks/README.md).
+
+    Returns:
+        A new mapping, to be validated (`TrainingSettings`, or the pipeline's `TrainingParams`).
+    """
+    merged = copy.deepcopy(dict(training))
+    pair_batch = training.get("batch_size", TrainingSettings.model_fields["batch_size"].default)
+    merged["batch_size"] = 2 * pair_batch
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged

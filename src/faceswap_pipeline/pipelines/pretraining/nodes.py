@@ -99,9 +99,9 @@ def build_pretraining_face_bank(
 
     params = pretraining_training_params(training, pretraining)
     person = PRETRAINING_PERSON
-    # The same split as `pretrain_base_model` makes (`_split_faces`, a table operation): the bank
-    # holds its faces in that order.
-    train_rows, val_rows, _ = _split_faces(aligned_faces, face_alignments, params)
+    # The same split as `pretrain_base_model` makes (`split_pretraining_faces`, a table
+    # operation): the bank holds its faces in that order.
+    train_rows, val_rows, _ = split_pretraining_faces(aligned_faces, face_alignments, params)
     rows = pd.concat([train_rows, val_rows])
     bank = plan_pretraining_bank(
         face_items(rows, aligned_faces, person),
@@ -161,7 +161,7 @@ def pretrain_base_model(
 
     params = pretraining_training_params(training, pretraining)
     person = PRETRAINING_PERSON
-    train_rows, val_rows, videos = _split_faces(aligned_faces, face_alignments, params)
+    train_rows, val_rows, videos = split_pretraining_faces(aligned_faces, face_alignments, params)
     train_items = face_items(train_rows, aligned_faces, person)
     val_items = face_items(val_rows, aligned_faces, person)
     logger.info(
@@ -188,7 +188,7 @@ def pretrain_base_model(
     return result.base_model, Image.fromarray(result.preview), result.summary
 
 
-def _split_faces(
+def split_pretraining_faces(
     aligned_faces: dict[str, Any], face_alignments: pd.DataFrame, params: TrainingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The training rows, the held-out rows (at most `val_max_faces`, evenly spread) and how many

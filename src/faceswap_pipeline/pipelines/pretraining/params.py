@@ -6,13 +6,13 @@ training engine's settings), changed by `pretraining.training`.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 from pydantic import field_validator
 
 from faceswap_pipeline.config_loader import sets_key
+from faceswap_pipeline.model.settings import pretraining_settings
 from faceswap_pipeline.pipelines.parameters import InvalidParametersError, validate_parameters
 from faceswap_pipeline.pipelines.training.params import TrainingParams, parse_training_params
 from faceswap_pipeline.sources import VideoSource
@@ -74,25 +74,16 @@ def parse_pretraining_params(pretraining: dict[str, Any]) -> PretrainingParams:
 def pretraining_training_params(
     training: dict[str, Any], pretraining: dict[str, Any]
 ) -> TrainingParams:
-    """The pair training's parameters with the pretraining's changes (`pretraining.training`).
-
-    Unless `pretraining.training.batch_size` says otherwise, a base model's step takes twice the
-    pair's `batch_size`: a pair's step puts `batch_size` faces of each person through the shared
-    encoder, and the base model's one decoder sees as many faces a step (the recipe of every base
-    model measured in benchmarks/README.md).
+    """The pair training's parameters with the pretraining's changes (`pretraining.training`),
+    merged by `model.settings.pretraining_settings` (twice the pair's `batch_size` unless
+    `pretraining.training.batch_size` says otherwise), validated.
 
     Raises:
         ValueError: a bad value, or a checkpoint folder shared with the pair training.
     """
     overrides = parse_pretraining_params(pretraining).training
     pair = parse_training_params(training)
-    merged = copy.deepcopy(dict(training))
-    merged["batch_size"] = 2 * pair.batch_size
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
+    merged = pretraining_settings(training, overrides)
     merged["init_from"] = None
     try:
         params = parse_training_params(merged)
