@@ -22,13 +22,13 @@ It measures, in this order, each within what is left of `--budget-minutes`:
    for `--train-minutes` on the same card, so the two are judged side by side here;
 5. `training`: the project's resident training loop on the shared pair's faces (person_a_d6,
    person_b_d9; the gpu preset's model, optimizer, loss and augmentation from
-   conf/gpu/parameters_training.yml, batch 64, compiled as the preset says: compiled, its first
-   step is the compile time and its images/s the compiled figure for the sweep's uncompiled one)
-   for `--train-minutes` (5, cut to what the budget leaves) with validation SSIM on held-out faces;
-   uncompiled again if compiling fails. After 0.5, 1, 2, 3, ... minutes and at the end it swaps
-   16 held-out faces each way (`validation_swaps.swap_held_out`) into `--swaps-out`: dlib is not
-   on the device machine, so the verdict's figures (identity, detail) are judged back here with
-   `--judge-swaps`;
+   conf/gpu/parameters_training.yml over conf/base's, batch 64, compiled as the preset says:
+   compiled, its first step is the compile time and its images/s the compiled figure for the sweep's
+   uncompiled one) for `--train-minutes` (5, cut to what the budget leaves) with validation SSIM on
+   held-out faces; uncompiled again if compiling fails. After 0.5, 1, 2, 3, ... minutes and at the
+   end it swaps 16 held-out faces each way (`validation_swaps.swap_held_out`) into `--swaps-out`:
+   dlib is not on the device machine, so the verdict's figures (identity, detail) are judged back
+   here with `--judge-swaps`;
 6. `compiled`: `original` and `hires` compiled at their best batch size, when time is left.
 
 The sweep gives way to the training's minutes; the budget (7.5 minutes, plus start-up) is never
@@ -405,8 +405,11 @@ def _gpu_preset_module(width: float, compile: bool, base_model: Path | None = No
         preset["loss"],
         preset["augmentation"],
         compile=compile,
+        frozen=preset["init_frozen"] if base_model else (),
     )
-    start_from_base_model(module.model, base_model, None, preset["init_fresh"])
+    start_from_base_model(
+        module.model, base_model, None, preset["init_fresh"], preset["init_frozen"]
+    )
     return module, {f"{block}.{key}": preset[block][key] for block, key in AUTO_SETTINGS}
 
 
