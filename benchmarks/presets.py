@@ -27,6 +27,16 @@ def environment_parameters(env: str, name: str) -> dict[str, Any]:
     return parameters
 
 
+def preset_training(preset: Path) -> dict[str, Any]:
+    """`training` of a preset file given on a benchmark's command line: one of the project's
+    (conf/<env>/parameters_training.yml) as `kedro run --env ENV` reads it, over conf/base's; any
+    other file alone."""
+    preset = preset.resolve()
+    if preset.parent.parent == CONF:
+        return environment_parameters(preset.parent.name, preset.name)["training"]
+    return yaml.safe_load(preset.read_text(encoding="utf-8"))["training"]
+
+
 def _merge(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
     merged = dict(below)
     for key, value in above.items():

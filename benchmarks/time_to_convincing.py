@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from presets import CONF, environment_parameters
+from presets import preset_training
 from shared_faces import (
     PROJECT,
     SHARED_VIDEOS,
@@ -241,15 +241,6 @@ def _mlflow_run(
     )
     mlflow.set_tags({"pair": f"{pair[0]}->{pair[1]}", "start": start, "trial": trial or "defaults"})
     return run
-
-
-def preset_training(preset: Path) -> dict:
-    """`training` of a preset file: one of the project's (conf/<env>/...) as `kedro run --env ENV`
-    reads it (over conf/base's), any other file alone."""
-    preset = preset.resolve()
-    if preset.parent.parent == CONF:
-        return environment_parameters(preset.parent.name, preset.name)["training"]
-    return yaml.safe_load(preset.read_text(encoding="utf-8"))["training"]
 
 
 def main() -> None:

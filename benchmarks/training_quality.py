@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from presets import preset_training
 from shared_faces import PROJECT, extract_clip, loaders, log_warnings_only, set_parameter
 
 CLIPS = {"a": "person_a_d6.mp4", "b": "person_b_d9.mp4"}
@@ -76,7 +76,7 @@ def main() -> None:
     from faceswap_pipeline.model import save_swap_model
     from faceswap_pipeline.pipelines.training.nodes import select_training_faces, train_swap_model
 
-    params = yaml.safe_load(args.preset.read_text())["training"]
+    params = preset_training(args.preset)
     workdir = Path(tempfile.mkdtemp(prefix="training_quality_"))
     params.update(
         checkpoint_dir=str(workdir / "checkpoints"),

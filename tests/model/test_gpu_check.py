@@ -30,7 +30,7 @@ from gpu_check import (  # noqa: E402
     pretraining_items,
     write_faces_file,
 )
-from presets import environment_parameters  # noqa: E402
+from presets import environment_parameters, preset_training  # noqa: E402
 
 
 @pytest.mark.parametrize("env", ["base", "gpu", "tiny"])
@@ -56,6 +56,9 @@ def test_the_benchmarks_read_each_preset_as_kedro_run_env_does(env, tmp_path):
         ("parameters_pretraining.yml", "pretraining"),
     ):
         assert environment_parameters(env, name)[key] == loaded[key]
+    # A benchmark's `--preset conf/ENV/parameters_training.yml` too.
+    preset = PROJECT_ROOT / "conf" / env / "parameters_training.yml"
+    assert preset_training(preset) == loaded["training"]
 
 
 # Each forbidden module set to None in sys.modules: importing it raises ImportError, as on the bare
