@@ -113,7 +113,7 @@ def _pretrain(
     print(
         f"base model: {len(train)} faces of {', '.join(video.stem for video in videos)},"
         f" {result.summary['steps']} steps of "
-        f"{settings.batch_size} faces in "
+        f"{settings.batch_size} faces (random warp {settings.augmentation.warp:g}) in "
         f"{(time.perf_counter() - started) / 60:.1f} min, held-out SSIM "
         f"{result.summary['final_validation'].get('val/ssim', float('nan')):.3f} -> {folder}"
     )
@@ -292,7 +292,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a training parameter, e.g. optimizer.lr=2e-4",
+        help="override a training parameter, e.g. optimizer.lr=2e-4; the pretraining takes it too"
+        " (as `kedro run --params training.KEY=VALUE` does) unless --pretrain-set sets it",
     )
     parser.add_argument(
         "--trial", default="", help="a name for this recipe in MLflow (e.g. 'lr 5e-4')"

@@ -24,7 +24,7 @@ from faceswap_pipeline.model import (
 from faceswap_pipeline.model.data import FaceItem
 from faceswap_pipeline.model.lightning_module import CheckpointMismatchError, read_checkpoint_info
 from faceswap_pipeline.model.networks import MODEL_PARTS
-from faceswap_pipeline.model.pretrained import start_from_base_model
+from faceswap_pipeline.model.pretrained import read_base_model_info, start_from_base_model
 
 TINY = ModelConfig(architecture="original", input_size=64, width=0.1)
 
@@ -136,6 +136,12 @@ def test_pretraining_learns_real_faces_and_resumes(tmp_path, clip_faces):
         {face.face_id.split("/")[0] for face in faces}
     )
     assert 0 < result.base_model.record["final_validation"]["val/ssim"] <= 1
+    # How it was trained goes with it: base models of one configuration differ by their recipe.
+    recipe = result.base_model.record["recipe"]
+    assert (recipe["batch_size"], recipe["augmentation"]["warp"]) == (8, 1.0)
+    assert recipe["loss"]["face_adversary_weight"] == 0.1 and recipe["optimizer"]["lr"] == 1e-3
+    save_base_model(result.base_model, tmp_path / "base")
+    assert read_base_model_info(tmp_path / "base")[1]["recipe"] == recipe
     assert result.preview.shape == (2 * 64, 48 + 3 * 64, 3)  # rows: faces, reconstructions
     assert read_checkpoint_info(tmp_path / "ckpt" / "last.ckpt").adversaries == ("face",)
 
