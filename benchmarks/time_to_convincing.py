@@ -36,6 +36,7 @@ preset from scratch: its held-out swaps come back and are judged here by the sam
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -78,7 +79,6 @@ def _pretrain(
     `assignments` (``KEY=VALUE``) set in `pretraining.training`; its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
-    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
 
     train, val = [], []
     for video in videos:
@@ -89,22 +89,7 @@ def _pretrain(
             landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
             item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
             (val if index >= len(rows) - held_out else train).append(item)
-    # The pretraining pipeline's parameters (its batch, `pretraining.training`), with the budget
-    # and folders of this benchmark.
-    pretraining = yaml.safe_load((PROJECT / "conf/base/parameters_pretraining.yml").read_text())
-    pretraining = pretraining["pretraining"]
-    pretraining["training"] = {
-        **pretraining.get("training", {}),
-        "max_minutes": minutes,
-        "max_steps": steps or 10**9,
-        "checkpoint_dir": str(out / "pretraining_checkpoints"),
-        "preview_every_n_steps": 0,
-        "trainer": {"precision": "32-true"},  # the pretraining's precision in every trial so far
-    }
-    for assignment in assignments:
-        set_parameter(pretraining["training"], assignment)
-    # The pair's `init_frozen` names parts of this base model, which trains all of its own.
-    settings = pretraining_training_params({**params, "init_frozen": []}, pretraining)
+    settings = _pretraining_settings(params, minutes, steps, out, assignments)
     config = settings.swap_model_config()
     started = time.perf_counter()
     result = pretrain_base_model(train, val, config, settings)
@@ -118,6 +103,62 @@ def _pretrain(
         f"{result.summary['final_validation'].get('val/ssim', float('nan')):.3f} -> {folder}"
     )
     return folder
+
+
+def _pretraining_settings(
+    params: dict, minutes: float | None, steps: int | None, out: Path, assignments: list[str]
+):
+    """The pretraining pipeline's settings for the pair's training `params` (its batch,
+    `pretraining.training` of conf/base), with this benchmark's budget and folders and
+    `assignments` (``KEY=VALUE``) set in `pretraining.training`."""
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
+
+    pretraining = yaml.safe_load((PROJECT / "conf/base/parameters_pretraining.yml").read_text())
+    pretraining = pretraining["pretraining"]
+    pretraining["training"] = {
+        **pretraining.get("training", {}),
+        "max_minutes": minutes,
+        "max_steps": steps or 10**9,
+        "checkpoint_dir": str(out / "pretraining_checkpoints"),
+        "preview_every_n_steps": 0,
+        "trainer": {"precision": "32-true"},  # the pretraining's precision in every trial so far
+    }
+    for assignment in assignments:
+        set_parameter(pretraining["training"], assignment)
+    # The pair's `init_frozen` names parts of this base model, which trains all of its own.
+    return pretraining_training_params({**params, "init_frozen": []}, pretraining)
+
+
+def _flat(block: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in block.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def recipe_differences(recipe: dict, reference: dict) -> list[str]:
+    """Where a base model's recipe (`model.pretrained.pretraining_recipe`) differs from
+    `reference`'s, as ``key value (the pipeline's value)``. Every `--set` reaches the
+    pretraining unless `--pretrain-set` sets it, and twice a trial's `--set` meant for the pair
+    went unseen into a base model (the warp, the gradient loss): this says so at once."""
+    recipe, reference = _flat(recipe), _flat(reference)
+    return [
+        f"{key} {recipe.get(key)} (the pipeline's {reference.get(key)})"
+        for key in sorted(recipe.keys() | reference.keys())
+        if recipe.get(key) != reference.get(key)
+    ]
+
+
+def _describe_recipe(recipe: dict | None, reference: dict) -> str:
+    if recipe is None:
+        return "its recipe is not recorded (saved before base models recorded one)"
+    differences = recipe_differences(recipe, reference)
+    if not differences:
+        return "pretrained as the pipeline's pretraining of this preset"
+    return "pretrained unlike the pipeline's pretraining: " + ", ".join(differences)
 
 
 def _train_in_stages(pair, params, stages, by_steps, cache, workdir, base_model, start):
@@ -338,7 +379,8 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    params = preset_training(args.preset)
+    preset = preset_training(args.preset)
+    params = copy.deepcopy(preset)  # --set changes nested blocks; `preset` stays the preset's
     for assignment in args.set:
         set_parameter(params, assignment)
     by_steps = args.steps is not None
@@ -366,6 +408,12 @@ def main() -> None:
                 workdir,
                 args.pretrain_set,
             )
+        if "base model" in starts:
+            from faceswap_pipeline.model.pretrained import pretraining_recipe, read_base_model_info
+
+            _, record = read_base_model_info(starts["base model"])
+            reference = pretraining_recipe(_pretraining_settings(preset, None, None, workdir, []))
+            print(f"base model: {_describe_recipe(record.get('recipe'), reference)}")
         print(
             f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
             f"({params['architecture']} width {params['width']}, batch {params['batch_size']})"
