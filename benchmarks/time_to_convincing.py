@@ -40,6 +40,7 @@ import copy
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,9 @@ from shared_faces import (
 )
 
 from faceswap_pipeline.model.settings import resolve_auto_settings
+
+if TYPE_CHECKING:
+    from faceswap_pipeline.pipelines.training.params import TrainingParams
 
 CLIPS = {
     "d6": "person_a_d6.mp4",
@@ -89,7 +93,7 @@ def _pretrain(
             landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
             item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
             (val if index >= len(rows) - held_out else train).append(item)
-    settings = _pretraining_settings(params, minutes, steps, out, assignments)
+    settings = benchmark_pretraining_settings(params, minutes, steps, out, assignments)
     config = settings.swap_model_config()
     started = time.perf_counter()
     result = pretrain_base_model(train, val, config, settings)
@@ -105,9 +109,9 @@ def _pretrain(
     return folder
 
 
-def _pretraining_settings(
+def benchmark_pretraining_settings(
     params: dict, minutes: float | None, steps: int | None, out: Path, assignments: list[str]
-):
+) -> TrainingParams:
     """The pretraining pipeline's settings for the pair's training `params` (its batch,
     `pretraining.training` of conf/base), with this benchmark's budget and folders and
     `assignments` (``KEY=VALUE``) set in `pretraining.training`."""
@@ -139,7 +143,7 @@ def _flat(block: dict, prefix: str = "") -> dict:
     return flat
 
 
-def recipe_differences(recipe: dict, reference: dict) -> list[str]:
+def _recipe_differences(recipe: dict, reference: dict) -> list[str]:
     """Where a base model's recipe (`model.pretrained.pretraining_recipe`) differs from
     `reference`'s, as ``key value (the pipeline's value)``. Every `--set` reaches the
     pretraining unless `--pretrain-set` sets it, and twice a trial's `--set` meant for the pair
@@ -152,10 +156,12 @@ def recipe_differences(recipe: dict, reference: dict) -> list[str]:
     ]
 
 
-def _describe_recipe(recipe: dict | None, reference: dict) -> str:
+def describe_recipe(recipe: dict | None, reference: dict) -> str:
+    """How a base model's recorded recipe stands against the pipeline's pretraining (`reference`),
+    in words, for the run's log."""
     if recipe is None:
         return "its recipe is not recorded (saved before base models recorded one)"
-    differences = recipe_differences(recipe, reference)
+    differences = _recipe_differences(recipe, reference)
     if not differences:
         return "pretrained as the pipeline's pretraining of this preset"
     return "pretrained unlike the pipeline's pretraining: " + ", ".join(differences)
@@ -412,8 +418,10 @@ def main() -> None:
             from faceswap_pipeline.model.pretrained import pretraining_recipe, read_base_model_info
 
             _, record = read_base_model_info(starts["base model"])
-            reference = pretraining_recipe(_pretraining_settings(preset, None, None, workdir, []))
-            print(f"base model: {_describe_recipe(record.get('recipe'), reference)}")
+            reference = pretraining_recipe(
+                benchmark_pretraining_settings(preset, None, None, workdir, [])
+            )
+            print(f"base model: {describe_recipe(record.get('recipe'), reference)}")
         print(
             f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
             f"({params['architecture']} width {params['width']}, batch {params['batch_size']})"

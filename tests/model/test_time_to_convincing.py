@@ -13,21 +13,21 @@ from tests.helpers import PROJECT_ROOT
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from presets import preset_training  # noqa: E402
 from shared_faces import set_parameter  # noqa: E402
-from time_to_convincing import _describe_recipe, _pretraining_settings  # noqa: E402
+from time_to_convincing import benchmark_pretraining_settings, describe_recipe  # noqa: E402
 
 
 def test_a_pair_setting_that_reached_the_pretraining_is_named(tmp_path):
     preset = preset_training(PROJECT_ROOT / "conf/base/parameters_training.yml")
-    reference = pretraining_recipe(_pretraining_settings(preset, None, None, tmp_path, []))
+    reference = pretraining_recipe(benchmark_pretraining_settings(preset, None, None, tmp_path, []))
 
     # What the pipeline's pretraining does, with the batch the trials give it.
     batch_64 = pretraining_recipe(
-        _pretraining_settings(preset, None, 6400, tmp_path, ["batch_size=64"])
+        benchmark_pretraining_settings(preset, None, 6400, tmp_path, ["batch_size=64"])
     )
-    assert _describe_recipe(batch_64, reference) == (
+    assert describe_recipe(batch_64, reference) == (
         "pretrained unlike the pipeline's pretraining: batch_size 64 (the pipeline's 32)"
     )
-    assert _describe_recipe(reference, reference) == (
+    assert describe_recipe(reference, reference) == (
         "pretrained as the pipeline's pretraining of this preset"
     )
 
@@ -37,10 +37,10 @@ def test_a_pair_setting_that_reached_the_pretraining_is_named(tmp_path):
     set_parameter(pair, "loss.gradient_weight=1.0")
     set_parameter(pair, "augmentation.warp=0")
     leaked = pretraining_recipe(
-        _pretraining_settings(pair, None, 6400, tmp_path, ["augmentation.warp=auto"])
+        benchmark_pretraining_settings(pair, None, 6400, tmp_path, ["augmentation.warp=auto"])
     )
-    assert _describe_recipe(leaked, reference) == (
+    assert describe_recipe(leaked, reference) == (
         "pretrained unlike the pipeline's pretraining: "
         "loss.gradient_weight 1.0 (the pipeline's 0.0)"
     )
-    assert _describe_recipe(None, reference).startswith("its recipe is not recorded")
+    assert describe_recipe(None, reference).startswith("its recipe is not recorded")
