@@ -55,6 +55,7 @@ from shared_faces import (
     set_parameter,
 )
 
+from faceswap_pipeline.model.pretrained import pretraining_recipe, read_base_model_info
 from faceswap_pipeline.model.settings import resolve_auto_settings
 
 if TYPE_CHECKING:
@@ -133,22 +134,15 @@ def benchmark_pretraining_settings(
     return pretraining_training_params({**params, "init_frozen": []}, pretraining)
 
 
-def _flat(block: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in block.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _recipe_differences(recipe: dict, reference: dict) -> list[str]:
     """Where a base model's recipe (`model.pretrained.pretraining_recipe`) differs from
     `reference`'s, as ``key value (the pipeline's value)``. Every `--set` reaches the
     pretraining unless `--pretrain-set` sets it, and twice a trial's `--set` meant for the pair
     went unseen into a base model (the warp, the gradient loss): this says so at once."""
-    recipe, reference = _flat(recipe), _flat(reference)
+    # Dotted keys (loss.gradient_weight), as --set names them.
+    recipe, reference = (
+        pd.json_normalize(block).to_dict("records")[0] for block in (recipe, reference)
+    )
     return [
         f"{key} {recipe.get(key)} (the pipeline's {reference.get(key)})"
         for key in sorted(recipe.keys() | reference.keys())
@@ -389,6 +383,10 @@ def main() -> None:
     params = copy.deepcopy(preset)  # --set changes nested blocks; `preset` stays the preset's
     for assignment in args.set:
         set_parameter(params, assignment)
+    # What the pipeline's pretraining of this preset would record, to hold each base model against.
+    pipeline_recipe = pretraining_recipe(
+        benchmark_pretraining_settings(preset, None, None, Path(tempfile.gettempdir()), [])
+    )
     by_steps = args.steps is not None
     unit = "step" if by_steps else "min"
 
@@ -415,13 +413,8 @@ def main() -> None:
                 args.pretrain_set,
             )
         if "base model" in starts:
-            from faceswap_pipeline.model.pretrained import pretraining_recipe, read_base_model_info
-
             _, record = read_base_model_info(starts["base model"])
-            reference = pretraining_recipe(
-                benchmark_pretraining_settings(preset, None, None, workdir, [])
-            )
-            print(f"base model: {describe_recipe(record.get('recipe'), reference)}")
+            print(f"base model: {describe_recipe(record.get('recipe'), pipeline_recipe)}")
         print(
             f"\npair {pair[0]} -> {pair[1]}: preset {args.preset.name} {' '.join(args.set)} "
             f"({params['architecture']} width {params['width']}, batch {params['batch_size']})"
