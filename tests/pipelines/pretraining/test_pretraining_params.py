@@ -35,10 +35,19 @@ def test_the_default_pretraining_takes_the_pair_model_and_its_own_budget_and_fol
         30,
         "data/06_models/pretraining_checkpoints",
     )
-    assert len(parse_pretraining_params(pretraining).sources) == 4
-    assert all(
-        source.sha256 and source.url for source in parse_pretraining_params(pretraining).sources
-    )
+    sources = parse_pretraining_params(pretraining).sources
+    # The fifteen clips the README's d6->d9 base-model figures were measured from, each by URL and
+    # its own checksum, and none of them the default pair's: a base model of other people.
+    assert len(sources) == 15
+    assert all(source.sha256 and source.url for source in sources)
+    assert len({source.sha256 for source in sources}) == 15
+    ingestion = _conf("parameters_ingestion.yml")
+    pair = {
+        source["sha256"]
+        for person in ("person_a", "person_b")
+        for source in ingestion[person]["sources"]
+    }
+    assert pair and not pair & {source.sha256 for source in sources}
 
 
 def test_a_pretraining_batch_size_of_its_own_wins():

@@ -59,6 +59,8 @@ def fetch_videos(
     person: dict[str, Any],
     download: dict[str, Any],
     staging: Path,
+    *,
+    offline_hint: str = OFFLINE_HINT,
 ) -> tuple[dict[str, Path], pd.DataFrame]:
     """Make every configured source of one person a local video, fetching only what is not there
     yet.
@@ -68,6 +70,8 @@ def fetch_videos(
         person: the person's parameters (``name``, ``sources``, ``reference_photos``).
         download: download settings (``max_height``, ``retries``, ``socket_timeout_s``, ...).
         staging: the work folder beside the raw video folder that fetched files are made in.
+        offline_hint: what a download that found no network adds: where to put the files
+            instead (the pair's folders by default; the pretraining names its own).
 
     Returns:
         ``{file name: staged or existing path}`` for the raw video folder (new files are moved in
@@ -92,7 +96,9 @@ def fetch_videos(
     staged: list[Path] = []
     try:
         for source in config.sources:
-            fetched = _fetch(source, existing_raw_videos, checksums, options, config.name, staging)
+            fetched = _fetch(
+                source, existing_raw_videos, checksums, options, config.name, staging, offline_hint
+            )
             if not fetched.reused:
                 staged.append(fetched.path)
             videos[fetched.file_name] = fetched.path
@@ -121,9 +127,10 @@ def _fetch(
     options: DownloadOptions,
     person: str,
     staging: Path,
+    offline_hint: str,
 ) -> FetchedVideo:
     """One source as a local video (``sources.fetch_source``); a network failure says how to work
-    offline."""
+    offline (``offline_hint``)."""
     try:
         return fetch_source(
             source, existing_raw_videos, checksums, options, person=person, staging_root=staging
@@ -131,7 +138,7 @@ def _fetch(
     except SourceError as error:
         if not error.network:
             raise
-        raise SourceError(f"{error}. {OFFLINE_HINT}", network=True) from error
+        raise SourceError(f"{error}. {offline_hint}", network=True) from error
 
 
 def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> dict[str, Any]:

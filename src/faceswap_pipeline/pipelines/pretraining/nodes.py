@@ -25,6 +25,13 @@ from faceswap_pipeline.pipelines.training.params import TrainingParams
 
 logger = logging.getLogger(__name__)
 
+# Ingestion's offline hint, for the pretraining's folder and parameter file.
+OFFLINE_HINT = (
+    "To run without a network, copy the videos into data/01_raw/videos/pretraining/ (any file"
+    " name: a configured sha256 finds them), or replace each `url:` by `path:` to a local video in"
+    ' conf/local/parameters_pretraining.yml (README, "Pretraining")'
+)
+
 
 def fetch_pretraining_videos(
     existing_raw_videos: dict[str, Path],
@@ -50,7 +57,7 @@ def fetch_pretraining_videos(
         "name": params.name,
         "sources": [source.model_dump(exclude_none=True) for source in params.sources],
     }
-    return fetch_videos(existing_raw_videos, person, download, staging)
+    return fetch_videos(existing_raw_videos, person, download, staging, offline_hint=OFFLINE_HINT)
 
 
 def keep_every_identity(face_extraction: dict[str, Any]) -> dict[str, Any]:
