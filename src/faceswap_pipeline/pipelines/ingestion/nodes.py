@@ -46,11 +46,26 @@ METADATA_COLUMNS = [
 ]
 
 
-# What a download that found no network adds: the README's "Offline" paragraph in one sentence.
-OFFLINE_HINT = (
-    "To run without a network, copy the videos into data/01_raw/videos/person_a/ and"
-    " data/01_raw/videos/person_b/ (any file name: a configured sha256 finds them), or replace each"
-    ' `url:` by `path:` to a local video in conf/local/parameters_ingestion.yml (README, "Offline")'
+def offline_hint(folders: str, parameters_file: str, readme_section: str) -> str:
+    """What a download that found no network adds: where the videos go instead, in one sentence.
+
+    Args:
+        folders: the raw video folder(s) that a configured sha256 finds files in.
+        parameters_file: the `conf/local` file whose `url:` can become `path:`.
+        readme_section: the README paragraph that says more.
+    """
+    return (
+        f"To run without a network, copy the videos into {folders} (any file name: a configured"
+        f" sha256 finds them), or replace each `url:` by `path:` to a local video in"
+        f' conf/local/{parameters_file} (README, "{readme_section}")'
+    )
+
+
+# The pair's: the README's "Offline" paragraph in one sentence.
+OFFLINE_HINT = offline_hint(
+    "data/01_raw/videos/person_a/ and data/01_raw/videos/person_b/",
+    "parameters_ingestion.yml",
+    "Offline",
 )
 
 

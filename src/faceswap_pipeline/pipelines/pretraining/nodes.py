@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from faceswap_pipeline.distributed import runs_on_every_rank
+from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos, offline_hint
 from faceswap_pipeline.pipelines.pretraining.params import (
     parse_pretraining_params,
     pretraining_training_params,
@@ -26,10 +27,8 @@ from faceswap_pipeline.pipelines.training.params import TrainingParams
 logger = logging.getLogger(__name__)
 
 # Ingestion's offline hint, for the pretraining's folder and parameter file.
-OFFLINE_HINT = (
-    "To run without a network, copy the videos into data/01_raw/videos/pretraining/ (any file"
-    " name: a configured sha256 finds them), or replace each `url:` by `path:` to a local video in"
-    ' conf/local/parameters_pretraining.yml (README, "Pretraining")'
+OFFLINE_HINT = offline_hint(
+    "data/01_raw/videos/pretraining/", "parameters_pretraining.yml", "Pretraining"
 )
 
 
@@ -50,8 +49,6 @@ def fetch_pretraining_videos(
     Returns:
         As `fetch_videos`: `{file name: path}` for the raw video folder and the metadata table.
     """
-    from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
-
     params = parse_pretraining_params(pretraining)
     person = {
         "name": params.name,
