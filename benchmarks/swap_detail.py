@@ -15,9 +15,15 @@ then `--faces` spread over them). Per direction, medians over the faces:
 A swap that reconstructs each person sharply but keeps little detail when swapped has a decoder
 that does not carry over to the other person's codes; one that keeps little in both is soft.
 
-    .venv/bin/python benchmarks/swap_detail.py --pair d12/d18 \
-        scratch=/tmp/time_to_convincing_d12_d18_XXXX/from_scratch/checkpoints/last.ckpt \
-        base=/tmp/time_to_convincing_d12_d18_YYYY/from_base_model/checkpoints/last.ckpt
+Before the checkpoints, a row of **the people's own faces**: what a perfect model at the
+checkpoints' input size would keep. For A→A and B→B the real faces' own model regions pasted back
+(the validation's `detail_ceiling`, per direction). A→B and B→A have no true answer; their stand-in
+is the target's own faces pasted back the same way, each source face against the `--matched`
+faces of the target (of all the target's faces) whose mouths open the most alike, over the source
+face's real detail: the detail the target's own face has at that size with that mouth (an open
+mouth's teeth and lips are much of a face's detail; eyes and brows are not matched). A swap far
+above that row draws texture the target does not have (the source's glasses, patterns of its own);
+the following figure tells which.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import yaml
 from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, log_warnings_only
 from time_to_convincing import CLIPS
 
+from faceswap_pipeline.compositing.masks import face_size
 from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, detail_ratio, inner_faces
 from faceswap_pipeline.evaluation.validation_swaps import (
     DIRECTIONS,
@@ -40,7 +47,7 @@ from faceswap_pipeline.evaluation.validation_swaps import (
     pick_held_out_faces,
     spread_picks,
 )
-from faceswap_pipeline.faces.quality import grey_laplacian
+from faceswap_pipeline.faces.quality import grey_laplacian, laplacian_variance
 from faceswap_pipeline.model.augmentation import crop_model_region
 from faceswap_pipeline.model.lightning_module import SwapLightningModule, read_checkpoint_info
 from faceswap_pipeline.model.networks import SwapModel
@@ -48,9 +55,12 @@ from faceswap_pipeline.model.networks import SwapModel
 PRESET = PROJECT / "conf" / "base" / "parameters_training.yml"
 
 
-def held_out_faces(pair: tuple[str, str], count: int, cache: Path) -> dict[str, list[HeldOutFace]]:
+def held_out_faces(
+    pair: tuple[str, str], count: int, cache: Path
+) -> tuple[dict[str, list[HeldOutFace]], dict[str, list[HeldOutFace]]]:
     """Each person's held-out faces as the training holds them out (the preset's `val_fraction`
-    and `val_max_faces`), `count` of them spread over the span: ``{"a": [...], "b": [...]}``."""
+    and `val_max_faces`), `count` of them spread over the span, and up to 200 of all the person's
+    faces spread over the clip: ``({"a": [...], "b": [...]}, {"a": [...], "b": [...]})``."""
     from faceswap_pipeline.pipelines.training.nodes import face_items, select_training_faces
 
     params = yaml.safe_load(PRESET.read_text())["training"]
@@ -58,13 +68,16 @@ def held_out_faces(pair: tuple[str, str], count: int, cache: Path) -> dict[str, 
     (crops_a, table_a), (crops_b, table_b) = clips
     faces_a, faces_b = loaders(crops_a), loaders(crops_b)
     table = select_training_faces(faces_a, table_a, faces_b, table_b, params)
-    held_out = {}
+    held_out, every = {}, {}
     for person, faces in (("a", faces_a), ("b", faces_b)):
         rows = table[(table["person"] == person) & (table["split"] == "val")]
         # As `bank_rows` keeps at most `val_max_faces`, spread over the held-out span.
         rows = rows.iloc[spread_picks(len(rows), params["val_max_faces"])]
         held_out[person] = pick_held_out_faces(face_items(rows, faces, person), count)
-    return held_out
+        every[person] = pick_held_out_faces(
+            face_items(table[table["person"] == person], faces, person), 200
+        )
+    return held_out, every
 
 
 def judged_network(checkpoint: Path) -> tuple[SwapModel, int]:
@@ -82,6 +95,69 @@ def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.n
     pictures, mask = regions
     real_edges, drawn_edges = (grey_laplacian(picture)[mask] for picture in pictures)
     return float(np.corrcoef(real_edges, drawn_edges)[0, 1])
+
+
+def inner_face_detail(picture: np.ndarray, landmarks68: np.ndarray) -> float:
+    """The variance of the Laplacian inside the inner face at `DETAIL_FACE_PX` (`detail_ratio`'s
+    numerator or denominator); NaN when the face is too small."""
+    regions = inner_faces([picture], landmarks68, DETAIL_FACE_PX)
+    if regions is None:
+        return float("nan")
+    (face,), mask = regions
+    return laplacian_variance(face, mask)
+
+
+def mouth_opening(landmarks68: np.ndarray) -> float:
+    """The gap between the inner lips (landmarks 61-63 against 67-65) over the face's size."""
+    points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
+    gap = np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1).mean()
+    return float(gap / face_size(points))
+
+
+def perfect_detail(faces: list[HeldOutFace], input_size: int, coverage: float) -> np.ndarray:
+    """Each face's own model region (at `input_size`) pasted back into its crop: its inner-face
+    detail (`inner_face_detail`), ``(len(faces),)``."""
+    crops = torch.from_numpy(np.stack([face.crop for face in faces]))
+    region = crop_model_region(crops.permute(0, 3, 1, 2).float() / 255.0, input_size, coverage)
+    regions = region.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return np.array(
+        [
+            inner_face_detail(
+                composite_swap(face.crop, face.landmarks68, own, coverage), face.landmarks68
+            )
+            for face, own in zip(faces, regions, strict=True)
+        ]
+    )
+
+
+def own_faces_row(
+    held_out: dict[str, list[HeldOutFace]],
+    every: dict[str, list[HeldOutFace]],
+    input_size: int,
+    coverage: float,
+    matched: int,
+) -> dict[str, float]:
+    """What a perfect model at `input_size` keeps, per direction (`measure`'s keys): a person's own
+    held-out faces, and for a swap the target's `matched` faces of `every` with the nearest mouth
+    opening (their median perfect detail) over each source face's real detail; medians over the
+    source's held-out faces."""
+    figures = {}
+    for source, target in DIRECTIONS:
+        faces = held_out[source]
+        real = np.array([inner_face_detail(face.crop, face.landmarks68) for face in faces])
+        own = perfect_detail(faces, input_size, coverage)
+        target_detail = perfect_detail(every[target], input_size, coverage)
+        target_mouths = np.array([mouth_opening(face.landmarks68) for face in every[target]])
+        nearest = [
+            np.argsort(np.abs(target_mouths - mouth_opening(face.landmarks68)), kind="stable")[
+                :matched
+            ]
+            for face in faces
+        ]
+        across = np.array([np.nanmedian(target_detail[picks]) for picks in nearest]) / real
+        figures[f"{source.upper()}→{source.upper()}"] = float(np.nanmedian(own / real))
+        figures[f"{source.upper()}→{target.upper()}"] = float(np.nanmedian(across))
+    return figures
 
 
 def measure(network: SwapModel, faces: dict[str, list[HeldOutFace]]) -> dict[str, tuple]:
@@ -116,13 +192,19 @@ def main() -> None:
     parser.add_argument("--pair", default="d12/d18", help=f"A/B, of {', '.join(CLIPS)}")
     parser.add_argument("--faces", type=int, default=20, help="held-out faces per person")
     parser.add_argument(
+        "--matched",
+        type=int,
+        default=5,
+        help="target faces with the nearest mouth opening per source face, in the own-faces row",
+    )
+    parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "faceswap_training_faces"
     )
     args = parser.parse_args()
     log_warnings_only()
 
     pair = tuple(args.pair.split("/"))
-    faces = held_out_faces(pair, args.faces, args.cache)
+    faces, every = held_out_faces(pair, args.faces, args.cache)
     print(
         f"{args.pair}: {len(faces['a'])} and {len(faces['b'])} held-out faces; detail kept /"
         " following the source (Laplacian correlation), medians"
@@ -130,9 +212,17 @@ def main() -> None:
     columns = ("A→A", "B→B", "A→B", "B→A")
     print("| checkpoint | step | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---|" * len(columns))
+    own_printed = False
     for entry in args.checkpoints:
         name, _, path = entry.partition("=")
         network, step = judged_network(Path(path))
+        if not own_printed:
+            config = network.config
+            own = own_faces_row(faces, every, config.input_size, config.coverage, args.matched)
+            cells = [f"{own[c]:.2f} / –" for c in columns]
+            label = f"the people's own faces, perfect at {config.input_size} px"
+            print(f"| {label} | – | " + " | ".join(cells) + " |", flush=True)
+            own_printed = True
         figures = measure(network, faces)
         cells = [f"{figures[c][0]:.2f} / {figures[c][1]:.2f}" for c in columns]
         print(f"| {name} | {step} | " + " | ".join(cells) + " |", flush=True)
