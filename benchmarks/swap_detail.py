@@ -39,7 +39,12 @@ from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, log_warn
 from time_to_convincing import CLIPS
 
 from faceswap_pipeline.compositing.masks import face_size
-from faceswap_pipeline.evaluation.detail import DETAIL_FACE_PX, detail_ratio, inner_faces
+from faceswap_pipeline.evaluation.detail import (
+    DETAIL_FACE_PX,
+    detail_ratio,
+    inner_face_detail,
+    inner_faces,
+)
 from faceswap_pipeline.evaluation.validation_swaps import (
     DIRECTIONS,
     HeldOutFace,
@@ -47,7 +52,7 @@ from faceswap_pipeline.evaluation.validation_swaps import (
     pick_held_out_faces,
     spread_picks,
 )
-from faceswap_pipeline.faces.quality import grey_laplacian, laplacian_variance
+from faceswap_pipeline.faces.quality import grey_laplacian
 from faceswap_pipeline.model.augmentation import crop_model_region
 from faceswap_pipeline.model.lightning_module import SwapLightningModule, read_checkpoint_info
 from faceswap_pipeline.model.networks import SwapModel
@@ -95,16 +100,6 @@ def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.n
     pictures, mask = regions
     real_edges, drawn_edges = (grey_laplacian(picture)[mask] for picture in pictures)
     return float(np.corrcoef(real_edges, drawn_edges)[0, 1])
-
-
-def inner_face_detail(picture: np.ndarray, landmarks68: np.ndarray) -> float:
-    """The variance of the Laplacian inside the inner face at `DETAIL_FACE_PX` (`detail_ratio`'s
-    numerator or denominator); NaN when the face is too small."""
-    regions = inner_faces([picture], landmarks68, DETAIL_FACE_PX)
-    if regions is None:
-        return float("nan")
-    (face,), mask = regions
-    return laplacian_variance(face, mask)
 
 
 def mouth_opening(landmarks68: np.ndarray) -> float:
