@@ -38,17 +38,19 @@ import yaml
 from shared_faces import PROJECT, SHARED_VIDEOS, extract_clip, loaders, log_warnings_only
 from time_to_convincing import CLIPS
 
-from faceswap_pipeline.compositing.masks import face_size
 from faceswap_pipeline.evaluation.detail import (
     DETAIL_FACE_PX,
     detail_ratio,
     inner_face_detail,
     inner_faces,
+    mouth_opening,
+    target_own_detail,
 )
 from faceswap_pipeline.evaluation.validation_swaps import (
     DIRECTIONS,
     HeldOutFace,
     composite_swap,
+    perfect_model_detail,
     pick_held_out_faces,
     spread_picks,
 )
@@ -102,29 +104,6 @@ def laplacian_correlation(drawn: np.ndarray, real: np.ndarray, landmarks68: np.n
     return float(np.corrcoef(real_edges, drawn_edges)[0, 1])
 
 
-def mouth_opening(landmarks68: np.ndarray) -> float:
-    """The gap between the inner lips (landmarks 61-63 against 67-65) over the face's size."""
-    points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
-    gap = np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1).mean()
-    return float(gap / face_size(points))
-
-
-def perfect_detail(faces: list[HeldOutFace], input_size: int, coverage: float) -> np.ndarray:
-    """Each face's own model region (at `input_size`) pasted back into its crop: its inner-face
-    detail (`inner_face_detail`), ``(len(faces),)``."""
-    crops = torch.from_numpy(np.stack([face.crop for face in faces]))
-    region = crop_model_region(crops.permute(0, 3, 1, 2).float() / 255.0, input_size, coverage)
-    regions = region.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    return np.array(
-        [
-            inner_face_detail(
-                composite_swap(face.crop, face.landmarks68, own, coverage), face.landmarks68
-            )
-            for face, own in zip(faces, regions, strict=True)
-        ]
-    )
-
-
 def own_faces_row(
     held_out: dict[str, list[HeldOutFace]],
     every: dict[str, list[HeldOutFace]],
@@ -133,25 +112,21 @@ def own_faces_row(
     matched: int,
 ) -> dict[str, float]:
     """What a perfect model at `input_size` keeps, per direction (`measure`'s keys): a person's own
-    held-out faces, and for a swap the target's `matched` faces of `every` with the nearest mouth
-    opening (their median perfect detail) over each source face's real detail; medians over the
-    source's held-out faces."""
+    held-out faces, and for a swap `evaluation.detail.target_own_detail` (the target's `matched`
+    faces of `every` with the nearest mouth opening); medians over the source's held-out faces."""
     figures = {}
     for source, target in DIRECTIONS:
         faces = held_out[source]
         real = np.array([inner_face_detail(face.crop, face.landmarks68) for face in faces])
-        own = perfect_detail(faces, input_size, coverage)
-        target_detail = perfect_detail(every[target], input_size, coverage)
-        target_mouths = np.array([mouth_opening(face.landmarks68) for face in every[target]])
-        nearest = [
-            np.argsort(np.abs(target_mouths - mouth_opening(face.landmarks68)), kind="stable")[
-                :matched
-            ]
-            for face in faces
-        ]
-        across = np.array([np.nanmedian(target_detail[picks]) for picks in nearest]) / real
+        own = perfect_model_detail(faces, input_size, coverage)
         figures[f"{source.upper()}→{source.upper()}"] = float(np.nanmedian(own / real))
-        figures[f"{source.upper()}→{target.upper()}"] = float(np.nanmedian(across))
+        figures[f"{source.upper()}→{target.upper()}"] = target_own_detail(
+            real,
+            np.array([mouth_opening(face.landmarks68) for face in faces]),
+            perfect_model_detail(every[target], input_size, coverage),
+            np.array([mouth_opening(face.landmarks68) for face in every[target]]),
+            matched,
+        )
     return figures
 
 

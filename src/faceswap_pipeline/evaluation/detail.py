@@ -79,6 +79,59 @@ def inner_faces(
     return faces, inner_face_mask(points, faces[0].shape[:2])
 
 
+def mouth_opening(landmarks68: np.ndarray) -> float:
+    """How far the mouth is open: the gap between the inner lips (landmarks 61-63 against 67-65)
+    over the face's size (the square root of the landmark hull's area); 0 for a shut mouth, ~0.15
+    for a wide-open one."""
+    points = np.asarray(landmarks68, dtype=np.float64).reshape(68, 2)
+    gap = np.linalg.norm(points[[61, 62, 63]] - points[[67, 66, 65]], axis=1).mean()
+    return float(gap / face_size(points))
+
+
+def target_own_detail(
+    source_detail: np.ndarray,
+    source_mouths: np.ndarray,
+    target_detail: np.ndarray,
+    target_mouths: np.ndarray,
+    matched: int = 5,
+) -> float:
+    """What a perfect swap onto the target would score on `detail_ratio`, stood in for by the
+    target's own faces: for each source face, the median detail of the `matched` target faces whose
+    mouths open the most alike (an open mouth's lips and teeth are much of a face's detail) over
+    the source face's; the median over the source faces.
+
+    The swap keeps the source's expression, which the target's faces may never make (rolled-up
+    eyes, a tongue out): the figure matches the mouth only, so read it as the detail the target's
+    face has, not as a ceiling.
+
+    Args:
+        source_detail, source_mouths: ``(N,)`` each source face's `inner_face_detail` and
+            `mouth_opening`.
+        target_detail, target_mouths: ``(M,)`` the same of the target's faces (drawn as the model
+            would draw them, e.g. their own model regions pasted back, for the model's ceiling).
+        matched: target faces per source face.
+
+    Returns:
+        The ratio (NaN when either side has no measurable face).
+    """
+    source_detail, source_mouths = np.asarray(source_detail), np.asarray(source_mouths)
+    usable = np.isfinite(target_detail) & np.isfinite(target_mouths)
+    target_detail, target_mouths = (
+        np.asarray(target_detail)[usable],
+        np.asarray(target_mouths)[usable],
+    )
+    if not len(target_detail):
+        return float("nan")
+    ratios = []
+    for detail, mouth in zip(source_detail, source_mouths, strict=True):
+        if not (np.isfinite(detail) and np.isfinite(mouth)) or detail <= 1e-6:
+            continue
+        # Stable: ties (many shut mouths) pick the same faces whatever the sort does.
+        nearest = np.argsort(np.abs(target_mouths - mouth), kind="stable")[:matched]
+        ratios.append(float(np.median(target_detail[nearest])) / detail)
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
 def inner_face_detail(
     image_rgb: np.ndarray, landmarks68: np.ndarray, face_px: float | None = DETAIL_FACE_PX
 ) -> float:

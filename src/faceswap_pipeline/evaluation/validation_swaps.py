@@ -25,7 +25,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from faceswap_pipeline.compositing.blend import alpha_blend
 from faceswap_pipeline.compositing.colour import reinhard_lab
 from faceswap_pipeline.compositing.masks import landmark_hull_mask
-from faceswap_pipeline.evaluation.detail import detail_ratio
+from faceswap_pipeline.evaluation.detail import detail_ratio, inner_face_detail
 from faceswap_pipeline.evaluation.identity import distances_to_centre
 from faceswap_pipeline.evaluation.verdict import Verdict, VerdictThresholds, judge, judge_each
 from faceswap_pipeline.model.augmentation import crop_model_region, model_region_box
@@ -92,6 +92,29 @@ def composite_swap(
     )
     mask = landmark_hull_mask(landmarks, (size, size))
     return alpha_blend(reinhard_lab(pasted, crop, mask), crop, mask)
+
+
+def perfect_model_detail(
+    faces: Sequence[HeldOutFace], input_size: int, coverage: float
+) -> np.ndarray:
+    """Each face as a perfect model at `input_size` would draw it (its own model region pasted
+    back into its crop, as `composite_swap` pastes a swap): its `detail.inner_face_detail`,
+    ``(len(faces),)`` float (NaN for a face without landmarks)."""
+    if not faces:
+        return np.zeros(0)
+    crops = torch.from_numpy(np.stack([face.crop for face in faces])).permute(0, 3, 1, 2)
+    regions = crop_model_region(crops.float() / 255.0, input_size, coverage)
+    regions = regions.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return np.array(
+        [
+            float("nan")
+            if face.landmarks68 is None
+            else inner_face_detail(
+                composite_swap(face.crop, face.landmarks68, region, coverage), face.landmarks68
+            )
+            for face, region in zip(faces, regions, strict=True)
+        ]
+    )
 
 
 def _landmark_box(landmarks: np.ndarray) -> np.ndarray:
