@@ -295,16 +295,15 @@ def _target_own_detail(
         spread_picks,
     )
 
-    rows = training_faces.set_index("face_id")
-
     def faces_with_landmarks(person: str, face_ids: list[str]) -> list[HeldOutFace]:
-        if "landmarks68_crop" not in rows.columns:
+        if "landmarks68_crop" not in training_faces.columns:
             return []
+        rows = training_faces[training_faces["person"] == person]
+        landmarks = dict(zip(rows["face_id"], rows["landmarks68_crop"], strict=True))
         return [
             HeldOutFace(aligned[person][face_id](), np.asarray(points).reshape(68, 2))
             for face_id in face_ids
-            if face_id in rows.index
-            and (points := rows.at[face_id, "landmarks68_crop"]) is not None
+            if (points := landmarks.get(face_id)) is not None
         ]
 
     metrics = {}
