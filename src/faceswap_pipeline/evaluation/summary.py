@@ -33,14 +33,6 @@ METRIC_DESCRIPTIONS = {
         "fine detail (Laplacian variance) inside the swapped face / the source face's, median (1:"
         " as sharp; a blur scores far below)"
     ),
-    "detail/target_own_a_to_b": (
-        "detail a perfect swap of A's held-out faces onto B would keep at the model's size, stood"
-        " in for by B's own faces with the mouth as open (a plainer target keeps less; compare"
-        " with detail/sharpness_ratio when the video swaps A to B)"
-    ),
-    "detail/target_own_b_to_a": (
-        "the same for B's held-out faces onto A (compare when the video swaps B to A)"
-    ),
     "landmarks/error": (
         "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)"
     ),

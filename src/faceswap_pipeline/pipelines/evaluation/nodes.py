@@ -207,7 +207,7 @@ def evaluate_reconstruction(
     evaluation: dict[str, Any],
 ) -> dict[str, float]:
     """SSIM and L1 of the model redrawing each person's held-out faces (the training's validation
-    split), and what a perfect swap of them onto the other person would keep of their detail.
+    split).
 
     Args:
         swap_model: the trained `SwapModel`.
@@ -217,8 +217,7 @@ def evaluate_reconstruction(
 
     Returns:
         `{"reconstruction/ssim_a": ..., "reconstruction/l1_a": ..., "reconstruction/faces_a": ...,
-        ...b, "detail/target_own_a_to_b": ..., "detail/target_own_b_to_a": ...}` (NaN SSIM/L1 for
-        a person without held-out faces; NaN target_own without faces that have landmarks).
+        ...b}` (NaN SSIM/L1 for a person without held-out faces).
     """
     from faceswap_pipeline.evaluation.reconstruction import reconstruction_scores
     from faceswap_pipeline.model.inference import choose_device
@@ -233,7 +232,6 @@ def evaluate_reconstruction(
     aligned = {"a": person_a_aligned_faces, "b": person_b_aligned_faces}
     device = choose_device(params.device)
     metrics: dict[str, float] = {}
-    held_out_ids: dict[str, list[str]] = {}
     for person in PERSONS:
         held_out = training_faces[
             (training_faces["person"] == person) & (training_faces["split"] == "val")
@@ -267,62 +265,6 @@ def evaluate_reconstruction(
         )
         metrics[f"reconstruction/l1_{person}"] = float(scores.l1.mean()) if face_ids else math.nan
         metrics[f"reconstruction/faces_{person}"] = float(len(face_ids))
-        held_out_ids[person] = face_ids
-    metrics |= _target_own_detail(swap_model.config, aligned, training_faces, held_out_ids, params)
-    return metrics
-
-
-def _target_own_detail(
-    config: Any,
-    aligned: dict[str, dict[str, Callable[[], np.ndarray]]],
-    training_faces: pd.DataFrame,
-    held_out_ids: dict[str, list[str]],
-    params: Any,
-) -> dict[str, float]:
-    """``detail/target_own_a_to_b`` and ``_b_to_a``: what a perfect model at the model's input size
-    would score on detail kept, swapping the source's held-out faces onto the target, stood in for
-    by the target's own faces (`detail.target_own_detail`: the target's faces drawn perfectly at
-    that size, matched by mouth opening; NaN without landmarks)."""
-    from faceswap_pipeline.evaluation.detail import (
-        inner_face_detail,
-        mouth_opening,
-        target_own_detail,
-    )
-    from faceswap_pipeline.evaluation.validation_swaps import (
-        DIRECTIONS,
-        HeldOutFace,
-        perfect_model_detail,
-        spread_picks,
-    )
-
-    def faces_with_landmarks(person: str, face_ids: list[str]) -> list[HeldOutFace]:
-        if "landmarks68_crop" not in training_faces.columns:
-            return []
-        rows = training_faces[training_faces["person"] == person]
-        landmarks = dict(zip(rows["face_id"], rows["landmarks68_crop"], strict=True))
-        return [
-            HeldOutFace(aligned[person][face_id](), np.asarray(points).reshape(68, 2))
-            for face_id in face_ids
-            if (points := landmarks.get(face_id)) is not None
-        ]
-
-    metrics = {}
-    for source, target in DIRECTIONS:
-        sources = faces_with_landmarks(source, held_out_ids[source])
-        every = [
-            face_id
-            for face_id in training_faces.loc[training_faces["person"] == target, "face_id"]
-            if face_id in aligned[target]
-        ]
-        targets = faces_with_landmarks(
-            target, [every[i] for i in spread_picks(len(every), params.target_faces)]
-        )
-        metrics[f"detail/target_own_{source}_to_{target}"] = target_own_detail(
-            np.array([inner_face_detail(face.crop, face.landmarks68) for face in sources]),
-            np.array([mouth_opening(face.landmarks68) for face in sources]),
-            perfect_model_detail(targets, config.input_size, config.coverage),
-            np.array([mouth_opening(face.landmarks68) for face in targets]),
-        )
     return metrics
 
 
@@ -369,17 +311,15 @@ def _facts(
     }
 
 
-def _log_figures(metrics: dict[str, float], direction: str) -> None:
+def _log_figures(metrics: dict[str, float]) -> None:
     logger.info(
         "evaluation: %.0f%% of described faces nearer the target (mean distance %.2f; the "
-        "target's own faces %.2f), detail kept %.2f (the target's own faces, drawn perfectly at "
-        "the model's size: %.2f), landmark error %.3f, pose %.1f°, flicker ratio %.2f, coverage "
-        "%.0f%%",
+        "target's own faces %.2f), detail kept %.2f, landmark error %.3f, pose %.1f°, flicker "
+        "ratio %.2f, coverage %.0f%%",
         100 * metrics["identity/share_closer_to_target"],
         metrics["identity/mean_distance_to_target"],
         metrics["identity/target_spread"],
         metrics["detail/sharpness_ratio"],
-        metrics.get(f"detail/target_own_{direction}", math.nan),
         metrics["landmarks/error"],
         metrics["pose/error_deg"],
         metrics["temporal/flicker_ratio"],
@@ -444,7 +384,7 @@ def summarise_evaluation(
     if mlflow_run_id is None:
         logger.info("no active MLflow run: the evaluation's figures are only in data/08_reporting/")
     facts = _facts(swapped_video, provenance, direction, mlflow_run_id)
-    _log_figures(metrics, direction)
+    _log_figures(metrics)
     # JSON has no NaN: a figure that could not be measured is null.
     json_metrics = {name: None if math.isnan(value) else value for name, value in metrics.items()}
     summary = {"verdict": verdict, "metrics": json_metrics, "facts": facts}

@@ -26,12 +26,6 @@ class ReconstructionParams(StrictModel):
     )
     batch_size: int = Field(32, ge=1)
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda")
-    target_faces: int = Field(
-        200,
-        ge=1,
-        description="each target's faces, spread over all of them, that stand in for a perfect"
-        " swap's detail (detail/target_own_*)",
-    )
 
 
 class VerdictParams(StrictModel):
