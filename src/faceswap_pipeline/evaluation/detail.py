@@ -103,7 +103,7 @@ def target_own_detail(
     The swap keeps the source's expression, which the target's faces may never make (rolled-up
     eyes, a tongue out): the figure matches the mouth only, so read it as the detail the target's
     face has, not as a ceiling. Nor is it a quality bar: a blurred 64 px swap of d6 onto d9 scored
-    what d9's own faces do (0.20), the variance carried by a few strong edges that the blur kept.
+    what d9's own faces do (0.20), the variance likely carried by a few strong edges it kept.
     For analysis (`benchmarks/swap_detail.py`), not for the evaluation's report.
 
     Args:
