@@ -182,17 +182,15 @@ def main() -> None:
     columns = ("A→A", "B→B", "A→B", "B→A")
     print("| checkpoint | step | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---|" * len(columns))
-    own_printed = False
-    for entry in args.checkpoints:
+    for index, entry in enumerate(args.checkpoints):
         name, _, path = entry.partition("=")
         network, step = judged_network(Path(path))
-        if not own_printed:
+        if index == 0:  # the own faces' row, at the first checkpoint's input size
             config = network.config
             own = own_faces_row(faces, every, config.input_size, config.coverage, args.matched)
             cells = [f"{own[c]:.2f} / –" for c in columns]
             label = f"the people's own faces, perfect at {config.input_size} px"
             print(f"| {label} | – | " + " | ".join(cells) + " |", flush=True)
-            own_printed = True
         figures = measure(network, faces)
         cells = [f"{figures[c][0]:.2f} / {figures[c][1]:.2f}" for c in columns]
         print(f"| {name} | {step} | " + " | ".join(cells) + " |", flush=True)

@@ -9,15 +9,16 @@ import numpy as np
 
 from faceswap_pipeline.compositing.masks import face_size
 from faceswap_pipeline.evaluation.detail import inner_face_detail, mouth_opening, target_own_detail
-from faceswap_pipeline.evaluation.validation_swaps import HeldOutFace, perfect_model_detail
+from faceswap_pipeline.evaluation.validation_swaps import (
+    HeldOutFace,
+    perfect_model_detail,
+    pick_held_out_faces,
+)
+from tests.helpers.faces import face_items
 
 
 def _faces(clip_faces, count: int = 8) -> list[HeldOutFace]:
-    crops, alignments = clip_faces["a"]
-    return [
-        HeldOutFace(crops[row.face_id], np.asarray(row.landmarks68_crop).reshape(68, 2))
-        for row in alignments.head(count).itertuples()
-    ]
+    return pick_held_out_faces(face_items(clip_faces, "a", count), count)
 
 
 def _with_mouth(face: HeldOutFace, opening: float, blur_px: float = 0.0) -> HeldOutFace:

@@ -116,12 +116,9 @@ def target_own_detail(
     Returns:
         The ratio (NaN when either side has no measurable face).
     """
-    source_detail, source_mouths = np.asarray(source_detail), np.asarray(source_mouths)
+    target_detail, target_mouths = np.asarray(target_detail), np.asarray(target_mouths)
     usable = np.isfinite(target_detail) & np.isfinite(target_mouths)
-    target_detail, target_mouths = (
-        np.asarray(target_detail)[usable],
-        np.asarray(target_mouths)[usable],
-    )
+    target_detail, target_mouths = target_detail[usable], target_mouths[usable]
     if not len(target_detail):
         return float("nan")
     ratios = []
