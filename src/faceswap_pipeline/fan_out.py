@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -187,7 +189,7 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
             return
         # The scheduler always serves HTTP (health, metrics; the dashboard when bokeh is there): on
         # a free port of the loopback interface, not on 8787 of every interface.
-        with _workers_ignore_ctrl_c():
+        with _workers_ignore_ctrl_c() as pressed:
             cluster = LocalCluster(
                 n_workers=fan_out.workers,
                 threads_per_worker=1,
@@ -195,26 +197,46 @@ def dask_client(fan_out: FanOut) -> Iterator[Any]:
                 memory_limit=fan_out.memory_limit,
                 dashboard_address="127.0.0.1:0",
             )
+        if pressed.is_set():
+            cluster.close()
+            logger.warning("interrupted while the Dask workers started; they are stopped")
+            raise KeyboardInterrupt
         with cluster, Client(cluster) as client:
             client.forward_logging(FORWARDED_LOGGER, level=level)
             yield client
 
 
 @contextmanager
-def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child).
+def _workers_ignore_ctrl_c() -> Iterator[threading.Event]:
+    """Processes started in the block ignore SIGINT (an ignored signal stays ignored in a child);
+    the event it yields is set after the block when Ctrl-C came meanwhile.
 
     Ctrl-C in a terminal signals every process of the group: the workers would each die with a
     traceback. Ignoring it, they stop when this process closes the cluster on its KeyboardInterrupt.
+    A signal's disposition is the whole process's, so this process ignores it too while they start
+    (seconds): a canary process started first, which does not, dies of it and tells that it came,
+    where it would otherwise be lost and the run go on.
     """
+    pressed = threading.Event()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield pressed
         return
+    canary = subprocess.Popen(
+        [sys.executable, "-S", "-c", "import time; time.sleep(3600)"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        yield
+        yield pressed
     finally:
         signal.signal(signal.SIGINT, previous)
+        if canary.poll() is not None:
+            pressed.set()
+        else:
+            canary.kill()
+        canary.wait()
 
 
 @contextmanager
