@@ -309,15 +309,16 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
 def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     """One message per training of ``pipeline`` (the pair's, the pretraining's) whose accelerator
     or device count this machine does not have (empty: all fine); parameters already valid."""
-    from faceswap_pipeline.model.trainer import accelerator_problem
-    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
-    from faceswap_pipeline.pipelines.training.params import parse_training_params
-
     # The pair's training reads `training`; the pretraining reads `training` (the model) and
     # `pretraining` (its own changes, the trainer's included).
     reads = [set(node.inputs) for node in pipeline.nodes if "params:training" in node.inputs]
     if not reads:
         return []
+    # Imported only for a run that trains: Lightning takes ~4 s to import on a 2-core CPU.
+    from faceswap_pipeline.model.trainer import accelerator_problem
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
     training = catalog.load("params:training")
     trainers = {}
     if any("params:pretraining" not in inputs for inputs in reads):
