@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -67,6 +68,8 @@ def kill_kedro_run_when(
                     )
                 time.sleep(poll_s)
             descendants = psutil.Process(child.pid).children(recursive=True)
+            # The wall-clock time, to set beside the run's log lines when a run did not stop.
+            signalled_at = datetime.now().strftime("%H:%M:%S.%f")[:-3]
             if signum == signal.SIGINT:
                 os.killpg(child.pid, signal.SIGINT)
                 child.wait(timeout=120)
@@ -74,8 +77,9 @@ def kill_kedro_run_when(
             if child.poll() is None:
                 child.send_signal(signal.SIGKILL)
             child.wait(timeout=30)
+    sent = f"{signal.Signals(signum).name} sent at {signalled_at}, exit code {child.returncode}:\n"
     if signum == signal.SIGINT:
-        assert child.returncode != 0, log.read_text()[-4000:]
+        assert child.returncode != 0, sent + log.read_text()[-4000:]
     else:
-        assert child.returncode == -signal.SIGKILL, log.read_text()[-4000:]
+        assert child.returncode == -signal.SIGKILL, sent + log.read_text()[-4000:]
     return descendants
