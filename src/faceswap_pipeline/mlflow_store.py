@@ -10,11 +10,14 @@ waits and finds the tables there.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 from kedro.config import MissingConfigException
+
+logger = logging.getLogger(__name__)
 
 _SQLITE = "sqlite:///"
 # Where kedro-mlflow reads mlflow.yml from (its own hook adds these patterns when missing).
@@ -49,4 +52,6 @@ def prepare_tracking_store(tracking_uri: str | None) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(path.with_name(path.name + ".lock")):
+        if not path.exists():
+            logger.info("MLflow: making its tracking store %s (a project's first run)", path.name)
         mlflow.MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1)

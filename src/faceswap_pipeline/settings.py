@@ -93,6 +93,12 @@ _LOGGED_NOTICES = {
     **{name: ("💡 Tip:", "TPU available:") for name in _LIGHTNING_RANK_ZERO_LOGGERS},
     "kedro.runner.sequential_runner": ("Using synchronous mode for loading and saving data",),
     "kedro_mlflow.framework.hooks.mlflow_hook": ("Registering new custom resolver",),
+    # Printed in MLflow's own format when a project's first run makes mlflow.db; the project says
+    # it in one of its lines instead (mlflow_store.prepare_tracking_store).
+    "mlflow.store.db.utils": (
+        "Creating initial MLflow database tables",
+        "Updating database tables",
+    ),
 }
 
 

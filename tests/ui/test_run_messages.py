@@ -73,8 +73,13 @@ def test_the_console_has_no_line_per_dataset_and_no_tips(tiny_run: TinyRun):
         "as logging configuration",
         "No typed parameter requirements",
         "Registering new custom resolver",
+        "Creating initial MLflow database tables",
     ):
         assert line not in tiny_run.log, line
+    # The project's first run makes MLflow's store and says so in the run's own format.
+    assert re.search(
+        r"^\[.+\] INFO +MLflow: making its tracking store mlflow\.db", tiny_run.log, re.M
+    )
     assert "Completed 1 out of" in tiny_run.log
     assert "Pipeline execution completed successfully" in tiny_run.log
 
@@ -156,3 +161,7 @@ def test_the_listed_log_notices_are_dropped_and_their_loggers_other_messages_kep
     mlflow_hook_log = logging.getLogger("kedro_mlflow.framework.hooks.mlflow_hook")
     assert not mlflow_hook_log.filter(record("Registering new custom resolver: 'km.random_name'"))
     assert mlflow_hook_log.filter(record("Mlflow run 'training' - '0123' has started"))
+    mlflow_store_log = logging.getLogger("mlflow.store.db.utils")
+    assert not mlflow_store_log.filter(record("Creating initial MLflow database tables..."))
+    assert not mlflow_store_log.filter(record("Updating database tables"))
+    assert mlflow_store_log.filter(record("Database migration failed"))
