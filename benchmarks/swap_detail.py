@@ -50,12 +50,12 @@ from faceswap_pipeline.evaluation.validation_swaps import (
     DIRECTIONS,
     HeldOutFace,
     composite_swap,
+    held_out_regions,
     perfect_model_detail,
     pick_held_out_faces,
     spread_picks,
 )
 from faceswap_pipeline.faces.quality import grey_laplacian
-from faceswap_pipeline.model.augmentation import crop_model_region
 from faceswap_pipeline.model.lightning_module import SwapLightningModule, read_checkpoint_info
 from faceswap_pipeline.model.networks import SwapModel
 
@@ -135,10 +135,7 @@ def measure(network: SwapModel, faces: dict[str, list[HeldOutFace]]) -> dict[str
     config = network.config
     figures = {}
     for source, target in DIRECTIONS:
-        crops = torch.from_numpy(np.stack([face.crop for face in faces[source]]))
-        region = crop_model_region(
-            crops.permute(0, 3, 1, 2).float() / 255.0, config.input_size, config.coverage
-        )
+        region = held_out_regions(faces[source], config.input_size, config.coverage)
         for person in (source, target):
             with torch.no_grad():
                 drawn = network(region, person).mul(255).round().to(torch.uint8)

@@ -94,6 +94,15 @@ def composite_swap(
     return alpha_blend(reinhard_lab(pasted, crop, mask), crop, mask)
 
 
+def held_out_regions(
+    faces: Sequence[HeldOutFace], input_size: int, coverage: float
+) -> torch.Tensor:
+    """The region of each face's crop the model sees: ``(len(faces), 3, input_size, input_size)``
+    float in [0, 1], on the CPU."""
+    crops = torch.from_numpy(np.stack([face.crop for face in faces])).permute(0, 3, 1, 2)
+    return crop_model_region(crops.float() / 255.0, input_size, coverage)
+
+
 def perfect_model_detail(
     faces: Sequence[HeldOutFace], input_size: int, coverage: float
 ) -> np.ndarray:
@@ -102,8 +111,7 @@ def perfect_model_detail(
     ``(len(faces),)`` float (NaN for a face without landmarks)."""
     if not faces:
         return np.zeros(0)
-    crops = torch.from_numpy(np.stack([face.crop for face in faces])).permute(0, 3, 1, 2)
-    regions = crop_model_region(crops.float() / 255.0, input_size, coverage)
+    regions = held_out_regions(faces, input_size, coverage)
     regions = regions.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return np.array(
         [
@@ -151,8 +159,7 @@ def swap_held_out(
         held_out = list(faces.get(source, ()))
         if not held_out:
             continue
-        crops = torch.from_numpy(np.stack([face.crop for face in held_out])).permute(0, 3, 1, 2)
-        region = crop_model_region(crops.float() / 255.0, config.input_size, config.coverage)
+        region = held_out_regions(held_out, config.input_size, config.coverage)
         swapped = model.swap(region, target).float().mul(255).round().to(torch.uint8)
         real = region.mul(255).round().to(torch.uint8)
         swaps[source] = SwappedHeldOut(
