@@ -351,13 +351,17 @@ def convert_photo(path: Path, converter: FaceSwapConverter, source_person: str) 
     """Swap the source person's face in one photo (`source_person` names them in a warning).
 
     Returns:
-        (H, W, 3) uint8 RGB, side by side when `converter.settings.output` asks for it.
+        (H, W, 3) uint8 RGB, upright (the photo's EXIF orientation applied), side by side when
+        `converter.settings.output` asks for it.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+            # Upright as a viewer shows it: a phone stores its photos sideways with an EXIF
+            # orientation (OpenCV's imread, which reads the other photos, applies it too).
+            upright = ImageOps.exif_transpose(image)
+            rgb = np.ascontiguousarray(np.asarray(upright.convert("RGB")))
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(
             f"{path} is not a photo that can be read ({error}); remove it from conversion.photos"

@@ -1,8 +1,9 @@
 """Decode a video as a stream of RGB frames with their real time stamps (PyAV; no frames on disk).
 
 Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits
-in
-memory: one frame at a time.
+in memory: one frame at a time. Frames come upright, as a player shows them: a phone's clip, stored
+sideways with a display matrix, is turned here, so every stage sees (and the conversion writes) the
+picture the way it was filmed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceswap_pipeline.video.probe import open_video
+from faceswap_pipeline.video.probe import display_rotation, open_video
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ class VideoFrame:
         index: the frame's position in the stream (0-based, counting every decoded frame, sampled or
             not), stable across runs with different sampling.
         time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
-        rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous.
+        rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, upright (the stream's display rotation
+            applied).
     """
 
     index: int
@@ -45,6 +47,12 @@ class DecodeReport:
     frames_yielded: int = 0
     error: str | None = None
     damaged: bool = field(default=False)
+
+
+def upright(rgb: np.ndarray, rotation_deg: int) -> np.ndarray:
+    """Turn a decoded ``(H, W, 3)`` picture ``rotation_deg`` clockwise (0, 90, 180 or 270), as a
+    player shows it; a view, not a copy."""
+    return np.rot90(rgb, k=-(rotation_deg // 90)) if rotation_deg else rgb
 
 
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
@@ -81,7 +89,8 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
         thread_type: PyAV's codec threading (``"AUTO"`` decodes with frame and slice threads).
 
     Yields:
-        ``VideoFrame`` objects; ``rgb`` is ``(H, W, 3)`` uint8 RGB.
+        ``VideoFrame`` objects; ``rgb`` is ``(H, W, 3)`` uint8 RGB, upright (``probe_video``'s
+        ``rotation_deg`` applied; ``H, W`` its ``height, width``).
 
     Raises:
         FileNotFoundError, NotAVideoError, ValueError (a bad window or rate).
@@ -146,7 +155,7 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
                 next_sample_time += sample_interval * max(
                     1, math.floor((time_s - next_sample_time) / sample_interval) + 1
                 )
-            rgb = frame.to_ndarray(format="rgb24")
+            rgb = upright(frame.to_ndarray(format="rgb24"), display_rotation(frame))
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
         # A file cut short with its index intact decodes without an error but stops early: compare

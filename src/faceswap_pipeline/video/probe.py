@@ -50,10 +50,13 @@ class VideoInfo:
         avg_fps: frame_count / duration_s.
         nominal_fps: the rate the stream declares (PyAV's ``guessed_rate``).
         variable_frame_rate: frame intervals irregular, or avg_fps away from nominal_fps.
-        width, height: frame size in pixels.
+        width, height: frame size in pixels as a player shows it, after ``rotation_deg``.
         video_codec: e.g. ``"h264"``.
         audio_codec: e.g. ``"aac"``; ``None`` when the file has no audio stream.
         first_frame_time_s: time stamp of the first frame (not always 0).
+        rotation_deg: clockwise turn a player gives the stored pictures (0, 90, 180 or 270): a
+            phone filmed upright stores them sideways and says 90 or 270 in its display matrix.
+            ``iter_frames`` yields frames turned this way.
     """
 
     duration_s: float
@@ -66,6 +69,7 @@ class VideoInfo:
     video_codec: str
     audio_codec: str | None
     first_frame_time_s: float
+    rotation_deg: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -163,15 +167,42 @@ def probe_video(path: str | Path) -> VideoInfo:
         off_nominal = bool(
             nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps
         )
+        rotation_deg = video_rotation(path)
+        coded_width, coded_height = stream.codec_context.width, stream.codec_context.height
+        sideways = rotation_deg in (90, 270)
         return VideoInfo(
             duration_s=round(duration_s, 6),
             frame_count=frame_count,
             avg_fps=round(avg_fps, 4),
             nominal_fps=round(nominal_fps, 4),
             variable_frame_rate=irregular or off_nominal,
-            width=int(stream.codec_context.width),
-            height=int(stream.codec_context.height),
+            width=int(coded_height if sideways else coded_width),
+            height=int(coded_width if sideways else coded_height),
             video_codec=stream.codec_context.name,
             audio_codec=audio.codec_context.name if audio is not None else None,
             first_frame_time_s=round(float(times[0]), 6),
+            rotation_deg=rotation_deg,
         )
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """The clockwise turn (0, 90, 180 or 270 degrees) a player gives this decoded picture.
+
+    FFmpeg attaches the stream's display matrix to every frame; PyAV reads it as a
+    counter-clockwise angle in [-180, 180]. Mirroring in the matrix (rare in video) is not applied.
+    """
+    return round(-frame.rotation / 90) % 4 * 90
+
+
+def video_rotation(path: str | Path) -> int:
+    """A video's display rotation (``VideoInfo.rotation_deg``), from the first frame that decodes.
+
+    0 when no frame decodes or the file is not a video: reading it is where that is reported.
+    """
+    try:
+        with open_video(path) as container:
+            for frame in container.decode(container.streams.video[0]):
+                return display_rotation(frame)
+    except (NotAVideoError, av.error.FFmpegError):
+        pass
+    return 0

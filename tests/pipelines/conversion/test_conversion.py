@@ -28,6 +28,7 @@ from faceswap_pipeline.swapping import video as swapping
 from faceswap_pipeline.swapping.faces import SKIP_NOT_SOURCE_PERSON, FaceSwapConverter
 from faceswap_pipeline.video.decode import VideoFrame, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError
+from tests.helpers.derived_clips import write_phone_clip
 
 MARGIN = 0.2
 
@@ -153,6 +154,24 @@ def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, sh
     audio_start, audio_end = result["audio"]
     assert abs(audio_start) <= 1 / 30 and abs(audio_end - 1.5) <= 1 / 30
     assert report["time_s"].iloc[0] == pytest.approx(2.0, abs=1e-3)
+
+
+def test_a_phone_clip_stored_sideways_is_converted_upright(swap_model, shared_videos, tmp_path):
+    # A phone filming upright stores its pictures sideways with a display matrix; the video written
+    # must show them as the phone did, as the same clip stored upright is converted.
+    source = shared_videos / "person_b_d9.mp4"
+    identity = _identity_of(source)
+    converted = {}
+    for rotation in (0, 90):
+        clip = write_phone_clip(source, tmp_path / f"phone_{rotation}.mp4", rotation, 0.4)
+        output, report = _run(swap_model, identity, clip)
+        assert report["faces_swapped"].tolist() == [1] * 12
+        result = _read(output)
+        assert result["size"] == (512, 480) and result["audio"] is not None
+        with av.open(str(output)) as container:
+            assert next(container.decode(video=0)).rotation == 0  # no display matrix to obey
+        converted[rotation] = np.stack([frame.rgb.astype(int) for frame in iter_frames(output)])
+    assert np.abs(converted[90] - converted[0]).mean() < 2.0
 
 
 def test_no_progress_bar_is_drawn_into_a_log_file(swap_model, d18_identity, shared_videos, capfd):
@@ -393,6 +412,35 @@ def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
         assert result.shape == original.shape
         assert (result != original).any()
     assert convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), {}, MARGIN) == {}
+
+
+def test_a_phone_photo_stored_sideways_is_converted_upright(swap_model, shared_photos, tmp_path):
+    from PIL import Image
+
+    from faceswap_pipeline.pipelines.conversion.nodes import convert_photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    with Image.open(shared_photos / "obama.jpg") as photo:
+        upright = photo.convert("RGB")
+    upright.save(folder / "upright.jpg", quality=95)
+    # Stored turned a quarter counter-clockwise; EXIF orientation 6: "turn it clockwise to show".
+    orientation = Image.Exif()
+    orientation[0x0112] = 6
+    upright.transpose(Image.Transpose.ROTATE_90).save(
+        folder / "sideways.jpg", quality=95, exif=orientation
+    )
+    conversion = {
+        "photos": str(folder),
+        "identity": {"swap_all_faces": True},
+        "output": {"label": False},
+    }
+    swapped = convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), conversion, MARGIN)
+    results = {name: load().astype(int) for name, load in swapped.items()}
+    assert results["sideways"].shape == results["upright"].shape == (1137, 910, 3)
+    # The face was found and swapped in both, the same way (a sideways face is not found).
+    assert (results["upright"] != np.asarray(upright)).any()
+    assert np.abs(results["sideways"] - results["upright"]).mean() < 2.0
 
 
 def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity, shared_videos):

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
+from tests.helpers.derived_clips import write_phone_clip
 from tests.helpers.face_extraction import (
     FACE_EXTRACTION_PARAMS,
     face_extraction_catalog,
@@ -89,6 +90,26 @@ def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_vi
         catalog.load("params:face_extraction"),
     )
     assert list(jobs) == list(plan["key"]) and not plan["reused"].any()
+
+
+def test_a_phone_clip_stored_sideways_gives_the_faces_of_the_clip_stored_upright(
+    tmp_path, shared_videos
+):
+    source = shared_videos / "person_b_d9.mp4"
+    alignments = {}
+    for rotation in (0, 270):
+        clip = write_phone_clip(source, tmp_path / f"phone_{rotation}.mp4", rotation, 0.4)
+        # Metadata as an ingestion before `rotation_deg` wrote it: extraction reads the file.
+        catalog = face_extraction_catalog(
+            tmp_path / str(rotation), "person_b", clip, video_metadata("person_b", clip)
+        )
+        run_face_extraction(catalog, "person_b")
+        alignments[rotation] = catalog.load("person_b_face_alignments")
+    upright, turned = alignments[0], alignments[270]
+    assert upright["kept"].tolist() == turned["kept"].tolist() == [True] * 12
+    # The same landmarks, in the upright picture's pixels (the face is ~200 px high).
+    offsets = np.stack(turned["landmarks68"]) - np.stack(upright["landmarks68"])
+    assert np.abs(offsets).mean() < 1.5, np.abs(offsets).mean()
 
 
 def _faceless_video(path: Path, frames: int = 12) -> Path:

@@ -71,18 +71,32 @@ def _optional(value: Any) -> float | None:
     )
 
 
-def _video_key(row: pd.Series, settings_hash: str) -> str:
+def _video_key(row: pd.Series, settings_hash: str, rotation_deg: int) -> str:
     """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result."""
-    window = fingerprint_hash(
-        {
-            "start_s": _optional(row["start_s"]),
-            "end_s": _optional(row["end_s"]),
-            "sample_fps": _optional(row["sample_fps"]),
-            "settings": settings_hash,
-        }
-    )
+    fingerprint = {
+        "start_s": _optional(row["start_s"]),
+        "end_s": _optional(row["end_s"]),
+        "sample_fps": _optional(row["sample_fps"]),
+        "settings": settings_hash,
+    }
+    if rotation_deg:
+        # Frames are decoded upright since 2026-12-06: a turned video's boxes and landmarks changed
+        # (an upright one's did not, so its key, and its table on disk, stay).
+        fingerprint["upright_from_rotation_deg"] = rotation_deg
+    window = fingerprint_hash(fingerprint)
     stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
     return f"{stem}_{str(row['sha256'])[:12]}_{window}"
+
+
+def _rotation_deg(row: pd.Series, path: Path) -> int:
+    """The video's display rotation: ingestion's ``rotation_deg``, or, in a table an older
+    ingestion wrote without it, read from the file."""
+    value = row.get("rotation_deg")
+    if value is None or pd.isna(value):
+        from faceswap_pipeline.video.probe import video_rotation
+
+        return video_rotation(path)
+    return int(value)
 
 
 def _face_table_schema():
@@ -374,7 +388,7 @@ def _plan_videos(
                 f"video {file} is in the video metadata but not in the raw video folder; "
                 "run the ingestion pipeline again"
             )
-        key = _video_key(row, settings_hash)
+        key = _video_key(row, settings_hash, _rotation_deg(row, raw_videos[file]))
         reused = key in extracted_before
         if not reused:
             to_extract[key] = (file, row)

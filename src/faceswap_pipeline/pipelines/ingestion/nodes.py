@@ -36,6 +36,7 @@ PROBED_COLUMNS = [
     "first_frame_time_s",
     "width",
     "height",
+    "rotation_deg",
     "video_codec",
     "audio_codec",
 ]
