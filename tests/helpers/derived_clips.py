@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from faceswap_pipeline.video.decode import iter_frames
-from faceswap_pipeline.video.encode import VideoWriter
+from faceswap_pipeline.video.encode import VIDEO_TIME_BASE, VideoWriter
 
 CLIP = "single_d18.mp4"
 CLIP_FRAMES = 36
@@ -45,12 +45,14 @@ def shift(rgb: np.ndarray, dx: float = SHIFT_PX[0], dy: float = SHIFT_PX[1]) -> 
 def write_phone_clip(source: Path, output: Path, rotation_deg: int, end_s: float) -> Path:
     """Write `source`'s frames before `end_s` as a phone does: each picture stored turned
     `rotation_deg` counter-clockwise, with a display matrix that tells players to turn it back
-    `rotation_deg` clockwise (0, 90, 180 or 270), and the source's audio of that span copied.
+    `rotation_deg` clockwise (0, 90, 180 or 270), the source's time stamps and the source's audio
+    of that span copied.
     H.264 at crf 14, so that the clip of rotation 0 is the one to compare against."""
     frames = list(iter_frames(source, end_s=end_s))
     stored = [np.ascontiguousarray(np.rot90(frame.rgb, k=rotation_deg // 90)) for frame in frames]
     with av.open(str(source)) as audio_input, av.open(str(output), mode="w") as container:
         video = container.add_stream("libx264", rate=30)
+        video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
         video.height, video.width = stored[0].shape[:2]
         video.pix_fmt = "yuv420p"
         video.options = {"crf": "14"}
@@ -58,8 +60,10 @@ def write_phone_clip(source: Path, output: Path, rotation_deg: int, end_s: float
         audio = None
         if audio_input.streams.audio:
             audio = container.add_stream_from_template(audio_input.streams.audio[0])
-        for picture in stored:
-            for packet in video.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+        for frame, picture in zip(frames, stored, strict=True):
+            encoded = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            encoded.pts, encoded.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
+            for packet in video.encode(encoded):
                 container.mux(packet)
         for packet in video.encode(None):
             container.mux(packet)

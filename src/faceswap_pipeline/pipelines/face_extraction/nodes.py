@@ -80,8 +80,8 @@ def _video_key(row: pd.Series, settings_hash: str, rotation_deg: int) -> str:
         "settings": settings_hash,
     }
     if rotation_deg:
-        # Frames are decoded upright since 2026-12-06: a turned video's boxes and landmarks changed
-        # (an upright one's did not, so its key, and its table on disk, stay).
+        # Its frames are decoded upright, which tables made before that was so were not: they are
+        # extracted again. An upright video's key, and its table on disk, stay as they were.
         fingerprint["upright_from_rotation_deg"] = rotation_deg
     window = fingerprint_hash(fingerprint)
     stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
