@@ -100,7 +100,9 @@ def test_a_missing_or_nul_named_source_is_named(staging):
 def test_a_video_given_as_a_reference_photo_is_named(shared_videos):
     video = shared_videos / "single_d18.mp4"
     with pytest.raises(
-        SourceError, match=rf"person_a: reference photo {video} is not an image OpenCV can read"
+        SourceError,
+        match=rf"person_a: reference photo {video} is not a photo that can be read \(not an image"
+        r" format Pillow or pillow-heif knows\); give a JPEG, PNG, WebP or HEIC file in",
     ):
         collect_reference_photos(
             {

@@ -11,7 +11,7 @@ import pytest
 
 from faceswap_pipeline.video.decode import DecodeReport, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError, probe_video
-from tests.helpers.derived_clips import write_phone_clip
+from tests.helpers.phone_media import write_phone_clip
 
 
 def test_every_frame_with_stream_time_stamps(shared_videos):

@@ -42,6 +42,7 @@ from faceswap_pipeline.video.encode import (
     resize_frame,
     side_by_side,
 )
+from faceswap_pipeline.video.photos import NotAPhotoError, read_photo
 from faceswap_pipeline.video.probe import probe_video
 
 logger = logging.getLogger(__name__)
@@ -354,18 +355,11 @@ def convert_photo(path: Path, converter: FaceSwapConverter, source_person: str) 
         (H, W, 3) uint8 RGB, upright (the photo's EXIF orientation applied), side by side when
         `converter.settings.output` asks for it.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            # Upright as a viewer shows it: a phone stores its photos sideways with an EXIF
-            # orientation (OpenCV's imread, which reads the other photos, applies it too).
-            upright = ImageOps.exif_transpose(image)
-            rgb = np.ascontiguousarray(np.asarray(upright.convert("RGB")))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(
-            f"{path} is not a photo that can be read ({error}); remove it from conversion.photos"
-        ) from error
+        rgb = read_photo(path)  # upright: a phone's photo is stored sideways, as its EXIF says
+    except NotAPhotoError as error:
+        detail = f"{error.detail}, or take it out of conversion.photos"
+        raise NotAPhotoError(path, detail) from error
     converter.reset()
     result = next(converter.run([VideoFrame(index=0, time_s=0.0, rgb=rgb)]))
     if result.faces_swapped == 0:

@@ -28,7 +28,7 @@ from faceswap_pipeline.swapping import video as swapping
 from faceswap_pipeline.swapping.faces import SKIP_NOT_SOURCE_PERSON, FaceSwapConverter
 from faceswap_pipeline.video.decode import VideoFrame, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError
-from tests.helpers.derived_clips import write_phone_clip
+from tests.helpers.phone_media import write_phone_clip, write_phone_photos
 
 MARGIN = 0.2
 
@@ -414,22 +414,13 @@ def test_photos_are_converted_one_by_one(swap_model, shared_photos, tmp_path):
     assert convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), {}, MARGIN) == {}
 
 
-def test_a_phone_photo_stored_sideways_is_converted_upright(swap_model, shared_photos, tmp_path):
-    from PIL import Image
-
+def test_a_phone_s_photos_stored_sideways_are_converted_upright(
+    swap_model, shared_photos, tmp_path
+):
     from faceswap_pipeline.pipelines.conversion.nodes import convert_photos
 
     folder = tmp_path / "photos"
-    folder.mkdir()
-    with Image.open(shared_photos / "obama.jpg") as photo:
-        upright = photo.convert("RGB")
-    upright.save(folder / "upright.jpg", quality=95)
-    # Stored turned a quarter counter-clockwise; EXIF orientation 6: "turn it clockwise to show".
-    orientation = Image.Exif()
-    orientation[0x0112] = 6
-    upright.transpose(Image.Transpose.ROTATE_90).save(
-        folder / "sideways.jpg", quality=95, exif=orientation
-    )
+    upright = write_phone_photos(shared_photos / "obama.jpg", folder)
     conversion = {
         "photos": str(folder),
         "identity": {"swap_all_faces": True},
@@ -437,10 +428,25 @@ def test_a_phone_photo_stored_sideways_is_converted_upright(swap_model, shared_p
     }
     swapped = convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), conversion, MARGIN)
     results = {name: load().astype(int) for name, load in swapped.items()}
-    assert results["sideways"].shape == results["upright"].shape == (1137, 910, 3)
-    # The face was found and swapped in both, the same way (a sideways face is not found).
-    assert (results["upright"] != np.asarray(upright)).any()
-    assert np.abs(results["sideways"] - results["upright"]).mean() < 2.0
+    assert sorted(results) == ["iphone", "phone", "upright"]
+    # The face was found and swapped the same way in each (a sideways face is not found).
+    assert (results["upright"] != upright).any()
+    for name, result in results.items():
+        assert result.shape == upright.shape == (1137, 910, 3), name
+        assert np.abs(result - results["upright"]).mean() < 3.0, name
+
+
+def test_two_photos_of_one_name_are_both_converted(swap_model, shared_photos, tmp_path):
+    from faceswap_pipeline.pipelines.conversion.nodes import convert_photos
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "me.jpg").symlink_to(shared_photos / "obama.jpg")
+    (folder / "me.png").symlink_to(shared_photos / "lin-manuel-miranda.png")
+    (folder / "you.jpg").symlink_to(shared_photos / "biden.jpg")
+    conversion = {"photos": str(folder), "identity": {"swap_all_faces": True}}
+    swapped = convert_photos(swap_model, pd.DataFrame(), pd.DataFrame(), conversion, MARGIN)
+    assert sorted(swapped) == ["me_jpg", "me_png", "you"]
 
 
 def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity, shared_videos):

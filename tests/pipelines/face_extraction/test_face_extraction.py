@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
-from tests.helpers.derived_clips import write_phone_clip
 from tests.helpers.face_extraction import (
     FACE_EXTRACTION_PARAMS,
     face_extraction_catalog,
     run_face_extraction,
     video_metadata,
 )
+from tests.helpers.phone_media import write_phone_clip
 
 
 def test_hamilton_with_his_photo_keeps_only_lin_manuel_and_a_rerun_reuses_the_video(

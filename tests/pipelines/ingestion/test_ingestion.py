@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog
@@ -16,6 +17,7 @@ from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset,
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
+from tests.helpers.phone_media import write_phone_photos
 
 DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
 
@@ -77,6 +79,14 @@ def test_reference_photos(shared_photos):
     assert image.ndim == 3 and image.shape[2] == 3 and image.dtype.name == "uint8"
     with pytest.raises(SourceError, match="reference photo /nope.png does not exist"):
         collect_reference_photos(_person(photos=["/nope.png"]))
+
+
+def test_a_reference_photo_from_an_iphone_is_read_upright(shared_photos, tmp_path):
+    upright = write_phone_photos(shared_photos / "obama.jpg", tmp_path)
+    photos = collect_reference_photos(_person(photos=[str(tmp_path / "iphone.heic")]))
+    ((name, image),) = photos.items()
+    assert name.startswith("iphone-") and image.shape == upright.shape
+    assert np.abs(image.astype(int) - upright).mean() < 3.0
 
 
 def _catalog(root: Path, people: dict) -> DataCatalog:

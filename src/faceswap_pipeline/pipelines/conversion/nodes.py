@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -284,10 +285,14 @@ def convert_photos(
     converter = _converter(
         swap_model, person_a_identity, person_b_identity, params, alignment_margin
     )
-    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+    from faceswap_pipeline.video.photos import PHOTO_SUFFIXES
+
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     if not paths:
-        raise BadInputError(f"conversion.photos {params.photos} holds no .jpg/.png photos")
+        raise BadInputError(
+            f"conversion.photos {params.photos} holds no photos"
+            f" ({', '.join(PHOTO_SUFFIXES)}); put the photos to convert in it"
+        )
 
     def swapped_loader(path: Path) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
@@ -295,4 +300,12 @@ def convert_photos(
 
         return load
 
-    return {path.stem: swapped_loader(path) for path in paths}
+    # Named by the file's stem (`me.heic` -> `me.png`); two photos of one stem keep their suffix
+    # (`me_heic`, `me_jpg`), so neither overwrites the other.
+    stems = Counter(path.stem for path in paths)
+    return {
+        path.stem if stems[path.stem] == 1 else f"{path.stem}_{path.suffix[1:].lower()}": (
+            swapped_loader(path)
+        )
+        for path in paths
+    }

@@ -190,12 +190,13 @@ def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
         person: the person's parameters; ``reference_photos`` is a list of image paths.
 
     Returns:
-        ``{photo name: RGB uint8 (H, W, 3) array}``; empty when none are configured.
+        ``{photo name: RGB uint8 (H, W, 3) array, upright}``; empty when none are configured.
 
     Raises:
         SourceError: a photo that does not exist or is not an image.
     """
-    import cv2
+    from faceswap_pipeline.safe_names import safe_stem, short_hash
+    from faceswap_pipeline.video.photos import NotAPhotoError, read_photo
 
     config = parse_person_sources(person)
     photos: dict[str, np.ndarray] = {}
@@ -205,16 +206,13 @@ def collect_reference_photos(person: dict[str, Any]) -> dict[str, np.ndarray]:
             raise SourceError(
                 f"{config.name}: reference photo {entry} does not exist; fix `reference_photos`"
             )
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
+        try:
+            rgb = read_photo(path)  # upright: a phone's photo is stored sideways, as its EXIF says
+        except NotAPhotoError as error:
             raise SourceError(
-                f"{config.name}: reference photo {entry} is not an image OpenCV can read"
-            )
-        from faceswap_pipeline.safe_names import safe_stem, short_hash
-
-        photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = (
-            np.ascontiguousarray(bgr[:, :, ::-1])
-        )
+                f"{config.name}: reference photo {entry} {error.detail} in `reference_photos`"
+            ) from error
+        photos[f"{safe_stem(path.stem, fallback='photo')}-{short_hash(str(path))}"] = rgb
     logger.info(
         "%s: %d reference photo%s", config.name, len(photos), "" if len(photos) == 1 else "s"
     )
