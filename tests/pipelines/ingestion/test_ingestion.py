@@ -3,6 +3,7 @@ catalog."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset,
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
-from tests.helpers.phone_media import write_phone_photos
+from tests.helpers.phone_media import write_phone_clip, write_phone_photos
 
 DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
 
@@ -51,6 +52,24 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
         assert all(len(sha) == 64 for sha in metadata["sha256"])
         assert math.isnan(d9.start_s) and math.isnan(d9.sample_fps)
         assert d6.bytes == (shared_videos / "person_a_d6.mp4").stat().st_size
+        assert (metadata["rotation_deg"] == 0).all()
+    finally:
+        for path in videos.values():
+            path.unlink(missing_ok=True)
+
+
+def test_a_phone_clip_is_recorded_as_stored_turned_and_shown_upright(
+    shared_videos, staging, tmp_path, caplog
+):
+    clip = write_phone_clip(shared_videos / "person_b_d9.mp4", tmp_path / "phone.mp4", 90, 0.4)
+    with caplog.at_level(logging.INFO):
+        videos, metadata = fetch_videos({}, _person({"path": str(clip)}), DOWNLOAD, staging)
+    try:
+        (row,) = metadata.itertuples()
+        assert (row.width, row.height, row.rotation_deg) == (512, 480, 90)
+        assert "1 video ready (1 fetched, 0 already there), 0.4 s of video; 1 stored turned" in (
+            caplog.text
+        )
     finally:
         for path in videos.values():
             path.unlink(missing_ok=True)

@@ -124,14 +124,17 @@ def fetch_videos(
             path.unlink(missing_ok=True)
         raise
     metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
+    turned = metadata[metadata["rotation_deg"] != 0]
     logger.info(
-        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video",
+        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video%s",
         config.name,
         len(videos),
         "" if len(videos) == 1 else "s",
         len(staged),
         len(videos) - len(staged),
         metadata["duration_s"].sum(),
+        # A phone's clip: say that its sideways-stored pictures are read the way it was filmed.
+        f"; {len(turned)} stored turned (a phone's), read upright" if len(turned) else "",
     )
     return videos, metadata
 
