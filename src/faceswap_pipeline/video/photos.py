@@ -35,6 +35,9 @@ class NotAPhotoError(BadInputError):
 def read_photo(path: str | Path) -> np.ndarray:
     """A photo file as a ``(H, W, 3)`` uint8 RGB array, C-contiguous, its EXIF orientation applied.
 
+    Args:
+        path: a photo file, e.g. ``me.heic`` or ``me.jpg``.
+
     Raises:
         FileNotFoundError: there is no file at ``path``.
         NotAPhotoError: the file is not an image these readers know, naming it.
