@@ -1,6 +1,6 @@
 """Media stored as a phone stores them, from the shared clips and photos: pictures turned sideways
-with the turn to show them in the file (a video's display matrix, a photo's EXIF orientation), and
-iPhones' HEIC photos."""
+with the turn to show them in the file (a video's display matrix, a photo's EXIF orientation),
+iPhones' HEIC photos, and HDR video (HLG, PQ)."""
 
 from __future__ import annotations
 
@@ -71,3 +71,70 @@ def write_phone_photos(source: Path, folder: Path) -> np.ndarray:
     sideways.save(folder / "phone.jpg", quality=95, exif=orientation)
     sideways.save(folder / "iphone.heic", quality=95, exif=orientation.tobytes())
     return np.asarray(upright)
+
+
+# Linear BT.709 RGB to linear BT.2020 RGB (BT.2087), and BT.2020's luma weights.
+_BT709_TO_BT2020 = np.array(
+    [[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]]
+)
+_BT2020_LUMA = np.array([0.2627, 0.6780, 0.0593])
+
+
+def _sdr_to_hdr_signal(rgb: np.ndarray, transfer: str) -> np.ndarray:
+    """SDR ``(H, W, 3)`` uint8 to the HDR signal (BT.2020, in [0, 1]) a camera filming the same
+    light would record, SDR white placed at 203 nits (BT.2408)."""
+    display = (rgb / 255.0) ** 2.4  # BT.1886: SDR display light, white = 1
+    nits = display @ _BT709_TO_BT2020.T * 203.0
+    if transfer == "pq":  # BT.2100's inverse EOTF
+        m1, m2 = 2610 / 16384, 2523 / 4096 * 128
+        c1, c2, c3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+        power = (nits / 10_000) ** m1
+        return ((c1 + c2 * power) / (1 + c3 * power)) ** m2
+    # HLG: the scene light a 1,000-nit display (system gamma 1.2) shows as `nits`, then the OETF.
+    luminance = np.maximum(nits @ _BT2020_LUMA, 1e-9)
+    scene = np.clip(((luminance / 1000) ** (-0.2 / 1.2))[..., None] * nits / 1000, 0, 1)
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    logarithmic = a * np.log(np.maximum(12 * scene - b, 1e-9)) + c
+    return np.where(scene <= 1 / 12, np.sqrt(3 * scene), logarithmic)
+
+
+def write_hdr_clip(
+    source: Path, output: Path, transfer: str, end_s: float, rotation_deg: int = 0
+) -> Path:
+    """Write `source`'s frames before `end_s` as a phone films HDR: HEVC 10-bit, BT.2020, tagged
+    HLG (`transfer="hlg"`, an iPhone's) or PQ (`"pq"`), the same light as the SDR source shows at
+    the same times;
+    stored turned as `write_phone_clip` does when `rotation_deg` is not 0 (an iPhone held
+    upright: HLG, 90)."""
+    frames = list(iter_frames(source, end_s=end_s))
+    trc = {"hlg": 18, "pq": 16}[transfer]  # FFmpeg's arib-std-b67 and smpte2084
+    bt2020, limited = 9, 1
+    with av.open(str(output), mode="w") as container:
+        video = container.add_stream("libx265", rate=30)
+        video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
+        video.height, video.width = np.rot90(frames[0].rgb, k=rotation_deg // 90).shape[:2]
+        video.pix_fmt = "yuv420p10le"
+        video.set_display_rotation(-rotation_deg)
+        tags = {"hlg": "arib-std-b67", "pq": "smpte2084"}[transfer]
+        video.options = {
+            "crf": "12",
+            "x265-params": f"log-level=error:colorprim=bt2020:transfer={tags}:colormatrix=bt2020nc",
+        }
+        context = video.codec_context
+        context.color_primaries, context.color_trc = bt2020, trc
+        context.colorspace, context.color_range = bt2020, limited
+        for frame in frames:
+            stored = np.rot90(frame.rgb, k=rotation_deg // 90).astype(np.float64)
+            signal = _sdr_to_hdr_signal(stored, transfer)
+            codes = np.ascontiguousarray(np.round(signal * 65535).astype(np.uint16))
+            picture = av.VideoFrame.from_ndarray(codes, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace="bt2020", dst_color_range=limited
+            )
+            picture.color_primaries, picture.color_trc = bt2020, trc
+            picture.colorspace, picture.color_range = bt2020, limited
+            picture.pts, picture.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+    return output

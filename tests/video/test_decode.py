@@ -11,7 +11,7 @@ import pytest
 
 from faceswap_pipeline.video.decode import DecodeReport, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError, probe_video
-from tests.helpers.phone_media import write_phone_clip
+from tests.helpers.phone_media import write_hdr_clip, write_phone_clip
 
 
 def test_every_frame_with_stream_time_stamps(shared_videos):
@@ -137,3 +137,23 @@ def test_a_phone_clip_stored_sideways_is_probed_and_decoded_upright(phone_clips,
         difference = np.abs(frame.rgb.astype(int) - upright[frame.index]).mean()
         assert difference < 2.0, (frame.index, difference)
     assert probe_video(phone_clips[0]).rotation_deg == 0
+
+
+@pytest.mark.parametrize("transfer", ["hlg", "pq"])
+def test_a_phone_s_hdr_clip_is_decoded_as_the_sdr_picture_it_shows(
+    shared_videos, tmp_path, transfer
+):
+    source = shared_videos / "person_b_d9.mp4"
+    clip = write_hdr_clip(source, tmp_path / f"{transfer}.mp4", transfer, 0.2)
+    info = probe_video(clip)
+    assert (info.hdr, info.video_codec, info.width, info.height) == (transfer, "hevc", 512, 480)
+    assert probe_video(source).hdr is None
+    sdr = [frame.rgb.astype(int) for frame in iter_frames(source, end_s=0.2)]
+    decoded = list(iter_frames(clip))
+    assert len(decoded) == len(sdr) == 6
+    for frame in decoded:
+        assert frame.rgb.dtype == np.uint8 and frame.rgb.flags["C_CONTIGUOUS"]
+        # The source's picture within a couple of grey levels (its few highlights above 75 % of
+        # white are rolled off); read as if it were SDR it is 25 (HLG) to 40 (PQ) levels off,
+        # darker and greyer.
+        assert np.abs(frame.rgb - sdr[frame.index]).mean() < 2.5

@@ -1,9 +1,10 @@
 """Decode a video as a stream of RGB frames with their real time stamps (PyAV; no frames on disk).
 
 Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits
-in memory: one frame at a time. Frames come upright, as a player shows them: a phone's clip, stored
-sideways with a display matrix, is turned here, so every stage sees (and the conversion writes) the
-picture the way it was filmed.
+in memory: one frame at a time. Frames come upright and in SDR, as a player shows them: a phone's
+clip, stored sideways with a display matrix, is turned here, and its HDR light (HLG, PQ) mapped to
+SDR (``video.hdr``), so every stage sees (and the conversion writes) the picture the way it was
+filmed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from faceswap_pipeline.video.hdr import HDR_TRANSFERS
 from faceswap_pipeline.video.probe import display_rotation, open_video
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ class VideoFrame:
             not), stable across runs with different sampling.
         time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
         rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, upright (the stream's display rotation
-            applied).
+            applied), SDR (HDR mapped by ``video.hdr``).
     """
 
     index: int
@@ -53,6 +55,15 @@ def upright(rgb: np.ndarray, rotation_deg: int) -> np.ndarray:
     """Turn a decoded ``(H, W, 3)`` picture ``rotation_deg`` clockwise (0, 90, 180 or 270), as a
     player shows it; a view, not a copy."""
     return np.rot90(rgb, k=-(rotation_deg // 90)) if rotation_deg else rgb
+
+
+def _sdr_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as ``(H, W, 3)`` uint8 RGB; HDR (a phone's HLG, PQ) mapped to SDR."""
+    if int(frame.color_trc) in HDR_TRANSFERS:
+        from faceswap_pipeline.video.hdr import hdr_to_sdr
+
+        return hdr_to_sdr(frame, HDR_TRANSFERS[int(frame.color_trc)])
+    return frame.to_ndarray(format="rgb24")
 
 
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
@@ -155,7 +166,7 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
                 next_sample_time += sample_interval * max(
                     1, math.floor((time_s - next_sample_time) / sample_interval) + 1
                 )
-            rgb = upright(frame.to_ndarray(format="rgb24"), display_rotation(frame))
+            rgb = upright(_sdr_rgb(frame), display_rotation(frame))
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
         # A file cut short with its index intact decodes without an error but stops early: compare

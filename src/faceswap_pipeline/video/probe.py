@@ -57,6 +57,8 @@ class VideoInfo:
         rotation_deg: clockwise turn a player gives the stored pictures (0, 90, 180 or 270): a
             phone filmed upright stores them sideways and says 90 or 270 in its display matrix.
             ``iter_frames`` yields frames turned this way.
+        hdr: ``"hlg"`` or ``"pq"`` for HDR video (a phone's default); ``iter_frames`` yields it as
+            SDR (``video.hdr``). None: SDR.
     """
 
     duration_s: float
@@ -70,6 +72,7 @@ class VideoInfo:
     audio_codec: str | None
     first_frame_time_s: float
     rotation_deg: int = 0
+    hdr: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -167,9 +170,9 @@ def probe_video(path: str | Path) -> VideoInfo:
         off_nominal = bool(
             nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps
         )
-        rotation_deg = video_rotation(path)
+        picture = picture_facts(path)
         coded_width, coded_height = stream.codec_context.width, stream.codec_context.height
-        sideways = rotation_deg in (90, 270)
+        sideways = picture.rotation_deg in (90, 270)
         return VideoInfo(
             duration_s=round(duration_s, 6),
             frame_count=frame_count,
@@ -181,7 +184,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             video_codec=stream.codec_context.name,
             audio_codec=audio.codec_context.name if audio is not None else None,
             first_frame_time_s=round(float(times[0]), 6),
-            rotation_deg=rotation_deg,
+            rotation_deg=picture.rotation_deg,
+            hdr=picture.hdr,
         )
 
 
@@ -194,15 +198,32 @@ def display_rotation(frame: av.VideoFrame) -> int:
     return round(-frame.rotation / 90) % 4 * 90
 
 
-def video_rotation(path: str | Path) -> int:
-    """A video's display rotation (``VideoInfo.rotation_deg``), from the first frame that decodes.
+@dataclass(frozen=True)
+class PictureFacts:
+    """How a video's pictures are stored, from its first frame (``VideoInfo`` carries both).
 
-    0 when no frame decodes or the file is not a video: reading it is where that is reported.
+    Attributes:
+        rotation_deg: the clockwise turn a player gives them (``display_rotation``).
+        hdr: ``"hlg"`` or ``"pq"`` for HDR video (a phone's default), read as SDR
+            (``video.hdr``); None for SDR.
     """
+
+    rotation_deg: int = 0
+    hdr: str | None = None
+
+
+def picture_facts(path: str | Path) -> PictureFacts:
+    """A video's ``PictureFacts``, from the first frame that decodes.
+
+    The defaults (upright, SDR) when no frame decodes or the file is not a video: reading it is
+    where that is reported.
+    """
+    from faceswap_pipeline.video.hdr import hdr_transfer
+
     try:
         with open_video(path) as container:
             for frame in container.decode(container.streams.video[0]):
-                return display_rotation(frame)
+                return PictureFacts(display_rotation(frame), hdr_transfer(frame))
     except (NotAVideoError, av.error.FFmpegError):
         pass
-    return 0
+    return PictureFacts()

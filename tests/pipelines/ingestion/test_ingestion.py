@@ -18,7 +18,7 @@ from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset,
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
-from tests.helpers.phone_media import write_phone_clip, write_phone_photos
+from tests.helpers.phone_media import write_hdr_clip, write_phone_clip, write_phone_photos
 
 DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
 
@@ -52,24 +52,31 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
         assert all(len(sha) == 64 for sha in metadata["sha256"])
         assert math.isnan(d9.start_s) and math.isnan(d9.sample_fps)
         assert d6.bytes == (shared_videos / "person_a_d6.mp4").stat().st_size
-        assert (metadata["rotation_deg"] == 0).all()
+        assert (metadata["rotation_deg"] == 0).all() and metadata["hdr"].isna().all()
     finally:
         for path in videos.values():
             path.unlink(missing_ok=True)
 
 
-def test_a_phone_clip_is_recorded_as_stored_turned_and_shown_upright(
+def test_a_phone_s_clips_are_recorded_as_stored_turned_or_hdr_and_read_as_shown(
     shared_videos, staging, tmp_path, caplog
 ):
-    clip = write_phone_clip(shared_videos / "person_b_d9.mp4", tmp_path / "phone.mp4", 90, 0.4)
+    source = shared_videos / "person_b_d9.mp4"
+    turned = write_phone_clip(source, tmp_path / "phone.mp4", 90, 0.4)
+    hdr = write_hdr_clip(source, tmp_path / "hdr.mp4", "hlg", 0.2)
+    sources = [{"path": str(turned)}, {"path": str(hdr)}]
     with caplog.at_level(logging.INFO):
-        videos, metadata = fetch_videos({}, _person({"path": str(clip)}), DOWNLOAD, staging)
+        videos, metadata = fetch_videos({}, _person(*sources), DOWNLOAD, staging)
     try:
-        (row,) = metadata.itertuples()
-        assert (row.width, row.height, row.rotation_deg) == (512, 480, 90)
-        assert "1 video ready (1 fetched, 0 already there), 0.4 s of video; 1 stored turned" in (
-            caplog.text
-        )
+        facts = metadata.fillna({"hdr": "SDR"})[["width", "height", "rotation_deg", "hdr"]]
+        assert facts.to_dict("records") == [
+            {"width": 512, "height": 480, "rotation_deg": 90, "hdr": "SDR"},
+            {"width": 512, "height": 480, "rotation_deg": 0, "hdr": "hlg"},
+        ]
+        assert (
+            "2 videos ready (2 fetched, 0 already there), 0.6 s of video; 1 stored turned (a"
+            " phone's), read upright; 1 in HDR, read as SDR"
+        ) in caplog.text
     finally:
         for path in videos.values():
             path.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from faceswap_pipeline.pipelines.face_extraction.params import (
 )
 from faceswap_pipeline.progress import ProgressLog
 from faceswap_pipeline.safe_names import safe_stem
+
+if TYPE_CHECKING:
+    from faceswap_pipeline.video.probe import PictureFacts
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def _optional(value: Any) -> float | None:
     )
 
 
-def _video_key(row: pd.Series, settings_hash: str, rotation_deg: int) -> str:
+def _video_key(row: pd.Series, settings_hash: str, picture: PictureFacts) -> str:
     """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result."""
     fingerprint = {
         "start_s": _optional(row["start_s"]),
@@ -79,24 +82,26 @@ def _video_key(row: pd.Series, settings_hash: str, rotation_deg: int) -> str:
         "sample_fps": _optional(row["sample_fps"]),
         "settings": settings_hash,
     }
-    if rotation_deg:
-        # Its frames are decoded upright, which tables made before that was so were not: they are
-        # extracted again. An upright video's key, and its table on disk, stay as they were.
-        fingerprint["upright_from_rotation_deg"] = rotation_deg
+    # A phone's clip is decoded upright and HDR as SDR, which tables made before that was so were
+    # not: they are extracted again. An ordinary video's key, and its table on disk, stay.
+    if picture.rotation_deg:
+        fingerprint["upright_from_rotation_deg"] = picture.rotation_deg
+    if picture.hdr:
+        fingerprint["sdr_from"] = picture.hdr
     window = fingerprint_hash(fingerprint)
     stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
     return f"{stem}_{str(row['sha256'])[:12]}_{window}"
 
 
-def _rotation_deg(row: pd.Series, path: Path) -> int:
-    """The video's display rotation: ingestion's ``rotation_deg``, or, in a table an older
-    ingestion wrote without it, read from the file."""
-    value = row.get("rotation_deg")
-    if value is None or pd.isna(value):
-        from faceswap_pipeline.video.probe import video_rotation
+def _picture_facts(row: pd.Series, path: Path) -> PictureFacts:
+    """How the video's pictures are stored: ingestion's ``rotation_deg`` and ``hdr``, or, in a
+    table an older ingestion wrote without them, read from the file."""
+    from faceswap_pipeline.video.probe import PictureFacts, picture_facts
 
-        return video_rotation(path)
-    return int(value)
+    rotation, hdr = row.get("rotation_deg"), row.get("hdr", math.nan)
+    if rotation is None or pd.isna(rotation):
+        return picture_facts(path)
+    return PictureFacts(int(rotation), None if hdr is None or pd.isna(hdr) else str(hdr))
 
 
 def _face_table_schema():
@@ -388,7 +393,7 @@ def _plan_videos(
                 f"video {file} is in the video metadata but not in the raw video folder; "
                 "run the ingestion pipeline again"
             )
-        key = _video_key(row, settings_hash, _rotation_deg(row, raw_videos[file]))
+        key = _video_key(row, settings_hash, _picture_facts(row, raw_videos[file]))
         reused = key in extracted_before
         if not reused:
             to_extract[key] = (file, row)

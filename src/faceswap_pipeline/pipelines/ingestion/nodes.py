@@ -37,6 +37,7 @@ PROBED_COLUMNS = [
     "width",
     "height",
     "rotation_deg",
+    "hdr",
     "video_codec",
     "audio_codec",
 ]
@@ -124,17 +125,18 @@ def fetch_videos(
             path.unlink(missing_ok=True)
         raise
     metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
-    turned = metadata[metadata["rotation_deg"] != 0]
+    # A phone's clips: say that their pictures are read as they were filmed.
+    turned, hdr = (metadata["rotation_deg"] != 0).sum(), metadata["hdr"].notna().sum()
     logger.info(
-        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video%s",
+        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video%s%s",
         config.name,
         len(videos),
         "" if len(videos) == 1 else "s",
         len(staged),
         len(videos) - len(staged),
         metadata["duration_s"].sum(),
-        # A phone's clip: say that its sideways-stored pictures are read the way it was filmed.
-        f"; {len(turned)} stored turned (a phone's), read upright" if len(turned) else "",
+        f"; {turned} stored turned (a phone's), read upright" if turned else "",
+        f"; {hdr} in HDR, read as SDR" if hdr else "",
     )
     return videos, metadata
 
