@@ -111,6 +111,24 @@ def test_variable_frame_rate_time_stamps_survive(shared_videos: Path, tmp_path: 
     np.testing.assert_allclose(output_times, source_times, atol=1e-4)
 
 
+def test_colours_are_written_and_tagged_as_bt709_as_players_read_them(tmp_path: Path):
+    # Players read an untagged HD video's colours as BT.709: written so and tagged so, a patch of
+    # colour comes back as it went in, by the tags (as `iter_frames` reads) and by BT.709 alike.
+    patch = np.zeros((720, 1280, 3), np.uint8)
+    patch[...] = (200, 60, 30)
+    output = tmp_path / "patch.mp4"
+    with VideoWriter(output, width=1280, height=720, frame_rate=30) as writer:
+        writer.write(patch, 0.0)
+    with av.open(str(output)) as container:
+        frame = next(container.decode(video=0))
+    bt709, limited = 1, 1  # FFmpeg's codes
+    assert frame.colorspace == frame.color_primaries == frame.color_trc == bt709
+    assert frame.color_range == limited
+    as_bt709 = frame.reformat(format="rgb24", src_colorspace="itu709").to_ndarray()
+    for decoded in (as_bt709, next(iter_frames(output)).rgb):
+        assert np.abs(decoded[360, 640].astype(int) - (200, 60, 30)).max() <= 2
+
+
 def test_error_while_writing_leaves_nothing_at_the_final_path(shared_videos: Path, tmp_path: Path):
     output = tmp_path / "broken.mp4"
     frames = iter_frames(shared_videos / "single_d18.mp4", end_s=0.5)

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 # frame rate survives the round trip.
 VIDEO_TIME_BASE = Fraction(1, 90_000)
 DEFAULT_CRF = 20
+# FFmpeg's codes for BT.709 (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic are 1)
+# and limited ("tv") range.
+_BT709, _LIMITED_RANGE = 1, 1
 DEFAULT_PRESET = "veryfast"
 # Audio codecs that an MP4/MOV container stores as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
@@ -344,6 +347,13 @@ class VideoWriter(_OutputWriter):
             stream.time_base = VIDEO_TIME_BASE
             stream.codec_context.time_base = VIDEO_TIME_BASE
             stream.options = {"crf": str(self._crf), "preset": self._preset}
+            # Tagged BT.709 (matrix, primaries, transfer; limited range), as the frames are
+            # converted in `write`: untagged, players read an HD video's colours as BT.709 while
+            # FFmpeg's default conversion is BT.601, which shifted them (a red of 200, 60, 30
+            # showed as 210, 71, 26).
+            context = stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = _BT709
+            context.color_range = _LIMITED_RANGE
             self._video_stream = stream
             if self._audio_source is not None and _has_audio(self._audio_source):
                 self._audio = _AudioCopy(
@@ -382,7 +392,11 @@ class VideoWriter(_OutputWriter):
         self._last_pts = pts
         if self._audio is not None:
             self._audio.mux_until(time_s)
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+            format="yuv420p", dst_colorspace="itu709", dst_color_range=_LIMITED_RANGE
+        )
+        frame.colorspace = frame.color_primaries = frame.color_trc = _BT709
+        frame.color_range = _LIMITED_RANGE
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         for packet in self._video_stream.encode(frame):
