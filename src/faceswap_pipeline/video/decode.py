@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from faceswap_pipeline.video.hdr import HDR_TRANSFERS
+from faceswap_pipeline.video.hdr import hdr_to_sdr, hdr_transfer
 from faceswap_pipeline.video.probe import display_rotation, open_video
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,8 @@ def upright(rgb: np.ndarray, rotation_deg: int) -> np.ndarray:
 
 def _sdr_rgb(frame: av.VideoFrame) -> np.ndarray:
     """The frame as ``(H, W, 3)`` uint8 RGB; HDR (a phone's HLG, PQ) mapped to SDR."""
-    if int(frame.color_trc) in HDR_TRANSFERS:
-        from faceswap_pipeline.video.hdr import hdr_to_sdr
-
-        return hdr_to_sdr(frame, HDR_TRANSFERS[int(frame.color_trc)])
-    return frame.to_ndarray(format="rgb24")
+    transfer = hdr_transfer(frame)
+    return hdr_to_sdr(frame, transfer) if transfer else frame.to_ndarray(format="rgb24")
 
 
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:

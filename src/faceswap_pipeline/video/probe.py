@@ -11,6 +11,7 @@ import av
 import numpy as np
 
 from faceswap_pipeline.errors import FaceswapError
+from faceswap_pipeline.video.hdr import hdr_transfer
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +219,6 @@ def picture_facts(path: str | Path) -> PictureFacts:
     The defaults (upright, SDR) when no frame decodes or the file is not a video: reading it is
     where that is reported.
     """
-    from faceswap_pipeline.video.hdr import hdr_transfer
-
     try:
         with open_video(path) as container:
             for frame in container.decode(container.streams.video[0]):
