@@ -103,9 +103,8 @@ def write_hdr_clip(
 ) -> Path:
     """Write `source`'s frames before `end_s` as a phone films HDR: HEVC 10-bit, BT.2020, tagged
     HLG (`transfer="hlg"`, an iPhone's) or PQ (`"pq"`), the same light as the SDR source shows at
-    the same times;
-    stored turned as `write_phone_clip` does when `rotation_deg` is not 0 (an iPhone held
-    upright: HLG, 90)."""
+    the same times; stored turned as `write_phone_clip` does when `rotation_deg` is not 0 (an
+    iPhone held upright: HLG, 90)."""
     frames = list(iter_frames(source, end_s=end_s))
     trc = {"hlg": 18, "pq": 16}[transfer]  # FFmpeg's arib-std-b67 and smpte2084
     bt2020, limited = 9, 1
