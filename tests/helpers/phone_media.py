@@ -1,9 +1,11 @@
 """Media stored as a phone stores them, from the shared clips and photos: pictures turned sideways
 with the turn to show them in the file (a video's display matrix, a photo's EXIF orientation),
-iPhones' HEIC photos, and HDR video (HLG, PQ)."""
+iPhones' HEIC photos, and HDR video (HLG, PQ); and video of non-square pixels, as camcorders
+store it."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,12 +20,21 @@ _EXIF_ORIENTATION, _TURN_CLOCKWISE = 0x0112, 6
 
 
 def write_phone_clip(source: Path, output: Path, rotation_deg: int, end_s: float) -> Path:
-    """Write `source`'s frames before `end_s` as a phone does: each picture stored turned
-    `rotation_deg` counter-clockwise, with a display matrix that tells players to turn it back
-    `rotation_deg` clockwise (0, 90, 180 or 270), the source's time stamps and the source's audio
-    of that span copied. H.264 at crf 14: the clip of rotation 0 is the one to compare against."""
+    """Write `source`'s frames before `end_s` as a phone held upright films them: the middle of
+    each, 3 wide to 4 high (a square 480 px source: 360×480), stored turned `rotation_deg`
+    counter-clockwise, with a display matrix that tells players to turn it back `rotation_deg`
+    clockwise (0, 90, 180 or 270), the source's time stamps and the source's audio of that span
+    copied. H.264 at crf 14: the clip of rotation 0 is the one to compare against."""
     frames = list(iter_frames(source, end_s=end_s))
-    stored = [np.ascontiguousarray(np.rot90(frame.rgb, k=rotation_deg // 90)) for frame in frames]
+    height, width = frames[0].rgb.shape[:2]
+    portrait_width = min(width, height * 3 // 4) // 2 * 2
+    left = (width - portrait_width) // 2
+    stored = [
+        np.ascontiguousarray(
+            np.rot90(frame.rgb[:, left : left + portrait_width], k=rotation_deg // 90)
+        )
+        for frame in frames
+    ]
     with av.open(str(source)) as audio_input, av.open(str(output), mode="w") as container:
         video = container.add_stream("libx264", rate=30)
         video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
@@ -133,6 +144,32 @@ def write_hdr_clip(
             picture.colorspace, picture.color_range = bt2020, limited
             picture.pts, picture.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
             for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+    return output
+
+
+def write_camcorder_clip(source: Path, output: Path, end_s: float) -> Path:
+    """Write `source`'s frames before `end_s` as an HDV camcorder stores 16:9 in 1440×1080: each
+    picture squeezed to 3/4 of its width, with a sample aspect ratio of 4:3 that tells players to
+    stretch it back. H.264 at crf 14."""
+    import cv2
+
+    frames = list(iter_frames(source, end_s=end_s))
+    height, width = frames[0].rgb.shape[:2]
+    squeezed_width = width * 3 // 4
+    with av.open(str(output), mode="w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
+        video.width, video.height, video.pix_fmt = squeezed_width, height, "yuv420p"
+        video.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        video.options = {"crf": "14"}
+        for frame in frames:
+            picture = cv2.resize(frame.rgb, (squeezed_width, height), interpolation=cv2.INTER_AREA)
+            encoded = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            encoded.pts, encoded.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
+            for packet in video.encode(encoded):
                 container.mux(packet)
         for packet in video.encode(None):
             container.mux(packet)

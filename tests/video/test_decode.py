@@ -1,5 +1,5 @@
-"""Probing and decoding the real clips: counts, time stamps, sampling, windows, damage, phone
-clips stored sideways."""
+"""Probing and decoding the real clips: counts, time stamps, sampling, windows, damage, non-square
+pixels, and the clips made into a phone's (stored sideways, filmed in HDR)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import pytest
 
 from faceswap_pipeline.video.decode import DecodeReport, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError, probe_video
-from tests.helpers.phone_media import write_hdr_clip, write_phone_clip
+from tests.helpers.phone_media import (
+    write_camcorder_clip,
+    write_hdr_clip,
+    write_phone_clip,
+)
 
 
 def test_every_frame_with_stream_time_stamps(shared_videos):
@@ -114,7 +118,8 @@ def test_truncated_video_yields_the_good_frames_and_reports_the_damage(tmp_path,
 
 @pytest.fixture(scope="module")
 def phone_clips(shared_videos, tmp_path_factory) -> dict[int, Path]:
-    """d9's first 0.4 s (512×480) stored as a phone stores it, by display rotation; 0: upright."""
+    """d9's first 0.4 s filmed as a phone held upright films (360×480), stored as it stores it, by
+    display rotation; 0: upright."""
     folder = tmp_path_factory.mktemp("phone_clips")
     source = shared_videos / "person_b_d9.mp4"
     return {
@@ -126,12 +131,12 @@ def phone_clips(shared_videos, tmp_path_factory) -> dict[int, Path]:
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_a_phone_clip_stored_sideways_is_probed_and_decoded_upright(phone_clips, rotation):
     info = probe_video(phone_clips[rotation])
-    assert (info.width, info.height, info.rotation_deg) == (512, 480, rotation)
+    assert (info.width, info.height, info.rotation_deg) == (360, 480, rotation)
     upright = [frame.rgb for frame in iter_frames(phone_clips[0])]
     turned = list(iter_frames(phone_clips[rotation], start_s=0.1))
     assert len(turned) == len(upright) - 3
     for frame in turned:
-        assert frame.rgb.shape == (480, 512, 3) and frame.rgb.flags["C_CONTIGUOUS"]
+        assert frame.rgb.shape == (480, 360, 3) and frame.rgb.flags["C_CONTIGUOUS"]
         # The same picture, within the noise of encoding it another way round (a wrong turn
         # differs by tens of grey levels).
         difference = np.abs(frame.rgb.astype(int) - upright[frame.index]).mean()
@@ -146,7 +151,7 @@ def test_a_phone_s_hdr_clip_is_decoded_as_the_sdr_picture_it_shows(
     source = shared_videos / "person_b_d9.mp4"
     clip = write_hdr_clip(source, tmp_path / f"{transfer}.mp4", transfer, 0.2)
     info = probe_video(clip)
-    assert (info.hdr, info.video_codec, info.width, info.height) == (transfer, "hevc", 512, 480)
+    assert (info.hdr, info.video_codec, info.width, info.height) == (transfer, "hevc", 480, 480)
     assert probe_video(source).hdr is None
     sdr = [frame.rgb.astype(int) for frame in iter_frames(source, end_s=0.2)]
     decoded = list(iter_frames(clip))
@@ -157,3 +162,23 @@ def test_a_phone_s_hdr_clip_is_decoded_as_the_sdr_picture_it_shows(
         # white are rolled off); read as if it were SDR it is 25 (HLG) to 40 (PQ) levels off,
         # darker and greyer.
         assert np.abs(frame.rgb - sdr[frame.index]).mean() < 2.5
+
+
+def test_non_square_pixels_are_read_as_a_player_shows_them(shared_videos, tmp_path):
+    # d9 is stored 512 wide with pixels of 15:16 (an ffmpeg rescale kept its square picture):
+    # players show it 480×480.
+    d9 = probe_video(shared_videos / "person_b_d9.mp4")
+    assert (d9.width, d9.height, d9.pixel_aspect) == (480, 480, 15 / 16)
+    assert next(iter_frames(shared_videos / "person_b_d9.mp4")).rgb.shape == (480, 480, 3)
+    # d18 (square pixels) stored as an HDV camcorder stores 16:9: 3/4 of the width, pixels 4:3.
+    source = shared_videos / "single_d18.mp4"
+    clip = write_camcorder_clip(source, tmp_path / "camcorder.mp4", 0.2)
+    info = probe_video(clip)
+    assert (info.width, info.height, info.pixel_aspect) == (480, 480, 4 / 3)
+    assert probe_video(source).pixel_aspect == 1
+    original = [frame.rgb.astype(int) for frame in iter_frames(source, end_s=0.2)]
+    for frame in iter_frames(clip):
+        assert frame.rgb.shape == (480, 480, 3) and frame.rgb.flags["C_CONTIGUOUS"]
+        # The picture, within what squeezing a quarter of its columns away loses (read as stored
+        # it is 360 wide).
+        assert np.abs(frame.rgb - original[frame.index]).mean() < 3.0

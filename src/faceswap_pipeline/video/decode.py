@@ -1,10 +1,10 @@
 """Decode a video as a stream of RGB frames with their real time stamps (PyAV; no frames on disk).
 
 Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits
-in memory: one frame at a time. Frames come upright and in SDR, as a player shows them: a phone's
-clip, stored sideways with a display matrix, is turned here, and its HDR light (HLG, PQ) mapped to
-SDR (``video.hdr``), so every stage sees (and the conversion writes) the picture the way it was
-filmed.
+in memory: one frame at a time. Frames come as a player shows them: a phone's clip, stored sideways
+with a display matrix, is turned upright here, its HDR light (HLG, PQ) mapped to SDR
+(``video.hdr``), and a camcorder's non-square pixels stretched to square ones, so every stage sees
+(and the conversion writes) the picture the way it was filmed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from faceswap_pipeline.video.hdr import hdr_to_sdr, hdr_transfer
-from faceswap_pipeline.video.probe import display_rotation, open_video
+from faceswap_pipeline.video.probe import display_rotation, open_video, shown_width
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ class VideoFrame:
         index: the frame's position in the stream (0-based, counting every decoded frame, sampled or
             not), stable across runs with different sampling.
         time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
-        rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, upright (the stream's display rotation
-            applied), SDR (HDR mapped by ``video.hdr``).
+        rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, as a player shows it: upright (the stream's
+            display rotation applied), SDR (HDR mapped by ``video.hdr``), square pixels.
     """
 
     index: int
@@ -61,6 +61,18 @@ def _sdr_rgb(frame: av.VideoFrame) -> np.ndarray:
     """The frame as ``(H, W, 3)`` uint8 RGB; HDR (a phone's HLG, PQ) mapped to SDR."""
     transfer = hdr_transfer(frame)
     return hdr_to_sdr(frame, transfer) if transfer else frame.to_ndarray(format="rgb24")
+
+
+def _square_pixels(rgb: np.ndarray, width: int | None) -> np.ndarray:
+    """Stretch a picture of non-square pixels to ``width`` (``probe.shown_width``), as a player
+    does; ``rgb`` itself when its pixels are square (``width`` None)."""
+    if width is None:
+        return rgb
+    import cv2  # only for the rare video of non-square pixels
+
+    shrinking = width < rgb.shape[1]
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, rgb.shape[0]), interpolation=interpolation)
 
 
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
@@ -109,6 +121,7 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
     with open_video(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = thread_type
+        square_width = shown_width(stream)
         time_base = float(stream.time_base)
         first_pts = stream.start_time or 0
         if start_s:
@@ -163,7 +176,7 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
                 next_sample_time += sample_interval * max(
                     1, math.floor((time_s - next_sample_time) / sample_interval) + 1
                 )
-            rgb = upright(_sdr_rgb(frame), display_rotation(frame))
+            rgb = upright(_square_pixels(_sdr_rgb(frame), square_width), display_rotation(frame))
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
         # A file cut short with its index intact decodes without an error but stops early: compare

@@ -51,7 +51,8 @@ class VideoInfo:
         avg_fps: frame_count / duration_s.
         nominal_fps: the rate the stream declares (PyAV's ``guessed_rate``).
         variable_frame_rate: frame intervals irregular, or avg_fps away from nominal_fps.
-        width, height: frame size in pixels as a player shows it, after ``rotation_deg``.
+        width, height: frame size in pixels as a player shows it: square pixels
+            (``shown_width``), after ``rotation_deg``.
         video_codec: e.g. ``"h264"``.
         audio_codec: e.g. ``"aac"``; ``None`` when the file has no audio stream.
         first_frame_time_s: time stamp of the first frame (not always 0).
@@ -60,6 +61,8 @@ class VideoInfo:
             ``iter_frames`` yields frames turned this way.
         hdr: ``"hlg"`` or ``"pq"`` for HDR video (a phone's default); ``iter_frames`` yields it as
             SDR (``video.hdr``). None: SDR.
+        pixel_aspect: a stored pixel's width over its height (1: square; a camcorder's
+            1440×1080 HDV: 4/3); ``iter_frames`` yields square pixels.
     """
 
     duration_s: float
@@ -74,6 +77,7 @@ class VideoInfo:
     first_frame_time_s: float
     rotation_deg: int = 0
     hdr: str | None = None
+    pixel_aspect: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -172,7 +176,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps
         )
         picture = picture_facts(path)
-        coded_width, coded_height = stream.codec_context.width, stream.codec_context.height
+        coded_width = shown_width(stream) or stream.codec_context.width
+        coded_height = stream.codec_context.height
         sideways = picture.rotation_deg in (90, 270)
         return VideoInfo(
             duration_s=round(duration_s, 6),
@@ -187,6 +192,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             first_frame_time_s=round(float(times[0]), 6),
             rotation_deg=picture.rotation_deg,
             hdr=picture.hdr,
+            pixel_aspect=picture.pixel_aspect,
         )
 
 
@@ -207,10 +213,23 @@ class PictureFacts:
         rotation_deg: the clockwise turn a player gives them (``display_rotation``).
         hdr: ``"hlg"`` or ``"pq"`` for HDR video (a phone's default), read as SDR
             (``video.hdr``); None for SDR.
+        pixel_aspect: the sample aspect ratio, a pixel's width over its height (1: square);
+            read stretched to square pixels (``shown_width``).
     """
 
     rotation_deg: int = 0
     hdr: str | None = None
+    pixel_aspect: float = 1.0
+
+
+def shown_width(stream: av.video.stream.VideoStream) -> int | None:
+    """The width a player shows the stream's pictures at: coded width × sample aspect ratio, for
+    non-square pixels (an HDV or AVCHD camcorder's 1440×1080 shown 1920 wide, a DVD's 720×480);
+    None when the pixels are square (or say nothing)."""
+    ratio = stream.sample_aspect_ratio
+    if not ratio or ratio == 1:
+        return None
+    return round(stream.codec_context.width * ratio)
 
 
 def picture_facts(path: str | Path) -> PictureFacts:
@@ -221,8 +240,10 @@ def picture_facts(path: str | Path) -> PictureFacts:
     """
     try:
         with open_video(path) as container:
-            for frame in container.decode(container.streams.video[0]):
-                return PictureFacts(display_rotation(frame), hdr_transfer(frame))
+            stream = container.streams.video[0]
+            ratio = float(stream.sample_aspect_ratio or 1)
+            for frame in container.decode(stream):
+                return PictureFacts(display_rotation(frame), hdr_transfer(frame), ratio)
     except (NotAVideoError, av.error.FFmpegError):
         pass
     return PictureFacts()

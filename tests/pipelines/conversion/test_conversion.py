@@ -167,7 +167,7 @@ def test_a_phone_clip_stored_sideways_is_converted_upright(swap_model, shared_vi
         output, report = _run(swap_model, identity, clip)
         assert report["faces_swapped"].tolist() == [1] * 12
         result = _read(output)
-        assert result["size"] == (512, 480) and result["audio"] is not None
+        assert result["size"] == (360, 480) and result["audio"] is not None
         with av.open(str(output)) as container:
             assert next(container.decode(video=0)).rotation == 0  # no display matrix to obey
         converted[rotation] = np.stack([frame.rgb.astype(int) for frame in iter_frames(output)])

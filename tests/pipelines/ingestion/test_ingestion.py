@@ -45,7 +45,8 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
         )
         assert (d6.start_s, d6.end_s, d6.sample_fps) == (2.0, 12.5, 10.0)
         assert math.isclose(d6.duration_s, 33.6, abs_tol=0.05)
-        assert (d9.width, d9.height, d9.frame_count) == (512, 480, 587)
+        # Stored 512 wide with pixels of 15:16: shown square, as players show it.
+        assert (d9.width, d9.height, d9.frame_count, d9.pixel_aspect) == (480, 480, 587, 15 / 16)
         assert pd.isna(d0.audio_codec) and d0.nominal_fps == 25.0 and d0.frame_count == 78
         assert ham.variable_frame_rate and not d6.variable_frame_rate
         assert ham.frame_count == 275 and math.isclose(ham.nominal_fps, 29.97, abs_tol=0.01)
@@ -70,8 +71,8 @@ def test_a_phone_s_clips_are_recorded_as_stored_turned_or_hdr_and_read_as_shown(
     try:
         facts = metadata.fillna({"hdr": "SDR"})[["width", "height", "rotation_deg", "hdr"]]
         assert facts.to_dict("records") == [
-            {"width": 512, "height": 480, "rotation_deg": 90, "hdr": "SDR"},
-            {"width": 512, "height": 480, "rotation_deg": 0, "hdr": "hlg"},
+            {"width": 360, "height": 480, "rotation_deg": 90, "hdr": "SDR"},
+            {"width": 480, "height": 480, "rotation_deg": 0, "hdr": "hlg"},
         ]
         assert (
             "2 videos ready (2 fetched, 0 already there), 0.6 s of video; 1 stored turned (a"

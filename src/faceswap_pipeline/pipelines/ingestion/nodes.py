@@ -38,6 +38,7 @@ PROBED_COLUMNS = [
     "height",
     "rotation_deg",
     "hdr",
+    "pixel_aspect",
     "video_codec",
     "audio_codec",
 ]
