@@ -5,6 +5,7 @@ store it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +18,25 @@ from faceswap_pipeline.video.encode import VIDEO_TIME_BASE
 
 # EXIF orientation 6: "turn the stored picture a quarter clockwise to show it".
 _EXIF_ORIENTATION, _TURN_CLOCKWISE = 0x0112, 6
+
+
+def _h264_stream(container: av.container.OutputContainer, width: int, height: int):
+    """An H.264 stream (yuv420p, crf 14, the writer's fine time base) of this size."""
+    video = container.add_stream("libx264", rate=30)
+    video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    video.options = {"crf": "14"}
+    return video
+
+
+def _mux_pictures(container, video, pictures: Iterable[tuple[av.VideoFrame, float]]) -> None:
+    """Encode each picture at its time (seconds) into `video`, then flush it."""
+    for picture, time_s in pictures:
+        picture.pts, picture.time_base = round(time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
+        for packet in video.encode(picture):
+            container.mux(packet)
+    for packet in video.encode(None):
+        container.mux(packet)
 
 
 def write_phone_clip(source: Path, output: Path, rotation_deg: int, end_s: float) -> Path:
@@ -36,22 +56,13 @@ def write_phone_clip(source: Path, output: Path, rotation_deg: int, end_s: float
         for frame in frames
     ]
     with av.open(str(source)) as audio_input, av.open(str(output), mode="w") as container:
-        video = container.add_stream("libx264", rate=30)
-        video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
-        video.height, video.width = stored[0].shape[:2]
-        video.pix_fmt = "yuv420p"
-        video.options = {"crf": "14"}
+        video = _h264_stream(container, *stored[0].shape[1::-1])
         video.set_display_rotation(-rotation_deg)  # PyAV's angle is counter-clockwise
         audio = None
         if audio_input.streams.audio:
             audio = container.add_stream_from_template(audio_input.streams.audio[0])
-        for frame, picture in zip(frames, stored, strict=True):
-            encoded = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            encoded.pts, encoded.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
-            for packet in video.encode(encoded):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        pictures = (av.VideoFrame.from_ndarray(picture, format="rgb24") for picture in stored)
+        _mux_pictures(container, video, zip(pictures, (frame.time_s for frame in frames)))
         if audio is not None:
             for packet in audio_input.demux(audio_input.streams.audio[0]):
                 if packet.pts is None or packet.pts * packet.time_base >= end_s:
@@ -133,6 +144,7 @@ def write_hdr_clip(
         context = video.codec_context
         context.color_primaries, context.color_trc = bt2020, trc
         context.colorspace, context.color_range = bt2020, limited
+        pictures = []
         for frame in frames:
             stored = np.rot90(frame.rgb, k=rotation_deg // 90).astype(np.float64)
             signal = _sdr_to_hdr_signal(stored, transfer)
@@ -142,11 +154,8 @@ def write_hdr_clip(
             )
             picture.color_primaries, picture.color_trc = bt2020, trc
             picture.colorspace, picture.color_range = bt2020, limited
-            picture.pts, picture.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
-            for packet in video.encode(picture):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+            pictures.append(picture)
+        _mux_pictures(container, video, zip(pictures, (frame.time_s for frame in frames)))
     return output
 
 
@@ -160,17 +169,14 @@ def write_camcorder_clip(source: Path, output: Path, end_s: float) -> Path:
     height, width = frames[0].rgb.shape[:2]
     squeezed_width = width * 3 // 4
     with av.open(str(output), mode="w") as container:
-        video = container.add_stream("libx264", rate=30)
-        video.time_base = video.codec_context.time_base = VIDEO_TIME_BASE
-        video.width, video.height, video.pix_fmt = squeezed_width, height, "yuv420p"
+        video = _h264_stream(container, squeezed_width, height)
         video.codec_context.sample_aspect_ratio = Fraction(4, 3)
-        video.options = {"crf": "14"}
-        for frame in frames:
-            picture = cv2.resize(frame.rgb, (squeezed_width, height), interpolation=cv2.INTER_AREA)
-            encoded = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            encoded.pts, encoded.time_base = round(frame.time_s / VIDEO_TIME_BASE), VIDEO_TIME_BASE
-            for packet in video.encode(encoded):
-                container.mux(packet)
-        for packet in video.encode(None):
-            container.mux(packet)
+        pictures = [
+            av.VideoFrame.from_ndarray(
+                cv2.resize(frame.rgb, (squeezed_width, height), interpolation=cv2.INTER_AREA),
+                format="rgb24",
+            )
+            for frame in frames
+        ]
+        _mux_pictures(container, video, zip(pictures, (frame.time_s for frame in frames)))
     return output

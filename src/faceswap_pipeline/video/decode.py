@@ -68,11 +68,10 @@ def _square_pixels(rgb: np.ndarray, width: int | None) -> np.ndarray:
     does; ``rgb`` itself when its pixels are square (``width`` None)."""
     if width is None:
         return rgb
-    import cv2  # only for the rare video of non-square pixels
+    # Imported here: OpenCV only for the rare video of non-square pixels.
+    from faceswap_pipeline.video.encode import resize_frame
 
-    shrinking = width < rgb.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (width, rgb.shape[0]), interpolation=interpolation)
+    return resize_frame(rgb, width, rgb.shape[0])
 
 
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
