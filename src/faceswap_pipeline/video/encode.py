@@ -30,10 +30,10 @@ logger = logging.getLogger(__name__)
 # frame rate survives the round trip.
 VIDEO_TIME_BASE = Fraction(1, 90_000)
 DEFAULT_CRF = 20
+DEFAULT_PRESET = "veryfast"
 # FFmpeg's codes for BT.709 (AVColorSpace, AVColorPrimaries, AVColorTransferCharacteristic are 1)
 # and limited ("tv") range.
 _BT709, _LIMITED_RANGE = 1, 1
-DEFAULT_PRESET = "veryfast"
 # Audio codecs that an MP4/MOV container stores as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
 _MP4_FORMATS = frozenset({".mp4", ".m4v", ".mov"})

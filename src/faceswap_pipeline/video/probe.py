@@ -176,17 +176,19 @@ def probe_video(path: str | Path) -> VideoInfo:
             nominal_fps > 0 and abs(avg_fps - nominal_fps) > _VFR_TOLERANCE * nominal_fps
         )
         picture = picture_facts(path)
-        coded_width = shown_width(stream) or stream.codec_context.width
-        coded_height = stream.codec_context.height
-        sideways = picture.rotation_deg in (90, 270)
+        # As stored, but with square pixels; a picture stored sideways is shown turned.
+        width = shown_width(stream) or stream.codec_context.width
+        height = stream.codec_context.height
+        if picture.rotation_deg in (90, 270):
+            width, height = height, width
         return VideoInfo(
             duration_s=round(duration_s, 6),
             frame_count=frame_count,
             avg_fps=round(avg_fps, 4),
             nominal_fps=round(nominal_fps, 4),
             variable_frame_rate=irregular or off_nominal,
-            width=int(coded_height if sideways else coded_width),
-            height=int(coded_width if sideways else coded_height),
+            width=int(width),
+            height=int(height),
             video_codec=stream.codec_context.name,
             audio_codec=audio.codec_context.name if audio is not None else None,
             first_frame_time_s=round(float(times[0]), 6),
@@ -207,7 +209,8 @@ def display_rotation(frame: av.VideoFrame) -> int:
 
 @dataclass(frozen=True)
 class PictureFacts:
-    """How a video's pictures are stored, from its first frame (``VideoInfo`` carries both).
+    """How a video's pictures are stored, from its stream and first frame (``VideoInfo`` carries
+    these too).
 
     Attributes:
         rotation_deg: the clockwise turn a player gives them (``display_rotation``).
