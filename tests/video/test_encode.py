@@ -19,6 +19,7 @@ from faceswap_pipeline.video.encode import (
     resize_frame,
     side_by_side,
 )
+from tests.helpers.audio_tracks import AudioTrack, audio_rms, write_clip_with_audio
 
 
 def _encode(source: Path, output: Path, start_s=None, end_s=None, **kwargs) -> int:
@@ -180,3 +181,81 @@ def test_gif_writer_samples_and_shrinks(shared_videos: Path, tmp_path: Path):
     with Image.open(output) as image:
         assert image.n_frames == 10
         assert image.size == (120, 120)
+
+
+def _audio_streams(path: Path) -> list[dict]:
+    with av.open(str(path)) as container:
+        return [
+            {
+                "codec": stream.codec_context.name,
+                "layout": stream.codec_context.layout.name,
+                "rate": stream.codec_context.sample_rate,
+                "language": stream.metadata.get("language"),
+            }
+            for stream in container.streams.audio
+        ]
+
+
+def test_pcm_audio_of_an_avi_is_reencoded_to_aac(shared_videos: Path, tmp_path: Path):
+    # A camera's or an old editor's AVI: Motion JPEG and PCM whose channels have no named order
+    # ("2 channels"), which the AAC encoder refused: the conversion failed at its first frame.
+    source = shared_videos / "single_d12.mp4"
+    avi = write_clip_with_audio(
+        source,
+        tmp_path / "camera.avi",
+        3.0,
+        [AudioTrack("pcm_s16le", 44100)],
+        video_codec="mjpeg",
+        pix_fmt="yuvj420p",
+    )
+    assert _audio_streams(avi)[0]["layout"] == "2 channels"
+    output = tmp_path / "out.mp4"
+    _encode(avi, output, start_s=0.5, end_s=2.5)
+    assert _audio_streams(output) == [
+        {"codec": "aac", "layout": "stereo", "rate": 44100, "language": "und"}  # MP4's "none"
+    ]
+    audio_start, audio_end = _streams(output)["audio_span"]
+    assert abs(audio_start) <= 1 / 25 and abs(audio_end - 2.0) <= 1 / 25
+    # The sound itself, not silence: as loud as the source's (AAC's loss is small).
+    assert audio_rms(output) == pytest.approx(audio_rms(avi), rel=0.1)
+    assert audio_rms(output) > 0.1
+
+
+def test_every_audio_track_is_kept_with_its_language(shared_videos: Path, tmp_path: Path):
+    # A film's two languages: players offer both; only the first was written before.
+    source = shared_videos / "single_d12.mp4"
+    film = write_clip_with_audio(
+        source,
+        tmp_path / "film.mkv",
+        3.0,
+        [
+            AudioTrack("aac", 44100, language="eng"),
+            AudioTrack("libopus", 48000, language="deu"),
+            AudioTrack("pcm_s16le", 48000, "mono", language="fra"),
+        ],
+    )
+    output = tmp_path / "out.mp4"
+    _encode(film, output, end_s=2.0)
+    assert _audio_streams(output) == [
+        {"codec": "aac", "layout": "stereo", "rate": 44100, "language": "eng"},
+        {"codec": "opus", "layout": "stereo", "rate": 48000, "language": "deu"},
+        {"codec": "aac", "layout": "mono", "rate": 48000, "language": "fra"},  # PCM re-encoded
+    ]
+    for index in range(3):
+        assert audio_rms(output, index) == pytest.approx(audio_rms(film, index), rel=0.1)
+
+
+def test_audio_at_a_rate_aac_lacks_is_resampled(shared_videos: Path, tmp_path: Path):
+    # A studio recorder's 192 kHz PCM: AAC's highest rate is 96 kHz.
+    studio = write_clip_with_audio(
+        shared_videos / "single_d12.mp4",
+        tmp_path / "studio.mov",
+        2.0,
+        [AudioTrack("pcm_s24le", 192_000, "mono")],
+    )
+    output = tmp_path / "out.mp4"
+    _encode(studio, output)
+    assert _audio_streams(output) == [
+        {"codec": "aac", "layout": "mono", "rate": 96_000, "language": "und"}
+    ]
+    assert audio_rms(output) == pytest.approx(audio_rms(studio), rel=0.1)

@@ -37,6 +37,13 @@ _BT709, _LIMITED_RANGE = 1, 1
 # Audio codecs that an MP4/MOV container stores as they are; anything else is re-encoded to AAC.
 _MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
 _MP4_FORMATS = frozenset({".mp4", ".m4v", ".mov"})
+# The AAC encoder takes channels in a named order only; a source whose channels have none (an
+# AVI's PCM says "2 channels") is encoded in FFmpeg's default order for its count.
+_DEFAULT_LAYOUTS = {
+    1: "mono", 2: "stereo", 3: "3.0", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"
+}  # fmt: skip
+# Stream tags worth keeping on a re-encoded audio track (a film's tracks by language).
+_AUDIO_TAGS = ("language", "title")
 
 
 class OutputNotWritableError(FaceswapError, PermissionError):
@@ -155,16 +162,19 @@ def _check_rgb(rgb: np.ndarray, name: str) -> None:
 
 
 class _AudioCopy:
-    """Muxes the source's audio for [start_s, end_s) into the output, interleaved with the video.
+    """Muxes one audio stream of the source for [start_s, end_s) into the output, interleaved with
+    the video.
 
     Packets are copied without re-encoding when the output container can hold the codec; a packet is
     kept when its middle lies in the span, so each end is within half a packet (~12 ms for AAC at
-    44.1 kHz) of the requested time. Otherwise the audio is decoded and re-encoded to AAC.
+    44.1 kHz) of the requested time. Otherwise the audio is decoded and re-encoded to AAC (in a
+    channel order and sample rate AAC takes; its language and title kept).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  # the span and clock of the writer it serves
         self,
         source: Path,
+        stream_index: int,
         output: av.container.OutputContainer,
         output_suffix: str,
         start_s: float | None,
@@ -172,22 +182,29 @@ class _AudioCopy:
         origin_s: float,
     ) -> None:
         self._input = av.open(str(source))
-        self._source_stream = self._input.streams.audio[0]
+        self._source_stream = self._input.streams.audio[stream_index]
         self._start_s = start_s
         self._end_s = end_s
         self._origin_s = origin_s
-        codec_name = self._source_stream.codec_context.name
-        self._copy = output_suffix.lower() not in _MP4_FORMATS or codec_name in _MP4_AUDIO_CODECS
+        context = self._source_stream.codec_context
+        self._copy = output_suffix.lower() not in _MP4_FORMATS or context.name in _MP4_AUDIO_CODECS
         if self._copy:
             self.stream = output.add_stream_from_template(self._source_stream)
         else:
+            layout, rate = _aac_layout(context.layout), _aac_rate(context.sample_rate)
             logger.info(
-                "re-encoding %s audio of %s to AAC for the output container", codec_name, source
+                "re-encoding %s audio of %s to AAC (%s, %d Hz) for the output container",
+                context.name,
+                source,
+                layout,
+                rate,
             )
-            self.stream = output.add_stream(
-                "aac", rate=self._source_stream.codec_context.sample_rate
-            )
-            self.stream.layout = self._source_stream.codec_context.layout
+            # PyAV's encoder converts each decoded frame to the stream's layout, rate and format.
+            self.stream = output.add_stream("aac", rate=rate)
+            self.stream.layout = layout
+        for tag in _AUDIO_TAGS:
+            if tag in self._source_stream.metadata:
+                self.stream.metadata[tag] = self._source_stream.metadata[tag]
         self._output = output
         self._packets: Iterator[av.Packet] = self._input.demux(self._source_stream)
         self._pending: av.Packet | None = None
@@ -245,6 +262,10 @@ class _AudioCopy:
         if not self._copy:
             for encoded in self.stream.encode(None):
                 self._output.mux(encoded)
+        self.close_source()
+
+    def close_source(self) -> None:
+        """Close the source file (done at the end of the span; again on an abort, harmlessly)."""
         self._input.close()
 
 
@@ -290,8 +311,8 @@ class VideoWriter(_OutputWriter):
         width, height: the frame size in pixels; even (yuv420p).
         frame_rate: the nominal frame rate, a hint for the encoder's rate control; the real timing
             comes from each frame's time stamp, so a variable frame rate is kept.
-        audio_source: a media file whose first audio stream is copied; None (or a file without
-            audio) writes no audio stream.
+        audio_source: a media file whose audio streams are copied (each as a track of the
+            output); None (or a file without audio) writes no audio stream.
         start_s, end_s: the span of the source (seconds, source clock) that is being converted:
             audio outside it is left out. None: from the beginning / to the end.
         metadata: container tags, e.g. {"comment": "synthetic ...", "description": ...}.
@@ -330,7 +351,7 @@ class VideoWriter(_OutputWriter):
         self._temporary_path = _temporary_sibling(self.output_path)
         self._container: av.container.OutputContainer | None = None
         self._video_stream: av.VideoStream | None = None
-        self._audio: _AudioCopy | None = None
+        self._audio_tracks: list[_AudioCopy] = []
         self._last_pts: int | None = None
         self.frames_written = 0
 
@@ -355,15 +376,20 @@ class VideoWriter(_OutputWriter):
             context.colorspace = context.color_primaries = context.color_trc = _BT709
             context.color_range = _LIMITED_RANGE
             self._video_stream = stream
-            if self._audio_source is not None and _has_audio(self._audio_source):
-                self._audio = _AudioCopy(
-                    self._audio_source,
-                    container,
-                    self.output_path.suffix,
-                    self._start_s,
-                    self._end_s,
-                    self._origin_s,
-                )
+            if self._audio_source is not None:
+                # Every audio track (a film's languages, a commentary), as players offer them.
+                self._audio_tracks = [
+                    _AudioCopy(
+                        self._audio_source,
+                        index,
+                        container,
+                        self.output_path.suffix,
+                        self._start_s,
+                        self._end_s,
+                        self._origin_s,
+                    )
+                    for index in range(_audio_stream_count(self._audio_source))
+                ]
         except BaseException:
             self.abort()
             raise
@@ -390,8 +416,8 @@ class VideoWriter(_OutputWriter):
                 f"{float(self._last_pts * VIDEO_TIME_BASE) + self._origin_s:.6f} s"
             )
         self._last_pts = pts
-        if self._audio is not None:
-            self._audio.mux_until(time_s)
+        for track in self._audio_tracks:
+            track.mux_until(time_s)
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
             format="yuv420p", dst_colorspace="itu709", dst_color_range=_LIMITED_RANGE
         )
@@ -416,9 +442,9 @@ class VideoWriter(_OutputWriter):
                 raise ValueError(f"no frames were written to {self.output_path}")
             for packet in self._video_stream.encode(None):
                 self._container.mux(packet)
-            if self._audio is not None:
+            for track in self._audio_tracks:
                 # The rest of the span: up to end_s, or to the end of the source when none.
-                self._audio.mux_until(None)
+                track.mux_until(None)
             self._container.close()
             self._container = None
             os.replace(self._temporary_path, self.output_path)
@@ -431,6 +457,8 @@ class VideoWriter(_OutputWriter):
 
     def abort(self) -> None:
         """Close and delete the temporary file; nothing is left at the output path."""
+        for track in self._audio_tracks:
+            track.close_source()
         if self._container is not None:
             try:
                 self._container.close()
@@ -440,9 +468,23 @@ class VideoWriter(_OutputWriter):
         self._temporary_path.unlink(missing_ok=True)
 
 
-def _has_audio(path: Path) -> bool:
+def _audio_stream_count(path: Path) -> int:
     with av.open(str(path)) as container:
-        return bool(container.streams.audio)
+        return len(container.streams.audio)
+
+
+def _aac_layout(layout: av.AudioLayout) -> str:
+    """The channel layout to encode `layout`'s channels as AAC: its own when it names an order."""
+    if layout.name != f"{layout.nb_channels} channels":
+        return layout.name
+    return _DEFAULT_LAYOUTS.get(layout.nb_channels, "stereo")
+
+
+def _aac_rate(rate: int) -> int:
+    """The lowest AAC sample rate (Hz) at or above `rate`, so the whole band is kept; AAC's highest
+    (96 kHz) for a higher one."""
+    rates = sorted(av.codec.Codec("aac", "w").audio_rates)
+    return next((aac_rate for aac_rate in rates if aac_rate >= rate), rates[-1])
 
 
 class GifWriter(_OutputWriter):
