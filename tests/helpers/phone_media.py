@@ -1,7 +1,7 @@
 """Media stored as a phone stores them, from the shared clips and photos: pictures turned sideways
 with the turn to show them in the file (a video's display matrix, a photo's EXIF orientation),
-iPhones' HEIC photos, and HDR video (HLG, PQ); and video of non-square pixels, as camcorders
-store it."""
+iPhones' HEIC photos, and HDR video (HLG, PQ); and video of non-square pixels and interlaced
+video, as camcorders store them."""
 
 from __future__ import annotations
 
@@ -180,3 +180,29 @@ def write_camcorder_clip(source: Path, output: Path, end_s: float) -> Path:
         ]
         _mux_pictures(container, video, zip(pictures, (frame.time_s for frame in frames)))
     return output
+
+
+def write_interlaced_clip(source: Path, output: Path, end_s: float) -> Path:
+    """Write `source`'s frames before `end_s` as an interlaced camcorder films: each stored frame
+    two fields filmed apart, bottom field first as DV stores them (its odd rows, shown first, from
+    the source's frame 2k; its even rows from frame 2k + 1), at frame 2k's time (half the source's
+    frame rate), coded interlaced (H.264 at crf 14). Bottom first because FFmpeg's libx264 takes
+    the field order from each frame's flags, which PyAV cannot set: unflagged means bottom."""
+    frames = list(iter_frames(source, end_s=end_s))
+    with av.open(str(output), mode="w") as container:
+        video = _h264_stream(container, *frames[0].rgb.shape[1::-1])
+        video.options = {"crf": "14", "x264-params": "interlaced=1:bff=1"}
+        pictures = []
+        for first, second in zip(frames[::2], frames[1::2], strict=False):
+            woven = second.rgb.copy()
+            woven[1::2] = first.rgb[1::2]
+            pictures.append((av.VideoFrame.from_ndarray(woven, format="rgb24"), first.time_s))
+        _mux_pictures(container, video, pictures)
+    return output
+
+
+def combing(rgb: np.ndarray) -> float:
+    """How far each row lies from the mean of its neighbours, in grey levels: small for a whole
+    picture, large where two fields filmed apart are woven (every moving edge combed)."""
+    grey = rgb.astype(np.float32).mean(axis=2)
+    return float(np.abs(grey[1:-1] - (grey[:-2] + grey[2:]) / 2).mean())

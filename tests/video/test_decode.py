@@ -1,19 +1,22 @@
 """Probing and decoding the real clips: counts, time stamps, sampling, windows, damage, non-square
-pixels, and the clips made into a phone's (stored sideways, filmed in HDR)."""
+pixels, interlaced video, and the clips made into a phone's (stored sideways, filmed in HDR)."""
 
 from __future__ import annotations
 
 import copy as copy_module
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from faceswap_pipeline.video.decode import DecodeReport, iter_frames
 from faceswap_pipeline.video.probe import NotAVideoError, probe_video
 from tests.helpers.phone_media import (
+    combing,
     write_camcorder_clip,
     write_hdr_clip,
+    write_interlaced_clip,
     write_phone_clip,
 )
 
@@ -182,3 +185,31 @@ def test_non_square_pixels_are_read_as_a_player_shows_them(shared_videos, tmp_pa
         # The picture, within what squeezing a quarter of its columns away loses (read as stored
         # it is 360 wide).
         assert np.abs(frame.rgb - original[frame.index]).mean() < 3.0
+
+
+def test_an_interlaced_clip_is_read_deinterlaced_as_a_player_shows_it(shared_videos, tmp_path):
+    # d12 (lively) as an interlaced camcorder films: each stored frame woven from two moments
+    # 1/25 s apart, which combs every moving edge; read as stored, faces are found and swapped in
+    # combed pictures and the conversion writes them so.
+    source = shared_videos / "single_d12.mp4"
+    clip = write_interlaced_clip(source, tmp_path / "interlaced.mp4", 2.0)
+    assert probe_video(clip).interlaced and not probe_video(source).interlaced
+    original = list(iter_frames(source, end_s=2.0))
+    frames = list(iter_frames(clip))
+    assert [frame.index for frame in frames] == list(range(25))
+    assert [frame.time_s for frame in frames] == pytest.approx(
+        [frame.time_s for frame in original[::2]]
+    )
+    with av.open(str(clip)) as container:
+        stored = [picture.to_ndarray(format="rgb24") for picture in container.decode(video=0)]
+    source_combing = np.mean([combing(frame.rgb) for frame in original[::2]])
+    assert np.mean([combing(picture) for picture in stored]) > 5 * source_combing
+    # Whole pictures, combed no more than the progressive source's own rows differ.
+    assert np.mean([combing(frame.rgb) for frame in frames]) < 1.2 * source_combing
+    for frame, first_field in zip(frames, original[::2], strict=True):
+        assert frame.rgb.flags["C_CONTIGUOUS"]
+        # The moment of its first field (the frames 1/25 s later differ by up to 17 levels).
+        assert np.abs(frame.rgb - first_field.rgb.astype(int)).mean() < 3.5
+    # From a seek, the same pictures.
+    later = list(iter_frames(clip, start_s=1.0))
+    assert later[0].index == 13 and np.array_equal(later[0].rgb, frames[13].rgb)

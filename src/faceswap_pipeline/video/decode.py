@@ -3,8 +3,9 @@
 Sampling at a lower rate, and a start/end window, happen while decoding, so a long video never sits
 in memory: one frame at a time. Frames come as a player shows them: a phone's clip, stored sideways
 with a display matrix, is turned upright here, its HDR light (HLG, PQ) mapped to SDR
-(``video.hdr``), and a camcorder's non-square pixels stretched to square ones, so every stage sees
-(and the conversion writes) the picture the way it was filmed.
+(``video.hdr``), a camcorder's non-square pixels stretched to square ones and its interlaced
+fields woven into whole frames, so every stage sees (and the conversion writes) the picture the
+way it was filmed.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ class VideoFrame:
             not), stable across runs with different sampling.
         time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
         rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, as a player shows it: upright (the stream's
-            display rotation applied), SDR (HDR mapped by ``video.hdr``), square pixels.
+            display rotation applied), SDR (HDR mapped by ``video.hdr``), square pixels, whole
+            frames (interlaced ones deinterlaced).
     """
 
     index: int
@@ -74,6 +76,54 @@ def _square_pixels(rgb: np.ndarray, width: int | None) -> np.ndarray:
     return resize_frame(rgb, width, rgb.shape[0])
 
 
+class _Deinterlacer:
+    """FFmpeg's bwdif filter for one stream: each interlaced frame (two fields filmed 1/50 or
+    1/60 s apart, which comb every moving edge) becomes one whole frame at the same time stamp,
+    from its fields and its neighbours'; a progressive frame passes unchanged. It holds a frame
+    back (it looks at the next one), so `push(None)` at the end gives the last."""
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        self._time_base = stream.time_base
+        self._graph = av.filter.Graph()
+        source = self._graph.add_buffer(template=stream)
+        bwdif = self._graph.add("bwdif", "mode=send_frame:parity=auto:deint=interlaced")
+        sink = self._graph.add("buffersink")
+        source.link_to(bwdif)
+        bwdif.link_to(sink)
+        self._graph.configure()
+
+    def push(self, frame: av.VideoFrame | None) -> Iterator[av.VideoFrame]:
+        """Feed a decoded frame (None: the end) and yield the frames it lets out."""
+        self._graph.vpush(frame)
+        while True:
+            try:
+                woven = self._graph.vpull()
+            except (av.BlockingIOError, av.EOFError):
+                return
+            # bwdif halves the time base (it can send a frame per field): back to the stream's.
+            if woven.pts is not None and woven.time_base != self._time_base:
+                woven.pts = round(woven.pts * woven.time_base / self._time_base)
+                woven.time_base = self._time_base
+            yield woven
+
+
+def _progressive(
+    frames: Iterator[av.VideoFrame], stream: av.video.stream.VideoStream
+) -> Iterator[av.VideoFrame]:
+    """`frames` with interlaced ones (a camcorder's 1080i, DV, a TV recording) deinterlaced as a
+    player does; the filter is built at the first interlaced frame, so progressive video never
+    passes through it."""
+    deinterlacer = None
+    for frame in frames:
+        if deinterlacer is None and not frame.interlaced_frame:
+            yield frame
+            continue
+        deinterlacer = deinterlacer or _Deinterlacer(stream)
+        yield from deinterlacer.push(frame)
+    if deinterlacer is not None:
+        yield from deinterlacer.push(None)
+
+
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
     if start_s is not None and (not math.isfinite(start_s) or start_s < 0):
         raise ValueError(f"start_s must be a time >= 0 in seconds, got {start_s}")
@@ -109,7 +159,8 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
 
     Yields:
         ``VideoFrame`` objects; ``rgb`` is ``(H, W, 3)`` uint8 RGB, upright (``probe_video``'s
-        ``rotation_deg`` applied; ``H, W`` its ``height, width``).
+        ``rotation_deg`` applied; ``H, W`` its ``height, width``), interlaced frames
+        deinterlaced.
 
     Raises:
         FileNotFoundError, NotAVideoError, ValueError (a bad window or rate).
@@ -129,7 +180,7 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
             container.seek(int(start_s / time_base), stream=stream, backward=True, any_frame=False)
         next_sample_time = start_s or 0.0
         sample_interval = 1.0 / sample_fps if sample_fps else 0.0
-        frames = container.decode(stream)
+        frames = _progressive(container.decode(stream), stream)
         index = -1
         last_index_by_time = None
         while True:

@@ -63,6 +63,8 @@ class VideoInfo:
             SDR (``video.hdr``). None: SDR.
         pixel_aspect: a stored pixel's width over its height (1: square; a camcorder's
             1440×1080 HDV: 4/3); ``iter_frames`` yields square pixels.
+        interlaced: the pictures are stored as two fields filmed apart (a camcorder's 1080i,
+            DV, a TV recording); ``iter_frames`` yields them deinterlaced.
     """
 
     duration_s: float
@@ -78,6 +80,7 @@ class VideoInfo:
     rotation_deg: int = 0
     hdr: str | None = None
     pixel_aspect: float = 1.0
+    interlaced: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -195,6 +198,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             rotation_deg=picture.rotation_deg,
             hdr=picture.hdr,
             pixel_aspect=picture.pixel_aspect,
+            interlaced=picture.interlaced,
         )
 
 
@@ -218,11 +222,13 @@ class PictureFacts:
             (``video.hdr``); None for SDR.
         pixel_aspect: the sample aspect ratio, a pixel's width over its height (1: square);
             read stretched to square pixels (``shown_width``).
+        interlaced: stored as two fields (the first frame says so); read deinterlaced.
     """
 
     rotation_deg: int = 0
     hdr: str | None = None
     pixel_aspect: float = 1.0
+    interlaced: bool = False
 
 
 def shown_width(stream: av.video.stream.VideoStream) -> int | None:
@@ -238,15 +244,17 @@ def shown_width(stream: av.video.stream.VideoStream) -> int | None:
 def picture_facts(path: str | Path) -> PictureFacts:
     """A video's ``PictureFacts``, from the first frame that decodes.
 
-    The defaults (upright, SDR) when no frame decodes or the file is not a video: reading it is
-    where that is reported.
+    The defaults (upright, SDR, square, progressive) when no frame decodes or the file is not a
+    video: reading it is where that is reported.
     """
     try:
         with open_video(path) as container:
             stream = container.streams.video[0]
             ratio = float(stream.sample_aspect_ratio or 1)
             for frame in container.decode(stream):
-                return PictureFacts(display_rotation(frame), hdr_transfer(frame), ratio)
+                return PictureFacts(
+                    display_rotation(frame), hdr_transfer(frame), ratio, frame.interlaced_frame
+                )
     except (NotAVideoError, av.error.FFmpegError):
         pass
     return PictureFacts()

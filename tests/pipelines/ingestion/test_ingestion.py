@@ -18,7 +18,12 @@ from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset,
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
-from tests.helpers.phone_media import write_hdr_clip, write_phone_clip, write_phone_photos
+from tests.helpers.phone_media import (
+    write_hdr_clip,
+    write_interlaced_clip,
+    write_phone_clip,
+    write_phone_photos,
+)
 
 DOWNLOAD = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
 
@@ -78,6 +83,21 @@ def test_a_phone_s_clips_are_recorded_as_stored_turned_or_hdr_and_read_as_shown(
             "2 videos ready (2 fetched, 0 already there), 0.6 s of video; 1 stored turned (a"
             " phone's), read upright; 1 in HDR, read as SDR"
         ) in caplog.text
+    finally:
+        for path in videos.values():
+            path.unlink(missing_ok=True)
+
+
+def test_a_camcorder_s_interlaced_clip_is_recorded_and_read_deinterlaced(
+    shared_videos, staging, tmp_path, caplog
+):
+    clip = write_interlaced_clip(shared_videos / "person_b_d9.mp4", tmp_path / "dv.mp4", 0.4)
+    sources = [{"path": str(clip)}, {"path": str(shared_videos / "no_audio_d0.mp4")}]
+    with caplog.at_level(logging.INFO):
+        videos, metadata = fetch_videos({}, _person(*sources), DOWNLOAD, staging)
+    try:
+        assert metadata["interlaced"].tolist() == [True, False]
+        assert "; 1 interlaced, deinterlaced" in caplog.text
     finally:
         for path in videos.values():
             path.unlink(missing_ok=True)

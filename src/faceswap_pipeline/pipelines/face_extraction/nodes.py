@@ -82,30 +82,37 @@ def _video_key(row: pd.Series, settings_hash: str, picture: PictureFacts) -> str
         "sample_fps": _optional(row["sample_fps"]),
         "settings": settings_hash,
     }
-    # A phone's clip is decoded upright and HDR as SDR, and non-square pixels stretched square,
-    # which tables made before that was so were not: they are extracted again. An ordinary
-    # video's key, and its table on disk, stay.
+    # A phone's clip is decoded upright and HDR as SDR, non-square pixels stretched square and
+    # interlaced frames deinterlaced, which tables made before that was so were not: they are
+    # extracted again. An ordinary video's key, and its table on disk, stay.
     if picture.rotation_deg:
         fingerprint["upright_from_rotation_deg"] = picture.rotation_deg
     if picture.hdr:
         fingerprint["sdr_from"] = picture.hdr
     if picture.pixel_aspect != 1:
         fingerprint["square_from_pixel_aspect"] = round(picture.pixel_aspect, 6)
+    if picture.interlaced:
+        fingerprint["deinterlaced"] = True
     window = fingerprint_hash(fingerprint)
     stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
     return f"{stem}_{str(row['sha256'])[:12]}_{window}"
 
 
 def _picture_facts(row: pd.Series, path: Path) -> PictureFacts:
-    """How the video's pictures are stored: ingestion's ``rotation_deg``, ``hdr`` and
-    ``pixel_aspect``, or, in a table an older ingestion wrote without them, read from the file."""
+    """How the video's pictures are stored: ingestion's ``rotation_deg``, ``hdr``,
+    ``pixel_aspect`` and ``interlaced``, or, in a table an older ingestion wrote without them, read
+    from the file."""
     from faceswap_pipeline.video.probe import PictureFacts, picture_facts
 
     rotation, hdr, aspect = row.get("rotation_deg"), row.get("hdr"), row.get("pixel_aspect")
-    if aspect is None or pd.isna(aspect) or rotation is None or pd.isna(rotation):
+    interlaced = row.get("interlaced")
+    if any(value is None or pd.isna(value) for value in (rotation, aspect, interlaced)):
         return picture_facts(path)
     return PictureFacts(
-        int(rotation), None if hdr is None or pd.isna(hdr) else str(hdr), float(aspect)
+        int(rotation),
+        None if hdr is None or pd.isna(hdr) else str(hdr),
+        float(aspect),
+        bool(interlaced),
     )
 
 

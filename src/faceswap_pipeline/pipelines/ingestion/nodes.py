@@ -39,6 +39,7 @@ PROBED_COLUMNS = [
     "rotation_deg",
     "hdr",
     "pixel_aspect",
+    "interlaced",
     "video_codec",
     "audio_codec",
 ]
@@ -126,10 +127,11 @@ def fetch_videos(
             path.unlink(missing_ok=True)
         raise
     metadata = pd.DataFrame(rows, columns=METADATA_COLUMNS)
-    # A phone's clips: say that their pictures are read as they were filmed.
+    # A phone's or a camcorder's clips: say that their pictures are read as they were filmed.
     turned, hdr = (metadata["rotation_deg"] != 0).sum(), metadata["hdr"].notna().sum()
+    interlaced = metadata["interlaced"].astype(bool).sum()
     logger.info(
-        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video%s%s",
+        "%s: %d video%s ready (%d fetched, %d already there), %.1f s of video%s%s%s",
         config.name,
         len(videos),
         "" if len(videos) == 1 else "s",
@@ -138,6 +140,7 @@ def fetch_videos(
         metadata["duration_s"].sum(),
         f"; {turned} stored turned (a phone's), read upright" if turned else "",
         f"; {hdr} in HDR, read as SDR" if hdr else "",
+        f"; {interlaced} interlaced, deinterlaced" if interlaced else "",
     )
     return videos, metadata
 
