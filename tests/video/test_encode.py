@@ -222,7 +222,7 @@ def test_pcm_audio_of_an_avi_is_reencoded_to_aac(shared_videos: Path, tmp_path: 
 
 
 def test_every_audio_track_is_kept_with_its_language(shared_videos: Path, tmp_path: Path):
-    # A film's two languages: players offer both; only the first was written before.
+    # A film's languages: players offer each; only the first was written before.
     source = shared_videos / "single_d12.mp4"
     film = write_clip_with_audio(
         source,
