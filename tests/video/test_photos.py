@@ -32,3 +32,15 @@ def test_a_file_that_is_not_a_photo_is_named(shared_videos, tmp_path):
     assert raised.value.path == video
     with pytest.raises(FileNotFoundError, match="photo not found"):
         read_photo(tmp_path / "missing.jpg")
+
+
+def test_a_sixteen_bit_grey_photo_is_read_in_its_own_levels(shared_photos, tmp_path):
+    # A scanner's 16-bit grey PNG: Pillow's conversion to RGB clipped it white (mean 254 of 255).
+    from PIL import Image
+
+    with Image.open(shared_photos / "obama.jpg") as photo:
+        grey = np.asarray(photo.convert("L"))
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "scan.png")
+    rgb = read_photo(tmp_path / "scan.png")
+    assert rgb.dtype == np.uint8 and rgb.shape == (*grey.shape, 3)
+    assert np.array_equal(rgb[..., 0], grey) and np.array_equal(rgb[..., 2], grey)

@@ -15,6 +15,9 @@ from faceswap_pipeline.errors import BadInputError
 
 # What `read_photo` takes, by file suffix (lower case): for folders of photos.
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif")
+# Pillow's modes of 16-bit grey (a scanner's or a raw developer's PNG or TIFF): its conversion to
+# RGB clips them at 255, turning the photo white, so they are scaled down here.
+_SIXTEEN_BIT_GREY = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 
 
 class NotAPhotoError(BadInputError):
@@ -33,7 +36,8 @@ class NotAPhotoError(BadInputError):
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """A photo file as a ``(H, W, 3)`` uint8 RGB array, C-contiguous, its EXIF orientation applied.
+    """A photo file as a ``(H, W, 3)`` uint8 RGB array, C-contiguous, its EXIF orientation applied
+    (16-bit grey scaled to 8 bits; transparency dropped).
 
     Args:
         path: a photo file, e.g. ``me.heic`` or ``me.jpg``.
@@ -52,6 +56,10 @@ def read_photo(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             upright = ImageOps.exif_transpose(image)
+            if upright.mode in _SIXTEEN_BIT_GREY:
+                grey = np.asarray(upright, dtype=np.float64) / 257.0  # 65535 -> 255
+                levels = np.clip(np.round(grey), 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(levels[..., None], 3, axis=2))
             return np.ascontiguousarray(np.asarray(upright.convert("RGB")))
     except (UnidentifiedImageError, OSError, ValueError) as error:
         reason = (
