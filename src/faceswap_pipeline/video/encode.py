@@ -376,9 +376,11 @@ class VideoWriter(_OutputWriter):
             context.colorspace = context.color_primaries = context.color_trc = _BT709
             context.color_range = _LIMITED_RANGE
             self._video_stream = stream
-            if self._audio_source is not None:
-                # Every audio track (a film's languages, a commentary), as players offer them.
-                self._audio_tracks = [
+            # Every audio track (a film's languages, a commentary), as players offer them; each
+            # kept as it opens, so an abort closes those opened before a failing one.
+            tracks = _audio_stream_count(self._audio_source) if self._audio_source else 0
+            for index in range(tracks):
+                self._audio_tracks.append(
                     _AudioCopy(
                         self._audio_source,
                         index,
@@ -388,8 +390,7 @@ class VideoWriter(_OutputWriter):
                         self._end_s,
                         self._origin_s,
                     )
-                    for index in range(_audio_stream_count(self._audio_source))
-                ]
+                )
         except BaseException:
             self.abort()
             raise
