@@ -25,23 +25,28 @@ class AudioTrack:
     language: str | None = None
 
 
-def write_clip_with_audio(  # noqa: PLR0913  # the clip's video and its tracks, all keyword-free
+def write_clip_with_audio(  # noqa: PLR0913  # the clip's video, its tracks and its clock
     source: Path,
     output: Path,
     end_s: float,
     tracks: Sequence[AudioTrack],
     video_codec: str = "libx264",
     pix_fmt: str = "yuv420p",
+    clock_start_s: int = 0,
 ) -> Path:
     """Write `source`'s frames before `end_s` (at its frame rate) and its first audio track's sound
     of that span once per entry of `tracks`, each converted to that track's codec, rate and
-    layout; the container is `output`'s suffix (.avi, .mkv, .mov)."""
+    layout; the container is `output`'s suffix (.avi, .mkv, .mov, .ts). `clock_start_s`: every
+    time stamp that many seconds later, as a broadcast recording's MPEG-TS starts anywhere on its
+    clock (`.ts` only: other muxers move the start back to 0)."""
     frames = list(iter_frames(source, end_s=end_s))
     with av.open(str(source)) as audio_input:
         rate = Fraction(audio_input.streams.video[0].average_rate).limit_denominator(1000)
         sound = [frame for frame in audio_input.decode(audio=0) if frame.time < end_s]
     height, width = frames[0].rgb.shape[:2]
-    with av.open(str(output), mode="w") as container:
+    # mpegts_copyts: the time stamps as given, not moved to start at the muxer's own delay.
+    options = {"mpegts_copyts": "1"} if clock_start_s else {}
+    with av.open(str(output), mode="w", options=options) as container:
         video = container.add_stream(video_codec, rate=rate)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         streams = []
@@ -53,18 +58,23 @@ def write_clip_with_audio(  # noqa: PLR0913  # the clip's video and its tracks, 
             streams.append(stream)
         for index, frame in enumerate(frames):
             picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
-            picture.pts = index  # one tick of 1 / rate each: a constant rate, as AVI needs
+            # One tick of 1 / rate each: a constant rate, as AVI needs.
+            picture.pts, picture.time_base = index + round(clock_start_s * rate), 1 / rate
             for packet in video.encode(picture):
                 container.mux(packet)
         for packet in video.encode(None):
             container.mux(packet)
         for stream in streams:
+            samples = 0
             for frame in sound:
                 # A fresh copy of each decoded frame: PyAV converts it to the stream's format.
                 copy = av.AudioFrame.from_ndarray(
                     frame.to_ndarray(), format=frame.format.name, layout=frame.layout.name
                 )
                 copy.sample_rate = frame.sample_rate
+                copy.pts = samples + clock_start_s * frame.sample_rate
+                copy.time_base = Fraction(1, frame.sample_rate)
+                samples += frame.samples
                 for packet in stream.encode(copy):
                     container.mux(packet)
             for packet in stream.encode(None):

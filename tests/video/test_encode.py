@@ -19,6 +19,7 @@ from faceswap_pipeline.video.encode import (
     resize_frame,
     side_by_side,
 )
+from faceswap_pipeline.video.probe import probe_video
 from tests.helpers.audio_tracks import AudioTrack, audio_rms, write_clip_with_audio
 
 
@@ -259,3 +260,43 @@ def test_audio_at_a_rate_aac_lacks_is_resampled(shared_videos: Path, tmp_path: P
         {"codec": "aac", "layout": "mono", "rate": 96_000, "language": "und"}
     ]
     assert audio_rms(output) == pytest.approx(audio_rms(studio), rel=0.1)
+
+
+def test_a_recording_an_hour_into_its_clock_is_read_and_written_from_its_start(
+    shared_videos: Path, tmp_path: Path
+):
+    # A broadcast recording's (or a camcorder's) MPEG-TS starts anywhere on its clock: here an
+    # hour in. Its converted MP4 began with an hour of nothing (players showed 1:00:04), and a
+    # trim "from 1 s" read no frames.
+    recording = write_clip_with_audio(
+        shared_videos / "single_d12.mp4",
+        tmp_path / "broadcast.ts",
+        4.0,
+        [AudioTrack("mp2", 48000)],
+        clock_start_s=3600,
+    )
+    with av.open(str(recording)) as container:
+        assert container.start_time / av.time_base == pytest.approx(3600, abs=0.05)
+    assert probe_video(recording).first_frame_time_s == pytest.approx(0, abs=0.05)
+    frames = list(iter_frames(recording))
+    assert len(frames) == 100 and frames[0].time_s == pytest.approx(0, abs=0.05)
+
+    whole = tmp_path / "whole.mp4"
+    _encode(recording, whole)
+    result = _streams(whole)
+    with av.open(str(whole)) as container:
+        assert container.duration / av.time_base == pytest.approx(4.0, abs=0.1)
+    assert result["frame_times"][0] == pytest.approx(0, abs=0.05)
+    assert result["audio_span"][0] == pytest.approx(0, abs=0.05)
+    assert result["audio_span"][1] == pytest.approx(4.0, abs=0.1)
+
+    trimmed = tmp_path / "trimmed.mp4"
+    assert _encode(recording, trimmed, start_s=1.0, end_s=3.0) == 50  # 2 s at 25 fps
+    result = _streams(trimmed)
+    # (Its video starts 10 ms after its audio, as the recording's does.)
+    assert result["frame_times"][0] == pytest.approx(0, abs=1 / 25)
+    assert result["audio_span"][0] == pytest.approx(0, abs=1 / 25)
+    assert result["audio_span"][1] == pytest.approx(2.0, abs=1 / 25)
+    # The frames of that second on: the source's own frame 25 first.
+    first = next(iter_frames(trimmed)).rgb.astype(int)
+    assert np.abs(first - frames[25].rgb).mean() < 3.0

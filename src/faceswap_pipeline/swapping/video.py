@@ -249,7 +249,7 @@ def convert_video_file(
     info = probe_video(video)
     output_settings = converter.settings.output
     framer = _framer(output_settings, info.width, info.height)
-    if start_s is not None and start_s >= info.first_frame_time_s + info.duration_s:
+    if start_s is not None and start_s >= info.duration_s:
         raise ValueError(
             f"conversion.start_s ({start_s} s) is past the end of {video.name}"
             f" ({info.duration_s:.2f} s)"

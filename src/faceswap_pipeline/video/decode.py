@@ -20,9 +20,14 @@ import av
 import numpy as np
 
 from faceswap_pipeline.video.hdr import hdr_to_sdr, hdr_transfer
-from faceswap_pipeline.video.probe import display_rotation, open_video, shown_width
+from faceswap_pipeline.video.probe import clock_origin_s, display_rotation, open_video, shown_width
 
 logger = logging.getLogger(__name__)
+
+# MPEG transport and program streams (a broadcast recording, a camcorder's .MTS, a DVD's .VOB) have
+# no index: FFmpeg's seek in them lands seconds after its target, or nowhere when the video has
+# few keyframes. They are read from the start, the frames before the window dropped.
+_UNSEEKABLE_FORMATS = frozenset({"mpegts", "mpeg"})
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class VideoFrame:
     Attributes:
         index: the frame's position in the stream (0-based, counting every decoded frame, sampled or
             not), stable across runs with different sampling.
-        time_s: presentation time in seconds, from the stream's time stamps (variable rate kept).
+        time_s: presentation time in seconds from the file's start as players count it
+            (``probe.clock_origin_s``), from the stream's time stamps (variable rate kept).
         rgb: ``(H, W, 3)`` uint8 RGB, C-contiguous, as a player shows it: upright (the stream's
             display rotation applied), SDR (HDR mapped by ``video.hdr``), square pixels, whole
             frames (interlaced ones deinterlaced).
@@ -173,11 +179,16 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
         stream.thread_type = thread_type
         square_width = shown_width(stream)
         time_base = float(stream.time_base)
+        # Times, and the window, count from the file's start (an MPEG-TS may start an hour in).
+        origin_s = clock_origin_s(container)
         first_pts = stream.start_time or 0
-        if start_s:
+        seeked = bool(start_s) and container.format.name not in _UNSEEKABLE_FORMATS
+        if seeked:
             # Seek to the keyframe at or before start_s; frames before start_s are decoded and
             # dropped.
-            container.seek(int(start_s / time_base), stream=stream, backward=True, any_frame=False)
+            container.seek(
+                int((start_s + origin_s) / time_base), stream=stream, backward=True, any_frame=False
+            )
         next_sample_time = start_s or 0.0
         sample_interval = 1.0 / sample_fps if sample_fps else 0.0
         frames = _progressive(container.decode(stream), stream)
@@ -201,15 +212,15 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
             report.frames_decoded += 1
             pts = frame.pts if frame.pts is not None else frame.dts
             time_s = (
-                float(pts * time_base)
+                float(pts * time_base) - origin_s
                 if pts is not None
                 else report.frames_decoded / float(stream.guessed_rate or 25)
             )
             # The stream index follows from the time stamp when seeking (frames before the seek
             # point were never decoded); without a seek it is the decode count.
-            if start_s:
+            if seeked:
                 rate = float(stream.guessed_rate or stream.average_rate or 25)
-                index = round((time_s - first_pts * time_base) * rate)
+                index = round((time_s + origin_s - first_pts * time_base) * rate)
                 if last_index_by_time is not None and index <= last_index_by_time:
                     index = last_index_by_time + 1
                 last_index_by_time = index

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from faceswap_pipeline.errors import FaceswapError
+from faceswap_pipeline.video.probe import clock_origin_s
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,8 @@ class _AudioCopy:
         self._start_s = start_s
         self._end_s = end_s
         self._origin_s = origin_s
+        # Source times count from the file's start, as `iter_frames` gives the video's.
+        self._clock_origin_s = clock_origin_s(self._input)
         context = self._source_stream.codec_context
         self._copy = output_suffix.lower() not in _MP4_FORMATS or context.name in _MP4_AUDIO_CODECS
         if self._copy:
@@ -229,7 +232,7 @@ class _AudioCopy:
                     self._done = True
                     self._flush_encoder()
                 continue
-            start = float(packet.pts * packet.time_base)
+            start = float(packet.pts * packet.time_base) - self._clock_origin_s
             if time_s is not None and start >= time_s:
                 self._pending = packet
                 return
@@ -243,7 +246,7 @@ class _AudioCopy:
                 self._write(packet)
 
     def _write(self, packet: av.Packet) -> None:
-        shift = round(self._origin_s / packet.time_base)
+        shift = round((self._origin_s + self._clock_origin_s) / packet.time_base)
         if self._copy:
             packet.pts -= shift
             if packet.dts is not None:

@@ -55,7 +55,8 @@ class VideoInfo:
             (``shown_width``), after ``rotation_deg``.
         video_codec: e.g. ``"h264"``.
         audio_codec: e.g. ``"aac"``; ``None`` when the file has no audio stream.
-        first_frame_time_s: time stamp of the first frame (not always 0).
+        first_frame_time_s: when the first frame is shown, seconds from the file's start as
+            players count it (``clock_origin_s``; not always 0: a video may start after its audio).
         rotation_deg: clockwise turn a player gives the stored pictures (0, 90, 180 or 270): a
             phone filmed upright stores them sideways and says 90 or 270 in its display matrix.
             ``iter_frames`` yields frames turned this way.
@@ -84,6 +85,16 @@ class VideoInfo:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def clock_origin_s(container: av.container.InputContainer) -> float:
+    """The time stamp (seconds) players count a file's position from: its container's start, the
+    earliest first time stamp of its streams. A broadcast recording or a camcorder's MPEG-TS
+    starts anywhere on its 33-bit clock (an hour in, say) where an MP4 starts at 0. 0 when the
+    start is unknown or negative (an audio encoder's priming, which players hide)."""
+    if container.start_time is None:
+        return 0.0
+    return max(0.0, float(container.start_time) / av.time_base)
 
 
 def open_video(path: str | Path) -> av.container.InputContainer:
@@ -160,7 +171,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         if not pts:
             raise NotAVideoError(path, "has a video stream but no frames; the file may be damaged")
         time_base = float(stream.time_base)
-        times = np.sort(np.asarray(pts, dtype=np.float64)) * time_base
+        times = np.sort(np.asarray(pts, dtype=np.float64)) * time_base - clock_origin_s(container)
         if container.duration is not None:
             duration_s = float(container.duration) / av.time_base
         else:  # raw streams without a container duration: the frames' span plus one interval
