@@ -22,10 +22,10 @@ from faceswap_pipeline.arrays import require_rgb_image
 from faceswap_pipeline.atomic_files import TEMP_PREFIX, atomic_output
 from faceswap_pipeline.rank_call_codec import transferable
 from faceswap_pipeline.safe_names import path_inside
+from faceswap_pipeline.video.probe import VIDEO_SUFFIXES
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v")
 _TEMP_PREFIX = TEMP_PREFIX
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.safe_names import safe_stem, short_hash
-from faceswap_pipeline.video.probe import NotAVideoError, VideoInfo, probe_video
+from faceswap_pipeline.video.probe import VIDEO_SUFFIXES, NotAVideoError, VideoInfo, probe_video
 
 logger = logging.getLogger(__name__)
 
@@ -377,6 +377,12 @@ def fetch_source(
             staged = stage_local_file(source, staging_dir, person=person)
             title = Path(str(source.path)).stem
         info = _probe_or_fail(staged, source, person=person)
+        if staged.suffix.lower() not in VIDEO_SUFFIXES:  # a video, but the raw folder would hide it
+            raise SourceError(
+                f"{person}: {source.location} is a video named {staged.suffix}, which the pipeline"
+                " does not list as one; rename it to its container's usual suffix (one of"
+                f" {' '.join(VIDEO_SUFFIXES)})"
+            )
         checksum = sha256_of(staged)
         if source.sha256 is not None and checksum != source.sha256.lower():
             raise SourceError(

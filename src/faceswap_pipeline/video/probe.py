@@ -15,6 +15,14 @@ from faceswap_pipeline.video.hdr import hdr_transfer
 
 logger = logging.getLogger(__name__)
 
+# The containers a person's videos come in: phones and downloads (MP4, MOV, WebM, MKV), cameras
+# and editors (AVI, MXF, DV, MPEG-TS as .ts, .mts, .m2ts), TV and DVD (.ts, .mpg, .vob), and older
+# ones (FLV, WMV, 3GP, OGV). What a raw video folder lists, and so what a local source may be.
+VIDEO_SUFFIXES = (
+    *(".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mxf", ".dv"),
+    *(".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".vob", ".flv", ".wmv", ".3gp", ".ogv"),
+)
+
 # A stream is flagged variable-frame-rate when its frame intervals spread by more than this
 # fraction, or when its frames fill the container's duration at a rate this far from the nominal one
 # (a late start, dropped or duplicated frames: multi_hamilton.mp4 has 275 frames at 29.97 fps in 10

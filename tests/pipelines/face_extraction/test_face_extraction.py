@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
+from tests.helpers.audio_tracks import AudioTrack, write_clip_with_audio
 from tests.helpers.face_extraction import (
     FACE_EXTRACTION_PARAMS,
     face_extraction_catalog,
@@ -110,6 +111,38 @@ def test_a_phone_clip_stored_sideways_gives_the_faces_of_the_clip_stored_upright
     # The same landmarks, in the upright picture's pixels (the face is ~200 px high).
     offsets = np.stack(turned["landmarks68"]) - np.stack(upright["landmarks68"])
     assert np.abs(offsets).mean() < 1.5, np.abs(offsets).mean()
+
+
+def test_a_recording_an_hour_into_its_clock_gives_the_faces_of_its_window(
+    tmp_path, shared_videos, staging
+):
+    # A broadcast recording's MPEG-TS starts anywhere on its clock (here an hour in): its window
+    # "from 1 s to 3 s" read no frames, and its file was not listed in the raw video folder.
+    from faceswap_pipeline.datasets import VideoFolderDataset
+    from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
+
+    recording = write_clip_with_audio(
+        shared_videos / "single_d12.mp4",
+        tmp_path / "broadcast.ts",
+        4.0,
+        [AudioTrack("mp2", 48000)],
+        clock_start_s=3600,
+    )
+    person = {"name": "person_b", "sources": [{"path": str(recording), "start": 1, "end": 3}]}
+    download = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
+    videos, metadata = fetch_videos({}, person, download, staging)
+    ((name, fetched),) = videos.items()
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    (folder / name).hardlink_to(fetched)
+    assert list(VideoFolderDataset(path=str(folder)).load()) == [name]
+
+    catalog = face_extraction_catalog(tmp_path / "project", "person_b", folder / name, metadata)
+    run_face_extraction(catalog, "person_b")
+    alignments = catalog.load("person_b_face_alignments")
+    # 25 fps from 1 s to 3 s: frames 25 to 74, d12's face in every one.
+    assert alignments["frame_index"].tolist() == list(range(25, 75))
+    assert alignments["time_s"].between(1.0, 3.0).all() and alignments["kept"].all()
 
 
 def _faceless_video(path: Path, frames: int = 12) -> Path:
