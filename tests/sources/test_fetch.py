@@ -4,6 +4,7 @@ files."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,17 @@ def test_stalled_server_times_out_after_bounded_retries(served):
         SourceError, match=r"person_a: could not download .*stall.* after 2 attempts"
     ):
         _fetch(VideoSource(url=f"{served.url}/stall/single_d18.mp4"), options=options)
+
+
+def test_a_video_under_a_name_the_raw_folder_does_not_list_is_refused(shared_videos, tmp_path):
+    # An old camcorder's .MOD (MPEG-2 program stream): FFmpeg reads it, but the raw video folder
+    # lists videos by their usual suffixes, and face extraction would not find it.
+    clip = tmp_path / "camcorder.MOD"
+    shutil.copyfile(shared_videos / "no_audio_d0.mp4", clip)
+    with pytest.raises(
+        SourceError,
+        match=r"person_a: .*camcorder\.MOD is a video named \.mod,.*"
+        r"rename it .*\.mp4 .*\.mts",
+    ):
+        _fetch(VideoSource(path=str(clip)))
+    assert not any(_STAGING[-1].glob("*/*"))  # nothing staged is left
