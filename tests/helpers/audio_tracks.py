@@ -82,6 +82,14 @@ def write_clip_with_audio(  # noqa: PLR0913  # the clip's video, its tracks and 
     return output
 
 
+def write_broadcast_recording(source: Path, output: Path) -> Path:
+    """`source`'s first 4 s as a TV recording stores them: MPEG-TS (`output` ends in .ts) with MP2
+    audio at 48 kHz, its clock starting an hour in."""
+    return write_clip_with_audio(
+        source, output, 4.0, [AudioTrack("mp2", 48000)], clock_start_s=3600
+    )
+
+
 def audio_rms(path: Path, stream_index: int = 0) -> float:
     """Root mean square of every sample of `path`'s audio stream `stream_index` (full scale 1)."""
     with av.open(str(path)) as container:

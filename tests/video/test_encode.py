@@ -20,7 +20,12 @@ from faceswap_pipeline.video.encode import (
     side_by_side,
 )
 from faceswap_pipeline.video.probe import probe_video
-from tests.helpers.audio_tracks import AudioTrack, audio_rms, write_clip_with_audio
+from tests.helpers.audio_tracks import (
+    AudioTrack,
+    audio_rms,
+    write_broadcast_recording,
+    write_clip_with_audio,
+)
 
 
 def _encode(source: Path, output: Path, start_s=None, end_s=None, **kwargs) -> int:
@@ -268,12 +273,8 @@ def test_a_recording_an_hour_into_its_clock_is_read_and_written_from_its_start(
     # A broadcast recording's (or a camcorder's) MPEG-TS starts anywhere on its clock: here an
     # hour in. Its converted MP4 began with an hour of nothing (players showed 1:00:04), and a
     # trim "from 1 s" read no frames.
-    recording = write_clip_with_audio(
-        shared_videos / "single_d12.mp4",
-        tmp_path / "broadcast.ts",
-        4.0,
-        [AudioTrack("mp2", 48000)],
-        clock_start_s=3600,
+    recording = write_broadcast_recording(
+        shared_videos / "single_d12.mp4", tmp_path / "recording.ts"
     )
     with av.open(str(recording)) as container:
         assert container.start_time / av.time_base == pytest.approx(3600, abs=0.05)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from faceswap_pipeline.pipelines.face_extraction import nodes
-from tests.helpers.audio_tracks import AudioTrack, write_clip_with_audio
+from tests.helpers.audio_tracks import write_broadcast_recording
 from tests.helpers.face_extraction import (
     FACE_EXTRACTION_PARAMS,
     face_extraction_catalog,
@@ -121,12 +121,8 @@ def test_a_recording_an_hour_into_its_clock_gives_the_faces_of_its_window(
     from faceswap_pipeline.datasets import VideoFolderDataset
     from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
 
-    recording = write_clip_with_audio(
-        shared_videos / "single_d12.mp4",
-        tmp_path / "broadcast.ts",
-        4.0,
-        [AudioTrack("mp2", 48000)],
-        clock_start_s=3600,
+    recording = write_broadcast_recording(
+        shared_videos / "single_d12.mp4", tmp_path / "recording.ts"
     )
     person = {"name": "person_b", "sources": [{"path": str(recording), "start": 1, "end": 3}]}
     download = {"max_height": 720, "retries": 0, "socket_timeout_s": 5}
