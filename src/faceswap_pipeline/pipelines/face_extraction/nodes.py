@@ -74,8 +74,11 @@ def _optional(value: Any) -> float | None:
     )
 
 
-def _video_key(row: pd.Series, settings_hash: str, picture: PictureFacts) -> str:
-    """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result."""
+def _video_key(
+    row: pd.Series, settings_hash: str, picture: PictureFacts, clock_origin_s: float = 0.0
+) -> str:
+    """``<file stem>_<sha256[:12]>_<hash of window, rate and settings>``: same key, same result.
+    ``clock_origin_s``: where the window's seconds count from (``_window_origin_s``)."""
     fingerprint = {
         "start_s": _optional(row["start_s"]),
         "end_s": _optional(row["end_s"]),
@@ -93,9 +96,24 @@ def _video_key(row: pd.Series, settings_hash: str, picture: PictureFacts) -> str
         fingerprint["square_from_pixel_aspect"] = round(picture.pixel_aspect, 6)
     if picture.interlaced:
         fingerprint["deinterlaced"] = True
+    # A window counts from the file's start since this was so (an MPEG-TS starts anywhere on its
+    # clock); before, from its clock's zero.
+    if clock_origin_s > 1e-3:
+        fingerprint["window_from_file_start_s"] = round(clock_origin_s, 6)
     window = fingerprint_hash(fingerprint)
     stem = safe_stem(Path(str(row["file"])).stem, fallback="video")
     return f"{stem}_{str(row['sha256'])[:12]}_{window}"
+
+
+def _window_origin_s(row: pd.Series, path: Path) -> float:
+    """The clock time a windowed video's ``start_s``/``end_s`` count from
+    (``probe.clock_origin_s``), read from the file; 0 without a window, where it does not matter."""
+    if _optional(row["start_s"]) is None and _optional(row["end_s"]) is None:
+        return 0.0
+    from faceswap_pipeline.video.probe import clock_origin_s, open_video
+
+    with open_video(path) as container:
+        return clock_origin_s(container)
 
 
 def _picture_facts(row: pd.Series, path: Path) -> PictureFacts:
@@ -405,7 +423,8 @@ def _plan_videos(
                 f"video {file} is in the video metadata but not in the raw video folder; "
                 "run the ingestion pipeline again"
             )
-        key = _video_key(row, settings_hash, _picture_facts(row, raw_videos[file]))
+        path = raw_videos[file]
+        key = _video_key(row, settings_hash, _picture_facts(row, path), _window_origin_s(row, path))
         reused = key in extracted_before
         if not reused:
             to_extract[key] = (file, row)
