@@ -17,10 +17,11 @@ logger = logging.getLogger(__name__)
 
 # The containers a person's videos come in: phones and downloads (MP4, MOV, WebM, MKV), cameras
 # and editors (AVI, MXF, DV, MPEG-TS as .ts, .mts, .m2ts), TV and DVD (.ts, .mpg, .vob), and older
-# ones (FLV, WMV, 3GP, OGV). What a raw video folder lists, and so what a local source may be.
+# ones (FLV, WMV, 3GP, OGV), and an animated GIF (a meme). What a raw video folder lists, and so
+# what a local source may be.
 VIDEO_SUFFIXES = (
     *(".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".mxf", ".dv"),
-    *(".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".vob", ".flv", ".wmv", ".3gp", ".ogv"),
+    *(".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".vob", ".flv", ".wmv", ".3gp", ".ogv", ".gif"),
 )
 
 # A stream is flagged variable-frame-rate when its frame intervals spread by more than this

@@ -103,6 +103,28 @@ def test_a_camcorder_s_interlaced_clip_is_recorded_and_read_deinterlaced(
             path.unlink(missing_ok=True)
 
 
+def test_an_animated_gif_is_a_video_source(shared_videos, staging, tmp_path):
+    # A meme: FFmpeg reads an animated GIF as a video; its name was not one the raw folder lists.
+    from PIL import Image
+
+    from faceswap_pipeline.video.decode import iter_frames
+
+    source = shared_videos / "single_d18.mp4"
+    pictures = [Image.fromarray(frame.rgb) for frame in iter_frames(source, end_s=1.0)]
+    meme = tmp_path / "meme.gif"
+    pictures[0].save(meme, save_all=True, append_images=pictures[1:], duration=40, loop=0)
+    videos, metadata = fetch_videos({}, _person({"path": str(meme)}), DOWNLOAD, staging)
+    try:
+        ((name, path),) = videos.items()
+        assert (
+            name.endswith(".gif") and path.name in VideoFolderDataset(path=str(path.parent)).load()
+        )
+        assert (metadata.loc[0, "video_codec"], metadata.loc[0, "frame_count"]) == ("gif", 30)
+    finally:
+        for path in videos.values():
+            path.unlink(missing_ok=True)
+
+
 def test_empty_source_list_is_one_clear_error(staging):
     with pytest.raises(ValueError, match="person_a has no video sources"):
         fetch_videos({}, _person(), DOWNLOAD, staging)
