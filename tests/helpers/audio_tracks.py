@@ -1,6 +1,7 @@
-"""Clips whose audio is not one AAC track, from the shared clips: an AVI of Motion JPEG and PCM (a
-camera's or an old editor's export), a Matroska of several audio tracks (a film's languages), PCM
-at a studio's sample rate."""
+"""Clips in the containers and audio people's videos come in besides an MP4 with one AAC track,
+from the shared clips: an AVI of Motion JPEG and PCM (a camera's or an old editor's export), a
+Matroska of several audio tracks (a film's languages), PCM at a studio's sample rate, and a TV
+recording's MPEG-TS, whose clock starts an hour in."""
 
 from __future__ import annotations
 
