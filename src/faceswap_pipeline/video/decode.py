@@ -154,9 +154,9 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
 
     Args:
         path: a local video file.
-        start_s: first time to keep, seconds (``None``: from the start). Seeks to the keyframe
-            before.
-        end_s: stop before this time, seconds (``None``: to the end).
+        start_s: first time to keep, seconds from the file's start (``None``: from the start).
+            Seeks to the keyframe before (an MPEG-TS or -PS: reads from the start instead).
+        end_s: stop before this time, seconds from the file's start (``None``: to the end).
         sample_fps: keep about this many frames per second of video time, chosen by time stamp, so
             variable-rate video is sampled evenly (``None``: every frame).
         report: filled in with counts, and with the error when the stream is damaged: decoding then
