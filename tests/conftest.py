@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,15 @@ from tests.helpers.kedro_project import make_project
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# The tests that press Ctrl-C on a run (tests/test_fan_out.py, tests/helpers/interrupt.py) need it
+# to reach the run as it does from a terminal. A process started in the background of a
+# non-interactive shell (`cmd &` in a script, as CI runners and `nohup` start test suites) ignores
+# SIGINT from its start, by POSIX, and its children inherit the ignoring: Python then installs no
+# KeyboardInterrupt handler in them and the Ctrl-C is lost. With a handler here, the children start
+# with SIGINT's default, as they would from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
