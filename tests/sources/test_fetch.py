@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from deno import find_deno_bin
 
 from faceswap_pipeline.sources import DownloadOptions, SourceError, VideoSource, fetch_source
 from faceswap_pipeline.sources.fetch import ytdlp_options
-from tests.helpers.local_servers import free_port
+from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
 
 FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
@@ -170,14 +171,79 @@ def test_ytdlp_options_cannot_run_commands():
         "postprocessor_args",
         "exec_cmd",
         "netrc_cmd",
-        "js_runtimes",
         "remote_components",
         "plugin_dirs",
     }
     assert not forbidden & set(options)
     assert options["format"].startswith("bv*[height<=?720]")
+    # The one program yt-dlp may run is the deno this environment installed, by its own path.
+    assert options["js_runtimes"] == {"deno": {"path": find_deno_bin()}}
     with pytest.raises(ValueError, match="Extra inputs"):
         DownloadOptions(postprocessors=[{"key": "Exec", "exec_cmd": "touch /tmp/pwned"}])
+
+
+# A YouTube player in the shape YouTube serves it, small: one function expression called on the
+# page's object, which makes a stream address (`streamAddress`, marked by its `("alr", "yes")` call)
+# whose first own method descrambles the address's signature (`s`: reversed) and its throttling
+# parameter (`n`: rotated by one). yt-dlp's solver finds these by the player's structure, as it
+# does in YouTube's own player.
+TOY_YOUTUBE_PLAYER = """
+(function (g) {
+  var flags = { set: function (name, value) {} };
+  var Address = function (base, key, value) {
+    this.query = {};
+    if (value !== undefined) this.query[key] = value;
+  };
+  Address.prototype.set = function (name, value) { this.query[name] = value; };
+  Address.prototype.get = function (name) { return this.query[name]; };
+  Address.prototype.descramble = function () {
+    var s = this.query.s;
+    if (s !== undefined) {
+      this.query.s = encodeURIComponent(decodeURIComponent(s).split("").reverse().join(""));
+    }
+    var n = this.query.n;
+    if (n !== undefined) this.query.n = n.slice(1) + n.charAt(0);
+  };
+  var streamAddress = function (base, key, value) {
+    flags.set("alr", "yes");
+    return new Address(base, key, value);
+  };
+}).call(this, {});
+"""
+
+
+def test_youtube_javascript_challenges_are_solved_here(tmp_path):
+    """YouTube hides its formats behind JavaScript challenges (the signature, the `n` parameter):
+    yt-dlp, configured as the project configures it, solves them with yt-dlp-ejs's scripts run by
+    deno. Without either, a YouTube download finds no video format. Here the YouTube extractor's
+    own challenge machinery solves a player served locally."""
+    import yt_dlp
+    from yt_dlp.extractor.youtube.jsc._director import initialize_jsc_director
+    from yt_dlp.extractor.youtube.jsc.provider import (
+        JsChallengeRequest,
+        JsChallengeType,
+        NChallengeInput,
+        SigChallengeInput,
+    )
+
+    player_path = Path("s/player/5ea16c34/player_ias.vflset/en_US/base.js")
+    (tmp_path / player_path).parent.mkdir(parents=True)
+    (tmp_path / player_path).write_text(TOY_YOUTUBE_PLAYER)
+    options = ytdlp_options(DownloadOptions(), str(tmp_path / "x.%(ext)s"), lambda status: None)
+    with serve_folder(tmp_path) as base, yt_dlp.YoutubeDL(options) as ydl:
+        player = f"{base}{player_path.as_posix()}"
+        solver = initialize_jsc_director(ydl.get_info_extractor("Youtube"))
+        solved = solver.bulk_solve(
+            [
+                JsChallengeRequest(JsChallengeType.N, NChallengeInput(player, ["Tq3-u9PZ"])),
+                JsChallengeRequest(JsChallengeType.SIG, SigChallengeInput(player, ["A=b/c+D"])),
+            ]
+        )
+    results = {request.type: response.output.results for request, response in solved}
+    assert results == {
+        JsChallengeType.N: {"Tq3-u9PZ": "q3-u9PZT"},
+        JsChallengeType.SIG: {"A=b/c+D": "D+c/b=A"},
+    }
 
 
 def test_stalled_server_times_out_after_bounded_retries(served):

@@ -167,8 +167,24 @@ def ytdlp_options(options: DownloadOptions, output_template: str, progress_hook)
         "overwrites": True,
         "continuedl": False,
         "cachedir": False,
+        "js_runtimes": javascript_runtimes(),
         "logger": _YtDlpLogger(),
     }
+
+
+def javascript_runtimes() -> dict[str, dict[str, str]]:
+    """yt-dlp's ``js_runtimes`` option: the deno that solves YouTube's JavaScript challenges.
+
+    The ``deno`` wheel (yt-dlp's ``deno`` extra) is named by its path, so it is found however the
+    project was installed (a virtual environment run without activating it, ``pip install --user``
+    or ``--target``); without the wheel, a deno on ``PATH``, as yt-dlp looks by default.
+    """
+    try:
+        from deno import find_deno_bin
+
+        return {"deno": {"path": find_deno_bin()}}
+    except (ImportError, FileNotFoundError):
+        return {"deno": {}}
 
 
 class _YtDlpLogger:
