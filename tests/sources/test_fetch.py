@@ -4,6 +4,7 @@ files."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from deno import find_deno_bin
 
 from faceswap_pipeline.sources import DownloadOptions, SourceError, VideoSource, fetch_source
 from faceswap_pipeline.sources.fetch import ytdlp_options
+from tests.helpers.audio_tracks import audio_rms
 from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
 
@@ -50,6 +52,65 @@ def _fetch(source: VideoSource, existing=None, options=FAST):
     return fetch_source(
         source, existing, checksums, options, person="person_a", staging_root=_STAGING[-1]
     )
+
+
+@pytest.fixture(scope="module")
+def streamed(tmp_path_factory, shared_videos: Path):
+    """d18 as sites stream video: picture and sound as separate streams of 2 s segments, in a DASH
+    manifest (`manifest.mpd`) and an HLS playlist (`master.m3u8`, its sound an alternative audio
+    rendition), as YouTube and most sites serve anything above 360p."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    folder = tmp_path_factory.mktemp("streams")
+    source = str(shared_videos / "single_d18.mp4")
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", source]
+    streams = ["-map", "0:v", "-map", "0:a", "-c", "copy"]
+    subprocess.run(
+        [*ffmpeg, *streams, "-f", "dash", "-seg_duration", "2", str(folder / "manifest.mpd")],
+        check=True,
+    )
+    subprocess.run(
+        [
+            *ffmpeg,
+            *streams,
+            "-f",
+            "hls",
+            "-hls_time",
+            "2",
+            "-hls_playlist_type",
+            "vod",
+            "-var_stream_map",
+            "v:0,agroup:sound a:0,agroup:sound,default:yes",
+            "-master_pl_name",
+            "master.m3u8",
+            "-hls_segment_filename",
+            str(folder / "hls_%v_%03d.ts"),
+            str(folder / "hls_%v.m3u8"),
+        ],
+        check=True,
+    )
+    with MediaServer(folder) as server:
+        yield server
+
+
+@pytest.mark.parametrize("manifest", ["manifest.mpd", "master.m3u8"])
+def test_picture_and_sound_streamed_apart_are_merged_into_one_video(
+    streamed, shared_videos, manifest, caplog
+):
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
+    fetched = _fetch(VideoSource(url=f"{streamed.url}/{manifest}"))
+    info = fetched.info
+    assert (info.video_codec, info.audio_codec, info.frame_count) == ("h264", "aac", 216)
+    assert info.duration_s == pytest.approx(7.2, abs=0.05)
+    source_rms = audio_rms(shared_videos / "single_d18.mp4")
+    assert audio_rms(fetched.path) == pytest.approx(source_rms, rel=0.05)
+    # The log names each part as it comes, then the one video made of them.
+    url = f"{streamed.url}/{manifest}"
+    assert f"person_a: {url} (picture): downloaded" in caplog.text
+    assert f"person_a: {url} (sound): downloaded" in caplog.text
+    assert f"person_a: fetched {url}" in caplog.text
 
 
 def test_direct_link_downloads_through_ytdlp(served, shared_videos):

@@ -204,32 +204,48 @@ class _YtDlpLogger:
 
 
 class _ProgressLogger:
-    """Logs download progress every 10% (a progress bar that works in logs and terminals alike)."""
+    """Logs download progress every 10% (a progress bar that works in logs and terminals alike).
+
+    A site that serves picture and sound apart (YouTube above 360p, DASH and HLS streams) is
+    downloaded as two parts, merged after: each part is named and counted from 0 % again.
+    """
 
     def __init__(self, label: str):
         self._label = label
         self._next_percent = 0
 
     def __call__(self, status: dict) -> None:
+        label = self._label + _part_of(status.get("info_dict") or {})
         if status.get("status") == "downloading":
             total = status.get("total_bytes") or status.get("total_bytes_estimate")
             done = status.get("downloaded_bytes") or 0
             if total:
-                percent = 100 * done / total
+                percent = min(100.0, 100 * done / total)
                 if percent >= self._next_percent:
                     speed = status.get("speed") or 0
                     logger.info(
                         "%s: %3.0f%% of %.1f MB (%.1f MB/s)",
-                        self._label,
+                        label,
                         percent,
                         total / 1e6,
                         speed / 1e6,
                     )
                     self._next_percent = 10 * (int(percent) // 10 + 1)
         elif status.get("status") == "finished":
-            logger.info(
-                "%s: downloaded %.1f MB", self._label, (status.get("total_bytes") or 0) / 1e6
-            )
+            # A stream of fragments (DASH, HLS) has no total, only what came.
+            size = status.get("total_bytes") or status.get("downloaded_bytes") or 0
+            logger.info("%s: downloaded %.1f MB", label, size / 1e6)
+            self._next_percent = 0
+
+
+def _part_of(format_info: dict) -> str:
+    """`` (picture)`` or `` (sound)`` for a format that holds only that; ``""`` for one whole."""
+    # yt-dlp says "none" for a codec a format lacks (None: not known, as for a direct link).
+    if format_info.get("vcodec") == "none":
+        return " (sound)"
+    if format_info.get("acodec") == "none":
+        return " (picture)"
+    return ""
 
 
 def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
