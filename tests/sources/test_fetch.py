@@ -22,12 +22,17 @@ FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, shared_videos: Path):
-    """A server over the shared clips, a text file posing as .mp4 and an HTML page."""
+    """A server over the shared clips, a text file posing as .mp4, an HTML page without video and
+    one with two clips."""
     folder = tmp_path_factory.mktemp("www")
     for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"):
         (folder / name).symlink_to(shared_videos / name)
     (folder / "notes.mp4").write_text("this is not a video\n" * 50)
     (folder / "page.html").write_text("<html><body><p>no video here</p></body></html>")
+    (folder / "two_clips.html").write_text(
+        "<html><body><video src='single_d18.mp4'></video>"
+        "<video src='no_audio_d0.mp4'></video></body></html>"
+    )
     with MediaServer(folder) as server:
         yield server
 
@@ -171,6 +176,23 @@ def test_text_file_named_mp4_is_not_a_video(served):
 def test_html_page_without_video(served):
     with pytest.raises(SourceError, match=r"person_a: .*page\.html"):
         _fetch(VideoSource(url=f"{served.url}/page.html"))
+
+
+def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served):
+    """A playlist (a YouTube playlist, a channel) or a page of several clips is not one source:
+    downloaded, each video would be written over the last."""
+    page = f"{served.url}/two_clips.html"
+    clips = ("/single_d18.mp4", "/no_audio_d0.mp4")
+    requested_before = [served.requests[clip] for clip in clips]
+    with pytest.raises(SourceError) as refused:
+        _fetch(VideoSource(url=page))
+    assert str(refused.value) == (
+        f"person_a: {page} holds 2 videos (a playlist or a page of several), not one; give each"
+        " video of the person as its own source (`- url: ...` under sources):"
+        f" {served.url}/single_d18.mp4, {served.url}/no_audio_d0.mp4"
+    )
+    assert [served.requests[clip] for clip in clips] == requested_before
+    assert not any(_STAGING[-1].rglob("*.mp4"))
 
 
 def test_download_cut_off_midway_leaves_nothing_usable(served):

@@ -10,6 +10,7 @@ accepted, because yt-dlp "downloads" a text file named ``.mp4`` without complain
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import shutil
@@ -308,7 +309,12 @@ def download_url(
         ydl_options = ytdlp_options(options, template, _ProgressLogger(label))
         try:
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
-                info = ydl.extract_info(source.url, download=True)
+                # What the URL holds first, then the download: a playlist would otherwise be
+                # downloaded whole, each video over the last.
+                found = ydl.extract_info(source.url, download=False, process=False)
+                if found and found.get("_type") in ("playlist", "multi_video"):
+                    raise SourceError(_several_videos_message(found, source.url, person))
+                info = ydl.process_ie_result(found, download=True)
         except yt_dlp.utils.DownloadError as error:
             reason, transient, network = _describe_download_error(error)
             if transient and attempt < attempts:
@@ -331,6 +337,27 @@ def download_url(
             )
         return path, str(info.get("title") or Path(urlparse(source.url).path).stem)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _several_videos_message(found: dict, url: str, person: str, listed: int = 5) -> str:
+    """What to do with a URL of several videos (a playlist, a channel, a page of clips): list
+    each, as its own source, naming the first few."""
+    entries = list(itertools.islice(found.get("entries") or [], listed + 1))
+    # A playlist's entry is a page (YouTube's watch URL); a page's embedded clip, its file.
+    locations = [
+        entry.get("webpage_url")
+        or entry.get("url")
+        or (entry.get("formats") or [{}])[-1].get("url")
+        for entry in entries[:listed]
+        if entry
+    ]
+    locations = [location for location in locations if location]
+    count = f"{listed} or more" if len(entries) > listed else str(len(entries))
+    return (
+        f"{person}: {url} holds {count} videos (a playlist or a page of several), not one;"
+        " give each video of the person as its own source (`- url: ...` under sources)"
+        + (": " + ", ".join(locations) if locations else "")
+    )
 
 
 def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:
