@@ -23,7 +23,7 @@ FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, shared_videos: Path):
     """A server over the shared clips, a text file posing as .mp4, an HTML page without video and
-    one with two clips."""
+    one with two clips (and one that leads to it)."""
     folder = tmp_path_factory.mktemp("www")
     for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"):
         (folder / name).symlink_to(shared_videos / name)
@@ -32,6 +32,9 @@ def served(tmp_path_factory, shared_videos: Path):
     (folder / "two_clips.html").write_text(
         "<html><body><video src='single_d18.mp4'></video>"
         "<video src='no_audio_d0.mp4'></video></body></html>"
+    )
+    (folder / "leads_to_two_clips.html").write_text(
+        '<html><head><meta http-equiv="refresh" content="0; url=two_clips.html"></head></html>'
     )
     with MediaServer(folder) as server:
         yield server
@@ -178,18 +181,18 @@ def test_html_page_without_video(served):
         _fetch(VideoSource(url=f"{served.url}/page.html"))
 
 
-def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served):
-    """A playlist (a YouTube playlist, a channel) or a page of several clips is not one source:
-    downloaded, each video would be written over the last."""
-    page = f"{served.url}/two_clips.html"
+@pytest.mark.parametrize("page", ["two_clips.html", "leads_to_two_clips.html"])
+def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served, page):
+    """A playlist (a YouTube playlist, a channel) or a page of several clips, or a page that leads
+    to one, is not one source: downloaded, each video would be written over the last."""
     clips = ("/single_d18.mp4", "/no_audio_d0.mp4")
     requested_before = [served.requests[clip] for clip in clips]
     with pytest.raises(SourceError) as refused:
-        _fetch(VideoSource(url=page))
+        _fetch(VideoSource(url=f"{served.url}/{page}"))
     assert str(refused.value) == (
-        f"person_a: {page} holds 2 videos (a playlist or a page of several), not one; give each"
-        " video of the person as its own source (`- url: ...` under sources):"
-        f" {served.url}/single_d18.mp4, {served.url}/no_audio_d0.mp4"
+        f"person_a: {served.url}/{page} holds 2 videos (a playlist, a channel or a page of clips:"
+        f" {served.url}/two_clips.html), not one; give each video of the person as its own"
+        " source (`- url: ...` under sources)"
     )
     assert [served.requests[clip] for clip in clips] == requested_before
     assert not any(_STAGING[-1].rglob("*.mp4"))

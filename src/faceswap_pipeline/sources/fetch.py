@@ -10,7 +10,6 @@ accepted, because yt-dlp "downloads" a text file named ``.mp4`` without complain
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import math
 import shutil
@@ -307,14 +306,10 @@ def download_url(
     attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
         ydl_options = ytdlp_options(options, template, _ProgressLogger(label))
+        ydl_options["match_filter"] = _refuse_several_videos(source.url, person)
         try:
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
-                # What the URL holds first, then the download: a playlist would otherwise be
-                # downloaded whole, each video over the last.
-                found = ydl.extract_info(source.url, download=False, process=False)
-                if found and found.get("_type") in ("playlist", "multi_video"):
-                    raise SourceError(_several_videos_message(found, source.url, person))
-                info = ydl.process_ie_result(found, download=True)
+                info = ydl.extract_info(source.url, download=True)
         except yt_dlp.utils.DownloadError as error:
             reason, transient, network = _describe_download_error(error)
             if transient and attempt < attempts:
@@ -339,25 +334,26 @@ def download_url(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _several_videos_message(found: dict, url: str, person: str, listed: int = 5) -> str:
-    """What to do with a URL of several videos (a playlist, a channel, a page of clips): list
-    each, as its own source, naming the first few."""
-    entries = list(itertools.islice(found.get("entries") or [], listed + 1))
-    # A playlist's entry is a page (YouTube's watch URL); a page's embedded clip, its file.
-    locations = [
-        entry.get("webpage_url")
-        or entry.get("url")
-        or (entry.get("formats") or [{}])[-1].get("url")
-        for entry in entries[:listed]
-        if entry
-    ]
-    locations = [location for location in locations if location]
-    count = f"{listed} or more" if len(entries) > listed else str(len(entries))
-    return (
-        f"{person}: {url} holds {count} videos (a playlist or a page of several), not one;"
-        " give each video of the person as its own source (`- url: ...` under sources)"
-        + (": " + ", ".join(locations) if locations else "")
-    )
+def _refuse_several_videos(url: str, person: str):
+    """yt-dlp's ``match_filter`` for one source: it refuses the first video of a playlist before
+    its download.
+
+    A URL of several videos (a YouTube playlist or channel, a page of clips, or a page that leads
+    to one) would be downloaded whole, each video over the last, into the one file a source makes.
+    """
+
+    def refuse(info: dict, *, incomplete: bool) -> None:
+        if info.get("playlist_index") is None and info.get("n_entries") is None:
+            return None
+        count = info.get("n_entries")
+        playlist = info.get("playlist_webpage_url") or url
+        raise SourceError(
+            f"{person}: {url} holds {count or 'several'} videos (a playlist, a channel or a page"
+            f" of clips: {playlist}), not one; give each video of the person as its own source"
+            " (`- url: ...` under sources)"
+        )
+
+    return refuse
 
 
 def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:
