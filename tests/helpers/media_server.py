@@ -31,6 +31,12 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             return
+        if self.path.startswith("/members/"):
+            # Only for a signed-in visitor: the cookie a browser signed in to the site would send.
+            if "member=yes" not in (self.headers.get("Cookie") or ""):
+                self.send_error(403, "sign in to watch")
+                return
+            self.path = self.path.removeprefix("/members")
         if self.path.startswith(("/slow/", "/stall/")):
             # /slow/: the file in 64 KiB pieces, 0.2 s apart; /stall/: headers, then silence.
             kind, name = self.path.strip("/").split("/", 1)
@@ -63,7 +69,7 @@ class MediaServer:
 
     ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length;
     ``/slow/<name>`` trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then
-    nothing.
+    nothing; ``/members/<name>`` serves it only with the cookie ``member=yes`` (else HTTP 403).
     """
 
     def __init__(self, directory: Path):

@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 from deno import find_deno_bin
 
-from faceswap_pipeline.sources import DownloadOptions, SourceError, VideoSource, fetch_source
-from faceswap_pipeline.sources.fetch import ytdlp_options
+from faceswap_pipeline.sources import (
+    DownloadOptions,
+    SourceError,
+    VideoSource,
+    fetch_source,
+    resolve_video,
+)
+from faceswap_pipeline.sources.fetch import _describe_download_error, ytdlp_options
 from tests.helpers.audio_tracks import audio_rms
 from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
@@ -196,6 +202,59 @@ def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served, pa
     )
     assert [served.requests[clip] for clip in clips] == requested_before
     assert not any(_STAGING[-1].rglob("*.mp4"))
+
+
+def test_a_video_for_signed_in_visitors_downloads_with_the_browsers_cookies(
+    served, shared_videos, tmp_path
+):
+    url = f"{served.url}/members/single_d18.mp4"
+    with pytest.raises(SourceError) as refused:
+        _fetch(VideoSource(url=url))
+    assert str(refused.value) == (
+        f"person_a: could not download {url}: the server answered HTTP 403 (not allowed); check"
+        " the URL, or, if the video needs a signed-in visitor, export the cookies of a browser"
+        " signed in to the site into a cookies.txt (Netscape format) and set"
+        " download.cookies_file to it (conf/local/parameters_ingestion.yml)"
+    )
+    exported = tmp_path / "cookies.txt"
+    exported.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tmember\tyes\n")
+    as_exported = exported.read_bytes()
+    signed_in = DownloadOptions(**{**FAST.model_dump(), "cookies_file": str(exported)})
+    fetched = _fetch(VideoSource(url=url), options=signed_in)
+    assert fetched.path.read_bytes() == (shared_videos / "single_d18.mp4").read_bytes()
+    # The conversion's and the evaluation's `conversion.video` URL is fetched with them too.
+    converted, name = resolve_video(
+        url, {}, _STAGING[-1] / "convert", person="person_a", download=signed_in
+    )
+    assert converted.read_bytes() == fetched.path.read_bytes() and name == url
+    # yt-dlp wrote its cookie jar back to a copy: the user's file is as they exported it.
+    assert exported.read_bytes() == as_exported
+
+
+def test_a_site_that_wants_a_signed_in_visitor_is_answered_with_the_setting():
+    """YouTube's "Sign in to confirm you're not a bot" (from a server's address) and its age check
+    come with yt-dlp's advice for its command line: the user is told the project's setting."""
+    from yt_dlp.extractor.youtube import YoutubeIE
+    from yt_dlp.utils import DownloadError, ExtractorError
+
+    with pytest.raises(ExtractorError) as raised:
+        YoutubeIE().raise_login_required("Sign in to confirm you’re not a bot", method="cookies")
+    error = DownloadError(
+        f"ERROR: [youtube] dQw4w9WgXcQ: {raised.value}", (raised.type, raised.value, raised.tb)
+    )
+    reason, transient, network = _describe_download_error(error)
+    assert reason == (
+        "[youtube] dQw4w9WgXcQ: Sign in to confirm you’re not a bot. The site wants a signed-in"
+        " visitor: export the cookies of a browser signed in to the site into a cookies.txt"
+        " (Netscape format) and set download.cookies_file to it"
+        " (conf/local/parameters_ingestion.yml)"
+    )
+    assert not transient and not network
+
+
+def test_a_cookies_file_that_is_not_there_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match=r"cookies_file .*missing\.txt is not a file; export"):
+        DownloadOptions(cookies_file=str(tmp_path / "missing.txt"))
 
 
 def test_download_cut_off_midway_leaves_nothing_usable(served):

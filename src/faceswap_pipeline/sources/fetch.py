@@ -113,6 +113,19 @@ class DownloadOptions(BaseModel):
     retries: int = Field(default=3, ge=0, le=10)
     socket_timeout_s: float = Field(default=20.0, gt=0, le=300)
     retry_backoff_s: float = Field(default=1.0, ge=0, le=60)
+    # A browser's cookies (cookies.txt, Netscape format) for sites that want a signed-in visitor:
+    # YouTube from a server's address ("confirm you're not a bot"), age-restricted or members'
+    # videos.
+    cookies_file: str | None = None
+
+    @model_validator(mode="after")
+    def _check_cookies_file(self) -> DownloadOptions:
+        if self.cookies_file is not None and not Path(self.cookies_file).expanduser().is_file():
+            raise ValueError(
+                f"cookies_file {self.cookies_file} is not a file; export the cookies of a browser"
+                " signed in to the site into a cookies.txt (Netscape format) and give its path"
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -138,16 +151,20 @@ def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def ytdlp_options(options: DownloadOptions, output_template: str, progress_hook) -> dict:
+def ytdlp_options(
+    options: DownloadOptions, output_template: str, progress_hook, cookies: Path | None = None
+) -> dict:
     """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
 
     The format caps the height (``<=?`` also accepts direct links whose height is unknown) and
     merges the best video with the best audio; the ffmpeg binary for merging is imageio-ffmpeg's.
+    ``cookies``: a cookies.txt yt-dlp reads and, when it closes, writes back (give it a copy).
     """
     import imageio_ffmpeg
 
     height = options.max_height
     return {
+        **({"cookiefile": str(cookies)} if cookies is not None else {}),
         "format": f"bv*[height<=?{height}]+ba/b[height<=?{height}]/bv*+ba/b",
         "merge_output_format": "mp4",
         "outtmpl": {"default": output_template},
@@ -261,6 +278,13 @@ def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
     if isinstance(cause, HTTPError):
         status = cause.status
         transient = status >= 500 or status == 429
+        if status in (401, 403):
+            return (
+                f"the server answered HTTP {status} (not allowed); check the URL, or, if the"
+                f" video needs a signed-in visitor, {_COOKIES_HINT}",
+                False,
+                False,
+            )
         return f"the server answered HTTP {status}; check the URL", transient, False
     if isinstance(cause, TransportError):
         return (
@@ -274,11 +298,22 @@ def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
             False,
             False,
         )
-    text = str(error)
+    text = str(error).removeprefix("ERROR: ")
+    # A site that wants a signed-in visitor (YouTube's "Sign in to confirm you're not a bot" or
+    # "... your age"): yt-dlp's advice names its command line; the project's is a setting.
+    said, cookie_advice, _ = text.partition(" Use --cookies")
+    if cookie_advice:
+        return f"{said.rstrip()} The site wants a signed-in visitor: {_COOKIES_HINT}", False, False
     transient = any(
         word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily")
     )
-    return text.removeprefix("ERROR: "), transient, transient
+    return text, transient, transient
+
+
+_COOKIES_HINT = (
+    "export the cookies of a browser signed in to the site into a cookies.txt (Netscape format)"
+    " and set download.cookies_file to it (conf/local/parameters_ingestion.yml)"
+)
 
 
 def download_url(
@@ -304,8 +339,14 @@ def download_url(
     label = f"{person}: {source.url}"
     template = str(staging_dir / "download.%(ext)s")
     attempts = options.retries + 1
+    # yt-dlp writes its cookie jar back to the file when it closes: it gets a copy, the user's
+    # file stays as exported.
+    cookies = None
+    if options.cookies_file is not None:
+        cookies = staging_dir / "cookies.txt"
+        shutil.copyfile(Path(options.cookies_file).expanduser(), cookies)
     for attempt in range(1, attempts + 1):
-        ydl_options = ytdlp_options(options, template, _ProgressLogger(label))
+        ydl_options = ytdlp_options(options, template, _ProgressLogger(label), cookies)
         ydl_options["match_filter"] = _refuse_several_videos(source.url, person)
         try:
             with yt_dlp.YoutubeDL(ydl_options) as ydl:

@@ -15,6 +15,7 @@ def resolve_video(
     *,
     person: str,
     parameter: str = "conversion.video",
+    download: DownloadOptions | None = None,
 ) -> tuple[Path, str]:
     """The local video to work on and how to name it.
 
@@ -24,6 +25,8 @@ def resolve_video(
         staging: the folder a URL is downloaded into (the caller removes it afterwards).
         person: the person whose raw videos these are, for messages (`person_a`).
         parameter: the parameter that named `video`, for messages.
+        download: how a URL is downloaded (ingestion's `download` parameters: its cookies too);
+            None: the defaults.
 
     Returns:
         `(path, name)`: the local file, and the raw video's name, the path or the URL as given.
@@ -53,7 +56,7 @@ def resolve_video(
             VideoSource(url=video),
             {},
             {},
-            DownloadOptions(),
+            download or DownloadOptions(),
             person=parameter.partition(".")[0],
             staging_root=staging,
         )

@@ -152,6 +152,7 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
     alignment_margin: float,
     staging: Path,
     mlflow_run_id: str | None = None,
+    download: dict[str, Any] | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Swap the source person's face in a video into the other person's, keeping its time stamps
     and sound.
@@ -168,11 +169,14 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
             and the output being written live there, never in the system's temporary folder.
         mlflow_run_id: the MLflow run making the video (`conversion_mlflow_run_id`), recorded in
             its provenance tags; None without one.
+        download: ingestion's `download` parameters, for a `conversion.video` given by URL (its
+            cookies too); None: the defaults.
 
     Returns:
         The converted video (a finished file, moved into place by the `swapped_video` dataset) and
         the per-frame report (`swapping.video.REPORT_COLUMNS`).
     """
+    from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
     from faceswap_pipeline.sources import resolve_video
     from faceswap_pipeline.swapping import video as swapping
 
@@ -188,7 +192,13 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}convert-", dir=staging))
     output = _temporary_file(staging, ".mp4")
     try:
-        video, source_name = resolve_video(params.video, raw_videos, work, person=person)
+        video, source_name = resolve_video(
+            params.video,
+            raw_videos,
+            work,
+            person=person,
+            download=parse_download_options(download or {}),
+        )
         tags = swapping.provenance_tags(
             swap_model,
             direction=params.direction,

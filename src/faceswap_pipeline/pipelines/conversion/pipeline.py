@@ -26,6 +26,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:face_extraction.margin",
                     "conversion_staging",
                     "conversion_mlflow_run_id",
+                    "params:download",
                 ],
                 outputs=["swapped_video", "conversion_report"],
                 name="convert_video",

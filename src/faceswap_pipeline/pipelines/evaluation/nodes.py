@@ -100,16 +100,24 @@ def _source_video(
     conversion: dict[str, Any] | None,
     source_person: str,
     work: Path,
+    download: dict[str, Any] | None,
 ) -> tuple[Path, str]:
     """The video the conversion read and its name: one of the source person's raw videos when the
     swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL is
-    fetched again into `work`)."""
+    fetched again into `work`, with the `download` parameters)."""
+    from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
     from faceswap_pipeline.sources import resolve_video
 
     recorded = provenance.get("source")
     if recorded in raw_videos:
         return Path(raw_videos[recorded]), recorded
-    return resolve_video((conversion or {}).get("video"), raw_videos, work, person=source_person)
+    return resolve_video(
+        (conversion or {}).get("video"),
+        raw_videos,
+        work,
+        person=source_person,
+        download=parse_download_options(download or {}),
+    )
 
 
 def _warn_if_frames_differ(conversion_report: pd.DataFrame, per_frame: pd.DataFrame) -> None:
@@ -134,6 +142,7 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
     conversion: dict[str, Any],
     evaluation: dict[str, Any],
     staging: Path,
+    download: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Measure every frame of the swapped video against the same frame of its source, in one stream.
 
@@ -150,6 +159,7 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
         evaluation: `params:evaluation` (the video evaluation's settings).
         staging: the hidden work folder beside the reports (`evaluation_staging`), where a source
             given by URL is fetched again for the comparison (removed afterwards).
+        download: ingestion's `download` parameters, for that fetch; None: the defaults.
 
     Returns:
         `(evaluation_frames, evaluation_report_frames)`: the per-frame table
@@ -172,7 +182,9 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
     staging.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}evaluate-", dir=staging))
     try:
-        source, source_name = _source_video(provenance, raw_videos, conversion, source_person, work)
+        source, source_name = _source_video(
+            provenance, raw_videos, conversion, source_person, work, download
+        )
         side_by_side = _is_side_by_side(source, Path(swapped_video))
         layout = ", side by side" if side_by_side else ""
         logger.info(

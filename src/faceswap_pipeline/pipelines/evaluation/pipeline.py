@@ -32,6 +32,7 @@ def _measurement_nodes() -> list[Node]:
                 "params:conversion",
                 "params:evaluation",
                 "evaluation_staging",
+                "params:download",
             ],
             outputs=["evaluation_frames", "evaluation_report_frames"],
             name="evaluate_swapped_video",
