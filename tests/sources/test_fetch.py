@@ -195,10 +195,11 @@ def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served, pa
     requested_before = [served.requests[clip] for clip in clips]
     with pytest.raises(SourceError) as refused:
         _fetch(VideoSource(url=f"{served.url}/{page}"))
+    led_to = f" at {served.url}/two_clips.html" if page != "two_clips.html" else ""
     assert str(refused.value) == (
-        f"person_a: {served.url}/{page} holds 2 videos (a playlist, a channel or a page of clips:"
-        f" {served.url}/two_clips.html), not one; give each video of the person as its own"
-        " source (`- url: ...` under sources)"
+        f"person_a: {served.url}/{page} holds 2 videos (a playlist, a channel or a page of"
+        f" clips{led_to}), not one; give each video of the person as its own source"
+        " (`- url: ...` under sources)"
     )
     assert [served.requests[clip] for clip in clips] == requested_before
     assert not any(_STAGING[-1].rglob("*.mp4"))
@@ -227,6 +228,7 @@ def test_a_video_for_signed_in_visitors_downloads_with_the_browsers_cookies(
         url, {}, _STAGING[-1] / "convert", person="person_a", download=signed_in
     )
     assert converted.read_bytes() == fetched.path.read_bytes() and name == url
+    assert converted.name == fetched.file_name
     # yt-dlp wrote its cookie jar back to a copy: the user's file is as they exported it.
     assert exported.read_bytes() == as_exported
 
@@ -253,8 +255,14 @@ def test_a_site_that_wants_a_signed_in_visitor_is_answered_with_the_setting():
 
 
 def test_a_cookies_file_that_is_not_there_is_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match=r"cookies_file .*missing\.txt is not a file; export"):
-        DownloadOptions(cookies_file=str(tmp_path / "missing.txt"))
+    from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
+
+    missing = tmp_path / "missing.txt"
+    with pytest.raises(ValueError) as refused:
+        parse_download_options({"cookies_file": str(missing)})
+    assert f"download.cookies_file: Value error, {missing} is not a file; export" in str(
+        refused.value
+    )
 
 
 def test_download_cut_off_midway_leaves_nothing_usable(served):

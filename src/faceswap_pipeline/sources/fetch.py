@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.errors import FaceswapError
@@ -118,14 +118,15 @@ class DownloadOptions(BaseModel):
     # videos.
     cookies_file: str | None = None
 
-    @model_validator(mode="after")
-    def _check_cookies_file(self) -> DownloadOptions:
-        if self.cookies_file is not None and not Path(self.cookies_file).expanduser().is_file():
+    @field_validator("cookies_file")
+    @classmethod
+    def _cookies_file_is_a_file(cls, cookies_file: str | None) -> str | None:
+        if cookies_file is not None and not Path(cookies_file).expanduser().is_file():
             raise ValueError(
-                f"cookies_file {self.cookies_file} is not a file; export the cookies of a browser"
-                " signed in to the site into a cookies.txt (Netscape format) and give its path"
+                f"{cookies_file} is not a file; export the cookies of a browser signed in to the"
+                " site into a cookies.txt (Netscape format) and give its path"
             )
-        return self
+        return cookies_file
 
 
 @dataclass(frozen=True)
@@ -388,9 +389,10 @@ def _refuse_several_videos(url: str, person: str):
             return None
         count = info.get("n_entries")
         playlist = info.get("playlist_webpage_url") or url
+        led_to = f" at {playlist}" if playlist != url else ""  # where a page led
         raise SourceError(
             f"{person}: {url} holds {count or 'several'} videos (a playlist, a channel or a page"
-            f" of clips: {playlist}), not one; give each video of the person as its own source"
+            f" of clips{led_to}), not one; give each video of the person as its own source"
             " (`- url: ...` under sources)"
         )
 

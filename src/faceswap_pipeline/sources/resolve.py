@@ -63,4 +63,7 @@ def resolve_video(
     except SourceError as error:
         hint = f"; to work offline, set {parameter} to a local video file" if error.network else ""
         raise SourceError(f"{parameter}: {error}{hint}", network=error.network) from error
-    return fetched.path, video
+    # Under the name ingestion would give it (the progress lines name the file), not yt-dlp's
+    # `download.mp4`.
+    named = fetched.path.rename(fetched.path.with_name(fetched.file_name))
+    return named, video
