@@ -105,8 +105,23 @@ def streamed(tmp_path_factory, shared_videos: Path):
         ],
         check=True,
     )
+    # A live stream's playlist: the same without its end (more segments would follow).
+    vod = (folder / "hls_0.m3u8").read_text()
+    (folder / "live.m3u8").write_text(vod.replace("#EXT-X-ENDLIST\n", ""))
     with MediaServer(folder) as server:
         yield server
+
+
+def test_a_live_stream_is_refused_before_its_download(streamed):
+    url = f"{streamed.url}/live.m3u8"
+    segments_before = streamed.requests["/hls_0_000.ts"]
+    with pytest.raises(SourceError) as refused:
+        _fetch(VideoSource(url=url))
+    assert str(refused.value) == (
+        f"person_a: {url} is a live stream, which would be downloaded for as long as it lasts;"
+        " give a recorded video (a stream's recording once it has ended)"
+    )
+    assert streamed.requests["/hls_0_000.ts"] == segments_before
 
 
 @pytest.mark.parametrize("manifest", ["manifest.mpd", "master.m3u8"])

@@ -348,7 +348,7 @@ def download_url(
         shutil.copyfile(Path(options.cookies_file).expanduser(), cookies)
     for attempt in range(1, attempts + 1):
         ydl_options = ytdlp_options(options, template, _ProgressLogger(label), cookies)
-        ydl_options["match_filter"] = _refuse_several_videos(source.url, person)
+        ydl_options["match_filter"] = _refuse_all_but_one_recorded_video(source.url, person)
         try:
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
                 info = ydl.extract_info(source.url, download=True)
@@ -376,15 +376,21 @@ def download_url(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _refuse_several_videos(url: str, person: str):
-    """yt-dlp's ``match_filter`` for one source: it refuses the first video of a playlist before
-    its download.
+def _refuse_all_but_one_recorded_video(url: str, person: str):
+    """yt-dlp's ``match_filter`` for one source: it refuses a live stream, and the first video of
+    a playlist, before their download.
 
     A URL of several videos (a YouTube playlist or channel, a page of clips, or a page that leads
-    to one) would be downloaded whole, each video over the last, into the one file a source makes.
+    to one) would be downloaded whole, each video over the last, into the one file a source makes;
+    a live stream would be downloaded for as long as it lasts.
     """
 
     def refuse(info: dict, *, incomplete: bool) -> None:
+        if info.get("is_live") or info.get("live_status") == "is_live":
+            raise SourceError(
+                f"{person}: {url} is a live stream, which would be downloaded for as long as it"
+                " lasts; give a recorded video (a stream's recording once it has ended)"
+            )
         if info.get("playlist_index") is None and info.get("n_entries") is None:
             return None
         count = info.get("n_entries")
