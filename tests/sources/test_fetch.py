@@ -213,7 +213,7 @@ def test_a_page_of_several_videos_is_refused_before_any_is_downloaded(served, pa
     led_to = f" at {served.url}/two_clips.html" if page != "two_clips.html" else ""
     assert str(refused.value) == (
         f"person_a: {served.url}/{page} holds 2 videos (a playlist, a channel or a page of"
-        f" clips{led_to}), not one; give each video of the person as its own source"
+        f" clips{led_to}), not one; give each video as its own source"
         " (`- url: ...` under sources)"
     )
     assert [served.requests[clip] for clip in clips] == requested_before

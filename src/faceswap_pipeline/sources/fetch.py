@@ -398,7 +398,7 @@ def _refuse_all_but_one_recorded_video(url: str, person: str):
         led_to = f" at {playlist}" if playlist != url else ""  # where a page led
         raise SourceError(
             f"{person}: {url} holds {count or 'several'} videos (a playlist, a channel or a page"
-            f" of clips{led_to}), not one; give each video of the person as its own source"
+            f" of clips{led_to}), not one; give each video as its own source"
             " (`- url: ...` under sources)"
         )
 
