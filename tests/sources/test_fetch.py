@@ -269,6 +269,23 @@ def test_a_site_that_wants_a_signed_in_visitor_is_answered_with_the_setting():
     assert not transient and not network
 
 
+def test_a_site_yt_dlp_no_longer_understands_is_answered_with_how_to_update_it():
+    """yt-dlp's own advice for an extractor that broke (`yt-dlp -U`) does not update the project's
+    pip-installed yt-dlp: the user is told the command that does."""
+    from yt_dlp.utils import DownloadError, ExtractorError
+    from yt_dlp.version import __version__
+
+    broken = ExtractorError("Unable to extract nsig function code", ie="youtube", video_id="xyz")
+    error = DownloadError(f"ERROR: {broken}", (type(broken), broken, None))
+    reason, transient, network = _describe_download_error(error)
+    assert reason == (
+        "[youtube] xyz: Unable to extract nsig function code; the site may have changed since"
+        f' yt-dlp {__version__}: update it (.venv/bin/pip install -U "yt-dlp[default,deno]") and'
+        " run again"
+    )
+    assert not transient and not network
+
+
 def test_a_cookies_file_that_is_not_there_is_refused_by_name(tmp_path):
     from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
 

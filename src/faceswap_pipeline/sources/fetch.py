@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -300,15 +301,33 @@ def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
             False,
         )
     text = str(error).removeprefix("ERROR: ")
-    # A site that wants a signed-in visitor (YouTube's "Sign in to confirm you're not a bot" or
-    # "... your age"): yt-dlp's advice names its command line; the project's is a setting.
-    said, cookie_advice, _ = text.partition(" Use --cookies")
-    if cookie_advice:
-        return f"{said.rstrip()} The site wants a signed-in visitor: {_COOKIES_HINT}", False, False
+    if (advised := _with_the_projects_advice(text)) is not None:
+        return advised, False, False
     transient = any(
         word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily")
     )
     return text, transient, transient
+
+
+def _with_the_projects_advice(text: str) -> str | None:
+    """yt-dlp's message with its advice for its own command line replaced by the project's, or
+    None when it gives none."""
+    # A site that wants a signed-in visitor (YouTube's "Sign in to confirm you're not a bot" or
+    # "... your age"): yt-dlp names its command-line flags; the project's answer is a setting.
+    said, cookie_advice, _ = text.partition(" Use --cookies")
+    if cookie_advice:
+        return f"{said.rstrip()} The site wants a signed-in visitor: {_COOKIES_HINT}"
+    # An extractor that no longer understands its site (YouTube changes every few weeks): yt-dlp
+    # asks for a bug report and `yt-dlp -U`, which does not update a pip-installed yt-dlp.
+    said, *report_advice = re.split(r"[;.]?\s*please report this issue on", text, flags=re.I)
+    if report_advice:
+        from yt_dlp.version import __version__ as ytdlp_version
+
+        return (
+            f"{said}; the site may have changed since yt-dlp {ytdlp_version}: update it"
+            ' (.venv/bin/pip install -U "yt-dlp[default,deno]") and run again'
+        )
+    return None
 
 
 _COOKIES_HINT = (
