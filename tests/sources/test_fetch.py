@@ -72,44 +72,58 @@ def _fetch(source: VideoSource, existing=None, options=FAST):
 def streamed(tmp_path_factory, shared_videos: Path):
     """d18 as sites stream video: picture and sound as separate streams of 2 s segments, in a DASH
     manifest (`manifest.mpd`) and an HLS playlist (`master.m3u8`, its sound an alternative audio
-    rendition), as YouTube and most sites serve anything above 360p."""
+    rendition), as YouTube and most sites serve anything above 360p; a vertical video in three
+    sizes (`vertical/manifest.mpd`); a live stream's playlist (`live.m3u8`)."""
     import subprocess
 
     import imageio_ffmpeg
 
+    def ffmpeg(*arguments: str) -> None:
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", *arguments], check=True
+        )
+
     folder = tmp_path_factory.mktemp("streams")
-    source = str(shared_videos / "single_d18.mp4")
-    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", source]
-    streams = ["-map", "0:v", "-map", "0:a", "-c", "copy"]
-    subprocess.run(
-        [*ffmpeg, *streams, "-f", "dash", "-seg_duration", "2", str(folder / "manifest.mpd")],
-        check=True,
-    )
-    subprocess.run(
-        [
-            *ffmpeg,
-            *streams,
-            "-f",
-            "hls",
-            "-hls_time",
-            "2",
-            "-hls_playlist_type",
-            "vod",
-            "-var_stream_map",
-            "v:0,agroup:sound a:0,agroup:sound,default:yes",
+    d18 = ("-i", str(shared_videos / "single_d18.mp4"), "-map", "0:v", "-map", "0:a", "-c", "copy")
+    ffmpeg(*d18, "-f", "dash", "-seg_duration", "2", str(folder / "manifest.mpd"))
+    ffmpeg(
+        *d18,
+        *("-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod"),
+        *("-var_stream_map", "v:0,agroup:sound a:0,agroup:sound,default:yes"),
+        *(
             "-master_pl_name",
             "master.m3u8",
             "-hls_segment_filename",
             str(folder / "hls_%v_%03d.ts"),
-            str(folder / "hls_%v.m3u8"),
-        ],
-        check=True,
+        ),
+        str(folder / "hls_%v.m3u8"),
+    )
+    # A vertical phone video (2 s of d12's middle) as a site offers it: at 360×640, 720×1280 and
+    # 1080×1920, its sound apart (in a folder of its own: DASH names its segments alike).
+    (folder / "vertical").mkdir()
+    ffmpeg(
+        *("-t", "2", "-i", str(shared_videos / "single_d12.mp4")),
+        "-filter_complex",
+        "[0:v]crop=288:512,split=3[a][b][c];[a]scale=360:640[small];"
+        "[b]scale=720:1280[medium];[c]scale=1080:1920[large]",
+        *("-map", "[small]", "-map", "[medium]", "-map", "[large]", "-map", "0:a"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", "-f", "dash"),
+        *("-seg_duration", "2", "-adaptation_sets", "id=0,streams=v id=1,streams=a"),
+        str(folder / "vertical" / "manifest.mpd"),
     )
     # A live stream's playlist: the same without its end (more segments would follow).
     vod = (folder / "hls_0.m3u8").read_text()
     (folder / "live.m3u8").write_text(vod.replace("#EXT-X-ENDLIST\n", ""))
     with MediaServer(folder) as server:
         yield server
+
+
+def test_a_vertical_video_comes_at_720p_counted_by_its_shorter_side(streamed):
+    """`max_height: 720` means 720p as sites and players say it: a phone's vertical video at
+    720×1280 (a cap on the height took 360×640, half the face)."""
+    fetched = _fetch(VideoSource(url=f"{streamed.url}/vertical/manifest.mpd"))
+    assert (fetched.info.width, fetched.info.height) == (720, 1280)
+    assert fetched.info.audio_codec == "aac"
 
 
 def test_a_live_stream_is_refused_before_its_download(streamed):
@@ -360,7 +374,7 @@ def test_ytdlp_options_cannot_run_commands():
         "plugin_dirs",
     }
     assert not forbidden & set(options)
-    assert options["format"].startswith("bv*[height<=?720]")
+    assert options["format_sort"] == ["res:720"]
     # The one program yt-dlp may run is the deno this environment installed, by its own path.
     assert options["js_runtimes"] == {"deno": {"path": find_deno_bin()}}
     with pytest.raises(ValueError, match="Extra inputs"):

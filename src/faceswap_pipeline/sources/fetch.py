@@ -158,16 +158,19 @@ def ytdlp_options(
 ) -> dict:
     """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
 
-    The format caps the height (``<=?`` also accepts direct links whose height is unknown) and
-    merges the best video with the best audio; the ffmpeg binary for merging is imageio-ffmpeg's.
+    The best video merged with the best audio (the ffmpeg binary for merging is imageio-ffmpeg's),
+    of the largest resolution at or below ``max_height`` as "720p" counts it: by the shorter side,
+    so a vertical phone video comes at 720×1280 (a height cap took its 360×640), a landscape one at
+    1280×720; the smallest above it when there is none.
     ``cookies``: a cookies.txt yt-dlp reads and, when it closes, writes back (give it a copy).
     """
     import imageio_ffmpeg
 
-    height = options.max_height
     return {
         **({"cookiefile": str(cookies)} if cookies is not None else {}),
-        "format": f"bv*[height<=?{height}]+ba/b[height<=?{height}]/bv*+ba/b",
+        "format": "bv*+ba/b",
+        # yt-dlp's `res` is a format's shorter side.
+        "format_sort": [f"res:{options.max_height}"],
         "merge_output_format": "mp4",
         "outtmpl": {"default": output_template},
         "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
