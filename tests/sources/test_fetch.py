@@ -18,7 +18,7 @@ from faceswap_pipeline.sources import (
     fetch_source,
     resolve_video,
 )
-from faceswap_pipeline.sources.fetch import _describe_download_error, ytdlp_options
+from faceswap_pipeline.sources.fetch import explain_download_error, ytdlp_options
 from tests.helpers.audio_tracks import audio_rms
 from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
@@ -273,7 +273,7 @@ def test_a_site_that_wants_a_signed_in_visitor_is_answered_with_the_setting():
     error = DownloadError(
         f"ERROR: [youtube] dQw4w9WgXcQ: {raised.value}", (raised.type, raised.value, raised.tb)
     )
-    reason, transient, network = _describe_download_error(error)
+    reason, transient, network = explain_download_error(error)
     assert reason == (
         "[youtube] dQw4w9WgXcQ: Sign in to confirm you’re not a bot. The site wants a signed-in"
         " visitor: export the cookies of a browser signed in to the site into a cookies.txt"
@@ -291,7 +291,7 @@ def test_a_site_yt_dlp_no_longer_understands_is_answered_with_how_to_update_it()
 
     broken = ExtractorError("Unable to extract nsig function code", ie="youtube", video_id="xyz")
     error = DownloadError(f"ERROR: {broken}", (type(broken), broken, None))
-    reason, transient, network = _describe_download_error(error)
+    reason, transient, network = explain_download_error(error)
     assert reason == (
         "[youtube] xyz: Unable to extract nsig function code; the site may have changed since"
         f' yt-dlp {__version__}: update it (.venv/bin/pip install -U "yt-dlp[default,deno]") and'

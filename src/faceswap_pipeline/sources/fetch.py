@@ -270,7 +270,7 @@ def _part_of(format_info: dict) -> str:
     return ""
 
 
-def _describe_download_error(error: Exception) -> tuple[str, bool, bool]:
+def explain_download_error(error: Exception) -> tuple[str, bool, bool]:
     """A user-facing reason for a yt-dlp failure, whether retrying could help, and whether the
     network (not the server's answer) failed."""
     from yt_dlp.networking.exceptions import HTTPError, TransportError
@@ -375,7 +375,7 @@ def download_url(
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
                 info = ydl.extract_info(source.url, download=True)
         except yt_dlp.utils.DownloadError as error:
-            reason, transient, network = _describe_download_error(error)
+            reason, transient, network = explain_download_error(error)
             if transient and attempt < attempts:
                 logger.warning(
                     "%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason
