@@ -347,6 +347,23 @@ def test_bad_source_fields_are_refused(fields, message):
 
 
 @pytest.mark.parametrize(
+    ("url", "stem"),
+    [
+        ("https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s", "dQw4w9WgXcQ"),
+        ("https://youtu.be/dQw4w9WgXcQ", "dQw4w9WgXcQ"),
+        ("https://www.youtube.com/shorts/aqz-KE-bpKQ", "aqz-KE-bpKQ"),
+        ("https://www.youtube.com/watch?v=../../x", "x"),
+        ("https://example.com/clips/interview.mp4?v=2", "interview"),
+    ],
+)
+def test_a_url_names_its_file_by_the_video_it_is(url, stem):
+    """Logs, face tables and reports name a video by its file: a YouTube video's by its id (its
+    watch page's stem is `watch` for every video)."""
+    name = VideoSource(url=url).file_name()
+    assert name.startswith(f"{stem}-") and name.endswith(".mp4")
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "https://example.com/../../etc/passwd.mp4",

@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -95,13 +95,16 @@ class VideoSource(BaseModel):
         location.
 
         Made from the configured location only (never from a downloaded title), so the same source
-        always maps to the same file and nothing it says can steer where the file goes.
+        always maps to the same file and nothing it says can steer where the file goes. A YouTube
+        watch page's stem is its video's id (``watch?v=<id>``), which says which video it is.
         """
-        stem = (
-            Path(urlparse(self.url).path).stem
-            if self.url is not None
-            else Path(str(self.path)).stem
-        )
+        if self.url is None:
+            stem = Path(str(self.path)).stem
+        else:
+            address = urlparse(self.url)
+            stem = Path(address.path).stem
+            if stem == "watch":
+                stem = parse_qs(address.query).get("v", [stem])[0]
         return f"{safe_stem(stem, fallback='video')}-{short_hash(self.location)}{suffix}"
 
 
