@@ -252,6 +252,18 @@ def test_a_video_for_signed_in_visitors_downloads_with_the_browsers_cookies(
     signed_in = DownloadOptions(**{**FAST.model_dump(), "cookies_file": str(exported)})
     fetched = _fetch(VideoSource(url=url), options=signed_in)
     assert fetched.path.read_bytes() == (shared_videos / "single_d18.mp4").read_bytes()
+    # Cookies that no longer sign in (expired, signed out) are named.
+    stale = tmp_path / "stale.txt"
+    stale.write_text(as_exported.decode().replace("member\tyes", "member\tlapsed"))
+    lapsed = signed_in.model_copy(update={"cookies_file": str(stale)})
+    with pytest.raises(SourceError) as refused:
+        _fetch(VideoSource(url=url), options=lapsed)
+    assert str(refused.value).endswith(
+        "the server answered HTTP 403 (not allowed); check the URL, or, if the video needs a"
+        f" signed-in visitor, the cookies in {stale} (download.cookies_file) did not sign in:"
+        " export them again from a browser signed in to the site (they expire, and end when it"
+        " signs out)"
+    )
     # The conversion's and the evaluation's `conversion.video` URL is fetched with them too.
     converted, name = resolve_video(
         url, {}, _STAGING[-1] / "convert", person="person_a", download=signed_in

@@ -273,9 +273,15 @@ def _part_of(format_info: dict) -> str:
     return ""
 
 
-def explain_download_error(error: Exception) -> tuple[str, bool, bool]:
+def explain_download_error(
+    error: Exception, cookies_file: str | None = None
+) -> tuple[str, bool, bool]:
     """A user-facing reason for a yt-dlp failure, whether retrying could help, and whether the
-    network (not the server's answer) failed."""
+    network (not the server's answer) failed.
+
+    ``cookies_file``: the ``download.cookies_file`` the download had, if any (a site that still
+    wants a signed-in visitor is then told to export them again).
+    """
     from yt_dlp.networking.exceptions import HTTPError, TransportError
     from yt_dlp.utils import UnsupportedError
 
@@ -289,7 +295,7 @@ def explain_download_error(error: Exception) -> tuple[str, bool, bool]:
         if status in (401, 403):
             return (
                 f"the server answered HTTP {status} (not allowed); check the URL, or, if the"
-                f" video needs a signed-in visitor, {_COOKIES_HINT}",
+                f" video needs a signed-in visitor, {_cookies_hint(cookies_file)}",
                 False,
                 False,
             )
@@ -307,7 +313,7 @@ def explain_download_error(error: Exception) -> tuple[str, bool, bool]:
             False,
         )
     text = str(error).removeprefix("ERROR: ")
-    if (advised := _with_the_projects_advice(text)) is not None:
+    if (advised := _with_the_projects_advice(text, cookies_file)) is not None:
         return advised, False, False
     transient = any(
         word in text.lower() for word in ("timed out", "timeout", "connection", "temporarily")
@@ -315,14 +321,14 @@ def explain_download_error(error: Exception) -> tuple[str, bool, bool]:
     return text, transient, transient
 
 
-def _with_the_projects_advice(text: str) -> str | None:
+def _with_the_projects_advice(text: str, cookies_file: str | None) -> str | None:
     """yt-dlp's message with its advice for its own command line replaced by the project's, or
     None when it gives none."""
     # A site that wants a signed-in visitor (YouTube's "Sign in to confirm you're not a bot" or
     # "... your age"): yt-dlp names its command-line flags; the project's answer is a setting.
     said, cookie_advice, _ = text.partition(" Use --cookies")
     if cookie_advice:
-        return f"{said.rstrip()} The site wants a signed-in visitor: {_COOKIES_HINT}"
+        return f"{said.rstrip()} The site wants a signed-in visitor: {_cookies_hint(cookies_file)}"
     # An extractor that no longer understands its site (YouTube changes every few weeks): yt-dlp
     # asks for a bug report and `yt-dlp -U`, which does not update a pip-installed yt-dlp.
     said, *report_advice = re.split(r"[;.]?\s*please report this issue on", text, flags=re.I)
@@ -336,10 +342,17 @@ def _with_the_projects_advice(text: str) -> str | None:
     return None
 
 
-_COOKIES_HINT = (
-    "export the cookies of a browser signed in to the site into a cookies.txt (Netscape format)"
-    " and set download.cookies_file to it (conf/local/parameters_ingestion.yml)"
-)
+def _cookies_hint(cookies_file: str | None) -> str:
+    """What to do for a site that wants a signed-in visitor, with or without cookies given."""
+    if cookies_file is not None:
+        return (
+            f"the cookies in {cookies_file} (download.cookies_file) did not sign in: export them"
+            " again from a browser signed in to the site (they expire, and end when it signs out)"
+        )
+    return (
+        "export the cookies of a browser signed in to the site into a cookies.txt (Netscape"
+        " format) and set download.cookies_file to it (conf/local/parameters_ingestion.yml)"
+    )
 
 
 def download_url(
@@ -378,7 +391,7 @@ def download_url(
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
                 info = ydl.extract_info(source.url, download=True)
         except yt_dlp.utils.DownloadError as error:
-            reason, transient, network = explain_download_error(error)
+            reason, transient, network = explain_download_error(error, options.cookies_file)
             if transient and attempt < attempts:
                 logger.warning(
                     "%s: attempt %d/%d failed (%s); retrying", label, attempt, attempts, reason
