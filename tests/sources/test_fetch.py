@@ -270,8 +270,10 @@ def test_a_video_for_signed_in_visitors_downloads_with_the_browsers_cookies(
     )
     assert converted.read_bytes() == fetched.path.read_bytes() and name == url
     assert converted.name == fetched.file_name
-    # yt-dlp wrote its cookie jar back to a copy: the user's file is as they exported it.
+    # yt-dlp wrote its cookie jar back to a copy: the user's file is as they exported it, and no
+    # copy of it is left in the work folders.
     assert exported.read_bytes() == as_exported
+    assert not list(_STAGING[-1].rglob("cookies.txt"))
 
 
 def test_a_site_that_wants_a_signed_in_visitor_is_answered_with_the_setting():

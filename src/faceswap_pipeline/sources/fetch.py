@@ -375,15 +375,35 @@ def download_url(
 
     # Plugins are code loaded from the user's config folders: never.
     yt_dlp.globals.plugin_dirs.value = []
-    label = f"{person}: {source.url}"
-    template = str(staging_dir / "download.%(ext)s")
-    attempts = options.retries + 1
     # yt-dlp writes its cookie jar back to the file when it closes: it gets a copy, the user's
     # file stays as exported.
     cookies = None
     if options.cookies_file is not None:
         cookies = staging_dir / "cookies.txt"
         shutil.copyfile(Path(options.cookies_file).expanduser(), cookies)
+    try:
+        return _download_with_retries(source, staging_dir, options, cookies, person=person)
+    finally:
+        # A copy of the user's sign-in is never left behind, whatever the download did (a killed
+        # run's is swept with its work folder by the next run).
+        if cookies is not None:
+            cookies.unlink(missing_ok=True)
+
+
+def _download_with_retries(
+    source: VideoSource,
+    staging_dir: Path,
+    options: DownloadOptions,
+    cookies: Path | None,
+    *,
+    person: str,
+) -> tuple[Path, str]:
+    """``download_url``'s attempts, with the cookies file yt-dlp may read and write."""
+    import yt_dlp
+
+    label = f"{person}: {source.url}"
+    template = str(staging_dir / "download.%(ext)s")
+    attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
         ydl_options = ytdlp_options(options, template, _ProgressLogger(label), cookies)
         ydl_options["match_filter"] = _refuse_all_but_one_recorded_video(source.url, person)
