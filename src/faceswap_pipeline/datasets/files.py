@@ -137,6 +137,8 @@ class VideoFolderDataset(AbstractDataset[dict[str, Path], dict[str, Path]]):
                 f"VideoFolderDataset({self._path}) saves a dict of name -> path, got"
                 f" {type(data).__name__}"
             )
+        if not data:  # nothing to place (the conversion fetched no URL): no empty folder
+            return
         self._path.mkdir(parents=True, exist_ok=True)
         remove_stale_partials(self._path)
         for name, source in data.items():

@@ -9,7 +9,7 @@ from faceswap_pipeline.sources.fetch import (
     fetch_source,
     sha256_of,
 )
-from faceswap_pipeline.sources.resolve import resolve_video
+from faceswap_pipeline.sources.resolve import names_a_url, resolve_video
 
 __all__ = [
     "DownloadOptions",
@@ -17,6 +17,7 @@ __all__ = [
     "SourceError",
     "VideoSource",
     "fetch_source",
+    "names_a_url",
     "resolve_video",
     "sha256_of",
 ]

@@ -8,6 +8,11 @@ from faceswap_pipeline.errors import BadInputError, MissingInputError
 from faceswap_pipeline.sources.fetch import DownloadOptions, SourceError, VideoSource, fetch_source
 
 
+def names_a_url(video: str) -> bool:
+    """Whether a configured video (`conversion.video`) is a URL rather than a local path."""
+    return "://" in video
+
+
 def resolve_video(
     video: str | None,
     raw_videos: dict[str, Path],
@@ -15,6 +20,7 @@ def resolve_video(
     *,
     person: str,
     parameter: str = "conversion.video",
+    fetched: dict[str, Path] | None = None,
     download: DownloadOptions | None = None,
 ) -> tuple[Path, str]:
     """The local video to work on and how to name it.
@@ -25,8 +31,10 @@ def resolve_video(
         staging: the folder a URL is downloaded into (the caller removes it afterwards).
         person: the person whose raw videos these are, for messages (`person_a`).
         parameter: the parameter that named `video`, for messages.
-        download: how a URL is downloaded (ingestion's `download` parameters: its cookies too);
-            None: the defaults.
+        fetched: `{name: path}` of the videos URLs were fetched into already (the conversion's
+            `conversion_raw_videos`): a URL found there is not downloaded again.
+        download: how a URL not fetched yet is downloaded (ingestion's `download` parameters:
+            its cookies too); None: the defaults.
 
     Returns:
         `(path, name)`: the local file, and the raw video's name, the path or the URL as given.
@@ -44,16 +52,21 @@ def resolve_video(
             )
         name = sorted(raw_videos)[0]
         return Path(raw_videos[name]), name
-    if "://" not in video:
+    if not names_a_url(video):
         path = Path(video).expanduser()
         if not path.is_file():
             raise MissingInputError(
                 f"{parameter} {video} does not exist; give a video file or an http(s) URL"
             )
         return path, video
+    source = VideoSource(url=video)
+    wanted = Path(source.file_name()).stem  # its suffix is the download's
+    for name, path in (fetched or {}).items():
+        if Path(name).stem == wanted:
+            return Path(path), video
     try:
-        fetched = fetch_source(
-            VideoSource(url=video),
+        fetched_now = fetch_source(
+            source,
             {},
             {},
             download or DownloadOptions(),
@@ -65,5 +78,5 @@ def resolve_video(
         raise SourceError(f"{parameter}: {error}{hint}", network=error.network) from error
     # Under the name ingestion would give it (the progress lines name the file), not yt-dlp's
     # `download.mp4`.
-    named = fetched.path.rename(fetched.path.with_name(fetched.file_name))
+    named = fetched_now.path.rename(fetched_now.path.with_name(fetched_now.file_name))
     return named, video

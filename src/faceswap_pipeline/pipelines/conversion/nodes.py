@@ -142,6 +142,41 @@ def _log_summary(report: pd.DataFrame, source_name: str, person: str) -> None:
         )
 
 
+# A `conversion.video` URL that found no network: what to do instead.
+OFFLINE_HINT = "To run without a network, set conversion.video to a local video file"
+
+
+def fetch_conversion_video(
+    existing_videos: dict[str, Path],
+    conversion: dict[str, Any],
+    download: dict[str, Any],
+    staging: Path,
+) -> dict[str, Path]:
+    """A `conversion.video` given by URL, made local once, with ingestion's downloader and its
+    `download` settings (cookies too): kept in its own raw folder, where the conversion and the
+    evaluation read it and a re-run finds it (a URL is downloaded once, not at every run).
+
+    Args:
+        existing_videos: `{file name: path}` already fetched (`conversion.existing_raw_videos`).
+        conversion: the `conversion` parameters; a local path or none: nothing to fetch.
+        download: ingestion's `download` parameters.
+        staging: the work folder beside the raw folder that the download is made in.
+
+    Returns:
+        `{file name: staged or existing path}` for the folder (`conversion_raw_videos`): the URL's
+        video, or nothing.
+    """
+    from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
+    from faceswap_pipeline.sources import names_a_url
+
+    video = parse_params(conversion).video
+    if video is None or not names_a_url(video):
+        return {}
+    source = {"name": "conversion.video", "sources": [{"url": video}]}
+    videos, _ = fetch_videos(existing_videos, source, download, staging, offline_hint=OFFLINE_HINT)
+    return videos
+
+
 def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it reads
     swap_model: Any,
     person_a_identity: pd.DataFrame,
@@ -152,7 +187,7 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
     alignment_margin: float,
     staging: Path,
     mlflow_run_id: str | None = None,
-    download: dict[str, Any] | None = None,
+    conversion_videos: dict[str, Path] | None = None,
 ) -> tuple[Path, pd.DataFrame]:
     """Swap the source person's face in a video into the other person's, keeping its time stamps
     and sound.
@@ -169,14 +204,14 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
             and the output being written live there, never in the system's temporary folder.
         mlflow_run_id: the MLflow run making the video (`conversion_mlflow_run_id`), recorded in
             its provenance tags; None without one.
-        download: ingestion's `download` parameters, for a `conversion.video` given by URL (its
-            cookies too); None: the defaults.
+        conversion_videos: the videos `conversion.video` URLs were fetched into
+            (`conversion_raw_videos`, by `fetch_conversion_video`); a URL not there is downloaded
+            here with the default download settings.
 
     Returns:
         The converted video (a finished file, moved into place by the `swapped_video` dataset) and
         the per-frame report (`swapping.video.REPORT_COLUMNS`).
     """
-    from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
     from faceswap_pipeline.sources import resolve_video
     from faceswap_pipeline.swapping import video as swapping
 
@@ -193,11 +228,7 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
     output = _temporary_file(staging, ".mp4")
     try:
         video, source_name = resolve_video(
-            params.video,
-            raw_videos,
-            work,
-            person=person,
-            download=parse_download_options(download or {}),
+            params.video, raw_videos, work, person=person, fetched=conversion_videos
         )
         tags = swapping.provenance_tags(
             swap_model,

@@ -6,6 +6,7 @@ from kedro.pipeline import Node, Pipeline
 from faceswap_pipeline.pipelines.conversion.nodes import (
     convert_photos,
     convert_video,
+    fetch_conversion_video,
     make_preview_gif,
     summarise_conversion,
 )
@@ -14,6 +15,17 @@ from faceswap_pipeline.pipelines.conversion.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
+            Node(
+                fetch_conversion_video,
+                inputs=[
+                    "conversion.existing_raw_videos",
+                    "params:conversion",
+                    "params:download",
+                    "conversion.fetch_staging",
+                ],
+                outputs="conversion_raw_videos",
+                name="fetch_conversion_video",
+            ),
             Node(
                 convert_video,
                 inputs=[
@@ -26,7 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:face_extraction.margin",
                     "conversion_staging",
                     "conversion_mlflow_run_id",
-                    "params:download",
+                    "conversion_raw_videos",
                 ],
                 outputs=["swapped_video", "conversion_report"],
                 name="convert_video",

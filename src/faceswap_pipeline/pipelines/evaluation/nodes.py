@@ -101,10 +101,12 @@ def _source_video(
     source_person: str,
     work: Path,
     download: dict[str, Any] | None,
+    conversion_videos: dict[str, Path] | None,
 ) -> tuple[Path, str]:
     """The video the conversion read and its name: one of the source person's raw videos when the
-    swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL is
-    fetched again into `work`, with the `download` parameters)."""
+    swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL from
+    the conversion's fetched videos, or fetched again into `work` with the `download` parameters
+    when it is not there)."""
     from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
     from faceswap_pipeline.sources import resolve_video
 
@@ -116,6 +118,7 @@ def _source_video(
         raw_videos,
         work,
         person=source_person,
+        fetched=conversion_videos,
         download=parse_download_options(download or {}),
     )
 
@@ -143,6 +146,7 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
     evaluation: dict[str, Any],
     staging: Path,
     download: dict[str, Any] | None = None,
+    conversion_videos: dict[str, Path] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Measure every frame of the swapped video against the same frame of its source, in one stream.
 
@@ -160,6 +164,8 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
         staging: the hidden work folder beside the reports (`evaluation_staging`), where a source
             given by URL is fetched again for the comparison (removed afterwards).
         download: ingestion's `download` parameters, for that fetch; None: the defaults.
+        conversion_videos: the videos the conversion fetched its URLs into
+            (`conversion_raw_videos`): a source found there is not fetched again.
 
     Returns:
         `(evaluation_frames, evaluation_report_frames)`: the per-frame table
@@ -183,7 +189,7 @@ def evaluate_swapped_video(  # noqa: PLR0913  # a Kedro node: one argument per d
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}evaluate-", dir=staging))
     try:
         source, source_name = _source_video(
-            provenance, raw_videos, conversion, source_person, work, download
+            provenance, raw_videos, conversion, source_person, work, download, conversion_videos
         )
         side_by_side = _is_side_by_side(source, Path(swapped_video))
         layout = ", side by side" if side_by_side else ""

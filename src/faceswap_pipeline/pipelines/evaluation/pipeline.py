@@ -33,6 +33,7 @@ def _measurement_nodes() -> list[Node]:
                 "params:evaluation",
                 "evaluation_staging",
                 "params:download",
+                "conversion_raw_videos",
             ],
             outputs=["evaluation_frames", "evaluation_report_frames"],
             name="evaluate_swapped_video",
