@@ -13,19 +13,8 @@ from faceswap_pipeline.pipelines.conversion.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    return _fetch_pipeline() + Pipeline(
         [
-            Node(
-                fetch_conversion_video,
-                inputs=[
-                    "conversion.existing_raw_videos",
-                    "params:conversion",
-                    "params:download",
-                    "conversion.fetch_staging",
-                ],
-                outputs="conversion_raw_videos",
-                name="fetch_conversion_video",
-            ),
             Node(
                 convert_video,
                 inputs=[
@@ -68,4 +57,31 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="convert_photos",
             ),
         ]
+    )
+
+
+def _fetch_pipeline() -> Pipeline:
+    """A `conversion.video` URL fetched once, as ingestion fetches a person's videos: in the
+    `conversion` namespace, its datasets come from the same `{person}` catalog patterns
+    (`data/01_raw/videos/conversion/`), and `conversion_raw_videos` is what the stages read."""
+    template = Pipeline(
+        [
+            Node(
+                fetch_conversion_video,
+                inputs=[
+                    "existing_raw_videos",
+                    "params:conversion",
+                    "params:download",
+                    "fetch_staging",
+                ],
+                outputs="raw_videos",
+                name="fetch_conversion_video",
+            )
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace="conversion",
+        parameters={"params:conversion": "params:conversion", "params:download": "params:download"},
+        outputs={"raw_videos": "conversion_raw_videos"},
     )
