@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 from deno import find_deno_bin
 
@@ -74,9 +76,6 @@ def streamed(tmp_path_factory, shared_videos: Path):
     manifest (`manifest.mpd`) and an HLS playlist (`master.m3u8`, its sound an alternative audio
     rendition), as YouTube and most sites serve anything above 360p; a vertical video in three
     sizes (`vertical/manifest.mpd`); a live stream's playlist (`live.m3u8`)."""
-    import subprocess
-
-    import imageio_ffmpeg
 
     def ffmpeg(*arguments: str) -> None:
         subprocess.run(
