@@ -163,15 +163,17 @@ def test_direct_link_downloads_through_ytdlp(served, shared_videos):
     assert fetched.file_name.startswith("single_d18-") and fetched.file_name.endswith(".mp4")
 
 
-def test_url_already_fetched_is_not_fetched_again(served, tmp_path):
+def test_url_already_fetched_is_not_fetched_again(served, tmp_path, caplog):
     source = VideoSource(url=f"{served.url}/no_audio_d0.mp4")
     first = _fetch(source)
     placed = tmp_path / first.file_name
     first.path.rename(placed)
     before = served.requests[f"/{'no_audio_d0.mp4'}"]
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
     second = _fetch(source, existing={first.file_name: placed})
     assert second.reused and second.path == placed
     assert served.requests["/no_audio_d0.mp4"] == before
+    assert f"already fetched as {first.file_name} (same URL); not fetching again" in caplog.text
 
 
 def test_checksum_finds_a_file_whatever_its_name(served, tmp_path, shared_videos):

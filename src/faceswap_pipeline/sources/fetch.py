@@ -511,14 +511,15 @@ def fetch_source(
     """
     wanted_name = source.file_name()
 
-    def reuse(name: str) -> FetchedVideo:
+    def reuse(name: str, found_by: str = "checksum matches") -> FetchedVideo:
         path = existing[name]
         info = _probe_or_fail(path, source, person=person)
         logger.info(
-            "%s: %s already fetched as %s (checksum matches); not fetching again",
+            "%s: %s already fetched as %s (%s); not fetching again",
             person,
             source.location,
             name,
+            found_by,
         )
         title = source.title or Path(name).stem
         return FetchedVideo(source, name, path, title, existing_checksums[name], info, reused=True)
@@ -528,7 +529,7 @@ def fetch_source(
             if existing_checksums[name] == source.sha256.lower():
                 return reuse(name)
     if source.url is not None and source.sha256 is None and wanted_name in existing:
-        return reuse(wanted_name)
+        return reuse(wanted_name, found_by="same URL")
 
     staging_root.mkdir(parents=True, exist_ok=True)
     staging_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}fetch-", dir=staging_root))
