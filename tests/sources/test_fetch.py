@@ -148,7 +148,8 @@ def test_picture_and_sound_streamed_apart_are_merged_into_one_video(
     assert info.duration_s == pytest.approx(7.2, abs=0.05)
     source_rms = audio_rms(shared_videos / "single_d18.mp4")
     assert audio_rms(fetched.path) == pytest.approx(source_rms, rel=0.05)
-    # The log names each part as it comes, then the one video made of them.
+    # The log names each part as it comes, then the one video made of them, and warns of nothing.
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
     url = f"{streamed.url}/{manifest}"
     assert f"person_a: {url} (picture): downloaded" in caplog.text
     assert f"person_a: {url} (sound): downloaded" in caplog.text

@@ -222,6 +222,12 @@ class _YtDlpLogger:
         logger.debug("yt-dlp: %s", message)
 
     def warning(self, message: str) -> None:
+        # yt-dlp's note that a page is read by its generic extractor (any site it has no extractor
+        # of its own for: a page with a <video>, a DASH or HLS manifest) is how it works, not a
+        # problem the user could act on.
+        if "Falling back on generic information extractor" in message:
+            logger.debug("yt-dlp: %s", message)
+            return
         logger.warning("yt-dlp: %s", message)
 
     def error(self, message: str) -> None:
