@@ -157,7 +157,11 @@ def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
 
 
 def ytdlp_options(
-    options: DownloadOptions, output_template: str, progress_hook, cookies: Path | None = None
+    options: DownloadOptions,
+    output_template: str,
+    progress_hook,
+    cookies: Path | None = None,
+    match_filter=None,
 ) -> dict:
     """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
 
@@ -166,11 +170,14 @@ def ytdlp_options(
     so a vertical phone video comes at 720×1280 (a height cap took its 360×640), a landscape one at
     1280×720; the smallest above it when there is none.
     ``cookies``: a cookies.txt yt-dlp reads and, when it closes, writes back (give it a copy).
+    ``match_filter``: called with each video's information before its download; it may raise
+    (``_refuse_all_but_one_recorded_video``).
     """
     import imageio_ffmpeg
 
     return {
         **({"cookiefile": str(cookies)} if cookies is not None else {}),
+        **({"match_filter": match_filter} if match_filter is not None else {}),
         "format": "bv*+ba/b",
         # yt-dlp's `res` is a format's shorter side.
         "format_sort": [f"res:{options.max_height}"],
@@ -411,8 +418,13 @@ def _download_with_retries(
     template = str(staging_dir / "download.%(ext)s")
     attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
-        ydl_options = ytdlp_options(options, template, _ProgressLogger(label), cookies)
-        ydl_options["match_filter"] = _refuse_all_but_one_recorded_video(source.url, person)
+        ydl_options = ytdlp_options(
+            options,
+            template,
+            _ProgressLogger(label),
+            cookies,
+            _refuse_all_but_one_recorded_video(source.url, person),
+        )
         try:
             with yt_dlp.YoutubeDL(ydl_options) as ydl:
                 info = ydl.extract_info(source.url, download=True)
