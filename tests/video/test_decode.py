@@ -4,9 +4,11 @@ pixels, interlaced video, and the clips made into a phone's (stored sideways, fi
 from __future__ import annotations
 
 import copy as copy_module
+import subprocess
 from pathlib import Path
 
 import av
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -213,3 +215,30 @@ def test_an_interlaced_clip_is_read_deinterlaced_as_a_player_shows_it(shared_vid
     # From a seek, the same pictures.
     later = list(iter_frames(clip, start_s=1.0))
     assert later[0].index == 13 and np.array_equal(later[0].rgb, frames[13].rgb)
+
+
+def test_a_clip_cut_without_re_encoding_is_read_from_its_cut(shared_videos, tmp_path, caplog):
+    # `ffmpeg -ss 10 -c copy` (and a section yt-dlp downloads) keeps d6 from the keyframe before
+    # 10 s, with an edit list that hides what comes before the cut: those frames were counted (the
+    # first 1.7 s before the clip's start), and their absence read as a truncated file.
+    clip = tmp_path / "cut.mp4"
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    source = shared_videos / "person_a_d6.mp4"
+    cut = ["-ss", "10", "-i", str(source), "-t", "2", "-c", "copy", str(clip)]
+    subprocess.run([ffmpeg, "-loglevel", "error", *cut], check=True)
+    with av.open(str(clip)) as container:
+        hidden = sum(packet.is_discard for packet in container.demux(video=0))
+    assert hidden > 0
+    info = probe_video(clip)
+    report = DecodeReport()
+    frames = list(iter_frames(clip, report=report))
+    assert not report.damaged and "truncated" not in caplog.text
+    assert info.frame_count == len(frames) >= 60
+    assert info.first_frame_time_s == 0.0 == frames[0].time_s
+    assert [frame.index for frame in frames] == list(range(len(frames)))
+    # The clip's first second is d6's eleventh, picture for picture.
+    original = list(iter_frames(source, start_s=10, end_s=11))
+    assert len(original) == 30
+    for frame, source_frame in zip(frames, original, strict=False):
+        assert frame.time_s + 10 == pytest.approx(source_frame.time_s)
+        assert np.array_equal(frame.rgb, source_frame.rgb)

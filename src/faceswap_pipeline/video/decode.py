@@ -130,6 +130,22 @@ def _progressive(
         yield from deinterlacer.push(None)
 
 
+class _ShownPackets:
+    """A stream's packets, counting those its container hides (``hidden``): a file cut without
+    re-encoding (``ffmpeg -ss ... -c copy``, a section yt-dlp downloads) starts at the keyframe
+    before its cut, with an edit list that hides the frames before it. The decoder decodes them
+    (the frames after need them) and shows none; the container's frame count lists them."""
+
+    def __init__(self, packets: Iterator[av.Packet]):
+        self._packets = packets
+        self.hidden = 0
+
+    def __iter__(self) -> Iterator[av.Packet]:
+        for packet in self._packets:
+            self.hidden += packet.is_discard
+            yield packet
+
+
 def _validate_window(start_s: float | None, end_s: float | None, sample_fps: float | None) -> None:
     if start_s is not None and (not math.isfinite(start_s) or start_s < 0):
         raise ValueError(f"start_s must be a time >= 0 in seconds, got {start_s}")
@@ -191,7 +207,8 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
             )
         next_sample_time = start_s or 0.0
         sample_interval = 1.0 / sample_fps if sample_fps else 0.0
-        frames = _progressive(container.decode(stream), stream)
+        packets = _ShownPackets(container.demux(stream))
+        frames = _progressive((frame for packet in packets for frame in packet.decode()), stream)
         index = -1
         last_index_by_time = None
         while True:
@@ -241,8 +258,9 @@ def iter_frames(  # noqa: PLR0915  # one generator: the container must stay open
             report.frames_yielded += 1
             yield VideoFrame(index=index, time_s=time_s, rgb=np.ascontiguousarray(rgb))
         # A file cut short with its index intact decodes without an error but stops early: compare
-        # the frames decoded with the frames the container's index lists (whole-file reads only).
-        listed = stream.frames or 0
+        # the frames decoded with the frames the container's index lists (whole-file reads only),
+        # less those an edit list hides.
+        listed = (stream.frames or 0) - packets.hidden
         if (
             not report.damaged
             and not start_s

@@ -56,7 +56,8 @@ class VideoInfo:
 
     Attributes:
         duration_s: the container's duration in seconds (the longest stream).
-        frame_count: video packets with a time stamp (one per frame for the codecs we read).
+        frame_count: video packets with a time stamp that are shown (one per frame for the codecs
+            we read).
         avg_fps: frame_count / duration_s.
         nominal_fps: the rate the stream declares (PyAV's ``guessed_rate``).
         variable_frame_rate: frame intervals irregular, or avg_fps away from nominal_fps.
@@ -171,7 +172,10 @@ def probe_video(path: str | Path) -> VideoInfo:
         pts: list[int] = []
         try:
             for packet in container.demux(stream):
-                if packet.pts is not None:
+                # A file cut without re-encoding (`ffmpeg -ss ... -c copy`, a downloaded section)
+                # starts at the keyframe before the cut, with an edit list that hides the frames
+                # before it: players, and the decoder, never show those.
+                if packet.pts is not None and not packet.is_discard:
                     pts.append(packet.pts)
         except av.error.FFmpegError as error:
             logger.warning(
