@@ -3,6 +3,8 @@ misbehave."""
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -56,12 +58,54 @@ class _Handler(SimpleHTTPRequestHandler):
             except (BrokenPipeError, ConnectionResetError):
                 pass
             return
-        super().do_GET()
+        if self.path.startswith("/noseek/"):
+            # The whole file from its start whatever part is asked for (as this server once did).
+            self.path = self.path.removeprefix("/noseek")
+            super().do_GET()
+            return
+        wanted = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
+        target = Path(self.translate_path(self.path))
+        if wanted is None or not target.is_file():
+            super().do_GET()
+            return
+        self._send_part(target, int(wanted[1]), int(wanted[2]) if wanted[2] else None)
+
+    def _send_part(self, target: Path, first: int, last: int | None) -> None:
+        """Answer a ``Range: bytes=first-[last]`` request as web servers do (HTTP 206), counting
+        the bytes that went out (``bytes_sent``) until the client hangs up."""
+        size = target.stat().st_size
+        last = size - 1 if last is None else min(last, size - 1)
+        if first >= size:
+            self.send_error(416, "range not satisfiable")
+            return
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(target)))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{size}")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.end_headers()
+        with target.open("rb") as stream:
+            stream.seek(first)
+            left = last - first + 1
+            try:
+                while left > 0:
+                    chunk = stream.read(min(left, 1 << 16))
+                    self.wfile.write(chunk)
+                    self.server.bytes_sent[self.path] += len(chunk)
+                    left -= len(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
 
 class _MediaServer(ThreadingHTTPServer):
     daemon_threads = True
     requests: Counter
+    bytes_sent: Counter
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that has what it wanted hangs up mid-file (ffmpeg, seeking): not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class MediaServer:
@@ -70,12 +114,15 @@ class MediaServer:
     ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length;
     ``/slow/<name>`` trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then
     nothing; ``/members/<name>`` serves it only with the cookie ``member=yes`` (else HTTP 403).
+    A part of a file is served when asked for (``Range``, as ffmpeg seeks), except under
+    ``/noseek/<name>``, which sends the whole file every time.
     """
 
     def __init__(self, directory: Path):
         handler = partial(_Handler, directory=str(directory))
         self._server = _MediaServer(("127.0.0.1", 0), handler)
         self._server.requests = Counter()
+        self._server.bytes_sent = Counter()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -85,6 +132,11 @@ class MediaServer:
     @property
     def requests(self) -> Counter:
         return self._server.requests
+
+    @property
+    def bytes_sent(self) -> Counter:
+        """Bytes of parts of files sent (``Range`` requests), by path."""
+        return self._server.bytes_sent
 
     def __enter__(self) -> MediaServer:
         self._thread.start()

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import imageio_ffmpeg
+import numpy as np
 import pytest
 from deno import find_deno_bin
 
@@ -21,6 +22,7 @@ from faceswap_pipeline.sources import (
     resolve_video,
 )
 from faceswap_pipeline.sources.fetch import explain_download_error, ytdlp_options
+from faceswap_pipeline.video.decode import iter_frames
 from tests.helpers.audio_tracks import audio_rms
 from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
@@ -30,10 +32,11 @@ FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, shared_videos: Path):
-    """A server over the shared clips, a text file posing as .mp4, an HTML page without video and
+    """A server over the shared clips (parts of them when asked, as ffmpeg seeks), a text file
+    posing as .mp4, an HTML page without video and
     one with two clips (and one that leads to it)."""
     folder = tmp_path_factory.mktemp("www")
-    for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4"):
+    for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4", "person_a_d6.mp4"):
         (folder / name).symlink_to(shared_videos / name)
     (folder / "notes.mp4").write_text("this is not a video\n" * 50)
     (folder / "page.html").write_text("<html><body><p>no video here</p></body></html>")
@@ -154,6 +157,115 @@ def test_picture_and_sound_streamed_apart_are_merged_into_one_video(
     assert f"person_a: {url} (picture): downloaded" in caplog.text
     assert f"person_a: {url} (sound): downloaded" in caplog.text
     assert f"person_a: fetched {url}" in caplog.text
+
+
+def test_only_the_seconds_a_source_uses_are_downloaded(served, shared_videos, caplog):
+    """Seconds 10–12 of d6 (33.6 s): a section of the video, its first frame d6's at 10 s, picture
+    for picture (cut without re-encoding), its sound with it, named by the seconds it holds."""
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
+    url = f"{served.url}/person_a_d6.mp4"
+    fetched = _fetch(VideoSource(url=url, start=10, end=12))
+    assert fetched.section == (10.0, 12.0)
+    assert fetched.file_name.startswith("person_a_d6-") and fetched.file_name.endswith(
+        "-10s-12s.mp4"
+    )
+    # To the packet after the end, which face extraction's window leaves out.
+    assert 2.0 <= fetched.info.duration_s < 2.3
+    assert fetched.info.audio_codec == "aac" and fetched.info.first_frame_time_s == 0.0
+    whole = shared_videos / "person_a_d6.mp4"
+    assert fetched.path.stat().st_size < 0.2 * whole.stat().st_size
+    original = list(iter_frames(whole, start_s=10, end_s=12))
+    cut = list(iter_frames(fetched.path, end_s=2))
+    assert len(cut) == len(original) == 60
+    for frame, source_frame in zip(cut, original, strict=True):
+        assert np.array_equal(frame.rgb, source_frame.rgb)
+    assert f"person_a: {url} (seconds 10–12): downloaded" in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("manifest", ["manifest.mpd", "master.m3u8"])
+def test_a_section_of_picture_and_sound_streamed_apart(streamed, shared_videos, manifest):
+    fetched = _fetch(VideoSource(url=f"{streamed.url}/{manifest}", start=2, end=5))
+    assert fetched.section == (2.0, 5.0)
+    assert 3.0 <= fetched.info.duration_s < 3.3
+    assert (fetched.info.video_codec, fetched.info.audio_codec) == ("h264", "aac")
+    first = next(iter_frames(fetched.path))
+    assert first.time_s == 0.0
+    at_2s = next(iter_frames(shared_videos / "single_d18.mp4", start_s=2))
+    assert np.array_equal(first.rgb, at_2s.rgb)
+
+
+def test_a_section_to_the_end_and_one_already_fetched(served, tmp_path, caplog):
+    source = VideoSource(url=f"{served.url}/single_d18.mp4", start=5)
+    first = _fetch(source)
+    assert first.section == (5.0, None) and first.file_name.endswith("-5s-end.mp4")
+    assert first.info.duration_s == pytest.approx(7.2 - 5, abs=0.1)
+    placed = tmp_path / first.file_name
+    first.path.rename(placed)
+    before = served.requests["/single_d18.mp4"]
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
+    again = _fetch(source, existing={first.file_name: placed})
+    assert again.reused and again.path == placed and again.section == (5.0, None)
+    assert served.requests["/single_d18.mp4"] == before
+    assert f"already fetched as {first.file_name} (same URL)" in caplog.text
+    # Other seconds of the same video are another file.
+    assert VideoSource(url=source.url, start=4).file_name(section=(4.0, None)) != first.file_name
+
+
+def test_a_whole_video_already_fetched_serves_any_of_its_seconds(served, tmp_path):
+    """Downloaded whole before (before sections were, or where one could not be cut): no
+    download, and face extraction takes the seconds out of it."""
+    whole = _fetch(VideoSource(url=f"{served.url}/single_d18.mp4"))
+    placed = tmp_path / whole.file_name
+    whole.path.rename(placed)
+    before = served.requests["/single_d18.mp4"]
+    part = _fetch(
+        VideoSource(url=f"{served.url}/single_d18.mp4", start=2, end=4),
+        existing={whole.file_name: placed},
+    )
+    assert part.reused and part.path == placed and part.section is None
+    assert served.requests["/single_d18.mp4"] == before
+
+
+def test_a_server_that_cannot_send_part_of_a_file_gives_all_of_it(served, caplog):
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
+    url = f"{served.url}/noseek/person_a_d6.mp4"
+    fetched = _fetch(VideoSource(url=url, start=10, end=12))
+    assert fetched.section is None and fetched.info.frame_count == 1008
+    assert not fetched.file_name.endswith("s.mp4")
+    assert (
+        f"person_a: {url}: could not download only seconds 10–12 (the server sent no part of the"
+        " video ffmpeg could cut); downloading all of it, of which face extraction uses those"
+    ) in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_start_past_the_video_s_end_is_refused_before_its_download(streamed):
+    url = f"{streamed.url}/master.m3u8"
+    segments_before = streamed.requests["/hls_0_000.ts"]
+    with pytest.raises(SourceError) as refused:
+        _fetch(VideoSource(url=url, start=30))
+    assert (
+        str(refused.value) == f"person_a: start 30.0s of {url} is past its end (7.0s); fix `start`"
+    )
+    assert streamed.requests["/hls_0_000.ts"] == segments_before
+
+
+@pytest.mark.parametrize(
+    ("fields", "section"),
+    [
+        ({"url": "https://example.com/a.mp4", "start": 60, "end": 90}, (60.0, 90.0)),
+        ({"url": "https://example.com/a.mp4", "end": 90}, (0.0, 90.0)),
+        ({"url": "https://example.com/a.mp4", "start": 60}, (60.0, None)),
+        ({"url": "https://example.com/a.mp4", "start": 0}, None),
+        ({"url": "https://example.com/a.mp4"}, None),
+        # The checksum is the whole file's: a cut never matches it.
+        ({"url": "https://example.com/a.mp4", "start": 60, "sha256": "a" * 64}, None),
+        ({"path": "a.mp4", "start": 60}, None),
+    ],
+)
+def test_which_sources_download_a_section(fields, section):
+    assert VideoSource(**fields).section == section
 
 
 def test_direct_link_downloads_through_ytdlp(served, shared_videos):

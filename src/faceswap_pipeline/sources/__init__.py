@@ -8,6 +8,7 @@ from faceswap_pipeline.sources.fetch import (
     VideoSource,
     fetch_source,
     sha256_of,
+    start_past_the_end,
 )
 from faceswap_pipeline.sources.resolve import names_a_url, resolve_video
 
@@ -20,4 +21,5 @@ __all__ = [
     "names_a_url",
     "resolve_video",
     "sha256_of",
+    "start_past_the_end",
 ]

@@ -9,6 +9,7 @@ accepted, because yt-dlp "downloads" a text file named ``.mp4`` without complain
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -52,6 +53,7 @@ class VideoSource(BaseModel):
         url: a URL yt-dlp understands (YouTube, 1,000+ sites, or a direct link to a video file).
         path: a local video file (instead of ``url``).
         start: first second to use (face extraction honours it); ``None`` = from the start.
+            A URL's video is downloaded from there only (``section``).
         end: last second to use; ``None`` = to the end.
         fps: frames per second that face extraction samples; ``None`` = every frame.
         sha256: the expected checksum: a file with it already in the folder is used without
@@ -90,9 +92,27 @@ class VideoSource(BaseModel):
         """The URL or the path, as configured."""
         return self.url if self.url is not None else str(self.path)
 
-    def file_name(self, suffix: str = ".mp4") -> str:
+    @property
+    def section(self) -> tuple[float, float | None] | None:
+        """The seconds of a URL's video to download, ``(start, end)`` (``end`` ``None``: to its
+        end), when only part of it is used; ``None``: all of it.
+
+        Only what face extraction reads is downloaded: a minute of an hour's interview costs a
+        minute's download. Not with a ``sha256``: that is the whole file's checksum (a cut section
+        never matches it, and offline the whole file copied into the folder is found by it).
+        """
+        if self.url is None or self.sha256 is not None:
+            return None
+        if not self.start and self.end is None:
+            return None
+        return (self.start or 0.0, self.end)
+
+    def file_name(
+        self, suffix: str = ".mp4", section: tuple[float, float | None] | None = None
+    ) -> str:
         """The name this source gets in the raw video folder: a readable stem plus a hash of the
-        location.
+        location, and the seconds it holds when it is a ``section`` of the video
+        (``<stem>-<hash>-120s-180s.mp4``; ``-120s-end``: to the video's end).
 
         Made from the configured location only (never from a downloaded title), so the same source
         always maps to the same file and nothing it says can steer where the file goes. A YouTube
@@ -105,7 +125,16 @@ class VideoSource(BaseModel):
             stem = Path(address.path).stem
             if stem == "watch":
                 stem = parse_qs(address.query).get("v", [stem])[0]
-        return f"{safe_stem(stem, fallback='video')}-{short_hash(self.location)}{suffix}"
+        held = ""
+        if section is not None:
+            start, end = section
+            held = f"-{_seconds(start)}s-" + ("end" if end is None else f"{_seconds(end)}s")
+        return f"{safe_stem(stem, fallback='video')}-{short_hash(self.location)}{held}{suffix}"
+
+
+def _seconds(value: float) -> str:
+    """``120.0`` → ``120``, ``12.5`` → ``12.5``: seconds as a file name shows them."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 class DownloadOptions(BaseModel):
@@ -136,7 +165,11 @@ class DownloadOptions(BaseModel):
 @dataclass(frozen=True)
 class FetchedVideo:
     """A source made local: ``path`` is a staged file (to be moved into the folder) or one already
-    there."""
+    there.
+
+    ``section``: the source video's seconds the file holds, ``(start, end)`` (``end`` ``None``: to
+    its end), its first frame being the video's at ``start``; ``None``: the whole video.
+    """
 
     source: VideoSource
     file_name: str
@@ -145,6 +178,7 @@ class FetchedVideo:
     sha256: str
     info: VideoInfo
     reused: bool
+    section: tuple[float, float | None] | None = None
 
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -162,6 +196,7 @@ def ytdlp_options(
     progress_hook,
     cookies: Path | None = None,
     match_filter=None,
+    section: tuple[float, float | None] | None = None,
 ) -> dict:
     """The complete yt-dlp option dict: an allow-list, nothing passed through from configuration.
 
@@ -171,13 +206,23 @@ def ytdlp_options(
     1280×720; the smallest above it when there is none.
     ``cookies``: a cookies.txt yt-dlp reads and, when it closes, writes back (give it a copy).
     ``match_filter``: called with each video's information before its download; it may raise
-    (``_refuse_all_but_one_recorded_video``).
+    (``_refuse_before_download``).
+    ``section``: only these seconds, ``(start, end)`` (``end`` ``None``: to the end), cut by ffmpeg
+    as it downloads without re-encoding (from the keyframe before ``start``, with an edit list
+    that hides what comes before it: the file's first frame, at 0 s, is the video's at
+    ``start``); run it inside ``_ffmpeg_found_for_sections``.
     """
     import imageio_ffmpeg
+    from yt_dlp.utils import download_range_func
 
+    ranges = None
+    if section is not None:
+        start, end = section
+        ranges = download_range_func(None, [(start, math.inf if end is None else end)])
     return {
         **({"cookiefile": str(cookies)} if cookies is not None else {}),
         **({"match_filter": match_filter} if match_filter is not None else {}),
+        **({"download_ranges": ranges} if ranges is not None else {}),
         "format": "bv*+ba/b",
         # yt-dlp's `res` is a format's shorter side.
         "format_sort": [f"res:{options.max_height}"],
@@ -370,15 +415,16 @@ def _cookies_hint(cookies_file: str | None) -> str:
 
 def download_url(
     source: VideoSource, staging_dir: Path, options: DownloadOptions, *, person: str
-) -> tuple[Path, str]:
-    """Download one URL with yt-dlp into ``staging_dir``.
+) -> tuple[Path, str, tuple[float, float | None] | None]:
+    """Download one URL with yt-dlp into ``staging_dir``: only ``source.section`` when it has one.
 
     Retries a bounded number of times (``options.retries``, with backoff) when the failure may be
     transient (refused or timed-out connection, HTTP 5xx); a 404 or a page without video fails at
-    once.
+    once. A section that cannot be cut as it downloads (a format ffmpeg cannot seek in, a server
+    that does not serve parts of a file) is downloaded whole instead, which the log says.
 
     Returns:
-        The downloaded file and its title.
+        The downloaded file, its title, and the section it holds (``None``: the whole video).
 
     Raises:
         SourceError: naming the person and the URL.
@@ -395,12 +441,62 @@ def download_url(
         cookies = staging_dir / "cookies.txt"
         shutil.copyfile(Path(options.cookies_file).expanduser(), cookies)
     try:
-        return _download_with_retries(source, staging_dir, options, cookies, person=person)
+        section = source.section
+        if section is not None:
+            try:
+                path, title = _download_with_retries(
+                    source, staging_dir, options, cookies, person=person, section=section
+                )
+                return path, title, section
+            except _SectionNotCut as error:
+                start, end = section
+                logger.info(
+                    "%s: %s: could not download only seconds %s–%s (%s); downloading all of it,"
+                    " of which face extraction uses those",
+                    person,
+                    source.url,
+                    _seconds(start),
+                    "its end" if end is None else _seconds(end),
+                    error,
+                )
+                for left in staging_dir.iterdir():  # the attempt's file, not the cookies
+                    if left != cookies and left.is_file():
+                        left.unlink()
+        path, title = _download_with_retries(source, staging_dir, options, cookies, person=person)
+        return path, title, None
     finally:
         # A copy of the user's sign-in is never left behind, whatever the download did (a killed
         # run's is swept with its work folder by the next run).
         if cookies is not None:
             cookies.unlink(missing_ok=True)
+
+
+class _SectionNotCut(Exception):
+    """A section of a video could not be downloaded on its own; the message says why."""
+
+
+@contextlib.contextmanager
+def _ffmpeg_found_for_sections():
+    """Let yt-dlp see the ffmpeg that cuts a section as it downloads.
+
+    yt-dlp asks whether ffmpeg is there with a check that looks on ``PATH`` only, whatever
+    ``ffmpeg_location`` says ("You have requested downloading the video partially, but ffmpeg is
+    not installed"); imageio-ffmpeg's binary is not on ``PATH``. yt-dlp's own command line sets
+    this context variable from ``--ffmpeg-location`` for that check; a yt-dlp without it makes
+    the section fall back to a whole download.
+    """
+    import imageio_ffmpeg
+    from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
+
+    location = getattr(FFmpegPostProcessor, "_ffmpeg_location", None)
+    if location is None:
+        yield
+        return
+    token = location.set(imageio_ffmpeg.get_ffmpeg_exe())
+    try:
+        yield
+    finally:
+        location.reset(token)
 
 
 def _download_with_retries(
@@ -410,11 +506,20 @@ def _download_with_retries(
     cookies: Path | None,
     *,
     person: str,
+    section: tuple[float, float | None] | None = None,
 ) -> tuple[Path, str]:
-    """``download_url``'s attempts, with the cookies file yt-dlp may read and write."""
+    """``download_url``'s attempts, with the cookies file yt-dlp may read and write.
+
+    Raises:
+        _SectionNotCut: ``section`` could not be downloaded on its own.
+        SourceError: the download failed.
+    """
     import yt_dlp
 
     label = f"{person}: {source.url}"
+    if section is not None:
+        start, end = section
+        label += f" (seconds {_seconds(start)}–{'end' if end is None else _seconds(end)})"
     template = str(staging_dir / "download.%(ext)s")
     attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
@@ -423,12 +528,19 @@ def _download_with_retries(
             template,
             _ProgressLogger(label),
             cookies,
-            _refuse_all_but_one_recorded_video(source.url, person),
+            _refuse_before_download(source, person),
+            section,
         )
         try:
-            with yt_dlp.YoutubeDL(ydl_options) as ydl:
+            with (
+                _ffmpeg_found_for_sections() if section else contextlib.nullcontext(),
+                yt_dlp.YoutubeDL(ydl_options) as ydl,
+            ):
                 info = ydl.extract_info(source.url, download=True)
         except yt_dlp.utils.DownloadError as error:
+            if section is not None and "partially" in str(error):
+                # "This format cannot be partially downloaded", or no ffmpeg found for it.
+                raise _SectionNotCut(_ytdlp_sentence(error)) from error
             reason, transient, network = explain_download_error(error, options.cookies_file)
             if transient and attempt < attempts:
                 logger.warning(
@@ -448,18 +560,44 @@ def _download_with_retries(
             raise SourceError(
                 f"{person}: yt-dlp reported {source.url} as downloaded but wrote no file"
             )
+        if section is not None:
+            _check_section_has_frames(path)
         return path, str(info.get("title") or Path(urlparse(source.url).path).stem)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _refuse_all_but_one_recorded_video(url: str, person: str):
-    """yt-dlp's ``match_filter`` for one source: it refuses a live stream, and the first video of
-    a playlist, before their download.
+def _ytdlp_sentence(error: Exception) -> str:
+    """yt-dlp's message without its ``ERROR:`` prefix and ``. Aborting`` tail."""
+    text = str(error).removeprefix("ERROR: ").strip()
+    return text.removesuffix(". Aborting").removesuffix(".")
+
+
+def _check_section_has_frames(path: Path) -> None:
+    """Raise ``_SectionNotCut`` when the cut file holds no picture.
+
+    ffmpeg seeks in a file on a server by asking for parts of it; a server that answers with the
+    whole file from its start, over and over, leaves ffmpeg an empty video, which yt-dlp reports
+    as downloaded.
+    """
+    try:
+        frames = probe_video(path).frame_count
+    except (NotAVideoError, FileNotFoundError):
+        frames = 0
+    if not frames:
+        raise _SectionNotCut("the server sent no part of the video ffmpeg could cut")
+
+
+def _refuse_before_download(source: VideoSource, person: str):
+    """yt-dlp's ``match_filter`` for one source: it refuses, before their download, a live stream,
+    the first video of a playlist, and a video that ends before the source's ``start``.
 
     A URL of several videos (a YouTube playlist or channel, a page of clips, or a page that leads
     to one) would be downloaded whole, each video over the last, into the one file a source makes;
-    a live stream would be downloaded for as long as it lasts.
+    a live stream would be downloaded for as long as it lasts; a ``start`` past the video's end
+    would leave nothing to use. (A site that does not say how long its video is has it checked
+    after the download, by ingestion.)
     """
+    url = source.url
 
     def refuse(info: dict, *, incomplete: bool) -> None:
         if info.get("is_live") or info.get("live_status") == "is_live":
@@ -468,6 +606,9 @@ def _refuse_all_but_one_recorded_video(url: str, person: str):
                 " lasts; give a recorded video (a stream's recording once it has ended)"
             )
         if info.get("playlist_index") is None and info.get("n_entries") is None:
+            duration = info.get("duration")
+            if source.start is not None and duration and source.start >= duration:
+                raise SourceError(start_past_the_end(person, source, duration))
             return None
         count = info.get("n_entries")
         playlist = info.get("playlist_webpage_url") or url
@@ -479,6 +620,14 @@ def _refuse_all_but_one_recorded_video(url: str, person: str):
         )
 
     return refuse
+
+
+def start_past_the_end(person: str, source: VideoSource, duration_s: float) -> str:
+    """The message for a source whose ``start`` lies at or past its video's end."""
+    return (
+        f"{person}: start {source.start}s of {source.location} is past its end "
+        f"({duration_s:.1f}s); fix `start`"
+    )
 
 
 def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:
@@ -510,9 +659,10 @@ def fetch_source(
     """Make one source local, reusing a file already in the person's folder when it is the same.
 
     Reuse rules: a file with the configured ``sha256`` (whatever its name); a local source whose
-        checksum
-    matches a file there; a URL whose file name (made from the URL) is there. Otherwise the source
-    is fetched into a fresh staging folder, checked to be a video, and its checksum compared.
+    checksum matches a file there; a URL whose file name (made from the URL, and the seconds of a
+    ``section``) is there, or the whole video's. Otherwise the source is fetched into a fresh
+    staging folder (a URL's ``section`` only, when it has one), checked to be a video, and its
+    checksum compared.
 
     Args:
         source: the configured source.
@@ -527,9 +677,12 @@ def fetch_source(
     Raises:
         SourceError: one sentence naming the person, the source and what to do.
     """
-    wanted_name = source.file_name()
 
-    def reuse(name: str, found_by: str = "checksum matches") -> FetchedVideo:
+    def reuse(
+        name: str,
+        found_by: str = "checksum matches",
+        section: tuple[float, float | None] | None = None,
+    ) -> FetchedVideo:
         path = existing[name]
         info = _probe_or_fail(path, source, person=person)
         logger.info(
@@ -540,20 +693,19 @@ def fetch_source(
             found_by,
         )
         title = source.title or Path(name).stem
-        return FetchedVideo(source, name, path, title, existing_checksums[name], info, reused=True)
+        checksum = existing_checksums[name]
+        return FetchedVideo(source, name, path, title, checksum, info, True, section)
 
-    if source.sha256 is not None:
-        for name in existing:
-            if existing_checksums[name] == source.sha256.lower():
-                return reuse(name)
-    if source.url is not None and source.sha256 is None and wanted_name in existing:
-        return reuse(wanted_name, found_by="same URL")
+    found = _already_there(source, existing, existing_checksums)
+    if found is not None:
+        return reuse(*found)
 
     staging_root.mkdir(parents=True, exist_ok=True)
     staging_dir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}fetch-", dir=staging_root))
+    section = None
     try:
         if source.url is not None:
-            staged, title = download_url(source, staging_dir, options, person=person)
+            staged, title, section = download_url(source, staging_dir, options, person=person)
         else:
             staged = stage_local_file(source, staging_dir, person=person)
             title = Path(str(source.path)).stem
@@ -576,12 +728,35 @@ def fetch_source(
     for name in existing:  # a local file already copied in under its own name
         if existing_checksums[name] == checksum:
             shutil.rmtree(staging_dir, ignore_errors=True)
-            return reuse(name)
-    name = source.file_name(staged.suffix.lower() or ".mp4")
+            return reuse(name, section=section)
+    name = source.file_name(staged.suffix.lower() or ".mp4", section)
     logger.info(
         "%s: fetched %s (%.1f MB) as %s", person, source.location, staged.stat().st_size / 1e6, name
     )
-    return FetchedVideo(source, name, staged, source.title or title, checksum, info, reused=False)
+    return FetchedVideo(source, name, staged, source.title or title, checksum, info, False, section)
+
+
+def _already_there(
+    source: VideoSource, existing: dict[str, Path], existing_checksums: dict[str, str]
+) -> tuple[str, str, tuple[float, float | None] | None] | None:
+    """The file of ``existing`` a source needs no fetch for: ``(name, how it was found, the
+    section it holds)``, or ``None``.
+
+    A file with the configured ``sha256``, whatever its name; else, for a URL, the file named
+    after its ``section``, then the whole video's (downloaded before sections were, or where one
+    could not be cut: face extraction uses the seconds asked for out of it).
+    """
+    if source.sha256 is not None:
+        for name in existing:
+            if existing_checksums[name] == source.sha256.lower():
+                return name, "checksum matches", None
+        return None
+    if source.url is None:
+        return None
+    for section in (source.section, None) if source.section is not None else (None,):
+        if source.file_name(section=section) in existing:
+            return source.file_name(section=section), "same URL", section
+    return None
 
 
 def _probe_or_fail(path: Path, source: VideoSource, *, person: str) -> VideoInfo:

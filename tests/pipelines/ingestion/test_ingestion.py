@@ -18,6 +18,8 @@ from faceswap_pipeline.datasets import ImageFolderDataset, StagingFolderDataset,
 from faceswap_pipeline.pipelines.ingestion import create_pipeline
 from faceswap_pipeline.pipelines.ingestion.nodes import collect_reference_photos, fetch_videos
 from faceswap_pipeline.sources import SourceError
+from faceswap_pipeline.video.decode import iter_frames
+from tests.helpers.media_server import MediaServer
 from tests.helpers.phone_media import (
     write_hdr_clip,
     write_interlaced_clip,
@@ -62,6 +64,37 @@ def test_metadata_matches_the_facts_of_the_clips(shared_videos, staging):
     finally:
         for path in videos.values():
             path.unlink(missing_ok=True)
+
+
+def test_a_url_s_seconds_come_as_a_section_that_reads_as_the_whole_video_s(
+    shared_videos, staging, tmp_path
+):
+    """Seconds 10–12 of a URL's d6 are downloaded alone; the row tells face extraction to read
+    that file from its start for 2 s, which gives the frames the whole video's window gives."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "d6.mp4").symlink_to(shared_videos / "person_a_d6.mp4")
+    with MediaServer(tmp_path / "www") as server:
+        url = f"{server.url}/d6.mp4"
+        videos, metadata = fetch_videos(
+            {}, _person({"url": url, "start": 10, "end": 12}), DOWNLOAD, staging
+        )
+    (row,) = metadata.itertuples()
+    assert (row.source, row.section_start_s, row.section_end_s) == (url, 10.0, 12.0)
+    assert math.isnan(row.start_s) and row.end_s == 2.0
+    assert row.file.endswith("-10s-12s.mp4") and row.frame_count < 70
+    window = {"start_s": None, "end_s": row.end_s}
+    section = list(iter_frames(videos[row.file], **window))
+    whole = list(iter_frames(shared_videos / "person_a_d6.mp4", start_s=10, end_s=12))
+    assert len(section) == len(whole) == 60
+    for frame, whole_frame in zip(section, whole, strict=True):
+        assert np.array_equal(frame.rgb, whole_frame.rgb)
+    # A whole video's row keeps its window and says it was not cut.
+    _, local = fetch_videos(
+        {}, _person({"path": str(shared_videos / "single_d18.mp4"), "start": 2}), DOWNLOAD, staging
+    )
+    assert local.loc[0, "start_s"] == 2.0 and local[
+        ["section_start_s", "section_end_s"]
+    ].isna().all(axis=None)
 
 
 def test_a_phone_s_clips_are_recorded_as_stored_turned_or_hdr_and_read_as_shown(

@@ -22,6 +22,7 @@ from faceswap_pipeline.sources import (
     VideoSource,
     fetch_source,
     sha256_of,
+    start_past_the_end,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ PROBED_COLUMNS = [
     "video_codec",
     "audio_codec",
 ]
+# `start_s`/`end_s`: the seconds of the file that face extraction uses; `section_start_s`/
+# `section_end_s`: where a URL source downloaded only in part lies in its video (NaN: the whole
+# video was downloaded; `section_end_s` NaN: to its end).
 METADATA_COLUMNS = [
     *["person", "source", "title", "file", "start_s", "end_s", "sample_fps"],
+    *["section_start_s", "section_end_s"],
     *PROBED_COLUMNS,
     *["bytes", "sha256"],
 ]
@@ -169,23 +174,29 @@ def _fetch(
 def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> dict[str, Any]:
     """One row of the metadata table (``METADATA_COLUMNS``) for a fetched source.
 
+    A file that holds only a section of its video starts at the source's ``start``: face
+    extraction reads it from its start, to ``end`` counted from there.
+
     Raises:
         SourceError: the source's ``start`` lies past the video's end.
     """
     info = fetched.info
-    if source.start is not None and source.start >= info.duration_s:
-        raise SourceError(
-            f"{person}: start {source.start}s of {source.location} is past its end "
-            f"({info.duration_s:.1f}s); fix `start`"
-        )
+    start, end = source.start, source.end
+    section_start, section_end = fetched.section or (None, None)
+    if fetched.section is not None:
+        start, end = None, None if end is None else end - section_start
+    elif start is not None and start >= info.duration_s:
+        raise SourceError(start_past_the_end(person, source, info.duration_s))
     return {
         "person": person,
         "source": source.location,
         "title": fetched.title,
         "file": fetched.file_name,
-        "start_s": _nan_if_none(source.start),
-        "end_s": _nan_if_none(source.end),
+        "start_s": _nan_if_none(start),
+        "end_s": _nan_if_none(end),
         "sample_fps": _nan_if_none(source.fps),
+        "section_start_s": _nan_if_none(section_start),
+        "section_end_s": _nan_if_none(section_end),
         **{key: getattr(info, key) for key in PROBED_COLUMNS},
         "bytes": fetched.path.stat().st_size,
         "sha256": fetched.sha256,
