@@ -6,11 +6,13 @@ ones). `run` here is Kedro's `run` with the same options plus `--verbose`: an er
 command with its message and exit status 1, without a traceback; `--verbose`, or the environment
 variable `FACESWAP_TRACEBACK=1`, shows the traceback too. Any other exception keeps Kedro's
 traceback. A pipeline or environment name that does not exist is refused before the session starts.
+`--params` splits only at the commas between parameters (`_split_params`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import difflib
 import logging
 import os
@@ -23,6 +25,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.pipeline import Node
 from kedro.utils import find_kedro_project
+from omegaconf import OmegaConf
 
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.pipeline_registry import pipeline_names
@@ -136,6 +139,64 @@ def run_option_problems(options: dict[str, Any], project: Path) -> list[str]:
     return problems
 
 
+def _split_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """`--params` as Kedro reads it (`key=value` items, dotted keys, YAML values), split only at
+    the commas between items: a list or a mapping written inline keeps its own, as does a quoted
+    string (`person_a.sources=[{url: ..., start: 120, end: 180}]`). Kedro splits at every comma,
+    which made that `Item `start: 120` must contain a key and a value separated by `=``."""
+    if isinstance(value, dict):
+        return value
+    dot_list = []
+    for item in _items_between_commas(value or ""):
+        key, equals, text = item.partition("=")
+        if not equals:
+            ctx.fail(
+                f"Invalid format of `{param.name}` option: Item `{item}` must contain a key and a"
+                " value separated by `=`."
+            )
+        if not key.strip():
+            ctx.fail(
+                f"Invalid format of `{param.name}` option: Parameter key cannot be an empty string."
+            )
+        dot_list.append(f"{key.strip()}={text}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
+
+
+def _items_between_commas(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets, braces and quoted values, each item
+    stripped. A quote opens a quoted value only where one starts (after ``=``, ``:``, ``,``, ``[``
+    or ``{``): an apostrophe inside a word (``O'Brien``) is a letter."""
+    items, item, depth, quote = [], "", 0, None
+    for char in text + ",":
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"" and item.rstrip()[-1:] in ("", "=", ":", ",", "[", "{"):
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        elif char == "," and depth == 0:
+            if item.strip():
+                items.append(item.strip())
+            item = ""
+            continue
+        item += char
+    return items
+
+
+def _with_our_params_option(params: list[click.Parameter]) -> list[click.Parameter]:
+    """Kedro's `run` options, its `--params` read by `_split_params`."""
+    options = []
+    for option in params:
+        ours = option
+        if option.name == "params":
+            ours = copy.copy(option)
+            ours.callback = _split_params
+        options.append(ours)
+    return options
+
+
 def _run(verbose: bool, **options: Any) -> Any:
     project = find_kedro_project(Path.cwd())
     problems = run_option_problems(options, Path(project)) if project else []
@@ -163,7 +224,7 @@ run = click.Command(
     name="run",
     callback=_run,
     params=[
-        *kedro_run.params,
+        *_with_our_params_option(kedro_run.params),
         click.Option(
             ["--verbose", "-v"],
             is_flag=True,
