@@ -26,6 +26,7 @@ from faceswap_pipeline.video.decode import iter_frames
 from tests.helpers.audio_tracks import audio_rms
 from tests.helpers.local_servers import free_port, serve_folder
 from tests.helpers.media_server import MediaServer
+from tests.helpers.phone_media import write_hdr_clip
 
 FAST = DownloadOptions(retries=1, socket_timeout_s=5, retry_backoff_s=0)
 
@@ -125,6 +126,42 @@ def test_a_vertical_video_comes_at_720p_counted_by_its_shorter_side(streamed):
     720×1280 (a cap on the height took 360×640, half the face)."""
     fetched = _fetch(VideoSource(url=f"{streamed.url}/vertical/manifest.mpd"))
     assert (fetched.info.width, fetched.info.height) == (720, 1280)
+    assert fetched.info.audio_codec == "aac"
+
+
+@pytest.fixture(scope="module")
+def hdr_and_sdr(tmp_path_factory, shared_videos: Path):
+    """2 s of d18 as a site offers an HDR video (a phone's, uploaded as filmed): an HDR rendition
+    (10-bit, PQ; declared VP9.2 as YouTube's are) and an SDR one of the same size, its sound
+    apart, in a DASH manifest."""
+    folder = tmp_path_factory.mktemp("hdr")
+    source = shared_videos / "single_d18.mp4"
+    hdr = write_hdr_clip(source, folder / "hdr.mp4", "pq", 2.0)
+    subprocess.run(
+        [
+            *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-t", "2"),
+            *("-i", str(source), "-i", str(hdr), "-map", "0:v", "-map", "1:v", "-map", "0:a"),
+            *("-c", "copy", "-f", "dash", "-seg_duration", "2"),
+            *("-adaptation_sets", "id=0,streams=0 id=1,streams=1 id=2,streams=2"),
+            str(folder / "manifest.mpd"),
+        ],
+        check=True,
+    )
+    # FFmpeg leaves an HEVC rendition's codecs empty; a site names its HDR one.
+    manifest = folder / "manifest.mpd"
+    manifest.write_text(
+        manifest.read_text().replace('codecs=""', 'codecs="vp09.02.51.10.01.09.16.09.00"')
+    )
+    with MediaServer(folder) as server:
+        yield server
+
+
+def test_an_hdr_video_comes_as_the_site_s_sdr_rendition(hdr_and_sdr):
+    """yt-dlp by default takes the HDR rendition (more bits, a higher bit rate), which the
+    pipeline would tone-map itself: the site's own SDR one is what viewers saw."""
+    fetched = _fetch(VideoSource(url=f"{hdr_and_sdr.url}/manifest.mpd"))
+    assert fetched.info.hdr is None and fetched.info.video_codec == "h264"
+    assert (fetched.info.width, fetched.info.height) == (480, 480)
     assert fetched.info.audio_codec == "aac"
 
 
@@ -519,7 +556,7 @@ def test_ytdlp_options_cannot_run_commands():
         "plugin_dirs",
     }
     assert not forbidden & set(options)
-    assert options["format_sort"] == ["res:720"]
+    assert options["format_sort"] == ["res:720", "fps", "hdr:sdr"]
     # The one program yt-dlp may run is the deno this environment installed, by its own path.
     assert options["js_runtimes"] == {"deno": {"path": find_deno_bin()}}
     with pytest.raises(ValueError, match="Extra inputs"):

@@ -203,7 +203,8 @@ def ytdlp_options(
     The best video merged with the best audio (the ffmpeg binary for merging is imageio-ffmpeg's),
     of the largest resolution at or below ``max_height`` as "720p" counts it: by the shorter side,
     so a vertical phone video comes at 720×1280 (a height cap took its 360×640), a landscape one at
-    1280×720; the smallest above it when there is none.
+    1280×720; the smallest above it when there is none. Of an HDR video, its SDR rendition where the
+    site offers one at that size and frame rate.
     ``cookies``: a cookies.txt yt-dlp reads and, when it closes, writes back (give it a copy).
     ``match_filter``: called with each video's information before its download; it may raise
     (``_refuse_before_download``).
@@ -224,8 +225,10 @@ def ytdlp_options(
         **({"match_filter": match_filter} if match_filter is not None else {}),
         **({"download_ranges": ranges} if ranges is not None else {}),
         "format": "bv*+ba/b",
-        # yt-dlp's `res` is a format's shorter side.
-        "format_sort": [f"res:{options.max_height}"],
+        # yt-dlp's `res` is a format's shorter side. Of an HDR video (a phone's, uploaded as
+        # filmed), the site's SDR rendition at the same size and rate: the site's own tone mapping,
+        # what most viewers saw, and 8 bits to decode (yt-dlp prefers HDR by default).
+        "format_sort": [f"res:{options.max_height}", "fps", "hdr:sdr"],
         "merge_output_format": "mp4",
         "outtmpl": {"default": output_template},
         "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
