@@ -416,10 +416,11 @@ def test_a_video_for_signed_in_visitors_downloads_with_the_browsers_cookies(
         " signs out)"
     )
     # The conversion's and the evaluation's `conversion.video` URL is fetched with them too.
-    converted, name = resolve_video(
+    converted, name, starts_at_s = resolve_video(
         url, {}, _STAGING[-1] / "convert", person="person_a", download=signed_in
     )
     assert converted.read_bytes() == fetched.path.read_bytes() and name == url
+    assert starts_at_s == 0.0
     assert converted.name == fetched.file_name
     # yt-dlp wrote its cookie jar back to a copy: the user's file is as they exported it, and no
     # copy of it is left in the work folders.

@@ -107,6 +107,14 @@ class VideoSource(BaseModel):
             return None
         return (self.start or 0.0, self.end)
 
+    def fetched_as(self) -> list[tuple[str, tuple[float, float | None] | None]]:
+        """The names (stems: a download's suffix is its container's) a fetch of this URL source
+        has in a raw folder, with the seconds each file holds, in the order they are looked for:
+        its ``section``'s, then the whole video's (downloaded before sections were, or where one
+        could not be cut: the seconds asked for are taken out of it)."""
+        held = [self.section, None] if self.section is not None else [None]
+        return [(Path(self.file_name(section=section)).stem, section) for section in held]
+
     def file_name(
         self, suffix: str = ".mp4", section: tuple[float, float | None] | None = None
     ) -> str:
@@ -746,8 +754,7 @@ def _already_there(
     section it holds)``, or ``None``.
 
     A file with the configured ``sha256``, whatever its name; else, for a URL, the file named
-    after its ``section``, then the whole video's (downloaded before sections were, or where one
-    could not be cut: face extraction uses the seconds asked for out of it).
+    after it (``VideoSource.fetched_as``), whatever its container.
     """
     if source.sha256 is not None:
         for name in existing:
@@ -756,9 +763,10 @@ def _already_there(
         return None
     if source.url is None:
         return None
-    for section in (source.section, None) if source.section is not None else (None,):
-        if source.file_name(section=section) in existing:
-            return source.file_name(section=section), "same URL", section
+    by_stem = {Path(name).stem: name for name in existing}
+    for stem, section in source.fetched_as():
+        if stem in by_stem:
+            return by_stem[stem], "same URL", section
     return None
 
 

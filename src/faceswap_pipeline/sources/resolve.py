@@ -22,8 +22,9 @@ def resolve_video(
     parameter: str = "conversion.video",
     fetched: dict[str, Path] | None = None,
     download: DownloadOptions | None = None,
-) -> tuple[Path, str]:
-    """The local video to work on and how to name it.
+    seconds: tuple[float | None, float | None] = (None, None),
+) -> tuple[Path, str, float]:
+    """The local video to work on, how to name it, and the second of the video it starts at.
 
     Args:
         video: a local path or an http(s) URL; None takes the first (by name) of `raw_videos`.
@@ -35,14 +36,13 @@ def resolve_video(
             `conversion_raw_videos`): a URL found there is not downloaded again.
         download: how a URL not fetched yet is downloaded (ingestion's `download` parameters:
             its cookies too); None: the defaults.
+        seconds: `(start, end)` of the video the stage works on (`None`: from its start, to its
+            end): a URL's video is fetched for those only (`VideoSource.section`).
 
     Returns:
-        `(path, name)`: the local file, and the raw video's name, the path or the URL as given.
-
-    Raises:
-        BadInputError: no video given and the person has no raw videos.
-        MissingInputError: a local path that is not a file.
-        SourceError: a URL that could not be fetched (`network` tells whether to retry offline).
+        `(path, name, starts_at_s)`: the local file; the raw video's name, the path or the URL as
+        given; and the video's second the file starts at (a section of a URL's video: its
+        start; else 0): a second of the video is that second less `starts_at_s` in the file.
     """
     if video is None:
         if not raw_videos:
@@ -51,19 +51,19 @@ def resolve_video(
                 f"{parameter} to a file or URL, or run the ingestion pipeline"
             )
         name = sorted(raw_videos)[0]
-        return Path(raw_videos[name]), name
+        return Path(raw_videos[name]), name, 0.0
     if not names_a_url(video):
         path = Path(video).expanduser()
         if not path.is_file():
             raise MissingInputError(
                 f"{parameter} {video} does not exist; give a video file or an http(s) URL"
             )
-        return path, video
-    source = VideoSource(url=video)
-    wanted = Path(source.file_name()).stem  # its suffix is the download's
-    for name, path in (fetched or {}).items():
-        if Path(name).stem == wanted:
-            return Path(path), video
+        return path, video, 0.0
+    source = VideoSource(url=video, start=seconds[0], end=seconds[1])
+    by_stem = {Path(name).stem: Path(path) for name, path in (fetched or {}).items()}
+    for stem, section in source.fetched_as():
+        if stem in by_stem:
+            return by_stem[stem], video, section[0] if section else 0.0
     try:
         fetched_now = fetch_source(
             source,
@@ -79,4 +79,5 @@ def resolve_video(
     # Under the name ingestion would give it (the progress lines name the file), not yt-dlp's
     # `download.mp4`.
     named = fetched_now.path.rename(fetched_now.path.with_name(fetched_now.file_name))
-    return named, video
+    section = fetched_now.section
+    return named, video, section[0] if section else 0.0

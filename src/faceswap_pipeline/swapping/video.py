@@ -93,6 +93,7 @@ def provenance_tags(
     source: str,
     run_id: str | None,
     source_mouth_kept: bool = False,
+    source_file: str | None = None,
 ) -> dict[str, str]:
     """Container tags saying that the video is synthetic and what made it.
 
@@ -104,6 +105,8 @@ def provenance_tags(
         run_id: the MLflow run that made the video, None without one.
         source_mouth_kept: the source face's own mouth shows through the swapped face
             (`compositing.keep_source_mouth`).
+        source_file: the name of the file read, where it is not `source`'s: a URL's download
+            (`<id>-<hash>-120s-180s.mp4` for a section of its video), which the evaluation reads.
     """
     config = model.config
     made_by = {
@@ -120,6 +123,7 @@ def provenance_tags(
         "precision": precision,
         "source": Path(source).name if "://" not in source else source,
         "source_mouth_kept": source_mouth_kept,
+        **({"source_file": source_file} if source_file and "://" in source else {}),
     }
     mouth = ", the source's own mouth kept" if source_mouth_kept else ""
     return {

@@ -469,6 +469,50 @@ def test_a_url_is_fetched_with_the_ingestion_downloader(swap_model, d18_identity
     assert report["faces_swapped"].sum() == 15
 
 
+def test_a_url_s_seconds_are_converted_from_their_own_download(
+    swap_model, d18_identity, shared_videos, tmp_path
+):
+    """`conversion.start_s`/`duration_s` of a URL: the conversion reads the section fetched for
+    them (which starts at 2 s), converts the same seconds as from the whole video, and its tags
+    name the file read, for the evaluation."""
+    from faceswap_pipeline.datasets import VideoFolderDataset
+    from faceswap_pipeline.evaluation.video import read_provenance
+    from faceswap_pipeline.pipelines.conversion.nodes import fetch_conversion_video
+    from tests.helpers.media_server import MediaServer
+
+    with MediaServer(shared_videos) as server:
+        url = f"{server.url}/single_d18.mp4"
+        conversion = {"video": url, "start_s": 2.0, "duration_s": 1.5}
+        folder = VideoFolderDataset(path=str(tmp_path / "conversion"))  # as the catalog places it
+        folder.save(fetch_conversion_video({}, conversion, {"retries": 0}, tmp_path / "fetch"))
+        fetched = folder.load()
+        (section,) = fetched
+        served = server.requests["/single_d18.mp4"]
+        output, report = convert_video(
+            swap_model,
+            d18_identity,
+            pd.DataFrame(),
+            {},
+            {},
+            {**conversion, "output": {"side_by_side": True}},
+            MARGIN,
+            _STAGING[-1],
+            conversion_videos=fetched,
+        )
+        assert server.requests["/single_d18.mp4"] == served  # read, not downloaded again
+    _CREATED.append(output)
+    result = _read(output)
+    assert len(result["times"]) == len(report) == 45
+    assert abs(result["audio"][1] - 1.5) <= 1 / 30
+    # The left half is the source as it was at 2 s (within the H.264 encoding's error).
+    with av.open(str(output)) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    at_2s = next(iter_frames(shared_videos / "single_d18.mp4", start_s=2.0)).rgb
+    assert np.abs(first[:, :480].astype(int) - at_2s).mean() < 3
+    provenance = read_provenance(output)
+    assert (provenance["source"], provenance["source_file"]) == (url, section)
+
+
 def test_overlapping_stages_give_every_frame_once_in_order(swap_model, shared_videos):
     # Batches of 2 frames: several batches in flight at once (detection ahead, analysis,
     # compositing).

@@ -28,12 +28,38 @@ def test_a_url_is_downloaded_once_for_every_run_and_stage(shared_videos, staging
         # A second run finds it; the conversion and the evaluation resolve the URL to it.
         again = fetch_conversion_video(folder.load(), conversion, DOWNLOAD, staging)
         assert again == folder.load()
-        video, source_name = resolve_video(
+        video, source_name, starts_at_s = resolve_video(
             url, {}, tmp_path / "work", person="person_b", fetched=folder.load()
         )
-        assert (video, source_name) == (folder.load()[name], url)
+        assert (video, source_name, starts_at_s) == (folder.load()[name], url, 0.0)
         assert server.requests["/single_d18.mp4"] == requests
         assert not (tmp_path / "work").exists()
+
+
+def test_the_seconds_converted_are_all_that_is_downloaded(shared_videos, staging, tmp_path):
+    """`conversion.start_s`/`duration_s` of a URL: those seconds of its video are fetched (d6's
+    10–12 s: 0.2 of its 2 MB), and the conversion and the evaluation resolve the URL to that file,
+    which starts at the video's 10th second."""
+    folder = VideoFolderDataset(path=str(tmp_path / "conversion"))
+    with MediaServer(shared_videos) as server:
+        url = f"{server.url}/person_a_d6.mp4"
+        conversion = {"video": url, "start_s": 10, "duration_s": 2}
+        folder.save(fetch_conversion_video(folder.load(), conversion, DOWNLOAD, staging))
+        (name,) = folder.load()
+        assert name.endswith("-10s-12s.mp4")
+        section = folder.load()[name]
+        assert section.stat().st_size < 0.2 * (shared_videos / "person_a_d6.mp4").stat().st_size
+        requests = server.requests["/person_a_d6.mp4"]
+        video, source_name, starts_at_s = resolve_video(
+            url, {}, tmp_path / "work", person="person_a", fetched=folder.load(), seconds=(10, 12)
+        )
+        assert (video, source_name, starts_at_s) == (section, url, 10.0)
+        assert server.requests["/person_a_d6.mp4"] == requests
+        # Other seconds are fetched when resolved: a section of their own.
+        other, _, starts_at_s = resolve_video(
+            url, {}, tmp_path / "work", person="person_a", fetched=folder.load(), seconds=(20, None)
+        )
+        assert other != section and starts_at_s == 20.0 and other.name.endswith("-20s-end.mp4")
 
 
 @pytest.mark.parametrize("video", [None, "clip.mp4"])

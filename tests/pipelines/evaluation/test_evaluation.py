@@ -27,6 +27,7 @@ from faceswap_pipeline.pipelines.evaluation.params import parse_params
 from faceswap_pipeline.video.decode import iter_frames
 from tests.helpers.faces import largest_face_descriptors
 from tests.helpers.kedro_project import kedro_run, local_sources, make_project
+from tests.helpers.media_server import MediaServer
 
 SOURCE_CLIP, TARGET_CLIP = "single_d18.mp4", "person_b_d9.mp4"
 
@@ -69,10 +70,9 @@ def _write_faces(project: Path, person: str, video: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.slow
-def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
-    tmp_path, shared_videos
-):
+def _ready_to_convert(tmp_path: Path, shared_videos: Path) -> Path:
+    """A throw-away project with what the conversion and the evaluation read: both people's
+    videos, identities and a few faces, and a tiny untrained swap model."""
     project = make_project(tmp_path / "project")
     kedro_run(project, "ingestion", local_sources(shared_videos, a=SOURCE_CLIP, b=TARGET_CLIP))
     (project / "data/03_primary").mkdir(parents=True, exist_ok=True)
@@ -87,6 +87,14 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
         SwapModel(ModelConfig(architecture="original", input_size=64, width=0.1)),
         project / "data/06_models/swap_model",
     )
+    return project
+
+
+@pytest.mark.slow
+def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
+    tmp_path, shared_videos
+):
+    project = _ready_to_convert(tmp_path, shared_videos)
     kedro_run(project, "conversion", ["conversion.duration_s=1.2"])
     evaluation = kedro_run(
         project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"]
@@ -173,6 +181,33 @@ def test_evaluation_after_a_conversion_writes_the_report_and_the_mlflow_figures(
         "evaluation_identity.png",
         "evaluation_flicker.png",
     }
+
+
+@pytest.mark.slow
+def test_a_url_s_seconds_are_evaluated_against_the_download_the_conversion_read(
+    tmp_path, shared_videos
+):
+    """The conversion of 1.2 s of a URL's video from its 2nd second reads a download of those
+    seconds; the evaluation, run alone without the conversion's parameters and with the site
+    gone, reads the same file (the video's tags name it) and measures the same 36 frames."""
+    project = _ready_to_convert(tmp_path, shared_videos)
+    with MediaServer(shared_videos) as server:
+        url = f"{server.url}/{SOURCE_CLIP}"
+        seconds = ["conversion.start_s=2", "conversion.duration_s=1.2"]
+        kedro_run(project, "conversion", [f"conversion.video={url}", *seconds])
+    (download,) = (project / "data/01_raw/videos/conversion").iterdir()
+    assert download.name.endswith("-2s-3.2s.mp4")
+    evaluation = kedro_run(
+        project, "evaluation", ["evaluation.max_described_faces=3", "evaluation.report.frames=2"]
+    )
+    reporting = project / "data/08_reporting"
+    frames = pd.read_parquet(reporting / "evaluation_frames.parquet")
+    report = pd.read_parquet(reporting / "conversion_report.parquet")
+    assert len(frames) == len(report) == 36
+    assert np.array_equal(frames["frame_index"], report["frame_index"])
+    console = evaluation.stdout + evaluation.stderr
+    assert f"against its source {url}" in " ".join(console.split())
+    assert "WARNING" not in console, console[-3000:]
 
 
 def test_bad_evaluation_parameters_are_named():

@@ -154,7 +154,8 @@ def fetch_conversion_video(
 ) -> dict[str, Path]:
     """A `conversion.video` given by URL, made local once, with ingestion's downloader and its
     `download` settings (cookies too): kept in its own raw folder, where the conversion and the
-    evaluation read it and a re-run finds it (a URL is downloaded once, not at every run).
+    evaluation read it and a re-run finds it (a URL is downloaded once, not at every run). With
+    `conversion.start_s` or `duration_s`, only those seconds are downloaded.
 
     Args:
         existing_videos: `{file name: path}` already fetched (`conversion.existing_raw_videos`).
@@ -169,10 +170,11 @@ def fetch_conversion_video(
     from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
     from faceswap_pipeline.sources import names_a_url
 
-    video = parse_params(conversion).video
-    if video is None or not names_a_url(video):
+    params = parse_params(conversion)
+    if params.video is None or not names_a_url(params.video):
         return {}
-    source = {"name": "conversion.video", "sources": [{"url": video}]}
+    seconds = {"url": params.video, "start": params.start_s, "end": params.end_s}
+    source = {"name": "conversion.video", "sources": [seconds]}
     videos, _ = fetch_videos(existing_videos, source, download, staging, offline_hint=OFFLINE_HINT)
     return videos
 
@@ -227,8 +229,14 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
     work = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}convert-", dir=staging))
     output = _temporary_file(staging, ".mp4")
     try:
-        video, source_name = resolve_video(
-            params.video, raw_videos, work, person=person, fetched=conversion_videos
+        seconds = (params.start_s, params.end_s)
+        video, source_name, starts_at_s = resolve_video(
+            params.video,
+            raw_videos,
+            work,
+            person=person,
+            fetched=conversion_videos,
+            seconds=seconds,
         )
         tags = swapping.provenance_tags(
             swap_model,
@@ -237,10 +245,13 @@ def convert_video(  # noqa: PLR0913  # a Kedro node: one argument per dataset it
             source=source_name,
             run_id=mlflow_run_id,
             source_mouth_kept=params.compositing.keep_source_mouth,
+            source_file=video.name,
         )
         logger.info("converting %s (%s, %s)", video, params.direction, person)
+        # A section of a URL's video starts at its `start_s`: the seconds count from there.
+        start_s, end_s = (None if t is None else t - starts_at_s for t in seconds)
         report = swapping.convert_video_file(
-            video, output, converter, tags, start_s=params.start_s, end_s=params.end_s
+            video, output, converter, tags, start_s=start_s or None, end_s=end_s
         )
     except BaseException:
         output.unlink(missing_ok=True)

@@ -103,24 +103,35 @@ def _source_video(
     download: dict[str, Any] | None,
     conversion_videos: dict[str, Path] | None,
 ) -> tuple[Path, str]:
-    """The video the conversion read and its name: one of the source person's raw videos when the
-    swapped video's tags name it, else resolved exactly as the conversion resolved it (a URL from
-    the conversion's fetched videos, or fetched again into `work` with the `download` parameters
-    when it is not there)."""
+    """The video the conversion read and its name, as the swapped video's tags say: one of the
+    source person's raw videos, or the download of a URL (`source_file`) among the conversion's
+    fetched videos (a section of its video: the seconds the conversion's report counts in). Else
+    resolved exactly as the conversion resolved it (a URL fetched again into `work` with the
+    `download` parameters when it is not there)."""
+    from faceswap_pipeline.pipelines.conversion.params import (
+        parse_params as parse_conversion_params,
+    )
     from faceswap_pipeline.pipelines.ingestion.params import parse_download_options
-    from faceswap_pipeline.sources import resolve_video
+    from faceswap_pipeline.sources import names_a_url, resolve_video
 
     recorded = provenance.get("source")
     if recorded in raw_videos:
         return Path(raw_videos[recorded]), recorded
-    return resolve_video(
-        (conversion or {}).get("video"),
+    read = provenance.get("source_file")
+    if read in (conversion_videos or {}):
+        return Path(conversion_videos[read]), recorded
+    settings = parse_conversion_params(conversion or {})
+    video = recorded if recorded and names_a_url(recorded) else settings.video
+    path, name, _ = resolve_video(
+        video,
         raw_videos,
         work,
         person=source_person,
         fetched=conversion_videos,
         download=parse_download_options(download or {}),
+        seconds=(settings.start_s, settings.end_s),
     )
+    return path, name
 
 
 def _warn_if_frames_differ(conversion_report: pd.DataFrame, per_frame: pd.DataFrame) -> None:
