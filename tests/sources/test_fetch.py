@@ -272,7 +272,7 @@ def test_a_server_that_cannot_send_part_of_a_file_gives_all_of_it(served, caplog
     assert not fetched.file_name.endswith("s.mp4")
     assert (
         f"person_a: {url}: could not download only seconds 10–12 (the server sent no part of the"
-        " video ffmpeg could cut); downloading all of it, of which face extraction uses those"
+        " video ffmpeg could cut); downloading the whole video, those seconds are read out of it"
     ) in caplog.text
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
 

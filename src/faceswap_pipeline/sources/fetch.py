@@ -462,12 +462,12 @@ def download_url(
             except _SectionNotCut as error:
                 start, end = section
                 logger.info(
-                    "%s: %s: could not download only seconds %s–%s (%s); downloading all of it,"
-                    " of which face extraction uses those",
+                    "%s: %s: could not download only seconds %s–%s (%s); downloading the whole"
+                    " video, those seconds are read out of it",
                     person,
                     source.url,
                     _seconds(start),
-                    "its end" if end is None else _seconds(end),
+                    "end" if end is None else _seconds(end),
                     error,
                 )
                 for left in staging_dir.iterdir():  # the attempt's file, not the cookies
