@@ -39,6 +39,18 @@ def served(tmp_path_factory, shared_videos: Path):
     folder = tmp_path_factory.mktemp("www")
     for name in ("single_d18.mp4", "no_audio_d0.mp4", "multi_hamilton.mp4", "person_a_d6.mp4"):
         (folder / name).symlink_to(shared_videos / name)
+    # d0 in another container, as sites serve `.mkv` and `.webm`.
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            str(shared_videos / "no_audio_d0.mp4"),
+        ]
+        + ["-c", "copy", str(folder / "d0.mkv")],
+        check=True,
+    )
     (folder / "notes.mp4").write_text("this is not a video\n" * 50)
     (folder / "page.html").write_text("<html><body><p>no video here</p></body></html>")
     (folder / "two_clips.html").write_text(
@@ -313,16 +325,20 @@ def test_direct_link_downloads_through_ytdlp(served, shared_videos):
     assert fetched.file_name.startswith("single_d18-") and fetched.file_name.endswith(".mp4")
 
 
-def test_url_already_fetched_is_not_fetched_again(served, tmp_path, caplog):
-    source = VideoSource(url=f"{served.url}/no_audio_d0.mp4")
+@pytest.mark.parametrize("name", ["no_audio_d0.mp4", "d0.mkv"])
+def test_url_already_fetched_is_not_fetched_again(served, tmp_path, caplog, name):
+    """Found by its name, whatever its container (a `.mkv` was looked for as `.mp4`, downloaded
+    again, then found by its checksum)."""
+    source = VideoSource(url=f"{served.url}/{name}")
     first = _fetch(source)
+    assert first.file_name.endswith(Path(name).suffix)
     placed = tmp_path / first.file_name
     first.path.rename(placed)
-    before = served.requests[f"/{'no_audio_d0.mp4'}"]
+    before = served.requests[f"/{name}"]
     caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
     second = _fetch(source, existing={first.file_name: placed})
     assert second.reused and second.path == placed
-    assert served.requests["/no_audio_d0.mp4"] == before
+    assert served.requests[f"/{name}"] == before
     assert f"already fetched as {first.file_name} (same URL); not fetching again" in caplog.text
 
 
