@@ -301,6 +301,22 @@ def test_a_start_past_the_video_s_end_is_refused_before_its_download(streamed):
 
 
 @pytest.mark.parametrize(
+    ("given", "seconds"),
+    [(83, 83.0), ("83.5", 83.5), ("1:23", 83.0), ("01:23.5", 83.5), ("1:02:03", 3723.0)],
+)
+def test_start_and_end_may_be_written_as_a_player_shows_them(given, seconds):
+    """As copied from YouTube: `start: "01:23"` (YAML reads an unquoted 01:23 as that text)."""
+    assert VideoSource(url="https://example.com/a.mp4", start=given).start == seconds
+    assert VideoSource(path="a.mp4", end=given).end == seconds
+
+
+@pytest.mark.parametrize("given", ["1:75", "soon", "-0:10", "1:2:3:4"])
+def test_a_time_that_is_not_one_is_refused_saying_how_to_write_it(given):
+    with pytest.raises(ValueError, match="give seconds .83.5. or a time as players show it"):
+        VideoSource(url="https://example.com/a.mp4", start=given)
+
+
+@pytest.mark.parametrize(
     ("fields", "section"),
     [
         ({"url": "https://example.com/a.mp4", "start": 60, "end": 90}, (60.0, 90.0)),

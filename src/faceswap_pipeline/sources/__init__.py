@@ -4,6 +4,7 @@ files."""
 from faceswap_pipeline.sources.fetch import (
     DownloadOptions,
     FetchedVideo,
+    Seconds,
     SourceError,
     VideoSource,
     fetch_source,
@@ -15,6 +16,7 @@ from faceswap_pipeline.sources.resolve import names_a_url, resolve_video
 __all__ = [
     "DownloadOptions",
     "FetchedVideo",
+    "Seconds",
     "SourceError",
     "VideoSource",
     "fetch_source",

@@ -19,9 +19,17 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.errors import FaceswapError
@@ -46,6 +54,35 @@ class SourceError(FaceswapError, RuntimeError):
         self.network = network
 
 
+def seconds_of(value: Any) -> Any:
+    """A time given as seconds (``83.5``) or as a player shows it (``"1:23.5"``, ``"01:02:03"``,
+    as copied from YouTube), in seconds; anything not a string as it is (the field checks it).
+
+    Raises:
+        ValueError: a string that is neither.
+    """
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not re.fullmatch(r"\d+(:[0-5]?\d){1,2}(\.\d+)?", text):
+        raise ValueError(
+            f"{value!r} is not a time: give seconds (83.5) or a time as players show it"
+            " (1:23.5, 1:02:03)"
+        )
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+# Seconds of a video, also given as a player shows them ("1:23"): a parameter's type.
+Seconds = Annotated[float, BeforeValidator(seconds_of)]
+
+
 class VideoSource(BaseModel):
     """One configured source of video for a person.
 
@@ -53,7 +90,8 @@ class VideoSource(BaseModel):
         url: a URL yt-dlp understands (YouTube, 1,000+ sites, or a direct link to a video file).
         path: a local video file (instead of ``url``).
         start: first second to use (face extraction honours it); ``None`` = from the start.
-            A URL's video is downloaded from there only (``section``).
+            A URL's video is downloaded from there only (``section``). Seconds, or a time as a
+            player shows it (``"1:23.5"``, ``"1:02:03"``).
         end: last second to use; ``None`` = to the end.
         fps: frames per second that face extraction samples; ``None`` = every frame.
         sha256: the expected checksum: a file with it already in the folder is used without
@@ -65,8 +103,8 @@ class VideoSource(BaseModel):
 
     url: str | None = None
     path: str | None = None
-    start: float | None = Field(default=None, ge=0)
-    end: float | None = Field(default=None, gt=0)
+    start: Seconds | None = Field(default=None, ge=0)
+    end: Seconds | None = Field(default=None, gt=0)
     fps: float | None = Field(default=None, gt=0)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     title: str | None = None

@@ -143,7 +143,7 @@ def test_span_side_by_side_covers_exactly_that_time(swap_model, d18_identity, sh
         swap_model,
         d18_identity,
         shared_videos / "single_d18.mp4",
-        start_s=2.0,
+        start_s="0:02",  # as a player shows it: 2 s
         duration_s=1.5,
         output={"side_by_side": True},
     )

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from faceswap_pipeline.pipelines.parameters import validate_parameters
+from faceswap_pipeline.sources import Seconds
 from faceswap_pipeline.strict_model import StrictModel
 from faceswap_pipeline.swapping.settings import (
     DEFAULT_DIRECTION,
@@ -36,8 +37,9 @@ class ConversionParams(SwapSettings):
     video: str | None = None
     photos: str | None = None
     direction: Direction = DEFAULT_DIRECTION
-    start_s: float | None = Field(None, ge=0)
-    duration_s: float | None = Field(None, gt=0)
+    # Seconds, or a time as a player shows it ("1:23.5", "1:02:03").
+    start_s: Seconds | None = Field(None, ge=0)
+    duration_s: Seconds | None = Field(None, gt=0)
     gif: GifParams = GifParams()
 
     @property
