@@ -39,6 +39,10 @@ class _Handler(SimpleHTTPRequestHandler):
                 self.send_error(403, "sign in to watch")
                 return
             self.path = self.path.removeprefix("/members")
+        pause_s = 0.0
+        if self.path.startswith("/slow/") and self.headers.get("Range"):
+            # ffmpeg seeking in a slow server: the parts it asks for, trickled alike.
+            self.path, pause_s = self.path.removeprefix("/slow"), 0.2
         if self.path.startswith(("/slow/", "/stall/")):
             # /slow/: the file in 64 KiB pieces, 0.2 s apart; /stall/: headers, then silence.
             kind, name = self.path.strip("/").split("/", 1)
@@ -68,11 +72,12 @@ class _Handler(SimpleHTTPRequestHandler):
         if wanted is None or not target.is_file():
             super().do_GET()
             return
-        self._send_part(target, int(wanted[1]), int(wanted[2]) if wanted[2] else None)
+        self._send_part(target, int(wanted[1]), int(wanted[2]) if wanted[2] else None, pause_s)
 
-    def _send_part(self, target: Path, first: int, last: int | None) -> None:
+    def _send_part(self, target: Path, first: int, last: int | None, pause_s: float) -> None:
         """Answer a ``Range: bytes=first-[last]`` request as web servers do (HTTP 206), counting
-        the bytes that went out (``bytes_sent``) until the client hangs up."""
+        the bytes that went out (``bytes_sent``) until the client hangs up; ``pause_s`` after each
+        64 KiB."""
         size = target.stat().st_size
         last = size - 1 if last is None else min(last, size - 1)
         if first >= size:
@@ -93,6 +98,9 @@ class _Handler(SimpleHTTPRequestHandler):
                     self.wfile.write(chunk)
                     self.server.bytes_sent[self.path] += len(chunk)
                     left -= len(chunk)
+                    if pause_s:
+                        self.wfile.flush()
+                        time.sleep(pause_s)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 
@@ -112,10 +120,11 @@ class MediaServer:
     """Serve ``directory`` at ``http://127.0.0.1:<port>/`` in a background thread.
 
     ``/truncated/<name>`` serves half of ``<name>`` while announcing its full length;
-    ``/slow/<name>`` trickles it (64 KiB every 0.2 s); ``/stall/<name>`` sends the headers and then
-    nothing; ``/members/<name>`` serves it only with the cookie ``member=yes`` (else HTTP 403).
-    A part of a file is served when asked for (``Range``, as ffmpeg seeks), except under
-    ``/noseek/<name>``, which sends the whole file every time.
+    ``/slow/<name>`` trickles it (64 KiB every 0.2 s, the parts asked for too);
+    ``/stall/<name>`` sends the headers and then nothing; ``/members/<name>`` serves it only with
+    the cookie ``member=yes`` (else HTTP 403). A part of a file is served when asked for
+    (``Range``, as ffmpeg seeks), except under ``/noseek/<name>``, which sends the whole file every
+    time.
     """
 
     def __init__(self, directory: Path):

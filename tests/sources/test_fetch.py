@@ -21,6 +21,7 @@ from faceswap_pipeline.sources import (
     fetch_source,
     resolve_video,
 )
+from faceswap_pipeline.sources import fetch as fetch_module
 from faceswap_pipeline.sources.fetch import explain_download_error, ytdlp_options
 from faceswap_pipeline.video.decode import iter_frames
 from tests.helpers.audio_tracks import audio_rms
@@ -230,6 +231,23 @@ def test_only_the_seconds_a_source_uses_are_downloaded(served, shared_videos, ca
         assert np.array_equal(frame.rgb, source_frame.rgb)
     assert f"person_a: {url} (seconds 10–12): downloaded" in caplog.text
     assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+def test_a_section_s_download_says_how_much_has_come(served, caplog, monkeypatch):
+    """ffmpeg tells yt-dlp nothing until it ends: the size of what it writes does, as it comes
+    (here every 0.3 s from a server trickling 64 KiB every 0.2 s; 10 s by default)."""
+    monkeypatch.setattr(fetch_module, "SECTION_PROGRESS_EVERY_S", 0.3)
+    caplog.set_level(logging.INFO, logger="faceswap_pipeline.sources.fetch")
+    url = f"{served.url}/slow/person_a_d6.mp4"
+    fetched = _fetch(VideoSource(url=url, start=5, end=30))
+    assert fetched.section == (5.0, 30.0)
+    so_far = [
+        float(record.getMessage().split(": ")[-1].removesuffix(" MB so far"))
+        for record in caplog.records
+        if record.getMessage().endswith("MB so far")
+    ]
+    assert len(so_far) >= 2 and so_far == sorted(so_far), caplog.text
+    assert all(f"person_a: {url} (seconds 5–30): " in m for m in caplog.messages if "so far" in m)
 
 
 @pytest.mark.parametrize("manifest", ["manifest.mpd", "master.m3u8"])

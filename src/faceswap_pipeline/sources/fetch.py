@@ -16,6 +16,7 @@ import math
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ from faceswap_pipeline.video.probe import VIDEO_SUFFIXES, NotAVideoError, VideoI
 logger = logging.getLogger(__name__)
 
 _URL_SCHEMES = ("http", "https")
+
+# How often a section's download says how much has come (ffmpeg reports nothing until it ends).
+SECTION_PROGRESS_EVERY_S = 10.0
 
 
 class SourceError(FaceswapError, RuntimeError):
@@ -257,7 +261,7 @@ def ytdlp_options(
     ``section``: only these seconds, ``(start, end)`` (``end`` ``None``: to the end), cut by ffmpeg
     as it downloads without re-encoding (from the keyframe before ``start``, with an edit list
     that hides what comes before it: the file's first frame, at 0 s, is the video's at
-    ``start``); run it inside ``_ffmpeg_found_for_sections``.
+    ``start``); run it inside ``_cutting_a_section``.
     """
     import imageio_ffmpeg
     from yt_dlp.utils import download_range_func
@@ -525,27 +529,41 @@ class _SectionNotCut(Exception):
 
 
 @contextlib.contextmanager
-def _ffmpeg_found_for_sections():
-    """Let yt-dlp see the ffmpeg that cuts a section as it downloads.
+def _cutting_a_section(label: str, staging_dir: Path):
+    """Around a section's download: let yt-dlp see the ffmpeg that cuts it, and log how much has
+    come every ``SECTION_PROGRESS_EVERY_S``.
 
     yt-dlp asks whether ffmpeg is there with a check that looks on ``PATH`` only, whatever
     ``ffmpeg_location`` says ("You have requested downloading the video partially, but ffmpeg is
     not installed"); imageio-ffmpeg's binary is not on ``PATH``. yt-dlp's own command line sets
     this context variable from ``--ffmpeg-location`` for that check; a yt-dlp without it makes
-    the section fall back to a whole download.
+    the section fall back to a whole download. ffmpeg reports no progress to yt-dlp until it ends:
+    the size of the file it writes (``download.<ext>.part``) says it.
     """
     import imageio_ffmpeg
     from yt_dlp.postprocessor.ffmpeg import FFmpegPostProcessor
 
+    done = threading.Event()
+
+    def report() -> None:
+        said = 0
+        while not done.wait(SECTION_PROGRESS_EVERY_S):
+            size = sum(part.stat().st_size for part in staging_dir.glob("download*.part"))
+            if size > said and size >= 100_000:  # not ffmpeg's header alone
+                logger.info("%s: %.1f MB so far", label, size / 1e6)
+                said = size
+
+    reporter = threading.Thread(target=report, name="section-progress", daemon=True)
+    reporter.start()
     location = getattr(FFmpegPostProcessor, "_ffmpeg_location", None)
-    if location is None:
-        yield
-        return
-    token = location.set(imageio_ffmpeg.get_ffmpeg_exe())
+    token = location.set(imageio_ffmpeg.get_ffmpeg_exe()) if location is not None else None
     try:
         yield
     finally:
-        location.reset(token)
+        if token is not None:
+            location.reset(token)
+        done.set()
+        reporter.join()
 
 
 def _download_with_retries(
@@ -582,7 +600,7 @@ def _download_with_retries(
         )
         try:
             with (
-                _ffmpeg_found_for_sections() if section else contextlib.nullcontext(),
+                _cutting_a_section(label, staging_dir) if section else contextlib.nullcontext(),
                 yt_dlp.YoutubeDL(ydl_options) as ydl,
             ):
                 info = ydl.extract_info(source.url, download=True)
