@@ -143,7 +143,8 @@ def _split_params(ctx: click.Context, param: click.Parameter, value: Any) -> Any
     """`--params` as Kedro reads it (`key=value` items, dotted keys, YAML values), split only at
     the commas between items: a list or a mapping written inline keeps its own, as does a quoted
     string (`person_a.sources=[{url: ..., start: 120, end: 180}]`). Kedro splits at every comma,
-    which made that `Item `start: 120` must contain a key and a value separated by `=``."""
+    and refused that source: "Item `start: 120}]` must contain a key and a value separated by
+    `=`"."""
     if isinstance(value, dict):
         return value
     dot_list = []

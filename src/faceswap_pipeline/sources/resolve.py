@@ -43,6 +43,11 @@ def resolve_video(
         `(path, name, starts_at_s)`: the local file; the raw video's name, the path or the URL as
         given; and the video's second the file starts at (a section of a URL's video: its
         start; else 0): a second of the video is that second less `starts_at_s` in the file.
+
+    Raises:
+        BadInputError: no video given and the person has no raw videos.
+        MissingInputError: a local path that is not a file.
+        SourceError: a URL that could not be fetched (`network` tells whether to retry offline).
     """
     if video is None:
         if not raw_videos:
