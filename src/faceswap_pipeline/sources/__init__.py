@@ -6,10 +6,10 @@ from faceswap_pipeline.sources.fetch import (
     FetchedVideo,
     Seconds,
     SourceError,
+    StartPastTheEndError,
     VideoSource,
     fetch_source,
     sha256_of,
-    start_past_the_end,
 )
 from faceswap_pipeline.sources.resolve import names_a_url, resolve_video
 
@@ -18,10 +18,10 @@ __all__ = [
     "FetchedVideo",
     "Seconds",
     "SourceError",
+    "StartPastTheEndError",
     "VideoSource",
     "fetch_source",
     "names_a_url",
     "resolve_video",
     "sha256_of",
-    "start_past_the_end",
 ]

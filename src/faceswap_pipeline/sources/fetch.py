@@ -675,7 +675,7 @@ def _refuse_before_download(source: VideoSource, person: str):
         if info.get("playlist_index") is None and info.get("n_entries") is None:
             duration = info.get("duration")
             if source.start is not None and duration and source.start >= duration:
-                raise SourceError(start_past_the_end(person, source, duration))
+                raise StartPastTheEndError(person, source, duration)
             return None
         count = info.get("n_entries")
         playlist = info.get("playlist_webpage_url") or url
@@ -689,12 +689,20 @@ def _refuse_before_download(source: VideoSource, person: str):
     return refuse
 
 
-def start_past_the_end(person: str, source: VideoSource, duration_s: float) -> str:
-    """The message for a source whose ``start`` lies at or past its video's end."""
-    return (
-        f"{person}: start {source.start}s of {source.location} is past its end "
-        f"({duration_s:.1f}s); fix `start`"
-    )
+class StartPastTheEndError(SourceError):
+    """A source's ``start`` lies at or past its video's end (``start``, ``location``,
+    ``duration_s`` say which), so nothing of it is left to use."""
+
+    def __init__(self, person: str, source: VideoSource, duration_s: float):
+        self.person, self.source, self.duration_s = person, source, duration_s
+        self.start, self.location = source.start, source.location
+        super().__init__(
+            f"{person}: start {source.start}s of {source.location} is past its end "
+            f"({duration_s:.1f}s); fix `start`"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, VideoSource, float]]:
+        return type(self), (self.person, self.source, self.duration_s)
 
 
 def stage_local_file(source: VideoSource, staging_dir: Path, *, person: str) -> Path:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from faceswap_pipeline import __version__
 from faceswap_pipeline.compositing import draw_label
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.model import SwapModel
 from faceswap_pipeline.model.inference import choose_device, choose_precision
 from faceswap_pipeline.progress import ProgressLog
@@ -83,6 +84,14 @@ def model_fingerprint(model: SwapModel) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def start_s_past_the_end(start_s: float, video: str, duration_s: float) -> str:
+    """The message for a `conversion.start_s` at or past the end of the video it converts."""
+    return (
+        f"conversion.start_s ({start_s} s) is past the end of {video} ({duration_s:.2f} s); give a"
+        " start within the video"
+    )
 
 
 def provenance_tags(
@@ -248,16 +257,13 @@ def convert_video_file(
     Raises:
         FileNotFoundError, NotAVideoError: the video is missing or unreadable.
         OutputNotWritableError: the output folder cannot be written.
-        ValueError: the span holds no frames.
+        BadInputError: the span holds no frames.
     """
     info = probe_video(video)
     output_settings = converter.settings.output
     framer = _framer(output_settings, info.width, info.height)
     if start_s is not None and start_s >= info.duration_s:
-        raise ValueError(
-            f"conversion.start_s ({start_s} s) is past the end of {video.name}"
-            f" ({info.duration_s:.2f} s)"
-        )
+        raise BadInputError(start_s_past_the_end(start_s, video.name, info.duration_s))
     span_s = (end_s or info.duration_s) - (start_s or 0.0)
     expected_frames = max(1, round(min(span_s, info.duration_s) * info.avg_fps))
     decode_report = DecodeReport()

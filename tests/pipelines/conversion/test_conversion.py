@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from faceswap_pipeline.compositing import jaw_fitted_mask, landmark_hull_mask, mouth_mask
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.evaluation.detail import detail_ratio
 from faceswap_pipeline.faces.alignment import transform_points
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
@@ -354,13 +355,16 @@ def test_the_video_and_its_evaluation_say_whether_the_mouth_is_the_source_s(swap
         assert facts["mouth"].startswith("the source's own" if kept else "the model's")
 
 
-def test_bad_input_is_named(swap_model, d18_identity, tmp_path):
+def test_bad_input_is_named(swap_model, d18_identity, tmp_path, shared_videos):
     not_a_video = tmp_path / "page.mp4"
     not_a_video.write_text("<html>not a video</html>")
     with pytest.raises(NotAVideoError, match="page.mp4"):
         _run(swap_model, d18_identity, not_a_video)
     with pytest.raises(FileNotFoundError, match="conversion.video"):
         _run(swap_model, d18_identity, tmp_path / "missing.mp4")
+    # A user error (no traceback from `kedro run`), said as for a URL's video (test below).
+    with pytest.raises(BadInputError, match=r"conversion.start_s \(30.0 s\) is past the end of"):
+        _run(swap_model, d18_identity, shared_videos / "single_d18.mp4", start_s=30)
     with pytest.raises(ValueError, match="conversion.compositing.colour_transfer"):
         _run(swap_model, d18_identity, not_a_video, compositing={"colour_transfer": "magic"})
     with pytest.raises(ValueError, match="person_a_identity"):

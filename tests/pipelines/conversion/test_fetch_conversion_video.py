@@ -3,11 +3,14 @@ and the evaluation read it from there, and a re-run does not download it again."
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
 from faceswap_pipeline.datasets import VideoFolderDataset
+from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.pipelines.conversion.nodes import fetch_conversion_video
 from faceswap_pipeline.sources import SourceError, resolve_video
 from tests.helpers.local_servers import free_port
@@ -60,6 +63,26 @@ def test_the_seconds_converted_are_all_that_is_downloaded(shared_videos, staging
             url, {}, tmp_path / "work", person="person_a", fetched=folder.load(), seconds=(20, None)
         )
         assert other != section and starts_at_s == 20.0 and other.name.endswith("-20s-end.mp4")
+
+
+def test_a_start_past_the_end_of_a_url_s_video_is_named_by_its_parameter(shared_videos, staging):
+    streams = staging.parent / "streams"
+    streams.mkdir()
+    hls = [
+        *(imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error"),
+        *("-i", str(shared_videos / "single_d18.mp4"), "-c", "copy", "-f", "hls"),
+        *("-hls_playlist_type", "vod", str(streams / "d18.m3u8")),
+    ]
+    subprocess.run(hls, check=True)
+    with MediaServer(streams) as server:  # an HLS stream says how long it is
+        url = f"{server.url}/d18.m3u8"
+        with pytest.raises(BadInputError) as refused:
+            fetch_conversion_video({}, {"video": url, "start_s": "0:30"}, DOWNLOAD, staging)
+        assert not [path for path in server.requests if path.endswith(".ts")]
+    assert str(refused.value) == (
+        f"conversion.start_s (30.0 s) is past the end of {url} (7.00 s); give a start within the"
+        " video"
+    )
 
 
 @pytest.mark.parametrize("video", [None, "clip.mp4"])

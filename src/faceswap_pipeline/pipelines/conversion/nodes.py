@@ -168,14 +168,21 @@ def fetch_conversion_video(
         video, or nothing.
     """
     from faceswap_pipeline.pipelines.ingestion.nodes import fetch_videos
-    from faceswap_pipeline.sources import names_a_url
+    from faceswap_pipeline.sources import StartPastTheEndError, names_a_url
+    from faceswap_pipeline.swapping.video import start_s_past_the_end
 
     params = parse_params(conversion)
     if params.video is None or not names_a_url(params.video):
         return {}
     seconds = {"url": params.video, "start": params.start_s, "end": params.end_s}
     source = {"name": "conversion.video", "sources": [seconds]}
-    videos, _ = fetch_videos(existing_videos, source, download, staging, offline_hint=OFFLINE_HINT)
+    try:
+        videos, _ = fetch_videos(
+            existing_videos, source, download, staging, offline_hint=OFFLINE_HINT
+        )
+    except StartPastTheEndError as error:  # said as a local video's is, by its parameter
+        message = start_s_past_the_end(params.start_s, params.video, error.duration_s)
+        raise BadInputError(message) from error
     return videos
 
 

@@ -19,10 +19,10 @@ from faceswap_pipeline.sources import (
     DownloadOptions,
     FetchedVideo,
     SourceError,
+    StartPastTheEndError,
     VideoSource,
     fetch_source,
     sha256_of,
-    start_past_the_end,
 )
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def _metadata_row(person: str, source: VideoSource, fetched: FetchedVideo) -> di
     if fetched.section is not None:
         start, end = None, None if end is None else end - section_start
     elif start is not None and start >= info.duration_s:
-        raise SourceError(start_past_the_end(person, source, info.duration_s))
+        raise StartPastTheEndError(person, source, info.duration_s)
     return {
         "person": person,
         "source": source.location,
