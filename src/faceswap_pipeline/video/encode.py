@@ -218,8 +218,11 @@ class _AudioCopy:
         """(keep, past_end) for a packet or frame starting at `start` lasting `duration` seconds."""
         middle = start + duration / 2
         past_end = self._end_s is not None and middle >= self._end_s
-        # With no start every packet from the beginning is kept, including the codec's priming one.
-        before_start = self._start_s is not None and middle < self._start_s
+        # With no start, from the file's start with the one packet before it that decoding the
+        # first needs (the codec's priming one). A file cut without re-encoding holds a second or
+        # so more before its start, which its edit list hides: left out.
+        first = self._start_s if self._start_s is not None else -duration
+        before_start = middle < first
         return (not past_end and not before_start), past_end
 
     def mux_until(self, time_s: float | None) -> None:
