@@ -75,9 +75,8 @@ class _Handler(SimpleHTTPRequestHandler):
         self._send_part(target, int(wanted[1]), int(wanted[2]) if wanted[2] else None, pause_s)
 
     def _send_part(self, target: Path, first: int, last: int | None, pause_s: float) -> None:
-        """Answer a ``Range: bytes=first-[last]`` request as web servers do (HTTP 206), counting
-        the bytes that went out (``bytes_sent``) until the client hangs up; ``pause_s`` after each
-        64 KiB."""
+        """Answer a ``Range: bytes=first-[last]`` request as web servers do (HTTP 206) until the
+        client hangs up; ``pause_s`` after each 64 KiB."""
         size = target.stat().st_size
         last = size - 1 if last is None else min(last, size - 1)
         if first >= size:
@@ -96,7 +95,6 @@ class _Handler(SimpleHTTPRequestHandler):
                 while left > 0:
                     chunk = stream.read(min(left, 1 << 16))
                     self.wfile.write(chunk)
-                    self.server.bytes_sent[self.path] += len(chunk)
                     left -= len(chunk)
                     if pause_s:
                         self.wfile.flush()
@@ -108,7 +106,6 @@ class _Handler(SimpleHTTPRequestHandler):
 class _MediaServer(ThreadingHTTPServer):
     daemon_threads = True
     requests: Counter
-    bytes_sent: Counter
 
     def handle_error(self, request, client_address) -> None:
         # A client that has what it wanted hangs up mid-file (ffmpeg, seeking): not an error.
@@ -131,7 +128,6 @@ class MediaServer:
         handler = partial(_Handler, directory=str(directory))
         self._server = _MediaServer(("127.0.0.1", 0), handler)
         self._server.requests = Counter()
-        self._server.bytes_sent = Counter()
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -141,11 +137,6 @@ class MediaServer:
     @property
     def requests(self) -> Counter:
         return self._server.requests
-
-    @property
-    def bytes_sent(self) -> Counter:
-        """Bytes of parts of files sent (``Range`` requests), by path."""
-        return self._server.bytes_sent
 
     def __enter__(self) -> MediaServer:
         self._thread.start()
