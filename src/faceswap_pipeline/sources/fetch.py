@@ -35,7 +35,13 @@ from pydantic import (
 from faceswap_pipeline.atomic_files import TEMP_PREFIX
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.safe_names import safe_stem, short_hash
-from faceswap_pipeline.video.probe import VIDEO_SUFFIXES, NotAVideoError, VideoInfo, probe_video
+from faceswap_pipeline.video.probe import (
+    VIDEO_SUFFIXES,
+    NotAVideoError,
+    VideoInfo,
+    open_video,
+    probe_video,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +155,21 @@ class VideoSource(BaseModel):
             return None
         return (self.start or 0.0, self.end)
 
-    def fetched_as(self) -> list[tuple[str, tuple[float, float | None] | None]]:
-        """The names (stems: a download's suffix is its container's) a fetch of this URL source
-        has in a raw folder, with the seconds each file holds, in the order they are looked for:
-        its ``section``'s, then the whole video's (downloaded before sections were, or where one
-        could not be cut: the seconds asked for are taken out of it)."""
+    def fetched_file(
+        self, files: dict[str, Path]
+    ) -> tuple[str, tuple[float, float | None] | None] | None:
+        """The name in ``files`` (a raw folder's ``{name: path}``) of this URL source's download,
+        and the seconds it holds, or ``None``: its ``section``'s file first, then the whole
+        video's (downloaded before sections were, or where one could not be cut: the seconds
+        asked for are taken out of it). Matched by stem: a download's suffix is its container's.
+        """
+        by_stem = {Path(name).stem: name for name in files}
         held = [self.section, None] if self.section is not None else [None]
-        return [(Path(self.file_name(section=section)).stem, section) for section in held]
+        for section in held:
+            name = by_stem.get(Path(self.file_name(section=section)).stem)
+            if name is not None:
+                return name, section
+        return None
 
     def file_name(
         self, suffix: str = ".mp4", section: tuple[float, float | None] | None = None
@@ -185,6 +199,12 @@ class VideoSource(BaseModel):
 def _seconds(value: float) -> str:
     """``120.0`` → ``120``, ``12.5`` → ``12.5``: seconds as a file name shows them."""
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _span(section: tuple[float, float | None]) -> str:
+    """``10–12``, ``300–end``: a section's seconds as the log says them."""
+    start, end = section
+    return f"{_seconds(start)}–{'end' if end is None else _seconds(end)}"
 
 
 class DownloadOptions(BaseModel):
@@ -502,14 +522,12 @@ def download_url(
                 )
                 return path, title, section
             except _SectionNotCut as error:
-                start, end = section
                 logger.info(
-                    "%s: %s: could not download only seconds %s–%s (%s); downloading the whole"
+                    "%s: %s: could not download only seconds %s (%s); downloading the whole"
                     " video, those seconds are read out of it",
                     person,
                     source.url,
-                    _seconds(start),
-                    "end" if end is None else _seconds(end),
+                    _span(section),
                     error,
                 )
                 for left in staging_dir.iterdir():  # the attempt's file, not the cookies
@@ -583,10 +601,7 @@ def _download_with_retries(
     """
     import yt_dlp
 
-    label = f"{person}: {source.url}"
-    if section is not None:
-        start, end = section
-        label += f" (seconds {_seconds(start)}–{'end' if end is None else _seconds(end)})"
+    label = f"{person}: {source.url}" + (f" (seconds {_span(section)})" if section else "")
     template = str(staging_dir / "download.%(ext)s")
     attempts = options.retries + 1
     for attempt in range(1, attempts + 1):
@@ -644,14 +659,18 @@ def _check_section_has_frames(path: Path) -> None:
 
     ffmpeg seeks in a file on a server by asking for parts of it; a server that answers with the
     whole file from its start, over and over, leaves ffmpeg an empty video, which yt-dlp reports
-    as downloaded.
+    as downloaded. Read to the first shown picture only: ``fetch_source`` probes the file whole.
     """
+    import av
+
     try:
-        frames = probe_video(path).frame_count
-    except (NotAVideoError, FileNotFoundError):
-        frames = 0
-    if not frames:
-        raise _SectionNotCut("the server sent no part of the video ffmpeg could cut")
+        with open_video(path) as container:
+            for packet in container.demux(container.streams.video[0]):
+                if packet.pts is not None and not packet.is_discard:
+                    return
+    except (NotAVideoError, FileNotFoundError, av.error.FFmpegError):
+        pass
+    raise _SectionNotCut("the server sent no part of the video ffmpeg could cut")
 
 
 def _refuse_before_download(source: VideoSource, person: str):
@@ -818,7 +837,7 @@ def _already_there(
     section it holds)``, or ``None``.
 
     A file with the configured ``sha256``, whatever its name; else, for a URL, the file named
-    after it (``VideoSource.fetched_as``), whatever its container.
+    after it (``VideoSource.fetched_file``), whatever its container.
     """
     if source.sha256 is not None:
         for name in existing:
@@ -827,11 +846,8 @@ def _already_there(
         return None
     if source.url is None:
         return None
-    by_stem = {Path(name).stem: name for name in existing}
-    for stem, section in source.fetched_as():
-        if stem in by_stem:
-            return by_stem[stem], "same URL", section
-    return None
+    found = source.fetched_file(existing)
+    return None if found is None else (found[0], "same URL", found[1])
 
 
 def _probe_or_fail(path: Path, source: VideoSource, *, person: str) -> VideoInfo:

@@ -65,10 +65,10 @@ def resolve_video(
             )
         return path, video, 0.0
     source = VideoSource(url=video, start=seconds[0], end=seconds[1])
-    by_stem = {Path(name).stem: Path(path) for name, path in (fetched or {}).items()}
-    for stem, section in source.fetched_as():
-        if stem in by_stem:
-            return by_stem[stem], video, section[0] if section else 0.0
+    found = source.fetched_file(fetched or {})
+    if found is not None:
+        name, section = found
+        return Path(fetched[name]), video, section[0] if section else 0.0
     try:
         fetched_now = fetch_source(
             source,

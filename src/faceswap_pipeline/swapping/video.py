@@ -27,6 +27,7 @@ from faceswap_pipeline.errors import BadInputError
 from faceswap_pipeline.model import SwapModel
 from faceswap_pipeline.model.inference import choose_device, choose_precision
 from faceswap_pipeline.progress import ProgressLog
+from faceswap_pipeline.sources import names_a_url
 from faceswap_pipeline.swapping.faces import (
     FaceSwapConverter,
     FrameResult,
@@ -130,9 +131,9 @@ def provenance_tags(
         "mlflow_run_id": run_id,
         "direction": direction,
         "precision": precision,
-        "source": Path(source).name if "://" not in source else source,
+        "source": source if names_a_url(source) else Path(source).name,
         "source_mouth_kept": source_mouth_kept,
-        **({"source_file": source_file} if source_file and "://" in source else {}),
+        **({"source_file": source_file} if source_file and names_a_url(source) else {}),
     }
     mouth = ", the source's own mouth kept" if source_mouth_kept else ""
     return {
