@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.model.augmentation import augment_faces, crop_model_region
+from faceswap_pipeline.model.face_features import FaceFeatures, face_feature_loss, face_features
 from faceswap_pipeline.model.losses import reconstruction_loss, ssim
 from faceswap_pipeline.model.networks import (
     PERSONS,
@@ -161,6 +162,9 @@ class SwapLightningModule(L.LightningModule):
         self.compile_model = compile
         self._compiled = False
         self.frozen_parts = tuple(frozen)
+        # The perceptual loss's frozen network, made on first use on the faces' device: held
+        # outside the module tree so that it is in no checkpoint, optimizer or DDP exchange.
+        self._feature_network: dict[torch.device, FaceFeatures] = {}
 
     def configure_model(self) -> None:
         """Frozen parts, channels-last weights and the optional compilation, once, before training
@@ -227,6 +231,11 @@ class SwapLightningModule(L.LightningModule):
             device="cpu", dtype=torch.float32, memory_format=torch.contiguous_format
         ).eval()
 
+    def _face_features(self, device: torch.device) -> FaceFeatures:
+        if device not in self._feature_network:
+            self._feature_network[device] = face_features(device)
+        return self._feature_network[device]
+
     def _weight_map(self, target: Tensor) -> Tensor | None:
         weight = self.loss_settings.eye_mouth_weight
         if target.shape[1] < 4 or weight == 1.0:
@@ -265,6 +274,13 @@ class SwapLightningModule(L.LightningModule):
                 self.loss_settings.ssim_weight,
                 self.loss_settings.gradient_weight,
             )
+            if self.loss_settings.face_feature_weight > 0:
+                loss = loss + self.loss_settings.face_feature_weight * face_feature_loss(
+                    self._face_features(prediction.device),
+                    prediction,
+                    target[:, :3],
+                    self._weight_map(target),
+                )
             total = total + loss
             drawn[person] = (prediction, target[:, :3])
             # Validation metrics are epoch means: averaged over all processes under DDP.

@@ -130,12 +130,19 @@ def adversaries_in(loss: Mapping[str, Any]) -> tuple[str, ...]:
 
 class LossSettings(StrictModel):
     """`(1 - ssim_weight) · L1 + ssim_weight · (1 - SSIM) / 2 + gradient_weight · edge L1`, eyes
-    and mouth weighted extra (`model.losses.reconstruction_loss`), and the optional adversaries'
+    and mouth weighted extra (`model.losses.reconstruction_loss`), `face_feature_weight` · the
+    face-feature distance (`model.face_features.face_feature_loss`), and the optional adversaries'
     terms (`SwapLightningModule`)."""
 
     ssim_weight: float = Field(0.5, ge=0, le=1)
     gradient_weight: float = Field(
         0.0, ge=0, description="L1 of the image gradients, against blur (0 = none)"
+    )
+    face_feature_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the perceptual distance in the face detector's features, against"
+        " blur (0 = none)",
     )
     eye_mouth_weight: float = Field(
         3.0, ge=1, description="weight of the eyes and mouth (from the 68 landmarks); 1 = none"
