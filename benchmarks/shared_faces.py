@@ -2,10 +2,14 @@
 
 Every frame's face is extracted with the project's face extraction (detector, tracker, alignment)
 and cached as an npz of crops plus a parquet table, so a benchmark re-run starts training at once.
+The cache is keyed by the clip's checksum and the source of the code that reads video and finds
+faces: a change there (d9 read with square pixels, say) extracts the faces again rather than
+training on the old ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -45,7 +49,8 @@ def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.Da
         ``({face id: RGB uint8 (256, 256, 3)}, table)``; the table has ``face_id, video,
         frame_index, time_s, track, landmarks68_crop, kept`` like ``face_alignments``.
     """
-    crops_file, table_file = cache / f"{video.stem}.npz", cache / f"{video.stem}.parquet"
+    name = f"{video.stem}-{_extraction_key(video)}"
+    crops_file, table_file = cache / f"{name}.npz", cache / f"{name}.parquet"
     if crops_file.exists() and table_file.exists():
         with np.load(crops_file) as stored:
             crops = {key.replace("|", "/"): stored[key] for key in stored.files}
@@ -54,9 +59,28 @@ def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.Da
 
     crops, table = extract_clip_faces(video)
     cache.mkdir(parents=True, exist_ok=True)
+    # The clip's faces made by other code (~100-200 MB each; before the key, named by the stem
+    # alone) are of no more use.
+    for suffix in (".npz", ".parquet"):
+        for stale in [*cache.glob(f"{video.stem}-*{suffix}"), cache / f"{video.stem}{suffix}"]:
+            stale.unlink(missing_ok=True)
     np.savez(crops_file, **{key.replace("/", "|"): crop for key, crop in crops.items()})
     table.to_parquet(table_file)
     return crops, table
+
+
+def _extraction_key(video: Path) -> str:
+    """12 hex digits of the clip's checksum and the source of the package's `video` and `faces`
+    modules, which decode it and find, align and track its faces."""
+    import faceswap_pipeline
+    from faceswap_pipeline.sources import sha256_of
+
+    package = Path(faceswap_pipeline.__file__).parent
+    digest = hashlib.sha256(sha256_of(video).encode())
+    for source in sorted([*(package / "video").glob("*.py"), *(package / "faces").glob("*.py")]):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def loaders(crops: dict[str, np.ndarray]) -> dict[str, Callable[[], np.ndarray]]:
