@@ -25,10 +25,9 @@ from faceswap_pipeline.model.lightning_module import SwapLightningModule
 
 @pytest.fixture(scope="module")
 def face(shared_photos: Path) -> torch.Tensor:
-    """Obama's face from a photo, 64 px, RGB float (1, 3, 64, 64) in 0-1."""
+    """Obama's head and shoulders from a photo, 64 px, RGB float (1, 3, 64, 64) in 0-1."""
     image = cv2.cvtColor(cv2.imread(str(shared_photos / "obama.jpg")), cv2.COLOR_BGR2RGB)
     height, width = image.shape[:2]
-    # The face fills the photo's upper middle.
     crop = image[: height * 2 // 3, width // 5 : width * 4 // 5]
     crop = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA)
     return torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0
