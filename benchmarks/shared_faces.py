@@ -60,10 +60,12 @@ def extract_clip(video: Path, cache: Path) -> tuple[dict[str, np.ndarray], pd.Da
     crops, table = extract_clip_faces(video)
     cache.mkdir(parents=True, exist_ok=True)
     # The clip's faces made by other code (~100-200 MB each; before the key, named by the stem
-    # alone) are of no more use.
+    # alone) are of no more use. (Not this key's: a benchmark beside this one may just have
+    # written them.)
     for suffix in (".npz", ".parquet"):
         for stale in [*cache.glob(f"{video.stem}-*{suffix}"), cache / f"{video.stem}{suffix}"]:
-            stale.unlink(missing_ok=True)
+            if stale not in (crops_file, table_file):
+                stale.unlink(missing_ok=True)
     np.savez(crops_file, **{key.replace("/", "|"): crop for key, crop in crops.items()})
     table.to_parquet(table_file)
     return crops, table
