@@ -162,9 +162,9 @@ class SwapLightningModule(L.LightningModule):
         self.compile_model = compile
         self._compiled = False
         self.frozen_parts = tuple(frozen)
-        # The perceptual loss's frozen network, made on first use on the faces' device: held
-        # outside the module tree so that it is in no checkpoint, optimizer or DDP exchange.
-        self._feature_network: dict[torch.device, FaceFeatures] = {}
+        # The perceptual loss's frozen network, made on first use on the faces' device: held in a
+        # tuple, outside the module tree, so that it is in no checkpoint, optimizer or DDP exchange.
+        self._feature_network: tuple[FaceFeatures] | tuple[()] = ()
 
     def configure_model(self) -> None:
         """Frozen parts, channels-last weights and the optional compilation, once, before training
@@ -232,9 +232,11 @@ class SwapLightningModule(L.LightningModule):
         ).eval()
 
     def _face_features(self, device: torch.device) -> FaceFeatures:
-        if device not in self._feature_network:
-            self._feature_network[device] = face_features(device)
-        return self._feature_network[device]
+        """The perceptual loss's network on `device` (one module trains on one device)."""
+        if not self._feature_network:
+            self._feature_network = (face_features(device),)
+        (network,) = self._feature_network
+        return network.to(device)
 
     def _weight_map(self, target: Tensor) -> Tensor | None:
         weight = self.loss_settings.eye_mouth_weight
@@ -267,19 +269,17 @@ class SwapLightningModule(L.LightningModule):
             code = self.model.encoder(inputs)
             codes[person] = code
             prediction = self.model.decoders[person](code)
+            weights = self._weight_map(target)
             loss = reconstruction_loss(
                 prediction,
                 target[:, :3],
-                self._weight_map(target),
+                weights,
                 self.loss_settings.ssim_weight,
                 self.loss_settings.gradient_weight,
             )
             if self.loss_settings.face_feature_weight > 0:
                 loss = loss + self.loss_settings.face_feature_weight * face_feature_loss(
-                    self._face_features(prediction.device),
-                    prediction,
-                    target[:, :3],
-                    self._weight_map(target),
+                    self._face_features(prediction.device), prediction, target[:, :3], weights
                 )
             total = total + loss
             drawn[person] = (prediction, target[:, :3])
