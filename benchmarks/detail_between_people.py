@@ -1,8 +1,8 @@
 """How much fine detail real people's faces have, in the verdict's own measure: why "detail kept"
 has a floor and no ceiling.
 
-For each clip, the median over its faces of `evaluation.detail.inner_face_detail`: the Laplacian
-variance inside the inner face with the face at `DETAIL_FACE_PX`, one picture's half of
+For each clip, the median over its faces of `evaluation.detail.inner_face_detail`: the Laplacian's
+share of the contrast inside the inner face with the face at `DETAIL_FACE_PX`, one picture's half of
 `detail_ratio`. A perfect swap of person X onto person Y
 scores about X's figure over Y's, so the spread between people is what an upper bound on detail
 kept would wrongly fail.
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
 
     medians = {}
-    print(f"| clip | faces | median inner-face Laplacian variance at {DETAIL_FACE_PX:g} px |")
+    print(f"| clip | faces | median inner-face detail at {DETAIL_FACE_PX:g} px |")
     print("|---|---:|---:|")
     for video in args.videos:
         crops, table = extract_clip(video, args.cache)
@@ -56,11 +56,11 @@ def main() -> None:
             for row in rows.itertuples()
         ]
         medians[video.stem] = float(np.nanmedian(details))
-        print(f"| {video.stem} | {len(details)} | {medians[video.stem]:.0f} |")
+        print(f"| {video.stem} | {len(details)} | {medians[video.stem]:.3g} |")
     most, least = max(medians, key=medians.get), min(medians, key=medians.get)
     print(
-        f"\nmost detail / least: {medians[most] / medians[least]:.1f}x ({most} {medians[most]:.0f},"
-        f" {least} {medians[least]:.0f}): a perfect swap of {most} onto {least} keeps about that"
+        f"\nmost detail / least: {medians[most] / medians[least]:.1f}x ({most} {medians[most]:.3g},"
+        f" {least} {medians[least]:.3g}): a perfect swap of {most} onto {least} keeps about that"
         " much of the source's detail"
     )
 

@@ -9,7 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from faceswap_pipeline.evaluation.detail import detail_ratio, inner_face_detail, inner_face_mask
+from faceswap_pipeline.evaluation.detail import (
+    DETAIL_FACE_PX,
+    detail_ratio,
+    inner_face_detail,
+    inner_face_mask,
+    inner_faces,
+)
 from faceswap_pipeline.evaluation.verdict import (
     DETAIL_KEPT,
     DISTANCE_TO_TARGET,
@@ -19,6 +25,7 @@ from faceswap_pipeline.evaluation.verdict import (
 )
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import landmarks68
+from faceswap_pipeline.faces.quality import laplacian_variance
 from faceswap_pipeline.video.decode import iter_frames
 
 
@@ -100,3 +107,36 @@ def test_one_face_s_detail_is_the_ratio_s_measure_of_one_picture(face):
     sharp, soft = inner_face_detail(frame, points), inner_face_detail(blurred, points)
     assert 0 < soft < sharp
     assert detail_ratio(blurred, frame, points) == pytest.approx(soft / sharp)
+
+
+def test_detail_is_the_same_at_any_contrast_and_none_in_a_flat_face(face):
+    """Detail is a share of the face's contrast: a face drawn at half its contrast (paler make-up,
+    flatter light, a colour transfer that narrows the spread) is as sharp; a blur at any contrast
+    is not; a flat face has none."""
+    frame, points = face
+    mean = frame.reshape(-1, 3).mean(axis=0)
+    half_contrast = np.round((frame - mean) * 0.5 + mean).astype(np.uint8)
+    assert detail_ratio(half_contrast, frame, points) == pytest.approx(1.0, abs=0.1)
+    blurred = cv2.GaussianBlur(half_contrast, (0, 0), 3.0)
+    assert detail_ratio(blurred, frame, points) < 0.5
+    flat = np.empty_like(frame)
+    flat[:] = np.round(mean).astype(np.uint8)
+    assert detail_ratio(flat, frame, points) == 0.0
+
+
+def test_two_people_s_sharp_faces_have_alike_detail(shared_videos):
+    """d6 (eye make-up, strong light) and d18 (plain, soft light): the raw Laplacian variance of
+    their untouched faces differs several times over, their detail as a share of the contrast does
+    not, so a sharp swap of one onto the other is not failed for the other's make-up."""
+    detector = RetinaFaceDetector(det_size=320)
+    detail, raw = {}, {}
+    for clip in ("person_a_d6.mp4", "single_d18.mp4"):
+        shares, variances = [], []
+        for frame in iter_frames(shared_videos / clip, start_s=1.0, end_s=6.0, sample_fps=1.0):
+            points = landmarks68(frame.rgb, detector.detect([frame.rgb])[0].boxes[0])
+            shares.append(inner_face_detail(frame.rgb, points))
+            (shrunk,), mask = inner_faces([frame.rgb], points, DETAIL_FACE_PX)
+            variances.append(laplacian_variance(shrunk, mask))
+        detail[clip], raw[clip] = np.median(shares), np.median(variances)
+    assert raw["person_a_d6.mp4"] / raw["single_d18.mp4"] > 2.5
+    assert 1 / 1.6 < detail["person_a_d6.mp4"] / detail["single_d18.mp4"] < 1.6

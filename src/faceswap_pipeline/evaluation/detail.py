@@ -1,21 +1,30 @@
-"""Detail kept: how much fine texture a swapped face has against the face it replaced.
+"""Detail kept: how much fine structure a swapped face has against the face it replaced.
 
 A swap that outputs a smooth oval (no eye whites, no lip line, no skin texture) still follows the
-pose and can fool an identity descriptor; it cannot fake the Laplacian. The measure is the variance
-of the Laplacian inside the inner face (the 68-landmark hull, shrunk so that the face's outline and
-the blend seam are left out), output over source, in the same frame and the same region: 1 for an
-untouched face, far below 1 for a blur.
+pose and can fool an identity descriptor; it cannot fake the Laplacian. The measure of one picture
+is the Laplacian's share of its contrast inside the inner face (the 68-landmark hull, shrunk so
+that the face's outline and the blend seam are left out): the variance of the grey image's
+Laplacian over the variance of the grey image (`faces.quality.laplacian_share`). The figure is
+the swapped picture's over the source's, in the same frame and the same region: 1 for an untouched
+face, far below 1 for a blur.
+
+A share, not the Laplacian's variance itself (as until 2026-12-06): the variance follows the
+face's contrast, so it said how much make-up, light and texture a person has as much as how sharp
+the face is. The shared clips' talking heads differed 4.3x in it (d6 against d18; as shares 1.3x),
+a perfect swap of d6 onto the plainer d9 could keep no more than ~0.4 of it, and the conversion's
+colour transfer moved it (capping the spread's widening at 1.5x lowered a d6->d9 swap's figure
+from 0.24 to 0.18; as a share 0.25 both ways).
 
 Both faces are first brought to one size, `DETAIL_FACE_PX` (the square root of the landmark
 hull's area; larger faces are shrunk by area averaging, smaller ones left as they are). At a
-video's own scale the Laplacian's variance is the finest pixels' (noise, compression): there a
-perfect 64 px model kept 0.03-0.07 of a 480p face's, a perfect 128 px one 0.07-0.16 and a 1 px blur
-0.04-0.09, so no model of this project could pass and the same swap scored differently at every
+video's own scale the Laplacian is the finest pixels' (noise, compression): there a perfect 64 px
+model kept 0.05-0.08 of a 480p face's detail, a perfect 128 px one 0.09-0.16 and a 1 px blur
+0.06-0.10, so no model of this project could pass and the same swap scored differently at every
 resolution. With the face at 40 px what varies is the eyes, brows, nostrils and lip line. On d9's
-and d18's faces (`benchmarks/detail_scale.py`) a perfect 64 px model keeps 0.56-0.57 (a 64 px face
-upscaled onto a 480p one looks soft: it stays below the verdict's 0.6), a perfect 128 px one
-0.73-0.76, a perfect 256 px one 0.93-0.94, a 1 px blur 0.53-0.58, a 2 px blur 0.20-0.23 and a 4 px
-blur 0.04-0.05.
+and d18's faces (`benchmarks/detail_scale.py`) a perfect 64 px model pasted into the aligned crop
+keeps 0.49-0.54 (a 64 px face upscaled onto a 480p one looks soft: it stays below the verdict's
+0.6), 0.71-0.78 through the conversion into the frame, a perfect 128 px one 0.69-0.71, a perfect
+256 px one 0.91, a 1 px blur 0.58-0.59, a 2 px blur 0.25-0.27 and a 4 px blur 0.07-0.08.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import cv2
 import numpy as np
 
 from faceswap_pipeline.compositing.masks import face_size
-from faceswap_pipeline.faces.quality import laplacian_variance
+from faceswap_pipeline.faces.quality import laplacian_share
 
 # The hull is shrunk by this share of the face's size: the jaw line and the seam of the blend (the
 # conversion's mask is eroded by 0.03 and feathered over 0.08 of the face) are edges of the
@@ -102,9 +111,10 @@ def target_own_detail(
 
     The swap keeps the source's expression, which the target's faces may never make (rolled-up
     eyes, a tongue out): the figure matches the mouth only, so read it as the detail the target's
-    face has, not as a ceiling. Nor is it a quality bar: a blurred 64 px swap of d6 onto d9 scored
-    what d9's own faces do (0.20), the variance likely carried by a few strong edges it kept.
-    For analysis (`benchmarks/swap_detail.py`), not for the evaluation's report.
+    face has, not as a ceiling. Nor is it a quality bar: d9's mouth never opens past 0.09 of his
+    face where d6's held-out faces open to 0.23 (tongue and teeth), so his "matching" faces have
+    half-shut mouths and a blurred 64 px swap of d6 onto d9 scores about what they do (0.23 against
+    0.27). For analysis (`benchmarks/swap_detail.py`), not for the evaluation's report.
 
     Args:
         source_detail, source_mouths: ``(N,)`` each source face's `inner_face_detail` and
@@ -134,8 +144,8 @@ def target_own_detail(
 def inner_face_detail(
     image_rgb: np.ndarray, landmarks68: np.ndarray, face_px: float | None = DETAIL_FACE_PX
 ) -> float:
-    """Fine detail of one face: the Laplacian variance inside its inner region, the face at
-    `face_px` (`detail_ratio`'s measure of one picture; what differs between people).
+    """Fine detail of one face: the Laplacian's share of the contrast inside its inner region, the
+    face at `face_px` (`detail_ratio`'s measure of one picture; what differs between people).
 
     Args:
         image_rgb: ``(H, W, 3)`` uint8 RGB.
@@ -143,13 +153,13 @@ def inner_face_detail(
         face_px: the face size it is measured at (None: the picture's own scale).
 
     Returns:
-        The variance (>= 0; NaN when the region is empty).
+        The share (>= 0; 0 for a flat face; NaN when the region is empty).
     """
     faces = inner_faces([image_rgb], landmarks68, face_px)
     if faces is None:
         return float("nan")
     (face,), mask = faces
-    return laplacian_variance(face, mask)
+    return laplacian_share(face, mask)
 
 
 def detail_ratio(
@@ -169,8 +179,8 @@ def detail_ratio(
         face_px: the face size both are compared at (None: the pictures' own scale).
 
     Returns:
-        Laplacian variance ratio, output / source (>= 0; NaN when the region is empty or flat in the
-        source).
+        The ratio of the Laplacian's shares of the contrast, output / source (>= 0; 0 for a flat
+        output; NaN when the region is empty or flat in the source).
     """
     if output_rgb.shape != source_rgb.shape:
         raise ValueError(
@@ -180,8 +190,8 @@ def detail_ratio(
     if faces is None:
         return float("nan")
     (source, output), mask = faces
-    source = laplacian_variance(source, mask)
-    output = laplacian_variance(output, mask)
+    source = laplacian_share(source, mask)
+    output = laplacian_share(output, mask)
     if not np.isfinite(source) or source <= 1e-6:
         return float("nan")
     return float(output / source)

@@ -30,8 +30,8 @@ METRIC_DESCRIPTIONS = {
     ),
     "identity/described_faces": "swapped faces described (a sample spread over the video)",
     "detail/sharpness_ratio": (
-        "fine detail (Laplacian variance) inside the swapped face / the source face's, median (1:"
-        " as sharp; a blur scores far below)"
+        "fine detail (the Laplacian's share of the contrast) inside the swapped face / the source"
+        " face's, median (1: as sharp; a blur scores far below)"
     ),
     "landmarks/error": (
         "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)"

@@ -4,18 +4,20 @@ threshold.
 - identity: most swapped faces are nearer the target's identity centre than the source's;
 - identity: on average they are as near the target as the target's own faces are to one another, or
   nearly (a blur that resembles nobody lies ~0.6 from both people; the target's own faces ~0.25);
-- detail: the swapped face keeps most of the fine detail of the face it replaced (a smooth oval
-  without eye whites or a lip line keeps ~0.35 of it).
+- detail: the swapped face keeps most of the fine detail of the face it replaced, as a share of its
+  contrast (`evaluation.detail`; a smooth oval without eye whites or a lip line keeps ~0.25 of it).
 
-Detail has no upper bound. Noise drawn over a face scores well above 1 (the tiny preset's: 3.19),
-but so does a real face swapped onto a smoother one: at 40 px the inner faces of 17 people (the
-shared and LivePortrait clips, `benchmarks/detail_between_people.py`) differ up to 5.3x in this
-measure. A ceiling would fail real swaps; noise fails on identity instead. For the same reason the
-floor is not fair to every pair: d6's face (eye make-up, wide expressions) has 2.5x d9's detail, so
-d6->d9 reads less than d9->d6 at the same sharpness (training's validation swaps: A->B 0.24-0.32,
-both directions pooled 0.44-0.45). Dividing by the two people's own ratio would over-correct, as a
-swap takes the source's expression (d6's wide eyes and open mouth on d9's face), so the floor stays
-on the same-frame ratio.
+Detail has no upper bound. Noise drawn over a face scores above 1 (20 grey levels: 1.25-1.7), but so
+may a real face swapped onto one with less fine structure. Measured as a share of the contrast, the
+talking heads of the shared clips lie within 1.3x of one another at 40 px (d6 1.29, d12 1.12, d9
+1.09, d18 1.00; `benchmarks/detail_between_people.py`), where the Laplacian's raw variance, the
+measure until 2026-12-06, put them 4.3x apart (make-up, light: d9's untouched faces kept 0.36 of
+d6's, below the floor however sharp a swap onto him); an evenly lit face with compression grain
+scores higher (d0 2.06), a face of few pixels lower. A ceiling would fail real swaps; noise fails on
+identity instead. What the share still leaves between the directions of a pair is expression: d6's
+tongue and wide-open mouth, drawn by d9's decoder that never saw his mouth open wide, come out
+smeared (training's validation swaps after 1,300 steps: A->B 0.25, B->A 0.48), which a viewer sees
+too.
 
 The same judgement serves the evaluation of a converted video and the validation swaps during
 training, where each direction of the pair is judged on its own (`judge_each`).
