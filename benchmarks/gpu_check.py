@@ -406,6 +406,7 @@ def _gpu_preset_module(width: float, compile: bool, base_model: Path | None = No
         preset["augmentation"],
         compile=compile,
         frozen=preset["init_frozen"] if base_model else (),
+        seed=preset["seed"],
     )
     start_from_base_model(
         module.model, base_model, None, preset["init_fresh"], preset["init_frozen"]
@@ -652,7 +653,7 @@ def resident_training(
         check_val_every_n_epoch=None,
     )
     module, auto_settings = _gpu_preset_module(width, compile=compile, base_model=base_model)
-    datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=42)
+    datamodule = FaceSwapDataModule(banks, train, val, batch_size=batch, seed=module.seed)
     trainer.fit(module, datamodule=datamodule)
     final = trainer.validate(module, datamodule=datamodule, verbose=False)
     trained_s = time.monotonic() - started

@@ -8,14 +8,18 @@ import pytest
 import torch
 
 from faceswap_pipeline.model.data import ResidentTrainBatches
-from faceswap_pipeline.model.sharding import ShardedOrder, per_rank_batch, validation_share
+from faceswap_pipeline.model.sharding import (
+    ShardedOrder,
+    per_rank_batch,
+    stream_seed,
+    validation_share,
+)
 
 
 def _order(
-    faces: int, batch: int, rank: int = 0, world_size: int = 1, seed: int = 0
+    faces: int, batch: int, rank: int = 0, world_size: int = 1, seed: int = 0, start_step: int = 0
 ) -> ShardedOrder:
-    generator = torch.Generator().manual_seed(seed)
-    return ShardedOrder(torch.arange(faces), batch, rank, world_size, generator)
+    return ShardedOrder(torch.arange(faces), batch, rank, world_size, seed, start_step=start_step)
 
 
 def _steps(order: ShardedOrder, steps: int) -> np.ndarray:
@@ -43,6 +47,30 @@ def test_every_pass_draws_a_new_order_the_same_on_every_rank():
     np.testing.assert_array_equal(_steps(twin, 5), first)
     np.testing.assert_array_equal(_steps(twin, 5), second)
     assert not np.array_equal(_steps(_order(40, 8, 1, 2, seed=4), 5), first)
+
+
+def test_an_order_started_at_a_step_goes_on_as_the_uninterrupted_one():
+    # 37 faces, 8 a step: 4 steps a pass; a resumed run starts mid-pass and passes later.
+    whole = _steps(_order(37, 8, seed=5), 11)
+    for start in (1, 4, 6):
+        np.testing.assert_array_equal(
+            _steps(_order(37, 8, seed=5, start_step=start), 11 - start), whole[start:]
+        )
+    # Each rank's part too.
+    np.testing.assert_array_equal(
+        _steps(_order(37, 8, 1, 2, seed=5, start_step=6), 5), whole[6:, 4:]
+    )
+
+
+def test_streams_differ_by_every_key_and_repeat_for_the_same_keys():
+    seeds = {
+        stream_seed(seed, *keys)
+        for seed in (0, 1, -1)
+        for keys in [(0, 0, 0), (0, 1, 0), (1, 0, 0), (0, 0, 1)]
+    }
+    assert len(seeds) == 12
+    assert stream_seed(42, 1, 0, 7) == stream_seed(42, 1, 0, 7)
+    assert all(0 <= seed < 2**63 for seed in seeds)
 
 
 def test_fewer_faces_than_the_batch_share_them_evenly():
@@ -89,3 +117,7 @@ def test_resident_batches_of_two_ranks_are_the_single_process_batches():
             assert batch[person].shape == (8, 1, 1, 1)
             together = torch.cat([ranks[r][step][person] for r in range(2)])
             assert torch.equal(together, batch[person])
+    # Started at a resumed run's step: the uninterrupted run's batches from there.
+    resumed = ResidentTrainBatches(banks, rows, 8, seed=7, start_step=4)
+    for batch, again in zip(single[4:], resumed, strict=False):
+        assert all(torch.equal(batch[person], again[person]) for person in ("a", "b"))

@@ -198,8 +198,8 @@ def test_short_overfit_makes_the_loss_fall_clearly(clip_faces):
 
 
 def test_a_seeded_run_repeats_its_losses_exactly(clip_faces):
-    # The face order comes from the data module's own seeded generator, the augmentation from
-    # torch's.
+    # The weights start from torch's seeded generator; the face order and the augmentation come
+    # from the data module's streams of the seed.
     runs = []
     for _ in range(2):
         L.seed_everything(3, verbose=False)
@@ -209,6 +209,37 @@ def test_a_seeded_run_repeats_its_losses_exactly(clip_faces):
         )
         runs.append(recorder.losses)
     assert len(runs[0]) == 3 and runs[0] == runs[1]
+
+
+def test_a_run_resumed_from_a_checkpoint_trains_as_the_uninterrupted_run_would(
+    clip_faces, tmp_path
+):
+    # A step's faces and augmentation come from the seed and the step, not from generators that
+    # restart with the run: cut in two at a checkpoint (validating every 2 steps in one and never in
+    # the other), the run trains the same last steps to the same weights; it does not replay its
+    # first steps.
+    def run(checkpoint: Path | None = None, **trainer) -> tuple[list[float], SwapLightningModule]:
+        L.seed_everything(3, verbose=False)
+        recorder = _LossRecorder()
+        module = _module(optimizer={"lr": 1e-3}, seed=3)
+        callbacks = [recorder, *trainer.pop("callbacks", [])]
+        _trainer(max_steps=6, callbacks=callbacks, **trainer).fit(
+            module, datamodule=_datamodule(clip_faces, batch_size=4, count=12), ckpt_path=checkpoint
+        )
+        return recorder.losses, module
+
+    saving = ModelCheckpoint(tmp_path, filename="{step}", every_n_train_steps=3, save_top_k=-1)
+    whole, uninterrupted = run(
+        callbacks=[saving],
+        enable_checkpointing=True,
+        val_check_interval=2,
+        check_val_every_n_epoch=None,
+    )
+    rest, resumed = run(tmp_path / "step=3.ckpt", limit_val_batches=0)
+    assert len(whole) == 6 and rest == whole[3:]
+    trained, expected = resumed.state_dict(), uninterrupted.state_dict()
+    assert trained.keys() == expected.keys()
+    assert all(torch.equal(trained[name], expected[name]) for name in expected)
 
 
 def test_validation_is_held_out_by_video_or_by_time_span():

@@ -195,8 +195,9 @@ class ResidentTrainBatches:
     `drop_last` would), the smaller person's cycling, so every step sees both people. Under DDP
     every rank draws the same orders (the same seed) and takes its own part of each global batch
     (`model.sharding.ShardedOrder`): B = `batch_size // world_size`. Faces are gathered on the
-        banks'
-    device: no decoding, no copies through the host when resident.
+    banks' device: no decoding, no copies through the host when resident. The orders are functions
+    of the seed and the step (`model.sharding.stream_seed`): started at a resumed run's step, the
+    batches are the uninterrupted run's.
 
     Args:
         faces: `{"a": uint8 (N, C, T, T), ...}` banks (on the training device, or memory-mapped on
@@ -205,6 +206,7 @@ class ResidentTrainBatches:
         batch_size: faces per person per step over all ranks (at most M are drawn).
         seed: seeds the orders; the same on every rank.
         rank, world_size: this process's global rank and the number of processes.
+        start_step: the optimizer step of the first batch (0, or where a resumed run is).
 
     Raises:
         ValueError: `batch_size` is not a multiple of `world_size`, or a person has fewer faces
@@ -219,11 +221,20 @@ class ResidentTrainBatches:
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        start_step: int = 0,
     ) -> None:
         self.faces = faces
-        generator = torch.Generator().manual_seed(seed)
         self.orders = {
-            p: ShardedOrder(rows, batch_size, rank, world_size, generator, faces[p].device)
+            p: ShardedOrder(
+                rows,
+                batch_size,
+                rank,
+                world_size,
+                seed,
+                stream=PERSONS.index(p),
+                device=faces[p].device,
+                start_step=start_step,
+            )
             for p, rows in indices.items()
         }
 
@@ -332,8 +343,16 @@ class FaceSwapDataModule(L.LightningDataModule):
             self.faces = {p: faces.to(device) for p, faces in self.faces.items()}
 
     def train_dataloader(self) -> ResidentTrainBatches:
+        # Called once the checkpoint is restored: a resumed run's batches go on from its step.
+        step = self.trainer.global_step if self.trainer is not None else 0
         return ResidentTrainBatches(
-            self.faces, self.train_indices, self.batch_size, self.seed, self._rank, self._world_size
+            self.faces,
+            self.train_indices,
+            self.batch_size,
+            self.seed,
+            self._rank,
+            self._world_size,
+            start_step=step,
         )
 
     def val_dataloader(self) -> ResidentValBatches | list:

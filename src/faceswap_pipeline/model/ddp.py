@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.fabric.utilities.distributed import _set_num_threads_if_needed
 from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
@@ -51,7 +50,6 @@ def training_strategy(
     accelerator: str,
     devices: int | str | list[int],
     num_nodes: int,
-    seed: int,
     find_unused_parameters: bool = False,
 ) -> str | Strategy:
     """The `strategy` for `lightning.Trainer`: `strategy` itself for one process, else DDP from
@@ -63,9 +61,6 @@ def training_strategy(
     Args:
         strategy: "auto" or "ddp" (`training.trainer.strategy`).
         accelerator, devices, num_nodes: as given to the Trainer.
-        seed: the training seed; under DDP rank r reseeds torch with `seed + r` once the
-            process group exists, so ranks draw different augmentations for their different
-            faces.
         find_unused_parameters: DDP's own flag: True when some trainable weights get no gradient
             (the pretraining's second decoder); it costs a pass over the graph every step.
 
@@ -87,11 +82,11 @@ def training_strategy(
             "DDP training must run inside a function decorated with "
             "faceswap_pipeline.distributed.runs_on_every_rank"
         )
-    return _NodeDDPStrategy(rank_call, node_layout(num_nodes), seed, find_unused_parameters)
+    return _NodeDDPStrategy(rank_call, node_layout(num_nodes), find_unused_parameters)
 
 
 def strategy_of(settings: TrainingSettings, find_unused_parameters: bool = False) -> str | Strategy:
-    """`training_strategy` for a run's settings (`trainer.*`, `seed`): DDP started from the
+    """`training_strategy` for a run's settings (`trainer.*`): DDP started from the
     current `runs_on_every_rank` call for several processes, else the strategy's name."""
     hardware = settings.trainer
     return training_strategy(
@@ -99,7 +94,6 @@ def strategy_of(settings: TrainingSettings, find_unused_parameters: bool = False
         hardware.accelerator,
         hardware.devices,
         hardware.num_nodes,
-        settings.seed,
         find_unused_parameters,
     )
 
@@ -157,10 +151,11 @@ class _NodeLauncher(_SubprocessScriptLauncher):
 
 
 class _NodeDDPStrategy(DDPStrategy):
-    """`DDPStrategy` with `_NodeLauncher`; ranks reseed torch with `seed + global rank` at setup."""
+    """`DDPStrategy` with `_NodeLauncher`. Each rank's augmentation has its own stream (seeded by
+    the rank, `model.sharding.stream_seed`): nothing reseeds torch per rank."""
 
     def __init__(
-        self, rank_call: RankCall, layout: NodeLayout, seed: int, find_unused_parameters: bool
+        self, rank_call: RankCall, layout: NodeLayout, find_unused_parameters: bool
     ) -> None:
         super().__init__(
             cluster_environment=_NodeEnvironment(layout),
@@ -168,15 +163,8 @@ class _NodeDDPStrategy(DDPStrategy):
             find_unused_parameters=find_unused_parameters,
         )
         self._rank_call = rank_call
-        self._seed = seed
 
     def _configure_launcher(self) -> None:
         self._launcher = _NodeLauncher(
             self.cluster_environment, self.num_processes, self.num_nodes, self._rank_call
         )
-
-    def setup_environment(self) -> None:
-        super().setup_environment()
-        # Model weights were made before this from the common seed (and DDP broadcasts rank 0's);
-        # from here on each rank's augmentation draws must differ.
-        torch.manual_seed(self._seed + self.global_rank)

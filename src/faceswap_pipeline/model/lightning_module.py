@@ -33,6 +33,7 @@ from faceswap_pipeline.model.settings import (
     OptimizerSettings,
     adversaries_in,
 )
+from faceswap_pipeline.model.sharding import AUGMENTATION_STREAM, stream_seed
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class SwapLightningModule(L.LightningModule):
             runs; its minutes of compilation do not on a CPU, see benchmarks/training_overhead.py).
         frozen: parts of the model (`model.networks.MODEL_PARTS`) that do not train: their weights
             stay as loaded (a base model's), and no gradient is computed for them.
+        seed: the run's seed (`training.seed`): step n's augmentation on rank r is drawn from the
+            stream `(seed, AUGMENTATION_STREAM, r, n)` (`model.sharding.stream_seed`).
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class SwapLightningModule(L.LightningModule):
         augmentation: AugmentationConfig | Mapping[str, Any] | None = None,
         compile: bool = False,
         frozen: Sequence[str] = (),
+        seed: int = 0,
     ) -> None:
         super().__init__()
         check_model_parts(frozen)
@@ -122,6 +126,7 @@ class SwapLightningModule(L.LightningModule):
         self.optimizer_settings = OptimizerSettings.model_validate(optimizer or {})
         self.loss_settings = LossSettings.model_validate(loss or {})
         self.augmentation = AugmentationConfig.model_validate(augmentation or {})
+        self.seed = seed
         # This step's augmentation (`augmentation.at_step`): set at the start of every step.
         self._augmentation_now = self.augmentation.at_step(0)
         # Plain values, as every checkpoint so far holds them: checkpoints are read back with
@@ -135,6 +140,7 @@ class SwapLightningModule(L.LightningModule):
                 "augmentation": self.augmentation.model_dump(),
                 "compile": compile,
                 "frozen": list(frozen),
+                "seed": seed,
             }
         )
         self.model = SwapModel(self.model_config)
@@ -249,6 +255,15 @@ class SwapLightningModule(L.LightningModule):
         total = torch.zeros((), device=self.device)
         codes: dict[str, Tensor] = {}
         drawn: dict[str, tuple[Tensor, Tensor]] = {}
+        # A step's augmentation is drawn from its own stream (the seed, this rank, the step): the
+        # same in an uninterrupted run and in a resumed one, different on every rank.
+        generator = (
+            torch.Generator(self.device).manual_seed(
+                stream_seed(self.seed, AUGMENTATION_STREAM, self.global_rank, self.global_step)
+            )
+            if stage == "train"
+            else None
+        )
         for person in PERSONS:
             faces = batch.get(person)
             if faces is None:
@@ -258,7 +273,7 @@ class SwapLightningModule(L.LightningModule):
             faces = faces.float()
             if stage == "train":
                 inputs, target = augment_faces(
-                    faces, config.input_size, config.coverage, self._augmentation_now
+                    faces, config.input_size, config.coverage, self._augmentation_now, generator
                 )
                 # Out of place: without warp, the input is a view of the target.
                 inputs, target = inputs / 255.0, target / 255.0

@@ -362,7 +362,12 @@ def pretrain_base_model(
     L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = _pretraining_data(train_faces, val_faces, config, settings, bank)
     module = SwapLightningModule(
-        config, settings.optimizer, settings.loss, settings.augmentation, settings.compile
+        config,
+        settings.optimizer,
+        settings.loss,
+        settings.augmentation,
+        settings.compile,
+        seed=settings.seed,
     )
     run = run_training(
         module,

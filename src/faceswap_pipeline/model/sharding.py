@@ -6,12 +6,34 @@ batches of `global_batch` faces, and takes its own contiguous part of each. So a
 ranks train on disjoint faces, and together on exactly the faces one process would draw with the
 same global batch: with the loss a mean over the batch, DDP's averaged gradients equal the
 single-process gradient up to floating-point rounding.
+
+Every random draw of training comes from its own stream, seeded by the run's seed and what the
+draw is for (`stream_seed`): a person's order in pass k, a rank's augmentation at step n. None is
+drawn in sequence from a shared generator, so what a step trains on depends on the seed and the
+step alone: a run resumed from a checkpoint draws what the uninterrupted run would have drawn (not
+its first steps again), however it was cut into runs and whatever else (validation, previews)
+ran between its steps.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
+
+# What a stream is for: the first key after the seed in `stream_seed`.
+FACE_ORDER_STREAM = 0
+AUGMENTATION_STREAM = 1
+
+
+def stream_seed(seed: int, *keys: int) -> int:
+    """The seed of one random stream of a run: a hash of the run's `seed` and `keys` (e.g.
+    `FACE_ORDER_STREAM, person, pass` or `AUGMENTATION_STREAM, rank, step`), well mixed
+    (numpy's `SeedSequence`), so neighbouring keys give unrelated streams. Non-negative, < 2**63.
+    """
+    # SeedSequence takes non-negative entropy only; a negative seed maps to its own value.
+    entropy = [seed % 2**64, *keys]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def per_rank_batch(global_batch: int, faces: int, world_size: int) -> int:
@@ -40,16 +62,20 @@ def per_rank_batch(global_batch: int, faces: int, world_size: int) -> int:
 class ShardedOrder:
     """This rank's part of every global batch of a random order of one person's rows (training).
 
-    Endless: each pass draws a new order of `rows` from `generator` and makes `len(rows) //
-    global_batch` steps of it, the last incomplete global batch left out (a shuffled loader with
-    `drop_last`). All ranks must share the generator's seed and draw from it in the same sequence.
+    Endless: pass k visits `rows` in a random order drawn from the stream `(seed,
+    FACE_ORDER_STREAM, stream, k)` and makes `len(rows) // global_batch` steps of it, the last
+    incomplete global batch left out (a shuffled loader with `drop_last`). Every rank gets the same
+    `seed`, `stream` and `start_step`, so all cut the same orders.
 
     Args:
         rows: int64 `(M,)` the bank rows to train on (host).
         global_batch: faces per step over all ranks (`training.batch_size`).
         rank, world_size: this process's global rank and the number of processes.
-        generator: a host `torch.Generator`, seeded with the training seed (not seed + rank).
+        seed: the training seed (not seed + rank).
+        stream: which person's order this is (each person's orders differ).
         device: where the returned rows go (the face bank's device).
+        start_step: the optimizer step the first `next` is for (a resumed run's step): the order
+            starts where an uninterrupted run's would be at that step.
     """
 
     def __init__(
@@ -58,8 +84,10 @@ class ShardedOrder:
         global_batch: int,
         rank: int,
         world_size: int,
-        generator: torch.Generator,
+        seed: int,
+        stream: int = 0,
         device: torch.device | str = "cpu",
+        start_step: int = 0,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
@@ -67,17 +95,25 @@ class ShardedOrder:
         self.per_rank = per_rank_batch(global_batch, len(rows), world_size)
         self.global_batch = self.per_rank * world_size
         self.rank = rank
-        self.generator = generator
+        self.seed, self.stream = seed, stream
         self.device = torch.device(device)
-        self._order = self.rows[:0]
-        self._position = 0
+        self._pass, step_in_pass = divmod(start_step, len(self.rows) // self.global_batch)
+        self._order = self._pass_order(self._pass)
+        self._position = step_in_pass * self.global_batch
+
+    def _pass_order(self, index: int) -> Tensor:
+        generator = torch.Generator().manual_seed(
+            stream_seed(self.seed, FACE_ORDER_STREAM, self.stream, index)
+        )
+        shuffle = torch.randperm(len(self.rows), generator=generator)
+        # One copy per pass, not per step: the device gathers without waiting on the host.
+        return self.rows[shuffle].to(self.device)
 
     def next(self) -> Tensor:
         """This rank's rows of the next global batch, int64 `(per_rank,)` on `device`."""
         if self._position + self.global_batch > len(self._order):
-            shuffle = torch.randperm(len(self.rows), generator=self.generator)
-            # One copy per pass, not per step: the device gathers without waiting on the host.
-            self._order, self._position = self.rows[shuffle].to(self.device), 0
+            self._pass += 1
+            self._order, self._position = self._pass_order(self._pass), 0
         start = self._position + self.rank * self.per_rank
         self._position += self.global_batch
         return self._order[start : start + self.per_rank]

@@ -438,6 +438,7 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
         params.augmentation,
         params.compile,
         frozen=params.init_frozen,
+        seed=params.seed,
     )
     resume = find_resume(params, model_config)
     initialised_from = start_from_base_model(
