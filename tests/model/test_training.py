@@ -314,6 +314,28 @@ def test_the_node_trains_checkpoints_and_returns_a_model_and_a_preview(
     assert "validation at step" in caplog.text and "SSIM A 0." in caplog.text
 
 
+def test_the_last_step_is_validated_once_whether_the_fit_validated_it_or_not(
+    clip_faces, tmp_path, caplog
+):
+    """The fit validates at every `val_every_n_steps` (3 in the tiny preset) and where a budget
+    stops it; a run ending there takes that validation as its final one, a run ending between
+    validations gets one after the fit. Either way one validation of the last step, the same
+    figures."""
+    caplog.set_level("INFO", logger="faceswap_pipeline")
+    finals = {}
+    for max_steps in (6, 7):
+        caplog.clear()
+        params = _params(tmp_path / str(max_steps), max_steps=max_steps)
+        inputs = _training_inputs(clip_faces, params, tmp_path / str(max_steps) / "banks")
+        *_, summary = train_swap_model(*inputs[:3], params, training_face_banks=inputs[3])
+        assert summary["global_step"] == max_steps
+        assert caplog.text.count(f"validation at step {max_steps}:") == 1
+        finals[max_steps] = summary["final_validation"]
+    assert finals[6].keys() == finals[7].keys()
+    assert {"val/loss", "val/ssim_a", "val/ssim_b", "val/saturated_share_b"} <= finals[6].keys()
+    assert all(0 < finals[steps]["val/ssim_a"] < 1 for steps in finals)
+
+
 def test_the_progress_log_names_the_people_only_where_there_are_two():
     progress = ProgressLogCallback()
     both = SimpleNamespace(callback_metrics={"val/ssim_a": torch.tensor(0.5), "val/ssim_b": 0.25})

@@ -310,7 +310,7 @@ class ValidationSwapCallback(L.Callback):
         self._step = -1
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Once per step: the final `trainer.validate` after fit repeats the last step's validation.
+        # Once per step, whichever validation comes twice at one step (a run's `trainer.validate`).
         if trainer.sanity_checking or trainer.global_step == self._step:
             return
         self._step = trainer.global_step

@@ -278,6 +278,29 @@ class ProgressLogCallback(L.Callback):
         )
 
 
+class LastValidationCallback(L.Callback):
+    """The step and figures of the fit's last validation (`val/*`, epoch means as logged).
+
+    A run stopped by its time budget or a convincing verdict, or ending on a multiple of
+    `val_every_n_steps`, was validated at its last step already; `run_training` then takes these
+    figures instead of validating the same weights a second time.
+    """
+
+    def __init__(self) -> None:
+        self.step = -1
+        self.metrics: dict[str, float] = {}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        self.step = trainer.global_step
+        self.metrics = {
+            key: float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith("val/")
+        }
+
+
 def _file_id(path: Path) -> tuple[int, int] | None:
     """Which file is at `path` (device, inode), None where none is: tells a file moved there."""
     try:

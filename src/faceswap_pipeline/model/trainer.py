@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from faceswap_pipeline.model.callbacks import (
     CollapseStopCallback,
     ImagesPerSecondCallback,
+    LastValidationCallback,
     PreviewGridCallback,
     ProgressLogCallback,
     TimeBudgetCallback,
@@ -122,8 +123,8 @@ class TrainingRun:
         preview: the preview-grid callback (`latest_grid`, RGB uint8).
         speed: the images/s callback (`latest`).
         budget: the time-budget callback, None without `max_minutes`.
-        final_validation: `{metric name: value}` of one validation after the fit (`{}` without
-            held-out faces).
+        final_validation: `{metric name: value}` of the validation at the run's last step: the
+            fit's own where it validated there, else one after it (`{}` without held-out faces).
     """
 
     trainer: L.Trainer
@@ -266,11 +267,13 @@ def run_training(
         datamodule.preview_faces(settings.preview_faces), settings.preview_every_n_steps
     )
     speed = ImagesPerSecondCallback(settings.log_every_n_steps)
+    last_validation = LastValidationCallback()
     callbacks: list[L.Callback] = [
         preview,
         speed,
         ProgressLogCallback(budget_minutes=settings.max_minutes, speed=speed),
         CollapseStopCallback(resume.checkpoint_dir),
+        last_validation,
         ModelCheckpoint(
             dirpath=resume.checkpoint_dir,
             every_n_train_steps=settings.checkpoint_every_n_steps,
@@ -289,7 +292,9 @@ def run_training(
     )
     _fit(trainer, module, datamodule, resume)
     final: dict[str, float] = {}
-    if has_validation:
+    if has_validation and last_validation.step == trainer.global_step:
+        final = last_validation.metrics  # the fit validated these weights at its last step
+    elif has_validation:
         results = trainer.validate(module, datamodule=datamodule, verbose=False)
         final = {key: float(value) for key, value in (results[0] if results else {}).items()}
     forget_last_sound_checkpoint(resume.checkpoint_dir)  # the run ended sound
