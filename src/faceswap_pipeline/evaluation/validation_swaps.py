@@ -307,13 +307,12 @@ class ValidationSwapCallback(L.Callback):
         self.latest: dict[str, float] = {}
         self.latest_verdict: Verdict | None = None
         self.stopped = False
-        self._step = -1
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Once per step, whichever validation comes twice at one step (a run's `trainer.validate`).
-        if trainer.sanity_checking or trainer.global_step == self._step:
+        # Each step is validated once (`model.trainer.run_training` validates after the fit only
+        # a last step the fit did not).
+        if trainer.sanity_checking:
             return
-        self._step = trainer.global_step
         convincing = False
         if trainer.global_rank == 0:
             self.latest, self.latest_verdict = validation_swap_scores(
