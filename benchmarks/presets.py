@@ -37,6 +37,14 @@ def preset_training(preset: Path) -> dict[str, Any]:
     return yaml.safe_load(preset.read_text(encoding="utf-8"))["training"]
 
 
+def preset_pretraining(preset: Path) -> dict[str, Any]:
+    """`pretraining` of the environment of a preset file given on a benchmark's command line (the
+    base model the pipeline pretrains for that preset's pairs); conf/base's for any other file."""
+    preset = preset.resolve()
+    env = preset.parent.name if preset.parent.parent == CONF else "base"
+    return environment_parameters(env, "parameters_pretraining.yml")["pretraining"]
+
+
 def _merge(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
     merged = dict(below)
     for key, value in above.items():

@@ -44,8 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import yaml
-from presets import preset_training
+from presets import preset_pretraining, preset_training
 from shared_faces import (
     PROJECT,
     SHARED_VIDEOS,
@@ -74,14 +73,16 @@ CLIPS = {
 def _pretrain(
     videos: list[Path],
     params: dict,
+    pretraining: dict,
     minutes: float | None,
     steps: int | None,
     cache: Path,
     out: Path,
     assignments: list[str],
 ) -> Path:
-    """A base model trained `minutes` (or `steps`) on the faces of `videos` (every identity), with
-    `assignments` (``KEY=VALUE``) set in `pretraining.training`; its folder."""
+    """A base model trained `minutes` (or `steps`) on the faces of `videos` (every identity) as the
+    pipeline's `pretraining` trains it, with `assignments` (``KEY=VALUE``) set in
+    `pretraining.training`; its folder."""
     from faceswap_pipeline.model.data import FaceItem
     from faceswap_pipeline.model.pretrained import pretrain_base_model, save_base_model
 
@@ -94,7 +95,7 @@ def _pretrain(
             landmarks = np.asarray(row.landmarks68_crop, dtype=np.float32).reshape(68, 2)
             item = FaceItem(row.face_id, (lambda crop=crops[row.face_id]: crop), landmarks)
             (val if index >= len(rows) - held_out else train).append(item)
-    settings = benchmark_pretraining_settings(params, minutes, steps, out, assignments)
+    settings = benchmark_pretraining_settings(params, pretraining, minutes, steps, out, assignments)
     config = settings.swap_model_config()
     started = time.perf_counter()
     result = pretrain_base_model(train, val, config, settings)
@@ -111,15 +112,19 @@ def _pretrain(
 
 
 def benchmark_pretraining_settings(
-    params: dict, minutes: float | None, steps: int | None, out: Path, assignments: list[str]
+    params: dict,
+    pretraining: dict,
+    minutes: float | None,
+    steps: int | None,
+    out: Path,
+    assignments: list[str],
 ) -> TrainingParams:
-    """The pretraining pipeline's settings for the pair's training `params` (its batch,
-    `pretraining.training` of conf/base), with this benchmark's budget and folders and
-    `assignments` (``KEY=VALUE``) set in `pretraining.training`."""
+    """The pretraining pipeline's settings for the pair's training `params` and the preset's
+    `pretraining` block (`presets.preset_pretraining`), with this benchmark's budget and folders
+    and `assignments` (``KEY=VALUE``) set in `pretraining.training`."""
     from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
 
-    pretraining = yaml.safe_load((PROJECT / "conf/base/parameters_pretraining.yml").read_text())
-    pretraining = pretraining["pretraining"]
+    pretraining = copy.deepcopy(pretraining)
     pretraining["training"] = {
         **pretraining.get("training", {}),
         "max_minutes": minutes,
@@ -384,8 +389,11 @@ def main() -> None:
     for assignment in args.set:
         set_parameter(params, assignment)
     # What the pipeline's pretraining of this preset would record, to hold each base model against.
+    pretraining = preset_pretraining(args.preset)
     pipeline_recipe = pretraining_recipe(
-        benchmark_pretraining_settings(preset, None, None, Path(tempfile.gettempdir()), [])
+        benchmark_pretraining_settings(
+            preset, pretraining, None, None, Path(tempfile.gettempdir()), []
+        )
     )
     by_steps = args.steps is not None
     unit = "step" if by_steps else "min"
@@ -406,6 +414,7 @@ def main() -> None:
             starts["base model"] = _pretrain(
                 others + args.pretrain_videos,
                 params,
+                pretraining,
                 args.pretrain_minutes,
                 args.pretrain_steps,
                 args.cache,

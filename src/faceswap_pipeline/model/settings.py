@@ -282,17 +282,13 @@ def pretraining_settings(training: Mapping[str, Any], changes: Mapping[str, Any]
     parameters_training.yml) with the pretraining's `changes` (`pretraining.training`; a mapping
     value is merged into the pair's, key by key).
 
-    Unless `changes` sets `batch_size`, a base model's step takes twice the pair's: a pair's step
-    puts `batch_size` faces of each person through the shared encoder, and the base model's one
-    decoder sees as many faces a step (the recipe of every base model measured in
-    benchmarks/README.md).
+    Each preset's `pretraining.training` sets its own `batch_size` (conf/base: 64 faces a step,
+    the base models measured in benchmarks/README.md); one that does not takes the pair's.
 
     Returns:
         A new mapping, to be validated (`TrainingSettings`, or the pipeline's `TrainingParams`).
     """
     merged = copy.deepcopy(dict(training))
-    pair_batch = training.get("batch_size", TrainingSettings.model_fields["batch_size"].default)
-    merged["batch_size"] = 2 * pair_batch
     for key, value in changes.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = {**merged[key], **value}

@@ -75,8 +75,7 @@ def pretraining_training_params(
     training: dict[str, Any], pretraining: dict[str, Any]
 ) -> TrainingParams:
     """The pair training's parameters with the pretraining's changes (`pretraining.training`),
-    merged by `model.settings.pretraining_settings` (twice the pair's `batch_size` unless
-    `pretraining.training.batch_size` says otherwise), validated.
+    merged by `model.settings.pretraining_settings`, validated.
 
     Raises:
         ValueError: a bad value, or a checkpoint folder shared with the pair training.
