@@ -31,8 +31,9 @@ def test_the_default_pretraining_takes_the_pair_model_and_its_own_budget_and_fol
         training["width"],
         64,
     )
-    assert (params.max_minutes, params.checkpoint_dir) == (
-        30,
+    assert (params.max_steps, params.max_minutes, params.checkpoint_dir) == (
+        6400,
+        None,
         "data/06_models/pretraining_checkpoints",
     )
     sources = parse_pretraining_params(pretraining).sources
