@@ -346,7 +346,9 @@ def test_the_progress_log_names_the_people_only_where_there_are_two():
     assert progress._per_person(SimpleNamespace(callback_metrics={}), "val/ssim") == "A -, B -"
 
 
-def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_faces, tmp_path):
+def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(
+    clip_faces, tmp_path, caplog
+):
     params = _params(tmp_path, max_steps=7)
     faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
     # The first run dies after step 3; its checkpoint every 2 steps holds step 2.
@@ -373,6 +375,15 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(clip_fac
         not torch.equal(saved["state_dict"][f"model.{name}"], value)
         for name, value in fresh.items()
     )
+
+    # A run at its max_steps again trains nothing and says how to go on.
+    with caplog.at_level("INFO", logger="faceswap_pipeline.model.trainer"):
+        _, _, summary = train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    assert summary["resumed_at_step"] == 7 and summary["global_step"] == 7
+    assert (
+        "the checkpoint is at step 7 and training.max_steps is 7: nothing left to train; to "
+        "train on, raise it (e.g. --params training.max_steps=14)"
+    ) in caplog.text
 
     # resume: false starts over and keeps the old checkpoint aside.
     _, _, summary = train_swap_model(

@@ -110,6 +110,18 @@ def find_resume(
     checkpoint, step = resume_checkpoint(
         checkpoint_dir, settings.resume, config, settings.loss.adversaries, parameters
     )
+    if checkpoint is not None and step >= settings.max_steps:
+        # A re-run of a finished run trains nothing: say how to go on, not only Lightning's
+        # "`Trainer.fit` stopped: `max_steps` reached".
+        logger.info(
+            "the checkpoint is at step %d and %s.max_steps is %d: nothing left to train; to train "
+            "on, raise it (e.g. --params %s.max_steps=%d)",
+            step,
+            parameters,
+            settings.max_steps,
+            parameters,
+            2 * step,
+        )
     return Resume(checkpoint_dir, checkpoint, step)
 
 
