@@ -253,6 +253,10 @@ def test_validation_is_held_out_by_video_or_by_time_span():
     )
     held = assign_validation_split(several, 0.1)
     assert set(several.loc[held, "video"]) == {"v3"}
+    # The pretraining's many people: each video's end, so that every video trains.
+    held = assign_validation_split(several, 0.1, whole_videos=False)
+    assert several.loc[held].groupby("video").size().to_dict() == {"v1": 5, "v2": 4, "v3": 1}
+    assert set(several.loc[~held, "video"]) == {"v1", "v2", "v3"}
 
 
 def test_too_few_faces_names_the_person_the_counts_and_the_minimum(clip_faces, tmp_path):

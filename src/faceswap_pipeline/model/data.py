@@ -52,7 +52,9 @@ class FaceItem:
     landmarks68: np.ndarray | None = None
 
 
-def assign_validation_split(faces: pd.DataFrame, val_fraction: float) -> pd.Series:
+def assign_validation_split(
+    faces: pd.DataFrame, val_fraction: float, whole_videos: bool = True
+) -> pd.Series:
     """Choose held-out faces by whole videos, or by each video's last time span when there is one
     video.
 
@@ -65,6 +67,8 @@ def assign_validation_split(faces: pd.DataFrame, val_fraction: float) -> pd.Seri
         faces: one row a face with columns `video` and `time_s` (seconds; NaN allowed, then the row
             order is the time order).
         val_fraction: the share of faces to hold out, in [0, 0.5].
+        whole_videos: False: always the last time span of each video, so that every video trains
+            (the pretraining's many people: a whole video held out is a person it never learns).
 
     Returns:
         A boolean Series aligned with `faces`: True = validation.
@@ -76,7 +80,7 @@ def assign_validation_split(faces: pd.DataFrame, val_fraction: float) -> pd.Seri
         return is_validation
     wanted = max(1, int(round(len(faces) * val_fraction)))
     videos = sorted(faces["video"].unique())
-    if len(videos) > 1:
+    if whole_videos and len(videos) > 1:
         counts = faces["video"].value_counts()
         chosen: list[str] = []
         for video in reversed(videos[1:]):  # never hold out the first video: training needs one

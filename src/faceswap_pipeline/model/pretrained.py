@@ -57,9 +57,9 @@ class BaseModel(nn.Module):
     Attributes:
         config: the `ModelConfig` it was built for (a pair can start from it only with the same
             one).
-        record: what it saw and how it was trained: `{"faces", "validation_faces", "videos",
-            "steps", "final_validation", "recipe", "pretraining_run_id"}` (see
-            `pretrain_base_model`); `{}` when unknown.
+        record: what it saw and how it was trained: `{"faces", "validation_faces", "videos" (the
+            ones it learnt from), "steps", "final_validation", "recipe", "pretraining_run_id"}`
+            (see `pretrain_base_model`); `{}` when unknown.
     """
 
     def __init__(self, config: ModelConfig, record: dict[str, Any] | None = None) -> None:
@@ -380,7 +380,7 @@ def pretrain_base_model(
         # second decoder (and its face discriminator) get no gradient here, which DDP must know.
         strategy=strategy_of(settings, find_unused_parameters=True),
     )
-    videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in [*train_faces, *val_faces]})
+    videos = sorted({str(face.face_id).rsplit("/", 1)[0] for face in train_faces})  # it learnt
     person = PRETRAINING_PERSON
     final = {
         key.removesuffix(f"_{person}"): value
