@@ -136,9 +136,9 @@ def pretrain_base_model(
     Held-out faces are the last `val_fraction` of each video in time, so that every person in the
     sources trains (the README's base models were measured so; held out whole, two of the fifteen
     default clips were people it never learnt, and a pair's swaps from it came out further from
-    the target). Under DDP
-    (`trainer.devices` of several, as a pair's) this process is rank 0 and the other ranks run
-    this same call (`runs_on_every_rank`); the pipeline and its MLflow run happen once.
+    the target). Under DDP (`trainer.devices` of several, as a pair's) this process is rank 0 and
+    the other ranks run this same call (`runs_on_every_rank`); the pipeline and its MLflow run
+    happen once.
 
     Args:
         aligned_faces: `pretraining_aligned_faces`, `{partition id: loader of RGB uint8 (S, S, 3)}`.
