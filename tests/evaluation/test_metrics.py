@@ -14,7 +14,7 @@ from faceswap_pipeline.evaluation.landmarks import (
     landmark_jitter,
 )
 from faceswap_pipeline.evaluation.pose import (
-    GENERIC_FACE_3D,
+    MEAN_FACE_3D,
     POSE_LANDMARKS,
     angle_difference,
     angles_to_rotation,
@@ -66,13 +66,13 @@ def test_jitter_is_zero_for_steady_motion_and_measures_back_and_forth():
 
 
 def _projected_face(yaw: float, pitch: float, roll: float, size=(640, 480)) -> np.ndarray:
-    """68 landmarks whose six pose points are the generic face turned by the angles, 1 m from the
+    """68 landmarks whose pose points are the mean face turned by the angles, 60 cm from the
     camera."""
     rotation_vector = cv2.Rodrigues(angles_to_rotation(yaw, pitch, roll))[0]
     projected = cv2.projectPoints(
-        GENERIC_FACE_3D,
+        MEAN_FACE_3D,
         rotation_vector,
-        np.array([0.0, 0.0, 2500.0]),
+        np.array([0.0, 0.0, 600.0]),
         camera_matrix(size),
         np.zeros(4),
     )[0].reshape(-1, 2)
@@ -173,3 +173,18 @@ def test_head_pose_of_a_talking_head_stays_upright(shared_videos, clip, start_s,
     yaw, pitch, roll = np.array(poses).T
     assert len(poses) >= 3
     assert np.abs(roll).max() < 20 and np.abs(pitch).max() < 30 and np.abs(yaw).max() < 35
+
+
+@pytest.mark.parametrize(
+    ("time_s", "expression"),
+    [(26.13, "round open mouth, wide eyes"), (28.90, "lips pulled down to one side")],
+)
+def test_head_pose_does_not_read_an_expression_as_a_head_turn(shared_videos, time_s, expression):
+    """Frames 784 and 867 of d6's face-pulling clip: a head facing the camera, pulling a face. A
+    model with the mouth corners and chin read them as turned 33° and 26°; the rigid points read
+    them frontal."""
+    frame = next(iter_frames(shared_videos / "person_a_d6.mp4", start_s=time_s)).rgb
+    box = RetinaFaceDetector(det_size=320).detect([frame])[0].boxes[0]
+    yaw, pitch, roll = head_pose(landmarks68(frame, box), (frame.shape[1], frame.shape[0]))
+    assert abs(yaw) < 10, f"{expression}: yaw {yaw:.1f}°"
+    assert abs(pitch) < 15 and abs(roll) < 15, f"{expression}: pitch {pitch:.1f}°, roll {roll:.1f}°"

@@ -1,11 +1,19 @@
-"""Head pose (yaw, pitch, roll) from 68 landmarks: cv2.solvePnP on a generic 3D face.
+"""Head pose (yaw, pitch, roll) from 68 landmarks: cv2.solvePnP on the rigid points of a mean face.
 
-The 3D model is the six-point mean face of S. Mallick, "Head Pose Estimation using OpenCV and Dlib"
-(LearnOpenCV, 2016) - nose tip, chin, outer eye corners, mouth corners - written in the camera's
-axes (x right, y down, z away from the camera), so a face looking straight into the camera has yaw,
-pitch and roll 0. The camera is a pinhole with focal length the frame's longer side and no
-distortion: good for comparing two faces in the same frame, not for absolute angles of a calibrated
-rig.
+Only points that no expression moves are fitted: the four eye corners and five points of the nose.
+The usual six-point model (nose tip, chin, outer eye corners, mouth corners; S. Mallick, "Head Pose
+Estimation using OpenCV and Dlib", LearnOpenCV 2016), which this module used until 2026-12-07, reads
+expressions as head turns: on d6's face-pulling clip a frontal head with a round open mouth read 33°
+of yaw (this model: 3°), a mouth pulled to one side ±25° (this model: ±8°), and its frame-to-frame
+yaw changed by a median 2.1° against 0.5° here (benchmarks/README.md, "The pose measure").
+
+The 3D points are in millimetres in the camera's axes (x right, y down, z away from the camera),
+origin the nose tip, so a face looking straight into the camera has yaw, pitch and roll 0. Widths
+are adult anthropometric means (outer eye corners 90 mm apart, inner ones 32 mm; L. G. Farkas,
+"Anthropometry of the Head and Face", 1994); heights and depths agree with MediaPipe's canonical
+face model to within ~6 mm (outer eye corners 44 mm behind the nose tip there, 45 mm here). The
+camera is a pinhole with focal length the frame's longer side and no distortion: good for comparing
+two faces in the same frame, not for absolute angles of a calibrated rig.
 """
 
 from __future__ import annotations
@@ -13,19 +21,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# iBUG 300-W indices of the six points and where they sit on a mean head (model units ~ 0.1 mm).
-POSE_LANDMARKS = (30, 8, 36, 45, 48, 54)
-GENERIC_FACE_3D = np.array(
+# iBUG 300-W indices of the rigid points and where they sit on a mean head, in mm.
+POSE_LANDMARKS = (27, 30, 31, 33, 35, 36, 39, 42, 45)
+MEAN_FACE_3D = np.array(
     [
+        [0.0, -40.0, 22.0],  # top of the nose bridge, between the eyes
         [0.0, 0.0, 0.0],  # nose tip
-        [0.0, 330.0, 65.0],  # chin
-        [-225.0, -170.0, 135.0],  # outer corner of the eye on the image's left
-        [225.0, -170.0, 135.0],  # outer corner of the eye on the image's right
-        [-150.0, 150.0, 125.0],  # mouth corner, image's left
-        [150.0, 150.0, 125.0],  # mouth corner, image's right
+        [-13.0, 10.0, 22.0],  # nostril's outer edge, image's left
+        [0.0, 12.0, 18.0],  # base of the nose, between the nostrils
+        [13.0, 10.0, 22.0],  # nostril's outer edge, image's right
+        [-45.0, -35.0, 45.0],  # outer corner of the eye on the image's left
+        [-16.0, -36.0, 33.0],  # inner corner of that eye
+        [16.0, -36.0, 33.0],  # inner corner of the eye on the image's right
+        [45.0, -35.0, 45.0],  # outer corner of that eye
     ],
     dtype=np.float64,
 )
+# Rows of MEAN_FACE_3D: the nose tip and the two outer eye corners, which give the starting guess.
+_NOSE_TIP, _OUTER_EYE_LEFT, _OUTER_EYE_RIGHT = 1, 5, 8
 
 
 def camera_matrix(image_size: tuple[int, int]) -> np.ndarray:
@@ -73,15 +86,16 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         return np.full(3, np.nan)
     camera = camera_matrix(image_size)
     focal, centre = camera[0, 0], camera[:2, 2]
-    eye_distance = np.linalg.norm(image_points[2] - image_points[3])
+    eye_distance = np.linalg.norm(image_points[_OUTER_EYE_LEFT] - image_points[_OUTER_EYE_RIGHT])
     if eye_distance <= 0:
         return np.full(3, np.nan)
     # Start from a frontal face at the distance its eye span implies: without a start, the iterative
     # solver sometimes lands in a wrong minimum (a face upside down, or turned 40° the wrong way).
-    depth = focal * (GENERIC_FACE_3D[3, 0] - GENERIC_FACE_3D[2, 0]) / eye_distance
-    translation = np.append((image_points[0] - centre) * depth / focal, depth).reshape(3, 1)
+    model_eye_distance = MEAN_FACE_3D[_OUTER_EYE_RIGHT, 0] - MEAN_FACE_3D[_OUTER_EYE_LEFT, 0]
+    depth = focal * model_eye_distance / eye_distance
+    translation = np.append((image_points[_NOSE_TIP] - centre) * depth / focal, depth).reshape(3, 1)
     found, rotation_vector, _ = cv2.solvePnP(
-        GENERIC_FACE_3D,
+        MEAN_FACE_3D,
         image_points,
         camera,
         np.zeros(4),
