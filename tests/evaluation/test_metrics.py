@@ -111,9 +111,10 @@ def test_head_pose_of_a_real_face_rotated_in_the_image_plane(d18):
     turned = head_pose(landmarks68(rotated, rotated_box), size)
     # cv2 turns the picture anticlockwise for a positive angle: the face's roll changes by -15°.
     assert turned[2] - upright[2] == pytest.approx(-15.0, abs=2.0)
-    # Yaw and pitch stay put to within the estimator's noise: a 0.1 px change of the detector's box
-    # moves dlib's landmarks enough to swing the fitted yaw by up to ~4 degrees on this frame.
-    assert angle_difference(turned[:2], upright[:2]).max() < 5.0
+    # Yaw and pitch stay put to within the estimator's noise: dlib's landmarks on the turned picture
+    # are not exactly the upright ones turned (1.0° of yaw here; the six-point model with the mouth
+    # corners and chin swung 4.2°).
+    assert angle_difference(turned[:2], upright[:2]).max() < 2.5
 
 
 def test_identity_scores_are_distances_to_each_person_s_centre():
