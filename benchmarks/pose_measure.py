@@ -19,16 +19,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 from shared_faces import SHARED_VIDEOS, log_warnings_only
 
-from faceswap_pipeline.evaluation.pose import (
-    angle_difference,
-    camera_matrix,
-    head_pose,
-    rotation_to_angles,
-)
+from faceswap_pipeline.evaluation.pose import angle_difference, fit_face_model, head_pose
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import landmarks68
 from faceswap_pipeline.faces.tracking import box_iou
@@ -52,26 +46,13 @@ NO_FACE = np.full((68, 2), np.nan)
 
 def six_point_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """The replaced model's ``(yaw, pitch, roll)`` in degrees, from the same frontal start."""
-    points = landmarks[list(SIX_POINT_LANDMARKS)]
-    if not np.isfinite(points).all():
-        return np.full(3, np.nan)
-    camera = camera_matrix(image_size)
-    focal, centre = camera[0, 0], camera[:2, 2]
-    depth = focal * 450.0 / np.linalg.norm(points[2] - points[3])
-    translation = np.append((points[0] - centre) * depth / focal, depth).reshape(3, 1)
-    found, rotation_vector, _ = cv2.solvePnP(
+    return fit_face_model(
+        landmarks[list(SIX_POINT_LANDMARKS)],
         SIX_POINT_FACE_3D,
-        points,
-        camera,
-        np.zeros(4),
-        np.zeros((3, 1)),
-        translation,
-        useExtrinsicGuess=True,
-        flags=cv2.SOLVEPNP_ITERATIVE,
+        image_size,
+        nose_tip=0,
+        outer_eye_corners=(2, 3),
     )
-    if not found:
-        return np.full(3, np.nan)
-    return rotation_to_angles(cv2.Rodrigues(rotation_vector)[0])
 
 
 def clip_landmarks(

@@ -81,21 +81,50 @@ def head_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     points = np.asarray(landmarks, dtype=np.float64)
     if points.shape != (68, 2):
         raise ValueError(f"landmarks must be (68, 2) points, got shape {points.shape}")
-    image_points = points[list(POSE_LANDMARKS)]
+    return fit_face_model(
+        points[list(POSE_LANDMARKS)],
+        MEAN_FACE_3D,
+        image_size,
+        nose_tip=_NOSE_TIP,
+        outer_eye_corners=(_OUTER_EYE_LEFT, _OUTER_EYE_RIGHT),
+    )
+
+
+def fit_face_model(
+    image_points: np.ndarray,
+    model_points: np.ndarray,
+    image_size: tuple[int, int],
+    *,
+    nose_tip: int,
+    outer_eye_corners: tuple[int, int],
+) -> np.ndarray:
+    """Yaw, pitch and roll of a 3D face model fitted to where its points lie in a frame.
+
+    Args:
+        image_points: ``(N, 2)`` frame pixels of the model's points, in the model's order.
+        model_points: ``(N, 3)`` the points on the model (x right, y down, z away from the camera).
+        image_size: the frame's ``(width, height)`` in pixels.
+        nose_tip: the row of the nose tip; outer_eye_corners: the rows of the outer eye corners
+            (the image's left one first). They place the solver's frontal start.
+
+    Returns:
+        ``(3,)`` float64 degrees ``(yaw, pitch, roll)``; NaN when a point is NaN or PnP fails.
+    """
+    image_points = np.asarray(image_points, dtype=np.float64)
     if not np.isfinite(image_points).all():
         return np.full(3, np.nan)
     camera = camera_matrix(image_size)
     focal, centre = camera[0, 0], camera[:2, 2]
-    eye_distance = np.linalg.norm(image_points[_OUTER_EYE_LEFT] - image_points[_OUTER_EYE_RIGHT])
+    left, right = outer_eye_corners
+    eye_distance = np.linalg.norm(image_points[left] - image_points[right])
     if eye_distance <= 0:
         return np.full(3, np.nan)
     # Start from a frontal face at the distance its eye span implies: without a start, the iterative
     # solver sometimes lands in a wrong minimum (a face upside down, or turned 40° the wrong way).
-    model_eye_distance = MEAN_FACE_3D[_OUTER_EYE_RIGHT, 0] - MEAN_FACE_3D[_OUTER_EYE_LEFT, 0]
-    depth = focal * model_eye_distance / eye_distance
-    translation = np.append((image_points[_NOSE_TIP] - centre) * depth / focal, depth).reshape(3, 1)
+    depth = focal * (model_points[right, 0] - model_points[left, 0]) / eye_distance
+    translation = np.append((image_points[nose_tip] - centre) * depth / focal, depth).reshape(3, 1)
     found, rotation_vector, _ = cv2.solvePnP(
-        MEAN_FACE_3D,
+        np.asarray(model_points, dtype=np.float64),
         image_points,
         camera,
         np.zeros(4),
