@@ -4,8 +4,9 @@ Only points that no expression moves are fitted: the four eye corners and five p
 The usual six-point model (nose tip, chin, outer eye corners, mouth corners; S. Mallick, "Head Pose
 Estimation using OpenCV and Dlib", LearnOpenCV 2016), which this module used until 2026-12-07, reads
 expressions as head turns: on d6's face-pulling clip a frontal head with a round open mouth read 33°
-of yaw (this model: 3°), a mouth pulled to one side ±25° (this model: ±8°), and its frame-to-frame
-yaw changed by a median 2.1° against 0.5° here (benchmarks/README.md, "The pose measure").
+of yaw (this model: 3°), a head turned a little with the mouth pulled aside 23-25° (this model:
+7-9°), and its frame-to-frame yaw changed by a median 2.1° against 0.5° here (benchmarks/README.md,
+"The pose measure").
 
 The 3D points are in millimetres in the camera's axes (x right, y down, z away from the camera),
 origin the nose tip, so a face looking straight into the camera has yaw, pitch and roll 0. Widths
