@@ -23,6 +23,7 @@ import numpy as np
 from shared_faces import SHARED_VIDEOS, log_warnings_only
 
 from faceswap_pipeline.evaluation.pose import angle_difference, fit_face_model, head_pose
+from faceswap_pipeline.evaluation.settings import EvaluationDetectionSettings
 from faceswap_pipeline.faces.detection import RetinaFaceDetector
 from faceswap_pipeline.faces.identity import landmarks68
 from faceswap_pipeline.faces.tracking import box_iou
@@ -42,6 +43,7 @@ SIX_POINT_FACE_3D = np.array(
     ]
 )
 NO_FACE = np.full((68, 2), np.nan)
+MATCH_IOU = EvaluationDetectionSettings().match_iou  # the evaluation's: the swapped face's twin
 
 
 def six_point_pose(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -84,7 +86,7 @@ def clip_landmarks(
         twin = NO_FACE
         if output and len(found[1].boxes):
             overlaps = box_iou(box[None], found[1].boxes)[0]
-            if overlaps.max() >= 0.3:
+            if overlaps.max() >= MATCH_IOU:
                 twin = landmarks68(output.rgb, found[1].boxes[int(overlaps.argmax())])
         swapped_points.append(np.asarray(twin, dtype=np.float64))
     return np.array(source_points), np.array(swapped_points), size
