@@ -37,7 +37,8 @@ METRIC_DESCRIPTIONS = {
         "mean 68-landmark error, swapped vs source face, / inter-ocular distance (lower is better)"
     ),
     "pose/error_deg": (
-        "mean head-pose difference, swapped vs source, degrees (mean of yaw, pitch, roll)"
+        "mean head-pose difference, swapped vs source, degrees (mean of yaw, pitch, roll; the "
+        "head's turn from the eye corners and nose, not the expression)"
     ),
     "pose/yaw_error_deg": "mean yaw difference, degrees",
     "pose/pitch_error_deg": "mean pitch difference, degrees",
