@@ -100,11 +100,12 @@ def poses(points: np.ndarray, size: tuple[int, int]) -> dict[str, np.ndarray]:
     }
 
 
-def describe_clip(name: str, points: np.ndarray, size: tuple[int, int]) -> None:
+def describe_clip(name: str, points: np.ndarray, by_model: dict[str, np.ndarray]) -> None:
+    """One clip's yaw by each model; ``by_model``: ``poses(points, size)``."""
     eye_span = np.linalg.norm(points[:, 45] - points[:, 36], axis=1)
     mouth_open = np.linalg.norm(points[:, 66] - points[:, 62], axis=1) / eye_span
     print(f"\n{name}: {len(points)} frames, {np.isfinite(eye_span).sum()} with a face")
-    for model, angles in poses(points, size).items():
+    for model, angles in by_model.items():
         yaw = angles[:, 0]
         step = np.abs(np.diff(yaw))
         known = np.isfinite(yaw)
@@ -119,13 +120,16 @@ def describe_clip(name: str, points: np.ndarray, size: tuple[int, int]) -> None:
         )
 
 
-def describe_swap(source: np.ndarray, swapped: np.ndarray, size: tuple[int, int]) -> None:
+def describe_swap(
+    swapped: np.ndarray, by_source: dict[str, np.ndarray], by_swapped: dict[str, np.ndarray]
+) -> None:
+    """The swapped faces' poses against the source's, frame by frame, by each model."""
     print(f"\nswapped against source, {np.isfinite(swapped[:, 0, 0]).sum()} frames with both faces")
-    by_source, by_swapped = poses(source, size), poses(swapped, size)
-    for model in by_source:
-        known = np.isfinite(by_source[model]).all(1) & np.isfinite(by_swapped[model]).all(1)
-        error = angle_difference(by_swapped[model][known], by_source[model][known]).mean(0)
-        yaw_source, yaw_swapped = by_source[model][known, 0], by_swapped[model][known, 0]
+    for model, source_angles in by_source.items():
+        swapped_angles = by_swapped[model]
+        known = np.isfinite(source_angles).all(1) & np.isfinite(swapped_angles).all(1)
+        error = angle_difference(swapped_angles[known], source_angles[known]).mean(0)
+        yaw_source, yaw_swapped = source_angles[known, 0], swapped_angles[known, 0]
         slope = np.polyfit(yaw_source, yaw_swapped, 1)[0]
         print(
             f"  {model:20s} pose error {error.mean():.2f}° (yaw {error[0]:.2f}, pitch "
@@ -149,9 +153,10 @@ def main() -> None:
         clip = Path(name) if Path(name).exists() else SHARED_VIDEOS / name
         swapped = args.swapped if position == 0 else None
         source_points, swapped_points, size = clip_landmarks(detector, clip, swapped)
-        describe_clip(clip.name, source_points, size)
+        by_source = poses(source_points, size)
+        describe_clip(clip.name, source_points, by_source)
         if swapped:
-            describe_swap(source_points, swapped_points, size)
+            describe_swap(swapped_points, by_source, poses(swapped_points, size))
 
 
 if __name__ == "__main__":
