@@ -230,4 +230,19 @@ def test_a_base_model_of_another_configuration_is_refused(pretrained, project_wi
         )
     # Refused before the first step: no model written, no checkpoint to resume from.
     assert not (project_with_faces / "data/06_models/swap_model/model.safetensors").exists()
-    assert not (project_with_faces / "data/06_models/checkpoints_tiny/last.ckpt").exists()
+    checkpoint = project_with_faces / "data/06_models/checkpoints_tiny/last.ckpt"
+    assert not checkpoint.exists()
+
+    # With `resume: false` too the refusal comes before the run's own checkpoint is set aside as
+    # previous.ckpt (never read here: the bytes stand in for it): the next run resumes from it.
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.write_bytes(b"the pair's own checkpoint")
+    with pytest.raises(AssertionError, match=r"was pretrained for another model"):
+        kedro_run(
+            project_with_faces,
+            "training",
+            [f"training.init_from={base_folder}", "training.width=0.2", "training.resume=false"],
+            extra_args=["--env", "tiny"],
+        )
+    assert checkpoint.read_bytes() == b"the pair's own checkpoint"
+    assert not (checkpoint.parent / "previous.ckpt").exists()
