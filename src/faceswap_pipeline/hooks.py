@@ -2,12 +2,13 @@
 and where.
 
 Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks
-that every folder the run will write to can be written and every input an earlier stage makes is
-there, so a bad value, a read-only disk or a stage run too early fails in seconds, not after hours
-of work. Nodes never see paths (the catalog does all I/O), so they cannot
-say where their outputs went; the catalog can: `OutputSummaryHooks` names each output written to a
-file or folder, relative to the project when it is inside it. `VerdictHooks` repeats the
-evaluation's verdict last.
+that every folder the run will write to can be written, every input an earlier stage makes is
+there and every file a parameter names can serve (a local `conversion.video`, the base model
+`training.init_from` names), so a bad value, a read-only disk, a stage run too early or a missing
+file fails in seconds, not after hours of work. Nodes never see paths (the catalog does all I/O),
+so they cannot say where their outputs went; the catalog can: `OutputSummaryHooks` names each
+output written to a file or folder, relative to the project when it is inside it. `VerdictHooks`
+repeats the evaluation's verdict last.
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ class MlflowStoreHooks:
 
 
 class PreflightError(FaceswapError, ValueError):
-    """A run refused before any node ran: bad parameters or an output folder that cannot be
-    written."""
+    """A run refused before any node ran: bad parameters, an output folder that cannot be
+    written, a missing input or a file a parameter names that cannot serve."""
 
 
 def _parameter_checks(catalog: DataCatalog) -> dict[str, Callable[[Any], Any]]:
@@ -330,6 +331,53 @@ def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     return [problem for problem in problems if problem is not None]
 
 
+def named_input_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """One message per file a parameter of ``pipeline`` names that it cannot start from (empty: all
+    fine); parameters already valid.
+
+    Found by the node that reads them, these stopped a run after the stages before it: a local
+    `conversion.video` that is not there after the whole training, a base model of another
+    configuration (`training.init_from`) after the face extraction.
+    """
+    problems = []
+    if any("params:conversion" in node.inputs for node in pipeline.nodes):
+        from faceswap_pipeline.sources import missing_local_video
+
+        video = (catalog.load("params:conversion") or {}).get("video")
+        problems.append(missing_local_video(None if video is None else str(video)))
+    # The pair's training: the node that reads the base model (the pretraining makes it).
+    if any({"params:training", "base_model"} <= set(node.inputs) for node in pipeline.nodes):
+        problems.append(_base_model_problem(pipeline, catalog))
+    return [problem for problem in problems if problem is not None]
+
+
+def _base_model_problem(pipeline: Pipeline, catalog: DataCatalog) -> str | None:
+    """Why the pair's training cannot start from the base model `training.init_from` names, or
+    None: none named, one this run makes, one the run's own checkpoint wins over, or one that fits.
+    """
+    from faceswap_pipeline.model.checkpoint_io import LAST_CHECKPOINT
+    from faceswap_pipeline.model.model_file import ModelFileError
+    from faceswap_pipeline.model.pretrained import check_base_model_matches
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    params = parse_training_params(catalog.load("params:training"))
+    if params.init_from is None:
+        return None
+    if params.init_from == "base_model":
+        if "base_model" in pipeline.all_outputs():
+            return None  # pretrained earlier in this run: checked when the pair's training starts
+        folder = Path(catalog.load("base_model"))
+    else:
+        folder = Path(params.init_from).expanduser()
+    if params.resume and (Path(params.checkpoint_dir) / LAST_CHECKPOINT).exists():
+        return None  # the run's own checkpoint wins: the base model is not read
+    try:
+        check_base_model_matches(folder, params.swap_model_config())
+    except ModelFileError as error:
+        return str(error)
+    return None
+
+
 def missing_input_problems(
     pipeline: Pipeline,
     catalog: DataCatalog,
@@ -411,8 +459,9 @@ def local_parameters_over_preset(conf: Path, environment: str | None) -> list[Pa
 
 class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid, an output folder
-    cannot be written, its training asks for a GPU this machine does not have or an input an
-    earlier stage makes is not there yet; the one error lists every problem found. Says which of
+    cannot be written, its training asks for a GPU this machine does not have, an input an
+    earlier stage makes is not there yet or a file a parameter names cannot serve; the one error
+    lists every problem found. Says which of
     conf/local's parameter files a preset run reads over its preset. A run that finishes leaves no
     empty work folder behind.
 
@@ -447,6 +496,7 @@ class PreflightHooks:
                 output_folder_problems(pipeline, catalog)
                 + accelerator_problems(pipeline, catalog)
                 + missing_input_problems(pipeline, catalog, every_stage)
+                + named_input_problems(pipeline, catalog)
             )
         if problems:
             raise PreflightError("refused before any work started:\n  - " + "\n  - ".join(problems))

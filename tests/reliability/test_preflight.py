@@ -15,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,7 @@ from faceswap_pipeline.hooks import (
     PreflightHooks,
     accelerator_problems,
     missing_input_problems,
+    named_input_problems,
     output_folder_problems,
     parameter_problems,
 )
@@ -325,6 +327,70 @@ def test_an_input_an_earlier_stage_makes_is_named_with_that_stage_until_it_is_th
     table.parent.mkdir(parents=True)
     pd.DataFrame({"track": [0]}).to_parquet(table)
     assert missing_input_problems(conversion, catalog, lambda: stages) == []
+
+
+def test_a_local_conversion_video_that_is_not_there_is_named_before_the_training(
+    pipelines, default_pipeline, tmp_path
+):
+    """Found by the conversion node, it stopped a `kedro run` after the whole training."""
+    missing = tmp_path / "interview.mp4"
+    catalog = _params_catalog(_set(_base_parameters(), "conversion.video", str(missing)))
+    expected = f"conversion.video {missing} does not exist; give a video file or an http(s) URL"
+    assert named_input_problems(default_pipeline, catalog) == [expected]
+    assert named_input_problems(pipelines["evaluation"], catalog) == [expected]
+    with pytest.raises(PreflightError, match=re.escape(expected)):
+        PreflightHooks().before_pipeline_run(
+            run_params={}, pipeline=default_pipeline, catalog=catalog
+        )
+    # Stages that read no conversion.video, a file that is there, a URL or none pass.
+    assert named_input_problems(pipelines["training"], catalog) == []
+    missing.write_bytes(b"")
+    assert named_input_problems(default_pipeline, catalog) == []
+    for video in ("https://example.com/interview.mp4", None):
+        catalog = _params_catalog(_set(_base_parameters(), "conversion.video", video))
+        assert named_input_problems(default_pipeline, catalog) == []
+
+
+def test_a_base_model_the_pair_cannot_start_from_is_named_before_the_face_extraction(
+    pipelines, default_pipeline, tmp_path
+):
+    """Found by the training node, it stopped a `kedro run` after the face extraction (and a
+    `resume: false` run had set the pair's checkpoint aside first)."""
+    from faceswap_pipeline.datasets.base_model import BaseModelDataset
+    from faceswap_pipeline.model import BaseModel, save_base_model
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    folder, checkpoints = tmp_path / "base_model", tmp_path / "checkpoints"
+    parameters = _set(_base_parameters(), "training.checkpoint_dir", str(checkpoints))
+    parameters = _set(parameters, "training.init_from", "base_model")
+
+    def problems(pipeline: Pipeline, parameters: dict = parameters) -> list[str]:
+        catalog = _params_catalog(parameters)
+        catalog["base_model"] = BaseModelDataset(path=str(folder))
+        return named_input_problems(pipeline, catalog)
+
+    (problem,) = problems(default_pipeline)
+    assert problem.startswith(f"no base model at {folder} (no model.safetensors); run `kedro run")
+    # The pretraining makes it in the same run: checked when the pair's training starts.
+    assert problems(pipelines["pretraining"] + pipelines["training"]) == []
+    config = parse_training_params(parameters["training"]).swap_model_config()
+    save_base_model(BaseModel(replace(config, width=config.width * 2)), folder)
+    (problem,) = problems(pipelines["training"])
+    assert problem.startswith(f"base model {folder} was pretrained for another model: width ")
+    # Named by its path: the same checks.
+    by_path = _set(parameters, "training.init_from", str(folder))
+    assert problems(pipelines["training"], by_path) == [problem]
+    # A checkpoint of the pair's own to resume wins over the base model: not read, not refused;
+    # with `resume: false` the base model is what the run starts from.
+    checkpoints.mkdir()
+    (checkpoints / "last.ckpt").write_bytes(b"")
+    assert problems(pipelines["training"]) == []
+    assert problems(pipelines["training"], _set(parameters, "training.resume", False)) == [problem]
+    save_base_model(BaseModel(config), folder)
+    assert problems(pipelines["training"], _set(parameters, "training.resume", False)) == []
+    # Stages that train no pair, and a pair from scratch, pass.
+    assert problems(pipelines["conversion"]) == []
+    assert problems(default_pipeline, _set(parameters, "training.init_from", None)) == []
 
 
 def _kedro_run_failing(project: Path, args: list[str]) -> str:

@@ -11,7 +11,7 @@ from faceswap_pipeline.sources.fetch import (
     fetch_source,
     sha256_of,
 )
-from faceswap_pipeline.sources.resolve import names_a_url, resolve_video
+from faceswap_pipeline.sources.resolve import missing_local_video, names_a_url, resolve_video
 
 __all__ = [
     "DownloadOptions",
@@ -21,6 +21,7 @@ __all__ = [
     "StartPastTheEndError",
     "VideoSource",
     "fetch_source",
+    "missing_local_video",
     "names_a_url",
     "resolve_video",
     "sha256_of",

@@ -13,6 +13,13 @@ def names_a_url(video: str) -> bool:
     return "://" in video
 
 
+def missing_local_video(video: str | None, parameter: str = "conversion.video") -> str | None:
+    """Why the local video `parameter` names cannot be read, or None (a URL, none, or a file)."""
+    if video is None or names_a_url(video) or Path(video).expanduser().is_file():
+        return None
+    return f"{parameter} {video} does not exist; give a video file or an http(s) URL"
+
+
 def resolve_video(
     video: str | None,
     raw_videos: dict[str, Path],
@@ -58,12 +65,10 @@ def resolve_video(
         name = sorted(raw_videos)[0]
         return Path(raw_videos[name]), name, 0.0
     if not names_a_url(video):
-        path = Path(video).expanduser()
-        if not path.is_file():
-            raise MissingInputError(
-                f"{parameter} {video} does not exist; give a video file or an http(s) URL"
-            )
-        return path, video, 0.0
+        missing = missing_local_video(video, parameter)
+        if missing is not None:
+            raise MissingInputError(missing)
+        return Path(video).expanduser(), video, 0.0
     source = VideoSource(url=video, start=seconds[0], end=seconds[1])
     found = source.fetched_file(fetched or {})
     if found is not None:
