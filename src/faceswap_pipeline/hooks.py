@@ -461,9 +461,8 @@ class PreflightHooks:
     """Refuses a run before its first node when a parameter it reads is invalid, an output folder
     cannot be written, its training asks for a GPU this machine does not have, an input an
     earlier stage makes is not there yet or a file a parameter names cannot serve; the one error
-    lists every problem found. Says which of
-    conf/local's parameter files a preset run reads over its preset. A run that finishes leaves no
-    empty work folder behind.
+    lists every problem found. Says which of conf/local's parameter files a preset run reads over
+    its preset. A run that finishes leaves no empty work folder behind.
 
     It goes first (`tryfirst`): kedro-mlflow opens its MLflow run in its own `before_pipeline_run`,
     and a refusal after that left a run in the UI marked FINISHED, with nothing in it.
