@@ -343,8 +343,7 @@ def named_input_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     if any("params:conversion" in node.inputs for node in pipeline.nodes):
         from faceswap_pipeline.sources import missing_local_video
 
-        video = (catalog.load("params:conversion") or {}).get("video")
-        problems.append(missing_local_video(None if video is None else str(video)))
+        problems.append(missing_local_video((catalog.load("params:conversion") or {}).get("video")))
     # The pair's training: the node that reads the base model (the pretraining makes it).
     if any({"params:training", "base_model"} <= set(node.inputs) for node in pipeline.nodes):
         problems.append(_base_model_problem(pipeline, catalog))
@@ -358,17 +357,18 @@ def _base_model_problem(pipeline: Pipeline, catalog: DataCatalog) -> str | None:
     from faceswap_pipeline.model.checkpoint_io import LAST_CHECKPOINT
     from faceswap_pipeline.model.model_file import ModelFileError
     from faceswap_pipeline.model.pretrained import check_base_model_matches
+    from faceswap_pipeline.pipelines.training.nodes import base_model_folder
     from faceswap_pipeline.pipelines.training.params import parse_training_params
 
     params = parse_training_params(catalog.load("params:training"))
     if params.init_from is None:
         return None
+    catalog_model = None
     if params.init_from == "base_model":
         if "base_model" in pipeline.all_outputs():
             return None  # pretrained earlier in this run: checked when the pair's training starts
-        folder = Path(catalog.load("base_model"))
-    else:
-        folder = Path(params.init_from).expanduser()
+        catalog_model = catalog.load("base_model")  # its folder, reading nothing
+    folder = base_model_folder(params.init_from, catalog_model)
     if params.resume and (Path(params.checkpoint_dir) / LAST_CHECKPOINT).exists():
         return None  # the run's own checkpoint wins: the base model is not read
     try:

@@ -210,7 +210,7 @@ def active_mlflow_logger():
     return MLFlowLogger(run_id=run.info.run_id, tracking_uri=mlflow.get_tracking_uri())
 
 
-def _base_model_folder(init_from: str | None, base_model: Path | None) -> Path | None:
+def base_model_folder(init_from: str | None, base_model: Path | None) -> Path | None:
     """The base model folder `training.init_from` names: the catalog's `base_model`, a path, or
     None."""
     if init_from is None:
@@ -440,7 +440,7 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
         frozen=params.init_frozen,
         seed=params.seed,
     )
-    folder = _base_model_folder(params.init_from, base_model)
+    folder = base_model_folder(params.init_from, base_model)
     if folder is not None and not params.resume:
         # Before `resume: false` sets the run's checkpoint aside as previous.ckpt: a base model
         # refused here leaves it where the next run resumes from it.
