@@ -307,27 +307,39 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
     return problems
 
 
-def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """One message per training of ``pipeline`` (the pair's, the pretraining's) whose accelerator
-    or device count this machine does not have (empty: all fine); parameters already valid."""
+def _trainings(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, Any]:
+    """The trainings ``pipeline`` runs, by where their settings are (``training`` for the pair's,
+    ``pretraining.training`` for the pretraining's): their `TrainingParams`, parameters valid."""
     # The pair's training reads `training`; the pretraining reads `training` (the model) and
     # `pretraining` (its own changes, the trainer's included).
     reads = [set(node.inputs) for node in pipeline.nodes if "params:training" in node.inputs]
     if not reads:
-        return []
-    # Imported only for a run that trains: Lightning takes ~4 s to import on a 2-core CPU.
-    from faceswap_pipeline.model.trainer import accelerator_problem
+        return {}
     from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
     from faceswap_pipeline.pipelines.training.params import parse_training_params
 
     training = catalog.load("params:training")
-    trainers = {}
+    trainings = {}
     if any("params:pretraining" not in inputs for inputs in reads):
-        trainers["training.trainer"] = parse_training_params(training).trainer
+        trainings["training"] = parse_training_params(training)
     if any("params:pretraining" in inputs for inputs in reads):
-        pretraining = pretraining_training_params(training, catalog.load("params:pretraining"))
-        trainers["pretraining.training.trainer"] = pretraining.trainer
-    problems = [accelerator_problem(trainer, name) for name, trainer in trainers.items()]
+        pretraining = catalog.load("params:pretraining")
+        trainings["pretraining.training"] = pretraining_training_params(training, pretraining)
+    return trainings
+
+
+def accelerator_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """One message per training of ``pipeline`` (the pair's, the pretraining's) whose accelerator
+    or device count this machine does not have (empty: all fine); parameters already valid."""
+    trainings = _trainings(pipeline, catalog)
+    if not trainings:
+        return []
+    # Imported only for a run that trains: Lightning takes ~4 s to import on a 2-core CPU.
+    from faceswap_pipeline.model.trainer import accelerator_problem
+
+    problems = [
+        accelerator_problem(params.trainer, f"{name}.trainer") for name, params in trainings.items()
+    ]
     return [problem for problem in problems if problem is not None]
 
 
@@ -347,7 +359,44 @@ def named_input_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
     # The pair's training: the node that reads the base model (the pretraining makes it).
     if any({"params:training", "base_model"} <= set(node.inputs) for node in pipeline.nodes):
         problems.append(_base_model_problem(pipeline, catalog))
+    problems += _resumed_checkpoint_problems(pipeline, catalog)
     return [problem for problem in problems if problem is not None]
+
+
+def _resumed_checkpoint_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
+    """Why a training of ``pipeline`` cannot resume the `last.ckpt` in its checkpoint folder (of
+    another model configuration or adversaries, or unreadable), one message each; nothing where it
+    starts over (`resume: false`) or has no checkpoint yet."""
+    from faceswap_pipeline.model.checkpoint_io import LAST_CHECKPOINT
+
+    resumed = {
+        name: params
+        for name, params in _trainings(pipeline, catalog).items()
+        if params.resume and (Path(params.checkpoint_dir) / LAST_CHECKPOINT).exists()
+    }
+    if not resumed:
+        return []
+    from faceswap_pipeline.model.lightning_module import (
+        CheckpointMismatchError,
+        check_checkpoint_matches,
+    )
+    from faceswap_pipeline.model.pretrained import pretraining_run_settings
+
+    problems = []
+    for name, params in resumed.items():
+        # The checkpoint records the settings as trained: the pretraining's without the code
+        # adversary.
+        trained = pretraining_run_settings(params) if name == "pretraining.training" else params
+        try:
+            check_checkpoint_matches(
+                Path(params.checkpoint_dir) / LAST_CHECKPOINT,
+                params.swap_model_config(),
+                trained.loss.adversaries,
+                name,
+            )
+        except CheckpointMismatchError as error:
+            problems.append(str(error))
+    return problems
 
 
 def _base_model_problem(pipeline: Pipeline, catalog: DataCatalog) -> str | None:

@@ -382,15 +382,85 @@ def test_a_base_model_the_pair_cannot_start_from_is_named_before_the_face_extrac
     assert problems(pipelines["training"], by_path) == [problem]
     # A checkpoint of the pair's own to resume wins over the base model: not read, not refused;
     # with `resume: false` the base model is what the run starts from.
-    checkpoints.mkdir()
-    (checkpoints / "last.ckpt").write_bytes(b"")
+    _save_checkpoint(checkpoints / "last.ckpt", parse_training_params(parameters["training"]))
     assert problems(pipelines["training"]) == []
     assert problems(pipelines["training"], _set(parameters, "training.resume", False)) == [problem]
     save_base_model(BaseModel(config), folder)
     assert problems(pipelines["training"], _set(parameters, "training.resume", False)) == []
     # Stages that train no pair, and a pair from scratch, pass.
     assert problems(pipelines["conversion"]) == []
+    (checkpoints / "last.ckpt").unlink()  # trained with the code adversary, which starts `auto`
     assert problems(default_pipeline, _set(parameters, "training.init_from", None)) == []
+
+
+def _save_checkpoint(path: Path, params, width_factor: float = 1.0) -> None:
+    """A checkpoint as `SwapLightningModule` saves its configuration (what a resume reads) for a
+    run of ``params`` (`TrainingParams`), the model's width times ``width_factor``."""
+    from faceswap_pipeline.model.lightning_module import SwapLightningModule
+
+    config = params.swap_model_config()
+    module = SwapLightningModule(
+        replace(config, width=config.width * width_factor), params.optimizer, params.loss
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"hyper_parameters": dict(module.hparams), "global_step": 12}, path)
+
+
+def test_a_checkpoint_a_training_cannot_resume_is_named_before_the_face_extraction(
+    pipelines, default_pipeline, tmp_path
+):
+    """Found by the training node (`CheckpointMismatchError`), it stopped a `kedro run` after the
+    face extraction: a `last.ckpt` of another model, of other adversaries, or unreadable."""
+    from faceswap_pipeline.model.pretrained import pretraining_run_settings
+    from faceswap_pipeline.pipelines.pretraining.params import pretraining_training_params
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    pair, pre = tmp_path / "checkpoints", tmp_path / "pretraining_checkpoints"
+    parameters = _set(_base_parameters(), "training.checkpoint_dir", str(pair))
+    parameters = _set(parameters, "pretraining.training.checkpoint_dir", str(pre))
+    # With the code adversary: the pretraining trains without it whatever training.loss says.
+    parameters = _set(parameters, "training.loss.code_identity_weight", 0.1)
+    params = parse_training_params(parameters["training"])
+    assert params.loss.adversaries == ("code", "face")
+
+    def problems(pipeline: Pipeline, parameters: dict = parameters) -> list[str]:
+        return named_input_problems(pipeline, _params_catalog(parameters))
+
+    assert problems(default_pipeline) == []  # nothing to resume yet
+    _save_checkpoint(pair / "last.ckpt", params, width_factor=2.0)
+    (problem,) = problems(default_pipeline)
+    assert problem.startswith(f"checkpoint {pair / 'last.ckpt'} was trained for another model: ")
+    assert "Set training.resume: false to start over (the old checkpoint is kept as" in problem
+    with pytest.raises(PreflightError, match=re.escape(problem)):
+        PreflightHooks().before_pipeline_run(
+            run_params={}, pipeline=pipelines["training"], catalog=_params_catalog(parameters)
+        )
+    # Starting over, or stages that train nothing, read no checkpoint.
+    assert problems(default_pipeline, _set(parameters, "training.resume", False)) == []
+    assert problems(pipelines["conversion"]) == []
+    without_code = params.model_copy(
+        update={"loss": params.loss.model_copy(update={"code_identity_weight": 0.0})}
+    )
+    _save_checkpoint(pair / "last.ckpt", without_code)
+    (problem,) = problems(pipelines["training"])
+    assert (
+        "was trained without the code adversary, and training.loss.code_identity_weight" in problem
+    )
+    (pair / "last.ckpt").write_bytes(b"")
+    (problem,) = problems(pipelines["training"])
+    assert "cannot be read safely" in problem and problem.endswith("training.resume: false.")
+    _save_checkpoint(pair / "last.ckpt", params)
+    assert problems(default_pipeline) == []
+
+    # The pretraining's own checkpoint, named by its own keys; one it saved itself passes.
+    pretraining = pretraining_training_params(parameters["training"], parameters["pretraining"])
+    _save_checkpoint(pre / "last.ckpt", pretraining_run_settings(pretraining), width_factor=2.0)
+    (problem,) = problems(pipelines["pretraining"])
+    assert problem.startswith(f"checkpoint {pre / 'last.ckpt'} was trained for another model: ")
+    assert "Set pretraining.training.resume: false" in problem
+    assert problems(pipelines["training"]) == []
+    _save_checkpoint(pre / "last.ckpt", pretraining_run_settings(pretraining))
+    assert problems(pipelines["pretraining"] + pipelines["training"]) == []
 
 
 def _kedro_run_failing(project: Path, args: list[str]) -> str:

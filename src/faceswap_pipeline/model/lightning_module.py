@@ -499,8 +499,12 @@ class CheckpointInfo(NamedTuple):
     adversaries: tuple[str, ...]
 
 
-def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
+def read_checkpoint_info(
+    checkpoint_path: str | Path, parameters: str = "training"
+) -> CheckpointInfo:
     """What a Lightning checkpoint of `SwapLightningModule` was trained as and when it was saved.
+    `parameters` is where the settings of the run that resumes it are (`training`,
+    `pretraining.training`), for the key a refusal names.
 
     The file is read with `torch.load(weights_only=True)`: a checkpoint that needs arbitrary pickled
     objects (and so could run code) is refused.
@@ -516,14 +520,14 @@ def read_checkpoint_info(checkpoint_path: str | Path) -> CheckpointInfo:
         raise CheckpointMismatchError(
             f"checkpoint {path} cannot be read safely ({type(error).__name__}:"
             f" {str(error).splitlines()[0]}); it may be corrupt or contain pickled code. Delete it"
-            " or set training.resume: false."
+            f" or set {parameters}.resume: false."
         ) from error
     hyperparameters = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
     model = hyperparameters.get("model")
     if not isinstance(model, dict):
         raise CheckpointMismatchError(
             f"checkpoint {path} is not a swap-model training checkpoint (no model configuration); "
-            "delete it or set training.resume: false."
+            f"delete it or set {parameters}.resume: false."
         )
     try:
         config = ModelConfig.from_dict(model)
@@ -558,13 +562,13 @@ def check_checkpoint_matches(
     Raises:
         CheckpointMismatchError: the configurations differ (naming both) or the file is unsafe.
     """
-    found = read_checkpoint_info(checkpoint_path)
+    found = read_checkpoint_info(checkpoint_path, parameters)
     if found.config != expected:
         differences = found.config.differences(expected, "parameters say")
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained for another model: {differences}. "
-            f"Set {parameters}.resume: false to start over (the old checkpoints are then"
-            " replaced), or restore the parameters it was trained with."
+            f"Set {parameters}.resume: false to start over (the old checkpoint is kept as"
+            " previous.ckpt), or restore the parameters it was trained with."
         )
     for name in sorted(set(found.adversaries) ^ set(adversaries)):
         trained, asked = ("with", "0") if name in found.adversaries else ("without", "above 0")

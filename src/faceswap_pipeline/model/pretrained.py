@@ -307,6 +307,15 @@ class PretrainingResult:
     summary: dict[str, Any]
 
 
+def pretraining_run_settings(settings: TrainingSettings) -> TrainingSettings:
+    """`settings` as the pretraining trains with them (and its checkpoints record): without the
+    code adversary, since one person's batches hold no two people's codes to tell apart. The face
+    adversary trains as `settings.loss` says (the pretraining's own weight,
+    parameters_pretraining.yml): it works on one person's reconstructions as on a pair's."""
+    no_code_adversary = {ADVERSARY_WEIGHTS["code"]: 0.0}
+    return settings.model_copy(update={"loss": settings.loss.model_copy(update=no_code_adversary)})
+
+
 def pretrain_base_model(
     train_faces: Sequence[Any],
     val_faces: Sequence[Any],
@@ -352,13 +361,7 @@ def pretrain_base_model(
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
     from faceswap_pipeline.model.trainer import find_resume, run_training
 
-    # Without the code adversary: one person's batches hold no two people's codes to tell apart.
-    # The face adversary trains as `settings.loss` says (the pretraining's own weight,
-    # parameters_pretraining.yml): it works on one person's reconstructions as on a pair's.
-    no_code_adversary = {ADVERSARY_WEIGHTS["code"]: 0.0}
-    settings = settings.model_copy(
-        update={"loss": settings.loss.model_copy(update=no_code_adversary)}
-    )
+    settings = pretraining_run_settings(settings)
     L.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule = _pretraining_data(train_faces, val_faces, config, settings, bank)
     module = SwapLightningModule(
