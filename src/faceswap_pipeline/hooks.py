@@ -4,7 +4,7 @@ and where.
 Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks
 that every folder the run will write to can be written, every input an earlier stage makes is
 there and every file a parameter names can serve (a local `conversion.video`, the base model
-`training.init_from` names), so a bad value, a read-only disk, a stage run too early or a missing
+`training.init_from` names, the checkpoint a training resumes), so a bad value, a read-only disk, a stage run too early or a missing
 file fails in seconds, not after hours of work. Nodes never see paths (the catalog does all I/O),
 so they cannot say where their outputs went; the catalog can: `OutputSummaryHooks` names each
 output written to a file or folder, relative to the project when it is inside it. `VerdictHooks`
@@ -349,7 +349,8 @@ def named_input_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
 
     Found by the node that reads them, these stopped a run after the stages before it: a local
     `conversion.video` that is not there after the whole training, a base model of another
-    configuration (`training.init_from`) after the face extraction.
+    configuration (`training.init_from`) or a checkpoint a training cannot resume after the face
+    extraction.
     """
     problems = []
     if any("params:conversion" in node.inputs for node in pipeline.nodes):

@@ -28,6 +28,7 @@ from faceswap_pipeline.model.networks import (
 )
 from faceswap_pipeline.model.settings import (
     ADVERSARY_WEIGHTS,
+    AUTO_SETTINGS,
     AugmentationConfig,
     LossSettings,
     OptimizerSettings,
@@ -572,10 +573,15 @@ def check_checkpoint_matches(
         )
     for name in sorted(set(found.adversaries) ^ set(adversaries)):
         trained, asked = ("with", "0") if name in found.adversaries else ("without", "above 0")
+        key = ADVERSARY_WEIGHTS[name]
+        # A weight left `auto` changes with training.init_from alone: say so, or the user who
+        # only named a base model is told to restore a weight they never set.
+        auto = AUTO_SETTINGS.get(("loss", key))
+        why = f" (`auto` is {auto[0]} from scratch, {auto[1]} from a base model)" if auto else ""
         raise CheckpointMismatchError(
             f"checkpoint {checkpoint_path} was trained {trained} the {name} adversary, and"
-            f" {parameters}.loss.{ADVERSARY_WEIGHTS[name]} is {asked} now. Set"
-            f" {parameters}.resume: false to start over (the old checkpoint is kept as"
-            " previous.ckpt), or restore the weight it was trained with."
+            f" {parameters}.loss.{key} is {asked} now{why}. Set {parameters}.resume: false to"
+            " start over (the old checkpoint is kept as previous.ckpt), or restore the weight it"
+            " was trained with."
         )
     return found.step
