@@ -4,11 +4,11 @@ and where.
 Before any node runs, `PreflightHooks` validates the parameters of every stage in the run and checks
 that every folder the run will write to can be written, every input an earlier stage makes is
 there and every file a parameter names can serve (a local `conversion.video`, the base model
-`training.init_from` names, the checkpoint a training resumes), so a bad value, a read-only disk, a stage run too early or a missing
-file fails in seconds, not after hours of work. Nodes never see paths (the catalog does all I/O),
-so they cannot say where their outputs went; the catalog can: `OutputSummaryHooks` names each
-output written to a file or folder, relative to the project when it is inside it. `VerdictHooks`
-repeats the evaluation's verdict last.
+`training.init_from` names, the checkpoint a training resumes), so a bad value, a read-only disk, a
+stage run too early or a missing file fails in seconds, not after hours of work. Nodes never see
+paths (the catalog does all I/O), so they cannot say where their outputs went; the catalog can:
+`OutputSummaryHooks` names each output written to a file or folder, relative to the project when it
+is inside it. `VerdictHooks` repeats the evaluation's verdict last.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ clearly."""
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -395,6 +396,44 @@ def test_a_rerun_resumes_from_the_last_checkpoint_of_an_interrupted_run(
     )
     assert summary["resumed_from"] is None and summary["global_step"] == 7
     assert (tmp_path / "checkpoints" / "previous.ckpt").exists()
+
+
+def test_a_run_that_starts_over_sets_the_old_checkpoint_aside_only_when_its_fit_starts(
+    clip_faces, tmp_path
+):
+    """A `resume: false` run that fails before its first step (here a base model of another width)
+    leaves `last.ckpt` where the next run resumes from it."""
+    from faceswap_pipeline.model import BaseModel, BaseModelMismatchError, save_base_model
+    from faceswap_pipeline.pipelines.training.params import parse_training_params
+
+    params = _params(tmp_path, max_steps=2)
+    faces_a, faces_b, faces, banks = _training_inputs(clip_faces, params, tmp_path / "banks")
+    train_swap_model(faces_a, faces_b, faces, params, training_face_banks=banks)
+    checkpoints = tmp_path / "checkpoints"
+    trained = (checkpoints / "last.ckpt").read_bytes()
+    starting_over = parse_training_params({**params, "resume": False})
+    resume = find_resume(starting_over, starting_over.swap_model_config())
+    assert (resume.checkpoint, resume.step) == (None, 0)
+    assert (checkpoints / "last.ckpt").read_bytes() == trained  # not moved yet
+
+    config = starting_over.swap_model_config()
+    save_base_model(BaseModel(replace(config, width=2 * config.width)), tmp_path / "base")
+    with pytest.raises(BaseModelMismatchError, match="was pretrained for another model: width"):
+        train_swap_model(
+            faces_a,
+            faces_b,
+            faces,
+            {**params, "resume": False, "init_from": str(tmp_path / "base")},
+            training_face_banks=banks,
+        )
+    assert (checkpoints / "last.ckpt").read_bytes() == trained
+    assert not (checkpoints / "previous.ckpt").exists()
+    # Its fit started: now the old one is kept aside.
+    _, _, summary = train_swap_model(
+        faces_a, faces_b, faces, {**params, "resume": False}, training_face_banks=banks
+    )
+    assert summary["resumed_from"] is None and summary["global_step"] == 2
+    assert (checkpoints / "previous.ckpt").read_bytes() == trained
 
 
 def test_a_checkpoint_from_before_the_settings_types_still_loads_and_resumes(clip_faces, tmp_path):

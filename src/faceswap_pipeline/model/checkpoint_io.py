@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 LAST_CHECKPOINT = "last.ckpt"
 # `last.ckpt` as it was at the last validation that found the model sound (a hard link).
 SOUND_CHECKPOINT = "last_sound.ckpt"
+# The `last.ckpt` a run started over from scratch had found (`resume: false`).
+PREVIOUS_CHECKPOINT = "previous.ckpt"
 # What a collapse left in `last.ckpt`, kept aside for a look, never resumed from.
 COLLAPSED_CHECKPOINT = "collapsed.ckpt"
 
@@ -56,8 +58,8 @@ def resume_checkpoint(
 
     Args:
         checkpoint_dir: the run's checkpoint folder.
-        resume: False starts over; the old `last.ckpt` is then kept as `previous.ckpt`, never
-            destroyed.
+        resume: False starts over; the old `last.ckpt` stays where it is until the fit starts
+            (`set_aside_last_checkpoint`), then is kept as `previous.ckpt`, never destroyed.
         model_config: the `ModelConfig` the run trains; a checkpoint of another one is refused.
         adversaries: the adversaries the run trains (`LossSettings.adversaries`); a checkpoint
             trained with others is refused.
@@ -74,16 +76,22 @@ def resume_checkpoint(
     from faceswap_pipeline.model.lightning_module import check_checkpoint_matches
 
     last = checkpoint_dir / LAST_CHECKPOINT
-    if not last.exists():
-        return None, 0
-    if not resume:
-        kept = checkpoint_dir / "previous.ckpt"
-        shutil.move(last, kept)
-        logger.info("resume is false: starting over; the old checkpoint is kept as %s", kept)
+    if not last.exists() or not resume:
         return None, 0
     step = check_checkpoint_matches(last, model_config, adversaries, parameters)
     logger.info("resuming from %s (step %d)", last, step)
     return last, step
+
+
+def set_aside_last_checkpoint(checkpoint_dir: Path) -> None:
+    """A run that starts over keeps the old `last.ckpt` as `previous.ckpt` (replacing an older
+    one), so that its first save cannot overwrite it. Called as the fit starts: a run that fails
+    before then leaves `last.ckpt` where the next run resumes from it."""
+    last = checkpoint_dir / LAST_CHECKPOINT
+    if last.exists():
+        kept = checkpoint_dir / PREVIOUS_CHECKPOINT
+        shutil.move(last, kept)
+        logger.info("resume is false: starting over; the old checkpoint is kept as %s", kept)
 
 
 def keep_last_checkpoint_as_sound(checkpoint_dir: Path) -> None:

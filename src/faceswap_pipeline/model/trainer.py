@@ -33,6 +33,7 @@ from faceswap_pipeline.model.checkpoint_io import (
     AtomicCheckpointIO,
     forget_last_sound_checkpoint,
     resume_checkpoint,
+    set_aside_last_checkpoint,
 )
 from faceswap_pipeline.model.data import FaceSwapDataModule
 from faceswap_pipeline.model.lightning_module import NonFiniteLossError, SwapLightningModule
@@ -302,6 +303,11 @@ def run_training(
     trainer = build_trainer(
         settings, resume.checkpoint_dir, callbacks, mlflow_logger, has_validation, strategy
     )
+    if resume.checkpoint is None:
+        # Only now: a run that failed before its fit (a base model refused, a face bank that
+        # does not fit) left the old checkpoint where the next run resumes from it. Under DDP the
+        # other ranks start inside the fit and find it already moved.
+        set_aside_last_checkpoint(resume.checkpoint_dir)
     _fit(trainer, module, datamodule, resume)
     final: dict[str, float] = {}
     if has_validation and last_validation.step == trainer.global_step:

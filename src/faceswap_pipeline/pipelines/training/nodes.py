@@ -427,7 +427,7 @@ def train_swap_model(  # noqa: PLR0913  # a Kedro node: one argument per dataset
 def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[Any, Any, Any]:
     """The LightningModule, the checkpoint to resume from, and the base model it started from."""
     from faceswap_pipeline.model.lightning_module import SwapLightningModule
-    from faceswap_pipeline.model.pretrained import check_base_model_matches, start_from_base_model
+    from faceswap_pipeline.model.pretrained import start_from_base_model
     from faceswap_pipeline.model.trainer import find_resume
 
     model_config = params.swap_model_config()
@@ -440,15 +440,10 @@ def _module_to_train(params: TrainingParams, base_model: Path | None) -> tuple[A
         frozen=params.init_frozen,
         seed=params.seed,
     )
-    folder = base_model_folder(params.init_from, base_model)
-    if folder is not None and not params.resume:
-        # Before `resume: false` sets the run's checkpoint aside as previous.ckpt: a base model
-        # refused here leaves it where the next run resumes from it.
-        check_base_model_matches(folder, model_config)
     resume = find_resume(params, model_config)
     initialised_from = start_from_base_model(
         module.model,
-        folder,
+        base_model_folder(params.init_from, base_model),
         resume.checkpoint,
         params.init_fresh,
         params.init_frozen,
