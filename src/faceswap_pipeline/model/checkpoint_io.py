@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 LAST_CHECKPOINT = "last.ckpt"
 # `last.ckpt` as it was at the last validation that found the model sound (a hard link).
 SOUND_CHECKPOINT = "last_sound.ckpt"
-# The `last.ckpt` a run started over from scratch had found (`resume: false`).
+# The `last.ckpt` a run that starts over (`resume: false`) found there, kept aside.
 PREVIOUS_CHECKPOINT = "previous.ckpt"
 # What a collapse left in `last.ckpt`, kept aside for a look, never resumed from.
 COLLAPSED_CHECKPOINT = "collapsed.ckpt"
