@@ -389,7 +389,9 @@ def test_a_base_model_the_pair_cannot_start_from_is_named_before_the_face_extrac
     assert problems(pipelines["training"], _set(parameters, "training.resume", False)) == []
     # Stages that train no pair, and a pair from scratch, pass.
     assert problems(pipelines["conversion"]) == []
-    (checkpoints / "last.ckpt").unlink()  # trained with the code adversary, which starts `auto`
+    # (Without the checkpoint: saved with the code adversary, which `auto` turns on from a base
+    # model and off from scratch, it is refused there.)
+    (checkpoints / "last.ckpt").unlink()
     assert problems(default_pipeline, _set(parameters, "training.init_from", None)) == []
 
 
