@@ -18,7 +18,7 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog
@@ -30,6 +30,9 @@ from faceswap_pipeline.errors import FaceswapError
 from faceswap_pipeline.mlflow_store import mlflow_tracking_uri, prepare_tracking_store
 from faceswap_pipeline.pipeline_registry import every_stage
 from faceswap_pipeline.pipelines.parameters import InvalidParametersError
+
+if TYPE_CHECKING:  # at run time only by a run that trains: its package imports the slow nodes
+    from faceswap_pipeline.pipelines.training.params import TrainingParams
 
 logger = logging.getLogger(__name__)
 
@@ -307,7 +310,7 @@ def output_folder_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str
     return problems
 
 
-def _trainings(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, Any]:
+def _trainings(pipeline: Pipeline, catalog: DataCatalog) -> dict[str, TrainingParams]:
     """The trainings ``pipeline`` runs, by where their settings are (``training`` for the pair's,
     ``pretraining.training`` for the pretraining's): their `TrainingParams`, parameters valid."""
     # The pair's training reads `training`; the pretraining reads `training` (the model) and
@@ -357,22 +360,23 @@ def named_input_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
         from faceswap_pipeline.sources import missing_local_video
 
         problems.append(missing_local_video((catalog.load("params:conversion") or {}).get("video")))
+    trainings = _trainings(pipeline, catalog)
     # The pair's training: the node that reads the base model (the pretraining makes it).
     if any({"params:training", "base_model"} <= set(node.inputs) for node in pipeline.nodes):
-        problems.append(_base_model_problem(pipeline, catalog))
-    problems += _resumed_checkpoint_problems(pipeline, catalog)
+        problems.append(_base_model_problem(pipeline, catalog, trainings["training"]))
+    problems += _resumed_checkpoint_problems(trainings)
     return [problem for problem in problems if problem is not None]
 
 
-def _resumed_checkpoint_problems(pipeline: Pipeline, catalog: DataCatalog) -> list[str]:
-    """Why a training of ``pipeline`` cannot resume the `last.ckpt` in its checkpoint folder (of
-    another model configuration or adversaries, or unreadable), one message each; nothing where it
-    starts over (`resume: false`) or has no checkpoint yet."""
+def _resumed_checkpoint_problems(trainings: dict[str, TrainingParams]) -> list[str]:
+    """Why a training of ``trainings`` (`_trainings`) cannot resume the `last.ckpt` in its
+    checkpoint folder (of another model configuration or adversaries, or unreadable), one message
+    each; nothing where it starts over (`resume: false`) or has no checkpoint yet."""
     from faceswap_pipeline.model.checkpoint_io import LAST_CHECKPOINT
 
     resumed = {
         name: params
-        for name, params in _trainings(pipeline, catalog).items()
+        for name, params in trainings.items()
         if params.resume and (Path(params.checkpoint_dir) / LAST_CHECKPOINT).exists()
     }
     if not resumed:
@@ -400,17 +404,18 @@ def _resumed_checkpoint_problems(pipeline: Pipeline, catalog: DataCatalog) -> li
     return problems
 
 
-def _base_model_problem(pipeline: Pipeline, catalog: DataCatalog) -> str | None:
-    """Why the pair's training cannot start from the base model `training.init_from` names, or
-    None: none named, one this run makes, one the run's own checkpoint wins over, or one that fits.
+def _base_model_problem(
+    pipeline: Pipeline, catalog: DataCatalog, params: TrainingParams
+) -> str | None:
+    """Why the pair's training (``params``) cannot start from the base model `training.init_from`
+    names, or None: none named, one this run makes, one the run's own checkpoint wins over, or one
+    that fits.
     """
     from faceswap_pipeline.model.checkpoint_io import LAST_CHECKPOINT
     from faceswap_pipeline.model.model_file import ModelFileError
     from faceswap_pipeline.model.pretrained import check_base_model_matches
     from faceswap_pipeline.pipelines.training.nodes import base_model_folder
-    from faceswap_pipeline.pipelines.training.params import parse_training_params
 
-    params = parse_training_params(catalog.load("params:training"))
     if params.init_from is None:
         return None
     catalog_model = None
